@@ -1,0 +1,292 @@
+//! The Bronze writer: the only code that writes under the Bronze root.
+//!
+//! A copy is two steps. [`Bronze::stage`] streams the source once into a temp file next to its
+//! destination while hashing it with blake3. [`Bronze::publish`] makes a whole batch durable
+//! with one filesystem flush, renames every temp file into place, and flushes again, so the
+//! renames are durable too. Only after `publish` returns may the caller commit `Copied` events.
+//!
+//! What a crash leaves behind, by instant:
+//! - during staging: temp files (dot-prefixed, never a final name); the file is not in the
+//!   log, so it is staged again and the same temp name is overwritten;
+//! - after a rename, before the commit: a complete, durable file under its final name that the
+//!   log does not know; the next copy finds it, hashes it and records it as `Adopted`;
+//! - after the commit: nothing to do.
+//!
+//! An existing destination with different bytes is renamed aside (`NAME.kept-HASH`), never
+//! overwritten.
+
+use crate::identity::ContentHash;
+use crate::source::{EntryKind, SourceMeta};
+use crate::store::event::{DeferReason, Facts, Replaced};
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+const TEMP_SUFFIX: &str = ".ingest-tmp";
+
+/// A Bronze layer on a local filesystem.
+#[derive(Debug, Clone)]
+pub struct Bronze {
+    root: PathBuf,
+}
+
+/// A source file copied into a temp file, hashed, not yet durable or visible.
+#[derive(Debug)]
+pub struct Staged {
+    /// Destination relative to the Bronze root, `/`-separated.
+    pub rel: String,
+    pub facts: Facts,
+    pub hash: ContentHash,
+    temp: PathBuf,
+    dest: PathBuf,
+    /// Hash of different bytes already at the destination; they are kept aside on publish.
+    replaces: Option<ContentHash>,
+}
+
+/// What staging one file produced.
+#[derive(Debug)]
+pub enum StageOutcome {
+    /// Ready to publish.
+    Staged(Staged),
+    /// The destination already holds exactly these bytes; nothing to publish.
+    AlreadyThere {
+        rel: String,
+        facts: Facts,
+        hash: ContentHash,
+    },
+    /// The file is still being written; try again later.
+    Deferred { facts: Facts, reason: DeferReason },
+}
+
+impl Bronze {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Bronze { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Absolute path of a Bronze-relative path.
+    pub fn path_of(&self, rel: &str) -> PathBuf {
+        rel.split('/')
+            .fold(self.root.clone(), |p, part| p.join(part))
+    }
+
+    /// Streams an opened source file into a temp file beside `rel`, hashing on the way.
+    /// `before` is the file's metadata from the open handle; `recheck` looks it up again after
+    /// the read, so a file that changed meanwhile is deferred instead of copied half-done.
+    /// `rel` must come from `naming` (it is trusted to hold no `..` or absolute parts).
+    pub fn stage(
+        &self,
+        reader: &mut dyn Read,
+        before: SourceMeta,
+        recheck: impl FnOnce() -> io::Result<Option<SourceMeta>>,
+        rel: &str,
+    ) -> io::Result<StageOutcome> {
+        let dest = self.path_of(rel);
+        let dir = dest.parent().expect("Bronze paths have a folder");
+        fs::create_dir_all(dir)?;
+        let existing = existing_hash(&dest)?;
+        let temp = temp_path(&dest);
+        let (hash, copied) = copy_hashing(reader, &temp)?;
+        let after = recheck()?;
+        if !unchanged(&before, after.as_ref(), copied) {
+            fs::remove_file(&temp)?;
+            let facts = after.map_or(facts_of(&before), |m| facts_of(&m));
+            return Ok(StageOutcome::Deferred {
+                facts,
+                reason: DeferReason::ChangedWhileReading,
+            });
+        }
+        let facts = facts_of(&before);
+        if existing == Some(hash) {
+            fs::remove_file(&temp)?;
+            return Ok(StageOutcome::AlreadyThere {
+                rel: rel.to_owned(),
+                facts,
+                hash,
+            });
+        }
+        let staged = Staged {
+            rel: rel.to_owned(),
+            facts,
+            hash,
+            temp,
+            dest,
+            replaces: existing,
+        };
+        Ok(StageOutcome::Staged(staged))
+    }
+
+    /// Makes a batch durable and visible. Returns, per staged file in order, what it replaced
+    /// or the error that kept it from being published (that file is then not copied).
+    pub fn publish(&self, batch: &[Staged]) -> Vec<io::Result<Option<Replaced>>> {
+        if let Err(e) = self.flush(batch.iter().map(|s| s.temp.as_path())) {
+            return batch
+                .iter()
+                .map(|_| Err(io::Error::new(e.kind(), e.to_string())))
+                .collect();
+        }
+        let results: Vec<_> = batch.iter().map(rename_into_place).collect();
+        let dirs = batch.iter().filter_map(|s| s.dest.parent());
+        if let Err(e) = self.flush_dirs(dirs) {
+            return batch
+                .iter()
+                .map(|_| Err(io::Error::new(e.kind(), e.to_string())))
+                .collect();
+        }
+        results
+    }
+
+    /// One flush for the whole batch where the OS offers it (Linux `syncfs`), else per file.
+    fn flush<'a>(&self, files: impl Iterator<Item = &'a Path>) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            let _ = files;
+            self.syncfs()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            files.map(|f| File::open(f)?.sync_all()).collect()
+        }
+    }
+
+    /// Makes renames durable: the same single `syncfs` on Linux, directory fsyncs elsewhere.
+    fn flush_dirs<'a>(&self, dirs: impl Iterator<Item = &'a Path>) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            let _ = dirs;
+            self.syncfs()
+        }
+        #[cfg(all(unix, not(target_os = "linux")))]
+        {
+            let unique: std::collections::BTreeSet<_> = dirs.collect();
+            unique
+                .into_iter()
+                .map(|d| File::open(d)?.sync_all())
+                .collect()
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = dirs; // Windows cannot fsync a directory; NTFS journals the rename.
+            Ok(())
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn syncfs(&self) -> io::Result<()> {
+        let root = File::open(&self.root)?;
+        rustix::fs::syncfs(&root).map_err(io::Error::from)
+    }
+}
+
+fn rename_into_place(s: &Staged) -> io::Result<Option<Replaced>> {
+    let replaced = match s.replaces {
+        Some(hash) => {
+            let kept = kept_aside_path(&s.dest, hash);
+            fs::rename(&s.dest, &kept)?;
+            let kept_as = format!("{}.kept-{}", s.rel, &hash.to_hex()[..16]);
+            Some(Replaced { hash, kept_as })
+        }
+        None => None,
+    };
+    fs::rename(&s.temp, &s.dest)?;
+    Ok(replaced)
+}
+
+fn kept_aside_path(dest: &Path, hash: ContentHash) -> PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".kept-{}", &hash.to_hex()[..16]));
+    dest.with_file_name(name)
+}
+
+/// Temp files are dot-prefixed: the name grammar rejects them, so they are never mistaken for
+/// data. One writer per store means a fixed name per destination is safe.
+fn temp_path(dest: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(dest.file_name().unwrap_or_default());
+    name.push(TEMP_SUFFIX);
+    dest.with_file_name(name)
+}
+
+/// Hash of a regular file already at `dest`, `None` if nothing is there.
+fn existing_hash(dest: &Path) -> io::Result<Option<ContentHash>> {
+    match fs::symlink_metadata(dest) {
+        Ok(m) if m.is_file() => Ok(Some(hash_file(dest)?)),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a regular file", dest.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// blake3 of a file's content.
+pub fn hash_file(path: &Path) -> io::Result<ContentHash> {
+    let mut hasher = blake3::Hasher::new();
+    let mut file = File::open(path)?;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+fn copy_hashing(reader: &mut dyn Read, temp: &Path) -> io::Result<(ContentHash, u64)> {
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(temp)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = [0u8; 16 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = fs::remove_file(temp);
+                return Err(e);
+            }
+        };
+        hasher.update(&buf[..n]);
+        if let Err(e) = out.write_all(&buf[..n]) {
+            let _ = fs::remove_file(temp);
+            return Err(e);
+        }
+        total += n as u64;
+    }
+    Ok((hasher.finalize().into(), total))
+}
+
+/// The file is complete if it still has the size and mtime it had when opened, and we read
+/// exactly that many bytes.
+fn unchanged(before: &SourceMeta, after: Option<&SourceMeta>, copied: u64) -> bool {
+    after.is_some_and(|a| {
+        a.kind == EntryKind::File
+            && a.size == before.size
+            && a.mtime_ns == before.mtime_ns
+            && copied == before.size
+    })
+}
+
+pub fn facts_of(m: &SourceMeta) -> Facts {
+    Facts {
+        size: m.size,
+        mtime_ns: m.mtime_ns,
+    }
+}
+
+/// Whether a Bronze file name is one of our temp files (for cleanup and reports).
+pub fn is_temp_name(name: &OsStr) -> bool {
+    let n = name.to_string_lossy();
+    n.starts_with('.') && n.ends_with(TEMP_SUFFIX)
+}

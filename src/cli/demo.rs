@@ -1,0 +1,149 @@
+//! `ingest demo [DIR]`: a guided tour on generated data. Builds a sample share (two apartments,
+//! two days of minute files, a sensor outage, some bad names), ingests it with the real
+//! pipeline (first pass = reconcile), lets new files arrive and finds them by prediction, then
+//! prints the status and where to look.
+
+use super::{status, GlobalArgs};
+use crate::bronze::Bronze;
+use crate::clock::SystemClock;
+use crate::config::{Settings, StreamMap, DEFAULT_STREAMS};
+use crate::error::{Error, Result};
+use crate::pass::{run_pass, Context, PassReport};
+use crate::sample::{write_share, ShareSpec};
+use crate::source::DirSource;
+use crate::store::Store;
+use clap::Args;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Marks a folder as the demo's own, so a re-run may clear it and nothing else is ever removed.
+const MARKER: &str = ".ingest-demo";
+const DAY: i64 = 24 * 60;
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Folder for the sample share, Bronze and store.
+    #[arg(default_value = "demo")]
+    pub dir: PathBuf,
+}
+
+pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
+    let dir = &args.dir;
+    prepare(dir)?;
+    let (share, bronze_root, state) = (
+        dir.join("share"),
+        dir.join("bronze"),
+        dir.join("ingest.redb"),
+    );
+    let mut spec = ShareSpec::seed_like(0);
+    spec.minutes = 2 * DAY - 30;
+    spec.gaps = vec![(DAY + 6 * 60, 45)];
+    spec.bad_names = true;
+    let n = write_share(&share, &spec).map_err(|e| Error::io("writing the sample share", e))?;
+    println!(
+        "1. Generated {n} sensor files (+ {} bad entries) in {}",
+        crate::sample::BAD_NAMES.len() + 1,
+        share.display()
+    );
+    println!("   JimmyLoup has a 45-minute outage on day 2; the bad names must be skipped.\n");
+
+    let streams = StreamMap::parse(&[DEFAULT_STREAMS.into()])?;
+    let settings = Settings::new(streams);
+    let source = DirSource::new(&share);
+    let bronze = Bronze::new(&bronze_root);
+    let store = Store::open(&state, super::STORE_WAIT)?;
+    let ctx = Context {
+        store: &store,
+        source: &source,
+        bronze: &bronze,
+        clock: &SystemClock,
+        settings: &settings,
+    };
+    let first = run_pass(&ctx, None)?;
+    show("2. First pass (empty index, so a full reconcile)", &first);
+
+    spec.offset_minutes = spec.minutes;
+    spec.minutes = 30;
+    spec.gaps.clear();
+    spec.bad_names = false;
+    let more = write_share(&share, &spec).map_err(|e| Error::io("adding files", e))?;
+    let second = run_pass(&ctx, None)?;
+    show(
+        &format!("3. {more} new files land; prediction finds them without listing the share"),
+        &second,
+    );
+    let idle = run_pass(&ctx, None)?;
+    show("4. Nothing new: an idle prediction check", &idle);
+    drop(store);
+
+    println!("5. Status:");
+    let resolved = super::Resolved {
+        smb_path: Some(share.clone()),
+        bronze_root: bronze_root.clone(),
+        state: state.clone(),
+        streams: settings.streams.clone(),
+    };
+    status::run(&resolved, &status::StatusArgs { json: false })?;
+    println!(
+        "\nLook at:\n  {}/jimmy/2023/08/18/10/   (Bronze, by stream/year/month/day/hour)",
+        bronze_root.display()
+    );
+    let g = format!(
+        "--state {} --smb-path {} --bronze-root {}",
+        state.display(),
+        share.display(),
+        bronze_root.display()
+    );
+    println!("  cargo run --release -- log {g} --file '18.08.2023 1000_JimmyLoup_received.json'");
+    println!("  cargo run --release -- log {g} | grep skipped");
+    println!("  cargo run --release -- run --once {g}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(title: &str, r: &PassReport) {
+    let t = &r.tally;
+    println!("{title}:");
+    println!(
+        "   {}: copied {}, skipped {}, failed {}, deferred {}; {} lookups, {} listings; {} ms\n",
+        r.mode,
+        t.copied,
+        t.skipped,
+        t.failed,
+        t.deferred,
+        r.work.lookups,
+        r.work.listings,
+        r.millis
+    );
+}
+
+/// Clears a previous demo in `dir`; refuses to touch a non-empty folder that is not one.
+fn prepare(dir: &Path) -> Result<()> {
+    if dir.exists()
+        && fs::read_dir(dir)
+            .map_err(|e| Error::io("reading demo folder", e))?
+            .next()
+            .is_some()
+    {
+        if !dir.join(MARKER).exists() {
+            return Err(Error::Config(format!(
+                "{} exists and is not a demo folder; choose another: `ingest demo DIR`",
+                dir.display()
+            )));
+        }
+        for sub in ["share", "bronze"] {
+            let p = dir.join(sub);
+            if p.exists() {
+                fs::remove_dir_all(&p)
+                    .map_err(|e| Error::io(format!("clearing {}", p.display()), e))?;
+            }
+        }
+        let _ = fs::remove_file(dir.join("ingest.redb"));
+    }
+    fs::create_dir_all(dir).map_err(|e| Error::io("creating demo folder", e))?;
+    fs::write(
+        dir.join(MARKER),
+        "created by `ingest demo`; safe to delete\n",
+    )
+    .map_err(|e| Error::io("marking demo folder", e))
+}

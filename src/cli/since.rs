@@ -1,0 +1,48 @@
+//! Time arguments (`--since`): `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM` (local time) or RFC 3339.
+
+use crate::error::{Error, Result};
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
+        .or_else(|_| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).unwrap())
+        })
+        .map_err(|_| {
+            Error::Config(format!(
+                "time `{s}` is not YYYY-MM-DD, YYYY-MM-DDTHH:MM or RFC 3339"
+            ))
+        })?;
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| Error::Config(format!("time `{s}` does not exist in the local time zone")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_three_forms_and_rejects_garbage() {
+        assert_eq!(
+            parse_time("2023-08-18T10:00:00Z").unwrap().to_rfc3339(),
+            "2023-08-18T10:00:00+00:00"
+        );
+        assert!(parse_time("2023-08-18").is_ok());
+        assert!(parse_time("2023-08-18T10:00").is_ok());
+        for bad in [
+            "",
+            "yesterday",
+            "2023-13-01",
+            "2023-08-18 10:00",
+            "18.08.2023",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+    }
+}

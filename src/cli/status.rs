@@ -1,0 +1,119 @@
+//! `ingest status`: per stream its baseline and file count, event counts by kind, and how many
+//! files are skipped, failed or pending. Read from the projections; nothing is walked.
+
+use super::{Resolved, STORE_WAIT};
+use crate::error::Result;
+use crate::naming::minute_from_index;
+use crate::store::projection::{FileState, META_EVENTS_PREFIX, META_LAST_RECONCILE};
+use crate::store::Store;
+use clap::Args;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cfg: &Resolved, args: &StatusArgs) -> Result<ExitCode> {
+    let store = Store::open_existing(&cfg.state, STORE_WAIT)?;
+    let baselines = store.streams()?;
+    let meta = store.meta()?;
+    let by_state = count_states(&store)?;
+    let streams: Vec<_> = cfg
+        .streams
+        .iter()
+        .map(|(name, alias)| {
+            let rec = baselines.get(name);
+            let baseline = rec
+                .and_then(|r| minute_from_index(r.newest_minute))
+                .map(|m| m.format("%Y-%m-%dT%H:%M").to_string());
+            json!({"name": name, "alias": alias, "baseline": baseline, "files": rec.map_or(0, |r| r.files)})
+        })
+        .collect();
+    let events: BTreeMap<_, _> = meta
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix(META_EVENTS_PREFIX)
+                .map(|k| (k.to_owned(), *v))
+        })
+        .collect();
+    let last_reconcile = meta
+        .get(META_LAST_RECONCILE)
+        .and_then(|ms| chrono::DateTime::from_timestamp_millis(*ms as i64))
+        .map(|t| t.to_rfc3339());
+    let doc = json!({
+        "store": store.path().display().to_string(),
+        "streams": streams,
+        "events": store.event_count()?,
+        "events_by_kind": events,
+        "files": by_state,
+        "pending": store.pending()?.len(),
+        "last_reconcile": last_reconcile,
+    });
+    if args.json {
+        println!("{doc:#}");
+    } else {
+        print_human(&doc);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Indexed files by state: ingested, skipped, failed, discovered.
+fn count_states(store: &Store) -> Result<BTreeMap<&'static str, u64>> {
+    let mut counts = BTreeMap::new();
+    for state in store.states_of(crate::identity::SourceId::Share)?.values() {
+        let k = match state {
+            FileState::Copied | FileState::Adopted => "ingested",
+            FileState::Skipped(_) => "skipped",
+            FileState::Failed { .. } => "failed",
+            FileState::Discovered => "discovered",
+        };
+        *counts.entry(k).or_insert(0u64) += 1;
+    }
+    Ok(counts)
+}
+
+fn print_human(doc: &serde_json::Value) {
+    println!(
+        "store: {} ({} events)",
+        doc["store"].as_str().unwrap_or(""),
+        doc["events"]
+    );
+    println!(
+        "{:<16} {:<10} {:<18} {:>9}",
+        "stream", "alias", "baseline", "files"
+    );
+    for s in doc["streams"].as_array().into_iter().flatten() {
+        println!(
+            "{:<16} {:<10} {:<18} {:>9}",
+            s["name"].as_str().unwrap_or(""),
+            s["alias"].as_str().unwrap_or(""),
+            s["baseline"].as_str().unwrap_or("-"),
+            s["files"]
+        );
+    }
+    let kv = |v: &serde_json::Value| {
+        v.as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    println!("events: {}", kv(&doc["events_by_kind"]));
+    println!(
+        "files: {}; pending retry: {}",
+        kv(&doc["files"]),
+        doc["pending"]
+    );
+    println!(
+        "last reconcile: {}",
+        doc["last_reconcile"].as_str().unwrap_or("never")
+    );
+}

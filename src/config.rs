@@ -1,0 +1,124 @@
+//! Configuration that is not per-command: which streams exist and how a pass behaves. The CLI
+//! layer merges flags, environment and the optional config file into these values.
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+
+/// The seed's two apartments and their Bronze folder names.
+pub const DEFAULT_STREAMS: &str = "JimmyLoup=jimmy,JeremieVianin=jeremie";
+
+/// Configured sensor streams: apartment name (as in file names) → Bronze alias folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamMap(BTreeMap<String, String>);
+
+impl StreamMap {
+    /// Parses `NAME=ALIAS` entries. Aliases become folder names, so they are restricted to
+    /// lower-case ASCII letters, digits, `-` and `_`, and `weather` is reserved.
+    pub fn parse(specs: &[String]) -> Result<Self> {
+        let mut map = BTreeMap::new();
+        for spec in specs.iter().flat_map(|s| s.split(',')).map(str::trim) {
+            if spec.is_empty() {
+                continue;
+            }
+            let (name, alias) = spec
+                .split_once('=')
+                .ok_or_else(|| Error::Config(format!("stream `{spec}` is not NAME=ALIAS")))?;
+            check_stream_name(name)?;
+            check_alias(alias)?;
+            if map.insert(name.to_owned(), alias.to_owned()).is_some() {
+                return Err(Error::Config(format!(
+                    "stream `{name}` is configured twice"
+                )));
+            }
+        }
+        if map.is_empty() {
+            return Err(Error::Config("no streams configured".into()));
+        }
+        let mut aliases: Vec<_> = map.values().collect();
+        aliases.sort();
+        if aliases.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Error::Config("two streams share one alias".into()));
+        }
+        Ok(StreamMap(map))
+    }
+
+    pub fn alias(&self, apartment: &str) -> Option<&str> {
+        self.0.get(apartment).map(String::as_str)
+    }
+
+    /// (apartment, alias) pairs in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+fn check_stream_name(name: &str) -> Result<()> {
+    if !name.is_empty() && name.len() <= 64 && name.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "stream name `{name}` must be ASCII letters and digits"
+        )))
+    }
+}
+
+fn check_alias(alias: &str) -> Result<()> {
+    let ok = !alias.is_empty()
+        && alias.len() <= 64
+        && alias != "weather"
+        && !alias.starts_with('.')
+        && alias
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"-_".contains(&c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "alias `{alias}` must be lower-case letters, digits, - or _ (and not `weather`)"
+        )))
+    }
+}
+
+/// How passes behave.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub streams: StreamMap,
+    /// Consecutive missing minutes after which prediction stops walking a stream.
+    pub gap_minutes: u32,
+    /// Files copied in parallel.
+    pub copy_threads: usize,
+    /// A source file modified more recently than this may still be being written.
+    pub min_age: chrono::Duration,
+    /// Files made durable with one flush and recorded in one transaction.
+    pub batch_size: usize,
+    /// How far past the wall clock prediction may probe (sensor clocks run a little ahead).
+    pub future_skew_minutes: i64,
+}
+
+impl Settings {
+    pub fn new(streams: StreamMap) -> Self {
+        Settings {
+            streams,
+            gap_minutes: 10,
+            copy_threads: 16,
+            min_age: chrono::Duration::seconds(2),
+            batch_size: 1000,
+            future_skew_minutes: 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_streams_parse_and_bad_aliases_are_refused() {
+        let s = StreamMap::parse(&[DEFAULT_STREAMS.into()]).unwrap();
+        assert_eq!(s.alias("JimmyLoup"), Some("jimmy"));
+        assert_eq!(s.alias("JeremieVianin"), Some("jeremie"));
+        for bad in ["A=../x", "A=weather", "A=", "A", "A/b=x", "A=x,B=x", "A=Up"] {
+            assert!(StreamMap::parse(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
+}

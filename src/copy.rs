@@ -1,0 +1,165 @@
+//! Performing copy jobs: open on the source, stage into Bronze in parallel, publish a batch
+//! with one flush, then record one event per file in one transaction. The order (durable
+//! files first, events second) is what lets the log never claim a copy that is not on disk.
+
+use crate::bronze::{facts_of, StageOutcome, Staged};
+use crate::error::Result;
+use crate::pass::{Context, Tally};
+use crate::plan::CopyJob;
+use crate::source::EntryKind;
+use crate::store::event::{DeferReason, EventKind, SkipReason};
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// What one worker made of one job.
+enum Outcome {
+    Staged(Staged),
+    Done(EventKind),
+}
+
+/// Copies all jobs, batch by batch; per-file problems become events, only store errors stop it.
+pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<()> {
+    for batch in jobs.chunks(ctx.settings.batch_size.max(1)) {
+        let outcomes = parallel_map(batch, ctx.settings.copy_threads, |job| run_job(ctx, job));
+        let events = publish_batch(ctx, batch, outcomes);
+        for event in &events {
+            tally.count(event);
+        }
+        ctx.record(events)?;
+    }
+    Ok(())
+}
+
+fn publish_batch(ctx: &Context, batch: &[CopyJob], outcomes: Vec<Outcome>) -> Vec<EventKind> {
+    let mut events = Vec::with_capacity(batch.len());
+    let mut staged = Vec::new();
+    let mut staged_jobs = Vec::new();
+    for (job, outcome) in batch.iter().zip(outcomes) {
+        match outcome {
+            Outcome::Staged(s) => {
+                staged.push(s);
+                staged_jobs.push(job);
+            }
+            Outcome::Done(event) => events.push(event),
+        }
+    }
+    let published = ctx.bronze.publish(&staged);
+    for ((job, s), result) in staged_jobs.into_iter().zip(staged).zip(published) {
+        let file = job.key.clone();
+        events.push(match result {
+            Ok(replaced) => EventKind::Copied {
+                file,
+                facts: s.facts,
+                hash: s.hash,
+                bronze: s.rel,
+                replaced,
+            },
+            Err(e) => failed(job, Some(s.facts), "publishing into Bronze", &e),
+        });
+    }
+    events
+}
+
+fn run_job(ctx: &Context, job: &CopyJob) -> Outcome {
+    let file = job.key.clone();
+    let (mut reader, before) = match ctx.source.open(&job.name) {
+        Ok(opened) => opened,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Outcome::Done(EventKind::Skipped {
+                file,
+                facts: None,
+                reason: SkipReason::Vanished,
+            })
+        }
+        Err(e) => return Outcome::Done(failed(job, None, "opening on the share", &e)),
+    };
+    let facts = facts_of(&before);
+    if before.kind != EntryKind::File {
+        let reason = SkipReason::NotRegularFile;
+        return Outcome::Done(EventKind::Skipped {
+            file,
+            facts: Some(facts),
+            reason,
+        });
+    }
+    if ctx.is_young(before.mtime_ns) {
+        let reason = DeferReason::TooYoung;
+        return Outcome::Done(EventKind::Discovered {
+            file,
+            facts,
+            reason,
+        });
+    }
+    if before.size == 0 {
+        let reason = SkipReason::Empty;
+        return Outcome::Done(EventKind::Skipped {
+            file,
+            facts: Some(facts),
+            reason,
+        });
+    }
+    let recheck = || ctx.source.stat(&job.name);
+    match ctx.bronze.stage(&mut reader, before, recheck, &job.rel) {
+        Ok(StageOutcome::Staged(s)) => Outcome::Staged(s),
+        Ok(StageOutcome::AlreadyThere { rel, facts, hash }) => Outcome::Done(EventKind::Adopted {
+            file,
+            facts,
+            hash,
+            bronze: rel,
+        }),
+        Ok(StageOutcome::Deferred { facts, reason }) => Outcome::Done(EventKind::Discovered {
+            file,
+            facts,
+            reason,
+        }),
+        Err(e) => Outcome::Done(failed(job, Some(facts), "copying into Bronze", &e)),
+    }
+}
+
+fn failed(
+    job: &CopyJob,
+    facts: Option<crate::store::event::Facts>,
+    doing: &str,
+    e: &io::Error,
+) -> EventKind {
+    EventKind::Failed {
+        file: job.key.clone(),
+        facts,
+        error: format!("{doing}: {e}"),
+    }
+}
+
+/// Maps `f` over `items` on up to `threads` threads, keeping the order of `items`.
+pub fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let workers = threads.clamp(1, items.len().max(1));
+    if workers == 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut indexed: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else {
+                            return done;
+                        };
+                        done.push((i, f(item)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("copy worker panicked"))
+            .collect()
+    });
+    indexed.sort_unstable_by_key(|(i, _)| *i);
+    indexed.into_iter().map(|(_, r)| r).collect()
+}

@@ -1,0 +1,58 @@
+//! The library's one error type. Each variant says what failed and where; `is_usage` tells the
+//! binary which errors mean "could not run" (exit 2) as opposed to per-file failures, which are
+//! never errors here but `Failed` events.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the store {path} is locked by another ingest process (redb file lock); try again when it finishes")]
+    StoreLocked { path: PathBuf },
+    #[error("the store {path} cannot be opened: {source}")]
+    StoreOpen {
+        path: PathBuf,
+        source: redb::DatabaseError,
+    },
+    #[error("store error: {0}")]
+    Store(#[from] redb::Error),
+    #[error("cannot decode {what}: {detail}")]
+    Codec { what: &'static str, detail: String },
+    #[error("the share {path} is not reachable: {source}")]
+    ShareUnreachable {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// redb has one error type per operation; all of them convert into `redb::Error`.
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self { Error::Store(redb::Error::from(e)) }
+        }
+    )*};
+}
+from_redb!(
+    redb::TableError,
+    redb::StorageError,
+    redb::TransactionError,
+    redb::CommitError
+);

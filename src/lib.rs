@@ -1,0 +1,31 @@
+//! `ingest` copies raw files from where they land (a mounted SMB share) into a local Bronze
+//! layer and keeps an append-only event log of every file it ever saw.
+//!
+//! # Layout
+//! Data flows source → discover/plan → copy → record:
+//! - [`naming`]: the file-name grammar; the only way a name becomes a path.
+//! - [`source`]: where files come from (a folder, counted lookups and listings).
+//! - [`predict`] and [`reconcile`]: the two ways to discover files; [`plan`] decides per file.
+//! - [`copy`] and [`bronze`]: staged, hashed, batch-durable copies into Bronze.
+//! - [`store`]: the redb event log, its projections and codec.
+//! - [`pass`]: one pass tying them together; [`clock`] and [`config`] feed it.
+//! - [`cli`]: the subcommands; [`sample`]: realistic generated shares for demo and benchmarks.
+
+pub mod bronze;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod copy;
+pub mod error;
+pub mod identity;
+pub mod naming;
+pub mod pass;
+pub mod plan;
+pub mod predict;
+pub mod reconcile;
+pub mod sample;
+pub mod schedule;
+pub mod source;
+pub mod store;
+
+pub use error::{Error, Result};

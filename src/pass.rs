@@ -1,0 +1,178 @@
+//! One pass over the share: decide the mode, discover, copy, record, summarize. A pass is
+//! synchronous and self-contained; the daemon only decides when to run one.
+
+use crate::bronze::Bronze;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::source::{Source, Work};
+use crate::store::event::{Event, EventKind, PassMode, ScanSummary};
+use crate::store::projection::{FileRecord, FileState};
+use crate::store::Store;
+use crate::{predict, reconcile};
+use serde::Serialize;
+use std::time::Instant;
+
+/// Everything a pass works with, passed in so tests can swap any of it.
+pub struct Context<'a> {
+    pub store: &'a Store,
+    pub source: &'a dyn Source,
+    pub bronze: &'a Bronze,
+    pub clock: &'a dyn Clock,
+    pub settings: &'a Settings,
+}
+
+/// Per-outcome counts of a pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub copied: u64,
+    pub adopted: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub deferred: u64,
+    pub bytes: u64,
+}
+
+impl Tally {
+    pub fn count(&mut self, event: &EventKind) {
+        match event {
+            EventKind::Copied { facts, .. } => {
+                self.copied += 1;
+                self.bytes += facts.size;
+            }
+            EventKind::Adopted { .. } => self.adopted += 1,
+            EventKind::Skipped { .. } => self.skipped += 1,
+            EventKind::Failed { .. } => self.failed += 1,
+            EventKind::Discovered { .. } => self.deferred += 1,
+            EventKind::ScanCompleted(_) => {}
+        }
+    }
+}
+
+/// What a pass did: printed by `run --once --json`, summarized in the log for reconciles.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassReport {
+    pub mode: &'static str,
+    #[serde(flatten)]
+    pub tally: Tally,
+    /// Source work: metadata lookups, listings and opens.
+    #[serde(flatten)]
+    pub work: Work,
+    /// Entries in the share listing (reconcile only).
+    pub listed: u64,
+    pub millis: u64,
+}
+
+impl Context<'_> {
+    /// Whether a file modified at `mtime_ns` may still be being written.
+    pub fn is_young(&self, mtime_ns: i64) -> bool {
+        let now = self
+            .clock
+            .now_utc()
+            .timestamp_nanos_opt()
+            .unwrap_or(i64::MAX);
+        let min_age = self.settings.min_age.num_nanoseconds().unwrap_or(0);
+        (now.saturating_sub(mtime_ns)).abs() < min_age
+    }
+
+    /// Records events in one transaction, dropping per-file events that would only repeat the
+    /// file's current state (a file that fails the same way every pass is logged once).
+    pub fn record(&self, kinds: Vec<EventKind>) -> Result<()> {
+        let at_ms = self.clock.now_utc().timestamp_millis();
+        let mut events = Vec::with_capacity(kinds.len());
+        for kind in kinds {
+            if let Some(key) = kind.file().filter(|_| may_repeat(&kind)) {
+                if self
+                    .store
+                    .file(key)?
+                    .is_some_and(|rec| repeats(&kind, &rec))
+                {
+                    continue;
+                }
+            }
+            events.push(Event { at_ms, kind });
+        }
+        if !events.is_empty() {
+            self.store.append(&events)?;
+        }
+        Ok(())
+    }
+}
+
+fn may_repeat(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Skipped { .. } | EventKind::Failed { .. } | EventKind::Discovered { .. }
+    )
+}
+
+fn repeats(kind: &EventKind, rec: &FileRecord) -> bool {
+    match kind {
+        EventKind::Skipped { facts, reason, .. } => {
+            rec.state == FileState::Skipped(reason.clone()) && rec.facts == *facts
+        }
+        EventKind::Failed { facts, error, .. } => {
+            matches!(&rec.state, FileState::Failed { error: e } if e == error)
+                && rec.facts == *facts
+        }
+        EventKind::Discovered { facts, .. } => {
+            rec.state == FileState::Discovered && rec.facts == Some(*facts)
+        }
+        _ => false,
+    }
+}
+
+/// Runs one pass. `mode` `None` picks: reconcile when the index is empty, else prediction.
+pub fn run_pass(ctx: &Context, mode: Option<PassMode>) -> Result<PassReport> {
+    let started = Instant::now();
+    let before = ctx.source.counters().snapshot();
+    ctx.source
+        .check()
+        .map_err(|source| Error::ShareUnreachable {
+            path: ctx.source.describe(),
+            source,
+        })?;
+    let mode = match mode {
+        Some(m) => m,
+        None if ctx.store.file_count()? == 0 => PassMode::Reconcile,
+        None => PassMode::Prediction,
+    };
+    let mut tally = Tally::default();
+    let listed = match mode {
+        PassMode::Prediction => {
+            predict::run(ctx, &mut tally)?;
+            0
+        }
+        PassMode::Reconcile => reconcile::run(ctx, &mut tally)?,
+    };
+    let report = PassReport {
+        mode: match mode {
+            PassMode::Prediction => "prediction",
+            PassMode::Reconcile => "reconcile",
+        },
+        tally,
+        work: ctx.source.counters().snapshot().since(before),
+        listed,
+        millis: started.elapsed().as_millis() as u64,
+    };
+    if mode == PassMode::Reconcile {
+        ctx.record(vec![EventKind::ScanCompleted(summary_of(&report, mode))])?;
+    }
+    Ok(report)
+}
+
+fn summary_of(r: &PassReport, mode: PassMode) -> ScanSummary {
+    ScanSummary {
+        mode: Some(mode),
+        listed: r.listed,
+        lookups: r.work.lookups,
+        listings: r.work.listings,
+        copied: r.tally.copied,
+        adopted: r.tally.adopted,
+        skipped: r.tally.skipped,
+        failed: r.tally.failed,
+        deferred: r.tally.deferred,
+        bytes: r.tally.bytes,
+        millis: r.millis,
+    }
+}

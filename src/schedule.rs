@@ -1,0 +1,53 @@
+//! When the nightly reconcile is due. Pure functions of the clock, so the daemon's schedule can
+//! be tested at any instant, including a restart in the middle of the night.
+
+use chrono::{DateTime, Duration, Local, TimeZone, Utc};
+
+/// The reconcile is due when none has completed since the most recent `nightly_hour` (local).
+/// A daemon down at that hour therefore reconciles at its next pass, and one that already
+/// reconciled tonight does not do it twice.
+pub fn reconcile_due(last_ms: Option<u64>, now: DateTime<Utc>, nightly_hour: u32) -> bool {
+    let Some(last) = last_ms else { return true };
+    let boundary = last_boundary(now, nightly_hour);
+    (last as i64) < boundary.timestamp_millis()
+}
+
+/// The latest instant at or before `now` when the local clock read `nightly_hour`:00.
+fn last_boundary(now: DateTime<Utc>, nightly_hour: u32) -> DateTime<Utc> {
+    let local = now.with_timezone(&Local).date_naive();
+    for days_back in 0..3 {
+        let day = local - Duration::days(days_back);
+        let Some(naive) = day.and_hms_opt(nightly_hour, 0, 0) else {
+            continue;
+        };
+        // `earliest` handles the autumn repeat; a boundary inside the spring gap is skipped.
+        if let Some(t) = Local.from_local_datetime(&naive).earliest() {
+            let t = t.with_timezone(&Utc);
+            if t <= now {
+                return t;
+            }
+        }
+    }
+    now - Duration::days(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_without_any_reconcile_and_not_twice_a_night() {
+        let now = Utc::now();
+        assert!(reconcile_due(None, now, 0));
+        let just_now = now.timestamp_millis() as u64;
+        assert!(
+            !reconcile_due(Some(just_now), now, 0),
+            "a fresh reconcile is not due again"
+        );
+        let two_days_ago = (now - Duration::days(2)).timestamp_millis() as u64;
+        assert!(
+            reconcile_due(Some(two_days_ago), now, 0),
+            "a missed night is caught up"
+        );
+    }
+}

@@ -1,0 +1,37 @@
+//! The one place that turns stored values into bytes and back. Every value is a versioned
+//! envelope: one format-version byte, then bincode (standard config) of that version's type.
+//! Decoding matches on the version, so old logs stay readable when the types evolve.
+
+use crate::error::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Envelope version written today. Bump it (and keep decoding the old one) on any change to
+/// `Event`, `FileRecord` or `StreamRecord`.
+pub const CURRENT_VERSION: u8 = 1;
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![CURRENT_VERSION];
+    // Serializing plain data into a Vec cannot fail; if it ever did, that is a programming
+    // error in a type definition, not bad input.
+    bincode::serde::encode_into_std_write(value, &mut out, bincode::config::standard())
+        .expect("plain data encodes");
+    out
+}
+
+pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T> {
+    let codec_err = |detail: String| Error::Codec { what, detail };
+    match bytes.split_first() {
+        Some((&1, body)) => {
+            let (value, used) =
+                bincode::serde::decode_from_slice(body, bincode::config::standard())
+                    .map_err(|e| codec_err(e.to_string()))?;
+            if used != body.len() {
+                return Err(codec_err(format!("{} trailing bytes", body.len() - used)));
+            }
+            Ok(value)
+        }
+        Some((v, _)) => Err(codec_err(format!("unknown envelope version {v}"))),
+        None => Err(codec_err("empty value".into())),
+    }
+}

@@ -1,0 +1,156 @@
+//! The events of the log. Every file that is seen, copied, skipped or fails becomes one of
+//! these; the projections are folds over them. Changing a type here changes the on-disk format:
+//! add a new envelope version in `codec` and keep decoding the old one (see `schema/`).
+
+use crate::identity::{ContentHash, FileKey};
+use serde::{Deserialize, Serialize};
+
+/// One entry of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Wall-clock time of the event, milliseconds since the Unix epoch (UTC).
+    pub at_ms: i64,
+    pub kind: EventKind,
+}
+
+/// Size and modification time of a source file when it was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    pub size: u64,
+    /// Nanoseconds since the Unix epoch (UTC), as the source reports it.
+    pub mtime_ns: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// Seen on the source but not copied yet, because it may still be being written.
+    Discovered {
+        file: FileKey,
+        facts: Facts,
+        reason: DeferReason,
+    },
+    /// Copied into Bronze; the file at `bronze` is durable and has `hash`.
+    Copied {
+        file: FileKey,
+        facts: Facts,
+        hash: ContentHash,
+        /// Path relative to the Bronze root, `/`-separated.
+        bronze: String,
+        /// A different file that was at `bronze` before, and where it was kept.
+        replaced: Option<Replaced>,
+    },
+    /// Bronze already held exactly these bytes (e.g. after a crash between rename and commit).
+    Adopted {
+        file: FileKey,
+        facts: Facts,
+        hash: ContentHash,
+        bronze: String,
+    },
+    /// Never copied, on purpose; `reason` says why.
+    Skipped {
+        file: FileKey,
+        facts: Option<Facts>,
+        reason: SkipReason,
+    },
+    /// Copy attempted and failed; retried on later passes.
+    Failed {
+        file: FileKey,
+        facts: Option<Facts>,
+        error: String,
+    },
+    /// A pass over the whole source finished.
+    ScanCompleted(ScanSummary),
+}
+
+/// The previous Bronze file displaced by a copy: never deleted, renamed aside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replaced {
+    pub hash: ContentHash,
+    /// Where the previous bytes now live, relative to the Bronze root.
+    pub kept_as: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeferReason {
+    /// Modified less than the minimum age ago.
+    TooYoung,
+    /// Size or mtime changed while it was read.
+    ChangedWhileReading,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SkipReason {
+    /// The name does not follow the grammar; `code` is `NameError::code`.
+    BadName { code: String },
+    /// A well-formed sensor name for an apartment that is not configured.
+    UnknownStream { apartment: String },
+    /// A directory, symlink or special file carrying a file name.
+    NotRegularFile,
+    /// Zero bytes long; retried, since it may still be filled.
+    Empty,
+    /// Seen once, gone from the source before it could be copied.
+    Vanished,
+}
+
+impl SkipReason {
+    /// Short stable code for counts and messages.
+    pub fn code(&self) -> String {
+        match self {
+            SkipReason::BadName { code } => format!("bad-name:{code}"),
+            SkipReason::UnknownStream { .. } => "unknown-stream".into(),
+            SkipReason::NotRegularFile => "not-regular-file".into(),
+            SkipReason::Empty => "empty".into(),
+            SkipReason::Vanished => "vanished".into(),
+        }
+    }
+}
+
+/// Which kind of pass produced a summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PassMode {
+    Prediction,
+    Reconcile,
+}
+
+/// What a pass did, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanSummary {
+    pub mode: Option<PassMode>,
+    /// Entries in the listing (reconcile) or 0.
+    pub listed: u64,
+    pub lookups: u64,
+    pub listings: u64,
+    pub copied: u64,
+    pub adopted: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub deferred: u64,
+    pub bytes: u64,
+    pub millis: u64,
+}
+
+impl EventKind {
+    /// Stable lower-case name, used for counts in `meta` and in `log` output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Discovered { .. } => "discovered",
+            EventKind::Copied { .. } => "copied",
+            EventKind::Adopted { .. } => "adopted",
+            EventKind::Skipped { .. } => "skipped",
+            EventKind::Failed { .. } => "failed",
+            EventKind::ScanCompleted(_) => "scan-completed",
+        }
+    }
+
+    /// The file this event is about, if any.
+    pub fn file(&self) -> Option<&FileKey> {
+        match self {
+            EventKind::Discovered { file, .. }
+            | EventKind::Copied { file, .. }
+            | EventKind::Adopted { file, .. }
+            | EventKind::Skipped { file, .. }
+            | EventKind::Failed { file, .. } => Some(file),
+            EventKind::ScanCompleted(_) => None,
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The event store: one redb file holding the append-only `events` log and the projections
+//! folded from it (`files`, `baseline`, `pending`, `meta`), always updated in the same write
+//! transaction. It is the single source of truth for what was ingested.
+//!
+//! redb locks its file exclusively, so only one process can have the store open. Commands open
+//! it for as short as they can and, when it is busy, wait a little before giving up with
+//! [`Error::StoreLocked`].
+
+pub mod codec;
+pub mod event;
+pub mod projection;
+mod tables;
+
+use crate::error::{Error, Result};
+use crate::identity::{FileKey, SourceId};
+use event::Event;
+use projection::{FileRecord, FileState, MemoryProjections, StreamRecord};
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use tables::{BASELINE, EVENTS, FILES, META, PENDING};
+
+/// An open store. Dropping it releases the file lock.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens the store, creating it if missing. While another process holds it, retries for up
+    /// to `wait`, then fails with [`Error::StoreLocked`].
+    pub fn open(path: &Path, wait: Duration) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
+        let started = Instant::now();
+        let mut told = false;
+        loop {
+            match Database::create(path) {
+                Ok(db) => return Self::init(db, path),
+                Err(DatabaseError::DatabaseAlreadyOpen) if started.elapsed() < wait => {
+                    if !told {
+                        tracing::info!(store = %path.display(), "store busy, waiting");
+                        told = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(DatabaseError::DatabaseAlreadyOpen) => {
+                    return Err(Error::StoreLocked {
+                        path: path.to_owned(),
+                    })
+                }
+                Err(source) => {
+                    return Err(Error::StoreOpen {
+                        path: path.to_owned(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Like [`Store::open`], but a missing store is an error: read-only commands must not
+    /// create a store because of a mistyped path.
+    pub fn open_existing(path: &Path, wait: Duration) -> Result<Store> {
+        if !path.exists() {
+            return Err(Error::Config(format!(
+                "no store at {} (run `ingest run --once` first, or check --state)",
+                path.display()
+            )));
+        }
+        Self::open(path, wait)
+    }
+
+    fn init(db: Database, path: &Path) -> Result<Store> {
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(EVENTS)?;
+            let mut meta = txn.open_table(META)?;
+            if meta.get(projection::META_SCHEMA)?.is_none() {
+                meta.insert(projection::META_SCHEMA, u64::from(codec::CURRENT_VERSION))?;
+            }
+            drop(meta);
+            tables::LiveTables::open(&txn)?;
+        }
+        txn.commit()?;
+        Ok(Store {
+            db,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends events and folds them into the projections, all in one durable transaction.
+    /// Returns the sequence number of the first appended event.
+    pub fn append(&self, events: &[Event]) -> Result<u64> {
+        let txn = self.db.begin_write()?;
+        let first;
+        {
+            let mut log = txn.open_table(EVENTS)?;
+            first = log.last()?.map_or(0, |(k, _)| k.value() + 1);
+            let mut live = tables::LiveTables::open(&txn)?;
+            for (i, event) in events.iter().enumerate() {
+                let seq = first + i as u64;
+                log.insert(seq, codec::encode(event).as_slice())?;
+                projection::apply(&mut live, seq, event)?;
+            }
+        }
+        txn.commit()?;
+        Ok(first)
+    }
+
+    pub fn file(&self, key: &FileKey) -> Result<Option<FileRecord>> {
+        let txn = self.db.begin_read()?;
+        let files = txn.open_table(FILES)?;
+        match files.get(key.to_bytes().as_slice())? {
+            Some(v) => Ok(Some(codec::decode("file record", v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Baseline and file count of every stream that has ingested files.
+    pub fn streams(&self) -> Result<BTreeMap<String, StreamRecord>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BASELINE)?;
+        let mut out = BTreeMap::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            out.insert(
+                k.value().to_owned(),
+                codec::decode("stream record", v.value())?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Files to retry on every pass.
+    pub fn pending(&self) -> Result<Vec<FileKey>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(PENDING)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            out.extend(FileKey::from_bytes(row?.0.value()));
+        }
+        Ok(out)
+    }
+
+    /// The state of every indexed file of one source, keyed by raw name: the in-memory side
+    /// of a reconcile (states only, to keep it small at a million files).
+    pub fn states_of(&self, source: SourceId) -> Result<HashMap<Vec<u8>, FileState>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(FILES)?;
+        let prefix = FileKey {
+            source,
+            name: Vec::new(),
+        }
+        .to_bytes();
+        let mut out = HashMap::new();
+        for row in table.range(prefix.as_slice()..)? {
+            let (k, v) = row?;
+            let Some(key) = FileKey::from_bytes(k.value()) else {
+                continue;
+            };
+            if key.source != source {
+                break;
+            }
+            let record: FileRecord = codec::decode("file record", v.value())?;
+            out.insert(key.name, record.state);
+        }
+        Ok(out)
+    }
+
+    pub fn file_count(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(FILES)?.len()?)
+    }
+
+    pub fn event_count(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(EVENTS)?.len()?)
+    }
+
+    pub fn meta(&self) -> Result<BTreeMap<String, u64>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(META)?;
+        let mut out = BTreeMap::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            out.insert(k.value().to_owned(), v.value());
+        }
+        Ok(out)
+    }
+
+    /// Calls `visit` for each event from `from` on, oldest first, without loading the whole log.
+    pub fn for_each_event(
+        &self,
+        from: u64,
+        mut visit: impl FnMut(u64, Event) -> Result<()>,
+    ) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(EVENTS)?;
+        for row in log.range(from..)? {
+            let (k, v) = row?;
+            visit(k.value(), codec::decode("event", v.value())?)?;
+        }
+        Ok(())
+    }
+
+    /// The projections rebuilt from `events` alone.
+    pub fn rebuild_projections(&self) -> Result<MemoryProjections> {
+        let mut p = MemoryProjections::empty();
+        self.for_each_event(0, |seq, event| projection::apply(&mut p, seq, &event))?;
+        Ok(p)
+    }
+
+    /// The live projection tables, read into memory for comparison with a rebuild.
+    pub fn live_projections(&self) -> Result<MemoryProjections> {
+        let txn = self.db.begin_read()?;
+        let mut p = MemoryProjections {
+            meta: self.meta()?,
+            ..Default::default()
+        };
+        p.streams = self.streams()?;
+        for row in txn.open_table(FILES)?.iter()? {
+            let (k, v) = row?;
+            if let Some(key) = FileKey::from_bytes(k.value()) {
+                p.files
+                    .insert(key, codec::decode("file record", v.value())?);
+            }
+        }
+        for row in txn.open_table(PENDING)?.iter()? {
+            p.pending.extend(FileKey::from_bytes(row?.0.value()));
+        }
+        Ok(p)
+    }
+}

@@ -1,0 +1,237 @@
+//! Projections: the current state of every file and stream, folded from the event log. The same
+//! [`apply`] runs inside the store's write transaction (live tables) and over
+//! [`MemoryProjections`] (rebuild), which is what makes "rebuild equals live" checkable.
+
+use super::event::{Event, EventKind, Facts, PassMode, SkipReason};
+use crate::error::Result;
+use crate::identity::{ContentHash, FileKey, SourceId};
+use crate::naming::{minute_index, SensorName};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `meta` key: envelope version the store was created with.
+pub const META_SCHEMA: &str = "schema";
+/// `meta` key: time (ms, UTC) of the last completed reconcile.
+pub const META_LAST_RECONCILE: &str = "last-reconcile-ms";
+/// `meta` key prefix: number of events of each kind (`events.copied`, ...).
+pub const META_EVENTS_PREFIX: &str = "events.";
+
+/// Where a file stands now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileState {
+    Discovered,
+    Copied,
+    Adopted,
+    Skipped(SkipReason),
+    Failed { error: String },
+}
+
+impl FileState {
+    /// Bronze holds a verified copy.
+    pub fn is_ingested(&self) -> bool {
+        matches!(self, FileState::Copied | FileState::Adopted)
+    }
+}
+
+/// `files` projection value: the latest known state of one source file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub state: FileState,
+    pub facts: Option<Facts>,
+    pub hash: Option<ContentHash>,
+    pub bronze: Option<String>,
+    /// Sequence number of the last event about this file.
+    pub last_seq: u64,
+}
+
+/// `baseline` projection value for one stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamRecord {
+    /// Newest ingested minute, as `naming::minute_index`.
+    pub newest_minute: i64,
+    /// Distinct files of this stream held in Bronze.
+    pub files: u64,
+}
+
+/// The tables a fold writes to; implemented by the live redb tables and by memory.
+pub trait ProjectionTables {
+    fn file(&self, key: &FileKey) -> Result<Option<FileRecord>>;
+    fn put_file(&mut self, key: &FileKey, record: &FileRecord) -> Result<()>;
+    fn stream(&self, name: &str) -> Result<Option<StreamRecord>>;
+    fn put_stream(&mut self, name: &str, record: &StreamRecord) -> Result<()>;
+    fn set_pending(&mut self, key: &FileKey, pending: bool) -> Result<()>;
+    fn meta(&self, key: &str) -> Result<Option<u64>>;
+    fn put_meta(&mut self, key: &str, value: u64) -> Result<()>;
+}
+
+/// Folds one event into the projections. Pure with respect to the tables: the same events in
+/// the same order always give the same tables.
+pub fn apply(t: &mut impl ProjectionTables, seq: u64, event: &Event) -> Result<()> {
+    let counter = format!("{META_EVENTS_PREFIX}{}", event.kind.name());
+    let n = t.meta(&counter)?.unwrap_or(0);
+    t.put_meta(&counter, n + 1)?;
+    if let EventKind::ScanCompleted(summary) = &event.kind {
+        if summary.mode == Some(PassMode::Reconcile) {
+            t.put_meta(META_LAST_RECONCILE, event.at_ms.max(0) as u64)?;
+        }
+        return Ok(());
+    }
+    let Some(key) = event.kind.file() else {
+        return Ok(());
+    };
+    let previous = t.file(key)?;
+    let record = record_for(&event.kind, seq, previous.as_ref());
+    t.set_pending(key, is_pending(&record.state))?;
+    if record.state.is_ingested() {
+        count_in_stream(t, key, previous.as_ref())?;
+    }
+    t.put_file(key, &record)
+}
+
+fn record_for(kind: &EventKind, seq: u64, previous: Option<&FileRecord>) -> FileRecord {
+    let keep = |f: fn(&FileRecord) -> Option<String>| previous.and_then(f);
+    let (state, facts, hash, bronze) = match kind {
+        EventKind::Discovered { facts, .. } => (
+            FileState::Discovered,
+            Some(*facts),
+            None,
+            keep(|p| p.bronze.clone()),
+        ),
+        EventKind::Copied {
+            facts,
+            hash,
+            bronze,
+            ..
+        } => (
+            FileState::Copied,
+            Some(*facts),
+            Some(*hash),
+            Some(bronze.clone()),
+        ),
+        EventKind::Adopted {
+            facts,
+            hash,
+            bronze,
+            ..
+        } => (
+            FileState::Adopted,
+            Some(*facts),
+            Some(*hash),
+            Some(bronze.clone()),
+        ),
+        EventKind::Skipped { facts, reason, .. } => {
+            (FileState::Skipped(reason.clone()), *facts, None, None)
+        }
+        EventKind::Failed { facts, error, .. } => {
+            // A failed retry of an ingested file does not forget the good copy it has.
+            let prior_hash = previous.and_then(|p| p.hash);
+            (
+                FileState::Failed {
+                    error: error.clone(),
+                },
+                *facts,
+                prior_hash,
+                keep(|p| p.bronze.clone()),
+            )
+        }
+        EventKind::ScanCompleted(_) => unreachable!("handled by apply"),
+    };
+    FileRecord {
+        state,
+        facts,
+        hash,
+        bronze,
+        last_seq: seq,
+    }
+}
+
+/// Files that every pass looks at again: not yet copied, but expected to be copyable.
+fn is_pending(state: &FileState) -> bool {
+    matches!(
+        state,
+        FileState::Discovered | FileState::Failed { .. } | FileState::Skipped(SkipReason::Empty)
+    )
+}
+
+fn count_in_stream(
+    t: &mut impl ProjectionTables,
+    key: &FileKey,
+    previous: Option<&FileRecord>,
+) -> Result<()> {
+    if key.source != SourceId::Share {
+        return Ok(());
+    }
+    let Ok(name) = SensorName::parse_bytes(&key.name) else {
+        return Ok(());
+    };
+    let minute = minute_index(name.minute);
+    let mut rec = t.stream(&name.apartment)?.unwrap_or(StreamRecord {
+        newest_minute: minute,
+        files: 0,
+    });
+    rec.newest_minute = rec.newest_minute.max(minute);
+    if !previous.is_some_and(|p| p.state.is_ingested()) {
+        rec.files += 1;
+    }
+    t.put_stream(&name.apartment, &rec)
+}
+
+/// All projections held in memory: the result of a rebuild, or a copy of the live tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryProjections {
+    pub files: BTreeMap<FileKey, FileRecord>,
+    pub streams: BTreeMap<String, StreamRecord>,
+    pub pending: BTreeSet<FileKey>,
+    pub meta: BTreeMap<String, u64>,
+}
+
+impl MemoryProjections {
+    /// The projections of an empty log.
+    pub fn empty() -> Self {
+        let mut p = MemoryProjections::default();
+        p.meta
+            .insert(META_SCHEMA.into(), u64::from(super::codec::CURRENT_VERSION));
+        p
+    }
+
+    /// Folds a whole log, in sequence order.
+    pub fn rebuild<'a>(events: impl IntoIterator<Item = (u64, &'a Event)>) -> Result<Self> {
+        let mut p = Self::empty();
+        for (seq, event) in events {
+            apply(&mut p, seq, event)?;
+        }
+        Ok(p)
+    }
+}
+
+impl ProjectionTables for MemoryProjections {
+    fn file(&self, key: &FileKey) -> Result<Option<FileRecord>> {
+        Ok(self.files.get(key).cloned())
+    }
+    fn put_file(&mut self, key: &FileKey, record: &FileRecord) -> Result<()> {
+        self.files.insert(key.clone(), record.clone());
+        Ok(())
+    }
+    fn stream(&self, name: &str) -> Result<Option<StreamRecord>> {
+        Ok(self.streams.get(name).copied())
+    }
+    fn put_stream(&mut self, name: &str, record: &StreamRecord) -> Result<()> {
+        self.streams.insert(name.to_owned(), *record);
+        Ok(())
+    }
+    fn set_pending(&mut self, key: &FileKey, pending: bool) -> Result<()> {
+        if pending {
+            self.pending.insert(key.clone());
+        } else {
+            self.pending.remove(key);
+        }
+        Ok(())
+    }
+    fn meta(&self, key: &str) -> Result<Option<u64>> {
+        Ok(self.meta.get(key).copied())
+    }
+    fn put_meta(&mut self, key: &str, value: u64) -> Result<()> {
+        self.meta.insert(key.to_owned(), value);
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! Table definitions and the live-table side of the projection fold. Keys and values are
+//! compact on purpose: redb costs ~80 B per entry on top of its bytes, and the log must stay
+//! small per ingested file.
+
+use super::codec;
+use super::projection::{FileRecord, ProjectionTables, StreamRecord};
+use crate::error::Result;
+use crate::identity::FileKey;
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+
+/// `events`: sequence number → encoded `Event`. Append-only; keys are dense from 0, so the
+/// next sequence is the last key + 1. Never updated, never deleted.
+pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+
+/// `files`: `FileKey::to_bytes` → encoded `FileRecord`. Equals the fold of `events`.
+pub const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
+
+/// `baseline`: stream (apartment) name → encoded `StreamRecord` (newest ingested minute and
+/// file count). The prediction pass starts here; Bronze folders are never walked for it.
+pub const BASELINE: TableDefinition<&str, &[u8]> = TableDefinition::new("baseline");
+
+/// `pending`: `FileKey::to_bytes` → (). Files discovered but not yet ingested (deferred,
+/// failed, empty): every pass retries exactly these, so retries cost no listing.
+pub const PENDING: TableDefinition<&[u8], ()> = TableDefinition::new("pending");
+
+/// `meta`: key → u64. Schema version, last reconcile time, event counts by kind.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The projection tables opened inside one write transaction.
+pub struct LiveTables<'txn> {
+    files: Table<'txn, &'static [u8], &'static [u8]>,
+    baseline: Table<'txn, &'static str, &'static [u8]>,
+    pending: Table<'txn, &'static [u8], ()>,
+    meta: Table<'txn, &'static str, u64>,
+}
+
+impl<'txn> LiveTables<'txn> {
+    pub fn open(txn: &'txn WriteTransaction) -> Result<Self> {
+        Ok(LiveTables {
+            files: txn.open_table(FILES)?,
+            baseline: txn.open_table(BASELINE)?,
+            pending: txn.open_table(PENDING)?,
+            meta: txn.open_table(META)?,
+        })
+    }
+}
+
+impl ProjectionTables for LiveTables<'_> {
+    fn file(&self, key: &FileKey) -> Result<Option<FileRecord>> {
+        match self.files.get(key.to_bytes().as_slice())? {
+            Some(v) => Ok(Some(codec::decode("file record", v.value())?)),
+            None => Ok(None),
+        }
+    }
+    fn put_file(&mut self, key: &FileKey, record: &FileRecord) -> Result<()> {
+        self.files
+            .insert(key.to_bytes().as_slice(), codec::encode(record).as_slice())?;
+        Ok(())
+    }
+    fn stream(&self, name: &str) -> Result<Option<StreamRecord>> {
+        match self.baseline.get(name)? {
+            Some(v) => Ok(Some(codec::decode("stream record", v.value())?)),
+            None => Ok(None),
+        }
+    }
+    fn put_stream(&mut self, name: &str, record: &StreamRecord) -> Result<()> {
+        self.baseline
+            .insert(name, codec::encode(record).as_slice())?;
+        Ok(())
+    }
+    fn set_pending(&mut self, key: &FileKey, pending: bool) -> Result<()> {
+        let k = key.to_bytes();
+        if pending {
+            self.pending.insert(k.as_slice(), ())?;
+        } else {
+            self.pending.remove(k.as_slice())?;
+        }
+        Ok(())
+    }
+    fn meta(&self, key: &str) -> Result<Option<u64>> {
+        Ok(self.meta.get(key)?.map(|v| v.value()))
+    }
+    fn put_meta(&mut self, key: &str, value: u64) -> Result<()> {
+        self.meta.insert(key, value)?;
+        Ok(())
+    }
+}
