@@ -240,3 +240,6 @@ impl Store {
         Ok(p)
     }
 }
+
+#[cfg(test)]
+mod tests;
