@@ -127,3 +127,7 @@ fn unreachable(ctx: &Context, source: std::io::Error) -> Error {
         source,
     }
 }
+
+#[cfg(test)]
+#[path = "predict_tests.rs"]
+mod tests;

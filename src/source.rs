@@ -193,3 +193,67 @@ fn meta_of(m: &fs::Metadata) -> SourceMeta {
         mtime_ns,
     }
 }
+
+/// An in-memory share for fast unit tests of the core: names map to bytes and an mtime.
+#[derive(Debug, Default)]
+pub struct MemorySource {
+    files: std::sync::Mutex<std::collections::BTreeMap<OsString, (Vec<u8>, i64)>>,
+    counters: Counters,
+}
+
+impl MemorySource {
+    pub fn put(&self, name: &str, bytes: &[u8], mtime_ns: i64) {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        files.insert(name.into(), (bytes.to_vec(), mtime_ns));
+    }
+
+    fn get(&self, name: &OsStr) -> Option<(Vec<u8>, i64)> {
+        self.files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+}
+
+impl Source for MemorySource {
+    fn stat(&self, name: &OsStr) -> io::Result<Option<SourceMeta>> {
+        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
+        Ok(self.get(name).map(|(b, mtime_ns)| SourceMeta {
+            kind: EntryKind::File,
+            size: b.len() as u64,
+            mtime_ns,
+        }))
+    }
+
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        self.counters.listings.fetch_add(1, Ordering::Relaxed);
+        let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(files
+            .keys()
+            .map(|name| Listed {
+                name: name.clone(),
+                kind: EntryKind::File,
+            })
+            .collect())
+    }
+
+    fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)> {
+        self.counters.opens.fetch_add(1, Ordering::Relaxed);
+        let (bytes, mtime_ns) = self.get(name).ok_or(io::ErrorKind::NotFound)?;
+        let meta = SourceMeta {
+            kind: EntryKind::File,
+            size: bytes.len() as u64,
+            mtime_ns,
+        };
+        Ok((Box::new(io::Cursor::new(bytes)), meta))
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+}

@@ -5,10 +5,12 @@
 
 use super::{status, GlobalArgs};
 use crate::bronze::Bronze;
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Settings, StreamMap, DEFAULT_STREAMS};
 use crate::error::{Error, Result};
+use crate::naming::{truncate_to_minute, SensorName};
 use crate::pass::{run_pass, Context, PassReport};
+use crate::plan::sensor_rel;
 use crate::sample::{write_share, ShareSpec};
 use crate::source::DirSource;
 use crate::store::Store;
@@ -36,7 +38,11 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
         dir.join("bronze"),
         dir.join("ingest.redb"),
     );
+    // Two days ending half an hour ago, so the files that "land" in step 3 bring the streams up
+    // to the wall clock and step 4 shows a truly caught-up check.
+    let now = truncate_to_minute(SystemClock.now_local());
     let mut spec = ShareSpec::seed_like(0);
+    spec.start = now - chrono::Duration::minutes(2 * DAY);
     spec.minutes = 2 * DAY - 30;
     spec.gaps = vec![(DAY + 6 * 60, 45)];
     spec.bad_names = true;
@@ -52,7 +58,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
     let settings = Settings::new(streams);
     let source = DirSource::new(&share);
     let bronze = Bronze::new(&bronze_root);
-    let store = Store::open(&state, super::STORE_WAIT)?;
+    let store = Store::open(&state, std::time::Duration::from_secs(5))?;
     let ctx = Context {
         store: &store,
         source: &source,
@@ -63,6 +69,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
     let first = run_pass(&ctx, None)?;
     show("2. First pass (empty index, so a full reconcile)", &first);
 
+    let spec_start = spec.start;
     spec.offset_minutes = spec.minutes;
     spec.minutes = 30;
     spec.gaps.clear();
@@ -83,10 +90,14 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
         bronze_root: bronze_root.clone(),
         state: state.clone(),
         streams: settings.streams.clone(),
+        store_wait: std::time::Duration::from_secs(5),
     };
     status::run(&resolved, &status::StatusArgs { json: false })?;
+    let oldest = SensorName::new(spec_start, "JimmyLoup");
+    let rel = sensor_rel("jimmy", &oldest);
+    let hour_dir = rel.rsplit_once('/').map_or(rel.as_str(), |(d, _)| d);
     println!(
-        "\nLook at:\n  {}/jimmy/2023/08/18/10/   (Bronze, by stream/year/month/day/hour)",
+        "\nLook at:\n  {}/{hour_dir}/   (Bronze, by stream/year/month/day/hour)",
         bronze_root.display()
     );
     let g = format!(
@@ -95,7 +106,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
         share.display(),
         bronze_root.display()
     );
-    println!("  cargo run --release -- log {g} --file '18.08.2023 1000_JimmyLoup_received.json'");
+    println!("  cargo run --release -- log {g} --file '{oldest}'");
     println!("  cargo run --release -- log {g} | grep skipped");
     println!("  cargo run --release -- run --once {g}");
     Ok(ExitCode::SUCCESS)

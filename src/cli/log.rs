@@ -1,7 +1,7 @@
 //! `ingest log`: the event log, oldest first, optionally since a time or for one file.
 
 use super::since::parse_time;
-use super::{Resolved, STORE_WAIT};
+use super::Resolved;
 use crate::error::Result;
 use crate::store::event::{Event, EventKind};
 use crate::store::Store;
@@ -30,7 +30,7 @@ pub fn run(cfg: &Resolved, args: &LogArgs) -> Result<ExitCode> {
         .map(parse_time)
         .transpose()?
         .map(|t| t.timestamp_millis());
-    let store = Store::open_existing(&cfg.state, STORE_WAIT)?;
+    let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     store.for_each_event(0, |seq, event| {

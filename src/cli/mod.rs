@@ -16,9 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// How long a command waits for a store another process holds before giving up.
-pub const STORE_WAIT: Duration = Duration::from_secs(5);
-
 #[derive(Parser, Debug)]
 #[command(
     name = "ingest",
@@ -33,7 +30,7 @@ pub struct Cli {
 }
 
 /// Options every subcommand understands, before or after its name.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
     /// The mounted share with the sensor JSON files.
     #[arg(long, env = "SMB_PATH", global = true)]
@@ -55,6 +52,14 @@ pub struct GlobalArgs {
     /// Optional TOML file with the same settings (smb_path, bronze_root, state, streams).
     #[arg(long, env = "INGEST_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+    /// Seconds to wait for a store that another ingest process holds before giving up.
+    #[arg(
+        long,
+        env = "INGEST_STORE_WAIT_SECS",
+        default_value_t = 5.0,
+        global = true
+    )]
+    pub store_wait_secs: f64,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
@@ -96,6 +101,8 @@ pub struct Resolved {
     pub bronze_root: PathBuf,
     pub state: PathBuf,
     pub streams: StreamMap,
+    /// How long to wait for a busy store.
+    pub store_wait: Duration,
 }
 
 impl GlobalArgs {
@@ -124,6 +131,8 @@ impl GlobalArgs {
             bronze_root,
             state,
             streams: StreamMap::parse(&streams)?,
+            store_wait: Duration::try_from_secs_f64(self.store_wait_secs)
+                .map_err(|_| Error::Config("--store-wait-secs must be a positive number".into()))?,
         })
     }
 }

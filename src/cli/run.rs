@@ -1,7 +1,7 @@
 //! `ingest run`: one pass (`--once`), a reconcile now (`--scan`), or a simple loop that runs a
 //! prediction pass every interval and a reconcile once a night.
 
-use super::{Resolved, STORE_WAIT};
+use super::Resolved;
 use crate::bronze::Bronze;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
@@ -57,7 +57,7 @@ pub fn run(cfg: &Resolved, args: &RunArgs) -> Result<ExitCode> {
     let settings = settings_of(cfg, args);
     if args.once || args.scan {
         let mode = args.scan.then_some(PassMode::Reconcile);
-        let store = Store::open(&cfg.state, STORE_WAIT)?;
+        let store = Store::open(&cfg.state, cfg.store_wait)?;
         let ctx = Context {
             store: &store,
             source: &source,
@@ -93,7 +93,7 @@ fn run_forever(
     let clock = SystemClock;
     loop {
         let outcome = (|| {
-            let store = Store::open(&cfg.state, STORE_WAIT)?;
+            let store = Store::open(&cfg.state, cfg.store_wait)?;
             let last = store.meta()?.get(META_LAST_RECONCILE).copied();
             let due = reconcile_due(last, clock.now_utc(), args.nightly_hour);
             let ctx = Context {

@@ -1,7 +1,7 @@
 //! `ingest status`: per stream its baseline and file count, event counts by kind, and how many
 //! files are skipped, failed or pending. Read from the projections; nothing is walked.
 
-use super::{Resolved, STORE_WAIT};
+use super::Resolved;
 use crate::error::Result;
 use crate::naming::minute_from_index;
 use crate::store::projection::{FileState, META_EVENTS_PREFIX, META_LAST_RECONCILE};
@@ -19,7 +19,7 @@ pub struct StatusArgs {
 }
 
 pub fn run(cfg: &Resolved, args: &StatusArgs) -> Result<ExitCode> {
-    let store = Store::open_existing(&cfg.state, STORE_WAIT)?;
+    let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
     let baselines = store.streams()?;
     let meta = store.meta()?;
     let by_state = count_states(&store)?;

@@ -12,11 +12,19 @@ use std::time::Duration;
 fn file_key() -> impl Strategy<Value = FileKey> {
     // A few names so events collide on the same file; sensor names feed the baseline.
     prop_oneof![
-        (0u32..6, prop::sample::select(vec!["JimmyLoup", "JeremieVianin"])).prop_map(|(m, a)| {
-            FileKey::share(format!("18.08.2023 10{m:02}_{a}_received.json").into_bytes())
+        (
+            0u32..6,
+            prop::sample::select(vec!["JimmyLoup", "JeremieVianin"])
+        )
+            .prop_map(|(m, a)| {
+                FileKey::share(format!("18.08.2023 10{m:02}_{a}_received.json").into_bytes())
+            }),
+        prop::sample::select(vec!["notes.txt", "x.json"])
+            .prop_map(|n| FileKey::share(n.as_bytes())),
+        Just(FileKey {
+            source: SourceId::Weather,
+            name: b"Pred_2023-08-18.csv".to_vec()
         }),
-        prop::sample::select(vec!["notes.txt", "x.json"]).prop_map(|n| FileKey::share(n.as_bytes())),
-        Just(FileKey { source: SourceId::Weather, name: b"Pred_2023-08-18.csv".to_vec() }),
     ]
 }
 
@@ -27,15 +35,22 @@ fn facts() -> impl Strategy<Value = Facts> {
 fn event_kind() -> impl Strategy<Value = EventKind> {
     let hash = any::<[u8; 32]>().prop_map(ContentHash);
     prop_oneof![
-        (file_key(), facts(), hash.clone(), prop::option::of(hash.clone())).prop_map(
-            |(file, facts, hash, old)| EventKind::Copied {
+        (
+            file_key(),
+            facts(),
+            hash.clone(),
+            prop::option::of(hash.clone())
+        )
+            .prop_map(|(file, facts, hash, old)| EventKind::Copied {
                 file,
                 facts,
                 hash,
                 bronze: "jimmy/2023/08/18/10/x".into(),
-                replaced: old.map(|hash| Replaced { hash, kept_as: "k".into() }),
-            }
-        ),
+                replaced: old.map(|hash| Replaced {
+                    hash,
+                    kept_as: "k".into()
+                }),
+            }),
         (file_key(), facts(), hash).prop_map(|(file, facts, hash)| EventKind::Adopted {
             file,
             facts,
@@ -46,11 +61,21 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
             let reason = match r {
                 0 => SkipReason::Empty,
                 1 => SkipReason::Vanished,
-                _ => SkipReason::BadName { code: "pattern".into() },
+                _ => SkipReason::BadName {
+                    code: "pattern".into(),
+                },
             };
-            EventKind::Skipped { file, facts, reason }
+            EventKind::Skipped {
+                file,
+                facts,
+                reason,
+            }
         }),
-        (file_key(), "[a-z ]{0,12}").prop_map(|(file, error)| EventKind::Failed { file, facts: None, error }),
+        (file_key(), "[a-z ]{0,12}").prop_map(|(file, error)| EventKind::Failed {
+            file,
+            facts: None,
+            error
+        }),
         (file_key(), facts()).prop_map(|(file, facts)| EventKind::Discovered {
             file,
             facts,
@@ -95,9 +120,14 @@ fn second_opener_gets_a_lock_error_naming_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.redb");
     let _held = Store::open(&path, Duration::ZERO).unwrap();
-    let err = Store::open(&path, Duration::from_millis(100)).err().expect("must not open twice");
+    let err = Store::open(&path, Duration::from_millis(100))
+        .err()
+        .expect("must not open twice");
     assert!(matches!(err, Error::StoreLocked { .. }), "{err}");
-    assert!(err.to_string().contains("s.redb") && err.to_string().contains("lock"), "{err}");
+    assert!(
+        err.to_string().contains("s.redb") && err.to_string().contains("lock"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -120,39 +150,82 @@ fn golden_samples_of_envelope_v1_still_decode() {
         }
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(bytes[0], 1, "{name}: envelope version byte");
-        assert_eq!(codec::decode::<Event>("event", &bytes).unwrap(), event, "{name}");
+        assert_eq!(
+            codec::decode::<Event>("event", &bytes).unwrap(),
+            event,
+            "{name}"
+        );
     }
 }
 
 fn golden_events() -> Vec<(&'static str, Event)> {
     let file = FileKey::share(b"18.08.2023 1000_JimmyLoup_received.json".to_vec());
-    let facts = Facts { size: 1523, mtime_ns: 1_692_352_800_000_000_000 };
+    let facts = Facts {
+        size: 1523,
+        mtime_ns: 1_692_352_800_000_000_000,
+    };
     let hash = ContentHash::of(b"golden");
     let at_ms = 1_700_000_000_000;
     let ev = |kind| Event { at_ms, kind };
     vec![
-        ("copied", ev(EventKind::Copied {
-            file: file.clone(),
-            facts,
-            hash,
-            bronze: "jimmy/2023/08/18/10/18.08.2023 1000_JimmyLoup_received.json".into(),
-            replaced: Some(Replaced { hash: ContentHash::of(b"old"), kept_as: "x.kept-1".into() }),
-        })),
-        ("adopted", ev(EventKind::Adopted { file: file.clone(), facts, hash, bronze: "b".into() })),
-        ("discovered", ev(EventKind::Discovered { file: file.clone(), facts, reason: DeferReason::ChangedWhileReading })),
-        ("skipped", ev(EventKind::Skipped {
-            file: FileKey::share(b"\xffnot-utf8".to_vec()),
-            facts: None,
-            reason: SkipReason::BadName { code: "not-utf8".into() },
-        })),
-        ("failed", ev(EventKind::Failed { file, facts: Some(facts), error: "copying into Bronze: disk full".into() })),
-        ("scan-completed", ev(EventKind::ScanCompleted(ScanSummary {
-            mode: Some(PassMode::Reconcile),
-            listed: 246_000,
-            lookups: 3,
-            listings: 1,
-            copied: 2,
-            ..Default::default()
-        }))),
+        (
+            "copied",
+            ev(EventKind::Copied {
+                file: file.clone(),
+                facts,
+                hash,
+                bronze: "jimmy/2023/08/18/10/18.08.2023 1000_JimmyLoup_received.json".into(),
+                replaced: Some(Replaced {
+                    hash: ContentHash::of(b"old"),
+                    kept_as: "x.kept-1".into(),
+                }),
+            }),
+        ),
+        (
+            "adopted",
+            ev(EventKind::Adopted {
+                file: file.clone(),
+                facts,
+                hash,
+                bronze: "b".into(),
+            }),
+        ),
+        (
+            "discovered",
+            ev(EventKind::Discovered {
+                file: file.clone(),
+                facts,
+                reason: DeferReason::ChangedWhileReading,
+            }),
+        ),
+        (
+            "skipped",
+            ev(EventKind::Skipped {
+                file: FileKey::share(b"\xffnot-utf8".to_vec()),
+                facts: None,
+                reason: SkipReason::BadName {
+                    code: "not-utf8".into(),
+                },
+            }),
+        ),
+        (
+            "failed",
+            ev(EventKind::Failed {
+                file,
+                facts: Some(facts),
+                error: "copying into Bronze: disk full".into(),
+            }),
+        ),
+        (
+            "scan-completed",
+            ev(EventKind::ScanCompleted(ScanSummary {
+                mode: Some(PassMode::Reconcile),
+                listed: 246_000,
+                lookups: 3,
+                listings: 1,
+                copied: 2,
+                ..Default::default()
+            })),
+        ),
     ]
 }

@@ -1,0 +1,191 @@
+//! Prediction and reconcile on an in-memory share with a manual clock: what a pass copies and,
+//! above all, how many lookups and listings it costs.
+
+use crate::bronze::Bronze;
+use crate::clock::{Clock, ManualClock};
+use crate::config::{Settings, StreamMap};
+use crate::identity::FileKey;
+use crate::naming::SensorName;
+use crate::pass::{run_pass, Context, PassReport};
+use crate::source::{MemorySource, Source};
+use crate::store::event::PassMode;
+use crate::store::Store;
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use std::time::Duration as StdDuration;
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    store: Store,
+    source: MemorySource,
+    bronze: Bronze,
+    clock: ManualClock,
+    settings: Settings,
+}
+
+fn t(d: u32, h: u32, m: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2023, 8, d)
+        .unwrap()
+        .and_hms_opt(h, m, 0)
+        .unwrap()
+}
+
+impl Rig {
+    /// Clock at 18.08.2023 `now`, local = UTC.
+    fn new(now: NaiveDateTime) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb"), StdDuration::ZERO).unwrap();
+        let bronze = Bronze::new(dir.path().join("bronze"));
+        let streams = StreamMap::parse(&["A=a".into(), "B=b".into()]).unwrap();
+        let settings = Settings::new(streams);
+        let clock = ManualClock::at_local(now);
+        Rig {
+            _dir: dir,
+            store,
+            source: MemorySource::default(),
+            bronze,
+            clock,
+            settings,
+        }
+    }
+
+    /// Puts a file for `apartment` at `minute`, written at that minute.
+    fn land(&self, apartment: &str, minute: NaiveDateTime) {
+        let name = SensorName::new(minute, apartment).to_string();
+        let mtime = minute.and_utc().timestamp_nanos_opt().unwrap();
+        self.source.put(&name, name.as_bytes(), mtime);
+    }
+
+    fn land_range(&self, from: NaiveDateTime, minutes: i64) {
+        for i in 0..minutes {
+            self.land("A", from + Duration::minutes(i));
+            self.land("B", from + Duration::minutes(i));
+        }
+    }
+
+    fn pass(&self, mode: Option<PassMode>) -> PassReport {
+        let ctx = Context {
+            store: &self.store,
+            source: &self.source,
+            bronze: &self.bronze,
+            clock: &self.clock,
+            settings: &self.settings,
+        };
+        run_pass(&ctx, mode).unwrap()
+    }
+}
+
+#[test]
+fn empty_index_starts_with_a_reconcile_then_predicts_without_listing() {
+    let rig = Rig::new(t(18, 11, 0));
+    rig.land_range(t(18, 10, 0), 60);
+    let first = rig.pass(None);
+    assert_eq!(
+        (first.mode, first.tally.copied, first.work.listings),
+        ("reconcile", 120, 1)
+    );
+
+    rig.land_range(t(18, 11, 0), 3);
+    rig.clock.advance(Duration::minutes(3));
+    let second = rig.pass(None);
+    assert_eq!(second.mode, "prediction");
+    assert_eq!(second.tally.copied, 6);
+    assert_eq!(second.work.listings, 0, "prediction never lists the share");
+}
+
+#[test]
+fn a_caught_up_stream_costs_one_lookup_per_check() {
+    let rig = Rig::new(t(18, 10, 30));
+    rig.land_range(t(18, 10, 0), 30);
+    rig.pass(None);
+    // Baseline 10:29, wall clock 10:30: only 10:30 is probed, and it is absent.
+    let idle = rig.pass(None);
+    assert_eq!(idle.tally.copied, 0);
+    assert_eq!(idle.work.lookups, 2, "one lookup per stream");
+    assert_eq!(idle.work.listings, 0);
+}
+
+#[test]
+fn prediction_stops_after_the_gap_limit_and_never_probes_the_future() {
+    let rig = Rig::new(t(18, 12, 0));
+    rig.land_range(t(18, 10, 0), 10);
+    rig.pass(None);
+    // An outage: nothing after 10:09. The walk gives up after 10 misses per stream.
+    let r = rig.pass(None);
+    assert_eq!(r.work.lookups, 2 * 10);
+    // Files a long way in the "future" of the wall clock are never probed.
+    let rig = Rig::new(t(18, 10, 5));
+    rig.land_range(t(18, 10, 0), 3);
+    rig.pass(None);
+    rig.land_range(t(18, 10, 3), 60);
+    let r = rig.pass(None);
+    // 10:03..10:06 are ≤ now + 1 minute skew; 10:07 is past the limit and never looked up.
+    // 10:05 was written "now" and is deferred as too young.
+    assert_eq!((r.tally.copied, r.tally.deferred), (2 * 3, 2));
+    assert_eq!(
+        r.work.lookups,
+        2 * 4 + 2 * 3,
+        "4 probes per stream, 1 recheck per copy"
+    );
+}
+
+#[test]
+fn prediction_crosses_midnight_month_and_year() {
+    let midnight = NaiveDate::from_ymd_opt(2024, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let rig = Rig::new(midnight + Duration::minutes(10));
+    rig.land_range(midnight - Duration::minutes(10), 5);
+    rig.pass(None);
+    rig.land_range(midnight - Duration::minutes(5), 10);
+    let r = rig.pass(None);
+    assert_eq!(
+        r.tally.copied, 20,
+        "31.12.2023 23:55 .. 01.01.2024 00:04, both streams"
+    );
+    let baseline = rig.store.streams().unwrap()["A"].newest_minute;
+    assert_eq!(
+        baseline,
+        crate::naming::minute_index(midnight + Duration::minutes(4))
+    );
+}
+
+#[test]
+fn a_young_file_is_deferred_then_copied_by_the_next_pass() {
+    let rig = Rig::new(t(18, 10, 5));
+    rig.land_range(t(18, 10, 0), 5);
+    rig.pass(None);
+    // 10:05 lands "now": younger than the minimum age.
+    let mtime = rig.clock.now_utc().timestamp_nanos_opt().unwrap();
+    let name = SensorName::new(t(18, 10, 5), "A").to_string();
+    rig.source.put(&name, b"fresh", mtime);
+    let r = rig.pass(None);
+    assert_eq!((r.tally.copied, r.tally.deferred), (0, 1));
+    let key = FileKey::share(name.as_bytes());
+    assert_eq!(rig.store.pending().unwrap(), vec![key.clone()]);
+    rig.clock.advance(Duration::seconds(30));
+    let r = rig.pass(None);
+    assert_eq!(r.tally.copied, 1);
+    assert!(rig.store.file(&key).unwrap().unwrap().state.is_ingested());
+    assert!(rig.store.pending().unwrap().is_empty());
+}
+
+#[test]
+fn reconcile_of_a_known_share_copies_nothing_and_writes_only_a_summary() {
+    let rig = Rig::new(t(18, 11, 0));
+    rig.land_range(t(18, 10, 0), 30);
+    rig.pass(Some(PassMode::Reconcile));
+    let events = rig.store.event_count().unwrap();
+    let r = rig.pass(Some(PassMode::Reconcile));
+    assert_eq!((r.tally.copied, r.work.lookups, r.work.opens), (0, 0, 0));
+    assert_eq!(
+        rig.store.event_count().unwrap(),
+        events + 1,
+        "one scan-completed event"
+    );
+    // A late, out-of-order file (before the baseline) is found by the next reconcile only.
+    rig.land("A", t(18, 9, 0));
+    assert_eq!(rig.pass(None).tally.copied, 0);
+    assert_eq!(rig.pass(Some(PassMode::Reconcile)).tally.copied, 1);
+    assert_eq!(rig.source.counters().snapshot().listings, 3);
+}
