@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::source::{Source, Work};
 use crate::store::event::{Event, EventKind, PassMode, ScanSummary};
-use crate::store::projection::{FileRecord, FileState};
+use crate::store::projection::{FileRecord, FileState, META_LAST_RECONCILE};
 use crate::store::Store;
 use crate::{predict, reconcile};
 use serde::Serialize;
@@ -122,7 +122,8 @@ fn repeats(kind: &EventKind, rec: &FileRecord) -> bool {
     }
 }
 
-/// Runs one pass. `mode` `None` picks: reconcile when the index is empty, else prediction.
+/// Runs one pass. `mode` `None` picks: reconcile until one has completed (an empty index, or a
+/// first ingest that was interrupted), else prediction.
 pub fn run_pass(ctx: &Context, mode: Option<PassMode>) -> Result<PassReport> {
     let started = Instant::now();
     let before = ctx.source.counters().snapshot();
@@ -134,7 +135,7 @@ pub fn run_pass(ctx: &Context, mode: Option<PassMode>) -> Result<PassReport> {
         })?;
     let mode = match mode {
         Some(m) => m,
-        None if ctx.store.file_count()? == 0 => PassMode::Reconcile,
+        None if !ctx.store.meta()?.contains_key(META_LAST_RECONCILE) => PassMode::Reconcile,
         None => PassMode::Prediction,
     };
     let mut tally = Tally::default();

@@ -118,6 +118,9 @@ pub fn perform(ctx: &Context, actions: Vec<Action>, tally: &mut Tally) -> Result
         }
     }
     ctx.record(skips)?;
+    // Oldest first per stream (Bronze paths sort by time): batches commit in time order, so
+    // an interrupted pass leaves a baseline with no holes behind it.
+    jobs.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
     copy_all(ctx, &jobs, tally)
 }
 

@@ -18,10 +18,10 @@ use std::time::Duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// One pass and exit: a reconcile if the index is empty, else a prediction pass.
-    #[arg(long, conflicts_with = "scan")]
+    /// One pass and exit: a reconcile until one has completed, else a prediction pass.
+    #[arg(long)]
     pub once: bool,
-    /// A full reconcile now, then exit.
+    /// A full reconcile now, then exit (with or without --once).
     #[arg(long)]
     pub scan: bool,
     /// Print the pass summary as JSON on stdout.

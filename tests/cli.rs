@@ -1,0 +1,143 @@
+//! The command-line contract: exit codes, one-line errors, configuration precedence.
+
+use crate::util::Rig;
+use std::fs;
+
+/// A missing share is "could not run": exit 2 with a one-line cause naming the path.
+#[test]
+fn missing_share_is_exit_2_with_a_one_line_cause() {
+    let rig = Rig::new();
+    fs::remove_dir(&rig.share).unwrap();
+    let out = rig.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("not reachable") && err.contains("share"),
+        "{err}"
+    );
+}
+
+/// While another process holds the store, a command waits briefly, then exits 2 and names
+/// the lock instead of panicking.
+#[test]
+fn a_store_held_by_another_process_is_exit_2_naming_the_lock() {
+    let rig = Rig::new();
+    let _held = ingest::store::Store::open(&rig.state, std::time::Duration::ZERO).unwrap();
+    let out = rig.run(&["status", "--store-wait-secs", "0.2"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("locked") && err.contains("ingest.redb"),
+        "{err}"
+    );
+}
+
+/// A store file full of garbage is a clear error (exit 2), not a panic.
+#[test]
+fn a_garbage_store_is_exit_2_not_a_panic() {
+    let rig = Rig::new();
+    fs::write(&rig.state, vec![0xA5; 4096]).unwrap();
+    let out = rig.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot be opened") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+/// `status` on a store that does not exist says so, instead of creating one.
+#[test]
+fn status_without_a_store_is_exit_2_and_creates_nothing() {
+    let rig = Rig::new();
+    let out = rig.run(&["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!rig.state.exists());
+}
+
+/// Flags win over environment variables, which win over the config file.
+#[test]
+fn flags_win_over_env_which_wins_over_the_config_file() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 1);
+    let d = rig.dir.path();
+    let config = d.join("ingest.toml");
+    let toml =
+        format!(
+        "smb_path = {:?}\nbronze_root = {:?}\nstate = {:?}\nstreams = [\"JimmyLoup=fromfile\"]\n",
+        rig.share, d.join("b-file"), d.join("s-file.redb")
+    );
+    fs::write(&config, toml).unwrap();
+    let bin = env!("CARGO_BIN_EXE_ingest");
+    let run = |env_bronze: Option<&str>, flag_bronze: Option<&str>| {
+        let mut c = std::process::Command::new(bin);
+        c.args(["run", "--once"]).env("INGEST_CONFIG", &config);
+        for v in ["SMB_PATH", "BRONZE_ROOT", "INGEST_STATE", "INGEST_STREAMS"] {
+            c.env_remove(v);
+        }
+        if let Some(b) = env_bronze {
+            c.env("BRONZE_ROOT", d.join(b));
+        }
+        if let Some(b) = flag_bronze {
+            c.arg("--bronze-root").arg(d.join(b));
+        }
+        c.arg("--state").arg(d.join(format!(
+            "{}.redb",
+            flag_bronze.or(env_bronze).unwrap_or("file")
+        )));
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let copied = |root: &str| {
+        d.join(root)
+            .join("fromfile/2023/08/18/10/18.08.2023 1000_JimmyLoup_received.json")
+            .is_file()
+    };
+    run(None, None);
+    assert!(copied("b-file"), "config file value used");
+    run(Some("b-env"), None);
+    assert!(copied("b-env"), "env beats file");
+    run(Some("b-env2"), Some("b-flag"));
+    assert!(copied("b-flag") && !copied("b-env2"), "flag beats env");
+}
+
+/// A config file with an unknown key, or a bad stream alias, is refused with exit 2.
+#[test]
+fn bad_configuration_is_exit_2() {
+    let rig = Rig::new();
+    let config = rig.dir.path().join("bad.toml");
+    fs::write(&config, "smb_pth = \"/x\"\n").unwrap();
+    let out = rig.run(&["run", "--once", "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("smb_pth"));
+    let out = rig.run(&["run", "--once", "--stream", "JimmyLoup=../etc"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Global options are accepted before the subcommand as well as after it.
+#[test]
+fn global_options_work_before_the_subcommand() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 1);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .arg("--smb-path")
+        .arg(&rig.share)
+        .arg("--bronze-root")
+        .arg(&rig.bronze)
+        .arg("--state")
+        .arg(&rig.state)
+        .args(["run", "--once"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rig.status()["streams"][1]["files"], 1);
+}

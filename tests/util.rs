@@ -1,0 +1,149 @@
+//! Test rig: a temp dir with a share, a Bronze root and a store, and a way to run the binary.
+
+use ingest::naming::SensorName;
+use ingest::sample::{write_share, ShareSpec};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Rig {
+    pub dir: tempfile::TempDir,
+    pub share: PathBuf,
+    pub bronze: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Rig {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let share = dir.path().join("share");
+        std::fs::create_dir_all(&share).unwrap();
+        let (bronze, state) = (dir.path().join("bronze"), dir.path().join("ingest.redb"));
+        Rig {
+            dir,
+            share,
+            bronze,
+            state,
+        }
+    }
+
+    /// A share like the seed's: both apartments, `minutes` minutes from 18.08.2023 10:00,
+    /// starting `offset` minutes in.
+    pub fn add_minutes(&self, offset: i64, minutes: i64) -> u64 {
+        let mut spec = ShareSpec::seed_like(0);
+        spec.offset_minutes = offset;
+        spec.minutes = minutes;
+        write_share(&self.share, &spec).unwrap()
+    }
+
+    /// The binary with this rig's paths, and none of the caller's ingest environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
+        for var in [
+            "SMB_PATH",
+            "BRONZE_ROOT",
+            "INGEST_STATE",
+            "INGEST_STREAMS",
+            "INGEST_CONFIG",
+        ] {
+            c.env_remove(var);
+        }
+        c.args(args);
+        c.arg("--smb-path").arg(&self.share);
+        c.arg("--bronze-root").arg(&self.bronze);
+        c.arg("--state").arg(&self.state);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// `run --once --json` (or with extra args), asserting the exit code; returns the report.
+    pub fn pass(&self, extra: &[&str], code: i32) -> Value {
+        let mut args = vec!["run", "--once", "--json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn status(&self) -> Value {
+        let out = self.run(&["status", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn log(&self) -> Vec<Value> {
+        let out = self.run(&["log", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect()
+    }
+
+    /// Where a sensor file must land.
+    pub fn bronze_path(&self, name: &str) -> PathBuf {
+        let n = SensorName::parse(name).unwrap();
+        let alias = if n.apartment == "JimmyLoup" {
+            "jimmy"
+        } else {
+            "jeremie"
+        };
+        let rel = ingest::plan::sensor_rel(alias, &n);
+        rel.split('/').fold(self.bronze.clone(), |p, s| p.join(s))
+    }
+}
+
+/// Every file under `root`, recursively.
+pub fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+pub fn blake3_hex(path: &Path) -> String {
+    blake3::hash(&std::fs::read(path).unwrap())
+        .to_hex()
+        .to_string()
+}
+
+pub fn sensor_names(share: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(share)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| SensorName::parse(n).is_ok_and(|s| s.apartment != "Nobody"))
+        .filter(|n| {
+            std::fs::symlink_metadata(share.join(n)).is_ok_and(|m| m.is_file() && m.len() > 0)
+        })
+        .collect();
+    names.sort();
+    names
+}
