@@ -2,7 +2,7 @@
 //! CSVs) for benchmarks and manual testing. See `tools/README.md`.
 //!
 //! gen-share DIR [--files N] [--offset-minutes K] [--gap START:LEN] [--bad-names] [--seed S]
-//!               [--weather DIR --days D]
+//!               [--start YYYY-MM-DDTHH:MM] [--weather DIR --days D]
 
 use clap::Parser;
 use ingest::sample::{write_share, write_weather, ShareSpec};
@@ -19,6 +19,9 @@ struct Args {
     /// Start this many minutes after 18.08.2023 10:00 (to extend an existing share).
     #[arg(long, default_value_t = 0)]
     offset_minutes: i64,
+    /// First minute of the series, `YYYY-MM-DDTHH:MM` (naive local) [default: 2023-08-18T10:00].
+    #[arg(long, value_parser = parse_start)]
+    start: Option<chrono::NaiveDateTime>,
     /// A JimmyLoup outage: START:LEN in minutes from the series start. Repeatable.
     #[arg(long, value_parser = parse_gap)]
     gap: Vec<(i64, i64)>,
@@ -43,10 +46,17 @@ fn parse_gap(s: &str) -> Result<(i64, i64), String> {
     ))
 }
 
+fn parse_start(s: &str) -> Result<chrono::NaiveDateTime, String> {
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").map_err(|e| e.to_string())
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut spec = ShareSpec::seed_like(args.files);
     spec.offset_minutes = args.offset_minutes;
+    if let Some(start) = args.start {
+        spec.start = start;
+    }
     spec.gaps = args.gap;
     spec.bad_names = args.bad_names;
     spec.seed = args.seed;
