@@ -120,6 +120,11 @@ impl Bronze {
         Ok(StageOutcome::Staged(staged))
     }
 
+    /// Drops a staged copy without publishing it.
+    pub fn discard(&self, staged: Staged) -> io::Result<()> {
+        fs::remove_file(staged.temp)
+    }
+
     /// Makes a batch durable and visible. Returns, per staged file in order, what it replaced
     /// or the error that kept it from being published (that file is then not copied).
     pub fn publish(&self, batch: &[Staged]) -> Vec<io::Result<Option<Replaced>>> {

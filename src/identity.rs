@@ -113,6 +113,14 @@ impl fmt::Display for ContentHash {
     }
 }
 
+/// Serializes an optional hash as hex text (for JSON reports; the store uses bincode).
+pub fn hex_opt<S: serde::Serializer>(h: &Option<ContentHash>, s: S) -> Result<S::Ok, S::Error> {
+    match h {
+        Some(h) => s.serialize_str(&h.to_hex()),
+        None => s.serialize_none(),
+    }
+}
+
 /// Position of an event in the log: dense, starting at 0, never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EventSeq(pub u64);

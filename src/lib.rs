@@ -11,6 +11,8 @@
 //! - [`pass`]: one pass tying them together; [`clock`] and [`config`] feed it.
 //! - [`cli`]: the subcommands; [`sample`]: realistic generated shares for demo and benchmarks.
 
+pub mod adopt;
+pub mod audit;
 pub mod bronze;
 pub mod cli;
 pub mod clock;
@@ -18,11 +20,13 @@ pub mod config;
 pub mod copy;
 pub mod error;
 pub mod identity;
+pub mod inventory;
 pub mod naming;
 pub mod pass;
 pub mod plan;
 pub mod predict;
 pub mod reconcile;
+pub mod replay;
 pub mod sample;
 pub mod schedule;
 pub mod source;

@@ -44,7 +44,9 @@ impl Tally {
             EventKind::Skipped { .. } => self.skipped += 1,
             EventKind::Failed { .. } => self.failed += 1,
             EventKind::Discovered { .. } => self.deferred += 1,
-            EventKind::ScanCompleted(_) => {}
+            EventKind::ScanCompleted(_)
+            | EventKind::AuditFinding { .. }
+            | EventKind::AuditCompleted(_) => {}
         }
     }
 }
@@ -122,9 +124,25 @@ fn repeats(kind: &EventKind, rec: &FileRecord) -> bool {
     }
 }
 
+/// The two ways a pass discovers files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discovery {
+    Prediction,
+    Reconcile,
+}
+
+impl Discovery {
+    fn mode(self) -> PassMode {
+        match self {
+            Discovery::Prediction => PassMode::Prediction,
+            Discovery::Reconcile => PassMode::Reconcile,
+        }
+    }
+}
+
 /// Runs one pass. `mode` `None` picks: reconcile until one has completed (an empty index, or a
 /// first ingest that was interrupted), else prediction.
-pub fn run_pass(ctx: &Context, mode: Option<PassMode>) -> Result<PassReport> {
+pub fn run_pass(ctx: &Context, discovery: Option<Discovery>) -> Result<PassReport> {
     let started = Instant::now();
     let before = ctx.source.counters().snapshot();
     ctx.source
@@ -133,24 +151,23 @@ pub fn run_pass(ctx: &Context, mode: Option<PassMode>) -> Result<PassReport> {
             path: ctx.source.describe(),
             source,
         })?;
-    let mode = match mode {
-        Some(m) => m,
-        None if !ctx.store.meta()?.contains_key(META_LAST_RECONCILE) => PassMode::Reconcile,
-        None => PassMode::Prediction,
+    adopt_existing_bronze(ctx)?;
+    let discovery = match discovery {
+        Some(d) => d,
+        None if !ctx.store.meta()?.contains_key(META_LAST_RECONCILE) => Discovery::Reconcile,
+        None => Discovery::Prediction,
     };
+    let mode = discovery.mode();
     let mut tally = Tally::default();
-    let listed = match mode {
-        PassMode::Prediction => {
+    let listed = match discovery {
+        Discovery::Prediction => {
             predict::run(ctx, &mut tally)?;
             0
         }
-        PassMode::Reconcile => reconcile::run(ctx, &mut tally)?,
+        Discovery::Reconcile => reconcile::run(ctx, &mut tally)?,
     };
     let report = PassReport {
-        mode: match mode {
-            PassMode::Prediction => "prediction",
-            PassMode::Reconcile => "reconcile",
-        },
+        mode: mode.name(),
         tally,
         work: ctx.source.counters().snapshot().since(before),
         listed,
@@ -162,7 +179,30 @@ pub fn run_pass(ctx: &Context, mode: Option<PassMode>) -> Result<PassReport> {
     Ok(report)
 }
 
-fn summary_of(r: &PassReport, mode: PassMode) -> ScanSummary {
+/// A first run over an empty index and a non-empty Bronze (a switch from the old pipeline)
+/// records what Bronze holds before discovering anything, so nothing is copied twice.
+fn adopt_existing_bronze(ctx: &Context) -> Result<()> {
+    if ctx.store.file_count()? > 0 || !crate::adopt::bronze_has_files(ctx.bronze.root()) {
+        return Ok(());
+    }
+    let threads = ctx.settings.copy_threads.min(8);
+    let r = crate::adopt::adopt(
+        ctx.store,
+        ctx.bronze,
+        &ctx.settings.streams,
+        ctx.clock,
+        threads,
+    )?;
+    tracing::info!(
+        adopted = r.adopted,
+        temp_files = r.temp_files.len(),
+        strays = r.strays.len(),
+        "adopted the existing Bronze tree (empty index)"
+    );
+    Ok(())
+}
+
+pub fn summary_of(r: &PassReport, mode: PassMode) -> ScanSummary {
     ScanSummary {
         mode: Some(mode),
         listed: r.listed,

@@ -6,9 +6,9 @@ use crate::clock::{Clock, ManualClock};
 use crate::config::{Settings, StreamMap};
 use crate::identity::FileKey;
 use crate::naming::SensorName;
+use crate::pass::Discovery;
 use crate::pass::{run_pass, Context, PassReport};
 use crate::source::{MemorySource, Source};
-use crate::store::event::PassMode;
 use crate::store::Store;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use std::time::Duration as StdDuration;
@@ -62,7 +62,7 @@ impl Rig {
         }
     }
 
-    fn pass(&self, mode: Option<PassMode>) -> PassReport {
+    fn pass(&self, mode: Option<Discovery>) -> PassReport {
         let ctx = Context {
             store: &self.store,
             source: &self.source,
@@ -174,9 +174,9 @@ fn a_young_file_is_deferred_then_copied_by_the_next_pass() {
 fn reconcile_of_a_known_share_copies_nothing_and_writes_only_a_summary() {
     let rig = Rig::new(t(18, 11, 0));
     rig.land_range(t(18, 10, 0), 30);
-    rig.pass(Some(PassMode::Reconcile));
+    rig.pass(Some(Discovery::Reconcile));
     let events = rig.store.event_count().unwrap();
-    let r = rig.pass(Some(PassMode::Reconcile));
+    let r = rig.pass(Some(Discovery::Reconcile));
     assert_eq!((r.tally.copied, r.work.lookups, r.work.opens), (0, 0, 0));
     assert_eq!(
         rig.store.event_count().unwrap(),
@@ -186,6 +186,6 @@ fn reconcile_of_a_known_share_copies_nothing_and_writes_only_a_summary() {
     // A late, out-of-order file (before the baseline) is found by the next reconcile only.
     rig.land("A", t(18, 9, 0));
     assert_eq!(rig.pass(None).tally.copied, 0);
-    assert_eq!(rig.pass(Some(PassMode::Reconcile)).tally.copied, 1);
+    assert_eq!(rig.pass(Some(Discovery::Reconcile)).tally.copied, 1);
     assert_eq!(rig.source.counters().snapshot().listings, 3);
 }

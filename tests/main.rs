@@ -3,4 +3,5 @@
 
 mod cli;
 mod ingest;
+mod recovery;
 mod util;

@@ -100,6 +100,19 @@ pub fn event_json(seq: u64, event: &Event) -> Value {
         }
         EventKind::Failed { error, .. } => doc["error"] = json!(error),
         EventKind::ScanCompleted(s) => doc["summary"] = json!(s),
+        EventKind::AuditFinding {
+            finding,
+            bronze,
+            bronze_hash,
+            source_hash,
+            ..
+        } => {
+            doc["reason"] = json!(finding.code());
+            doc["bronze"] = json!(bronze);
+            doc["bronze_hash"] = json!(bronze_hash.map(|h| h.to_hex()));
+            doc["source_hash"] = json!(source_hash.map(|h| h.to_hex()));
+        }
+        EventKind::AuditCompleted(s) => doc["summary"] = json!(s),
     }
     doc
 }

@@ -2,8 +2,11 @@
 //! module per subcommand, each with its own `Args` and `run`. Subcommands return the exit
 //! code; errors that mean "could not run" bubble up to `main` as exit 2.
 
+mod adopt;
+mod audit;
 mod demo;
 mod log;
+mod replay;
 mod run;
 mod since;
 mod status;
@@ -80,6 +83,12 @@ pub enum Command {
     Status(status::StatusArgs),
     /// The event log, oldest first.
     Log(log::LogArgs),
+    /// Verify Bronze and the share against the recorded hashes.
+    Audit(audit::AuditArgs),
+    /// Recover a time window after an outage.
+    Replay(replay::ReplayArgs),
+    /// Record an existing Bronze tree in the index (hashing every file).
+    Adopt(adopt::AdoptArgs),
     /// Build a sample share, ingest it, and show the result.
     Demo(demo::DemoArgs),
 }
@@ -158,6 +167,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run::run(&cli.global.resolve()?, &args),
         Command::Status(args) => status::run(&cli.global.resolve()?, &args),
         Command::Log(args) => log::run(&cli.global.resolve()?, &args),
+        Command::Audit(args) => audit::run(&cli.global.resolve()?, &args),
+        Command::Replay(args) => replay::run(&cli.global.resolve()?, &args),
+        Command::Adopt(args) => adopt::run(&cli.global.resolve()?, &args),
         Command::Demo(args) => demo::run(&cli.global, &args),
     }
 }

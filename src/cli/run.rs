@@ -6,10 +6,10 @@ use crate::bronze::Bronze;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::pass::Discovery;
 use crate::pass::{run_pass, Context, PassReport};
 use crate::schedule::reconcile_due;
 use crate::source::DirSource;
-use crate::store::event::PassMode;
 use crate::store::projection::META_LAST_RECONCILE;
 use crate::store::Store;
 use clap::Args;
@@ -56,7 +56,7 @@ pub fn run(cfg: &Resolved, args: &RunArgs) -> Result<ExitCode> {
     let bronze = Bronze::new(&cfg.bronze_root);
     let settings = settings_of(cfg, args);
     if args.once || args.scan {
-        let mode = args.scan.then_some(PassMode::Reconcile);
+        let mode = args.scan.then_some(Discovery::Reconcile);
         let store = Store::open(&cfg.state, cfg.store_wait)?;
         let ctx = Context {
             store: &store,
@@ -103,7 +103,7 @@ fn run_forever(
                 clock: &clock,
                 settings,
             };
-            run_pass(&ctx, due.then_some(PassMode::Reconcile))
+            run_pass(&ctx, due.then_some(Discovery::Reconcile))
         })();
         match outcome {
             Ok(r) if r.tally.copied + r.tally.failed + r.tally.skipped > 0 || r.listed > 0 => {

@@ -23,6 +23,19 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>> {
         .ok_or_else(|| Error::Config(format!("time `{s}` does not exist in the local time zone")))
 }
 
+/// A time argument as a naive local minute, the clock sensor names are written in. The naive
+/// forms are taken as written (no round trip through UTC, so DST cannot shift them).
+pub fn parse_local_minute(s: &str) -> Result<NaiveDateTime> {
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M") {
+        return Ok(t);
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default());
+    }
+    let t = parse_time(s)?.with_timezone(&Local).naive_local();
+    Ok(crate::naming::truncate_to_minute(t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

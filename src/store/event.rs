@@ -60,6 +60,70 @@ pub enum EventKind {
     },
     /// A pass over the whole source finished.
     ScanCompleted(ScanSummary),
+    // Variants are encoded by index: only ever append below this line.
+    /// `ingest audit` found a problem with one file.
+    AuditFinding {
+        file: FileKey,
+        finding: Finding,
+        /// Bronze path concerned, relative to the Bronze root.
+        bronze: String,
+        /// Hash of what was found in Bronze / on the source, when it could be read.
+        bronze_hash: Option<ContentHash>,
+        source_hash: Option<ContentHash>,
+    },
+    /// An audit finished.
+    AuditCompleted(AuditSummary),
+}
+
+/// What an audit can find wrong with one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Finding {
+    /// Recorded as ingested, but no file at its Bronze path.
+    MissingInBronze,
+    /// The Bronze file's hash differs from the recorded one.
+    BronzeCorrupt,
+    /// The source file's hash differs from the recorded one.
+    SourceChanged,
+    /// Recorded as ingested, but gone from the source.
+    MissingOnSource,
+    /// A file in Bronze that the index does not know.
+    UnknownInBronze,
+}
+
+impl Finding {
+    pub const ALL: [Finding; 5] = [
+        Finding::MissingInBronze,
+        Finding::BronzeCorrupt,
+        Finding::SourceChanged,
+        Finding::MissingOnSource,
+        Finding::UnknownInBronze,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Finding::MissingInBronze => "missing-in-bronze",
+            Finding::BronzeCorrupt => "bronze-corrupt",
+            Finding::SourceChanged => "source-changed",
+            Finding::MissingOnSource => "missing-on-source",
+            Finding::UnknownInBronze => "unknown-in-bronze",
+        }
+    }
+}
+
+/// What an audit checked and found, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditSummary {
+    pub checked: u64,
+    pub ok: u64,
+    pub missing_in_bronze: u64,
+    pub bronze_corrupt: u64,
+    pub source_changed: u64,
+    pub missing_on_source: u64,
+    pub unknown_in_bronze: u64,
+    pub repaired: u64,
+    pub source_checked: bool,
+    pub projections_ok: bool,
+    pub millis: u64,
 }
 
 /// The previous Bronze file displaced by a copy: never deleted, renamed aside.
@@ -110,6 +174,21 @@ impl SkipReason {
 pub enum PassMode {
     Prediction,
     Reconcile,
+    /// `ingest replay`: every expected minute of a window.
+    Replay,
+    /// `ingest adopt`: an existing Bronze tree recorded into the index.
+    Adopt,
+}
+
+impl PassMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            PassMode::Prediction => "prediction",
+            PassMode::Reconcile => "reconcile",
+            PassMode::Replay => "replay",
+            PassMode::Adopt => "adopt",
+        }
+    }
 }
 
 /// What a pass did, counted.
@@ -139,6 +218,8 @@ impl EventKind {
             EventKind::Skipped { .. } => "skipped",
             EventKind::Failed { .. } => "failed",
             EventKind::ScanCompleted(_) => "scan-completed",
+            EventKind::AuditFinding { .. } => "audit-finding",
+            EventKind::AuditCompleted(_) => "audit-completed",
         }
     }
 
@@ -149,8 +230,9 @@ impl EventKind {
             | EventKind::Copied { file, .. }
             | EventKind::Adopted { file, .. }
             | EventKind::Skipped { file, .. }
-            | EventKind::Failed { file, .. } => Some(file),
-            EventKind::ScanCompleted(_) => None,
+            | EventKind::Failed { file, .. }
+            | EventKind::AuditFinding { file, .. } => Some(file),
+            EventKind::ScanCompleted(_) | EventKind::AuditCompleted(_) => None,
         }
     }
 }

@@ -76,6 +76,14 @@ impl Store {
     }
 
     fn init(db: Database, path: &Path) -> Result<Store> {
+        // An initialized store is opened without writing, so read-only commands and dry runs
+        // leave the file untouched.
+        if Self::is_initialized(&db)? {
+            return Ok(Store {
+                db,
+                path: path.to_owned(),
+            });
+        }
         let txn = db.begin_write()?;
         {
             txn.open_table(EVENTS)?;
@@ -91,6 +99,16 @@ impl Store {
             db,
             path: path.to_owned(),
         })
+    }
+
+    fn is_initialized(db: &Database) -> Result<bool> {
+        let txn = db.begin_read()?;
+        let meta = match txn.open_table(META) {
+            Ok(meta) => meta,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(meta.get(projection::META_SCHEMA)?.is_some())
     }
 
     pub fn path(&self) -> &Path {
@@ -210,6 +228,33 @@ impl Store {
             visit(k.value(), codec::decode("event", v.value())?)?;
         }
         Ok(())
+    }
+
+    /// Calls `visit` for every indexed file, in key order.
+    pub fn for_each_file(&self, mut visit: impl FnMut(FileKey, FileRecord)) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        for row in txn.open_table(FILES)?.iter()? {
+            let (k, v) = row?;
+            if let Some(key) = FileKey::from_bytes(k.value()) {
+                visit(key, codec::decode("file record", v.value())?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the live projections equal a rebuild from `events`. Compares while iterating
+    /// the live tables, so only the rebuild is held in memory.
+    pub fn projections_match_log(&self) -> Result<bool> {
+        let mut rebuilt = self.rebuild_projections()?;
+        let mut same = true;
+        self.for_each_file(|key, record| {
+            same &= rebuilt.files.remove(&key).as_ref() == Some(&record);
+        })?;
+        same &= rebuilt.files.is_empty();
+        let live_pending = self.pending()?;
+        same &= live_pending.len() == rebuilt.pending.len()
+            && live_pending.iter().all(|k| rebuilt.pending.contains(k));
+        Ok(same && self.streams()? == rebuilt.streams && self.meta()? == rebuilt.meta)
     }
 
     /// The projections rebuilt from `events` alone.

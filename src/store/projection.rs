@@ -80,7 +80,10 @@ pub fn apply(t: &mut impl ProjectionTables, seq: u64, event: &Event) -> Result<(
         return Ok(());
     };
     let previous = t.file(key)?;
-    let record = record_for(&event.kind, seq, previous.as_ref());
+    // Audit findings are history, not state: the file's record stays what ingest made it.
+    let Some(record) = record_for(&event.kind, seq, previous.as_ref()) else {
+        return Ok(());
+    };
     t.set_pending(key, is_pending(&record.state))?;
     if record.state.is_ingested() {
         count_in_stream(t, key, previous.as_ref())?;
@@ -88,7 +91,7 @@ pub fn apply(t: &mut impl ProjectionTables, seq: u64, event: &Event) -> Result<(
     t.put_file(key, &record)
 }
 
-fn record_for(kind: &EventKind, seq: u64, previous: Option<&FileRecord>) -> FileRecord {
+fn record_for(kind: &EventKind, seq: u64, previous: Option<&FileRecord>) -> Option<FileRecord> {
     let keep = |f: fn(&FileRecord) -> Option<String>| previous.and_then(f);
     let (state, facts, hash, bronze) = match kind {
         EventKind::Discovered { facts, .. } => (
@@ -134,15 +137,17 @@ fn record_for(kind: &EventKind, seq: u64, previous: Option<&FileRecord>) -> File
                 keep(|p| p.bronze.clone()),
             )
         }
-        EventKind::ScanCompleted(_) => unreachable!("handled by apply"),
+        EventKind::ScanCompleted(_)
+        | EventKind::AuditFinding { .. }
+        | EventKind::AuditCompleted(_) => return None,
     };
-    FileRecord {
+    Some(FileRecord {
         state,
         facts,
         hash,
         bronze,
         last_seq: seq,
-    }
+    })
 }
 
 /// Files that every pass looks at again: not yet copied, but expected to be copyable.

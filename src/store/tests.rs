@@ -81,6 +81,15 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
             facts,
             reason: DeferReason::TooYoung
         }),
+        (file_key(), prop::sample::select(Finding::ALL.to_vec())).prop_map(|(file, finding)| {
+            EventKind::AuditFinding {
+                file,
+                finding,
+                bronze: "b".into(),
+                bronze_hash: None,
+                source_hash: None,
+            }
+        }),
         (0u64..100).prop_map(|n| EventKind::ScanCompleted(ScanSummary {
             mode: Some(PassMode::Reconcile),
             listed: n,
@@ -215,6 +224,28 @@ fn golden_events() -> Vec<(&'static str, Event)> {
                 facts: Some(facts),
                 error: "copying into Bronze: disk full".into(),
             }),
+        ),
+        (
+            "audit-finding",
+            ev(EventKind::AuditFinding {
+                file: FileKey::share(b"18.08.2023 1000_JimmyLoup_received.json".to_vec()),
+                finding: Finding::BronzeCorrupt,
+                bronze: "jimmy/2023/08/18/10/18.08.2023 1000_JimmyLoup_received.json".into(),
+                bronze_hash: Some(ContentHash::of(b"bad")),
+                source_hash: None,
+            }),
+        ),
+        (
+            "audit-completed",
+            ev(EventKind::AuditCompleted(AuditSummary {
+                checked: 246_000,
+                ok: 245_999,
+                bronze_corrupt: 1,
+                source_checked: true,
+                projections_ok: true,
+                millis: 9000,
+                ..Default::default()
+            })),
         ),
         (
             "scan-completed",

@@ -1,0 +1,133 @@
+//! Adopting an existing Bronze tree (e.g. the Python pipeline's) into an empty or partial
+//! index: walk Bronze once, hash every data file, record `Adopted` events. Nothing is copied
+//! and nothing is trusted blindly: each file is hashed, and only files exactly where their
+//! name says are adopted. Temp files and strays are reported, never adopted.
+
+use crate::bronze::{hash_file, Bronze};
+use crate::clock::Clock;
+use crate::config::StreamMap;
+use crate::copy::parallel_map;
+use crate::error::{Error, Result};
+use crate::identity::{FileKey, SourceId};
+use crate::inventory::{walk, Entry};
+use crate::store::event::{Event, EventKind, Facts, PassMode, ScanSummary};
+use crate::store::Store;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// Files hashed and recorded per transaction.
+const CHUNK: usize = 5000;
+
+/// What an adoption did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AdoptReport {
+    pub adopted: u64,
+    /// Data files the index already knew (left alone).
+    pub already_known: u64,
+    pub failed: u64,
+    /// Temp files left by a crash.
+    pub temp_files: Vec<String>,
+    /// Files that are not adopted, with why.
+    pub strays: Vec<(String, &'static str)>,
+    pub millis: u64,
+}
+
+/// Walks Bronze and records every unknown data file as `Adopted`.
+pub fn adopt(
+    store: &Store,
+    bronze: &Bronze,
+    streams: &StreamMap,
+    clock: &dyn Clock,
+    threads: usize,
+) -> Result<AdoptReport> {
+    let started = Instant::now();
+    let known = known_keys(store)?;
+    let mut report = AdoptReport::default();
+    let mut todo = Vec::new();
+    walk(bronze.root(), streams, &mut |entry| match entry {
+        Entry::Data { key, .. } if known.contains(&key.to_bytes()) => report.already_known += 1,
+        Entry::Data { key, rel } => todo.push((key, rel)),
+        Entry::Temp { rel } => report.temp_files.push(rel),
+        Entry::KeptAside { .. } => {}
+        Entry::Stray { rel, why } => report.strays.push((rel, why)),
+    })
+    .map_err(|e| Error::io(format!("walking {}", bronze.root().display()), e))?;
+    drop(known);
+    todo.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+    for chunk in todo.chunks(CHUNK) {
+        let at_ms = clock.now_utc().timestamp_millis();
+        let events = parallel_map(chunk, threads, |(key, rel)| adopt_one(bronze, key, rel));
+        for e in &events {
+            match e {
+                EventKind::Adopted { .. } => report.adopted += 1,
+                _ => report.failed += 1,
+            }
+        }
+        let events: Vec<Event> = events
+            .into_iter()
+            .map(|kind| Event { at_ms, kind })
+            .collect();
+        store.append(&events)?;
+    }
+    report.millis = started.elapsed().as_millis() as u64;
+    store.append(&[Event {
+        at_ms: clock.now_utc().timestamp_millis(),
+        kind: summary(&report),
+    }])?;
+    Ok(report)
+}
+
+fn known_keys(store: &Store) -> Result<HashSet<Vec<u8>>> {
+    let mut known = HashSet::new();
+    for source in [SourceId::Share, SourceId::Weather] {
+        for (name, state) in store.states_of(source)? {
+            if state.is_ingested() {
+                known.insert(FileKey { source, name }.to_bytes());
+            }
+        }
+    }
+    Ok(known)
+}
+
+fn adopt_one(bronze: &Bronze, key: &FileKey, rel: &str) -> EventKind {
+    let path = bronze.path_of(rel);
+    let facts = std::fs::symlink_metadata(&path).map(|m| Facts {
+        size: m.len(),
+        mtime_ns: m
+            .modified()
+            .ok()
+            .and_then(|t| chrono::DateTime::<chrono::Utc>::from(t).timestamp_nanos_opt())
+            .unwrap_or(0),
+    });
+    match facts.and_then(|facts| Ok((facts, hash_file(&path)?))) {
+        Ok((facts, hash)) => EventKind::Adopted {
+            file: key.clone(),
+            facts,
+            hash,
+            bronze: rel.to_owned(),
+        },
+        Err(e) => EventKind::Failed {
+            file: key.clone(),
+            facts: None,
+            error: format!("adopting {rel}: {e}"),
+        },
+    }
+}
+
+fn summary(r: &AdoptReport) -> EventKind {
+    EventKind::ScanCompleted(ScanSummary {
+        mode: Some(PassMode::Adopt),
+        listed: r.adopted + r.already_known + r.failed,
+        adopted: r.adopted,
+        failed: r.failed,
+        skipped: (r.temp_files.len() + r.strays.len()) as u64,
+        millis: r.millis,
+        ..Default::default()
+    })
+}
+
+/// Whether `root` holds anything at all (the trigger for adopting on a first run).
+pub fn bronze_has_files(root: &std::path::Path) -> bool {
+    std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some())
+}

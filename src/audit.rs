@@ -1,0 +1,407 @@
+//! `ingest audit`: verify Bronze and the source against the hashes recorded at ingest.
+//!
+//! The store is held only to read what to check and to record the results; the hashing in
+//! between runs with the store closed, so a running daemon is never blocked for long. Memory is
+//! bounded by the index (one small target per ingested file); results are kept only for
+//! problems.
+
+use crate::bronze::{hash_file, Bronze, StageOutcome};
+use crate::clock::Clock;
+use crate::config::StreamMap;
+use crate::copy::parallel_map;
+use crate::error::{Error, Result};
+use crate::identity::{hex_opt, ContentHash, FileKey, SourceId};
+use crate::inventory::{walk, Entry};
+use crate::naming::{SensorName, WeatherName};
+use crate::source::{os_name, Source};
+use crate::store::event::{AuditSummary, Event, EventKind, Finding};
+use crate::store::projection::FileRecord;
+use crate::store::Store;
+use chrono::NaiveDateTime;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::io::{self, Read};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Files hashed per parallel chunk (bounds the in-flight results).
+const CHUNK: usize = 4096;
+
+/// What to audit and how.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Only files whose name carries a time at or after this (naive local).
+    pub since: Option<NaiveDateTime>,
+    /// Only this stream (apartment name or alias; `weather` for weather files).
+    pub stream: Option<String>,
+    /// Re-copy from the source where the source still matches the record.
+    pub repair: bool,
+    /// Hash source files too (off with `--no-source`).
+    pub check_source: bool,
+    pub threads: usize,
+}
+
+/// One file with something wrong.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub file: String,
+    pub finding: &'static str,
+    pub bronze: String,
+    #[serde(serialize_with = "hex_opt")]
+    pub recorded_hash: Option<ContentHash>,
+    #[serde(serialize_with = "hex_opt")]
+    pub bronze_hash: Option<ContentHash>,
+    #[serde(serialize_with = "hex_opt")]
+    pub source_hash: Option<ContentHash>,
+    pub repaired: bool,
+    #[serde(skip)]
+    key: FileKey,
+    #[serde(skip)]
+    kind: Finding,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    pub summary: AuditSummary,
+    pub problems: Vec<Problem>,
+}
+
+impl AuditReport {
+    /// Differences that are still there after any repair.
+    pub fn unresolved(&self) -> usize {
+        self.problems.iter().filter(|p| !p.repaired).count()
+            + usize::from(!self.summary.projections_ok)
+    }
+}
+
+/// A file to check: what the index says about it.
+struct Target {
+    key: FileKey,
+    rel: String,
+    hash: ContentHash,
+}
+
+/// Everything the audit needs besides its options.
+pub struct Auditor<'a> {
+    pub store_path: &'a Path,
+    pub store_wait: Duration,
+    pub source: &'a dyn Source,
+    pub bronze: &'a Bronze,
+    pub streams: &'a StreamMap,
+    pub clock: &'a dyn Clock,
+}
+
+impl Auditor<'_> {
+    /// Runs the audit; `progress` is told how many files were just checked.
+    pub fn run(&self, opts: &AuditOptions, progress: &dyn Fn(u64, u64)) -> Result<AuditReport> {
+        let started = Instant::now();
+        let (targets, known_rels, projections_ok) = self.read_index(opts)?;
+        let total = targets.len() as u64;
+        let mut summary = AuditSummary {
+            projections_ok,
+            source_checked: opts.check_source,
+            ..Default::default()
+        };
+        let mut problems = Vec::new();
+        for chunk in targets.chunks(CHUNK) {
+            let found = parallel_map(chunk, opts.threads, |t| self.check(t, opts.check_source));
+            for (target, findings) in chunk.iter().zip(found) {
+                summary.checked += 1;
+                summary.ok += u64::from(findings.is_empty());
+                problems.extend(findings.into_iter().map(|f| problem(target, f)));
+            }
+            progress(chunk.len() as u64, total);
+        }
+        if opts.since.is_none() {
+            problems.extend(self.unknown_in_bronze(opts, &known_rels)?);
+        }
+        drop(known_rels);
+        if opts.repair {
+            self.repair(&targets, &mut problems)?;
+        }
+        count(&mut summary, &problems);
+        summary.millis = started.elapsed().as_millis() as u64;
+        self.record(&summary, &problems)?;
+        Ok(AuditReport { summary, problems })
+    }
+
+    /// Reads the files to check, the set of known Bronze paths, and whether the projections
+    /// equal a rebuild; then closes the store.
+    fn read_index(&self, opts: &AuditOptions) -> Result<(Vec<Target>, HashSet<String>, bool)> {
+        let store = Store::open_existing(self.store_path, self.store_wait)?;
+        let projections_ok = store.projections_match_log()?;
+        let mut targets = Vec::new();
+        let mut known = HashSet::new();
+        store.for_each_file(|key, record| {
+            let FileRecord {
+                state,
+                hash: Some(hash),
+                bronze: Some(rel),
+                ..
+            } = record
+            else {
+                return;
+            };
+            if !state.is_ingested() {
+                return;
+            }
+            if selected(&key, opts, self.streams) {
+                targets.push(Target {
+                    key,
+                    rel: rel.clone(),
+                    hash,
+                });
+            }
+            known.insert(rel);
+        })?;
+        Ok((targets, known, projections_ok))
+    }
+
+    /// Hashes one file's Bronze copy (and source) and says what is wrong, if anything.
+    fn check(
+        &self,
+        t: &Target,
+        check_source: bool,
+    ) -> Vec<(Finding, Option<ContentHash>, Option<ContentHash>)> {
+        let mut out = Vec::new();
+        let bronze_hash = match hash_file(&self.bronze.path_of(&t.rel)) {
+            Ok(h) if h == t.hash => Some(h),
+            Ok(h) => {
+                out.push(Finding::BronzeCorrupt);
+                Some(h)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                out.push(Finding::MissingInBronze);
+                None
+            }
+            Err(_) => {
+                out.push(Finding::BronzeCorrupt);
+                None
+            }
+        };
+        let mut source_hash = None;
+        if check_source && t.key.source == SourceId::Share {
+            match self.hash_source(&t.key) {
+                Ok(h) => {
+                    if h != t.hash {
+                        out.push(Finding::SourceChanged);
+                    }
+                    source_hash = Some(h);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => out.push(Finding::MissingOnSource),
+                Err(_) => out.push(Finding::SourceChanged),
+            }
+        }
+        out.into_iter()
+            .map(|f| (f, bronze_hash, source_hash))
+            .collect()
+    }
+
+    fn hash_source(&self, key: &FileKey) -> io::Result<ContentHash> {
+        let name = os_name(&key.name).ok_or(io::ErrorKind::InvalidInput)?;
+        let (mut reader, _) = self.source.open(&name)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match reader.read(&mut buf)? {
+                0 => return Ok(hasher.finalize().into()),
+                n => hasher.update(&buf[..n]),
+            };
+        }
+    }
+
+    /// Files in Bronze (within the audited stream) that the index does not know.
+    fn unknown_in_bronze(
+        &self,
+        opts: &AuditOptions,
+        known: &HashSet<String>,
+    ) -> Result<Vec<Problem>> {
+        let root = match opts.stream.as_deref().map(|s| alias_dir(s, self.streams)) {
+            Some(dir) => self.bronze.path_of(&dir),
+            None => self.bronze.root().to_owned(),
+        };
+        let prefix = root
+            .strip_prefix(self.bronze.root())
+            .unwrap_or(Path::new(""))
+            .to_string_lossy()
+            .into_owned();
+        let mut out = Vec::new();
+        let mut on_entry = |entry: Entry| {
+            let rel = if prefix.is_empty() {
+                entry.rel().to_owned()
+            } else {
+                format!("{prefix}/{}", entry.rel())
+            };
+            let unknown = match &entry {
+                Entry::KeptAside { .. } => false,
+                _ => !known.contains(&rel),
+            };
+            if unknown {
+                let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
+                let key = FileKey::share(name.clone().into_bytes());
+                out.push(Problem {
+                    file: name,
+                    finding: Finding::UnknownInBronze.code(),
+                    bronze: rel,
+                    recorded_hash: None,
+                    bronze_hash: None,
+                    source_hash: None,
+                    repaired: false,
+                    key,
+                    kind: Finding::UnknownInBronze,
+                });
+            }
+        };
+        walk(&root, self.streams, &mut on_entry)
+            .map_err(|e| Error::io(format!("walking {}", root.display()), e))?;
+        Ok(out)
+    }
+
+    /// Re-copies Bronze files that are missing or corrupt, but only from a source that still
+    /// matches the record: a changed source is never spread into Bronze.
+    fn repair(&self, targets: &[Target], problems: &mut [Problem]) -> Result<()> {
+        let source_changed: HashSet<FileKey> = problems
+            .iter()
+            .filter(|p| matches!(p.kind, Finding::SourceChanged | Finding::MissingOnSource))
+            .map(|p| p.key.clone())
+            .collect();
+        for p in problems.iter_mut() {
+            let fixable = matches!(p.kind, Finding::MissingInBronze | Finding::BronzeCorrupt)
+                && p.key.source == SourceId::Share
+                && p.source_hash.is_some()
+                && !source_changed.contains(&p.key);
+            if !fixable {
+                continue;
+            }
+            let Some(target) = targets.iter().find(|t| t.key == p.key) else {
+                continue;
+            };
+            p.repaired = self.recopy(target)?;
+        }
+        Ok(())
+    }
+
+    fn recopy(&self, t: &Target) -> Result<bool> {
+        let Some(name) = os_name(&t.key.name) else {
+            return Ok(false);
+        };
+        let io_err = |e| Error::io(format!("repairing {}", t.rel), e);
+        let (mut reader, before) = self.source.open(&name).map_err(io_err)?;
+        let outcome = self
+            .bronze
+            .stage(&mut reader, before, || self.source.stat(&name), &t.rel)
+            .map_err(io_err)?;
+        let StageOutcome::Staged(staged) = outcome else {
+            return Ok(false);
+        };
+        if staged.hash != t.hash {
+            self.bronze.discard(staged).map_err(io_err)?;
+            return Ok(false);
+        }
+        let (facts, hash, rel) = (staged.facts, staged.hash, staged.rel.clone());
+        let replaced = self
+            .bronze
+            .publish(std::slice::from_ref(&staged))
+            .pop()
+            .unwrap_or(Ok(None))
+            .map_err(io_err)?;
+        let store = Store::open_existing(self.store_path, self.store_wait)?;
+        let at_ms = self.clock.now_utc().timestamp_millis();
+        let kind = EventKind::Copied {
+            file: t.key.clone(),
+            facts,
+            hash,
+            bronze: rel,
+            replaced,
+        };
+        store.append(&[Event { at_ms, kind }])?;
+        Ok(true)
+    }
+
+    /// One event per problem and one summary, in one transaction.
+    fn record(&self, summary: &AuditSummary, problems: &[Problem]) -> Result<()> {
+        let at_ms = self.clock.now_utc().timestamp_millis();
+        let mut events: Vec<Event> = problems
+            .iter()
+            .map(|p| Event {
+                at_ms,
+                kind: EventKind::AuditFinding {
+                    file: p.key.clone(),
+                    finding: p.kind,
+                    bronze: p.bronze.clone(),
+                    bronze_hash: p.bronze_hash,
+                    source_hash: p.source_hash,
+                },
+            })
+            .collect();
+        events.push(Event {
+            at_ms,
+            kind: EventKind::AuditCompleted(*summary),
+        });
+        Store::open_existing(self.store_path, self.store_wait)?.append(&events)?;
+        Ok(())
+    }
+}
+
+fn problem(
+    t: &Target,
+    (kind, bronze_hash, source_hash): (Finding, Option<ContentHash>, Option<ContentHash>),
+) -> Problem {
+    Problem {
+        file: t.key.display_name(),
+        finding: kind.code(),
+        bronze: t.rel.clone(),
+        recorded_hash: Some(t.hash),
+        bronze_hash,
+        source_hash,
+        repaired: false,
+        key: t.key.clone(),
+        kind,
+    }
+}
+
+fn count(s: &mut AuditSummary, problems: &[Problem]) {
+    for p in problems {
+        let n = match p.kind {
+            Finding::MissingInBronze => &mut s.missing_in_bronze,
+            Finding::BronzeCorrupt => &mut s.bronze_corrupt,
+            Finding::SourceChanged => &mut s.source_changed,
+            Finding::MissingOnSource => &mut s.missing_on_source,
+            Finding::UnknownInBronze => &mut s.unknown_in_bronze,
+        };
+        *n += 1;
+        s.repaired += u64::from(p.repaired);
+    }
+}
+
+/// Whether a file falls under `--since` and `--stream`.
+fn selected(key: &FileKey, opts: &AuditOptions, streams: &StreamMap) -> bool {
+    let name = String::from_utf8_lossy(&key.name);
+    let (stream, alias, at) = match key.source {
+        SourceId::Share => match SensorName::parse(&name) {
+            Ok(n) => {
+                let alias = streams.alias(&n.apartment).unwrap_or("").to_owned();
+                (n.apartment, alias, n.minute)
+            }
+            Err(_) => return opts.since.is_none() && opts.stream.is_none(),
+        },
+        SourceId::Weather => match WeatherName::parse(&name) {
+            Ok(w) => (
+                "weather".into(),
+                "weather".into(),
+                w.date.and_hms_opt(0, 0, 0).unwrap_or_default(),
+            ),
+            Err(_) => return opts.since.is_none() && opts.stream.is_none(),
+        },
+    };
+    opts.since.is_none_or(|t| at >= t)
+        && opts
+            .stream
+            .as_deref()
+            .is_none_or(|s| s == stream || s == alias)
+}
+
+/// The Bronze folder of a stream given by name or alias.
+fn alias_dir(stream: &str, streams: &StreamMap) -> String {
+    streams.alias(stream).unwrap_or(stream).to_owned()
+}

@@ -1,0 +1,56 @@
+//! `ingest adopt`: record an existing Bronze tree (e.g. the Python pipeline's) in the index,
+//! hashing every file; nothing is copied. Also runs by itself on a first pass over an empty
+//! index with a non-empty Bronze.
+
+use super::Resolved;
+use crate::adopt::adopt;
+use crate::bronze::Bronze;
+use crate::clock::SystemClock;
+use crate::error::Result;
+use crate::store::Store;
+use clap::Args;
+use std::process::ExitCode;
+
+#[derive(Args, Debug, Clone)]
+pub struct AdoptArgs {
+    /// JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Files hashed in parallel.
+    #[arg(long, default_value_t = 8)]
+    pub threads: usize,
+}
+
+pub fn run(cfg: &Resolved, args: &AdoptArgs) -> Result<ExitCode> {
+    let store = Store::open(&cfg.state, cfg.store_wait)?;
+    let bronze = Bronze::new(&cfg.bronze_root);
+    let r = adopt(
+        &store,
+        &bronze,
+        &cfg.streams,
+        &SystemClock,
+        args.threads.max(1),
+    )?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).expect("report serializes")
+        );
+    } else {
+        println!(
+            "adopted {} files ({} already known, {} failed) in {} ms",
+            r.adopted, r.already_known, r.failed, r.millis
+        );
+        for t in &r.temp_files {
+            println!("  temp file (not adopted): {t}");
+        }
+        for (rel, why) in &r.strays {
+            println!("  not adopted: {rel} ({why})");
+        }
+    }
+    Ok(if r.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,146 @@
+//! `ingest audit`: verify Bronze and the share against the recorded hashes. Exit 0 clean,
+//! 1 differences found (after any repair), 2 could not run.
+
+use super::since::parse_local_minute;
+use super::Resolved;
+use crate::audit::{AuditOptions, AuditReport, Auditor};
+use crate::bronze::Bronze;
+use crate::clock::SystemClock;
+use crate::error::{Error, Result};
+use crate::source::{DirSource, Source};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// Only files whose name carries a time at or after T (YYYY-MM-DD, YYYY-MM-DDTHH:MM, RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only one stream (apartment name or alias). Named `--only-stream` because `--stream`
+    /// is the global NAME=ALIAS option.
+    #[arg(long = "only-stream", value_name = "S")]
+    pub stream: Option<String>,
+    /// Counts and the list of problem files as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Re-copy missing or corrupt Bronze files from sources that still match the record.
+    #[arg(long)]
+    pub repair: bool,
+    /// Check Bronze against the record only (the share is offline).
+    #[arg(long)]
+    pub no_source: bool,
+    /// Files hashed in parallel.
+    #[arg(long, default_value_t = 8)]
+    pub threads: usize,
+}
+
+pub fn run(cfg: &Resolved, args: &AuditArgs) -> Result<ExitCode> {
+    let source = share(cfg, args)?;
+    let bronze = Bronze::new(&cfg.bronze_root);
+    let opts = AuditOptions {
+        since: args.since.as_deref().map(parse_local_minute).transpose()?,
+        stream: args.stream.clone(),
+        repair: args.repair,
+        check_source: !args.no_source,
+        threads: args.threads.max(1),
+    };
+    let auditor = Auditor {
+        store_path: &cfg.state,
+        store_wait: cfg.store_wait,
+        source: &source,
+        bronze: &bronze,
+        streams: &cfg.streams,
+        clock: &SystemClock,
+    };
+    let bar = progress_bar();
+    let report = auditor.run(&opts, &|n, total| {
+        bar.set_length(total);
+        bar.inc(n);
+    })?;
+    bar.finish_and_clear();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        );
+    } else {
+        print_human(&report);
+    }
+    Ok(if report.unresolved() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn share(cfg: &Resolved, args: &AuditArgs) -> Result<DirSource> {
+    match (&cfg.smb_path, args.no_source) {
+        (_, true) => Ok(DirSource::new(cfg.smb_path.clone().unwrap_or_default())),
+        (None, false) => Err(Error::Config(
+            "audit needs --smb-path (or --no-source)".into(),
+        )),
+        (Some(path), false) => {
+            let source = DirSource::new(path);
+            source.check().map_err(|e| Error::ShareUnreachable {
+                path: format!("{} (use --no-source)", path.display()),
+                source: e,
+            })?;
+            Ok(source)
+        }
+    }
+}
+
+/// A bar on a terminal; nothing when stderr is piped or redirected.
+fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} files  {per_sec}  eta {eta}")
+            .expect("valid template"),
+    );
+    bar
+}
+
+fn print_human(r: &AuditReport) {
+    let s = &r.summary;
+    println!(
+        "audit: {} files checked in {:.1} s (source {})",
+        s.checked,
+        s.millis as f64 / 1000.0,
+        if s.source_checked {
+            "checked"
+        } else {
+            "not checked"
+        }
+    );
+    for (label, n) in [
+        ("ok", s.ok),
+        ("missing in Bronze", s.missing_in_bronze),
+        ("Bronze corrupt", s.bronze_corrupt),
+        ("source changed", s.source_changed),
+        ("missing on source", s.missing_on_source),
+        ("in Bronze, unknown to index", s.unknown_in_bronze),
+        ("repaired", s.repaired),
+    ] {
+        println!("  {label:<28} {n:>9}");
+    }
+    println!(
+        "  {:<28} {:>9}",
+        "projections == rebuild",
+        if s.projections_ok { "yes" } else { "NO" }
+    );
+    for p in r.problems.iter().take(50) {
+        let fixed = if p.repaired { " (repaired)" } else { "" };
+        println!("  {:<18} {}  [{}]{fixed}", p.finding, p.file, p.bronze);
+    }
+    if r.problems.len() > 50 {
+        println!(
+            "  ... {} more (use --json for the full list)",
+            r.problems.len() - 50
+        );
+    }
+}
