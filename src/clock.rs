@@ -1,14 +1,51 @@
 //! Where "now" comes from. The core never reads the system clock directly, so tests can drive
-//! days of schedule with a [`ManualClock`] and prediction can be checked at any wall-clock time.
+//! days of schedule with a [`ManualClock`] or tokio's paused time ([`TokioClock`]), in any
+//! time zone ([`Zone`]), and prediction can be checked at any wall-clock time.
 
-use chrono::{DateTime, Local, NaiveDateTime, Utc};
+use chrono::{DateTime, Local, LocalResult, NaiveDateTime, TimeZone, Utc};
 use std::sync::Mutex;
 
+/// The time zone sensor names are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// The machine's zone (`TZ`, `/etc/localtime`).
+    System,
+    /// A named zone, e.g. `Europe/Zurich` (tests of DST).
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// Naive local wall-clock time of an instant.
+    pub fn local(self, t: DateTime<Utc>) -> NaiveDateTime {
+        match self {
+            Zone::System => t.with_timezone(&Local).naive_local(),
+            Zone::Named(tz) => t.with_timezone(&tz).naive_local(),
+        }
+    }
+
+    /// The first instant at which the local clock reads `naive`; `None` in a spring gap.
+    pub fn earliest_utc(self, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+        fn first<T: TimeZone>(r: LocalResult<DateTime<T>>) -> Option<DateTime<Utc>> {
+            r.earliest().map(|t| t.with_timezone(&Utc))
+        }
+        match self {
+            Zone::System => first(Local.from_local_datetime(&naive)),
+            Zone::Named(tz) => first(tz.from_local_datetime(&naive)),
+        }
+    }
+}
+
 pub trait Clock: Send + Sync {
-    /// Current instant, for event timestamps and file ages.
+    /// Current instant, for event timestamps, file ages and schedules.
     fn now_utc(&self) -> DateTime<Utc>;
+    /// The zone sensor names are written in.
+    fn zone(&self) -> Zone {
+        Zone::System
+    }
     /// Current naive local wall-clock time: the time sensor names are written in.
-    fn now_local(&self) -> NaiveDateTime;
+    fn now_local(&self) -> NaiveDateTime {
+        self.zone().local(self.now_utc())
+    }
 }
 
 /// The machine's clock and time zone.
@@ -19,41 +56,77 @@ impl Clock for SystemClock {
     fn now_utc(&self) -> DateTime<Utc> {
         Utc::now()
     }
-    fn now_local(&self) -> NaiveDateTime {
-        Local::now().naive_local()
-    }
 }
 
-/// A clock that only moves when told to; local time is UTC plus a fixed offset.
+/// A clock that only moves when told to.
 #[derive(Debug)]
 pub struct ManualClock {
-    state: Mutex<(DateTime<Utc>, chrono::Duration)>,
+    now: Mutex<DateTime<Utc>>,
+    zone: Zone,
 }
 
 impl ManualClock {
-    pub fn new(now_utc: DateTime<Utc>, local_offset: chrono::Duration) -> Self {
+    pub fn new(now_utc: DateTime<Utc>, zone: Zone) -> Self {
         ManualClock {
-            state: Mutex::new((now_utc, local_offset)),
+            now: Mutex::new(now_utc),
+            zone,
         }
     }
 
-    /// A clock whose local time is `local` (offset zero).
+    /// A clock whose local time is `local`, in UTC.
     pub fn at_local(local: NaiveDateTime) -> Self {
-        Self::new(local.and_utc(), chrono::Duration::zero())
+        Self::new(local.and_utc(), Zone::Named(chrono_tz::UTC))
     }
 
     pub fn advance(&self, by: chrono::Duration) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.0 += by;
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now_utc(&self) -> DateTime<Utc> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).0
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
     }
-    fn now_local(&self) -> NaiveDateTime {
-        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.0.naive_utc() + s.1
+    fn zone(&self) -> Zone {
+        self.zone
+    }
+}
+
+/// Wall time that follows tokio's clock from a fixed start, so a daemon under
+/// `tokio::time::pause()` lives through days of schedule in milliseconds.
+///
+/// Paused time exists only on the runtime's threads; a copy worker thread gets the last time
+/// read on the runtime (a pass starts there, so that is the pass's "now").
+#[derive(Debug)]
+pub struct TokioClock {
+    start_utc: DateTime<Utc>,
+    start: tokio::time::Instant,
+    zone: Zone,
+    last: Mutex<DateTime<Utc>>,
+}
+
+impl TokioClock {
+    pub fn new(start_utc: DateTime<Utc>, zone: Zone) -> Self {
+        let start = tokio::time::Instant::now();
+        TokioClock {
+            start_utc,
+            start,
+            zone,
+            last: Mutex::new(start_utc),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now_utc(&self) -> DateTime<Utc> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let elapsed = tokio::time::Instant::now() - self.start;
+            *last = self.start_utc + chrono::Duration::from_std(elapsed).unwrap_or_default();
+        }
+        *last
+    }
+    fn zone(&self) -> Zone {
+        self.zone
     }
 }

@@ -93,6 +93,8 @@ pub struct Settings {
     pub batch_size: usize,
     /// How far past the wall clock prediction may probe (sensor clocks run a little ahead).
     pub future_skew_minutes: i64,
+    /// Most lookups a pass spends walking one stream's gap once files resumed after it.
+    pub bridge_budget: i64,
 }
 
 impl Settings {
@@ -104,6 +106,7 @@ impl Settings {
             min_age: chrono::Duration::seconds(2),
             batch_size: 1000,
             future_skew_minutes: 1,
+            bridge_budget: 1440,
         }
     }
 }

@@ -19,7 +19,13 @@ enum Outcome {
 
 /// Copies all jobs, batch by batch; per-file problems become events, only store errors stop it.
 pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<()> {
-    for batch in jobs.chunks(ctx.settings.batch_size.max(1)) {
+    let size = ctx.settings.batch_size.max(1);
+    for (i, batch) in jobs.chunks(size).enumerate() {
+        if ctx.stopping() {
+            let left = jobs.len() - i * size;
+            tracing::info!(left, "stopping: remaining copies are left for the next run");
+            break;
+        }
         let outcomes = parallel_map(batch, ctx.settings.copy_threads, |job| run_job(ctx, job));
         let events = publish_batch(ctx, batch, outcomes);
         for event in &events {

@@ -22,6 +22,8 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    #[error("another ingest daemon is running on this store (it holds {lock})")]
+    DaemonRunning { lock: PathBuf },
     #[error("configuration: {0}")]
     Config(String),
     #[error("{context}: {source}")]

@@ -127,6 +127,17 @@ fn is_kept_aside(name: &str) -> bool {
         .is_some_and(|(_, hex)| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// Number of kept-aside previous versions under `root` (for tests and reports).
+pub fn walk_count_kept(root: &Path) -> usize {
+    let streams =
+        StreamMap::parse(&[crate::config::DEFAULT_STREAMS.into()]).expect("defaults parse");
+    let mut n = 0;
+    let _ = walk(root, &streams, &mut |e| {
+        n += usize::from(matches!(e, Entry::KeptAside { .. }))
+    });
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,11 @@ use crate::store::event::{Event, EventKind, PassMode, ScanSummary};
 use crate::store::projection::{FileRecord, FileState, META_LAST_RECONCILE};
 use crate::store::Store;
 use crate::{predict, reconcile};
+use chrono::NaiveDateTime;
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// Everything a pass works with, passed in so tests can swap any of it.
@@ -20,6 +24,41 @@ pub struct Context<'a> {
     pub bronze: &'a Bronze,
     pub clock: &'a dyn Clock,
     pub settings: &'a Settings,
+    /// Set by a shutdown: no new batch is started; the one in flight is finished.
+    pub stop: Option<&'a AtomicBool>,
+    /// Where gap walks of earlier passes ended (kept by the daemon between passes).
+    pub bridges: Option<&'a Bridges>,
+}
+
+/// Per stream, the last minute a gap walk found absent: the next pass continues after it
+/// instead of walking the same absent minutes again. In memory only; after a restart the walk
+/// starts from the baseline again.
+#[derive(Debug, Default)]
+pub struct Bridges(pub Mutex<HashMap<String, NaiveDateTime>>);
+
+impl<'a> Context<'a> {
+    pub fn new(
+        store: &'a Store,
+        source: &'a dyn Source,
+        bronze: &'a Bronze,
+        clock: &'a dyn Clock,
+        settings: &'a Settings,
+    ) -> Self {
+        Context {
+            store,
+            source,
+            bronze,
+            clock,
+            settings,
+            stop: None,
+            bridges: None,
+        }
+    }
+
+    /// Whether a shutdown asked the pass to stop taking new work.
+    pub fn stopping(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+    }
 }
 
 /// Per-outcome counts of a pass.
@@ -46,7 +85,8 @@ impl Tally {
             EventKind::Discovered { .. } => self.deferred += 1,
             EventKind::ScanCompleted(_)
             | EventKind::AuditFinding { .. }
-            | EventKind::AuditCompleted(_) => {}
+            | EventKind::AuditCompleted(_)
+            | EventKind::HookRun(_) => {}
         }
     }
 }

@@ -4,14 +4,19 @@
 //! newer can exist yet), and never probe past the wall clock plus a small skew. A caught-up
 //! stream therefore costs one lookup per pass. Files left pending by earlier passes
 //! (deferred, failed) are looked up again too.
+//!
+//! Cost per stream and pass: caught up, 1 lookup (2 with a file that just landed); during an
+//! outage, `gap_minutes` misses once, then (with the daemon's bridges) about 3 lookups (the
+//! walk continues from where the gap walk ended, plus 2 probes at the wall clock); bridging a
+//! gap costs at most `bridge_budget` + 2 lookups per pass (default 1,440: a day of minutes).
 
 use crate::copy::copy_all;
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::{minute_from_index, next_minute, truncate_to_minute, SensorName};
-use crate::pass::{Context, Tally};
+use crate::pass::{Bridges, Context, Tally};
 use crate::plan::{classify, Action, CopyJob};
-use crate::source::os_name;
+use crate::source::{os_name, EntryKind};
 use crate::store::event::{EventKind, SkipReason};
 use chrono::{Duration, NaiveDateTime};
 use std::collections::BTreeSet;
@@ -33,7 +38,17 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<()> {
         let Some(newest) = minute_from_index(rec.newest_minute) else {
             continue;
         };
-        for (name, kind) in probe_stream(ctx, apartment, next_minute(newest), now)? {
+        let mut walk = Walk {
+            ctx,
+            apartment,
+            now,
+            found: Vec::new(),
+        };
+        if now < newest {
+            walk.recheck_repeated(newest)?;
+        }
+        walk.forward(newest)?;
+        for (name, kind) in walk.found {
             actions.push(classify(&name, kind, &ctx.settings.streams));
         }
     }
@@ -41,34 +56,134 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<()> {
     perform(ctx, actions, tally)
 }
 
-/// Looks up expected names of one stream from `start`, returning the ones that exist.
-fn probe_stream(
-    ctx: &Context,
-    apartment: &str,
-    start: NaiveDateTime,
+/// The lookups of one stream in one pass.
+struct Walk<'c, 'a> {
+    ctx: &'c Context<'a>,
+    apartment: &'c str,
     now: NaiveDateTime,
-) -> Result<Vec<(OsString, crate::source::EntryKind)>> {
-    let limit = now + Duration::minutes(ctx.settings.future_skew_minutes);
-    let mut found = Vec::new();
-    let mut misses = 0;
-    let mut minute = start;
-    while minute <= limit {
-        let name = OsString::from(SensorName::new(minute, apartment).to_string());
-        match ctx.source.stat(&name).map_err(|e| unreachable(ctx, e))? {
-            Some(meta) => {
+    found: Vec<(OsString, EntryKind)>,
+}
+
+impl Walk<'_, '_> {
+    /// One lookup; remembers the name if it exists.
+    fn probe(&mut self, minute: NaiveDateTime) -> Result<bool> {
+        let name = OsString::from(SensorName::new(minute, self.apartment).to_string());
+        let meta = self
+            .ctx
+            .source
+            .stat(&name)
+            .map_err(|e| unreachable(self.ctx, e))?;
+        if let Some(m) = meta {
+            self.found.push((name, m.kind));
+        }
+        Ok(meta.is_some())
+    }
+
+    /// From the baseline (or where an earlier gap walk ended) towards the wall clock. Stops at
+    /// the first miss at or past the wall clock, or after `gap_minutes` misses: then the gap
+    /// is bridged if the stream is alive near the wall clock.
+    fn forward(&mut self, newest: NaiveDateTime) -> Result<()> {
+        let s = self.ctx.settings;
+        let limit = self.now + Duration::minutes(s.future_skew_minutes);
+        let walked = self.ctx.bridges.and_then(|b| bridge_get(b, self.apartment));
+        let mut minute = next_minute(walked.filter(|w| *w > newest).unwrap_or(newest));
+        let mut misses = 0;
+        while minute <= limit {
+            if self.probe(minute)? {
                 misses = 0;
-                found.push((name, meta.kind));
-            }
-            None => {
+            } else {
                 misses += 1;
-                if misses >= ctx.settings.gap_minutes.max(1) || minute >= now {
-                    break;
+                if minute >= self.now {
+                    return Ok(());
+                }
+                if misses >= s.gap_minutes.max(1) {
+                    return self.bridge(minute);
                 }
             }
+            minute = next_minute(minute);
         }
-        minute = next_minute(minute);
+        Ok(())
     }
-    Ok(found)
+
+    /// A gap ended the walk at `gap_end`. If files exist at the wall clock (the outage is over,
+    /// or the spring DST hour was skipped), walk the window in between without a gap limit, at
+    /// most `bridge_budget` lookups per pass; a longer window continues on the next pass.
+    fn bridge(&mut self, gap_end: NaiveDateTime) -> Result<()> {
+        let budget = self.ctx.settings.bridge_budget.max(1);
+        let window_end = self.now - Duration::minutes(2);
+        let window = (window_end - gap_end).num_minutes();
+        self.remember(gap_end);
+        if window <= 0 {
+            return Ok(());
+        }
+        let near_now = [self.now - Duration::minutes(1), self.now];
+        let before = self.found.len();
+        let mut alive = false;
+        for m in near_now {
+            alive |= self.probe(m)?;
+        }
+        if !alive {
+            return Ok(());
+        }
+        // Files near the wall clock are kept only if the whole window is walked this pass:
+        // otherwise the baseline would jump past minutes not yet looked at.
+        let end = if window <= budget {
+            window_end
+        } else {
+            gap_end + Duration::minutes(budget)
+        };
+        if window > budget {
+            self.found.truncate(before);
+        }
+        let mut minute = next_minute(gap_end);
+        while minute <= end {
+            self.probe(minute)?;
+            minute = next_minute(minute);
+        }
+        self.remember(end);
+        Ok(())
+    }
+
+    /// The wall clock is behind the newest ingested minute (the autumn repeated hour, or the
+    /// clock stepped back): names near the wall clock are looked up again, and one whose size
+    /// or mtime changed since it was ingested is a new version, copied with the old one kept.
+    fn recheck_repeated(&mut self, newest: NaiveDateTime) -> Result<()> {
+        let s = self.ctx.settings;
+        let end = newest.min(self.now + Duration::minutes(s.future_skew_minutes));
+        let mut minute = self.now - Duration::minutes(1);
+        while minute <= end {
+            let name = OsString::from(SensorName::new(minute, self.apartment).to_string());
+            let meta = self
+                .ctx
+                .source
+                .stat(&name)
+                .map_err(|e| unreachable(self.ctx, e))?;
+            if let Some(m) = meta {
+                let key = FileKey::share(name.as_encoded_bytes());
+                let recorded = self.ctx.store.file(&key)?.and_then(|r| r.facts);
+                if recorded != Some(crate::bronze::facts_of(&m)) {
+                    self.found.push((name, m.kind));
+                }
+            }
+            minute = next_minute(minute);
+        }
+        Ok(())
+    }
+
+    fn remember(&self, minute: NaiveDateTime) {
+        if let Some(b) = self.ctx.bridges {
+            b.0.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(self.apartment.to_owned(), minute);
+        }
+    }
+}
+
+fn bridge_get(b: &Bridges, apartment: &str) -> Option<NaiveDateTime> {
+    b.0.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(apartment)
+        .copied()
 }
 
 /// Pending share files, looked up again: still there → act on them, gone → recorded as such.

@@ -59,13 +59,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
     let source = DirSource::new(&share);
     let bronze = Bronze::new(&bronze_root);
     let store = Store::open(&state, std::time::Duration::from_secs(5))?;
-    let ctx = Context {
-        store: &store,
-        source: &source,
-        bronze: &bronze,
-        clock: &SystemClock,
-        settings: &settings,
-    };
+    let ctx = Context::new(&store, &source, &bronze, &SystemClock, &settings);
     let first = run_pass(&ctx, None)?;
     show("2. First pass (empty index, so a full reconcile)", &first);
 

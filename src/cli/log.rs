@@ -113,6 +113,7 @@ pub fn event_json(seq: u64, event: &Event) -> Value {
             doc["source_hash"] = json!(source_hash.map(|h| h.to_hex()));
         }
         EventKind::AuditCompleted(s) => doc["summary"] = json!(s),
+        EventKind::HookRun(h) => doc["summary"] = json!(h),
     }
     doc
 }

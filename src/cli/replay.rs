@@ -53,13 +53,7 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     let bronze = Bronze::new(&cfg.bronze_root);
     let settings = Settings::new(cfg.streams.clone());
     let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
-    let ctx = Context {
-        store: &store,
-        source: &source,
-        bronze: &bronze,
-        clock: &SystemClock,
-        settings: &settings,
-    };
+    let ctx = Context::new(&store, &source, &bronze, &SystemClock, &settings);
     let plan = plan(&ctx, since, until)?;
     let lost = !plan.unrecoverable.is_empty();
     if args.dry_run {

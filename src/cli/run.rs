@@ -3,17 +3,18 @@
 
 use super::Resolved;
 use crate::bronze::Bronze;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::SystemClock;
 use crate::config::Settings;
+use crate::daemon::{Daemon, DaemonConfig};
 use crate::error::{Error, Result};
+use crate::hook::Hook;
 use crate::pass::Discovery;
 use crate::pass::{run_pass, Context, PassReport};
-use crate::schedule::reconcile_due;
 use crate::source::DirSource;
-use crate::store::projection::META_LAST_RECONCILE;
 use crate::store::Store;
 use clap::Args;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Args, Debug, Clone)]
@@ -40,8 +41,23 @@ pub struct RunArgs {
     #[arg(long, env = "INGEST_BATCH_SIZE", default_value_t = 1000)]
     pub batch_size: usize,
     /// Seconds between prediction passes when running continuously.
-    #[arg(long, env = "INTERVAL_SECS", default_value_t = 60)]
-    pub interval_secs: u64,
+    #[arg(long, env = "INTERVAL_SECS", default_value_t = 60.0)]
+    pub interval_secs: f64,
+    /// Longest wait between retries while the share or the store fails.
+    #[arg(long, env = "INGEST_MAX_BACKOFF_SECS", default_value_t = 300.0)]
+    pub max_backoff_secs: f64,
+    /// Command run after a pass that ingested files; it gets the new Bronze paths in a
+    /// manifest file named by $INGEST_MANIFEST (one per line) and their count in
+    /// $INGEST_NEW_COUNT.
+    #[arg(long, env = "INGEST_ON_NEW")]
+    pub on_new: Option<String>,
+    /// Seconds the hook may run before it is killed (its files are offered again).
+    #[arg(
+        long = "hook-timeout",
+        env = "INGEST_HOOK_TIMEOUT_SECS",
+        default_value_t = 300.0
+    )]
+    pub hook_timeout_secs: f64,
     /// Local hour of the nightly reconcile.
     #[arg(long, env = "NIGHTLY_HOUR", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..24))]
     pub nightly_hour: u32,
@@ -58,18 +74,12 @@ pub fn run(cfg: &Resolved, args: &RunArgs) -> Result<ExitCode> {
     if args.once || args.scan {
         let mode = args.scan.then_some(Discovery::Reconcile);
         let store = Store::open(&cfg.state, cfg.store_wait)?;
-        let ctx = Context {
-            store: &store,
-            source: &source,
-            bronze: &bronze,
-            clock: &SystemClock,
-            settings: &settings,
-        };
+        let ctx = Context::new(&store, &source, &bronze, &SystemClock, &settings);
         let report = run_pass(&ctx, mode)?;
         print_report(&report, args.json);
         return Ok(exit_code(&report));
     }
-    run_forever(cfg, args, &source, &bronze, &settings)
+    run_forever(cfg, args, source, bronze, settings)
 }
 
 fn settings_of(cfg: &Resolved, args: &RunArgs) -> Settings {
@@ -81,38 +91,103 @@ fn settings_of(cfg: &Resolved, args: &RunArgs) -> Settings {
     s
 }
 
-/// The plain loop: the store is opened per pass and closed in between, so `status` and `log`
-/// can run while this waits.
+/// The daemon: refuses to start if another daemon holds the lock file, stops cleanly on
+/// SIGINT/SIGTERM (exit 0).
 fn run_forever(
     cfg: &Resolved,
     args: &RunArgs,
-    source: &DirSource,
-    bronze: &Bronze,
-    settings: &Settings,
+    source: DirSource,
+    bronze: Bronze,
+    settings: Settings,
 ) -> Result<ExitCode> {
-    let clock = SystemClock;
-    loop {
-        let outcome = (|| {
-            let store = Store::open(&cfg.state, cfg.store_wait)?;
-            let last = store.meta()?.get(META_LAST_RECONCILE).copied();
-            let due = reconcile_due(last, clock.now_utc(), args.nightly_hour);
-            let ctx = Context {
-                store: &store,
-                source,
-                bronze,
-                clock: &clock,
-                settings,
-            };
-            run_pass(&ctx, due.then_some(Discovery::Reconcile))
-        })();
-        match outcome {
-            Ok(r) if r.tally.copied + r.tally.failed + r.tally.skipped > 0 || r.listed > 0 => {
-                tracing::info!("{}", human(&r))
+    let _lock = DaemonLock::acquire(&cfg.state)?;
+    let hook = args.on_new.clone().map(|command| Hook {
+        command,
+        timeout: Duration::from_secs_f64(args.hook_timeout_secs.max(0.1)),
+        work_dir: cfg
+            .state
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| ".".into(), Into::into),
+    });
+    let config = DaemonConfig {
+        interval: Duration::from_secs_f64(args.interval_secs.max(0.05)),
+        nightly_hour: args.nightly_hour,
+        max_backoff: Duration::from_secs_f64(args.max_backoff_secs.max(args.interval_secs)),
+        hook,
+        inline: false,
+    };
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
+    let daemon = Arc::new(Daemon::new(
+        cfg.state.clone(),
+        cfg.store_wait,
+        Arc::new(source),
+        bronze,
+        clock,
+        settings,
+        config,
+    ));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the runtime", e))?;
+    tracing::info!(state = %cfg.state.display(), interval_s = args.interval_secs, "daemon started");
+    runtime.block_on(daemon.run(shutdown_signal()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGINT or SIGTERM (Ctrl-C only, where there is no SIGTERM).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
             }
-            Ok(r) => tracing::debug!("{}", human(&r)),
-            Err(e) => tracing::warn!("pass failed: {e}"),
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-        std::thread::sleep(Duration::from_secs(args.interval_secs.max(1)));
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// "Only one daemon per store": an OS file lock held for the daemon's lifetime, separate from
+/// redb's lock (which the daemon releases between passes).
+struct DaemonLock {
+    _file: std::fs::File,
+}
+
+impl DaemonLock {
+    fn acquire(state: &std::path::Path) -> Result<Self> {
+        let mut name = state.as_os_str().to_owned();
+        name.push(".daemon.lock");
+        let path = std::path::PathBuf::from(name);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(DaemonLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::DaemonRunning { lock: path }),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(Error::io(format!("locking {}", path.display()), e))
+            }
+        }
     }
 }
 

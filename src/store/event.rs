@@ -73,6 +73,22 @@ pub enum EventKind {
     },
     /// An audit finished.
     AuditCompleted(AuditSummary),
+    /// The downstream hook was run over the files copied in events `from_seq..=to_seq`.
+    HookRun(HookSummary),
+}
+
+/// One run of the downstream hook (`--on-new`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookSummary {
+    pub from_seq: u64,
+    pub to_seq: u64,
+    /// Bronze files handed over.
+    pub files: u64,
+    /// Exit 0 within the timeout. Only then does the cursor move past `to_seq`.
+    pub ok: bool,
+    /// Why it failed (exit status, timeout, interrupted).
+    pub error: Option<String>,
+    pub millis: u64,
 }
 
 /// What an audit can find wrong with one file.
@@ -220,6 +236,7 @@ impl EventKind {
             EventKind::ScanCompleted(_) => "scan-completed",
             EventKind::AuditFinding { .. } => "audit-finding",
             EventKind::AuditCompleted(_) => "audit-completed",
+            EventKind::HookRun(_) => "hook-run",
         }
     }
 
@@ -232,7 +249,9 @@ impl EventKind {
             | EventKind::Skipped { file, .. }
             | EventKind::Failed { file, .. }
             | EventKind::AuditFinding { file, .. } => Some(file),
-            EventKind::ScanCompleted(_) | EventKind::AuditCompleted(_) => None,
+            EventKind::ScanCompleted(_) | EventKind::AuditCompleted(_) | EventKind::HookRun(_) => {
+                None
+            }
         }
     }
 }

@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const META_SCHEMA: &str = "schema";
 /// `meta` key: time (ms, UTC) of the last completed reconcile.
 pub const META_LAST_RECONCILE: &str = "last-reconcile-ms";
+/// `meta` key: first event sequence not yet handed to the downstream hook.
+pub const META_HOOK_CURSOR: &str = "hook-cursor";
 /// `meta` key prefix: number of events of each kind (`events.copied`, ...).
 pub const META_EVENTS_PREFIX: &str = "events.";
 
@@ -70,6 +72,12 @@ pub fn apply(t: &mut impl ProjectionTables, seq: u64, event: &Event) -> Result<(
     let counter = format!("{META_EVENTS_PREFIX}{}", event.kind.name());
     let n = t.meta(&counter)?.unwrap_or(0);
     t.put_meta(&counter, n + 1)?;
+    if let EventKind::HookRun(h) = &event.kind {
+        if h.ok {
+            t.put_meta(META_HOOK_CURSOR, h.to_seq + 1)?;
+        }
+        return Ok(());
+    }
     if let EventKind::ScanCompleted(summary) = &event.kind {
         if summary.mode == Some(PassMode::Reconcile) {
             t.put_meta(META_LAST_RECONCILE, event.at_ms.max(0) as u64)?;
@@ -92,12 +100,15 @@ pub fn apply(t: &mut impl ProjectionTables, seq: u64, event: &Event) -> Result<(
 }
 
 fn record_for(kind: &EventKind, seq: u64, previous: Option<&FileRecord>) -> Option<FileRecord> {
+    // A file that was ingested once keeps its last good copy (hash and Bronze path) through
+    // later deferrals, skips and failures: Bronze still holds it.
     let keep = |f: fn(&FileRecord) -> Option<String>| previous.and_then(f);
+    let prior_hash = previous.and_then(|p| p.hash);
     let (state, facts, hash, bronze) = match kind {
         EventKind::Discovered { facts, .. } => (
             FileState::Discovered,
             Some(*facts),
-            None,
+            prior_hash,
             keep(|p| p.bronze.clone()),
         ),
         EventKind::Copied {
@@ -122,24 +133,24 @@ fn record_for(kind: &EventKind, seq: u64, previous: Option<&FileRecord>) -> Opti
             Some(*hash),
             Some(bronze.clone()),
         ),
-        EventKind::Skipped { facts, reason, .. } => {
-            (FileState::Skipped(reason.clone()), *facts, None, None)
-        }
-        EventKind::Failed { facts, error, .. } => {
-            // A failed retry of an ingested file does not forget the good copy it has.
-            let prior_hash = previous.and_then(|p| p.hash);
-            (
-                FileState::Failed {
-                    error: error.clone(),
-                },
-                *facts,
-                prior_hash,
-                keep(|p| p.bronze.clone()),
-            )
-        }
+        EventKind::Skipped { facts, reason, .. } => (
+            FileState::Skipped(reason.clone()),
+            *facts,
+            prior_hash,
+            keep(|p| p.bronze.clone()),
+        ),
+        EventKind::Failed { facts, error, .. } => (
+            FileState::Failed {
+                error: error.clone(),
+            },
+            *facts,
+            prior_hash,
+            keep(|p| p.bronze.clone()),
+        ),
         EventKind::ScanCompleted(_)
         | EventKind::AuditFinding { .. }
-        | EventKind::AuditCompleted(_) => return None,
+        | EventKind::AuditCompleted(_)
+        | EventKind::HookRun(_) => return None,
     };
     Some(FileRecord {
         state,
@@ -175,7 +186,8 @@ fn count_in_stream(
         files: 0,
     });
     rec.newest_minute = rec.newest_minute.max(minute);
-    if !previous.is_some_and(|p| p.state.is_ingested()) {
+    // Counted once per name: a new version of an ingested file is not a new file.
+    if previous.and_then(|p| p.hash).is_none() {
         rec.files += 1;
     }
     t.put_stream(&name.apartment, &rec)

@@ -1,0 +1,255 @@
+//! `ingest run` as a service: a thin tokio layer around the synchronous core. Every
+//! `interval` it runs one pass in a blocking task (a prediction pass, or the reconcile when
+//! one is due since the last `nightly_hour`), then the downstream hook. The store is opened
+//! per pass only, so `status`, `log` and `audit` can run in between.
+//!
+//! Faults of the share (unmounted, I/O errors) are logged once per change of state, retried
+//! with exponential backoff, and never recorded as "missing" anything. Shutdown is a future
+//! passed in: no new pass starts, the batch in flight is finished and committed, and `run`
+//! returns.
+
+use crate::bronze::Bronze;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::hook::{self, Hook};
+use crate::pass::{run_pass, Bridges, Context, Discovery, PassReport};
+use crate::schedule::reconcile_due;
+use crate::source::Source;
+use crate::store::event::HookSummary;
+use crate::store::projection::META_LAST_RECONCILE;
+use crate::store::Store;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the daemon is scheduled.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub interval: Duration,
+    /// Local hour of the nightly reconcile.
+    pub nightly_hour: u32,
+    /// Longest wait between retries while the share or store fails.
+    pub max_backoff: Duration,
+    pub hook: Option<Hook>,
+    /// Run passes on the async task itself instead of a blocking thread. Only for tests
+    /// under paused tokio time, where a blocking thread would let the clock jump meanwhile.
+    pub inline: bool,
+}
+
+/// Everything the daemon runs with.
+pub struct Daemon {
+    pub state: PathBuf,
+    pub store_wait: Duration,
+    pub source: Arc<dyn Source + Send>,
+    pub bronze: Bronze,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+    pub config: DaemonConfig,
+    bridges: Bridges,
+    stop: AtomicBool,
+}
+
+/// What the daemon did over its life; returned when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonStats {
+    pub passes: u64,
+    pub reconciles: u64,
+    pub failed_passes: u64,
+    pub copied: u64,
+    pub hook_runs: u64,
+}
+
+/// One tick's result.
+struct Tick {
+    report: PassReport,
+    hook: Option<HookSummary>,
+}
+
+impl Daemon {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        state: PathBuf,
+        store_wait: Duration,
+        source: Arc<dyn Source + Send>,
+        bronze: Bronze,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        config: DaemonConfig,
+    ) -> Self {
+        let (bridges, stop) = (Bridges::default(), AtomicBool::new(false));
+        Daemon {
+            state,
+            store_wait,
+            source,
+            bronze,
+            clock,
+            settings,
+            config,
+            bridges,
+            stop,
+        }
+    }
+
+    /// Runs until `shutdown` completes; returns what it did.
+    pub async fn run(self: Arc<Self>, shutdown: impl Future<Output = ()>) -> DaemonStats {
+        tokio::pin!(shutdown);
+        let mut stats = DaemonStats::default();
+        let mut health = Health::default();
+        let mut delay = Duration::ZERO;
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            let (outcome, stopping) = self.clone().tick_or_stop(&mut shutdown).await;
+            delay = health.after(&outcome, &mut stats, &self.config);
+            if stopping {
+                break;
+            }
+        }
+        tracing::info!(passes = stats.passes, copied = stats.copied, "stopped");
+        stats
+    }
+
+    /// One tick; if `shutdown` fires meanwhile, the tick is told to stop and awaited.
+    async fn tick_or_stop(
+        self: Arc<Self>,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> (Result<Tick>, bool) {
+        if self.config.inline {
+            return (self.tick(), false);
+        }
+        let this = self.clone();
+        let mut task = tokio::task::spawn_blocking(move || this.tick());
+        let join = |r: std::result::Result<Result<Tick>, tokio::task::JoinError>| {
+            r.unwrap_or_else(|e| Err(Error::Config(format!("pass aborted: {e}"))))
+        };
+        tokio::select! {
+            r = &mut task => (join(r), false),
+            _ = shutdown.as_mut() => {
+                tracing::info!("shutting down: finishing the batch in flight");
+                self.stop.store(true, Ordering::Relaxed);
+                (join(task.await), true)
+            }
+        }
+    }
+
+    /// One pass (reconcile if due, else prediction), then the hook.
+    fn tick(&self) -> Result<Tick> {
+        let store = Store::open(&self.state, self.store_wait)?;
+        let last = store.meta()?.get(META_LAST_RECONCILE).copied();
+        let due = reconcile_due(
+            self.clock.zone(),
+            last,
+            self.clock.now_utc(),
+            self.config.nightly_hour,
+        );
+        let mut ctx = Context::new(
+            &store,
+            &*self.source,
+            &self.bronze,
+            &*self.clock,
+            &self.settings,
+        );
+        ctx.stop = Some(&self.stop);
+        ctx.bridges = Some(&self.bridges);
+        let discovery = if due {
+            Discovery::Reconcile
+        } else {
+            Discovery::Prediction
+        };
+        let report = run_pass(&ctx, Some(discovery))?;
+        let hook = match &self.config.hook {
+            Some(h) if !ctx.stopping() => {
+                hook::run(h, &store, &self.bronze, &*self.clock, &self.stop)?
+            }
+            _ => None,
+        };
+        Ok(Tick { report, hook })
+    }
+}
+
+/// Remembers the last failure so each change of state is logged once, and computes backoff.
+#[derive(Debug, Default)]
+struct Health {
+    failing: Option<String>,
+    failures: u32,
+}
+
+impl Health {
+    /// Logs the outcome and returns the delay before the next tick.
+    fn after(
+        &mut self,
+        outcome: &Result<Tick>,
+        stats: &mut DaemonStats,
+        cfg: &DaemonConfig,
+    ) -> Duration {
+        match outcome {
+            Ok(tick) => {
+                if let Some(was) = self.failing.take() {
+                    tracing::info!(was = %was, "recovered");
+                }
+                self.failures = 0;
+                record(tick, stats);
+                cfg.interval
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                stats.failed_passes += 1;
+                self.failures = self.failures.saturating_add(1);
+                let backoff = cfg
+                    .interval
+                    .saturating_mul(1 << self.failures.min(10))
+                    .min(cfg.max_backoff);
+                if self.failing.as_deref() != Some(msg.as_str()) {
+                    tracing::warn!(retry_in_s = backoff.as_secs_f64(), "{msg}");
+                    self.failing = Some(msg);
+                }
+                backoff.max(cfg.interval.min(cfg.max_backoff))
+            }
+        }
+    }
+}
+
+/// One log line per pass that did something (info), nothing at info for an idle tick.
+fn record(tick: &Tick, stats: &mut DaemonStats) {
+    let r = &tick.report;
+    let t = &r.tally;
+    stats.passes += 1;
+    stats.copied += t.copied;
+    stats.reconciles += u64::from(r.mode == "reconcile");
+    let busy =
+        t.copied + t.adopted + t.skipped + t.failed + t.deferred > 0 || r.mode != "prediction";
+    if busy {
+        tracing::info!(
+            mode = r.mode,
+            copied = t.copied,
+            skipped = t.skipped,
+            failed = t.failed,
+            deferred = t.deferred,
+            lookups = r.work.lookups,
+            listings = r.work.listings,
+            ms = r.millis,
+            "pass"
+        );
+    } else {
+        tracing::debug!(lookups = r.work.lookups, ms = r.millis, "idle pass");
+    }
+    if let Some(h) = &tick.hook {
+        stats.hook_runs += 1;
+        match &h.error {
+            None => tracing::info!(files = h.files, ms = h.millis, "hook ran"),
+            Some(e) => tracing::warn!(
+                files = h.files,
+                "hook failed: {e}; the same files are offered again next time"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "daemon_tests.rs"]
+mod tests;

@@ -1,0 +1,137 @@
+//! The downstream hook (`--on-new CMD`): after a pass that ingested files, hand the new Bronze
+//! paths to a command (the seed ran `flatten_sensors.py`). Driven by a cursor over the event
+//! log, so delivery is at least once: the cursor moves only when the command exits 0 within
+//! its timeout, and a failed, timed-out or interrupted run gets the same files next time.
+
+use crate::bronze::Bronze;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::store::event::{Event, EventKind, HookSummary};
+use crate::store::projection::META_HOOK_CURSOR;
+use crate::store::Store;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The configured command.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    /// Run by the shell (`sh -c`, or `cmd /C` on Windows).
+    pub command: String,
+    pub timeout: Duration,
+    /// Folder for the manifest file (beside the store).
+    pub work_dir: PathBuf,
+}
+
+/// Runs the hook over everything copied since the cursor; `None` when there is nothing new.
+pub fn run(
+    hook: &Hook,
+    store: &Store,
+    bronze: &Bronze,
+    clock: &dyn Clock,
+    stop: &AtomicBool,
+) -> Result<Option<HookSummary>> {
+    let from_seq = store.meta()?.get(META_HOOK_CURSOR).copied().unwrap_or(0);
+    let (paths, to_seq) = new_paths(store, bronze, from_seq)?;
+    let Some(to_seq) = to_seq else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    let manifest = hook.work_dir.join("ingest-hook-manifest.txt");
+    write_manifest(&manifest, &paths)?;
+    let outcome = execute(hook, &manifest, bronze, paths.len(), stop);
+    let summary = HookSummary {
+        from_seq,
+        to_seq,
+        files: paths.len() as u64,
+        ok: outcome.is_ok(),
+        error: outcome.err(),
+        millis: started.elapsed().as_millis() as u64,
+    };
+    let at_ms = clock.now_utc().timestamp_millis();
+    store.append(&[Event {
+        at_ms,
+        kind: EventKind::HookRun(summary.clone()),
+    }])?;
+    Ok(Some(summary))
+}
+
+/// Bronze paths of files copied or adopted from `from_seq` on, and the last event looked at.
+fn new_paths(store: &Store, bronze: &Bronze, from_seq: u64) -> Result<(Vec<PathBuf>, Option<u64>)> {
+    let mut paths = Vec::new();
+    let mut last = None;
+    store.for_each_event(from_seq, |seq, event| {
+        if let EventKind::Copied { bronze: rel, .. } | EventKind::Adopted { bronze: rel, .. } =
+            &event.kind
+        {
+            paths.push(bronze.path_of(rel));
+            last = Some(seq);
+        }
+        Ok(())
+    })?;
+    Ok((paths, last))
+}
+
+fn write_manifest(path: &Path, paths: &[PathBuf]) -> Result<()> {
+    let io = |e| Error::io(format!("writing the hook manifest {}", path.display()), e);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    for p in paths {
+        writeln!(f, "{}", p.display()).map_err(io)?;
+    }
+    f.flush().map_err(io)
+}
+
+/// Runs the command; `Err` says why it did not succeed. Polls so a timeout or a shutdown can
+/// end it (the child is killed; its files come again next time).
+fn execute(
+    hook: &Hook,
+    manifest: &Path,
+    bronze: &Bronze,
+    count: usize,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let mut cmd = shell(&hook.command);
+    cmd.env("INGEST_MANIFEST", manifest)
+        .env("INGEST_NEW_COUNT", count.to_string())
+        .env("INGEST_BRONZE_ROOT", bronze.root())
+        .stdin(Stdio::null());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start the hook: {e}"))?;
+    let deadline = Instant::now() + hook.timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("hook exited with {status}")),
+            Ok(None) => {}
+            Err(e) => return Err(format!("waiting for the hook: {e}")),
+        }
+        let why = if stop.load(Ordering::Relaxed) {
+            Some("interrupted by shutdown".to_owned())
+        } else if Instant::now() >= deadline {
+            Some(format!("timed out after {} s", hook.timeout.as_secs_f64()))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(why);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn shell(command: &str) -> Command {
+    if cfg!(windows) {
+        let mut c = Command::new("cmd");
+        c.args(["/C", command]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", command]);
+        c
+    }
+}
