@@ -101,6 +101,8 @@ impl Daemon {
         let mut delay = Duration::ZERO;
         loop {
             tokio::select! {
+                // A shutdown wins over a tick that is due at the same moment.
+                biased;
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep(delay) => {}
             }
