@@ -24,6 +24,8 @@ pub enum Error {
     },
     #[error("configuration: {0}")]
     Config(String),
+    #[error("weather: {0}")]
+    Sftp(#[from] crate::sftp::SftpError),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -44,7 +44,7 @@ impl Tally {
             EventKind::Skipped { .. } => self.skipped += 1,
             EventKind::Failed { .. } => self.failed += 1,
             EventKind::Discovered { .. } => self.deferred += 1,
-            EventKind::ScanCompleted(_) => {}
+            EventKind::ScanCompleted(_) | EventKind::SourceFailed { .. } => {}
         }
     }
 }
@@ -78,25 +78,26 @@ impl Context<'_> {
     /// Records events in one transaction, dropping per-file events that would only repeat the
     /// file's current state (a file that fails the same way every pass is logged once).
     pub fn record(&self, kinds: Vec<EventKind>) -> Result<()> {
-        let at_ms = self.clock.now_utc().timestamp_millis();
-        let mut events = Vec::with_capacity(kinds.len());
-        for kind in kinds {
-            if let Some(key) = kind.file().filter(|_| may_repeat(&kind)) {
-                if self
-                    .store
-                    .file(key)?
-                    .is_some_and(|rec| repeats(&kind, &rec))
-                {
-                    continue;
-                }
-            }
-            events.push(Event { at_ms, kind });
-        }
-        if !events.is_empty() {
-            self.store.append(&events)?;
-        }
-        Ok(())
+        record_events(self.store, self.clock.now_utc().timestamp_millis(), kinds)
     }
+}
+
+/// [`Context::record`] for flows that hold the store only to record (weather): appends the
+/// events at `at_ms` in one transaction, minus per-file events that repeat the current state.
+pub fn record_events(store: &Store, at_ms: i64, kinds: Vec<EventKind>) -> Result<()> {
+    let mut events = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        if let Some(key) = kind.file().filter(|_| may_repeat(&kind)) {
+            if store.file(key)?.is_some_and(|rec| repeats(&kind, &rec)) {
+                continue;
+            }
+        }
+        events.push(Event { at_ms, kind });
+    }
+    if !events.is_empty() {
+        store.append(&events)?;
+    }
+    Ok(())
 }
 
 fn may_repeat(kind: &EventKind) -> bool {
@@ -134,6 +135,9 @@ pub fn run_pass(ctx: &Context, mode: Option<PassMode>) -> Result<PassReport> {
             source,
         })?;
     let mode = match mode {
+        Some(PassMode::Weather) => {
+            return Err(Error::Config("the share has no weather pass".into()))
+        }
         Some(m) => m,
         None if !ctx.store.meta()?.contains_key(META_LAST_RECONCILE) => PassMode::Reconcile,
         None => PassMode::Prediction,
@@ -145,12 +149,10 @@ pub fn run_pass(ctx: &Context, mode: Option<PassMode>) -> Result<PassReport> {
             0
         }
         PassMode::Reconcile => reconcile::run(ctx, &mut tally)?,
+        PassMode::Weather => unreachable!("refused above"),
     };
     let report = PassReport {
-        mode: match mode {
-            PassMode::Prediction => "prediction",
-            PassMode::Reconcile => "reconcile",
-        },
+        mode: mode.name(),
         tally,
         work: ctx.source.counters().snapshot().since(before),
         listed,

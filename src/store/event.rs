@@ -2,7 +2,7 @@
 //! these; the projections are folds over them. Changing a type here changes the on-disk format:
 //! add a new envelope version in `codec` and keep decoding the old one (see `schema/`).
 
-use crate::identity::{ContentHash, FileKey};
+use crate::identity::{ContentHash, FileKey, SourceId};
 use serde::{Deserialize, Serialize};
 
 /// One entry of the log.
@@ -60,6 +60,9 @@ pub enum EventKind {
     },
     /// A pass over the whole source finished.
     ScanCompleted(ScanSummary),
+    /// A whole source could not be read this pass (unreachable, refused host key, failed
+    /// login). Per-file problems are `Failed`; this is the flow's own error, never a secret.
+    SourceFailed { source: SourceId, error: String },
 }
 
 /// The previous Bronze file displaced by a copy: never deleted, renamed aside.
@@ -110,6 +113,19 @@ impl SkipReason {
 pub enum PassMode {
     Prediction,
     Reconcile,
+    /// One listing of the weather sFTP directory.
+    Weather,
+}
+
+impl PassMode {
+    /// Stable lower-case name, as in pass reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            PassMode::Prediction => "prediction",
+            PassMode::Reconcile => "reconcile",
+            PassMode::Weather => "weather",
+        }
+    }
 }
 
 /// What a pass did, counted.
@@ -139,6 +155,7 @@ impl EventKind {
             EventKind::Skipped { .. } => "skipped",
             EventKind::Failed { .. } => "failed",
             EventKind::ScanCompleted(_) => "scan-completed",
+            EventKind::SourceFailed { .. } => "source-failed",
         }
     }
 
@@ -150,7 +167,7 @@ impl EventKind {
             | EventKind::Adopted { file, .. }
             | EventKind::Skipped { file, .. }
             | EventKind::Failed { file, .. } => Some(file),
-            EventKind::ScanCompleted(_) => None,
+            EventKind::ScanCompleted(_) | EventKind::SourceFailed { .. } => None,
         }
     }
 }

@@ -13,6 +13,10 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const META_SCHEMA: &str = "schema";
 /// `meta` key: time (ms, UTC) of the last completed reconcile.
 pub const META_LAST_RECONCILE: &str = "last-reconcile-ms";
+/// `meta` key: time (ms, UTC) of the last completed weather pass.
+pub const META_LAST_WEATHER: &str = "last-weather-ms";
+/// `meta` key: sequence number of the newest `SourceFailed` event of the weather source.
+pub const META_WEATHER_ERROR_SEQ: &str = "weather-error-seq";
 /// `meta` key prefix: number of events of each kind (`events.copied`, ...).
 pub const META_EVENTS_PREFIX: &str = "events.";
 
@@ -70,11 +74,23 @@ pub fn apply(t: &mut impl ProjectionTables, seq: u64, event: &Event) -> Result<(
     let counter = format!("{META_EVENTS_PREFIX}{}", event.kind.name());
     let n = t.meta(&counter)?.unwrap_or(0);
     t.put_meta(&counter, n + 1)?;
-    if let EventKind::ScanCompleted(summary) = &event.kind {
-        if summary.mode == Some(PassMode::Reconcile) {
-            t.put_meta(META_LAST_RECONCILE, event.at_ms.max(0) as u64)?;
+    match &event.kind {
+        EventKind::ScanCompleted(summary) => {
+            let at = event.at_ms.max(0) as u64;
+            match summary.mode {
+                Some(PassMode::Reconcile) => t.put_meta(META_LAST_RECONCILE, at)?,
+                Some(PassMode::Weather) => t.put_meta(META_LAST_WEATHER, at)?,
+                _ => {}
+            }
+            return Ok(());
         }
-        return Ok(());
+        EventKind::SourceFailed { source, .. } => {
+            if *source == SourceId::Weather {
+                t.put_meta(META_WEATHER_ERROR_SEQ, seq)?;
+            }
+            return Ok(());
+        }
+        _ => {}
     }
     let Some(key) = event.kind.file() else {
         return Ok(());
@@ -134,7 +150,9 @@ fn record_for(kind: &EventKind, seq: u64, previous: Option<&FileRecord>) -> File
                 keep(|p| p.bronze.clone()),
             )
         }
-        EventKind::ScanCompleted(_) => unreachable!("handled by apply"),
+        EventKind::ScanCompleted(_) | EventKind::SourceFailed { .. } => {
+            unreachable!("handled by apply")
+        }
     };
     FileRecord {
         state,

@@ -86,6 +86,15 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
             listed: n,
             ..Default::default()
         })),
+        (0u64..100).prop_map(|n| EventKind::ScanCompleted(ScanSummary {
+            mode: Some(PassMode::Weather),
+            listed: n,
+            ..Default::default()
+        })),
+        "[a-z ]{0,12}".prop_map(|error| EventKind::SourceFailed {
+            source: SourceId::Weather,
+            error
+        }),
     ]
 }
 
