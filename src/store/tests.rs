@@ -236,5 +236,22 @@ fn golden_events() -> Vec<(&'static str, Event)> {
                 ..Default::default()
             })),
         ),
+        (
+            "weather-scan-completed",
+            ev(EventKind::ScanCompleted(ScanSummary {
+                mode: Some(PassMode::Weather),
+                listed: 70,
+                listings: 1,
+                copied: 1,
+                ..Default::default()
+            })),
+        ),
+        (
+            "source-failed",
+            ev(EventKind::SourceFailed {
+                source: SourceId::Weather,
+                error: "weather: cannot connect to the sFTP server 127.0.0.1:22: refused".into(),
+            }),
+        ),
     ]
 }
