@@ -464,3 +464,72 @@ fn server_down_at_start_the_sensor_flow_still_runs() {
         .contains("cannot connect"));
     assert!(status["weather"]["newest"].is_null());
 }
+
+/// Runs the daemon until `done` holds (a guard deadline, not a timing assertion), then stops
+/// it by its PID.
+fn daemon_until(rig: &Rig, args: &[String], done: impl Fn() -> bool) {
+    let mut cmd = rig.cmd(&[
+        "run",
+        "--interval-secs",
+        "1",
+        "--weather-interval-secs",
+        "1",
+    ]);
+    cmd.args(args).env("SFTP_PASSWORD", "unused-here");
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        let alive = child.try_wait().unwrap().is_none();
+        if !alive || std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("daemon exited or never got there (alive: {alive})");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// The daemon runs the weather flow on its own schedule beside the sensor flow: both land.
+#[test]
+fn daemon_runs_weather_beside_the_sensor_flow() {
+    let sshd = Sshd::start();
+    let rig = Rig::new();
+    rig.add_minutes(0, 3);
+    let names = put_days(&sshd, 2);
+    let sensor = rig.bronze_path(&crate::util::sensor_names(&rig.share)[0]);
+    let last = bronze_of(&rig, &names[1]);
+    daemon_until(&rig, &key_login(&sshd), || sensor.exists() && last.exists());
+}
+
+/// With the weather server down, the daemon's sensor flow still copies new files.
+#[test]
+fn daemon_sensor_flow_goes_on_while_the_weather_server_is_down() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 3);
+    let known = rig.dir.path().join("known_hosts");
+    std::fs::write(&known, "").unwrap();
+    let args: Vec<String> = [
+        "--sftp-host",
+        "127.0.0.1",
+        "--sftp-port",
+        &free_port().to_string(),
+        "--sftp-user",
+        USER,
+        "--sftp-known-hosts",
+        &known.display().to_string(),
+        "--sftp-retries",
+        "1",
+        "--sftp-retry-secs",
+        "1",
+    ]
+    .map(String::from)
+    .to_vec();
+    let sensors = crate::util::sensor_names(&rig.share);
+    let want: Vec<_> = sensors.iter().map(|n| rig.bronze_path(n)).collect();
+    daemon_until(&rig, &args, || want.iter().all(|p| p.exists()));
+}
