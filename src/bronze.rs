@@ -91,7 +91,15 @@ impl Bronze {
         let existing = existing_hash(&dest)?;
         let temp = temp_path(&dest);
         let (hash, copied) = copy_hashing(reader, &temp)?;
-        let after = recheck()?;
+        let after = match recheck() {
+            Ok(after) => after,
+            Err(e) => {
+                // The source went away after the read (a dropped connection): no temp file
+                // is left behind, and the file is fetched again next pass.
+                let _ = fs::remove_file(&temp);
+                return Err(e);
+            }
+        };
         if !unchanged(&before, after.as_ref(), copied) {
             fs::remove_file(&temp)?;
             let facts = after.map_or(facts_of(&before), |m| facts_of(&m));

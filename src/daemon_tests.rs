@@ -225,7 +225,11 @@ async fn three_days_of_ticks_reconcile_once_a_night_and_copy_everything() {
         stats.reconciles, 4,
         "at start (never reconciled) and at each of 3 midnights"
     );
-    assert_eq!(stats.passes, 3 * 1440 + 1, "one pass per minute (both ends included)");
+    assert_eq!(
+        stats.passes,
+        3 * 1440 + 1,
+        "one pass per minute (both ends included)"
+    );
     assert_eq!(stats.failed_passes, 0);
     let files = rig.store().file_count().unwrap();
     assert_eq!(files, 2 * (60 + 3 * 1440), "every landed file, once");

@@ -26,6 +26,8 @@ pub enum Error {
     DaemonRunning { lock: PathBuf },
     #[error("configuration: {0}")]
     Config(String),
+    #[error("weather: {0}")]
+    Sftp(#[from] crate::sftp::SftpError),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -1,10 +1,12 @@
-//! `ingest` copies raw files from where they land (a mounted SMB share) into a local Bronze
-//! layer and keeps an append-only event log of every file it ever saw.
+//! `ingest` copies raw files from where they land (a mounted SMB share, an sFTP server) into a
+//! local Bronze layer and keeps an append-only event log of every file it ever saw.
 //!
 //! # Layout
 //! Data flows source → discover/plan → copy → record:
 //! - [`naming`]: the file-name grammar; the only way a name becomes a path.
 //! - [`source`]: where files come from (a folder, counted lookups and listings).
+//! - [`sftp`]: the weather server (ssh2): verified host key, login, listing, reads.
+//! - [`weather`]: the weather flow: list, diff with the index, fetch, record.
 //! - [`predict`] and [`reconcile`]: the two ways to discover files; [`plan`] decides per file.
 //! - [`copy`] and [`bronze`]: staged, hashed, batch-durable copies into Bronze.
 //! - [`store`]: the redb event log, its projections and codec.
@@ -31,7 +33,9 @@ pub mod reconcile;
 pub mod replay;
 pub mod sample;
 pub mod schedule;
+pub mod sftp;
 pub mod source;
 pub mod store;
+pub mod weather;
 
 pub use error::{Error, Result};

@@ -86,7 +86,8 @@ impl Tally {
             EventKind::ScanCompleted(_)
             | EventKind::AuditFinding { .. }
             | EventKind::AuditCompleted(_)
-            | EventKind::HookRun(_) => {}
+            | EventKind::HookRun(_)
+            | EventKind::SourceFailed { .. } => {}
         }
     }
 }
@@ -120,25 +121,26 @@ impl Context<'_> {
     /// Records events in one transaction, dropping per-file events that would only repeat the
     /// file's current state (a file that fails the same way every pass is logged once).
     pub fn record(&self, kinds: Vec<EventKind>) -> Result<()> {
-        let at_ms = self.clock.now_utc().timestamp_millis();
-        let mut events = Vec::with_capacity(kinds.len());
-        for kind in kinds {
-            if let Some(key) = kind.file().filter(|_| may_repeat(&kind)) {
-                if self
-                    .store
-                    .file(key)?
-                    .is_some_and(|rec| repeats(&kind, &rec))
-                {
-                    continue;
-                }
-            }
-            events.push(Event { at_ms, kind });
-        }
-        if !events.is_empty() {
-            self.store.append(&events)?;
-        }
-        Ok(())
+        record_events(self.store, self.clock.now_utc().timestamp_millis(), kinds)
     }
+}
+
+/// [`Context::record`] for flows that hold the store only to record (weather): appends the
+/// events at `at_ms` in one transaction, minus per-file events that repeat the current state.
+pub fn record_events(store: &Store, at_ms: i64, kinds: Vec<EventKind>) -> Result<()> {
+    let mut events = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        if let Some(key) = kind.file().filter(|_| may_repeat(&kind)) {
+            if store.file(key)?.is_some_and(|rec| repeats(&kind, &rec)) {
+                continue;
+            }
+        }
+        events.push(Event { at_ms, kind });
+    }
+    if !events.is_empty() {
+        store.append(&events)?;
+    }
+    Ok(())
 }
 
 fn may_repeat(kind: &EventKind) -> bool {

@@ -5,6 +5,18 @@
 use crate::clock::Zone;
 use chrono::{DateTime, Duration, Utc};
 
+/// How long to wait before retry number `attempt` (0 for the first retry): `base`, doubled
+/// for each further attempt, never more than `cap`. A flaky server gets a few quick retries;
+/// a server that is down is not hammered.
+pub fn backoff(
+    attempt: u32,
+    base: std::time::Duration,
+    cap: std::time::Duration,
+) -> std::time::Duration {
+    let factor = 1u32.checked_shl(attempt).unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(cap)
+}
+
 /// The reconcile is due when none has completed since the most recent `nightly_hour` (local).
 /// A daemon down at that hour therefore reconciles at its next pass, and one that already
 /// reconciled tonight does not do it twice.
@@ -60,6 +72,17 @@ mod tests {
             .earliest()
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_base_and_stops_at_the_cap() {
+        let (base, cap) = (
+            std::time::Duration::from_secs(2),
+            std::time::Duration::from_secs(60),
+        );
+        let waits: Vec<u64> = (0..7).map(|a| backoff(a, base, cap).as_secs()).collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(backoff(200, base, cap), cap, "no overflow on long outages");
     }
 
     #[test]

@@ -1,7 +1,10 @@
-//! End-to-end tests: the real `ingest` binary in fresh temp dirs, on a real folder share.
+//! End-to-end tests: the real `ingest` binary in fresh temp dirs, on a real folder share and
+//! a real OpenSSH sshd on loopback.
 //! One test binary (as ripgrep does) so the executable is built once.
 
 mod cli;
 mod ingest;
 mod recovery;
+mod sshd;
 mod util;
+mod weather;

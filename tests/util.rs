@@ -46,6 +46,16 @@ impl Rig {
             "INGEST_STATE",
             "INGEST_STREAMS",
             "INGEST_CONFIG",
+            "SFTP_HOST",
+            "SFTP_PORT",
+            "SFTP_USER",
+            "SFTP_PASSWORD",
+            "SFTP_PASSWORD_FILE",
+            "SFTP_KEY_FILE",
+            "SFTP_KEY_PASSPHRASE",
+            "SFTP_PATH",
+            "SFTP_KNOWN_HOSTS",
+            "SFTP_HOST_KEY_SHA256",
         ] {
             c.env_remove(var);
         }

@@ -85,6 +85,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
         state: state.clone(),
         streams: settings.streams.clone(),
         store_wait: std::time::Duration::from_secs(5),
+        weather: None,
     };
     status::run(&resolved, &status::StatusArgs { json: false })?;
     let oldest = SensorName::new(spec_start, "JimmyLoup");

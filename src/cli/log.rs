@@ -3,6 +3,7 @@
 use super::since::parse_time;
 use super::Resolved;
 use crate::error::Result;
+use crate::identity::SourceId;
 use crate::store::event::{Event, EventKind};
 use crate::store::Store;
 use clap::Args;
@@ -61,6 +62,7 @@ pub fn event_json(seq: u64, event: &Event) -> Value {
     let mut doc = json!({"seq": seq, "at": at, "kind": event.kind.name()});
     if let Some(file) = event.kind.file() {
         doc["file"] = json!(file.display_name());
+        doc["source"] = json!(source_name(file.source));
     }
     match &event.kind {
         EventKind::Copied {
@@ -114,8 +116,19 @@ pub fn event_json(seq: u64, event: &Event) -> Value {
         }
         EventKind::AuditCompleted(s) => doc["summary"] = json!(s),
         EventKind::HookRun(h) => doc["summary"] = json!(h),
+        EventKind::SourceFailed { source, error } => {
+            doc["source"] = json!(source_name(*source));
+            doc["error"] = json!(error);
+        }
     }
     doc
+}
+
+fn source_name(source: SourceId) -> &'static str {
+    match source {
+        SourceId::Share => "share",
+        SourceId::Weather => "weather",
+    }
 }
 
 fn human(doc: &Value) -> String {

@@ -13,6 +13,9 @@ mod status;
 
 use crate::config::{StreamMap, DEFAULT_STREAMS};
 use crate::error::{Error, Result};
+use crate::sftp::{
+    default_known_hosts, hostkey, Auth, HostKeyCheck, Secret, SecretSource, SftpSettings,
+};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -66,6 +69,45 @@ pub struct GlobalArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub sftp: SftpArgs,
+}
+
+/// The weather sFTP server. The weather flow runs only when a host is set. Secrets are read
+/// from the environment or a file, never from the command line, where any user of the
+/// machine could read them in the process list.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SftpArgs {
+    /// Weather sFTP server; the weather flow runs only when this is set.
+    #[arg(long, env = "SFTP_HOST", global = true)]
+    pub sftp_host: Option<String>,
+    /// sFTP port [default: 22].
+    #[arg(long, env = "SFTP_PORT", global = true)]
+    pub sftp_port: Option<u16>,
+    /// sFTP login name.
+    #[arg(long, env = "SFTP_USER", global = true)]
+    pub sftp_user: Option<String>,
+    /// File holding the sFTP password (the password itself: env SFTP_PASSWORD only).
+    #[arg(long, env = "SFTP_PASSWORD_FILE", global = true)]
+    pub sftp_password_file: Option<PathBuf>,
+    /// Private key for the sFTP login; wins over a password (passphrase: env SFTP_KEY_PASSPHRASE).
+    #[arg(long, env = "SFTP_KEY_FILE", global = true)]
+    pub sftp_key_file: Option<PathBuf>,
+    /// Remote folder with the Pred_YYYY-MM-DD.csv files [default: the login folder].
+    #[arg(long, env = "SFTP_PATH", global = true)]
+    pub sftp_path: Option<String>,
+    /// OpenSSH known_hosts file the server's host key must be in [default: ~/.ssh/known_hosts].
+    #[arg(long, env = "SFTP_KNOWN_HOSTS", global = true)]
+    pub sftp_known_hosts: Option<PathBuf>,
+    /// Trust exactly this host key instead, as `ssh-keygen -lf` shows it (SHA256:...).
+    #[arg(long, env = "SFTP_HOST_KEY_SHA256", global = true)]
+    pub sftp_host_key_sha256: Option<String>,
+    /// Trust a server that has no known_hosts entry yet, and record its key there.
+    #[arg(long, global = true)]
+    pub accept_new_host_key: bool,
+    /// Limit for connecting and for each sFTP operation, in seconds.
+    #[arg(long, env = "SFTP_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    pub sftp_timeout_secs: u64,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -101,6 +143,14 @@ struct FileConfig {
     bronze_root: Option<PathBuf>,
     state: Option<PathBuf>,
     streams: Option<Vec<String>>,
+    sftp_host: Option<String>,
+    sftp_port: Option<u16>,
+    sftp_user: Option<String>,
+    sftp_password_file: Option<PathBuf>,
+    sftp_key_file: Option<PathBuf>,
+    sftp_path: Option<String>,
+    sftp_known_hosts: Option<PathBuf>,
+    sftp_host_key_sha256: Option<String>,
 }
 
 /// Global options after merging flags, environment, file and defaults.
@@ -112,6 +162,8 @@ pub struct Resolved {
     pub streams: StreamMap,
     /// How long to wait for a busy store.
     pub store_wait: Duration,
+    /// The weather server, when one is configured.
+    pub weather: Option<SftpSettings>,
 }
 
 impl GlobalArgs {
@@ -120,6 +172,7 @@ impl GlobalArgs {
             Some(path) => read_config(path)?,
             None => FileConfig::default(),
         };
+        let weather = self.sftp.resolve(&file)?;
         let bronze_root = self
             .bronze_root
             .clone()
@@ -142,8 +195,74 @@ impl GlobalArgs {
             streams: StreamMap::parse(&streams)?,
             store_wait: Duration::try_from_secs_f64(self.store_wait_secs)
                 .map_err(|_| Error::Config("--store-wait-secs must be a positive number".into()))?,
+            weather,
         })
     }
+}
+
+impl SftpArgs {
+    /// The weather server's settings, or `None` when no host is configured.
+    fn resolve(&self, file: &FileConfig) -> Result<Option<SftpSettings>> {
+        let Some(host) = self.sftp_host.clone().or(file.sftp_host.clone()) else {
+            return Ok(None);
+        };
+        let missing = |what: &str| Error::Config(format!("SFTP_HOST is set but {what}"));
+        let user = (self.sftp_user.clone().or(file.sftp_user.clone()))
+            .ok_or_else(|| missing("SFTP_USER (--sftp-user) is not"))?;
+        let auth = self.auth(file).ok_or_else(|| {
+            missing("no login is: set SFTP_KEY_FILE, SFTP_PASSWORD_FILE or SFTP_PASSWORD")
+        })?;
+        let pin = self
+            .sftp_host_key_sha256
+            .clone()
+            .or(file.sftp_host_key_sha256.clone());
+        let host_key = match pin {
+            Some(pin) => HostKeyCheck::Pinned(hostkey::normalize_pin(&pin)?),
+            None => HostKeyCheck::KnownHosts {
+                file: (self.sftp_known_hosts.clone())
+                    .or(file.sftp_known_hosts.clone())
+                    .or_else(default_known_hosts)
+                    .ok_or_else(|| missing("no known_hosts file is: set SFTP_KNOWN_HOSTS"))?,
+                accept_new: self.accept_new_host_key,
+            },
+        };
+        Ok(Some(SftpSettings {
+            host,
+            port: self.sftp_port.or(file.sftp_port).unwrap_or(22),
+            user,
+            auth,
+            path: (self.sftp_path.clone().or(file.sftp_path.clone())).unwrap_or_else(|| ".".into()),
+            host_key,
+            timeout: Duration::from_secs(self.sftp_timeout_secs.max(1)),
+        }))
+    }
+
+    /// A key file wins over a password file, which wins over `SFTP_PASSWORD`.
+    fn auth(&self, file: &FileConfig) -> Option<Auth> {
+        if let Some(key) = self.sftp_key_file.clone().or(file.sftp_key_file.clone()) {
+            let passphrase = secret_from_env("SFTP_KEY_PASSPHRASE");
+            return Some(Auth::Key {
+                file: key,
+                passphrase,
+            });
+        }
+        if let Some(pw) = self
+            .sftp_password_file
+            .clone()
+            .or(file.sftp_password_file.clone())
+        {
+            return Some(Auth::Password(SecretSource::File(pw)));
+        }
+        secret_from_env("SFTP_PASSWORD").map(|pw| Auth::Password(SecretSource::Value(pw)))
+    }
+}
+
+/// A secret from the environment only: flags would show it in the process list.
+fn secret_from_env(var: &str) -> Option<Secret> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
 }
 
 /// `ingest.redb` in the parent folder of the Bronze root (local disk, never the share).

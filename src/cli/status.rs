@@ -1,10 +1,15 @@
-//! `ingest status`: per stream its baseline and file count, event counts by kind, and how many
-//! files are skipped, failed or pending. Read from the projections; nothing is walked.
+//! `ingest status`: per stream its baseline and file count, event counts by kind, how many
+//! files are skipped, failed or pending, and the weather flow (newest date, files, last pass,
+//! last error). Read from the projections; nothing is walked.
 
 use super::Resolved;
 use crate::error::Result;
-use crate::naming::minute_from_index;
-use crate::store::projection::{FileState, META_EVENTS_PREFIX, META_LAST_RECONCILE};
+use crate::identity::SourceId;
+use crate::naming::{minute_from_index, WeatherName};
+use crate::store::event::{Event, EventKind};
+use crate::store::projection::{
+    FileState, META_EVENTS_PREFIX, META_LAST_RECONCILE, META_LAST_WEATHER, META_WEATHER_ERROR_SEQ,
+};
 use crate::store::Store;
 use clap::Args;
 use serde_json::json;
@@ -54,6 +59,10 @@ pub fn run(cfg: &Resolved, args: &StatusArgs) -> Result<ExitCode> {
         "pending": store.pending()?.len(),
         "last_reconcile": last_reconcile,
     });
+    let mut doc = doc;
+    if let Some(weather) = weather_status(&store, &meta, cfg.weather.is_some())? {
+        doc["weather"] = weather;
+    }
     if args.json {
         println!("{doc:#}");
     } else {
@@ -62,10 +71,52 @@ pub fn run(cfg: &Resolved, args: &StatusArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The weather flow, from the store alone: newest forecast date held, files by state, the
+/// last completed pass and the last error. `None` when weather is neither configured nor seen.
+fn weather_status(
+    store: &Store,
+    meta: &BTreeMap<String, u64>,
+    configured: bool,
+) -> Result<Option<serde_json::Value>> {
+    let states = store.states_of(SourceId::Weather)?;
+    let seen = !states.is_empty() || meta.contains_key(META_WEATHER_ERROR_SEQ);
+    if !configured && !seen {
+        return Ok(None);
+    }
+    let newest = states
+        .iter()
+        .filter(|(_, s)| s.is_ingested())
+        .filter_map(|(name, _)| WeatherName::parse(std::str::from_utf8(name).ok()?).ok())
+        .map(|w| w.date)
+        .max();
+    let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339());
+    let last_error = match meta.get(META_WEATHER_ERROR_SEQ) {
+        Some(seq) => match store.event(*seq)? {
+            Some(Event {
+                at_ms,
+                kind: EventKind::SourceFailed { error, .. },
+            }) => json!({"at": time(at_ms), "error": error}),
+            _ => serde_json::Value::Null,
+        },
+        None => serde_json::Value::Null,
+    };
+    Ok(Some(json!({
+        "newest": newest.map(|d| d.to_string()),
+        "files": states.values().filter(|s| s.is_ingested()).count(),
+        "by_state": tally_states(states.values()),
+        "last_pass": meta.get(META_LAST_WEATHER).and_then(|ms| time(*ms as i64)),
+        "last_error": last_error,
+    })))
+}
+
 /// Indexed files by state: ingested, skipped, failed, discovered.
 fn count_states(store: &Store) -> Result<BTreeMap<&'static str, u64>> {
+    Ok(tally_states(store.states_of(SourceId::Share)?.values()))
+}
+
+fn tally_states<'a>(states: impl Iterator<Item = &'a FileState>) -> BTreeMap<&'static str, u64> {
     let mut counts = BTreeMap::new();
-    for state in store.states_of(crate::identity::SourceId::Share)?.values() {
+    for state in states {
         let k = match state {
             FileState::Copied | FileState::Adopted => "ingested",
             FileState::Skipped(_) => "skipped",
@@ -74,7 +125,7 @@ fn count_states(store: &Store) -> Result<BTreeMap<&'static str, u64>> {
         };
         *counts.entry(k).or_insert(0u64) += 1;
     }
-    Ok(counts)
+    counts
 }
 
 fn print_human(doc: &serde_json::Value) {
@@ -116,4 +167,18 @@ fn print_human(doc: &serde_json::Value) {
         "last reconcile: {}",
         doc["last_reconcile"].as_str().unwrap_or("never")
     );
+    let w = &doc["weather"];
+    if w.is_object() {
+        println!(
+            "weather: newest {}, {} files ({}); last pass {}",
+            w["newest"].as_str().unwrap_or("-"),
+            w["files"],
+            kv(&w["by_state"]),
+            w["last_pass"].as_str().unwrap_or("never")
+        );
+        if let Some(err) = w["last_error"]["error"].as_str() {
+            let at = w["last_error"]["at"].as_str().unwrap_or("?");
+            println!("weather last error ({at}): {err}");
+        }
+    }
 }

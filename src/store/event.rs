@@ -2,7 +2,7 @@
 //! these; the projections are folds over them. Changing a type here changes the on-disk format:
 //! add a new envelope version in `codec` and keep decoding the old one (see `schema/`).
 
-use crate::identity::{ContentHash, FileKey};
+use crate::identity::{ContentHash, FileKey, SourceId};
 use serde::{Deserialize, Serialize};
 
 /// One entry of the log.
@@ -75,6 +75,9 @@ pub enum EventKind {
     AuditCompleted(AuditSummary),
     /// The downstream hook was run over the files copied in events `from_seq..=to_seq`.
     HookRun(HookSummary),
+    /// A whole source could not be read this pass (unreachable, refused host key, failed
+    /// login). Per-file problems are `Failed`; this is the flow's own error, never a secret.
+    SourceFailed { source: SourceId, error: String },
 }
 
 /// One run of the downstream hook (`--on-new`).
@@ -194,6 +197,8 @@ pub enum PassMode {
     Replay,
     /// `ingest adopt`: an existing Bronze tree recorded into the index.
     Adopt,
+    /// One listing of the weather sFTP directory.
+    Weather,
 }
 
 impl PassMode {
@@ -203,6 +208,7 @@ impl PassMode {
             PassMode::Reconcile => "reconcile",
             PassMode::Replay => "replay",
             PassMode::Adopt => "adopt",
+            PassMode::Weather => "weather",
         }
     }
 }
@@ -237,6 +243,7 @@ impl EventKind {
             EventKind::AuditFinding { .. } => "audit-finding",
             EventKind::AuditCompleted(_) => "audit-completed",
             EventKind::HookRun(_) => "hook-run",
+            EventKind::SourceFailed { .. } => "source-failed",
         }
     }
 
@@ -249,9 +256,10 @@ impl EventKind {
             | EventKind::Skipped { file, .. }
             | EventKind::Failed { file, .. }
             | EventKind::AuditFinding { file, .. } => Some(file),
-            EventKind::ScanCompleted(_) | EventKind::AuditCompleted(_) | EventKind::HookRun(_) => {
-                None
-            }
+            EventKind::ScanCompleted(_)
+            | EventKind::AuditCompleted(_)
+            | EventKind::HookRun(_)
+            | EventKind::SourceFailed { .. } => None,
         }
     }
 }

@@ -172,6 +172,28 @@ impl Store {
     /// The state of every indexed file of one source, keyed by raw name: the in-memory side
     /// of a reconcile (states only, to keep it small at a million files).
     pub fn states_of(&self, source: SourceId) -> Result<HashMap<Vec<u8>, FileState>> {
+        let mut out = HashMap::new();
+        self.for_each_file_of(source, |name, record| {
+            out.insert(name, record.state);
+        })?;
+        Ok(out)
+    }
+
+    /// The full record of every indexed file of one source, keyed by raw name. For small
+    /// sources (weather) whose diff also compares size and mtime.
+    pub fn records_of(&self, source: SourceId) -> Result<HashMap<Vec<u8>, FileRecord>> {
+        let mut out = HashMap::new();
+        self.for_each_file_of(source, |name, record| {
+            out.insert(name, record);
+        })?;
+        Ok(out)
+    }
+
+    fn for_each_file_of(
+        &self,
+        source: SourceId,
+        mut visit: impl FnMut(Vec<u8>, FileRecord),
+    ) -> Result<()> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(FILES)?;
         let prefix = FileKey {
@@ -179,7 +201,6 @@ impl Store {
             name: Vec::new(),
         }
         .to_bytes();
-        let mut out = HashMap::new();
         for row in table.range(prefix.as_slice()..)? {
             let (k, v) = row?;
             let Some(key) = FileKey::from_bytes(k.value()) else {
@@ -188,10 +209,19 @@ impl Store {
             if key.source != source {
                 break;
             }
-            let record: FileRecord = codec::decode("file record", v.value())?;
-            out.insert(key.name, record.state);
+            visit(key.name, codec::decode("file record", v.value())?);
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// One event by its sequence number.
+    pub fn event(&self, seq: u64) -> Result<Option<Event>> {
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(EVENTS)?;
+        match log.get(seq)? {
+            Some(v) => Ok(Some(codec::decode("event", v.value())?)),
+            None => Ok(None),
+        }
     }
 
     pub fn file_count(&self) -> Result<u64> {

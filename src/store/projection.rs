@@ -15,6 +15,10 @@ pub const META_SCHEMA: &str = "schema";
 pub const META_LAST_RECONCILE: &str = "last-reconcile-ms";
 /// `meta` key: first event sequence not yet handed to the downstream hook.
 pub const META_HOOK_CURSOR: &str = "hook-cursor";
+/// `meta` key: time (ms, UTC) of the last completed weather pass.
+pub const META_LAST_WEATHER: &str = "last-weather-ms";
+/// `meta` key: sequence number of the newest `SourceFailed` event of the weather source.
+pub const META_WEATHER_ERROR_SEQ: &str = "weather-error-seq";
 /// `meta` key prefix: number of events of each kind (`events.copied`, ...).
 pub const META_EVENTS_PREFIX: &str = "events.";
 
@@ -72,17 +76,29 @@ pub fn apply(t: &mut impl ProjectionTables, seq: u64, event: &Event) -> Result<(
     let counter = format!("{META_EVENTS_PREFIX}{}", event.kind.name());
     let n = t.meta(&counter)?.unwrap_or(0);
     t.put_meta(&counter, n + 1)?;
-    if let EventKind::HookRun(h) = &event.kind {
-        if h.ok {
-            t.put_meta(META_HOOK_CURSOR, h.to_seq + 1)?;
+    match &event.kind {
+        EventKind::HookRun(h) => {
+            if h.ok {
+                t.put_meta(META_HOOK_CURSOR, h.to_seq + 1)?;
+            }
+            return Ok(());
         }
-        return Ok(());
-    }
-    if let EventKind::ScanCompleted(summary) = &event.kind {
-        if summary.mode == Some(PassMode::Reconcile) {
-            t.put_meta(META_LAST_RECONCILE, event.at_ms.max(0) as u64)?;
+        EventKind::ScanCompleted(summary) => {
+            let at = event.at_ms.max(0) as u64;
+            match summary.mode {
+                Some(PassMode::Reconcile) => t.put_meta(META_LAST_RECONCILE, at)?,
+                Some(PassMode::Weather) => t.put_meta(META_LAST_WEATHER, at)?,
+                _ => {}
+            }
+            return Ok(());
         }
-        return Ok(());
+        EventKind::SourceFailed { source, .. } => {
+            if *source == SourceId::Weather {
+                t.put_meta(META_WEATHER_ERROR_SEQ, seq)?;
+            }
+            return Ok(());
+        }
+        _ => {}
     }
     let Some(key) = event.kind.file() else {
         return Ok(());
@@ -150,7 +166,8 @@ fn record_for(kind: &EventKind, seq: u64, previous: Option<&FileRecord>) -> Opti
         EventKind::ScanCompleted(_)
         | EventKind::AuditFinding { .. }
         | EventKind::AuditCompleted(_)
-        | EventKind::HookRun(_) => return None,
+        | EventKind::HookRun(_)
+        | EventKind::SourceFailed { .. } => return None,
     };
     Some(FileRecord {
         state,

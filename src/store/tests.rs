@@ -95,6 +95,15 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
             listed: n,
             ..Default::default()
         })),
+        (0u64..100).prop_map(|n| EventKind::ScanCompleted(ScanSummary {
+            mode: Some(PassMode::Weather),
+            listed: n,
+            ..Default::default()
+        })),
+        "[a-z ]{0,12}".prop_map(|error| EventKind::SourceFailed {
+            source: SourceId::Weather,
+            error
+        }),
     ]
 }
 
@@ -257,6 +266,23 @@ fn golden_events() -> Vec<(&'static str, Event)> {
                 copied: 2,
                 ..Default::default()
             })),
+        ),
+        (
+            "weather-scan-completed",
+            ev(EventKind::ScanCompleted(ScanSummary {
+                mode: Some(PassMode::Weather),
+                listed: 70,
+                listings: 1,
+                copied: 1,
+                ..Default::default()
+            })),
+        ),
+        (
+            "source-failed",
+            ev(EventKind::SourceFailed {
+                source: SourceId::Weather,
+                error: "weather: cannot connect to the sFTP server 127.0.0.1:22: refused".into(),
+            }),
         ),
     ]
 }

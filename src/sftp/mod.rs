@@ -1,0 +1,73 @@
+//! The sFTP source of the weather flow: settings, the ssh2 connection, and host-key checks.
+//!
+//! A connection is only ever handed out after the server proved it holds a host key we trust
+//! ([`hostkey`]) and the login succeeded; every way out of a connection (success, error,
+//! panic) closes it ([`Connection`]'s `Drop`). Secrets live in [`Secret`], whose `Debug` and
+//! `Display` print `***`, so no log line, error or status output can carry them.
+
+mod conn;
+pub mod hostkey;
+mod settings;
+
+pub use conn::{is_file_level, is_missing, Connection, RemoteEntry};
+pub use settings::{default_known_hosts, Auth, HostKeyCheck, Secret, SecretSource, SftpSettings};
+
+use std::path::PathBuf;
+
+/// Why the weather source could not be read as a whole. Per-file problems are not errors
+/// here; they become `Failed` events.
+#[derive(Debug, thiserror::Error)]
+pub enum SftpError {
+    #[error("cannot connect to the sFTP server {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("sFTP server {addr}: SSH handshake failed: {detail}")]
+    Handshake { addr: String, detail: String },
+    #[error("sFTP server {addr} offered host key {fingerprint}, which is not in {known_hosts}; refusing to connect (check the fingerprint with the server's owner, then add it there, pin it with SFTP_HOST_KEY_SHA256, or run once with --accept-new-host-key)")]
+    UnknownHostKey {
+        addr: String,
+        fingerprint: String,
+        known_hosts: PathBuf,
+    },
+    #[error("sFTP server {addr} offered host key {fingerprint}, which does NOT match {expected}; refusing to connect (possible man-in-the-middle, or the server's key changed)")]
+    HostKeyMismatch {
+        addr: String,
+        fingerprint: String,
+        /// Where the trusted key came from (a known_hosts file, or the pinned fingerprint).
+        expected: String,
+    },
+    #[error("sFTP server {addr}: cannot use known_hosts file {path}: {detail}")]
+    KnownHosts {
+        addr: String,
+        path: PathBuf,
+        detail: String,
+    },
+    #[error("sFTP server {addr}: login as `{user}` with {method} failed: {detail}")]
+    Auth {
+        addr: String,
+        user: String,
+        method: &'static str,
+        detail: String,
+    },
+    #[error("sFTP server {addr}: {doing}: {detail}")]
+    Session {
+        addr: String,
+        doing: String,
+        detail: String,
+    },
+    #[error("sFTP settings: {0}")]
+    Config(String),
+}
+
+impl SftpError {
+    /// Whether trying again later may help. Host-key, login and configuration errors need a
+    /// person: retrying them only hammers the server (and may lock the account).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            SftpError::Connect { .. } | SftpError::Handshake { .. } | SftpError::Session { .. }
+        )
+    }
+}
