@@ -135,3 +135,98 @@ fn shell(command: &str) -> Command {
         c
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::identity::{ContentHash, FileKey};
+    use crate::store::event::Facts;
+
+    fn copied(store: &Store, names: &[&str]) {
+        let events: Vec<Event> = names
+            .iter()
+            .map(|n| Event {
+                at_ms: 0,
+                kind: EventKind::Copied {
+                    file: FileKey::share(n.as_bytes()),
+                    facts: Facts {
+                        size: 1,
+                        mtime_ns: 0,
+                    },
+                    hash: ContentHash::of(n.as_bytes()),
+                    bronze: format!("a/{n}"),
+                    replaced: None,
+                },
+            })
+            .collect();
+        store.append(&events).unwrap();
+    }
+
+    /// At-least-once delivery: a failing, timed-out or interrupted hook gets the same files
+    /// again; a successful one moves the cursor; every run is an event.
+    #[test]
+    fn failed_timed_out_and_interrupted_runs_get_the_same_files_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb"), Duration::ZERO).unwrap();
+        let bronze = Bronze::new(dir.path().join("bronze"));
+        let out = dir.path().join("handed.txt");
+        let hook = |command: &str, timeout_ms| Hook {
+            command: command.into(),
+            timeout: Duration::from_millis(timeout_ms),
+            work_dir: dir.path().to_owned(),
+        };
+        let (go, stop) = (AtomicBool::new(false), AtomicBool::new(true));
+        copied(&store, &["x", "y"]);
+        let run =
+            |h: &Hook, s: &AtomicBool| run(h, &store, &bronze, &SystemClock, s).unwrap().unwrap();
+
+        let failed = run(&hook("exit 3", 10_000), &go);
+        assert!(
+            !failed.ok && failed.error.as_deref().unwrap().contains("exit"),
+            "{failed:?}"
+        );
+        let slow = run(&hook("sleep 5", 100), &go);
+        assert!(
+            slow.error.as_deref().unwrap().contains("timed out"),
+            "{slow:?}"
+        );
+        let interrupted = run(&hook("sleep 5", 10_000), &stop);
+        assert!(
+            interrupted
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("interrupted"),
+            "{interrupted:?}"
+        );
+
+        let ok_cmd = format!(
+            "cat \"$INGEST_MANIFEST\" >> '{}'; echo \"n=$INGEST_NEW_COUNT\" >> '{}'",
+            out.display(),
+            out.display()
+        );
+        let ok = run(&hook(&ok_cmd, 10_000), &go);
+        assert!(ok.ok && ok.files == 2, "{ok:?}");
+        let handed = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            handed.contains("/a/x") && handed.contains("/a/y") && handed.contains("n=2"),
+            "{handed}"
+        );
+
+        assert!(
+            super::run(&hook(&ok_cmd, 10_000), &store, &bronze, &SystemClock, &go)
+                .unwrap()
+                .is_none(),
+            "nothing new"
+        );
+        copied(&store, &["z"]);
+        let next = run(&hook(&ok_cmd, 10_000), &go);
+        assert_eq!(next.files, 1, "only what came after the cursor");
+        assert_eq!(
+            store.meta().unwrap()["events.hook-run"],
+            5,
+            "every run is an event"
+        );
+    }
+}

@@ -37,6 +37,15 @@ impl Rig {
         write_share(&self.share, &spec).unwrap()
     }
 
+    /// Like `add_minutes`, for a series starting at `start` (naive local).
+    pub fn add_minutes_from(&self, start: chrono::NaiveDateTime, offset: i64, minutes: i64) -> u64 {
+        let mut spec = ShareSpec::seed_like(0);
+        spec.start = start;
+        spec.offset_minutes = offset;
+        spec.minutes = minutes;
+        write_share(&self.share, &spec).unwrap()
+    }
+
     /// The binary with this rig's paths, and none of the caller's ingest environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));

@@ -1,0 +1,105 @@
+//! `ingest run` as a real long-running process on a temp share: it picks up new files, rides
+//! out the share disappearing, stops cleanly on SIGTERM, refuses a second daemon, and a
+//! restart copies nothing twice.
+
+use crate::util::{walk, Rig};
+use std::fs;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Polls `cond` every 50 ms. The deadline is only a test timeout, not a speed requirement.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn daemon(rig: &Rig, log: &str) -> Child {
+    let log = fs::File::create(rig.dir.path().join(log)).unwrap();
+    rig.cmd(&[
+        "run",
+        "--interval-secs",
+        "1",
+        "--min-age-secs",
+        "0",
+        "--max-backoff-secs",
+        "1",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::from(log))
+    .spawn()
+    .unwrap()
+}
+
+fn exit_code_within(child: &mut Child, secs: u64) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn daemon_ingests_rides_out_a_lost_share_stops_on_sigterm_and_restarts_without_copying_twice() {
+    let rig = Rig::new();
+    // A live share: the series ends at the wall clock, as the gateways write it.
+    let now = ingest::naming::truncate_to_minute(chrono::Local::now().naive_local());
+    let start = now - chrono::Duration::minutes(12);
+    rig.add_minutes_from(start, 0, 10);
+    let mut first = daemon(&rig, "daemon.log");
+    let count = || walk(&rig.bronze).len();
+    wait_for("the first reconcile", || count() == 20);
+    rig.add_minutes_from(start, 10, 2);
+    wait_for("new files by prediction", || count() == 24);
+
+    let mut second = daemon(&rig, "second.log");
+    assert_eq!(
+        exit_code_within(&mut second, 30),
+        Some(2),
+        "a second daemon is refused"
+    );
+    let refused = fs::read_to_string(rig.dir.path().join("second.log")).unwrap();
+    assert!(refused.contains("another ingest daemon"), "{refused}");
+
+    let away = rig.dir.path().join("share.away");
+    fs::rename(&rig.share, &away).unwrap();
+    std::thread::sleep(Duration::from_millis(3500));
+    fs::rename(&away, &rig.share).unwrap();
+    rig.add_minutes_from(start, 12, 1);
+    wait_for("files after the share came back", || count() == 26);
+
+    let pid = first.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(
+        exit_code_within(&mut first, 30),
+        Some(0),
+        "SIGTERM is a clean exit"
+    );
+    let log = fs::read_to_string(rig.dir.path().join("daemon.log")).unwrap();
+    let lost = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("not reachable"))
+        .count();
+    assert_eq!(
+        lost, 1,
+        "the lost share is logged once, not every tick:\n{log}"
+    );
+    assert!(log.contains("recovered"), "{log}");
+
+    let again = rig.pass(&[], 0);
+    assert_eq!(again["copied"], 0, "nothing copied twice after a restart");
+    assert_eq!(rig.status()["files"]["ingested"], 26);
+}
