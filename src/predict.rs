@@ -16,7 +16,7 @@ use crate::identity::{FileKey, SourceId};
 use crate::naming::{minute_from_index, next_minute, truncate_to_minute, SensorName};
 use crate::pass::{Bridges, Context, Tally};
 use crate::plan::{classify, Action, CopyJob};
-use crate::source::{os_name, EntryKind};
+use crate::source::{os_name, EntryKind, SourceMeta};
 use crate::store::event::{EventKind, SkipReason};
 use chrono::{Duration, NaiveDateTime};
 use std::collections::BTreeSet;
@@ -65,14 +65,20 @@ struct Walk<'c, 'a> {
 }
 
 impl Walk<'_, '_> {
-    /// One lookup; remembers the name if it exists.
-    fn probe(&mut self, minute: NaiveDateTime) -> Result<bool> {
+    /// One lookup of this stream's name for `minute`.
+    fn lookup(&self, minute: NaiveDateTime) -> Result<(OsString, Option<SourceMeta>)> {
         let name = OsString::from(SensorName::new(minute, self.apartment).to_string());
         let meta = self
             .ctx
             .source
             .stat(&name)
             .map_err(|e| unreachable(self.ctx, e))?;
+        Ok((name, meta))
+    }
+
+    /// One lookup; remembers the name if it exists.
+    fn probe(&mut self, minute: NaiveDateTime) -> Result<bool> {
+        let (name, meta) = self.lookup(minute)?;
         if let Some(m) = meta {
             self.found.push((name, m.kind));
         }
@@ -152,12 +158,7 @@ impl Walk<'_, '_> {
         let end = newest.min(self.now + Duration::minutes(s.future_skew_minutes));
         let mut minute = self.now - Duration::minutes(1);
         while minute <= end {
-            let name = OsString::from(SensorName::new(minute, self.apartment).to_string());
-            let meta = self
-                .ctx
-                .source
-                .stat(&name)
-                .map_err(|e| unreachable(self.ctx, e))?;
+            let (name, meta) = self.lookup(minute)?;
             if let Some(m) = meta {
                 let key = FileKey::share(name.as_encoded_bytes());
                 let recorded = self.ctx.store.file(&key)?.and_then(|r| r.facts);
