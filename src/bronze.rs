@@ -15,9 +15,9 @@
 //! An existing destination with different bytes is renamed aside (`NAME.kept-HASH`), never
 //! overwritten.
 
-use crate::identity::ContentHash;
+use crate::identity::{ContentHash, FileKey};
 use crate::source::{EntryKind, SourceMeta};
-use crate::store::event::{DeferReason, Facts, Replaced};
+use crate::store::event::{DeferReason, EventKind, Facts, Replaced};
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -57,6 +57,34 @@ pub enum StageOutcome {
     },
     /// The file is still being written; try again later.
     Deferred { facts: Facts, reason: DeferReason },
+}
+
+/// What to do next with one file: publish its staged copy, or just record an event.
+#[derive(Debug)]
+pub enum Next {
+    Publish(Staged),
+    Record(EventKind),
+}
+
+impl StageOutcome {
+    /// The staged copy to publish, or the event that settles the file without publishing
+    /// (identical bytes already there, or deferred).
+    pub fn next(self, file: FileKey) -> Next {
+        match self {
+            StageOutcome::Staged(s) => Next::Publish(s),
+            StageOutcome::AlreadyThere { rel, facts, hash } => Next::Record(EventKind::Adopted {
+                file,
+                facts,
+                hash,
+                bronze: rel,
+            }),
+            StageOutcome::Deferred { facts, reason } => Next::Record(EventKind::Discovered {
+                file,
+                facts,
+                reason,
+            }),
+        }
+    }
 }
 
 impl Bronze {

@@ -2,7 +2,7 @@
 //! with one flush, then record one event per file in one transaction. The order (durable
 //! files first, events second) is what lets the log never claim a copy that is not on disk.
 
-use crate::bronze::{facts_of, StageOutcome, Staged};
+use crate::bronze::{facts_of, Next};
 use crate::error::Result;
 use crate::pass::{Context, Tally};
 use crate::plan::CopyJob;
@@ -10,12 +10,6 @@ use crate::source::EntryKind;
 use crate::store::event::{DeferReason, EventKind, SkipReason};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// What one worker made of one job.
-enum Outcome {
-    Staged(Staged),
-    Done(EventKind),
-}
 
 /// Copies all jobs, batch by batch; per-file problems become events, only store errors stop it.
 pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<()> {
@@ -36,17 +30,17 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<()
     Ok(())
 }
 
-fn publish_batch(ctx: &Context, batch: &[CopyJob], outcomes: Vec<Outcome>) -> Vec<EventKind> {
+fn publish_batch(ctx: &Context, batch: &[CopyJob], outcomes: Vec<Next>) -> Vec<EventKind> {
     let mut events = Vec::with_capacity(batch.len());
     let mut staged = Vec::new();
     let mut staged_jobs = Vec::new();
     for (job, outcome) in batch.iter().zip(outcomes) {
         match outcome {
-            Outcome::Staged(s) => {
+            Next::Publish(s) => {
                 staged.push(s);
                 staged_jobs.push(job);
             }
-            Outcome::Done(event) => events.push(event),
+            Next::Record(event) => events.push(event),
         }
     }
     let published = ctx.bronze.publish(&staged);
@@ -66,23 +60,23 @@ fn publish_batch(ctx: &Context, batch: &[CopyJob], outcomes: Vec<Outcome>) -> Ve
     events
 }
 
-fn run_job(ctx: &Context, job: &CopyJob) -> Outcome {
+fn run_job(ctx: &Context, job: &CopyJob) -> Next {
     let file = job.key.clone();
     let (mut reader, before) = match ctx.source.open(&job.name) {
         Ok(opened) => opened,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Outcome::Done(EventKind::Skipped {
+            return Next::Record(EventKind::Skipped {
                 file,
                 facts: None,
                 reason: SkipReason::Vanished,
             })
         }
-        Err(e) => return Outcome::Done(failed(job, None, "opening on the share", &e)),
+        Err(e) => return Next::Record(failed(job, None, "opening on the share", &e)),
     };
     let facts = facts_of(&before);
     if before.kind != EntryKind::File {
         let reason = SkipReason::NotRegularFile;
-        return Outcome::Done(EventKind::Skipped {
+        return Next::Record(EventKind::Skipped {
             file,
             facts: Some(facts),
             reason,
@@ -90,7 +84,7 @@ fn run_job(ctx: &Context, job: &CopyJob) -> Outcome {
     }
     if ctx.is_young(before.mtime_ns) {
         let reason = DeferReason::TooYoung;
-        return Outcome::Done(EventKind::Discovered {
+        return Next::Record(EventKind::Discovered {
             file,
             facts,
             reason,
@@ -98,7 +92,7 @@ fn run_job(ctx: &Context, job: &CopyJob) -> Outcome {
     }
     if before.size == 0 {
         let reason = SkipReason::Empty;
-        return Outcome::Done(EventKind::Skipped {
+        return Next::Record(EventKind::Skipped {
             file,
             facts: Some(facts),
             reason,
@@ -106,19 +100,8 @@ fn run_job(ctx: &Context, job: &CopyJob) -> Outcome {
     }
     let recheck = || ctx.source.stat(&job.name);
     match ctx.bronze.stage(&mut reader, before, recheck, &job.rel) {
-        Ok(StageOutcome::Staged(s)) => Outcome::Staged(s),
-        Ok(StageOutcome::AlreadyThere { rel, facts, hash }) => Outcome::Done(EventKind::Adopted {
-            file,
-            facts,
-            hash,
-            bronze: rel,
-        }),
-        Ok(StageOutcome::Deferred { facts, reason }) => Outcome::Done(EventKind::Discovered {
-            file,
-            facts,
-            reason,
-        }),
-        Err(e) => Outcome::Done(failed(job, Some(facts), "copying into Bronze", &e)),
+        Ok(outcome) => outcome.next(file),
+        Err(e) => Next::Record(failed(job, Some(facts), "copying into Bronze", &e)),
     }
 }
 

@@ -73,6 +73,23 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// The summary event body of a pass with these counts.
+    pub fn summary(&self, mode: PassMode, listed: u64, work: Work, millis: u64) -> ScanSummary {
+        ScanSummary {
+            mode: Some(mode),
+            listed,
+            lookups: work.lookups,
+            listings: work.listings,
+            copied: self.copied,
+            adopted: self.adopted,
+            skipped: self.skipped,
+            failed: self.failed,
+            deferred: self.deferred,
+            bytes: self.bytes,
+            millis,
+        }
+    }
+
     pub fn count(&mut self, event: &EventKind) {
         match event {
             EventKind::Copied { facts, .. } => {
@@ -245,17 +262,5 @@ fn adopt_existing_bronze(ctx: &Context) -> Result<()> {
 }
 
 pub fn summary_of(r: &PassReport, mode: PassMode) -> ScanSummary {
-    ScanSummary {
-        mode: Some(mode),
-        listed: r.listed,
-        lookups: r.work.lookups,
-        listings: r.work.listings,
-        copied: r.tally.copied,
-        adopted: r.tally.adopted,
-        skipped: r.tally.skipped,
-        failed: r.tally.failed,
-        deferred: r.tally.deferred,
-        bytes: r.tally.bytes,
-        millis: r.millis,
-    }
+    r.tally.summary(mode, r.listed, r.work, r.millis)
 }

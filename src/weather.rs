@@ -7,7 +7,7 @@
 //! mtime changed on the server is fetched again: the Bronze writer keeps the previous bytes
 //! aside and the `copied` event names both hashes.
 
-use crate::bronze::{facts_of, Bronze, StageOutcome, Staged};
+use crate::bronze::{facts_of, Bronze, Next, Staged};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
@@ -15,10 +15,8 @@ use crate::naming::WeatherName;
 use crate::pass::{record_events, Tally};
 use crate::schedule::backoff;
 use crate::sftp::{is_file_level, is_missing, Connection, RemoteEntry, SftpSettings};
-use crate::source::{EntryKind, SourceMeta};
-use crate::store::event::{
-    DeferReason, Event, EventKind, Facts, PassMode, ScanSummary, SkipReason,
-};
+use crate::source::{EntryKind, SourceMeta, Work};
+use crate::store::event::{DeferReason, Event, EventKind, Facts, PassMode, SkipReason};
 use crate::store::projection::{FileRecord, FileState, META_LAST_WEATHER, META_WEATHER_ERROR_SEQ};
 use crate::store::Store;
 use chrono::Datelike;
@@ -216,19 +214,12 @@ pub fn run(flow: &Flow) -> Result<WeatherReport> {
 }
 
 fn summary_of(r: &WeatherReport) -> EventKind {
-    EventKind::ScanCompleted(ScanSummary {
-        mode: Some(PassMode::Weather),
-        listed: r.listed,
-        lookups: 0,
+    // One listing of the remote folder; sFTP lookups are not counted per file.
+    let work = Work {
         listings: 1,
-        copied: r.tally.copied,
-        adopted: r.tally.adopted,
-        skipped: r.tally.skipped,
-        failed: r.tally.failed,
-        deferred: r.tally.deferred,
-        bytes: r.tally.bytes,
-        millis: r.millis,
-    })
+        ..Work::default()
+    };
+    EventKind::ScanCompleted(r.tally.summary(PassMode::Weather, r.listed, work, r.millis))
 }
 
 /// What fetching one file came to.
@@ -328,18 +319,10 @@ fn stage(
     };
     let recheck = || conn.lstat(&f.name).inspect_err(|_| remote_failed.set(true));
     match flow.bronze.stage(&mut reader, before, recheck, &f.rel) {
-        Ok(StageOutcome::Staged(s)) => Fetched::Staged(s),
-        Ok(StageOutcome::AlreadyThere { rel, facts, hash }) => Fetched::Done(EventKind::Adopted {
-            file,
-            facts,
-            hash,
-            bronze: rel,
-        }),
-        Ok(StageOutcome::Deferred { facts, reason }) => Fetched::Done(EventKind::Discovered {
-            file,
-            facts,
-            reason,
-        }),
+        Ok(outcome) => match outcome.next(file) {
+            Next::Publish(staged) => Fetched::Staged(staged),
+            Next::Record(event) => Fetched::Done(event),
+        },
         Err(e) if remote_failed.get() => {
             let lost = conn.lost(&format!("reading {}", f.name), &e);
             Fetched::Lost(
