@@ -16,7 +16,17 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-fn daemon(rig: &Rig, log: &str) -> Child {
+/// A daemon that is killed when the test ends, even by a failed assertion.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn daemon(rig: &Rig, log: &str) -> Running {
     let log = fs::File::create(rig.dir.path().join(log)).unwrap();
     rig.cmd(&[
         "run",
@@ -30,6 +40,7 @@ fn daemon(rig: &Rig, log: &str) -> Child {
     .stdout(Stdio::null())
     .stderr(Stdio::from(log))
     .spawn()
+    .map(Running)
     .unwrap()
 }
 
@@ -77,7 +88,7 @@ fn daemon_ingests_rides_out_a_lost_share_stops_on_sigterm_and_restarts_without_c
     rig.add_minutes_from(start, 12, 1);
     wait_for("files after the share came back", || count() == 26);
 
-    let pid = first.id().to_string();
+    let pid = first.0.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
