@@ -74,7 +74,7 @@ fn daemon_ingests_rides_out_a_lost_share_stops_on_sigterm_and_restarts_without_c
 
     let mut second = daemon(&rig, "second.log");
     assert_eq!(
-        exit_code_within(&mut second, 30),
+        exit_code_within(&mut second.0, 30),
         Some(2),
         "a second daemon is refused"
     );
@@ -95,7 +95,7 @@ fn daemon_ingests_rides_out_a_lost_share_stops_on_sigterm_and_restarts_without_c
         .unwrap()
         .success());
     assert_eq!(
-        exit_code_within(&mut first, 30),
+        exit_code_within(&mut first.0, 30),
         Some(0),
         "SIGTERM is a clean exit"
     );
