@@ -1,11 +1,12 @@
 //! End-to-end tests: the real `ingest` binary in fresh temp dirs, on a real folder share and
-//! a real OpenSSH sshd on loopback.
+//! a real OpenSSH sshd and a real Samba share (through FUSE) on loopback.
 //! One test binary (as ripgrep does) so the executable is built once.
 
 mod cli;
 mod daemon;
 mod ingest;
 mod recovery;
+mod samba;
 mod sshd;
 mod util;
 mod weather;

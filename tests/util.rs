@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 
 pub struct Rig {
     pub dir: tempfile::TempDir,
+    /// The folder the tests write sensor files into.
     pub share: PathBuf,
+    /// Where `ingest` reads them: `share` itself, or the same folder served over SMB.
+    pub source: PathBuf,
     pub bronze: PathBuf,
     pub state: PathBuf,
 }
@@ -22,6 +25,7 @@ impl Rig {
         let (bronze, state) = (dir.path().join("bronze"), dir.path().join("ingest.redb"));
         Rig {
             dir,
+            source: share.clone(),
             share,
             bronze,
             state,
@@ -69,7 +73,7 @@ impl Rig {
             c.env_remove(var);
         }
         c.args(args);
-        c.arg("--smb-path").arg(&self.share);
+        c.arg("--smb-path").arg(&self.source);
         c.arg("--bronze-root").arg(&self.bronze);
         c.arg("--state").arg(&self.state);
         c
