@@ -15,6 +15,7 @@
 //! An existing destination with different bytes is renamed aside (`NAME.kept-HASH`), never
 //! overwritten.
 
+use crate::fault::{FaultPlan, Op};
 use crate::identity::{ContentHash, FileKey};
 use crate::source::{EntryKind, SourceMeta};
 use crate::store::event::{DeferReason, EventKind, Facts, Replaced};
@@ -22,6 +23,7 @@ use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const TEMP_SUFFIX: &str = ".ingest-tmp";
 
@@ -29,6 +31,8 @@ const TEMP_SUFFIX: &str = ".ingest-tmp";
 #[derive(Debug, Clone)]
 pub struct Bronze {
     root: PathBuf,
+    /// Failures to inject (reliability tests only).
+    faults: Option<Arc<FaultPlan>>,
 }
 
 /// A source file copied into a temp file, hashed, not yet durable or visible.
@@ -89,7 +93,24 @@ impl StageOutcome {
 
 impl Bronze {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Bronze { root: root.into() }
+        Bronze {
+            root: root.into(),
+            faults: None,
+        }
+    }
+
+    /// The same writer, failing where `plan` says (reliability tests).
+    pub fn with_faults(mut self, plan: Arc<FaultPlan>) -> Self {
+        self.faults = Some(plan);
+        self
+    }
+
+    /// Runs an injected fault for `op`, if a plan has one.
+    pub fn inject(&self, op: Op) -> io::Result<()> {
+        match &self.faults {
+            Some(plan) => plan.before(op).map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -118,7 +139,7 @@ impl Bronze {
         fs::create_dir_all(dir)?;
         let existing = existing_hash(&dest)?;
         let temp = temp_path(&dest);
-        let (hash, copied) = copy_hashing(reader, &temp)?;
+        let (hash, copied) = copy_hashing(reader, &temp, || self.inject(Op::Write))?;
         let after = match recheck() {
             Ok(after) => after,
             Err(e) => {
@@ -164,13 +185,27 @@ impl Bronze {
     /// Makes a batch durable and visible. Returns, per staged file in order, what it replaced
     /// or the error that kept it from being published (that file is then not copied).
     pub fn publish(&self, batch: &[Staged]) -> Vec<io::Result<Option<Replaced>>> {
-        if let Err(e) = self.flush(batch.iter().map(|s| s.temp.as_path())) {
+        let flushed = self
+            .inject(Op::Flush)
+            .and_then(|()| self.flush(batch.iter().map(|s| s.temp.as_path())));
+        if let Err(e) = flushed {
+            // Nothing was published: drop the temp files (the files are staged again later).
+            batch.iter().for_each(remove_temp);
             return batch
                 .iter()
                 .map(|_| Err(io::Error::new(e.kind(), e.to_string())))
                 .collect();
         }
-        let results: Vec<_> = batch.iter().map(rename_into_place).collect();
+        let results: Vec<_> = batch
+            .iter()
+            .map(|s| {
+                let renamed = self.inject(Op::Rename).and_then(|()| rename_into_place(s));
+                if renamed.is_err() {
+                    remove_temp(s);
+                }
+                renamed
+            })
+            .collect();
         let dirs = batch.iter().filter_map(|s| s.dest.parent());
         if let Err(e) = self.flush_dirs(dirs) {
             return batch
@@ -220,6 +255,14 @@ impl Bronze {
     fn syncfs(&self) -> io::Result<()> {
         let root = File::open(&self.root)?;
         rustix::fs::syncfs(&root).map_err(io::Error::from)
+    }
+}
+
+fn remove_temp(s: &Staged) {
+    if let Err(e) = fs::remove_file(&s.temp) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(temp = %s.temp.display(), error = %e, "cannot remove a temp file");
+        }
     }
 }
 
@@ -279,7 +322,12 @@ pub fn hash_file(path: &Path) -> io::Result<ContentHash> {
     }
 }
 
-fn copy_hashing(reader: &mut dyn Read, temp: &Path) -> io::Result<(ContentHash, u64)> {
+/// Copies `reader` into `temp` while hashing; `before_write` runs before each write (faults).
+fn copy_hashing(
+    reader: &mut dyn Read,
+    temp: &Path,
+    before_write: impl Fn() -> io::Result<()>,
+) -> io::Result<(ContentHash, u64)> {
     let mut out = OpenOptions::new()
         .write(true)
         .create(true)
@@ -299,7 +347,7 @@ fn copy_hashing(reader: &mut dyn Read, temp: &Path) -> io::Result<(ContentHash, 
             }
         };
         hasher.update(&buf[..n]);
-        if let Err(e) = out.write_all(&buf[..n]) {
+        if let Err(e) = before_write().and_then(|()| out.write_all(&buf[..n])) {
             let _ = fs::remove_file(temp);
             return Err(e);
         }

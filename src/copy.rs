@@ -25,6 +25,11 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<()
         for event in &events {
             tally.count(event);
         }
+        // The batch's files are durable now; an injected fault here is a crash before the
+        // events that claim them are committed.
+        ctx.bronze
+            .inject(crate::fault::Op::Record)
+            .map_err(|e| crate::error::Error::io("recording a copied batch", e))?;
         ctx.record(events)?;
     }
     Ok(())
@@ -64,6 +69,12 @@ fn run_job(ctx: &Context, job: &CopyJob) -> Next {
     let file = job.key.clone();
     let (mut reader, before) = match ctx.source.open(&job.name) {
         Ok(opened) => opened,
+        // A share unmounted mid-pass makes every name "not found": that is an outage, recorded
+        // as a failure (retried next pass), never as files that vanished.
+        Err(e) if e.kind() == io::ErrorKind::NotFound && ctx.source.check().is_err() => {
+            let e = io::Error::other(format!("the share went away: {e}"));
+            return Next::Record(failed(job, None, "opening on the share", &e));
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Next::Record(EventKind::Skipped {
                 file,

@@ -11,6 +11,7 @@
 //! - [`copy`] and [`bronze`]: staged, hashed, batch-durable copies into Bronze.
 //! - [`store`]: the redb event log, its projections and codec.
 //! - [`pass`]: one pass tying them together; [`clock`] and [`config`] feed it.
+//! - [`fault`]: injected failures of the source and the writer, for the reliability tests.
 //! - [`cli`]: the subcommands; [`sample`]: realistic generated shares for demo and benchmarks.
 
 pub mod adopt;
@@ -22,6 +23,7 @@ pub mod config;
 pub mod copy;
 pub mod daemon;
 pub mod error;
+pub mod fault;
 pub mod hook;
 pub mod identity;
 pub mod inventory;

@@ -5,7 +5,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a directory entry is. Only regular files are ever copied.
@@ -144,7 +144,7 @@ impl Source for DirSource {
 
     fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)> {
         self.counters.opens.fetch_add(1, Ordering::Relaxed);
-        let file = fs::File::open(self.root.join(name))?;
+        let file = open_no_follow(&self.root.join(name))?;
         let meta = meta_of(&file.metadata()?);
         Ok((Box::new(file), meta))
     }
@@ -167,6 +167,21 @@ impl Source for DirSource {
             ))
         }
     }
+}
+
+/// Opens for reading without following a symlink (one swapped in after the lookup would
+/// point outside the share) and without blocking on a FIFO; the caller checks the kind from
+/// the handle.
+fn open_no_follow(path: &Path) -> io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::OFlags;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
+    }
+    options.open(path)
 }
 
 fn kind_of(t: fs::FileType) -> EntryKind {
@@ -205,6 +220,11 @@ impl MemorySource {
     pub fn put(&self, name: &str, bytes: &[u8], mtime_ns: i64) {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         files.insert(name.into(), (bytes.to_vec(), mtime_ns));
+    }
+
+    pub fn remove(&self, name: &str) {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        files.remove(OsStr::new(name));
     }
 
     fn get(&self, name: &OsStr) -> Option<(Vec<u8>, i64)> {

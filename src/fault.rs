@@ -1,0 +1,172 @@
+//! Fault injection: a plan of failures at chosen calls of the source and the Bronze writer, for
+//! the reliability tests (`reliability_tests.rs`). Production code never builds a plan; the
+//! writer then pays one `Option` check per operation.
+//!
+//! A rule fires on the `nth` call (0-based) of one operation, once. Errors are real OS errors
+//! (`ENOSPC`, `EACCES`, `EIO`), so messages read as they would on a full or broken disk.
+
+use crate::source::{Counters, Listed, Source, SourceMeta};
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The operations a plan can fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// A metadata lookup on the source.
+    Stat,
+    /// A listing of the source.
+    List,
+    /// Opening a source file.
+    Open,
+    /// One read from an open source file.
+    Read,
+    /// One write into a Bronze temp file.
+    Write,
+    /// The flush that makes a batch durable.
+    Flush,
+    /// Renaming a temp file to its final name.
+    Rename,
+    /// Recording a batch's events (after its files are durable): failing here is a crash
+    /// between the rename and the commit.
+    Record,
+}
+
+/// What happens at a faulty call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The call fails with this OS error number (e.g. 28 `ENOSPC`, 13 `EACCES`, 5 `EIO`).
+    Errno(i32),
+    /// A read returns end-of-file early, as a truncated transfer does.
+    ShortRead,
+    /// The call takes this long first (a slow share or disk), then succeeds.
+    Slow(Duration),
+}
+
+pub const ENOSPC: i32 = 28;
+pub const EACCES: i32 = 13;
+pub const EIO: i32 = 5;
+
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    op: Op,
+    nth: u64,
+    fault: Fault,
+}
+
+/// Failures to inject, and what was injected so far.
+#[derive(Debug, Default)]
+pub struct FaultPlan {
+    rules: Mutex<Vec<Rule>>,
+    calls: Mutex<HashMap<Op, u64>>,
+    injected: AtomicU64,
+}
+
+impl FaultPlan {
+    pub fn new() -> Arc<FaultPlan> {
+        Arc::new(FaultPlan::default())
+    }
+
+    /// Makes the `nth` call (0-based, counted from now) of `op` fail with `fault`.
+    pub fn add(&self, op: Op, nth: u64, fault: Fault) {
+        let done = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let nth = nth + done.get(&op).copied().unwrap_or(0);
+        let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
+        rules.push(Rule { op, nth, fault });
+    }
+
+    /// Drops rules that have not fired.
+    pub fn clear(&self) {
+        self.rules.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// How many faults have fired.
+    pub fn injected(&self) -> u64 {
+        self.injected.load(Ordering::Relaxed)
+    }
+
+    /// Called before each `op`: an error to fail it with, `Ok(true)` for a short read, else
+    /// `Ok(false)` (after sleeping, for a slow call).
+    pub fn before(&self, op: Op) -> io::Result<bool> {
+        let n = {
+            let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+            let n = calls.entry(op).or_insert(0);
+            *n += 1;
+            *n - 1
+        };
+        let fault = {
+            let mut rules = self.rules.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(i) = rules.iter().position(|r| r.op == op && r.nth == n) else {
+                return Ok(false);
+            };
+            rules.swap_remove(i).fault
+        };
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        match fault {
+            Fault::Errno(code) => Err(io::Error::from_raw_os_error(code)),
+            Fault::ShortRead => Ok(true),
+            Fault::Slow(d) => {
+                std::thread::sleep(d);
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// A source whose calls fail as a plan says.
+pub struct FaultySource<S> {
+    pub inner: S,
+    pub plan: Arc<FaultPlan>,
+}
+
+impl<S: Source> Source for FaultySource<S> {
+    fn stat(&self, name: &OsStr) -> io::Result<Option<SourceMeta>> {
+        self.plan.before(Op::Stat)?;
+        self.inner.stat(name)
+    }
+
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        self.plan.before(Op::List)?;
+        self.inner.list()
+    }
+
+    fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)> {
+        self.plan.before(Op::Open)?;
+        let (inner, meta) = self.inner.open(name)?;
+        let plan = Arc::clone(&self.plan);
+        Ok((Box::new(FaultyReader { inner, plan }), meta))
+    }
+
+    fn counters(&self) -> &Counters {
+        self.inner.counters()
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn check(&self) -> io::Result<()> {
+        self.inner.check()
+    }
+}
+
+struct FaultyReader {
+    inner: Box<dyn Read + Send>,
+    plan: Arc<FaultPlan>,
+}
+
+impl Read for FaultyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.plan.before(Op::Read)? {
+            return Ok(0);
+        }
+        self.inner.read(buf)
+    }
+}
+
+#[cfg(test)]
+#[path = "fault_tests.rs"]
+mod tests;
