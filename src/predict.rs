@@ -200,6 +200,8 @@ fn retry_pending(ctx: &Context) -> Result<Vec<Action>> {
         match ctx.source.stat(&name).map_err(|e| unreachable(ctx, e))? {
             Some(meta) => actions.push(classify(&name, meta.kind, &ctx.settings.streams)),
             None => {
+                // Gone, unless the whole share went away (then this is an outage).
+                ctx.source.check().map_err(|e| unreachable(ctx, e))?;
                 let reason = SkipReason::Vanished;
                 actions.push(Action::Skip {
                     key,

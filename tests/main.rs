@@ -6,6 +6,7 @@ mod cli;
 mod daemon;
 mod ingest;
 mod recovery;
+mod reliability;
 mod samba;
 mod sshd;
 mod util;

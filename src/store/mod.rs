@@ -22,6 +22,15 @@ use std::time::{Duration, Instant};
 
 pub use tables::{BASELINE, EVENTS, FILES, META, PENDING};
 
+/// redb's page cache in MiB, when `INGEST_STORE_CACHE_MB` sets it; else redb's default
+/// (1 GiB, of which a first ingest of 246k files uses ~100 MB). Smaller caches save memory but
+/// cost a first ingest dearly (random inserts into `files` re-read evicted pages): 16 MiB took
+/// 80 s instead of 30 s, 64 MiB 107 s (BENCHMARKS.md). A knob for small hosts, not a default.
+fn cache_bytes() -> Option<usize> {
+    let mb: usize = std::env::var("INGEST_STORE_CACHE_MB").ok()?.parse().ok()?;
+    Some(mb << 20)
+}
+
 /// An open store. Dropping it releases the file lock.
 pub struct Store {
     db: Database,
@@ -39,7 +48,11 @@ impl Store {
         let started = Instant::now();
         let mut told = false;
         loop {
-            match Database::create(path) {
+            let mut builder = Database::builder();
+            if let Some(bytes) = cache_bytes() {
+                builder.set_cache_size(bytes);
+            }
+            match builder.create(path) {
                 Ok(db) => return Self::init(db, path),
                 Err(DatabaseError::DatabaseAlreadyOpen) if started.elapsed() < wait => {
                     if !told {
