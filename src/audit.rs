@@ -113,7 +113,8 @@ impl Auditor<'_> {
             progress(chunk.len() as u64, total);
         }
         if opts.since.is_none() {
-            problems.extend(self.unknown_in_bronze(opts, &known_rels)?);
+            let unknown = self.unknown_in_bronze(opts, &known_rels)?;
+            problems.extend(self.still_unknown(unknown)?);
         }
         drop(known_rels);
         if opts.repair {
@@ -319,6 +320,26 @@ impl Auditor<'_> {
     }
 
     /// One event per problem and one summary, in one transaction.
+    /// A daemon may have copied files while this audit ran: they are in Bronze but not in the
+    /// index read at the start. Looked up again, they are not reported as unknown.
+    fn still_unknown(&self, unknown: Vec<Problem>) -> Result<Vec<Problem>> {
+        if unknown.is_empty() {
+            return Ok(unknown);
+        }
+        let store = Store::open_existing(self.store_path, self.store_wait)?;
+        let mut left = Vec::new();
+        for p in unknown {
+            let record = store.file(&p.key)?;
+            let known = record.is_some_and(|r| {
+                r.state.is_ingested() && r.bronze.as_deref() == Some(p.bronze.as_str())
+            });
+            if !known {
+                left.push(p);
+            }
+        }
+        Ok(left)
+    }
+
     fn record(&self, summary: &AuditSummary, problems: &[Problem]) -> Result<()> {
         let at_ms = self.clock.now_utc().timestamp_millis();
         let mut events: Vec<Event> = problems

@@ -419,3 +419,118 @@ fn the_fault_plan_fires_each_rule_once_on_its_call() {
     assert!(!plan.before(Op::Write).unwrap(), "other ops are untouched");
     assert_eq!(plan.injected(), 2);
 }
+
+/// A name: arbitrary bytes (non-UTF-8 included), or a valid name with one byte changed.
+fn hostile_name() -> impl Strategy<Value = Vec<u8>> {
+    let valid = b"18.08.2023 1000_A_received.json";
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 1..80),
+        (0..valid.len(), any::<u8>()).prop_map(move |(i, b)| {
+            let mut n = valid.to_vec();
+            n[i] = b;
+            n
+        }),
+    ]
+    .prop_map(|n| {
+        n.into_iter()
+            .map(|b| if b == b'/' || b == 0 { b'_' } else { b })
+            .collect()
+    })
+    .prop_filter("not . or ..", |n: &Vec<u8>| n != b"." && n != b"..")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Arbitrary byte-string names on a real folder, through a real reconcile: no panic, every
+    /// entry gets exactly one recorded outcome (copied if the grammar accepts it, else skipped
+    /// with a reason), Bronze holds exactly the accepted ones byte for byte, and nothing is
+    /// written outside Bronze and the store.
+    #[test]
+    fn arbitrary_names_through_discovery_are_copied_or_skipped_never_escaping(
+        names in prop::collection::btree_set(hostile_name(), 1..12)
+    ) {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let share = dir.path().join("share");
+        std::fs::create_dir(&share).unwrap();
+        let old = std::time::UNIX_EPOCH + StdDuration::from_secs(1_692_000_000);
+        for name in &names {
+            let f = std::fs::File::create(share.join(std::ffi::OsStr::from_bytes(name))).unwrap();
+            std::io::Write::write_all(&mut &f, name).unwrap();
+            f.set_modified(old).unwrap();
+        }
+        let store = Store::open(&dir.path().join("s.redb"), StdDuration::ZERO).unwrap();
+        let source = crate::source::DirSource::new(&share);
+        let bronze = Bronze::new(dir.path().join("bronze"));
+        let settings = Settings::new(StreamMap::parse(&["A=a".into()]).unwrap());
+        let clock = ManualClock::at_local(start() + Duration::days(400));
+        let ctx = Context::new(&store, &source, &bronze, &clock, &settings);
+        let report = run_pass(&ctx, Some(Discovery::Reconcile)).unwrap();
+        let mut accepted = 0;
+        for name in &names {
+            let record = store.file(&FileKey::share(name.clone())).unwrap();
+            let record = record.expect("every entry has a recorded outcome");
+            let valid = SensorName::parse_bytes(name).is_ok_and(|n| n.apartment == "A");
+            prop_assert_eq!(record.state.is_ingested(), valid, "{:?}", String::from_utf8_lossy(name));
+            if valid {
+                accepted += 1;
+                let rel = record.bronze.unwrap();
+                prop_assert_eq!(std::fs::read(bronze.path_of(&rel)).unwrap(), name.clone());
+            }
+        }
+        prop_assert_eq!(report.tally.copied, accepted);
+        prop_assert_eq!(walk(bronze.root()).len() as u64, accepted);
+        for path in walk(dir.path()) {
+            let inside = path.starts_with(&share) || path.starts_with(bronze.root())
+                || path.starts_with(dir.path().join("s.redb"));
+            prop_assert!(inside, "written outside Bronze: {}", path.display());
+        }
+    }
+
+    /// The wall clock stepping backwards and forwards (NTP corrections, a wrong RTC) between
+    /// passes while files land minute by minute: no pass fails, and once the clock is right
+    /// again a reconcile leaves every file ingested with exactly one copy event.
+    #[test]
+    fn clock_steps_never_lose_or_duplicate_a_file(
+        steps in prop::collection::vec((0u8..4, -3000i64..3000), 1..30)
+    ) {
+        let mut world = World::new();
+        world.clock = ManualClock::at_local(start());
+        let mut landed = 0i64;
+        for (what, delta) in steps {
+            match what {
+                0 => {
+                    for _ in 0..3 {
+                        let at = start() + Duration::minutes(landed);
+                        for apartment in ["A", "B"] {
+                            let name = SensorName::new(at, apartment).to_string();
+                            world.put(name.clone(), name.into_bytes());
+                        }
+                        landed += 1;
+                    }
+                    world.clock.advance(Duration::minutes(3));
+                }
+                1 => world.clock.advance(Duration::minutes(delta)),
+                n => {
+                    let mode = if n == 2 { Discovery::Prediction } else { Discovery::Reconcile };
+                    let store = world.store.as_ref().unwrap();
+                    let ctx = Context::new(store, &world.source, &world.bronze, &world.clock, &world.settings);
+                    run_pass(&ctx, Some(mode)).unwrap();
+                }
+            }
+            world.check_invariants();
+        }
+        world.clock = ManualClock::at_local(start() + Duration::minutes(landed) + Duration::hours(1));
+        let store = world.store.as_ref().unwrap();
+        let ctx = Context::new(store, &world.source, &world.bronze, &world.clock, &world.settings);
+        run_pass(&ctx, Some(Discovery::Reconcile)).unwrap();
+        world.check_complete();
+        let mut copies = 0;
+        store.for_each_event(0, |_, e| {
+            copies += u64::from(matches!(e.kind, crate::store::event::EventKind::Copied { .. }));
+            Ok(())
+        }).unwrap();
+        prop_assert_eq!(copies, 2 * landed as u64);
+    }
+}

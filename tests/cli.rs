@@ -141,3 +141,55 @@ fn global_options_work_before_the_subcommand() {
     );
     assert_eq!(rig.status()["streams"][1]["files"], 1);
 }
+
+/// Malformed `--since` values (for `audit` and `replay`) and malformed config files are usage
+/// errors: exit 2, a message that names the bad input, never a panic, nothing written.
+#[test]
+fn malformed_since_values_and_config_files_are_exit_2_with_the_cause() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 2);
+    rig.pass(&[], 0);
+    let events = rig.log().len();
+    let long = "9".repeat(5000);
+    for since in [
+        "",
+        "yesterday",
+        "2023-13-01",
+        "2023-02-30",
+        "2023-01-01T25:00",
+        "2023-01-01T10:00+99:00",
+        "99999999-01-01",
+        "-1",
+        "2023-01-01T10:00:00Z junk",
+        long.as_str(),
+    ] {
+        for cmd in ["audit", "replay"] {
+            let out = rig.run(&[cmd, &format!("--since={since}")]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd} --since {since:?}: {err}");
+            assert!(err.contains("since") && !err.contains("panicked"), "{err}");
+        }
+    }
+    for (i, text) in [
+        "smb_path = ",
+        "[[[",
+        "batch_size = -4",
+        "batch_size = \"many\"",
+        "\u{0}\u{1}\u{2}",
+        "streams = 7",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let config = rig.dir.path().join(format!("bad{i}.toml"));
+        fs::write(&config, text).unwrap();
+        let out = rig.run(&["run", "--once", "--config", config.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text:?}: {err}");
+        assert!(
+            err.contains(config.to_str().unwrap()) && !err.contains("panicked"),
+            "names the file: {err}"
+        );
+    }
+    assert_eq!(rig.log().len(), events, "nothing recorded");
+}

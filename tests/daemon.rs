@@ -114,3 +114,37 @@ fn daemon_ingests_rides_out_a_lost_share_stops_on_sigterm_and_restarts_without_c
     assert_eq!(again["copied"], 0, "nothing copied twice after a restart");
     assert_eq!(rig.status()["files"]["ingested"], 26);
 }
+
+/// Readers work while the daemon runs: it holds the store only during a pass, so `status`,
+/// `log` and `audit` wait for the lock (up to `--store-wait-secs`) and then succeed, again
+/// and again, while files keep landing and being copied.
+#[cfg(unix)]
+#[test]
+fn status_log_and_audit_work_while_the_daemon_runs() {
+    let rig = Rig::new();
+    let now = ingest::naming::truncate_to_minute(chrono::Local::now().naive_local());
+    let start = now - chrono::Duration::minutes(30);
+    rig.add_minutes_from(start, 0, 20);
+    let _daemon = daemon(&rig, "daemon.log");
+    wait_for("the first reconcile", || walk(&rig.bronze).len() == 40);
+    for round in 0..6 {
+        rig.add_minutes_from(start, 20 + round, 1);
+        for args in [
+            &["status", "--json"][..],
+            &["log", "--json"],
+            &["audit", "--json"],
+        ] {
+            let mut all = vec!["--store-wait-secs", "30"];
+            all.extend_from_slice(args);
+            let out = rig.run(&all);
+            assert!(
+                out.status.success(),
+                "{args:?} while the daemon runs: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    wait_for("the files landed meanwhile", || {
+        walk(&rig.bronze).len() == 52
+    });
+}

@@ -533,3 +533,49 @@ fn daemon_sensor_flow_goes_on_while_the_weather_server_is_down() {
     let want: Vec<_> = sensors.iter().map(|n| rig.bronze_path(n)).collect();
     daemon_until(&rig, &args, || want.iter().all(|p| p.exists()));
 }
+
+/// Hostile entries on the sFTP server: a forecast-named symlink to a file outside the served
+/// folder, a forecast-named FIFO (opening it would hang the server's reader), names with
+/// non-UTF-8 bytes, a newline or a leading `..`. Each is skipped with its reason; only the
+/// real forecast reaches Bronze, and nothing is written outside it.
+#[test]
+fn hostile_names_and_entries_on_the_server_are_skipped_and_nothing_escapes() {
+    use std::os::unix::ffi::OsStrExt;
+    let sshd = Sshd::start();
+    let rig = Rig::new();
+    put_days(&sshd, 1);
+    std::os::unix::fs::symlink("/etc/passwd", sshd.remote.join("Pred_2023-01-06.csv")).unwrap();
+    let fifo = sshd.remote.join("Pred_2023-01-07.csv");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for raw in [
+        &b"Pred_2023-01-08\xff.csv"[..],
+        b"Pred_2023-01-09.csv\n",
+        b"..Pred_2023-01-10.csv",
+    ] {
+        std::fs::write(sshd.remote.join(std::ffi::OsStr::from_bytes(raw)), b"x\n").unwrap();
+    }
+    let (report, _) = weather_pass(&rig, &key_login(&sshd), &[], 0);
+    assert_eq!(report["weather"]["copied"], 1, "{report}");
+    assert_eq!(report["weather"]["skipped"], 5, "{report}");
+    let reasons: Vec<String> = rig
+        .log()
+        .into_iter()
+        .filter(|e| e["kind"] == "skipped")
+        .map(|e| e["reason"].as_str().unwrap().to_owned())
+        .collect();
+    let regular = reasons.iter().filter(|r| *r == "not-regular-file").count();
+    let bad = reasons.iter().filter(|r| r.starts_with("bad-name")).count();
+    assert_eq!((regular, bad), (2, 3), "{reasons:?}");
+    assert_eq!(weather_files(&rig).len(), 1);
+    for path in walk(rig.dir.path()) {
+        assert!(
+            path.starts_with(&rig.bronze) || path.starts_with(&rig.state),
+            "written outside Bronze: {}",
+            path.display()
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! `ingest audit`: verify Bronze and the share against the recorded hashes. Exit 0 clean,
 //! 1 differences found (after any repair), 2 could not run.
 
-use super::since::parse_local_minute;
+use super::since::local_minute_arg;
 use super::Resolved;
 use crate::audit::{AuditOptions, AuditReport, Auditor};
 use crate::bronze::Bronze;
@@ -40,7 +40,11 @@ pub fn run(cfg: &Resolved, args: &AuditArgs) -> Result<ExitCode> {
     let source = share(cfg, args)?;
     let bronze = Bronze::new(&cfg.bronze_root);
     let opts = AuditOptions {
-        since: args.since.as_deref().map(parse_local_minute).transpose()?,
+        since: args
+            .since
+            .as_deref()
+            .map(|s| local_minute_arg("--since", s))
+            .transpose()?,
         stream: args.stream.clone(),
         repair: args.repair,
         check_source: !args.no_source,

@@ -1,7 +1,7 @@
 //! `ingest replay --since T [--until T] [--dry-run]`: recover a time window after an outage.
 //! Exit 1 if something in the window could not be recovered (and it says what).
 
-use super::since::parse_local_minute;
+use super::since::local_minute_arg;
 use super::Resolved;
 use crate::bronze::Bronze;
 use crate::clock::{Clock, SystemClock};
@@ -33,9 +33,9 @@ pub struct ReplayArgs {
 }
 
 pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
-    let since = parse_local_minute(&args.since)?;
+    let since = local_minute_arg("--since", &args.since)?;
     let until = match &args.until {
-        Some(t) => parse_local_minute(t)?,
+        Some(t) => local_minute_arg("--until", t)?,
         None => truncate_to_minute(SystemClock.now_local()),
     };
     if until < since {

@@ -36,6 +36,14 @@ pub fn parse_local_minute(s: &str) -> Result<NaiveDateTime> {
     Ok(crate::naming::truncate_to_minute(t))
 }
 
+/// [`parse_local_minute`] for a command-line option: the error names the option.
+pub fn local_minute_arg(option: &str, s: &str) -> Result<NaiveDateTime> {
+    parse_local_minute(s).map_err(|e| match e {
+        Error::Config(msg) => Error::Config(format!("{option}: {msg}")),
+        other => other,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
