@@ -14,14 +14,6 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn audit_clean(rig: &Rig) -> Value {
-    let out = rig.run(&["audit", "--json"]);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    assert_eq!(out.status.code(), Some(0), "{report} {}", stderr(&out));
-    assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{report}");
-    report
-}
-
 /// Every share file once in Bronze, byte-identical, and no temp files.
 fn assert_bronze_mirrors_share(rig: &Rig) {
     let names = sensor_names(&rig.share);
@@ -128,13 +120,13 @@ fn a_full_bronze_disk_fails_cleanly_and_resumes_when_space_returns() {
         .iter()
         .all(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.')));
     assert_eq!(files.len() as u64, copied.unwrap(), "on disk = recorded");
-    audit_clean(&rig);
+    rig.audit_clean();
 
     disk.resize("16m");
     let second = rig.pass(&[], 0);
     assert_eq!(second["copied"].as_u64(), failed, "{second}");
     assert_bronze_mirrors_share(&rig);
-    audit_clean(&rig);
+    rig.audit_clean();
 }
 
 /// The Samba share is unmounted (and its server stopped) in the middle of a first ingest. The
@@ -183,7 +175,7 @@ fn a_share_unmounted_mid_pass_is_an_outage_and_nothing_is_lost() {
     rig.pass(&[], 0);
     assert_eq!(rig.status()["files"]["ingested"], n);
     assert_bronze_mirrors_share(&rig);
-    audit_clean(&rig);
+    rig.audit_clean();
 }
 
 /// Hostile entries on the share: a FIFO under a valid name (opening it would block forever),

@@ -121,6 +121,16 @@ impl Rig {
             .collect()
     }
 
+    /// `audit --json`, asserting exit 0 and no problem; returns the report.
+    pub fn audit_clean(&self) -> Value {
+        let out = self.run(&["audit", "--json"]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{report} {err}");
+        assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{report}");
+        report
+    }
+
     /// Where a sensor file must land.
     pub fn bronze_path(&self, name: &str) -> PathBuf {
         let n = SensorName::parse(name).unwrap();
