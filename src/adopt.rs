@@ -90,7 +90,8 @@ fn known_keys(store: &Store) -> Result<HashSet<Vec<u8>>> {
     Ok(known)
 }
 
-fn adopt_one(bronze: &Bronze, key: &FileKey, rel: &str) -> EventKind {
+/// Hashes one Bronze file and describes it as `Adopted` (or `Failed` if it cannot be read).
+pub fn adopt_one(bronze: &Bronze, key: &FileKey, rel: &str) -> EventKind {
     let path = bronze.path_of(rel);
     let facts = std::fs::symlink_metadata(&path).map(|m| Facts {
         size: m.len(),

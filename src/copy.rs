@@ -1,22 +1,33 @@
 //! Performing copy jobs: open on the source, stage into Bronze in parallel, publish a batch
 //! with one flush, then record one event per file in one transaction. The order (durable
-//! files first, events second) is what lets the log never claim a copy that is not on disk.
+//! files first, events second) is what lets the log never claim a copy that is not on disk;
+//! the `publishing` journal, written before a batch is published, is what lets a crash between
+//! the two never leave a file in Bronze that the log does not learn about.
 
-use crate::bronze::{facts_of, Next};
+use crate::bronze::{facts_of, Bronze, Next};
+use crate::clock::Clock;
 use crate::error::Result;
+use crate::identity::FileKey;
 use crate::pass::{Context, Tally};
 use crate::plan::CopyJob;
 use crate::source::EntryKind;
-use crate::store::event::{DeferReason, EventKind, SkipReason};
+use crate::store::event::{DeferReason, Event, EventKind, SkipReason};
+use crate::store::{Journal, Store};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Copies all jobs, batch by batch; per-file problems become events, only store errors stop it.
+/// Each batch is in the `publishing` journal before any of its files is renamed into place,
+/// and leaves it in the transaction that records it (one commit per batch, as before, plus
+/// one before the first batch).
 pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<()> {
-    let size = ctx.settings.batch_size.max(1);
-    for (i, batch) in jobs.chunks(size).enumerate() {
+    let batches: Vec<&[CopyJob]> = jobs.chunks(ctx.settings.batch_size.max(1)).collect();
+    if let Some(first) = batches.first() {
+        ctx.record_journaled(Vec::new(), &Journal::announcing(first))?;
+    }
+    for (i, batch) in batches.iter().enumerate() {
         if ctx.stopping() {
-            let left = jobs.len() - i * size;
+            let left: usize = batches[i..].iter().map(|b| b.len()).sum();
             tracing::info!(left, "stopping: remaining copies are left for the next run");
             break;
         }
@@ -30,9 +41,95 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<()
         ctx.bronze
             .inject(crate::fault::Op::Record)
             .map_err(|e| crate::error::Error::io("recording a copied batch", e))?;
-        ctx.record(events)?;
+        let mut journal = Journal::announcing(batches.get(i + 1).copied().unwrap_or_default());
+        journal.settled = batch.iter().map(|job| job.key.clone()).collect();
+        ctx.record_journaled(events, &journal)?;
     }
     Ok(())
+}
+
+impl Journal {
+    /// The journal entry for a batch about to be published.
+    fn announcing(batch: &[CopyJob]) -> Journal {
+        Journal {
+            settled: Vec::new(),
+            next: batch
+                .iter()
+                .map(|job| (job.key.clone(), job.rel.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// Settles what a crash between publishing and recording left: every file in the
+/// `publishing` journal that is in Bronze but not recorded there with these bytes is hashed
+/// and recorded as `Adopted`. Runs before every pass; costs one read of an empty table when
+/// the last pass ended cleanly. Returns the number of files adopted.
+pub fn settle_interrupted(store: &Store, bronze: &Bronze, clock: &dyn Clock) -> Result<u64> {
+    let journal = store.publishing()?;
+    if journal.is_empty() {
+        return Ok(0);
+    }
+    let mut events = Vec::new();
+    let mut settled = Vec::new();
+    for (key, rel) in journal {
+        match settle_one(store, bronze, &key, &rel)? {
+            Settle::Nothing => {}
+            Settle::Adopt(kind) => events.push(kind),
+            // Unreadable now: stays in the journal, tried again next pass.
+            Settle::Retry(error) => {
+                tracing::warn!(file = %rel, %error, "cannot settle an interrupted copy yet");
+                continue;
+            }
+        }
+        settled.push(key);
+    }
+    let adopted = events.len() as u64;
+    if adopted > 0 {
+        tracing::info!(adopted, "adopted files published before a crash");
+    }
+    let at_ms = clock.now_utc().timestamp_millis();
+    let events: Vec<Event> = events
+        .into_iter()
+        .map(|kind| Event { at_ms, kind })
+        .collect();
+    let journal = Journal {
+        settled,
+        next: Vec::new(),
+    };
+    store.append_journaled(&events, &journal)?;
+    Ok(adopted)
+}
+
+enum Settle {
+    Nothing,
+    Adopt(EventKind),
+    Retry(String),
+}
+
+fn settle_one(store: &Store, bronze: &Bronze, key: &FileKey, rel: &str) -> Result<Settle> {
+    match std::fs::symlink_metadata(bronze.path_of(rel)) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Settle::Nothing),
+        Err(e) => return Ok(Settle::Retry(e.to_string())),
+        Ok(_) => {}
+    }
+    let adopted = crate::adopt::adopt_one(bronze, key, rel);
+    let EventKind::Adopted { hash, .. } = &adopted else {
+        let error = match adopted {
+            EventKind::Failed { error, .. } => error,
+            _ => String::new(),
+        };
+        return Ok(Settle::Retry(error));
+    };
+    let record = store.file(key)?;
+    let known = record.is_some_and(|r| {
+        r.state.is_ingested() && r.hash == Some(*hash) && r.bronze.as_deref() == Some(rel)
+    });
+    Ok(if known {
+        Settle::Nothing
+    } else {
+        Settle::Adopt(adopted)
+    })
 }
 
 fn publish_batch(ctx: &Context, batch: &[CopyJob], outcomes: Vec<Next>) -> Vec<EventKind> {

@@ -271,6 +271,8 @@ impl World {
         let store = self.store.as_ref().unwrap();
         let (files, temps) = self.bronze_files();
         assert_eq!(temps, 0, "temp files left after a clean reconcile");
+        let journal = store.publishing().unwrap();
+        assert!(journal.is_empty(), "publishing journal left: {journal:?}");
         for (name, bytes) in &self.share {
             if SensorName::parse(name).is_err() || bytes.is_empty() {
                 continue;
@@ -418,6 +420,52 @@ fn the_fault_plan_fires_each_rule_once_on_its_call() {
     assert!(!plan.before(Op::Read).unwrap(), "each rule fires once");
     assert!(!plan.before(Op::Write).unwrap(), "other ops are untouched");
     assert_eq!(plan.injected(), 2);
+}
+
+/// The case the model test found in CI: a crash after a batch is renamed into Bronze but before
+/// its events are committed, then the file leaves the share. The file must not stay in Bronze
+/// unknown to the log: the next pass finds it through the `publishing` journal (without
+/// walking Bronze or listing the share for it) and records it as `Adopted` with its hash.
+#[test]
+fn a_file_published_before_a_crash_is_adopted_after_it_left_the_share() {
+    let mut world = World::new();
+    let injected = AtomicU64::new(0);
+    let land = Step::Land {
+        b: false,
+        minute: 5,
+        body: 1,
+    };
+    world.apply(&land, &injected);
+    let crash_before_commit = Step::Pass {
+        reconcile: true,
+        faults: vec![(Op::Record, 0, Fault::Errno(EIO))],
+    };
+    world.apply(&crash_before_commit, &injected);
+    world.apply(&Step::Crash, &injected);
+    let (name, bytes) = world.share.pop_first().unwrap();
+    world.source.inner.remove(&name);
+    let key = FileKey::share(name.clone().into_bytes());
+    let store = world.store.as_ref().unwrap();
+    assert_eq!(
+        injected.load(Ordering::Relaxed),
+        1,
+        "the commit fault fired"
+    );
+    assert!(store.file(&key).unwrap().is_none(), "not recorded yet");
+    assert_eq!(store.publishing().unwrap().len(), 1, "but journaled");
+    assert_eq!(world.bronze_files().0.len(), 1, "and in Bronze");
+
+    let prediction = Step::Pass {
+        reconcile: false,
+        faults: vec![],
+    };
+    world.apply(&prediction, &injected);
+    let store = world.store.as_ref().unwrap();
+    let record = store.file(&key).unwrap().expect("adopted from the journal");
+    assert!(record.state.is_ingested(), "{record:?}");
+    assert_eq!(record.hash, Some(ContentHash::from(blake3::hash(&bytes))));
+    assert!(store.publishing().unwrap().is_empty(), "journal settled");
+    world.apply(&Step::Audit, &injected);
 }
 
 /// A name: arbitrary bytes (non-UTF-8 included), or a valid name with one byte changed.

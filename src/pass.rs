@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::source::{Source, Work};
 use crate::store::event::{Event, EventKind, PassMode, ScanSummary};
 use crate::store::projection::{FileRecord, FileState, META_LAST_RECONCILE};
-use crate::store::Store;
+use crate::store::{Journal, Store};
 use crate::{predict, reconcile};
 use chrono::NaiveDateTime;
 use serde::Serialize;
@@ -138,13 +138,29 @@ impl Context<'_> {
     /// Records events in one transaction, dropping per-file events that would only repeat the
     /// file's current state (a file that fails the same way every pass is logged once).
     pub fn record(&self, kinds: Vec<EventKind>) -> Result<()> {
-        record_events(self.store, self.clock.now_utc().timestamp_millis(), kinds)
+        self.record_journaled(kinds, &Journal::default())
+    }
+
+    /// [`Context::record`] with a change to the `publishing` journal in the same transaction.
+    pub fn record_journaled(&self, kinds: Vec<EventKind>, journal: &Journal) -> Result<()> {
+        let at_ms = self.clock.now_utc().timestamp_millis();
+        record_events_journaled(self.store, at_ms, kinds, journal)
     }
 }
 
 /// [`Context::record`] for flows that hold the store only to record (weather): appends the
 /// events at `at_ms` in one transaction, minus per-file events that repeat the current state.
 pub fn record_events(store: &Store, at_ms: i64, kinds: Vec<EventKind>) -> Result<()> {
+    record_events_journaled(store, at_ms, kinds, &Journal::default())
+}
+
+/// [`record_events`] with a change to the `publishing` journal in the same transaction.
+pub fn record_events_journaled(
+    store: &Store,
+    at_ms: i64,
+    kinds: Vec<EventKind>,
+    journal: &Journal,
+) -> Result<()> {
     let mut events = Vec::with_capacity(kinds.len());
     for kind in kinds {
         if let Some(key) = kind.file().filter(|_| may_repeat(&kind)) {
@@ -154,8 +170,8 @@ pub fn record_events(store: &Store, at_ms: i64, kinds: Vec<EventKind>) -> Result
         }
         events.push(Event { at_ms, kind });
     }
-    if !events.is_empty() {
-        store.append(&events)?;
+    if !events.is_empty() || !journal.is_empty() {
+        store.append_journaled(&events, journal)?;
     }
     Ok(())
 }
@@ -204,6 +220,7 @@ impl Discovery {
 pub fn run_pass(ctx: &Context, discovery: Option<Discovery>) -> Result<PassReport> {
     let started = Instant::now();
     let before = ctx.source.counters().snapshot();
+    crate::copy::settle_interrupted(ctx.store, ctx.bronze, ctx.clock)?;
     ctx.source
         .check()
         .map_err(|source| Error::ShareUnreachable {

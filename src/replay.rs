@@ -136,6 +136,7 @@ pub fn apply(ctx: &Context, plan: &ReplayPlan) -> Result<PassReport> {
     let started = Instant::now();
     let before = ctx.source.counters().snapshot();
     let mut tally = Tally::default();
+    crate::copy::settle_interrupted(ctx.store, ctx.bronze, ctx.clock)?;
     let jobs: Vec<CopyJob> = plan.copy.iter().map(|s| s.job.clone()).collect();
     copy_all(ctx, &jobs, &mut tally)?;
     let report = PassReport {

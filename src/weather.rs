@@ -9,16 +9,17 @@
 
 use crate::bronze::{facts_of, Bronze, Next, Staged};
 use crate::clock::Clock;
+use crate::copy::settle_interrupted;
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::WeatherName;
-use crate::pass::{record_events, Tally};
+use crate::pass::{record_events_journaled, Tally};
 use crate::schedule::backoff;
 use crate::sftp::{is_file_level, is_missing, Connection, RemoteEntry, SftpSettings};
 use crate::source::{EntryKind, SourceMeta, Work};
 use crate::store::event::{DeferReason, Event, EventKind, Facts, PassMode, SkipReason};
 use crate::store::projection::{FileRecord, FileState, META_LAST_WEATHER, META_WEATHER_ERROR_SEQ};
-use crate::store::Store;
+use crate::store::{Journal, Store};
 use chrono::Datelike;
 use serde::Serialize;
 use std::cell::Cell;
@@ -184,7 +185,10 @@ pub fn run(flow: &Flow) -> Result<WeatherReport> {
     let started = Instant::now();
     let conn = Connection::open(flow.sftp)?;
     let listing = conn.list()?;
-    let index = flow.with_store(|s| s.records_of(SourceId::Weather))?;
+    let index = flow.with_store(|s| {
+        settle_interrupted(s, flow.bronze, flow.clock)?;
+        s.records_of(SourceId::Weather)
+    })?;
     let (actions, unchanged) = plan(&listing, &index);
     drop(index);
     let mut tally = Tally::default();
@@ -248,8 +252,25 @@ fn fetch_all(flow: &Flow, conn: &Connection, fetches: &[Fetch], tally: &mut Tall
                 }
             }
         }
+        // In the `publishing` journal before the renames, out of it with the events.
+        let next: Vec<_> = staged
+            .iter()
+            .map(|(f, s)| (f.key.clone(), s.rel.clone()))
+            .collect();
+        let settled = next.iter().map(|(key, _)| key.clone()).collect();
+        if !next.is_empty() {
+            let announce = Journal {
+                settled: Vec::new(),
+                next,
+            };
+            flow.with_store(|s| s.append_journaled(&[], &announce))?;
+        }
         events.extend(publish(flow.bronze, staged));
-        flow.record(tally, events)?;
+        let journal = Journal {
+            settled,
+            next: Vec::new(),
+        };
+        flow.record_journaled(tally, events, &journal)?;
         if let Some(error) = lost {
             return Err(error);
         }
@@ -387,12 +408,22 @@ impl Flow<'_> {
 
     /// Counts and records events (repeats of a file's current state are dropped).
     fn record(&self, tally: &mut Tally, events: Vec<EventKind>) -> Result<()> {
+        self.record_journaled(tally, events, &Journal::default())
+    }
+
+    /// [`Flow::record`] with a change to the `publishing` journal in the same transaction.
+    fn record_journaled(
+        &self,
+        tally: &mut Tally,
+        events: Vec<EventKind>,
+        journal: &Journal,
+    ) -> Result<()> {
         events.iter().for_each(|e| tally.count(e));
-        if events.is_empty() {
+        if events.is_empty() && journal.is_empty() {
             return Ok(());
         }
         let at_ms = self.now_ms();
-        self.with_store(|store| record_events(store, at_ms, events))
+        self.with_store(|store| record_events_journaled(store, at_ms, events, journal))
     }
 
     fn is_young(&self, mtime_ns: i64) -> bool {

@@ -1,6 +1,8 @@
 //! The event store: one redb file holding the append-only `events` log and the projections
 //! folded from it (`files`, `baseline`, `pending`, `meta`), always updated in the same write
-//! transaction. It is the single source of truth for what was ingested.
+//! transaction. It is the single source of truth for what was ingested. Beside them, the
+//! `publishing` journal names the files about to be renamed into Bronze, so a crash before
+//! their events are committed is settled by the next pass (`copy::settle_interrupted`).
 //!
 //! redb locks its file exclusively, so only one process can have the store open. Commands open
 //! it for as short as they can and, when it is busy, wait a little before giving up with
@@ -20,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use tables::{BASELINE, EVENTS, FILES, META, PENDING};
+pub use tables::{BASELINE, EVENTS, FILES, META, PENDING, PUBLISHING};
 
 /// redb's page cache in MiB, when `INGEST_STORE_CACHE_MB` sets it; else redb's default
 /// (1 GiB, of which a first ingest of 246k files uses ~100 MB). Smaller caches save memory but
@@ -29,6 +31,21 @@ pub use tables::{BASELINE, EVENTS, FILES, META, PENDING};
 fn cache_bytes() -> Option<usize> {
     let mb: usize = std::env::var("INGEST_STORE_CACHE_MB").ok()?.parse().ok()?;
     Some(mb << 20)
+}
+
+/// A change to the `publishing` journal, committed with a batch's events.
+#[derive(Debug, Default)]
+pub struct Journal {
+    /// Files whose outcome the events record: they leave the journal.
+    pub settled: Vec<FileKey>,
+    /// Files about to be published, with their Bronze paths: they enter it.
+    pub next: Vec<(FileKey, String)>,
+}
+
+impl Journal {
+    pub fn is_empty(&self) -> bool {
+        self.settled.is_empty() && self.next.is_empty()
+    }
 }
 
 /// An open store. Dropping it releases the file lock.
@@ -131,6 +148,12 @@ impl Store {
     /// Appends events and folds them into the projections, all in one durable transaction.
     /// Returns the sequence number of the first appended event.
     pub fn append(&self, events: &[Event]) -> Result<u64> {
+        self.append_journaled(events, &Journal::default())
+    }
+
+    /// [`Store::append`], changing the `publishing` journal in the same transaction: the
+    /// batch whose events these are leaves it, the next batch to publish enters it.
+    pub fn append_journaled(&self, events: &[Event], journal: &Journal) -> Result<u64> {
         let txn = self.db.begin_write()?;
         let first;
         {
@@ -142,9 +165,35 @@ impl Store {
                 log.insert(seq, codec::encode(event).as_slice())?;
                 projection::apply(&mut live, seq, event)?;
             }
+            if !journal.is_empty() {
+                let mut publishing = txn.open_table(PUBLISHING)?;
+                for key in &journal.settled {
+                    publishing.remove(key.to_bytes().as_slice())?;
+                }
+                for (key, rel) in &journal.next {
+                    publishing.insert(key.to_bytes().as_slice(), rel.as_str())?;
+                }
+            }
         }
         txn.commit()?;
         Ok(first)
+    }
+
+    /// Files that may be in Bronze without their event (see [`PUBLISHING`]), with their paths.
+    pub fn publishing(&self) -> Result<Vec<(FileKey, String)>> {
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(PUBLISHING) {
+            Ok(table) => table,
+            // Stores written before the journal existed have no such table: nothing pending.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            out.extend(FileKey::from_bytes(k.value()).map(|key| (key, v.value().to_owned())));
+        }
+        Ok(out)
     }
 
     pub fn file(&self, key: &FileKey) -> Result<Option<FileRecord>> {

@@ -23,6 +23,14 @@ pub const BASELINE: TableDefinition<&str, &[u8]> = TableDefinition::new("baselin
 /// failed, empty): every pass retries exactly these, so retries cost no listing.
 pub const PENDING: TableDefinition<&[u8], ()> = TableDefinition::new("pending");
 
+/// `publishing`: `FileKey::to_bytes` → Bronze path. Files that may be renamed into Bronze
+/// before their `Copied` event is committed: written durably before a batch is published,
+/// cleared in the transaction that records it. After a crash in between, the next pass looks
+/// at exactly these paths and adopts what it finds, so even a file that has since left the
+/// share is never in Bronze unknown to the log. Not a projection: a write-ahead journal that
+/// holds at most two batches.
+pub const PUBLISHING: TableDefinition<&[u8], &str> = TableDefinition::new("publishing");
+
 /// `meta`: key → u64. Schema version, last reconcile time, event counts by kind.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
