@@ -35,3 +35,16 @@ pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T
         None => Err(codec_err("empty value".into())),
     }
 }
+
+/// Decodes only the leading fields of a value (bincode is positional, so a struct holding the
+/// first fields of `T` reads them and stops): for scans that need one field of every record.
+pub fn decode_prefix<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T> {
+    let codec_err = |detail: String| Error::Codec { what, detail };
+    match bytes.split_first() {
+        Some((&1, body)) => bincode::serde::decode_from_slice(body, bincode::config::standard())
+            .map(|(value, _)| value)
+            .map_err(|e| codec_err(e.to_string())),
+        Some((v, _)) => Err(codec_err(format!("unknown envelope version {v}"))),
+        None => Err(codec_err("empty value".into())),
+    }
+}

@@ -16,7 +16,7 @@ mod tables;
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use event::Event;
-use projection::{FileRecord, FileState, MemoryProjections, StreamRecord};
+use projection::{FileRecord, FileState, MemoryProjections, StateOnly, StreamRecord};
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -239,6 +239,32 @@ impl Store {
             out.insert(name, record.state);
         })?;
         Ok(out)
+    }
+
+    /// Visits the state of every indexed file of one source in name order (raw bytes, as
+    /// redb orders the keys), decoding only the state and allocating nothing per file: the
+    /// index side of a reconcile's merge with the sorted listing.
+    pub fn for_each_state_of(
+        &self,
+        source: SourceId,
+        mut visit: impl FnMut(&[u8], FileState),
+    ) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(FILES)?;
+        let prefix = FileKey {
+            source,
+            name: Vec::new(),
+        }
+        .to_bytes();
+        for row in table.range(prefix.as_slice()..)? {
+            let (k, v) = row?;
+            let Some(name) = k.value().strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            let StateOnly { state } = codec::decode_prefix("file record", v.value())?;
+            visit(name, state);
+        }
+        Ok(())
     }
 
     /// The full record of every indexed file of one source, keyed by raw name. For small

@@ -50,6 +50,13 @@ pub struct FileRecord {
     pub last_seq: u64,
 }
 
+/// The first field of a [`FileRecord`] alone: bincode is positional, so scans that need only
+/// the state decode this from a record's bytes (`codec::decode_prefix`). Keep `state` first.
+#[derive(Deserialize)]
+pub struct StateOnly {
+    pub state: FileState,
+}
+
 /// `baseline` projection value for one stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamRecord {

@@ -286,3 +286,28 @@ fn golden_events() -> Vec<(&'static str, Event)> {
         ),
     ]
 }
+
+/// Scans decode only a record's leading state (`StateOnly`); it must equal the full record's.
+#[test]
+fn a_state_only_decode_reads_the_state_of_a_full_record() {
+    use super::projection::{FileRecord, FileState, StateOnly};
+    for state in [
+        FileState::Copied,
+        FileState::Skipped(SkipReason::Empty),
+        FileState::Failed { error: "x".into() },
+    ] {
+        let record = FileRecord {
+            state: state.clone(),
+            facts: Some(Facts {
+                size: 3,
+                mtime_ns: 5,
+            }),
+            hash: Some(ContentHash([7; 32])),
+            bronze: Some("a/b".into()),
+            last_seq: 9,
+        };
+        let bytes = codec::encode(&record);
+        let StateOnly { state: got } = codec::decode_prefix("test", &bytes).unwrap();
+        assert_eq!(got, state);
+    }
+}
