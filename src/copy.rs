@@ -164,7 +164,8 @@ fn publish_batch(ctx: &Context, batch: &[CopyJob], outcomes: Vec<Next>) -> Vec<E
 
 fn run_job(ctx: &Context, job: &CopyJob) -> Next {
     let file = job.key.clone();
-    let (mut reader, before) = match ctx.source.open(&job.name) {
+    let name = job.name();
+    let (mut reader, before) = match ctx.source.open(&name) {
         Ok(opened) => opened,
         // A share unmounted mid-pass makes every name "not found": that is an outage, recorded
         // as a failure (retried next pass), never as files that vanished.
@@ -206,7 +207,7 @@ fn run_job(ctx: &Context, job: &CopyJob) -> Next {
             reason,
         });
     }
-    let recheck = || ctx.source.stat(&job.name);
+    let recheck = || ctx.source.stat(&name);
     match ctx.bronze.stage(&mut reader, before, recheck, &job.rel) {
         Ok(outcome) => outcome.next(file),
         Err(e) => Next::Record(failed(job, Some(facts), "copying into Bronze", &e)),

@@ -5,7 +5,7 @@
 use crate::config::StreamMap;
 use crate::identity::FileKey;
 use crate::naming::SensorName;
-use crate::source::EntryKind;
+use crate::source::{os_name, EntryKind};
 use crate::store::event::{Facts, SkipReason};
 use chrono::Datelike;
 use std::ffi::{OsStr, OsString};
@@ -23,13 +23,21 @@ pub enum Action {
     },
 }
 
-/// A file to copy: where from and where to.
+/// A file to copy: where from (its key holds the raw name) and where to. Kept small: a first
+/// ingest holds one per file of the share.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyJob {
     pub key: FileKey,
-    pub name: OsString,
     /// Destination relative to the Bronze root, built only from a parsed name.
     pub rel: String,
+}
+
+impl CopyJob {
+    /// The name to open on the share.
+    pub fn name(&self) -> OsString {
+        // Jobs are built from names that parsed, so they are valid on every platform.
+        os_name(&self.key.name).unwrap_or_default()
+    }
 }
 
 /// Decides what to do with a share entry from its name and kind alone.
@@ -67,7 +75,6 @@ pub fn classify(name: &OsStr, kind: EntryKind, streams: &StreamMap) -> Action {
     }
     Action::Copy(CopyJob {
         key,
-        name: name.to_owned(),
         rel: sensor_rel(alias, &parsed),
     })
 }

@@ -19,7 +19,7 @@ use crate::plan::{classify, Action, CopyJob};
 use crate::source::{os_name, EntryKind, SourceMeta};
 use crate::store::event::{EventKind, SkipReason};
 use chrono::{Duration, NaiveDateTime};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 
 /// One prediction pass over every configured stream plus the pending files.
@@ -214,31 +214,39 @@ fn retry_pending(ctx: &Context) -> Result<Vec<Action>> {
     Ok(actions)
 }
 
-/// Records the skips and copies the rest; a file named twice (walk and pending) is done once.
+/// Records the skips and copies the rest; a file named twice (walk and pending) is done once,
+/// and a copy wins over a skip (the copy looks again and records what it finds).
 pub fn perform(ctx: &Context, actions: Vec<Action>, tally: &mut Tally) -> Result<()> {
-    let mut seen: BTreeSet<FileKey> = BTreeSet::new();
-    let mut jobs: Vec<CopyJob> = Vec::new();
-    let mut skips = Vec::new();
+    let mut jobs: Vec<CopyJob> = Vec::with_capacity(actions.len());
+    let mut skips: BTreeMap<FileKey, EventKind> = BTreeMap::new();
     for action in actions {
         match action {
-            Action::Copy(job) if seen.insert(job.key.clone()) => jobs.push(job),
-            Action::Copy(_) => {}
-            Action::Skip { key, facts, reason } if seen.insert(key.clone()) => {
+            Action::Copy(job) => jobs.push(job),
+            Action::Skip { key, facts, reason } => {
+                let file = key.clone();
                 let event = EventKind::Skipped {
-                    file: key,
+                    file,
                     facts,
                     reason,
                 };
-                tally.count(&event);
-                skips.push(event);
+                skips.entry(key).or_insert(event);
             }
-            Action::Skip { .. } => {}
         }
     }
-    ctx.record(skips)?;
     // Oldest first per stream (Bronze paths sort by time): batches commit in time order, so
-    // an interrupted pass leaves a baseline with no holes behind it.
-    jobs.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    // an interrupted pass leaves a baseline with no holes behind it. A file's path follows
+    // from its name, so a file named twice sorts next to itself and is dropped here, without
+    // a set of every key (a first ingest has one job per file of the share).
+    jobs.sort_unstable_by(|a, b| a.rel.cmp(&b.rel).then_with(|| a.key.cmp(&b.key)));
+    jobs.dedup_by(|a, b| a.key == b.key);
+    if !skips.is_empty() {
+        for job in &jobs {
+            skips.remove(&job.key);
+        }
+    }
+    let skips: Vec<EventKind> = skips.into_values().collect();
+    skips.iter().for_each(|event| tally.count(event));
+    ctx.record(skips)?;
     copy_all(ctx, &jobs, tally)
 }
 

@@ -102,7 +102,6 @@ fn check_minute(
     if on_share {
         let job = CopyJob {
             key,
-            name: os,
             rel: rel.clone(),
         };
         plan.copy.push(Step {

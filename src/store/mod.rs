@@ -24,13 +24,20 @@ use std::time::{Duration, Instant};
 
 pub use tables::{BASELINE, EVENTS, FILES, META, PENDING, PUBLISHING};
 
-/// redb's page cache in MiB, when `INGEST_STORE_CACHE_MB` sets it; else redb's default
-/// (1 GiB, of which a first ingest of 246k files uses ~100 MB). Smaller caches save memory but
-/// cost a first ingest dearly (random inserts into `files` re-read evicted pages): 16 MiB took
-/// 80 s instead of 30 s, 64 MiB 107 s (BENCHMARKS.md). A knob for small hosts, not a default.
-fn cache_bytes() -> Option<usize> {
-    let mb: usize = std::env::var("INGEST_STORE_CACHE_MB").ok()?.parse().ok()?;
-    Some(mb << 20)
+/// redb's page cache: 32 MiB, or `INGEST_STORE_CACHE_MB`. redb's own default (1 GiB) let a
+/// first ingest of 246k files grow by ~60 MB of cached pages for no gain: on a journaled ext4
+/// (a fresh loop mount, tools/bench) 32 MiB took 26.0 and 24.9 s against 25.6 and 28.3 s with
+/// the default, peak RSS 152 MB against 213 MB. Writes come in name order within a day and
+/// reads are scans or single lookups, so a small cache holds the working set. (An earlier A/B
+/// that showed small caches 2.5× slower was an artifact: it re-created 246k files right after
+/// deleting them on a journal-less ext4, whose inode allocator then scans recently deleted
+/// inodes; see BENCHMARKS.md.)
+fn cache_bytes() -> usize {
+    let mb = std::env::var("INGEST_STORE_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(32);
+    mb << 20
 }
 
 /// A change to the `publishing` journal, committed with a batch's events.
@@ -65,11 +72,10 @@ impl Store {
         let started = Instant::now();
         let mut told = false;
         loop {
-            let mut builder = Database::builder();
-            if let Some(bytes) = cache_bytes() {
-                builder.set_cache_size(bytes);
-            }
-            match builder.create(path) {
+            match Database::builder()
+                .set_cache_size(cache_bytes())
+                .create(path)
+            {
                 Ok(db) => return Self::init(db, path),
                 Err(DatabaseError::DatabaseAlreadyOpen) if started.elapsed() < wait => {
                     if !told {
