@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::hook::{self, Hook};
-use crate::pass::{run_pass, Bridges, Context, Discovery, PassReport};
+use crate::pass::{finish_probe, probe, Bridges, Context, Discovery, PassReport, PassStart, Probe};
 use crate::schedule::reconcile_due;
 use crate::source::Source;
 use crate::store::event::HookSummary;
@@ -139,8 +139,42 @@ impl Daemon {
         }
     }
 
-    /// One pass (reconcile if due, else prediction), then the hook.
+    /// The read-only [`probe`], when no reconcile is due and the hook has nothing to hand over.
+    fn probe(&self, start: PassStart) -> Result<Probe> {
+        let Some(store) = Store::open_read_only(&self.state) else {
+            return Ok(Probe::Unsure);
+        };
+        let last = store.meta()?.get(META_LAST_RECONCILE).copied();
+        let (zone, now) = (self.clock.zone(), self.clock.now_utc());
+        if reconcile_due(zone, last, now, self.config.nightly_hour)
+            || (self.config.hook.is_some() && hook::has_work(&store, &self.bronze)?)
+        {
+            return Ok(Probe::Unsure);
+        }
+        probe(&self.context(&store), start)
+    }
+
+    fn context<'a>(&'a self, store: &'a Store) -> Context<'a> {
+        let mut ctx = Context::new(
+            store,
+            &*self.source,
+            &self.bronze,
+            &*self.clock,
+            &self.settings,
+        );
+        ctx.stop = Some(&self.stop);
+        ctx.bridges = Some(&self.bridges);
+        ctx
+    }
+
+    /// One pass (reconcile if due, else prediction), then the hook. Discovery runs first on a
+    /// read-only store, so a caught-up share costs no write and no fsync.
     fn tick(&self) -> Result<Tick> {
+        let start = PassStart::now(&*self.source);
+        let probe = self.probe(start)?;
+        if let Probe::Idle(report) = probe {
+            return Ok(Tick { report, hook: None });
+        }
         let store = Store::open(&self.state, self.store_wait)?;
         let last = store.meta()?.get(META_LAST_RECONCILE).copied();
         let due = reconcile_due(
@@ -149,21 +183,13 @@ impl Daemon {
             self.clock.now_utc(),
             self.config.nightly_hour,
         );
-        let mut ctx = Context::new(
-            &store,
-            &*self.source,
-            &self.bronze,
-            &*self.clock,
-            &self.settings,
-        );
-        ctx.stop = Some(&self.stop);
-        ctx.bridges = Some(&self.bridges);
+        let ctx = self.context(&store);
         let discovery = if due {
             Discovery::Reconcile
         } else {
             Discovery::Prediction
         };
-        let report = run_pass(&ctx, Some(discovery))?;
+        let report = finish_probe(&ctx, probe, Some(discovery), start)?;
         let hook = match &self.config.hook {
             Some(h) if !ctx.stopping() => {
                 hook::run(h, &store, &self.bronze, &*self.clock, &self.stop)?

@@ -5,6 +5,7 @@ use crate::bronze::Bronze;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::plan::Action;
 use crate::source::{Source, Work};
 use crate::store::event::{Event, EventKind, PassMode, ScanSummary};
 use crate::store::projection::{FileRecord, FileState, META_LAST_RECONCILE};
@@ -215,18 +216,37 @@ impl Discovery {
     }
 }
 
+/// Where a pass's report starts counting: source work and time before it, so an idle check
+/// that found work and the pass that does it report as one.
+#[derive(Debug, Clone, Copy)]
+pub struct PassStart {
+    work: Work,
+    at: Instant,
+}
+
+impl PassStart {
+    pub fn now(source: &dyn Source) -> PassStart {
+        PassStart {
+            work: source.counters().snapshot(),
+            at: Instant::now(),
+        }
+    }
+}
+
 /// Runs one pass. `mode` `None` picks: reconcile until one has completed (an empty index, or a
 /// first ingest that was interrupted), else prediction.
 pub fn run_pass(ctx: &Context, discovery: Option<Discovery>) -> Result<PassReport> {
-    let started = Instant::now();
-    let before = ctx.source.counters().snapshot();
+    run_pass_from(ctx, discovery, PassStart::now(ctx.source))
+}
+
+/// [`run_pass`], reporting the work done since `start`.
+pub fn run_pass_from(
+    ctx: &Context,
+    discovery: Option<Discovery>,
+    start: PassStart,
+) -> Result<PassReport> {
     crate::copy::settle_interrupted(ctx.store, ctx.bronze, ctx.clock)?;
-    ctx.source
-        .check()
-        .map_err(|source| Error::ShareUnreachable {
-            path: ctx.source.describe(),
-            source,
-        })?;
+    check_share(ctx)?;
     adopt_existing_bronze(ctx)?;
     let discovery = match discovery {
         Some(d) => d,
@@ -242,17 +262,99 @@ pub fn run_pass(ctx: &Context, discovery: Option<Discovery>) -> Result<PassRepor
         }
         Discovery::Reconcile => reconcile::run(ctx, &mut tally)?,
     };
-    let report = PassReport {
-        mode: mode.name(),
-        tally,
-        work: ctx.source.counters().snapshot().since(before),
-        listed,
-        millis: started.elapsed().as_millis() as u64,
-    };
+    let report = report_of(ctx, mode, tally, listed, start);
     if mode == PassMode::Reconcile {
         ctx.record(vec![EventKind::ScanCompleted(summary_of(&report, mode))])?;
     }
     Ok(report)
+}
+
+/// What a prediction pass's discovery found, on a store opened read-only.
+#[derive(Debug)]
+pub enum Probe {
+    /// Nothing to do: the pass is over, and nothing was written.
+    Idle(PassReport),
+    /// Files to act on: [`finish_probe`] on a writable store. `events` is the log's length
+    /// when they were found.
+    Found { actions: Vec<Action>, events: u64 },
+    /// Not a plain prediction pass (no reconcile yet, an interrupted publish, an empty
+    /// index): [`run_pass_from`] on a writable store.
+    Unsure,
+}
+
+/// The idle check: a prediction pass's discovery on a store opened read-only
+/// ([`Store::open_read_only`]), so a caught-up share costs its lookups and some reads, never a
+/// write or an fsync (redb's read-write open and close alone cost five `fdatasync`s).
+/// Discovery is done once either way: what it found is performed, not looked up again.
+pub fn probe(ctx: &Context, start: PassStart) -> Result<Probe> {
+    check_share(ctx)?;
+    let store = ctx.store;
+    if !store.meta()?.contains_key(META_LAST_RECONCILE)
+        || store.file_count()? == 0
+        || !store.publishing()?.is_empty()
+    {
+        return Ok(Probe::Unsure);
+    }
+    let events = store.event_count()?;
+    let actions = predict::discover(ctx)?;
+    if !actions.is_empty() {
+        return Ok(Probe::Found { actions, events });
+    }
+    let tally = Tally::default();
+    Ok(Probe::Idle(report_of(
+        ctx,
+        PassMode::Prediction,
+        tally,
+        0,
+        start,
+    )))
+}
+
+/// Finishes on a writable store what a [`probe`] started: performs what it found, or, when it
+/// was unsure (or another process wrote to the store since, so what it found may be stale),
+/// runs the whole pass with `discovery`.
+pub fn finish_probe(
+    ctx: &Context,
+    probe: Probe,
+    discovery: Option<Discovery>,
+    start: PassStart,
+) -> Result<PassReport> {
+    match probe {
+        Probe::Idle(report) => Ok(report),
+        Probe::Found { actions, events }
+            if ctx.store.event_count()? == events && ctx.store.publishing()?.is_empty() =>
+        {
+            let mut tally = Tally::default();
+            predict::perform(ctx, actions, &mut tally)?;
+            Ok(report_of(ctx, PassMode::Prediction, tally, 0, start))
+        }
+        _ => run_pass_from(ctx, discovery, start),
+    }
+}
+
+fn check_share(ctx: &Context) -> Result<()> {
+    ctx.source
+        .check()
+        .map_err(|source| Error::ShareUnreachable {
+            path: ctx.source.describe(),
+            source,
+        })
+}
+
+fn report_of(
+    ctx: &Context,
+    mode: PassMode,
+    tally: Tally,
+    listed: u64,
+    start: PassStart,
+) -> PassReport {
+    PassReport {
+        mode: mode.name(),
+        tally,
+        work: ctx.source.counters().snapshot().since(start.work),
+        listed,
+        millis: start.at.elapsed().as_millis() as u64,
+    }
 }
 
 /// A first run over an empty index and a non-empty Bronze (a switch from the old pipeline)

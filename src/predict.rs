@@ -24,6 +24,13 @@ use std::ffi::OsString;
 
 /// One prediction pass over every configured stream plus the pending files.
 pub fn run(ctx: &Context, tally: &mut Tally) -> Result<()> {
+    let actions = discover(ctx)?;
+    perform(ctx, actions, tally)
+}
+
+/// What a prediction pass would act on: the files found after each stream's baseline, and the
+/// pending ones looked up again. Reads the store, never writes it.
+pub fn discover(ctx: &Context) -> Result<Vec<Action>> {
     let baselines = ctx.store.streams()?;
     let now = truncate_to_minute(ctx.clock.now_local());
     let mut actions = Vec::new();
@@ -53,7 +60,7 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<()> {
         }
     }
     actions.extend(retry_pending(ctx)?);
-    perform(ctx, actions, tally)
+    Ok(actions)
 }
 
 /// The lookups of one stream in one pass.

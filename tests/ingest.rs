@@ -154,6 +154,35 @@ fn second_run_copies_nothing_and_adds_no_per_file_events() {
     );
 }
 
+/// A caught-up share is checked on a store opened read-only: the store file is not written
+/// at all (same bytes, same mtime), since redb's read-write open and close alone would flush
+/// it five times. Files that land later are still found and copied by the next check.
+#[test]
+fn an_idle_check_leaves_the_store_file_untouched() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 30);
+    assert_eq!(rig.pass(&[], 0)["copied"], 60);
+    let snapshot = || {
+        let meta = std::fs::metadata(&rig.state).unwrap();
+        (blake3_hex(&rig.state), meta.modified().unwrap(), meta.len())
+    };
+    let before = snapshot();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let idle = rig.pass(&[], 0);
+    assert_eq!(
+        (idle["mode"].as_str(), idle["copied"].as_u64()),
+        (Some("prediction"), Some(0))
+    );
+    assert_eq!(snapshot(), before, "the idle check wrote the store");
+    rig.add_minutes(30, 2);
+    let found = rig.pass(&[], 0);
+    assert_eq!(
+        (found["mode"].as_str(), found["copied"].as_u64()),
+        (Some("prediction"), Some(4))
+    );
+    assert_ne!(snapshot(), before);
+}
+
 /// New files are found by prediction with lookups only: no listing, and the exact number of
 /// lookups is pinned (per stream: 5 hits + 10 misses to the gap limit + 2 at the wall clock,
 /// plus one re-check per copied file to see it did not change while read).

@@ -10,7 +10,7 @@ use crate::daemon::{Daemon, DaemonConfig};
 use crate::error::{Error, Result};
 use crate::hook::Hook;
 use crate::pass::Discovery;
-use crate::pass::{run_pass, Context, PassReport};
+use crate::pass::{finish_probe, probe, Context, PassReport, PassStart, Probe};
 use crate::sftp::SftpSettings;
 use crate::source::DirSource;
 use crate::store::Store;
@@ -116,9 +116,21 @@ fn run_once(
 ) -> Result<ExitCode> {
     let sensors = cfg.smb_path.as_ref().map(|share| {
         let source = DirSource::new(share);
+        let start = PassStart::now(&source);
+        let discovery = args.scan.then_some(Discovery::Reconcile);
+        let probe = match Store::open_read_only(&cfg.state).filter(|_| !args.scan) {
+            Some(store) => probe(
+                &Context::new(&store, &source, bronze, &SystemClock, settings),
+                start,
+            )?,
+            None => Probe::Unsure,
+        };
+        if let Probe::Idle(report) = probe {
+            return Ok(report);
+        }
         let store = Store::open(&cfg.state, cfg.store_wait)?;
         let ctx = Context::new(&store, &source, bronze, &SystemClock, settings);
-        run_pass(&ctx, args.scan.then_some(Discovery::Reconcile))
+        finish_probe(&ctx, probe, discovery, start)
     });
     let weather = cfg.weather.as_ref().map(|sftp| {
         let flow = weather_flow(cfg, sftp, bronze, settings, cfg.store_wait);
