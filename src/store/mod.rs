@@ -304,22 +304,11 @@ impl Store {
         source: SourceId,
         mut visit: impl FnMut(&[u8], FileState),
     ) -> Result<()> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(FILES)?;
-        let prefix = FileKey {
-            source,
-            name: Vec::new(),
-        }
-        .to_bytes();
-        for row in table.range(prefix.as_slice()..)? {
-            let (k, v) = row?;
-            let Some(name) = k.value().strip_prefix(prefix.as_slice()) else {
-                break;
-            };
-            let StateOnly { state } = codec::decode_prefix("file record", v.value())?;
+        self.for_each_row_of(source, |name, value| {
+            let StateOnly { state } = codec::decode_prefix("file record", value)?;
             visit(name, state);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The full record of every indexed file of one source, keyed by raw name. For small
@@ -337,6 +326,18 @@ impl Store {
         source: SourceId,
         mut visit: impl FnMut(Vec<u8>, FileRecord),
     ) -> Result<()> {
+        self.for_each_row_of(source, |name, value| {
+            visit(name.to_vec(), codec::decode("file record", value)?);
+            Ok(())
+        })
+    }
+
+    /// The raw name and encoded record of every indexed file of one source, in key order.
+    fn for_each_row_of(
+        &self,
+        source: SourceId,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(FILES)?;
         let prefix = FileKey {
@@ -346,13 +347,10 @@ impl Store {
         .to_bytes();
         for row in table.range(prefix.as_slice()..)? {
             let (k, v) = row?;
-            let Some(key) = FileKey::from_bytes(k.value()) else {
-                continue;
-            };
-            if key.source != source {
+            let Some(name) = k.value().strip_prefix(prefix.as_slice()) else {
                 break;
-            }
-            visit(key.name, codec::decode("file record", v.value())?);
+            };
+            visit(name, v.value())?;
         }
         Ok(())
     }
