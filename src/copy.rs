@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<()> {
     let batches: Vec<&[CopyJob]> = jobs.chunks(ctx.settings.batch_size.max(1)).collect();
     if let Some(first) = batches.first() {
-        ctx.record_journaled(Vec::new(), &Journal::announcing(first))?;
+        ctx.record_journaled(Vec::new(), &Journal::entering(entries(first)))?;
     }
     for (i, batch) in batches.iter().enumerate() {
         if ctx.stopping() {
@@ -41,24 +41,19 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<()
         ctx.bronze
             .inject(crate::fault::Op::Record)
             .map_err(|e| crate::error::Error::io("recording a copied batch", e))?;
-        let mut journal = Journal::announcing(batches.get(i + 1).copied().unwrap_or_default());
-        journal.settled = batch.iter().map(|job| job.key.clone()).collect();
+        let mut journal = Journal::leaving(batch.iter().map(|job| job.key.clone()).collect());
+        journal.next = entries(batches.get(i + 1).copied().unwrap_or_default());
         ctx.record_journaled(events, &journal)?;
     }
     Ok(())
 }
 
-impl Journal {
-    /// The journal entry for a batch about to be published.
-    fn announcing(batch: &[CopyJob]) -> Journal {
-        Journal {
-            settled: Vec::new(),
-            next: batch
-                .iter()
-                .map(|job| (job.key.clone(), job.rel.clone()))
-                .collect(),
-        }
-    }
+/// A batch's files and Bronze paths, for the `publishing` journal.
+fn entries(batch: &[CopyJob]) -> Vec<(FileKey, String)> {
+    batch
+        .iter()
+        .map(|job| (job.key.clone(), job.rel.clone()))
+        .collect()
 }
 
 /// Settles what a crash between publishing and recording left: every file in the
@@ -93,11 +88,7 @@ pub fn settle_interrupted(store: &Store, bronze: &Bronze, clock: &dyn Clock) -> 
         .into_iter()
         .map(|kind| Event { at_ms, kind })
         .collect();
-    let journal = Journal {
-        settled,
-        next: Vec::new(),
-    };
-    store.append_journaled(&events, &journal)?;
+    store.append_journaled(&events, &Journal::leaving(settled))?;
     Ok(adopted)
 }
 

@@ -58,13 +58,13 @@ pub fn run(
     Ok(Some(summary))
 }
 
-/// Bronze paths of files copied or adopted from `from_seq` on, and the last event looked at.
 /// Whether files were copied since the hook last ran (read-only; the daemon's idle check).
 pub fn has_work(store: &Store, bronze: &Bronze) -> Result<bool> {
     let from_seq = store.meta()?.get(META_HOOK_CURSOR).copied().unwrap_or(0);
     Ok(new_paths(store, bronze, from_seq)?.1.is_some())
 }
 
+/// Bronze paths of files copied or adopted from `from_seq` on, and the last event looked at.
 fn new_paths(store: &Store, bronze: &Bronze, from_seq: u64) -> Result<(Vec<PathBuf>, Option<u64>)> {
     let mut paths = Vec::new();
     let mut last = None;

@@ -259,18 +259,11 @@ fn fetch_all(flow: &Flow, conn: &Connection, fetches: &[Fetch], tally: &mut Tall
             .collect();
         let settled = next.iter().map(|(key, _)| key.clone()).collect();
         if !next.is_empty() {
-            let announce = Journal {
-                settled: Vec::new(),
-                next,
-            };
+            let announce = Journal::entering(next);
             flow.with_store(|s| s.append_journaled(&[], &announce))?;
         }
         events.extend(publish(flow.bronze, staged));
-        let journal = Journal {
-            settled,
-            next: Vec::new(),
-        };
-        flow.record_journaled(tally, events, &journal)?;
+        flow.record_journaled(tally, events, &Journal::leaving(settled))?;
         if let Some(error) = lost {
             return Err(error);
         }

@@ -20,29 +20,26 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T> {
-    let codec_err = |detail: String| Error::Codec { what, detail };
-    match bytes.split_first() {
-        Some((&1, body)) => {
-            let (value, used) =
-                bincode::serde::decode_from_slice(body, bincode::config::standard())
-                    .map_err(|e| codec_err(e.to_string()))?;
-            if used != body.len() {
-                return Err(codec_err(format!("{} trailing bytes", body.len() - used)));
-            }
-            Ok(value)
-        }
-        Some((v, _)) => Err(codec_err(format!("unknown envelope version {v}"))),
-        None => Err(codec_err("empty value".into())),
+    let (value, trailing) = decode_leading(what, bytes)?;
+    if trailing != 0 {
+        let detail = format!("{trailing} trailing bytes");
+        return Err(Error::Codec { what, detail });
     }
+    Ok(value)
 }
 
 /// Decodes only the leading fields of a value (bincode is positional, so a struct holding the
 /// first fields of `T` reads them and stops): for scans that need one field of every record.
 pub fn decode_prefix<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T> {
+    decode_leading(what, bytes).map(|(value, _)| value)
+}
+
+/// The value at the start of an envelope, and how many bytes of it were left unread.
+fn decode_leading<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<(T, usize)> {
     let codec_err = |detail: String| Error::Codec { what, detail };
     match bytes.split_first() {
         Some((&1, body)) => bincode::serde::decode_from_slice(body, bincode::config::standard())
-            .map(|(value, _)| value)
+            .map(|(value, used)| (value, body.len() - used))
             .map_err(|e| codec_err(e.to_string())),
         Some((v, _)) => Err(codec_err(format!("unknown envelope version {v}"))),
         None => Err(codec_err("empty value".into())),

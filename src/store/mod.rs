@@ -53,6 +53,22 @@ pub struct Journal {
 }
 
 impl Journal {
+    /// Files about to be published, with their Bronze paths, enter the journal.
+    pub fn entering(next: Vec<(FileKey, String)>) -> Journal {
+        Journal {
+            settled: Vec::new(),
+            next,
+        }
+    }
+
+    /// Files whose outcome the events record leave it.
+    pub fn leaving(settled: Vec<FileKey>) -> Journal {
+        Journal {
+            settled,
+            next: Vec::new(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.settled.is_empty() && self.next.is_empty()
     }
