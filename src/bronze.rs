@@ -177,6 +177,12 @@ impl Bronze {
         Ok(StageOutcome::Staged(staged))
     }
 
+    /// The staged bytes, for checks that need the whole file before it is published (the
+    /// sensor flow's JSON completeness check).
+    pub fn open_staged(&self, staged: &Staged) -> io::Result<File> {
+        File::open(&staged.temp)
+    }
+
     /// Drops a staged copy without publishing it.
     pub fn discard(&self, staged: Staged) -> io::Result<()> {
         fs::remove_file(staged.temp)

@@ -89,6 +89,9 @@ pub struct Settings {
     pub copy_threads: usize,
     /// A source file modified more recently than this may still be being written.
     pub min_age: chrono::Duration,
+    /// A sensor file that is not complete JSON is deferred while its mtime is younger than
+    /// this, then recorded as failed (and still retried by later passes).
+    pub incomplete_grace: chrono::Duration,
     /// Files made durable with one flush and recorded in one transaction.
     pub batch_size: usize,
     /// How far past the wall clock prediction may probe (sensor clocks run a little ahead).
@@ -104,6 +107,7 @@ impl Settings {
             gap_minutes: 10,
             copy_threads: 16,
             min_age: chrono::Duration::seconds(2),
+            incomplete_grace: chrono::Duration::seconds(600),
             batch_size: 1000,
             future_skew_minutes: 1,
             bridge_budget: 1440,

@@ -4,7 +4,7 @@
 //! the `publishing` journal, written before a batch is published, is what lets a crash between
 //! the two never leave a file in Bronze that the log does not learn about.
 
-use crate::bronze::{facts_of, Bronze, Next};
+use crate::bronze::{facts_of, Bronze, Next, StageOutcome, Staged};
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::identity::FileKey;
@@ -13,6 +13,7 @@ use crate::plan::CopyJob;
 use crate::source::EntryKind;
 use crate::store::event::{DeferReason, Event, EventKind, SkipReason};
 use crate::store::{Journal, Store};
+use serde::de::IgnoredAny;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -200,8 +201,62 @@ fn run_job(ctx: &Context, job: &CopyJob) -> Next {
     }
     let recheck = || ctx.source.stat(&name);
     match ctx.bronze.stage(&mut reader, before, recheck, &job.rel) {
+        Ok(StageOutcome::Staged(staged)) => complete_or_defer(ctx, job, staged),
         Ok(outcome) => outcome.next(file),
         Err(e) => Next::Record(failed(job, Some(facts), "copying into Bronze", &e)),
+    }
+}
+
+/// A sensor file is complete when it is one whole JSON document: a writer that paused longer
+/// than the minimum age leaves a stable but truncated file, which must not be recorded as
+/// ingested. Such a file is deferred (retried every pass) until `incomplete_grace` has passed
+/// since its mtime, then recorded as failed with the parser's reason; later passes still
+/// retry it, so a writer that finishes even later gets its file in.
+fn complete_or_defer(ctx: &Context, job: &CopyJob, staged: Staged) -> Next {
+    let verdict = ctx
+        .bronze
+        .open_staged(&staged)
+        .map_err(|e| format!("reading the staged copy: {e}"))
+        .and_then(json_document);
+    let Err(why) = verdict else {
+        return Next::Publish(staged);
+    };
+    let facts = staged.facts;
+    if let Err(e) = ctx.bronze.discard(staged) {
+        tracing::warn!(file = %job.rel, error = %e, "cannot remove a staged copy");
+    }
+    let age_ns = ctx
+        .clock
+        .now_utc()
+        .timestamp_nanos_opt()
+        .unwrap_or(i64::MAX)
+        - facts.mtime_ns;
+    let grace_ns = ctx
+        .settings
+        .incomplete_grace
+        .num_nanoseconds()
+        .unwrap_or(i64::MAX);
+    if age_ns < grace_ns {
+        return Next::Record(EventKind::Discovered {
+            file: job.key.clone(),
+            facts,
+            reason: DeferReason::Incomplete,
+        });
+    }
+    let e = io::Error::new(io::ErrorKind::InvalidData, why);
+    Next::Record(failed(job, Some(facts), "not a complete JSON document", &e))
+}
+
+/// Whether `file` holds exactly one JSON value (whitespace around it allowed); the parser's
+/// message (with line and column) when not.
+fn json_document(file: std::fs::File) -> std::result::Result<(), String> {
+    let reader = io::BufReader::new(file);
+    let mut values = serde_json::Deserializer::from_reader(reader).into_iter::<IgnoredAny>();
+    match (values.next(), values.next()) {
+        (Some(Ok(_)), None) => Ok(()),
+        (None, _) => Err("no JSON value".into()),
+        (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e.to_string()),
+        (Some(Ok(_)), Some(Ok(_))) => Err("more than one JSON value".into()),
     }
 }
 

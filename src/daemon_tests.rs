@@ -58,7 +58,7 @@ impl LandingShare {
     /// `apartment`'s file for local `minute`, landing at `at`.
     fn land_at(&self, apartment: &str, minute: NaiveDateTime, at: DateTime<Utc>) {
         let name = SensorName::new(minute, apartment).to_string();
-        let body = format!("{name} written at {at}").into_bytes();
+        let body = format!("{{\"name\":\"{name}\",\"written\":\"{at}\"}}").into_bytes();
         self.versions
             .lock()
             .unwrap()
@@ -109,10 +109,13 @@ impl Source for LandingShare {
         let names: Vec<OsString> = self.versions.lock().unwrap().keys().cloned().collect();
         Ok(names
             .into_iter()
-            .filter(|n| self.visible(n).is_some())
-            .map(|name| Listed {
-                name,
-                kind: EntryKind::File,
+            .filter_map(|name| {
+                let meta = self.visible(&name).map(|(at, b)| meta_of(at, b.len()))?;
+                Some(Listed {
+                    name,
+                    kind: EntryKind::File,
+                    meta: Some(meta),
+                })
             })
             .collect())
     }

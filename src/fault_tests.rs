@@ -166,9 +166,13 @@ impl World {
                 let name = SensorName::new(at, apartment).to_string();
                 let bytes = match body {
                     0 => Vec::new(),
-                    n => format!("{{\"{name}\": {n}}}")
-                        .repeat(usize::from(*n) * 300)
-                        .into_bytes(),
+                    // One JSON document (a sensor file is complete only as one) of n × 300
+                    // readings.
+                    n => format!(
+                        "[{}]",
+                        vec![format!("{{\"{name}\": {n}}}"); usize::from(*n) * 300].join(",")
+                    )
+                    .into_bytes(),
                 };
                 self.put(name, bytes);
             }
@@ -503,9 +507,11 @@ proptest! {
         let share = dir.path().join("share");
         std::fs::create_dir(&share).unwrap();
         let old = std::time::UNIX_EPOCH + StdDuration::from_secs(1_692_000_000);
+        // Each file holds its own name's bytes as a JSON array: a complete document.
+        let body = |name: &Vec<u8>| format!("{name:?}").into_bytes();
         for name in &names {
             let f = std::fs::File::create(share.join(std::ffi::OsStr::from_bytes(name))).unwrap();
-            std::io::Write::write_all(&mut &f, name).unwrap();
+            std::io::Write::write_all(&mut &f, &body(name)).unwrap();
             f.set_modified(old).unwrap();
         }
         let store = Store::open(&dir.path().join("s.redb"), StdDuration::ZERO).unwrap();
@@ -524,7 +530,7 @@ proptest! {
             if valid {
                 accepted += 1;
                 let rel = record.bronze.unwrap();
-                prop_assert_eq!(std::fs::read(bronze.path_of(&rel)).unwrap(), name.clone());
+                prop_assert_eq!(std::fs::read(bronze.path_of(&rel)).unwrap(), body(name));
             }
         }
         prop_assert_eq!(report.tally.copied, accepted);
@@ -553,7 +559,7 @@ proptest! {
                         let at = start() + Duration::minutes(landed);
                         for apartment in ["A", "B"] {
                             let name = SensorName::new(at, apartment).to_string();
-                            world.put(name.clone(), name.into_bytes());
+                            world.put(name.clone(), format!("{{\"name\":\"{name}\"}}").into_bytes());
                         }
                         landed += 1;
                     }

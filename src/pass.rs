@@ -165,7 +165,18 @@ pub fn record_events_journaled(
     let mut events = Vec::with_capacity(kinds.len());
     for kind in kinds {
         if let Some(key) = kind.file().filter(|_| may_repeat(&kind)) {
-            if store.file(key)?.is_some_and(|rec| repeats(&kind, &rec)) {
+            let Some(rec) = store.file(key)? else {
+                events.push(Event { at_ms, kind });
+                continue;
+            };
+            if repeats(&kind, &rec) {
+                continue;
+            }
+            if rec.state.is_ingested() {
+                // A newer version that is not copied yet (young, incomplete, empty, failed)
+                // never erases the ingested one: Bronze still holds those bytes, and the
+                // change is looked at again by the next pass that sees it.
+                tracing::debug!(file = ?key, event = kind.name(), "newer version not copied yet");
                 continue;
             }
         }

@@ -52,7 +52,8 @@ impl Rig {
     fn land(&self, apartment: &str, minute: NaiveDateTime) {
         let name = SensorName::new(minute, apartment).to_string();
         let mtime = minute.and_utc().timestamp_nanos_opt().unwrap();
-        self.source.put(&name, name.as_bytes(), mtime);
+        self.source
+            .put(&name, format!("{{\"name\":\"{name}\"}}").as_bytes(), mtime);
     }
 
     fn land_range(&self, from: NaiveDateTime, minutes: i64) {
@@ -159,7 +160,7 @@ fn a_young_file_is_deferred_then_copied_by_the_next_pass() {
     // 10:05 lands "now": younger than the minimum age.
     let mtime = rig.clock.now_utc().timestamp_nanos_opt().unwrap();
     let name = SensorName::new(t(18, 10, 5), "A").to_string();
-    rig.source.put(&name, b"fresh", mtime);
+    rig.source.put(&name, b"{\"fresh\":true}", mtime);
     let r = rig.pass(None);
     assert_eq!((r.tally.copied, r.tally.deferred), (0, 1));
     let key = FileKey::share(name.as_bytes());

@@ -4,15 +4,18 @@
 //! lookup, no event. Everything else is classified and copied or skipped. Catches late,
 //! out-of-order and previously failed files that prediction cannot see.
 //!
-//! The diff is by name: a file changed on the share after it was ingested is found by
-//! `ingest audit` (which hashes sources), not here, so a reconcile stays one listing long.
+//! The diff is by name, and by size and mtime where the listing carries them: an ingested
+//! file whose size or mtime changed on the share is copied again as a new version (the
+//! previous Bronze bytes are kept aside as `NAME.kept-HASH`). A change that keeps both is
+//! found by `ingest audit`, which hashes sources (`--accept-changed` ingests it).
 
 use crate::error::{Error, Result};
 use crate::identity::SourceId;
 use crate::pass::{Context, Tally};
 use crate::plan::{classify, Action};
 use crate::predict::perform;
-use crate::source::Listed;
+use crate::source::{EntryKind, Listed};
+use crate::store::event::Facts;
 use crate::store::projection::FileState;
 
 /// Runs a reconcile; returns the number of entries listed.
@@ -29,28 +32,45 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<u64> {
     listing.sort_unstable_by(|a, b| a.name.as_encoded_bytes().cmp(b.name.as_encoded_bytes()));
     let mut entries = listing.into_iter().peekable();
     let mut actions = Vec::new();
-    let mut consider = |entry: Listed, known: Option<FileState>| {
-        // The common case at 246k files: known and ingested, decided without parsing the name.
-        if known.as_ref().is_some_and(FileState::is_ingested) {
-            return;
+    let mut consider = |entry: Listed, known: Option<(FileState, Option<Facts>)>| {
+        // The common case at 246k files: known, ingested and unchanged, decided without
+        // parsing the name.
+        if let Some((state, facts)) = &known {
+            if state.is_ingested() && !changed(&entry, state, facts.as_ref()) {
+                return;
+            }
         }
+        let known = known.map(|(state, _)| state);
         let action = classify(&entry.name, entry.kind, &ctx.settings.streams);
         if !known.is_some_and(|state| settled(&state, &action)) {
             actions.push(action);
         }
     };
     ctx.store
-        .for_each_state_of(SourceId::Share, |name, state| {
+        .for_each_state_of(SourceId::Share, |name, state, facts| {
             while let Some(entry) = entries.next_if(|e| e.name.as_encoded_bytes() < name) {
                 consider(entry, None);
             }
             if let Some(entry) = entries.next_if(|e| e.name.as_encoded_bytes() == name) {
-                consider(entry, Some(state));
+                consider(entry, Some((state, facts)));
             }
         })?;
     entries.for_each(|entry| consider(entry, None));
     perform(ctx, actions, tally)?;
     Ok(listed)
+}
+
+/// Whether a listed regular file's size or mtime differ from what was recorded when it was
+/// copied. An adopted file's facts may be its Bronze copy's (`ingest adopt`, a settled crash),
+/// whose mtime is not the source's: only its size is compared. A listing without facts (or a
+/// record without them) says nothing.
+fn changed(entry: &Listed, state: &FileState, recorded: Option<&Facts>) -> bool {
+    let (Some(now), Some(then)) = (entry.meta, recorded) else {
+        return false;
+    };
+    let mtime_known = *state == FileState::Copied;
+    now.kind == EntryKind::File
+        && (now.size != then.size || (mtime_known && now.mtime_ns != then.mtime_ns))
 }
 
 /// Whether the index already says all there is to say about this entry.

@@ -31,6 +31,9 @@ pub struct SourceMeta {
 pub struct Listed {
     pub name: OsString,
     pub kind: EntryKind,
+    /// Size and mtime, when the listing carries them (the reconcile compares them with the
+    /// index to find sources that changed after they were ingested).
+    pub meta: Option<SourceMeta>,
 }
 
 /// Work done against a source, reported in pass summaries and benchmarks.
@@ -134,9 +137,14 @@ impl Source for DirSource {
             let entry = entry?;
             // d_type from the directory entry: no extra lookup per file on Linux.
             let kind = entry.file_type().map(kind_of).unwrap_or(EntryKind::Other);
+            // Windows: free, from the directory search itself. Unix: one `fstatat` per entry,
+            // served from the attribute cache on local disks and on a kernel CIFS mount
+            // (primed by the listing); it is what lets a reconcile see a changed source.
+            let meta = entry.metadata().ok().map(|m| meta_of(&m));
             out.push(Listed {
                 name: entry.file_name(),
                 kind,
+                meta,
             });
         }
         Ok(out)
@@ -250,10 +258,15 @@ impl Source for MemorySource {
         self.counters.listings.fetch_add(1, Ordering::Relaxed);
         let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         Ok(files
-            .keys()
-            .map(|name| Listed {
+            .iter()
+            .map(|(name, (bytes, mtime_ns))| Listed {
                 name: name.clone(),
                 kind: EntryKind::File,
+                meta: Some(SourceMeta {
+                    kind: EntryKind::File,
+                    size: bytes.len() as u64,
+                    mtime_ns: *mtime_ns,
+                }),
             })
             .collect())
     }

@@ -3,6 +3,7 @@
 //! One test binary (as ripgrep does) so the executable is built once.
 
 mod cli;
+mod completeness;
 mod daemon;
 mod ingest;
 mod recovery;

@@ -180,8 +180,9 @@ fn a_share_unmounted_mid_pass_is_an_outage_and_nothing_is_lost() {
 
 /// Hostile entries on the share: a FIFO under a valid name (opening it would block forever),
 /// a symlink to a file outside the share swapped in under a valid name, a file that keeps
-/// growing while it is read, a zero-byte file and a 1 GiB sparse file. Nothing hangs or panics,
-/// nothing outside Bronze is written, each gets its recorded outcome.
+/// growing while it is read, a zero-byte file, a 1 GiB sparse file (zeros: not a JSON
+/// document, so `failed` with the reason once read whole) and a 64 MiB JSON document. Nothing
+/// hangs or panics, nothing outside Bronze is written, each gets its recorded outcome.
 #[test]
 fn hostile_entries_get_recorded_outcomes_and_nothing_escapes_bronze() {
     let rig = Rig::new();
@@ -206,6 +207,17 @@ fn hostile_entries_get_recorded_outcomes_and_nothing_escapes_bronze() {
     huge.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_692_000_000))
         .unwrap();
     drop(huge);
+    let big = fs::File::create(rig.share.join(name(15))).unwrap();
+    let mut w = std::io::BufWriter::new(&big);
+    std::io::Write::write_all(&mut w, b"[").unwrap();
+    for _ in 0..64 {
+        std::io::Write::write_all(&mut w, &[b' '; 1 << 20]).unwrap();
+    }
+    std::io::Write::write_all(&mut w, b"]").unwrap();
+    drop(w);
+    big.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_692_000_000))
+        .unwrap();
+    drop(big);
     let growing = rig.share.join(name(14));
     fs::write(&growing, "{").unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -220,7 +232,7 @@ fn hostile_entries_get_recorded_outcomes_and_nothing_escapes_bronze() {
             }
         })
     };
-    let report = rig.pass(&[], 0);
+    let report = rig.pass(&[], 1);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
     let log = rig.log();
@@ -232,12 +244,17 @@ fn hostile_entries_get_recorded_outcomes_and_nothing_escapes_bronze() {
     assert_eq!(outcome(10), ("skipped".into(), "not-regular-file".into()));
     assert_eq!(outcome(11), ("skipped".into(), "not-regular-file".into()));
     assert_eq!(outcome(12), ("skipped".into(), "empty".into()));
-    assert_eq!(outcome(13).0, "copied");
+    assert_eq!(outcome(13).0, "failed");
+    assert!(
+        !rig.bronze_path(&name(13)).exists(),
+        "zeros are not a document"
+    );
+    assert_eq!(outcome(15).0, "copied");
     assert_eq!(outcome(14), ("discovered".into(), "TooYoung".into()));
     assert_eq!(report["copied"], 7, "{report}");
     assert_eq!(
-        blake3_hex(&rig.bronze_path(&name(13))),
-        blake3_hex(&rig.share.join(name(13)))
+        blake3_hex(&rig.bronze_path(&name(15))),
+        blake3_hex(&rig.share.join(name(15)))
     );
     assert!(
         !rig.bronze_path(&name(11)).exists(),

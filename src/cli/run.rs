@@ -40,6 +40,10 @@ pub struct RunArgs {
     /// Files modified more recently than this are left for the next pass.
     #[arg(long, env = "INGEST_MIN_AGE_SECS", default_value_t = 2)]
     pub min_age_secs: u32,
+    /// A sensor file that is not yet a whole JSON document is deferred for this long after
+    /// its last modification, then recorded as failed (later passes still retry it).
+    #[arg(long, env = "INGEST_INCOMPLETE_SECS", default_value_t = 600)]
+    pub incomplete_secs: u32,
     /// Files per durable batch (one flush and one transaction each).
     #[arg(long, env = "INGEST_BATCH_SIZE", default_value_t = 1000)]
     pub batch_size: usize,
@@ -216,6 +220,7 @@ fn settings_of(cfg: &Resolved, args: &RunArgs) -> Settings {
     s.copy_threads = args.copy_threads.max(1);
     s.gap_minutes = args.gap_minutes.max(1);
     s.min_age = chrono::Duration::seconds(i64::from(args.min_age_secs));
+    s.incomplete_grace = chrono::Duration::seconds(i64::from(args.incomplete_secs));
     s.batch_size = args.batch_size.max(1);
     s
 }

@@ -159,6 +159,11 @@ pub enum DeferReason {
     TooYoung,
     /// Size or mtime changed while it was read.
     ChangedWhileReading,
+    // Variants are encoded by index: only ever append below this line.
+    /// Read whole and stable, but not yet a complete JSON document: a writer that paused
+    /// longer than the minimum age. Retried until `Settings::incomplete_grace` has passed
+    /// since its mtime, then recorded as `Failed`.
+    Incomplete,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

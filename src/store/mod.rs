@@ -15,8 +15,8 @@ mod tables;
 
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
-use event::Event;
-use projection::{FileRecord, FileState, MemoryProjections, StateOnly, StreamRecord};
+use event::{Event, Facts};
+use projection::{FileRecord, FileState, MemoryProjections, StateAndFacts, StreamRecord};
 use redb::{
     Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
     ReadableTableMetadata,
@@ -312,17 +312,17 @@ impl Store {
         Ok(out)
     }
 
-    /// Visits the state of every indexed file of one source in name order (raw bytes, as
-    /// redb orders the keys), decoding only the state and allocating nothing per file: the
-    /// index side of a reconcile's merge with the sorted listing.
+    /// Visits the state and source facts of every indexed file of one source in name order
+    /// (raw bytes, as redb orders the keys), decoding only those two fields and allocating
+    /// nothing per file: the index side of a reconcile's merge with the sorted listing.
     pub fn for_each_state_of(
         &self,
         source: SourceId,
-        mut visit: impl FnMut(&[u8], FileState),
+        mut visit: impl FnMut(&[u8], FileState, Option<Facts>),
     ) -> Result<()> {
         self.for_each_row_of(source, |name, value| {
-            let StateOnly { state } = codec::decode_prefix("file record", value)?;
-            visit(name, state);
+            let StateAndFacts { state, facts } = codec::decode_prefix("file record", value)?;
+            visit(name, state, facts);
             Ok(())
         })
     }

@@ -50,11 +50,13 @@ pub struct FileRecord {
     pub last_seq: u64,
 }
 
-/// The first field of a [`FileRecord`] alone: bincode is positional, so scans that need only
-/// the state decode this from a record's bytes (`codec::decode_prefix`). Keep `state` first.
+/// The first two fields of a [`FileRecord`] alone: bincode is positional, so scans that need
+/// only whether a file is ingested and whether its size and mtime still match decode this
+/// from a record's bytes (`codec::decode_prefix`). Keep `state` first and `facts` second.
 #[derive(Deserialize)]
-pub struct StateOnly {
+pub struct StateAndFacts {
     pub state: FileState,
+    pub facts: Option<Facts>,
 }
 
 /// `baseline` projection value for one stream.

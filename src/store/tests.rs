@@ -287,10 +287,11 @@ fn golden_events() -> Vec<(&'static str, Event)> {
     ]
 }
 
-/// Scans decode only a record's leading state (`StateOnly`); it must equal the full record's.
+/// Scans decode only a record's leading state and facts (`StateAndFacts`); they must equal
+/// the full record's.
 #[test]
-fn a_state_only_decode_reads_the_state_of_a_full_record() {
-    use super::projection::{FileRecord, FileState, StateOnly};
+fn a_state_and_facts_decode_reads_them_from_a_full_record() {
+    use super::projection::{FileRecord, FileState, StateAndFacts};
     for state in [
         FileState::Copied,
         FileState::Skipped(SkipReason::Empty),
@@ -307,7 +308,7 @@ fn a_state_only_decode_reads_the_state_of_a_full_record() {
             last_seq: 9,
         };
         let bytes = codec::encode(&record);
-        let StateOnly { state: got } = codec::decode_prefix("test", &bytes).unwrap();
-        assert_eq!(got, state);
+        let got: StateAndFacts = codec::decode_prefix("test", &bytes).unwrap();
+        assert_eq!((got.state, got.facts), (state, record.facts));
     }
 }

@@ -1,0 +1,169 @@
+//! Issue 11.3 through the real binary: a file is ingested only when it is complete (one whole
+//! JSON document), and a source that changes after it was ingested gets its new version into
+//! Bronze, with the previous bytes kept aside.
+
+use crate::util::{blake3_hex, Rig};
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+const NAME: &str = "18.08.2023 1000_JimmyLoup_received.json";
+
+/// A sensor document of about `len` bytes, valid JSON.
+fn document(len: usize) -> Vec<u8> {
+    let mut doc = String::from("{\"readings\":[");
+    let mut i = 0;
+    while doc.len() < len {
+        if i > 0 {
+            doc.push(',');
+        }
+        doc.push_str(&format!("{{\"sensor\":{i},\"value\":{}.5}}", i * 7 % 100));
+        i += 1;
+    }
+    doc.push_str("]}");
+    doc.into_bytes()
+}
+
+/// Writes `bytes` at `path` and dates it `ago` in the past (older than the minimum age).
+fn write_aged(path: &Path, bytes: &[u8], ago: Duration) {
+    fs::write(path, bytes).unwrap();
+    let f = fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(SystemTime::now() - ago).unwrap();
+}
+
+fn last_event_of(rig: &Rig, name: &str) -> serde_json::Value {
+    rig.log()
+        .into_iter()
+        .rev()
+        .find(|e| e["file"] == name)
+        .unwrap_or_default()
+}
+
+/// A writer that paused longer than the minimum age left the first 4,096 of 24,576 bytes: the
+/// stable but truncated file is deferred (`Incomplete`), never recorded as copied; once the
+/// writer finishes, the next pass copies the whole file.
+#[test]
+fn a_paused_writer_gets_its_file_deferred_then_copied_whole() {
+    let rig = Rig::new();
+    rig.add_minutes(1, 5);
+    let whole = document(24_576);
+    let share_file = rig.share.join(NAME);
+    write_aged(&share_file, &whole[..4096], Duration::from_secs(30));
+    let first = rig.pass(&[], 0);
+    assert_eq!(first["deferred"], 1, "{first}");
+    assert!(
+        !rig.bronze_path(NAME).exists(),
+        "a truncated document never reaches its final name"
+    );
+    let event = last_event_of(&rig, NAME);
+    assert_eq!(
+        (event["kind"].as_str(), event["reason"].as_str()),
+        (Some("discovered"), Some("Incomplete"))
+    );
+
+    write_aged(&share_file, &whole, Duration::from_secs(30));
+    let second = rig.pass(&[], 0);
+    assert_eq!(second["copied"], 1, "{second}");
+    assert_eq!(fs::read(rig.bronze_path(NAME)).unwrap(), whole);
+    rig.audit_clean();
+}
+
+/// Past the grace (`INGEST_INCOMPLETE_SECS`) a file that is still not a JSON document is
+/// recorded as failed with the parser's reason (exit 1), and later passes still retry it: when
+/// it is finally complete, it is copied.
+#[test]
+fn an_incomplete_file_past_the_grace_fails_with_the_reason_and_is_still_retried() {
+    let rig = Rig::new();
+    rig.add_minutes(1, 5);
+    let whole = document(8_000);
+    let share_file = rig.share.join(NAME);
+    write_aged(&share_file, &whole[..1000], Duration::from_secs(3600));
+    let out = rig
+        .cmd(&["run", "--once", "--json"])
+        .env("INGEST_INCOMPLETE_SECS", "60")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a failed file is exit 1");
+    let event = last_event_of(&rig, NAME);
+    assert_eq!(event["kind"], "failed");
+    let error = event["error"].as_str().unwrap();
+    assert!(error.contains("not a complete JSON document"), "{error}");
+    assert!(!rig.bronze_path(NAME).exists());
+
+    write_aged(&share_file, &whole, Duration::from_secs(3600));
+    let again = rig.pass(&[], 0);
+    assert_eq!(again["copied"], 1, "{again}");
+    assert_eq!(fs::read(rig.bronze_path(NAME)).unwrap(), whole);
+}
+
+/// Concatenated documents, trailing garbage and zero bytes are not one JSON document either;
+/// whitespace around a document is fine.
+#[test]
+fn only_one_whole_json_document_counts_as_complete() {
+    let rig = Rig::new();
+    let cases: [(&str, &[u8], bool); 5] = [
+        (
+            "18.08.2023 1000_JimmyLoup_received.json",
+            b"{\"a\":1}{\"b\":2}",
+            false,
+        ),
+        (
+            "18.08.2023 1001_JimmyLoup_received.json",
+            b"{\"a\":1} x",
+            false,
+        ),
+        ("18.08.2023 1002_JimmyLoup_received.json", &[0u8; 64], false),
+        (
+            "18.08.2023 1003_JimmyLoup_received.json",
+            b"  {\"a\":[1,2]}\r\n",
+            true,
+        ),
+        ("18.08.2023 1004_JimmyLoup_received.json", b"[]", true),
+    ];
+    for (name, bytes, _) in &cases {
+        write_aged(&rig.share.join(name), bytes, Duration::from_secs(30));
+    }
+    rig.pass(&[], 0);
+    for (name, _, complete) in cases {
+        assert_eq!(rig.bronze_path(name).exists(), complete, "{name}");
+    }
+}
+
+/// A source rewritten after it was ingested (other size, other mtime) is copied again as a new
+/// version by the next reconcile (`run --scan`, the daemon's nightly pass): Bronze holds the
+/// new bytes, the previous ones are kept as `NAME.kept-<hash prefix>`, the `copied` event
+/// names both, and audit is clean.
+#[test]
+fn a_source_changed_after_ingest_gets_its_new_version_with_the_old_kept() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 5);
+    rig.pass(&[], 0);
+    let dest = rig.bronze_path(NAME);
+    let old_hash = blake3_hex(&dest);
+    let old = fs::read(&dest).unwrap();
+    let new = document(old.len() + 100);
+    write_aged(&rig.share.join(NAME), &new, Duration::from_secs(30));
+
+    let scan = rig.pass(&["--scan"], 0);
+    assert_eq!(scan["copied"], 1, "{scan}");
+    assert_eq!(
+        fs::read(&dest).unwrap(),
+        new,
+        "Bronze holds the new version"
+    );
+    let kept = dest.with_file_name(format!("{NAME}.kept-{}", &old_hash[..16]));
+    assert_eq!(
+        fs::read(&kept).unwrap(),
+        old,
+        "the previous version is kept aside"
+    );
+    let event = last_event_of(&rig, NAME);
+    assert_eq!(event["kind"], "copied");
+    assert!(event.to_string().contains(&old_hash[..16]), "{event}");
+    rig.audit_clean();
+    let idle = rig.pass(&["--scan"], 0);
+    assert_eq!(
+        idle["copied"], 0,
+        "an unchanged source is not copied again: {idle}"
+    );
+}
