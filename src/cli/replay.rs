@@ -9,11 +9,13 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::naming::truncate_to_minute;
 use crate::pass::Context;
-use crate::replay::{apply, plan, ReplayPlan};
+use crate::replay::{apply, plan, Known, Probe, ReplayPlan};
 use crate::source::{DirSource, Source};
 use crate::store::Store;
 use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[derive(Args, Debug, Clone)]
@@ -52,9 +54,26 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     })?;
     let bronze = Bronze::new(&cfg.bronze_root);
     let settings = Settings::new(cfg.streams.clone());
-    let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
-    let ctx = Context::new(&store, &source, &bronze, &SystemClock, &settings);
-    let plan = plan(&ctx, since, until)?;
+    // The store is held only to read what the plan needs, and again to record the copies.
+    let known = {
+        let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
+        Known::read(&store, &cfg.streams, since, until)?
+    };
+    let probe = Probe {
+        source: &source,
+        bronze: &bronze,
+        streams: &cfg.streams,
+    };
+    let bar = progress_bar();
+    let plan = plan(&probe, &known, since, until, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        if done % PROGRESS_LINE_EVERY == 0 {
+            tracing::info!(checked = done, of = total, "replay: minutes checked");
+        }
+    })?;
+    bar.finish_and_clear();
+    drop(known);
     let lost = !plan.unrecoverable.is_empty();
     if args.dry_run {
         print_plan(&plan, args.json);
@@ -64,6 +83,8 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
+    let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
+    let ctx = Context::new(&store, &source, &bronze, &SystemClock, &settings);
     let report = apply(&ctx, &plan)?;
     if args.json {
         println!("{}", json!({"plan": plan, "result": report}));
@@ -80,6 +101,23 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Without a terminal (a service, a log file), progress is a log line every this many
+/// minutes checked.
+const PROGRESS_LINE_EVERY: u64 = 100_000;
+
+/// A bar on stderr when it is a terminal; hidden otherwise.
+fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} minutes  {per_sec}  eta {eta}")
+            .expect("valid template"),
+    );
+    bar
 }
 
 fn print_plan(plan: &ReplayPlan, as_json: bool) {
