@@ -229,6 +229,68 @@ fn replay_since_1900_is_bounded_by_the_index() {
     assert_eq!(doc["result"]["copied"], 0, "{doc}");
 }
 
+/// 11.8: while a replay probes Bronze and the share, it does not hold the store: `status`
+/// with no wait succeeds. The replay is held inside its probe phase without timing: one
+/// recorded Bronze file is a FIFO, and hashing it blocks until this test writes to it.
+#[cfg(target_os = "linux")]
+#[test]
+fn status_runs_while_a_replay_probes() {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let rig = Rig::new();
+    rig.add_minutes(0, 5);
+    rig.pass(&[], 0);
+    let bronze = rig.bronze_path("18.08.2023 1002_JimmyLoup_received.json");
+    fs::remove_file(&bronze).unwrap();
+    assert!(Command::new("mkfifo")
+        .arg(&bronze)
+        .status()
+        .unwrap()
+        .success());
+    let replay = rig
+        .cmd(&[
+            "replay",
+            "--since",
+            "2023-08-18T10:00",
+            "--until",
+            "2023-08-18T10:10",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A non-blocking open for writing succeeds once the replay has the FIFO open to hash it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut writer = loop {
+        let open = fs::File::options()
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(&bronze);
+        match open {
+            Ok(f) => break f,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("the replay never hashed the FIFO: {e}"),
+        }
+    };
+    let status = rig.run(&["status", "--store-wait-secs", "0"]);
+    // Let the replay go on: the path becomes a corrupt regular file, the FIFO gives junk.
+    fs::remove_file(&bronze).unwrap();
+    fs::write(&bronze, b"corrupt").unwrap();
+    writer.write_all(b"junk").unwrap();
+    drop(writer);
+    let out = replay.wait_with_output().unwrap();
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "status while the replay probes: {}",
+        stderr(&status)
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["result"]["copied"], 1, "{doc}");
+}
+
 /// 11.10: a skipped name with a newline and an ESC sequence is printed by the text
 /// `ingest log` on exactly one line, escaped, with no raw ESC byte reaching the terminal.
 #[cfg(unix)]
