@@ -316,8 +316,7 @@ fn read_config(path: &Path) -> Result<FileConfig> {
         .map_err(|e| Error::Config(format!("config file {}: {}", path.display(), e.message())))
 }
 
-/// Runs the parsed command.
-/// A damaged store ends any command with [`Error::StoreDamaged`] (exit 2), not a panic.
+/// Runs the parsed command. A damaged store ends any command with [`Error::StoreDamaged`] (exit 2), not a panic.
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     if let Command::Demo(args) = &cli.command {
         return demo::run(&cli.global, args);
@@ -330,6 +329,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Audit(args) => audit::run(&cfg, args),
         Command::Replay(args) => replay::run(&cfg, args),
         Command::Adopt(args) => adopt::run(&cfg, args),
+        // Returned above: the demo keeps its store in its own folder, not at `cfg.state`.
         Command::Demo(args) => demo::run(&cli.global, args),
     })
 }

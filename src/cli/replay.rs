@@ -12,6 +12,7 @@ use crate::pass::Context;
 use crate::replay::{apply, plan, Known, Probe, ReplayPlan};
 use crate::source::{DirSource, Source};
 use crate::store::Store;
+use chrono::NaiveDateTime;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -54,26 +55,7 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     })?;
     let bronze = Bronze::new(&cfg.bronze_root);
     let settings = Settings::new(cfg.streams.clone());
-    // The store is held only to read what the plan needs, and again to record the copies.
-    let known = {
-        let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
-        Known::read(&store, &cfg.streams, since, until)?
-    };
-    let probe = Probe {
-        source: &source,
-        bronze: &bronze,
-        streams: &cfg.streams,
-    };
-    let bar = progress_bar();
-    let plan = plan(&probe, &known, since, until, &|done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-        if done % PROGRESS_LINE_EVERY == 0 {
-            tracing::info!(checked = done, of = total, "replay: minutes checked");
-        }
-    })?;
-    bar.finish_and_clear();
-    drop(known);
+    let plan = plan_with_progress(cfg, &source, &bronze, since, until)?;
     let lost = !plan.unrecoverable.is_empty();
     if args.dry_run {
         print_plan(&plan, args.json);
@@ -103,13 +85,44 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     })
 }
 
+/// Plans the replay. The store is held only to read what the plan needs ([`Known`]), not while
+/// the share and Bronze are probed; `run` opens it again to record the copies.
+fn plan_with_progress(
+    cfg: &Resolved,
+    source: &DirSource,
+    bronze: &Bronze,
+    since: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<ReplayPlan> {
+    let known = {
+        let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
+        Known::read(&store, &cfg.streams, since, until)?
+    };
+    let probe = Probe {
+        source,
+        bronze,
+        streams: &cfg.streams,
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let bar = progress_bar(terminal);
+    let plan = plan(&probe, &known, since, until, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        if !terminal && done % PROGRESS_LINE_EVERY == 0 {
+            tracing::info!(checked = done, of = total, "replay: minutes checked");
+        }
+    })?;
+    bar.finish_and_clear();
+    Ok(plan)
+}
+
 /// Without a terminal (a service, a log file), progress is a log line every this many
 /// minutes checked.
 const PROGRESS_LINE_EVERY: u64 = 100_000;
 
 /// A bar on stderr when it is a terminal; hidden otherwise.
-fn progress_bar() -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
+fn progress_bar(terminal: bool) -> ProgressBar {
+    if !terminal {
         return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     }
     let bar = ProgressBar::new(0);
