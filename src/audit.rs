@@ -5,7 +5,7 @@
 //! bounded by the index (one small target per ingested file); results are kept only for
 //! problems.
 
-use crate::bronze::{hash_file, Bronze, StageOutcome};
+use crate::bronze::{hash_file, Bronze, StageOutcome, Staged};
 use crate::clock::Clock;
 use crate::config::StreamMap;
 use crate::copy::parallel_map;
@@ -19,13 +19,16 @@ use crate::store::projection::FileRecord;
 use crate::store::Store;
 use chrono::NaiveDateTime;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Files hashed per parallel chunk (bounds the in-flight results).
 const CHUNK: usize = 4096;
+
+/// Files `--repair` publishes with one flush and records in one transaction (as a pass does).
+const REPAIR_BATCH: usize = 1000;
 
 /// What to audit and how.
 #[derive(Debug, Clone)]
@@ -64,6 +67,8 @@ pub struct Problem {
 pub struct AuditReport {
     pub summary: AuditSummary,
     pub problems: Vec<Problem>,
+    /// Transactions `--repair` committed (one per batch of up to 1000 files).
+    pub repair_commits: u64,
 }
 
 impl AuditReport {
@@ -117,13 +122,19 @@ impl Auditor<'_> {
             problems.extend(self.still_unknown(unknown)?);
         }
         drop(known_rels);
-        if opts.repair {
-            self.repair(&targets, &mut problems)?;
-        }
+        let repair_commits = if opts.repair {
+            self.repair(&targets, &mut problems)?
+        } else {
+            0
+        };
         count(&mut summary, &problems);
         summary.millis = started.elapsed().as_millis() as u64;
         self.record(&summary, &problems)?;
-        Ok(AuditReport { summary, problems })
+        Ok(AuditReport {
+            summary,
+            problems,
+            repair_commits,
+        })
     }
 
     /// Reads the files to check, the set of known Bronze paths, and whether the projections
@@ -259,32 +270,45 @@ impl Auditor<'_> {
     }
 
     /// Re-copies Bronze files that are missing or corrupt, but only from a source that still
-    /// matches the record: a changed source is never spread into Bronze.
-    fn repair(&self, targets: &[Target], problems: &mut [Problem]) -> Result<()> {
+    /// matches the record: a changed source is never spread into Bronze. Batched like a pass:
+    /// per [`REPAIR_BATCH`] files one flush ([`Bronze::publish`]) and one transaction, not one
+    /// of each per file. Returns the number of transactions.
+    fn repair(&self, targets: &[Target], problems: &mut [Problem]) -> Result<u64> {
         let source_changed: HashSet<FileKey> = problems
             .iter()
             .filter(|p| matches!(p.kind, Finding::SourceChanged | Finding::MissingOnSource))
             .map(|p| p.key.clone())
             .collect();
-        for p in problems.iter_mut() {
-            let fixable = matches!(p.kind, Finding::MissingInBronze | Finding::BronzeCorrupt)
-                && p.key.source == SourceId::Share
-                && p.source_hash.is_some()
-                && !source_changed.contains(&p.key);
-            if !fixable {
-                continue;
+        let by_key: HashMap<&FileKey, &Target> = targets.iter().map(|t| (&t.key, t)).collect();
+        let fixable: Vec<(usize, &Target)> = problems
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                matches!(p.kind, Finding::MissingInBronze | Finding::BronzeCorrupt)
+                    && p.key.source == SourceId::Share
+                    && p.source_hash.is_some()
+                    && !source_changed.contains(&p.key)
+            })
+            .filter_map(|(i, p)| by_key.get(&p.key).map(|t| (i, *t)))
+            .collect();
+        let mut commits = 0;
+        for batch in fixable.chunks(REPAIR_BATCH) {
+            let (mut which, mut files) = (Vec::new(), Vec::new());
+            for &(i, target) in batch {
+                if let Some(staged) = self.stage_copy(target)? {
+                    which.push((i, target));
+                    files.push(staged);
+                }
             }
-            let Some(target) = targets.iter().find(|t| t.key == p.key) else {
-                continue;
-            };
-            p.repaired = self.recopy(target)?;
+            commits += u64::from(self.publish_repairs(&which, &files, problems)?);
         }
-        Ok(())
+        Ok(commits)
     }
 
-    fn recopy(&self, t: &Target) -> Result<bool> {
+    /// Stages a fresh copy of `t` from the source; `None` unless it has the recorded bytes.
+    fn stage_copy(&self, t: &Target) -> Result<Option<Staged>> {
         let Some(name) = os_name(&t.key.name) else {
-            return Ok(false);
+            return Ok(None);
         };
         let io_err = |e| Error::io(format!("repairing {}", t.rel), e);
         let (mut reader, before) = self.source.open(&name).map_err(io_err)?;
@@ -293,29 +317,52 @@ impl Auditor<'_> {
             .stage(&mut reader, before, || self.source.stat(&name), &t.rel)
             .map_err(io_err)?;
         let StageOutcome::Staged(staged) = outcome else {
-            return Ok(false);
+            return Ok(None);
         };
         if staged.hash != t.hash {
             self.bronze.discard(staged).map_err(io_err)?;
+            return Ok(None);
+        }
+        Ok(Some(staged))
+    }
+
+    /// Publishes one batch of repairs with one flush and records their events in one
+    /// transaction; marks the problems repaired. Returns whether it committed.
+    fn publish_repairs(
+        &self,
+        which: &[(usize, &Target)],
+        files: &[Staged],
+        problems: &mut [Problem],
+    ) -> Result<bool> {
+        if files.is_empty() {
             return Ok(false);
         }
-        let (facts, hash, rel) = (staged.facts, staged.hash, staged.rel.clone());
-        let replaced = self
-            .bronze
-            .publish(std::slice::from_ref(&staged))
-            .pop()
-            .unwrap_or(Ok(None))
-            .map_err(io_err)?;
-        let store = Store::open_existing(self.store_path, self.store_wait)?;
+        let published = self.bronze.publish(files);
         let at_ms = self.clock.now_utc().timestamp_millis();
-        let kind = EventKind::Copied {
-            file: t.key.clone(),
-            facts,
-            hash,
-            bronze: rel,
-            replaced,
-        };
-        store.append(&[Event { at_ms, kind }])?;
+        let mut events = Vec::new();
+        for (((i, t), s), outcome) in which.iter().zip(files).zip(published) {
+            match outcome {
+                Ok(replaced) => {
+                    problems[*i].repaired = true;
+                    events.push(Event {
+                        at_ms,
+                        kind: EventKind::Copied {
+                            file: t.key.clone(),
+                            facts: s.facts,
+                            hash: s.hash,
+                            bronze: s.rel.clone(),
+                            replaced,
+                        },
+                    });
+                }
+                // Left unrepaired: the problem stays in the report (exit 1).
+                Err(e) => tracing::warn!(file = %t.rel, "repair failed: {e}"),
+            }
+        }
+        if events.is_empty() {
+            return Ok(false);
+        }
+        Store::open_existing(self.store_path, self.store_wait)?.append(&events)?;
         Ok(true)
     }
 

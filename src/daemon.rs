@@ -126,8 +126,17 @@ impl Daemon {
         }
         let this = self.clone();
         let mut task = tokio::task::spawn_blocking(move || this.tick());
+        // A pass that panicked inside redb met a damaged store: say so, not "aborted".
         let join = |r: std::result::Result<Result<Tick>, tokio::task::JoinError>| {
-            r.unwrap_or_else(|e| Err(Error::Config(format!("pass aborted: {e}"))))
+            let state = &self.state;
+            r.unwrap_or_else(|e| match crate::store::damage::take_panic() {
+                Some(detail) => Err(crate::store::damage::classify(
+                    state,
+                    Error::Store(redb::Error::Corrupted(detail)),
+                )),
+                None => Err(Error::Config(format!("pass aborted: {e}"))),
+            })
+            .map_err(|e| crate::store::damage::classify(state, e))
         };
         tokio::select! {
             r = &mut task => (join(r), false),

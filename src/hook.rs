@@ -21,8 +21,16 @@ pub struct Hook {
     /// Run by the shell (`sh -c`, or `cmd /C` on Windows).
     pub command: String,
     pub timeout: Duration,
-    /// Folder for the manifest file (beside the store).
-    pub work_dir: PathBuf,
+    /// The manifest file: beside the store and named after it ([`manifest_for`]).
+    pub manifest: PathBuf,
+}
+
+/// The manifest of the store at `state`: `NAME.hook-manifest.txt` beside it. Named after the
+/// store so two stores in one folder never hand each other's files to their hooks.
+pub fn manifest_for(state: &Path) -> PathBuf {
+    let mut name = state.as_os_str().to_owned();
+    name.push(".hook-manifest.txt");
+    PathBuf::from(name)
 }
 
 /// Runs the hook over everything copied since the cursor; `None` when there is nothing new.
@@ -39,9 +47,8 @@ pub fn run(
         return Ok(None);
     };
     let started = Instant::now();
-    let manifest = hook.work_dir.join("ingest-hook-manifest.txt");
-    write_manifest(&manifest, &paths)?;
-    let outcome = execute(hook, &manifest, bronze, paths.len(), stop);
+    write_manifest(&hook.manifest, &paths)?;
+    let outcome = execute(hook, &hook.manifest, bronze, paths.len(), stop);
     let summary = HookSummary {
         from_seq,
         to_seq,
@@ -103,6 +110,7 @@ fn execute(
         .env("INGEST_NEW_COUNT", count.to_string())
         .env("INGEST_BRONZE_ROOT", bronze.root())
         .stdin(Stdio::null());
+    own_process_group(&mut cmd);
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start the hook: {e}"))?;
@@ -122,13 +130,55 @@ fn execute(
             None
         };
         if let Some(why) = why {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_tree(&mut child);
             return Err(why);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Unix: the hook leads a process group of its own, so a timeout or a shutdown can end
+/// everything it started (a shell's children outlive a kill of the shell alone).
+#[cfg(unix)]
+fn own_process_group(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+}
+
+/// Windows: no process group; only the command itself is killed (a Job Object would take
+/// its children too; see RELIABILITY.md, issue 11.7).
+#[cfg(not(unix))]
+fn own_process_group(_cmd: &mut Command) {}
+
+/// Kills the hook and, on unix, its whole process group, then reaps it.
+fn kill_tree(child: &mut std::process::Child) {
+    kill_group(child);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Linux: SIGKILL to the hook's process group (its id is the hook's pid, see
+/// [`own_process_group`]).
+#[cfg(target_os = "linux")]
+fn kill_group(child: &std::process::Child) {
+    if let Some(pgid) = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+    }
+}
+
+/// Other unixes: the same through kill(1), which every unix has.
+#[cfg(all(unix, not(target_os = "linux")))]
+fn kill_group(child: &std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .status();
+}
+
+#[cfg(not(unix))]
+fn kill_group(_child: &std::process::Child) {}
 
 fn shell(command: &str) -> Command {
     if cfg!(windows) {
@@ -180,7 +230,7 @@ mod tests {
         let hook = |command: &str, timeout_ms| Hook {
             command: command.into(),
             timeout: Duration::from_millis(timeout_ms),
-            work_dir: dir.path().to_owned(),
+            manifest: manifest_for(&dir.path().join("s.redb")),
         };
         let (go, stop) = (AtomicBool::new(false), AtomicBool::new(true));
         copied(&store, &["x", "y"]);

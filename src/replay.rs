@@ -2,20 +2,25 @@
 //! every expected minute of the window is looked up on the share, regardless of the gap limit,
 //! and every file the log recorded in the window is checked in Bronze. What is missing or wrong
 //! in Bronze (or never ingested, e.g. late files behind the baseline) is copied, with events.
-//! The plan is a value, so `--dry-run` can print it and change nothing.
+//! The plan is a value, so `--dry-run` can print it and change nothing. Planning reads what it
+//! needs from the store first ([`Known`]) and probes the share with the store closed; each
+//! stream's walk starts no earlier than a day before its first indexed minute.
 
-use crate::bronze::hash_file;
+use crate::bronze::{hash_file, Bronze};
+use crate::config::StreamMap;
 use crate::copy::copy_all;
 use crate::error::{Error, Result};
-use crate::identity::FileKey;
+use crate::identity::{FileKey, SourceId};
 use crate::naming::{next_minute, SensorName};
 use crate::pass::{summary_of, Context, PassReport, Tally};
 use crate::plan::{sensor_rel, CopyJob};
-use crate::source::EntryKind;
+use crate::source::{EntryKind, Source};
 use crate::store::event::{EventKind, PassMode};
 use crate::store::projection::FileRecord;
-use chrono::NaiveDateTime;
+use crate::store::Store;
+use chrono::{Duration, NaiveDateTime};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::time::Instant;
 
@@ -56,15 +61,99 @@ pub struct ReplayPlan {
     pub minutes_checked: u64,
 }
 
-/// Builds the plan for `[since, until]` (naive local minutes, inclusive).
-pub fn plan(ctx: &Context, since: NaiveDateTime, until: NaiveDateTime) -> Result<ReplayPlan> {
+/// How far before a stream's first indexed minute a replay still looks: late files that
+/// landed just before the index began are found, but `--since 1900-01-01` does not walk
+/// sixty million minutes.
+pub const LOOK_BEFORE_FIRST: Duration = Duration::days(1);
+
+/// What a replay needs from the store, read in one go so the store is closed while the share
+/// is probed (a daemon, `status` or `run --once` are not locked out meanwhile).
+#[derive(Debug, Default)]
+pub struct Known {
+    /// Per configured apartment, its first minute ingested (a skipped name proves nothing).
+    first: HashMap<String, NaiveDateTime>,
+    /// The records of the configured streams' files in the window, by name.
+    records: HashMap<String, FileRecord>,
+}
+
+impl Known {
+    /// Reads the first indexed minute of every configured stream and the records of the
+    /// files in `[since, until]`.
+    pub fn read(
+        store: &Store,
+        streams: &StreamMap,
+        since: NaiveDateTime,
+        until: NaiveDateTime,
+    ) -> Result<Known> {
+        let mut known = Known::default();
+        store.for_each_file(|key, record| {
+            let Some(name) = (key.source == SourceId::Share)
+                .then(|| SensorName::parse_bytes(&key.name).ok())
+                .flatten()
+                .filter(|n| streams.alias(&n.apartment).is_some())
+            else {
+                return;
+            };
+            if record.state.is_ingested() {
+                let first = known
+                    .first
+                    .entry(name.apartment.clone())
+                    .or_insert(name.minute);
+                *first = (*first).min(name.minute);
+            }
+            if (since..=until).contains(&name.minute) {
+                known.records.insert(name.to_string(), record);
+            }
+        })?;
+        Ok(known)
+    }
+
+    /// Where a stream's walk starts: `since`, but no earlier than [`LOOK_BEFORE_FIRST`] before
+    /// its first indexed minute (or before `until`, for a stream with nothing indexed).
+    pub fn start_of(
+        &self,
+        apartment: &str,
+        since: NaiveDateTime,
+        until: NaiveDateTime,
+    ) -> NaiveDateTime {
+        let anchor = self.first.get(apartment).copied().unwrap_or(until);
+        since.max(anchor - LOOK_BEFORE_FIRST)
+    }
+}
+
+/// The share and Bronze side of a plan: no store.
+pub struct Probe<'a> {
+    pub source: &'a dyn Source,
+    pub bronze: &'a Bronze,
+    pub streams: &'a StreamMap,
+}
+
+/// Builds the plan for `[since, until]` (naive local minutes, inclusive), each stream's start
+/// bounded by [`Known::start_of`]. `progress` is told `(minutes checked, minutes in all)`.
+pub fn plan(
+    probe: &Probe,
+    known: &Known,
+    since: NaiveDateTime,
+    until: NaiveDateTime,
+    progress: &dyn Fn(u64, u64),
+) -> Result<ReplayPlan> {
+    let windows: Vec<(&str, &str, NaiveDateTime)> = probe
+        .streams
+        .iter()
+        .map(|(apartment, alias)| (apartment, alias, known.start_of(apartment, since, until)))
+        .collect();
+    let total: u64 = windows
+        .iter()
+        .map(|(_, _, start)| u64::try_from((until - *start).num_minutes() + 1).unwrap_or(0))
+        .sum();
     let mut plan = ReplayPlan::default();
-    for (apartment, alias) in ctx.settings.streams.iter() {
-        let mut minute = since;
+    for (apartment, alias, start) in windows {
+        let mut minute = start;
         while minute <= until {
             let name = SensorName::new(minute, apartment);
             plan.minutes_checked += 1;
-            check_minute(ctx, alias, &name, &mut plan)?;
+            check_minute(probe, known, alias, &name, &mut plan)?;
+            progress(plan.minutes_checked, total);
             minute = next_minute(minute);
         }
     }
@@ -72,32 +161,33 @@ pub fn plan(ctx: &Context, since: NaiveDateTime, until: NaiveDateTime) -> Result
 }
 
 fn check_minute(
-    ctx: &Context,
+    probe: &Probe,
+    known: &Known,
     alias: &str,
     name: &SensorName,
     plan: &mut ReplayPlan,
 ) -> Result<()> {
     let text = name.to_string();
     let key = FileKey::share(text.clone().into_bytes());
-    let record = ctx.store.file(&key)?;
-    let why = match record.as_ref().filter(|r| r.state.is_ingested()) {
-        Some(rec) => match bronze_state(ctx, rec) {
+    let record = known.records.get(&text);
+    let why = match record.filter(|r| r.state.is_ingested()) {
+        Some(rec) => match bronze_state(probe.bronze, rec) {
             None => return Ok(()),
             Some(why) => why,
         },
         None => Why::NotIngested,
     };
     let os = OsString::from(&text);
-    let on_share = ctx
+    let on_share = probe
         .source
         .stat(&os)
         .map_err(|source| Error::ShareUnreachable {
-            path: ctx.source.describe(),
+            path: probe.source.describe(),
             source,
         })?
         .is_some_and(|m| m.kind == EntryKind::File);
     let rel = record
-        .and_then(|r| r.bronze)
+        .and_then(|r| r.bronze.clone())
         .unwrap_or_else(|| sensor_rel(alias, name));
     if on_share {
         let job = CopyJob {
@@ -120,9 +210,9 @@ fn check_minute(
 }
 
 /// `None` when Bronze holds exactly the recorded bytes.
-fn bronze_state(ctx: &Context, rec: &FileRecord) -> Option<Why> {
+fn bronze_state(bronze: &Bronze, rec: &FileRecord) -> Option<Why> {
     let rel = rec.bronze.as_deref()?;
-    match hash_file(&ctx.bronze.path_of(rel)) {
+    match hash_file(&bronze.path_of(rel)) {
         Ok(h) if Some(h) == rec.hash => None,
         Ok(_) => Some(Why::BronzeDiffers),
         Err(_) => Some(Why::MissingInBronze),

@@ -8,6 +8,7 @@ mod daemon;
 mod ingest;
 mod recovery;
 mod reliability;
+mod robustness;
 mod samba;
 mod sshd;
 mod util;

@@ -2,7 +2,7 @@
 //! 1 differences found (after any repair), 2 could not run.
 
 use super::since::local_minute_arg;
-use super::Resolved;
+use super::{escaped, Resolved};
 use crate::audit::{AuditOptions, AuditReport, Auditor};
 use crate::bronze::Bronze;
 use crate::clock::SystemClock;
@@ -139,7 +139,12 @@ fn print_human(r: &AuditReport) {
     );
     for p in r.problems.iter().take(50) {
         let fixed = if p.repaired { " (repaired)" } else { "" };
-        println!("  {:<18} {}  [{}]{fixed}", p.finding, p.file, p.bronze);
+        println!(
+            "  {:<18} {}  [{}]{fixed}",
+            p.finding,
+            escaped(&p.file),
+            escaped(&p.bronze)
+        );
     }
     if r.problems.len() > 50 {
         println!(

@@ -1,7 +1,7 @@
 //! `ingest log`: the event log, oldest first, optionally since a time or for one file.
 
 use super::since::parse_time;
-use super::Resolved;
+use super::{escaped, Resolved};
 use crate::error::Result;
 use crate::identity::SourceId;
 use crate::store::event::{Event, EventKind};
@@ -140,7 +140,8 @@ fn human(doc: &Value) -> String {
     );
     for key in ["file", "bronze", "hash", "reason", "error", "kept_as"] {
         if let Some(v) = doc.get(key).and_then(Value::as_str) {
-            line.push_str(&format!("  {key}={v}"));
+            // Names come from the share: never let one forge a line or drive the terminal.
+            line.push_str(&format!("  {key}={}", escaped(v)));
         }
     }
     if let Some(s) = doc.get("summary") {

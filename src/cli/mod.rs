@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::sftp::{
     default_known_hosts, hostkey, Auth, HostKeyCheck, Secret, SecretSource, SftpSettings,
 };
+use crate::store::damage;
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -193,8 +194,11 @@ impl GlobalArgs {
             bronze_root,
             state,
             streams: StreamMap::parse(&streams)?,
-            store_wait: Duration::try_from_secs_f64(self.store_wait_secs)
-                .map_err(|_| Error::Config("--store-wait-secs must be a positive number".into()))?,
+            store_wait: seconds(
+                "--store-wait-secs (INGEST_STORE_WAIT_SECS)",
+                self.store_wait_secs,
+                0.0,
+            )?,
             weather,
         })
     }
@@ -257,6 +261,38 @@ impl SftpArgs {
     }
 }
 
+/// The longest duration any option accepts: a year. Beyond it a value is a typo, and huge
+/// ones (`1e20`, `inf`) do not fit a `Duration` or overflow `Instant + duration` later.
+const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// A number of seconds given for `option`, checked: finite, at least `min` and at most a year.
+/// Refused values are a configuration error naming the option (exit 2), never a panic.
+pub(crate) fn seconds(option: &str, value: f64, min: f64) -> Result<Duration> {
+    if value.is_finite() && value >= min && value <= MAX_SECONDS {
+        if let Ok(d) = Duration::try_from_secs_f64(value) {
+            return Ok(d);
+        }
+    }
+    Err(Error::Config(format!(
+        "{option} must be a number of seconds from {min} to {MAX_SECONDS}, not {value}"
+    )))
+}
+
+/// `text` for a terminal line: control characters (a newline that would forge a line, an ESC
+/// that would drive the terminal) are shown escaped (`\n`, `\u{1b}`); the rest unchanged.
+/// For human output only; JSON output is escaped by the serializer.
+pub(crate) fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A secret from the environment only: flags would show it in the process list.
 fn secret_from_env(var: &str) -> Option<Secret> {
     std::env::var(var)
@@ -280,15 +316,20 @@ fn read_config(path: &Path) -> Result<FileConfig> {
         .map_err(|e| Error::Config(format!("config file {}: {}", path.display(), e.message())))
 }
 
-/// Runs the parsed command.
+/// Runs the parsed command. A damaged store ends any command with [`Error::StoreDamaged`] (exit 2), not a panic.
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
-        Command::Run(args) => run::run(&cli.global.resolve()?, &args),
-        Command::Status(args) => status::run(&cli.global.resolve()?, &args),
-        Command::Log(args) => log::run(&cli.global.resolve()?, &args),
-        Command::Audit(args) => audit::run(&cli.global.resolve()?, &args),
-        Command::Replay(args) => replay::run(&cli.global.resolve()?, &args),
-        Command::Adopt(args) => adopt::run(&cli.global.resolve()?, &args),
-        Command::Demo(args) => demo::run(&cli.global, &args),
+    if let Command::Demo(args) = &cli.command {
+        return demo::run(&cli.global, args);
     }
+    let cfg = cli.global.resolve()?;
+    damage::guard(&cfg.state, || match &cli.command {
+        Command::Run(args) => run::run(&cfg, args),
+        Command::Status(args) => status::run(&cfg, args),
+        Command::Log(args) => log::run(&cfg, args),
+        Command::Audit(args) => audit::run(&cfg, args),
+        Command::Replay(args) => replay::run(&cfg, args),
+        Command::Adopt(args) => adopt::run(&cfg, args),
+        // Returned above: the demo keeps its store in its own folder, not at `cfg.state`.
+        Command::Demo(args) => demo::run(&cli.global, args),
+    })
 }

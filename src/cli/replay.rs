@@ -9,11 +9,14 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::naming::truncate_to_minute;
 use crate::pass::Context;
-use crate::replay::{apply, plan, ReplayPlan};
+use crate::replay::{apply, plan, Known, Probe, ReplayPlan};
 use crate::source::{DirSource, Source};
 use crate::store::Store;
+use chrono::NaiveDateTime;
 use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[derive(Args, Debug, Clone)]
@@ -52,9 +55,7 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     })?;
     let bronze = Bronze::new(&cfg.bronze_root);
     let settings = Settings::new(cfg.streams.clone());
-    let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
-    let ctx = Context::new(&store, &source, &bronze, &SystemClock, &settings);
-    let plan = plan(&ctx, since, until)?;
+    let plan = plan_with_progress(cfg, &source, &bronze, since, until)?;
     let lost = !plan.unrecoverable.is_empty();
     if args.dry_run {
         print_plan(&plan, args.json);
@@ -64,6 +65,8 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
+    let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
+    let ctx = Context::new(&store, &source, &bronze, &SystemClock, &settings);
     let report = apply(&ctx, &plan)?;
     if args.json {
         println!("{}", json!({"plan": plan, "result": report}));
@@ -80,6 +83,54 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Plans the replay. The store is held only to read what the plan needs ([`Known`]), not while
+/// the share and Bronze are probed; `run` opens it again to record the copies.
+fn plan_with_progress(
+    cfg: &Resolved,
+    source: &DirSource,
+    bronze: &Bronze,
+    since: NaiveDateTime,
+    until: NaiveDateTime,
+) -> Result<ReplayPlan> {
+    let known = {
+        let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
+        Known::read(&store, &cfg.streams, since, until)?
+    };
+    let probe = Probe {
+        source,
+        bronze,
+        streams: &cfg.streams,
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let bar = progress_bar(terminal);
+    let plan = plan(&probe, &known, since, until, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+        if !terminal && done % PROGRESS_LINE_EVERY == 0 {
+            tracing::info!(checked = done, of = total, "replay: minutes checked");
+        }
+    })?;
+    bar.finish_and_clear();
+    Ok(plan)
+}
+
+/// Without a terminal (a service, a log file), progress is a log line every this many
+/// minutes checked.
+const PROGRESS_LINE_EVERY: u64 = 100_000;
+
+/// A bar on stderr when it is a terminal; hidden otherwise.
+fn progress_bar(terminal: bool) -> ProgressBar {
+    if !terminal {
+        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} minutes  {per_sec}  eta {eta}")
+            .expect("valid template"),
+    );
+    bar
 }
 
 fn print_plan(plan: &ReplayPlan, as_json: bool) {

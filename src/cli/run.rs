@@ -2,21 +2,24 @@
 //! simple loop that runs a prediction pass every interval and a reconcile once a night, with
 //! the weather flow on its own thread and schedule (at start, then hourly).
 
-use super::Resolved;
+use super::{escaped, seconds, Resolved};
 use crate::bronze::Bronze;
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::daemon::{Daemon, DaemonConfig};
 use crate::error::{Error, Result};
-use crate::hook::Hook;
+use crate::hook::{manifest_for, Hook};
 use crate::pass::Discovery;
 use crate::pass::{finish_probe, probe, Context, PassReport, PassStart, Probe};
 use crate::sftp::SftpSettings;
-use crate::source::DirSource;
+use crate::source::{DirSource, Source};
+use crate::store::damage;
+use crate::store::event::EventKind;
 use crate::store::Store;
 use crate::weather::{self, WeatherReport};
 use clap::Args;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,10 +89,15 @@ pub fn run(cfg: &Resolved, args: &RunArgs) -> Result<ExitCode> {
             "no share configured (--smb-path or SMB_PATH) and no weather server (--sftp-host or SFTP_HOST)".into(),
         ));
     }
+    let timing = Timing::of(args)?;
     let bronze = Bronze::new(&cfg.bronze_root);
     let settings = settings_of(cfg, args);
     if args.once || args.scan {
-        return run_once(cfg, args, &bronze, &settings);
+        let code = run_once(cfg, args, &bronze, &settings)?;
+        return match hook_of(cfg, args, &timing) {
+            Some(hook) => run_hook_once(cfg, &hook, &bronze, code),
+            None => Ok(code),
+        };
     }
     // Taken before any flow starts, so a refused second daemon has done nothing.
     let _lock = DaemonLock::acquire(&cfg.state)?;
@@ -102,10 +110,85 @@ pub fn run(cfg: &Resolved, args: &RunArgs) -> Result<ExitCode> {
             .map_err(|e| Error::io("starting the weather thread", e))?;
     }
     match &cfg.smb_path {
-        Some(share) => run_forever(cfg, args, DirSource::new(share), bronze, settings),
+        Some(share) => run_forever(cfg, args, &timing, DirSource::new(share), bronze, settings),
         None => loop {
             std::thread::park();
         },
+    }
+}
+
+/// One line on what failed in a pass (its events start at `first_seq`): the count and the
+/// first failure's file and error, so exit 1 never comes without a cause on stderr.
+fn failure_line(store: &Store, first_seq: u64, failed: u64) -> Result<String> {
+    let mut first = None;
+    store.for_each_event(first_seq, |_, event| {
+        if let (None, EventKind::Failed { file, error, .. }) = (&first, &event.kind) {
+            first = Some(format!("{}: {}", file.display_name(), error));
+        }
+        Ok(())
+    })?;
+    let first = first.map_or_else(String::new, |f| format!("; first: {}", escaped(&f)));
+    Ok(format!(
+        "{failed} file(s) failed in this pass{first} (all of them: `ingest log`)"
+    ))
+}
+
+/// The durations of `run`, checked: a value that is not a sane number of seconds is refused
+/// with exit 2 naming its option (`inf` or `1e20` do not fit a `Duration`; an interval of 0
+/// or less would be a busy loop).
+struct Timing {
+    interval: Duration,
+    max_backoff: Duration,
+    hook_timeout: Duration,
+}
+
+impl Timing {
+    fn of(args: &RunArgs) -> Result<Timing> {
+        let interval = seconds("--interval-secs (INTERVAL_SECS)", args.interval_secs, 0.05)?;
+        let max_backoff = seconds(
+            "--max-backoff-secs (INGEST_MAX_BACKOFF_SECS)",
+            args.max_backoff_secs,
+            0.0,
+        )?;
+        let hook_timeout = seconds(
+            "--hook-timeout (INGEST_HOOK_TIMEOUT_SECS)",
+            args.hook_timeout_secs,
+            0.1,
+        )?;
+        Ok(Timing {
+            interval,
+            // Retries never come faster than passes.
+            max_backoff: max_backoff.max(interval),
+            hook_timeout,
+        })
+    }
+}
+
+/// The `--on-new` hook, its manifest beside the store and named after it.
+fn hook_of(cfg: &Resolved, args: &RunArgs, timing: &Timing) -> Option<Hook> {
+    args.on_new.clone().map(|command| Hook {
+        command,
+        timeout: timing.hook_timeout,
+        manifest: manifest_for(&cfg.state),
+    })
+}
+
+/// `--once --on-new`: after the pass, the hook gets what was copied since it last succeeded
+/// (this pass's files, and any an earlier failed run left). A failed hook makes the exit code
+/// at least 1, with its cause on stderr; its files are offered again next time.
+fn run_hook_once(cfg: &Resolved, hook: &Hook, bronze: &Bronze, code: ExitCode) -> Result<ExitCode> {
+    let store = Store::open(&cfg.state, cfg.store_wait)?;
+    let never = AtomicBool::new(false);
+    match crate::hook::run(hook, &store, bronze, &SystemClock, &never)? {
+        Some(summary) if !summary.ok => {
+            let why = summary.error.as_deref().unwrap_or("failed");
+            eprintln!(
+                "ingest: the --on-new hook failed ({why}); its {} files are offered again next time",
+                summary.files
+            );
+            Ok(ExitCode::from(1))
+        }
+        _ => Ok(code),
     }
 }
 
@@ -120,6 +203,11 @@ fn run_once(
 ) -> Result<ExitCode> {
     let sensors = cfg.smb_path.as_ref().map(|share| {
         let source = DirSource::new(share);
+        // Before the store is opened (and created): a mistyped share path leaves no store.
+        source.check().map_err(|e| Error::ShareUnreachable {
+            path: source.describe(),
+            source: e,
+        })?;
         let start = PassStart::now(&source);
         let discovery = args.scan.then_some(Discovery::Reconcile);
         let probe = match Store::open_read_only(&cfg.state).filter(|_| !args.scan) {
@@ -133,8 +221,16 @@ fn run_once(
             return Ok(report);
         }
         let store = Store::open(&cfg.state, cfg.store_wait)?;
+        let first_seq = store.event_count()?;
         let ctx = Context::new(&store, &source, bronze, &SystemClock, settings);
-        finish_probe(&ctx, probe, discovery, start)
+        let report = finish_probe(&ctx, probe, discovery, start)?;
+        if report.tally.failed > 0 {
+            eprintln!(
+                "ingest: {}",
+                failure_line(&store, first_seq, report.tally.failed)?
+            );
+        }
+        Ok(report)
     });
     let weather = cfg.weather.as_ref().map(|sftp| {
         let flow = weather_flow(cfg, sftp, bronze, settings, cfg.store_wait);
@@ -201,7 +297,10 @@ fn weather_forever(
 ) {
     let flow = weather_flow(cfg, sftp, bronze, settings, WEATHER_STORE_WAIT);
     loop {
-        match weather::run_with_retries(&flow, retry_of(args)) {
+        // A damaged store is a logged failure here too, not a silently dead thread.
+        match damage::guard(&cfg.state, || {
+            weather::run_with_retries(&flow, retry_of(args))
+        }) {
             Ok(r) if r.tally.copied + r.tally.failed + r.tally.skipped > 0 => {
                 tracing::info!("{}", weather_line(&r))
             }
@@ -230,24 +329,16 @@ fn settings_of(cfg: &Resolved, args: &RunArgs) -> Settings {
 fn run_forever(
     cfg: &Resolved,
     args: &RunArgs,
+    timing: &Timing,
     source: DirSource,
     bronze: Bronze,
     settings: Settings,
 ) -> Result<ExitCode> {
-    let hook = args.on_new.clone().map(|command| Hook {
-        command,
-        timeout: Duration::from_secs_f64(args.hook_timeout_secs.max(0.1)),
-        work_dir: cfg
-            .state
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| ".".into(), Into::into),
-    });
     let config = DaemonConfig {
-        interval: Duration::from_secs_f64(args.interval_secs.max(0.05)),
+        interval: timing.interval,
         nightly_hour: args.nightly_hour,
-        max_backoff: Duration::from_secs_f64(args.max_backoff_secs.max(args.interval_secs)),
-        hook,
+        max_backoff: timing.max_backoff,
+        hook: hook_of(cfg, args, timing),
         inline: false,
     };
     let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);

@@ -2,7 +2,7 @@
 //! files are skipped, failed or pending, and the weather flow (newest date, files, last pass,
 //! last error). Read from the projections; nothing is walked.
 
-use super::Resolved;
+use super::{escaped, Resolved};
 use crate::error::Result;
 use crate::identity::SourceId;
 use crate::naming::{minute_from_index, WeatherName};
@@ -131,7 +131,7 @@ fn tally_states<'a>(states: impl Iterator<Item = &'a FileState>) -> BTreeMap<&'s
 fn print_human(doc: &serde_json::Value) {
     println!(
         "store: {} ({} events)",
-        doc["store"].as_str().unwrap_or(""),
+        escaped(doc["store"].as_str().unwrap_or("")),
         doc["events"]
     );
     println!(
@@ -178,7 +178,7 @@ fn print_human(doc: &serde_json::Value) {
         );
         if let Some(err) = w["last_error"]["error"].as_str() {
             let at = w["last_error"]["at"].as_str().unwrap_or("?");
-            println!("weather last error ({at}): {err}");
+            println!("weather last error ({at}): {}", escaped(err));
         }
     }
 }

@@ -9,6 +9,7 @@
 //! [`Error::StoreLocked`].
 
 pub mod codec;
+pub mod damage;
 pub mod event;
 pub mod projection;
 mod tables;
