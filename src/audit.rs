@@ -7,12 +7,14 @@
 
 use crate::bronze::{hash_file, Bronze, StageOutcome, Staged};
 use crate::clock::Clock;
-use crate::config::StreamMap;
+use crate::config::{Settings, StreamMap};
 use crate::copy::parallel_map;
 use crate::error::{Error, Result};
 use crate::identity::{hex_opt, ContentHash, FileKey, SourceId};
 use crate::inventory::{walk, Entry};
 use crate::naming::{SensorName, WeatherName};
+use crate::pass::{Context, Tally};
+use crate::plan::CopyJob;
 use crate::source::{os_name, Source};
 use crate::store::event::{AuditSummary, Event, EventKind, Finding};
 use crate::store::projection::FileRecord;
@@ -39,6 +41,8 @@ pub struct AuditOptions {
     pub stream: Option<String>,
     /// Re-copy from the source where the source still matches the record.
     pub repair: bool,
+    /// Ingest changed sources as new versions (the previous Bronze bytes kept aside).
+    pub accept_changed: bool,
     /// Hash source files too (off with `--no-source`).
     pub check_source: bool,
     pub threads: usize,
@@ -127,6 +131,9 @@ impl Auditor<'_> {
         } else {
             0
         };
+        if opts.accept_changed {
+            self.accept_changed(&targets, &mut problems, opts.threads)?;
+        }
         count(&mut summary, &problems);
         summary.millis = started.elapsed().as_millis() as u64;
         self.record(&summary, &problems)?;
@@ -303,6 +310,46 @@ impl Auditor<'_> {
             commits += u64::from(self.publish_repairs(&which, &files, problems)?);
         }
         Ok(commits)
+    }
+
+    /// `--accept-changed`: ingests the current bytes of every changed source as a new version,
+    /// through the passes' copy pipeline, so the completeness check, the `publishing` journal
+    /// and the kept-aside previous version apply exactly as in a pass. A problem is settled when
+    /// the index now records the source's bytes (a source still being written is deferred and
+    /// stays a problem).
+    fn accept_changed(
+        &self,
+        targets: &[Target],
+        problems: &mut [Problem],
+        threads: usize,
+    ) -> Result<()> {
+        let changed: HashSet<FileKey> = problems
+            .iter()
+            .filter(|p| p.kind == Finding::SourceChanged && p.source_hash.is_some())
+            .map(|p| p.key.clone())
+            .collect();
+        let jobs: Vec<CopyJob> = targets
+            .iter()
+            .filter(|t| t.key.source == SourceId::Share && changed.contains(&t.key))
+            .map(|t| CopyJob {
+                key: t.key.clone(),
+                rel: t.rel.clone(),
+            })
+            .collect();
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let store = Store::open_existing(self.store_path, self.store_wait)?;
+        let mut settings = Settings::new(self.streams.clone());
+        settings.copy_threads = threads;
+        let ctx = Context::new(&store, self.source, self.bronze, self.clock, &settings);
+        crate::copy::settle_interrupted(&store, self.bronze, self.clock)?;
+        crate::copy::copy_all(&ctx, &jobs, &mut Tally::default())?;
+        for p in problems.iter_mut().filter(|p| changed.contains(&p.key)) {
+            let now = store.file(&p.key)?;
+            p.repaired |= now.is_some_and(|r| r.state.is_ingested() && r.hash == p.source_hash);
+        }
+        Ok(())
     }
 
     /// Stages a fresh copy of `t` from the source; `None` unless it has the recorded bytes.

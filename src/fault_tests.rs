@@ -312,6 +312,7 @@ impl World {
             since: None,
             stream: None,
             repair: false,
+            accept_changed: false,
             check_source: true,
             threads: 2,
         };

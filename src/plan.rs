@@ -5,8 +5,9 @@
 use crate::config::StreamMap;
 use crate::identity::FileKey;
 use crate::naming::SensorName;
-use crate::source::{os_name, EntryKind};
+use crate::source::{os_name, EntryKind, SourceMeta};
 use crate::store::event::{Facts, SkipReason};
+use crate::store::projection::FileState;
 use chrono::Datelike;
 use std::ffi::{OsStr, OsString};
 
@@ -77,6 +78,23 @@ pub fn classify(name: &OsStr, kind: EntryKind, streams: &StreamMap) -> Action {
         key,
         rel: sensor_rel(alias, &parsed),
     })
+}
+
+/// Whether an ingested file's source changed since: its size or mtime now (`now`, from a
+/// listing or a lookup) differ from what was recorded when it was copied. An adopted file's
+/// facts may be its Bronze copy's (`ingest adopt`, a settled crash), whose mtime is not the
+/// source's: only its size is compared. Without facts on either side nothing is concluded.
+pub fn source_changed(
+    state: &FileState,
+    recorded: Option<&Facts>,
+    now: Option<&SourceMeta>,
+) -> bool {
+    let (Some(now), Some(then)) = (now, recorded) else {
+        return false;
+    };
+    let mtime_known = *state == FileState::Copied;
+    now.kind == EntryKind::File
+        && (now.size != then.size || (mtime_known && now.mtime_ns != then.mtime_ns))
 }
 
 /// `{alias}/YYYY/MM/DD/HH/{name}`, the seed's layout.

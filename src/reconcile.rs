@@ -12,9 +12,9 @@
 use crate::error::{Error, Result};
 use crate::identity::SourceId;
 use crate::pass::{Context, Tally};
-use crate::plan::{classify, Action};
+use crate::plan::{classify, source_changed, Action};
 use crate::predict::perform;
-use crate::source::{EntryKind, Listed};
+use crate::source::Listed;
 use crate::store::event::Facts;
 use crate::store::projection::FileState;
 
@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<u64> {
         // The common case at 246k files: known, ingested and unchanged, decided without
         // parsing the name.
         if let Some((state, facts)) = &known {
-            if state.is_ingested() && !changed(&entry, state, facts.as_ref()) {
+            if state.is_ingested() && !source_changed(state, facts.as_ref(), entry.meta.as_ref()) {
                 return;
             }
         }
@@ -58,19 +58,6 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<u64> {
     entries.for_each(|entry| consider(entry, None));
     perform(ctx, actions, tally)?;
     Ok(listed)
-}
-
-/// Whether a listed regular file's size or mtime differ from what was recorded when it was
-/// copied. An adopted file's facts may be its Bronze copy's (`ingest adopt`, a settled crash),
-/// whose mtime is not the source's: only its size is compared. A listing without facts (or a
-/// record without them) says nothing.
-fn changed(entry: &Listed, state: &FileState, recorded: Option<&Facts>) -> bool {
-    let (Some(now), Some(then)) = (entry.meta, recorded) else {
-        return false;
-    };
-    let mtime_known = *state == FileState::Copied;
-    now.kind == EntryKind::File
-        && (now.size != then.size || (mtime_known && now.mtime_ns != then.mtime_ns))
 }
 
 /// Whether the index already says all there is to say about this entry.

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::{next_minute, SensorName};
 use crate::pass::{summary_of, Context, PassReport, Tally};
-use crate::plan::{sensor_rel, CopyJob};
+use crate::plan::{sensor_rel, source_changed, CopyJob};
 use crate::source::{EntryKind, Source};
 use crate::store::event::{EventKind, PassMode};
 use crate::store::projection::FileRecord;
@@ -33,6 +33,9 @@ pub enum Why {
     MissingInBronze,
     /// Recorded as ingested, but Bronze holds different bytes.
     BronzeDiffers,
+    /// Recorded as ingested, but the share's file has another size or mtime now: its current
+    /// bytes become a new version (the previous ones kept aside).
+    SourceChanged,
 }
 
 /// One file to copy.
@@ -170,22 +173,26 @@ fn check_minute(
     let text = name.to_string();
     let key = FileKey::share(text.clone().into_bytes());
     let record = known.records.get(&text);
-    let why = match record.filter(|r| r.state.is_ingested()) {
-        Some(rec) => match bronze_state(probe.bronze, rec) {
-            None => return Ok(()),
-            Some(why) => why,
-        },
-        None => Why::NotIngested,
-    };
     let os = OsString::from(&text);
-    let on_share = probe
+    let meta = probe
         .source
         .stat(&os)
         .map_err(|source| Error::ShareUnreachable {
             path: probe.source.describe(),
             source,
-        })?
-        .is_some_and(|m| m.kind == EntryKind::File);
+        })?;
+    let on_share = meta.is_some_and(|m| m.kind == EntryKind::File);
+    let why = match record.filter(|r| r.state.is_ingested()) {
+        Some(rec) => {
+            let changed = || source_changed(&rec.state, rec.facts.as_ref(), meta.as_ref());
+            match bronze_state(probe.bronze, rec) {
+                Some(why) => why,
+                None if changed() => Why::SourceChanged,
+                None => return Ok(()),
+            }
+        }
+        None => Why::NotIngested,
+    };
     let rel = record
         .and_then(|r| r.bronze.clone())
         .unwrap_or_else(|| sensor_rel(alias, name));

@@ -167,3 +167,91 @@ fn a_source_changed_after_ingest_gets_its_new_version_with_the_old_kept() {
         "an unchanged source is not copied again: {idle}"
     );
 }
+
+/// A change that keeps size and mtime is invisible to a listing; `audit` finds it by hash,
+/// and `audit --accept-changed` ingests the current bytes as a new version (exit 0 after),
+/// the previous ones kept aside. A changed source that is not a complete document is not
+/// accepted: it stays a problem (exit 1) and Bronze keeps the recorded bytes.
+#[test]
+fn audit_accept_changed_ingests_a_silently_changed_source_as_a_new_version() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 3);
+    rig.pass(&[], 0);
+    let share_file = rig.share.join(NAME);
+    let dest = rig.bronze_path(NAME);
+    let old = fs::read(&dest).unwrap();
+    let old_hash = blake3_hex(&dest);
+    let mtime = fs::metadata(&share_file).unwrap().modified().unwrap();
+    let mut new = old.clone();
+    let at = new.iter().position(|b| b.is_ascii_digit()).unwrap();
+    new[at] = if new[at] == b'9' { b'8' } else { new[at] + 1 };
+    fs::write(&share_file, &new).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&share_file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(
+        rig.pass(&["--scan"], 0)["copied"],
+        0,
+        "invisible to a listing"
+    );
+    assert_eq!(rig.run(&["audit"]).status.code(), Some(1));
+
+    let out = rig.run(&["audit", "--accept-changed", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(fs::read(&dest).unwrap(), new);
+    let kept = dest.with_file_name(format!("{NAME}.kept-{}", &old_hash[..16]));
+    assert_eq!(fs::read(kept).unwrap(), old);
+    rig.audit_clean();
+
+    let other = "18.08.2023 1001_JimmyLoup_received.json";
+    let before = fs::read(rig.bronze_path(other)).unwrap();
+    write_aged(
+        &rig.share.join(other),
+        b"{\"truncated\":",
+        Duration::from_secs(30),
+    );
+    let out = rig.run(&["audit", "--accept-changed"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an incomplete source is not accepted"
+    );
+    assert_eq!(fs::read(rig.bronze_path(other)).unwrap(), before);
+}
+
+/// `replay` looks up every minute of its window: an ingested file whose source has another
+/// size or mtime now is copied as a new version (`why: SourceChanged` in the plan), the
+/// previous bytes kept aside.
+#[test]
+fn replay_copies_a_changed_source_as_a_new_version() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 5);
+    rig.pass(&[], 0);
+    let dest = rig.bronze_path(NAME);
+    let old = fs::read(&dest).unwrap();
+    let new = document(old.len() + 50);
+    write_aged(&rig.share.join(NAME), &new, Duration::from_secs(30));
+
+    let dry = rig.run(&["replay", "--since", "2023-08-18", "--dry-run", "--json"]);
+    let plan = String::from_utf8_lossy(&dry.stdout);
+    assert!(plan.contains("SourceChanged"), "{plan}");
+    let out = rig.run(&["replay", "--since", "2023-08-18"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fs::read(&dest).unwrap(), new);
+    let kept: Vec<_> = fs::read_dir(dest.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".kept-"))
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(fs::read(kept[0].path()).unwrap(), old);
+    rig.audit_clean();
+}

@@ -28,6 +28,10 @@ pub struct AuditArgs {
     /// Re-copy missing or corrupt Bronze files from sources that still match the record.
     #[arg(long)]
     pub repair: bool,
+    /// Ingest sources that changed since they were ingested as new versions: Bronze gets the
+    /// current bytes (if complete), the previous ones are kept as `NAME.kept-HASH`.
+    #[arg(long)]
+    pub accept_changed: bool,
     /// Check Bronze against the record only (the share is offline).
     #[arg(long)]
     pub no_source: bool,
@@ -47,6 +51,7 @@ pub fn run(cfg: &Resolved, args: &AuditArgs) -> Result<ExitCode> {
             .transpose()?,
         stream: args.stream.clone(),
         repair: args.repair,
+        accept_changed: args.accept_changed,
         check_source: !args.no_source,
         threads: args.threads.max(1),
     };
