@@ -7,7 +7,7 @@ use crate::identity::FileKey;
 use crate::naming::SensorName;
 use crate::source::{os_name, EntryKind};
 use crate::store::event::{Facts, SkipReason};
-use chrono::Datelike;
+use chrono::{Datelike, NaiveDateTime};
 use std::ffi::{OsStr, OsString};
 
 /// One thing to do about one source file.
@@ -40,8 +40,14 @@ impl CopyJob {
     }
 }
 
-/// Decides what to do with a share entry from its name and kind alone.
-pub fn classify(name: &OsStr, kind: EntryKind, streams: &StreamMap) -> Action {
+/// Decides what to do with a share entry from its name and kind, and `horizon`: the latest
+/// minute a name may carry to be copied now (the wall clock plus the future tolerance).
+pub fn classify(
+    name: &OsStr,
+    kind: EntryKind,
+    streams: &StreamMap,
+    horizon: NaiveDateTime,
+) -> Action {
     let key = FileKey::share(name.as_encoded_bytes());
     let parsed = match SensorName::parse_bytes(name.as_encoded_bytes()) {
         Ok(p) => p,
@@ -73,6 +79,13 @@ pub fn classify(name: &OsStr, kind: EntryKind, streams: &StreamMap) -> Action {
             reason: SkipReason::NotRegularFile,
         };
     }
+    if parsed.minute > horizon {
+        return Action::Skip {
+            key,
+            facts: None,
+            reason: SkipReason::InFuture,
+        };
+    }
     Action::Copy(CopyJob {
         key,
         rel: sensor_rel(alias, &parsed),
@@ -100,10 +113,18 @@ mod tests {
         StreamMap::parse(&["JimmyLoup=jimmy".into(), "JeremieVianin=jeremie".into()]).unwrap()
     }
 
+    /// A wall clock far after every name in these tests.
+    fn horizon() -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2030, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+    }
+
     #[test]
     fn good_name_maps_to_the_seed_layout() {
         let name = OsStr::new("18.08.2023 1000_JimmyLoup_received.json");
-        let Action::Copy(job) = classify(name, EntryKind::File, &streams()) else {
+        let Action::Copy(job) = classify(name, EntryKind::File, &streams(), horizon()) else {
             panic!()
         };
         assert_eq!(
@@ -115,7 +136,7 @@ mod tests {
     #[test]
     fn unknown_apartment_directory_and_bad_name_are_skipped_with_reasons() {
         let s = streams();
-        let skip = |n: &str, k| match classify(OsStr::new(n), k, &s) {
+        let skip = |n: &str, k| match classify(OsStr::new(n), k, &s, horizon()) {
             Action::Skip { reason, .. } => reason.code(),
             Action::Copy(_) => "copy".into(),
         };
@@ -135,6 +156,10 @@ mod tests {
             "not-regular-file"
         );
         assert_eq!(skip("notes.txt", EntryKind::File), "bad-name:pattern");
+        assert_eq!(
+            skip("01.01.2099 0000_JimmyLoup_received.json", EntryKind::File),
+            "in-future"
+        );
     }
 
     proptest! {
@@ -146,7 +171,7 @@ mod tests {
             let name = { use std::os::unix::ffi::OsStrExt; OsStr::from_bytes(&bytes).to_owned() };
             #[cfg(not(unix))]
             let name = OsString::from(String::from_utf8_lossy(&bytes).into_owned());
-            if let Action::Copy(job) = classify(&name, EntryKind::File, &streams()) {
+            if let Action::Copy(job) = classify(&name, EntryKind::File, &streams(), horizon()) {
                 prop_assert!(job.rel.starts_with("jimmy/") || job.rel.starts_with("jeremie/"));
                 prop_assert!(job.rel.split('/').all(|p| !p.is_empty() && p != ".." && p != "."));
                 prop_assert_eq!(job.rel.split('/').count(), 6);

@@ -4,6 +4,7 @@
 
 mod cli;
 mod daemon;
+mod discovery;
 mod ingest;
 mod recovery;
 mod reliability;
