@@ -26,7 +26,7 @@ impl Drop for Running {
     }
 }
 
-fn daemon(rig: &Rig, log: &str) -> Running {
+pub(crate) fn daemon(rig: &Rig, log: &str) -> Running {
     let log = fs::File::create(rig.dir.path().join(log)).unwrap();
     rig.cmd(&[
         "run",

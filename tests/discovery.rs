@@ -2,7 +2,7 @@
 //! reconcile cut short by a shutdown, a share whose mount point is left empty, and a file
 //! named far in the future. Each runs the real binary on a temp share.
 
-use crate::daemon::{exit_code_within, wait_for, Running};
+use crate::daemon::{daemon, exit_code_within, wait_for, Running};
 use crate::util::{walk, Rig};
 use serde_json::Value;
 use std::fs;
@@ -147,6 +147,48 @@ fn an_empty_mount_point_is_an_outage_not_vanished_files() {
     assert_eq!(rig.status()["files"]["ingested"], 70);
     assert_eq!(rig.status()["pending"], 0);
     rig.audit_clean();
+}
+
+/// Issue 11.2 in the daemon: while the share's mount point is left empty, the daemon logs the
+/// outage once (a warning naming it), records nothing as vanished, and copies the pending
+/// files once the share is back.
+#[cfg(unix)]
+#[test]
+fn the_daemon_takes_an_empty_mount_point_for_an_outage_and_resumes() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 30);
+    rig.add_minutes(30, 5);
+    for name in crate::util::sensor_names(&rig.share).iter().rev().take(10) {
+        touch_now(&rig.share.join(name));
+    }
+    assert_eq!(rig.pass(&["--min-age-secs", "600"], 0)["deferred"], 10);
+    let away = unmount(&rig);
+    let mut running = daemon(&rig, "daemon.log");
+    let log_path = rig.dir.path().join("daemon.log");
+    wait_for("the outage warning", || {
+        fs::read_to_string(&log_path).is_ok_and(|l| l.contains("lists no entries"))
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    remount(&rig, &away);
+    wait_for("the pending files", || walk(&rig.bronze).len() == 70);
+    let pid = running.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(exit_code_within(&mut running.0, 30), Some(0));
+    let log = fs::read_to_string(&log_path).unwrap();
+    let warned = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("lists no entries"))
+        .count();
+    assert_eq!(
+        warned, 1,
+        "one warning for the outage, not one per tick:\n{log}"
+    );
+    assert_eq!(vanished(&rig), 0);
+    assert_eq!(rig.status()["pending"], 0);
 }
 
 /// Issue 11.2, mid-pass: the share's folder is swapped for an empty one while a first ingest
