@@ -98,6 +98,14 @@ pub struct Settings {
     pub future_skew_minutes: i64,
     /// Most lookups a pass spends walking one stream's gap once files resumed after it.
     pub bridge_budget: i64,
+    /// How far past the wall clock a name may be dated and still be copied. A name further
+    /// ahead (a gateway with a wrong clock, a hand-made test file) is recorded as skipped
+    /// `in-future` and retried once the wall clock reaches it, so it never moves a baseline
+    /// past now + this. One day: more than any time zone or DST confusion of a sensor clock.
+    pub future_tolerance: chrono::Duration,
+    /// Accept a reconcile listing smaller than half the last completed reconcile's (files
+    /// removed from the share on purpose). Without it such a listing is an outage.
+    pub accept_shrunk_share: bool,
 }
 
 impl Settings {
@@ -111,6 +119,8 @@ impl Settings {
             batch_size: 1000,
             future_skew_minutes: 1,
             bridge_budget: 1440,
+            future_tolerance: chrono::Duration::days(1),
+            accept_shrunk_share: false,
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::bronze::{facts_of, Bronze, Next, StageOutcome, Staged};
 use crate::clock::Clock;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::identity::FileKey;
 use crate::pass::{Context, Tally};
 use crate::plan::CopyJob;
@@ -15,38 +15,81 @@ use crate::store::event::{DeferReason, Event, EventKind, SkipReason};
 use crate::store::{Journal, Store};
 use serde::de::IgnoredAny;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Copies all jobs, batch by batch; per-file problems become events, only store errors stop it.
-/// Each batch is in the `publishing` journal before any of its files is renamed into place,
-/// and leaves it in the transaction that records it (one commit per batch, as before, plus
-/// one before the first batch).
-pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<()> {
+/// Copies all jobs, batch by batch; per-file problems become events, only store errors and a
+/// lost share stop it. Each batch is in the `publishing` journal before any of its files is
+/// renamed into place, and leaves it in the transaction that records it (one commit per
+/// batch, as before, plus one before the first batch). Returns whether every job was recorded
+/// (false when a shutdown stopped it between batches). A share that went away mid-batch (a
+/// planned file is missing and the share is unreachable or lists empty) ends the pass as an
+/// outage once that batch is recorded: the batch's unreached files are `failed` (retried),
+/// the later batches are left for the next pass.
+pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bool> {
     let batches: Vec<&[CopyJob]> = jobs.chunks(ctx.settings.batch_size.max(1)).collect();
     if let Some(first) = batches.first() {
         ctx.record_journaled(Vec::new(), &Journal::entering(entries(first)))?;
     }
+    let lost = AtomicBool::new(false);
     for (i, batch) in batches.iter().enumerate() {
         if ctx.stopping() {
             let left: usize = batches[i..].iter().map(|b| b.len()).sum();
             tracing::info!(left, "stopping: remaining copies are left for the next run");
-            break;
+            return Ok(false);
         }
-        let outcomes = parallel_map(batch, ctx.settings.copy_threads, |job| run_job(ctx, job));
+        let outcomes = parallel_map(batch, ctx.settings.copy_threads, |job| {
+            run_job(ctx, job, &lost)
+        });
         let events = publish_batch(ctx, batch, outcomes);
         for event in &events {
             tally.count(event);
         }
+        warn_vanished(&events);
         // The batch's files are durable now; an injected fault here is a crash before the
         // events that claim them are committed.
         ctx.bronze
             .inject(crate::fault::Op::Record)
-            .map_err(|e| crate::error::Error::io("recording a copied batch", e))?;
+            .map_err(|e| Error::io("recording a copied batch", e))?;
+        let lost = lost.load(Ordering::Relaxed);
         let mut journal = Journal::leaving(batch.iter().map(|job| job.key.clone()).collect());
-        journal.next = entries(batches.get(i + 1).copied().unwrap_or_default());
+        if !lost {
+            journal.next = entries(batches.get(i + 1).copied().unwrap_or_default());
+        }
         ctx.record_journaled(events, &journal)?;
+        if lost {
+            let left: usize = batches[i + 1..].iter().map(|b| b.len()).sum();
+            return Err(Error::ShareUnreachable {
+                path: ctx.source.describe(),
+                source: io::Error::other(format!(
+                    "it went away during the pass; {left} further files are left for the next pass"
+                )),
+            });
+        }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// A file that vanished is news an operator should see (and, when it was an outage that
+/// slipped through, the clue): logged as a warning, with how a later pass finds it again.
+pub fn warn_vanished(events: &[EventKind]) {
+    let vanished = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                EventKind::Skipped {
+                    reason: SkipReason::Vanished,
+                    ..
+                }
+            )
+        })
+        .count();
+    if vanished > 0 {
+        tracing::warn!(
+            files = vanished,
+            "files vanished from the share before they could be copied (recorded `skipped: vanished`; a reconcile copies any that come back)"
+        );
+    }
 }
 
 /// A batch's files and Bronze paths, for the `publishing` journal.
@@ -154,24 +197,12 @@ fn publish_batch(ctx: &Context, batch: &[CopyJob], outcomes: Vec<Next>) -> Vec<E
     events
 }
 
-fn run_job(ctx: &Context, job: &CopyJob) -> Next {
+fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool) -> Next {
     let file = job.key.clone();
     let name = job.name();
     let (mut reader, before) = match ctx.source.open(&name) {
         Ok(opened) => opened,
-        // A share unmounted mid-pass makes every name "not found": that is an outage, recorded
-        // as a failure (retried next pass), never as files that vanished.
-        Err(e) if e.kind() == io::ErrorKind::NotFound && ctx.source.check().is_err() => {
-            let e = io::Error::other(format!("the share went away: {e}"));
-            return Next::Record(failed(job, None, "opening on the share", &e));
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Next::Record(EventKind::Skipped {
-                file,
-                facts: None,
-                reason: SkipReason::Vanished,
-            })
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return missing(ctx, job, lost, &e),
         Err(e) => return Next::Record(failed(job, None, "opening on the share", &e)),
     };
     let facts = facts_of(&before);
@@ -257,6 +288,31 @@ fn json_document(file: std::fs::File) -> std::result::Result<(), String> {
         (None, _) => Err("no JSON value".into()),
         (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e.to_string()),
         (Some(Ok(_)), Some(Ok(_))) => Err("more than one JSON value".into()),
+    }
+}
+
+/// A planned file the share says is not there. A share unmounted mid-pass makes every name
+/// "not found", and a lost mount point lists empty: then this is an outage, recorded as a
+/// failure (retried next pass) and ending the pass, never as files that vanished.
+fn missing(ctx: &Context, job: &CopyJob, lost: &AtomicBool, e: &io::Error) -> Next {
+    let why = if lost.load(Ordering::Relaxed) {
+        Some(io::Error::other(
+            "another copy of this batch found the share lost",
+        ))
+    } else {
+        ctx.share_lost()
+    };
+    match why {
+        Some(why) => {
+            lost.store(true, Ordering::Relaxed);
+            let e = io::Error::other(format!("the share went away: {e} ({why})"));
+            Next::Record(failed(job, None, "opening on the share", &e))
+        }
+        None => Next::Record(EventKind::Skipped {
+            file: job.key.clone(),
+            facts: None,
+            reason: SkipReason::Vanished,
+        }),
     }
 }
 

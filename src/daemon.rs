@@ -1,7 +1,8 @@
 //! `ingest run` as a service: a thin tokio layer around the synchronous core. Every
 //! `interval` it runs one pass in a blocking task (a prediction pass, or the reconcile when
-//! one is due since the last `nightly_hour`), then the downstream hook. The store is opened
-//! per pass only, so `status`, `log` and `audit` can run in between.
+//! one is due since the last `nightly_hour` or needed: none completed, a stream not caught
+//! up), then the downstream hook. The store is opened per pass only, so `status`, `log` and
+//! `audit` can run in between.
 //!
 //! Faults of the share (unmounted, I/O errors) are logged once per change of state, retried
 //! with exponential backoff, and never recorded as "missing" anything. Shutdown is a future
@@ -13,11 +14,12 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::hook::{self, Hook};
-use crate::pass::{finish_probe, probe, Bridges, Context, Discovery, PassReport, PassStart, Probe};
-use crate::schedule::reconcile_due;
+use crate::pass::{
+    finish_probe, nightly_due, probe, reconcile_needed, Bridges, Context, Discovery, PassReport,
+    PassStart, Probe,
+};
 use crate::source::Source;
 use crate::store::event::HookSummary;
-use crate::store::projection::META_LAST_RECONCILE;
 use crate::store::Store;
 use std::future::Future;
 use std::path::PathBuf;
@@ -153,9 +155,7 @@ impl Daemon {
         let Some(store) = Store::open_read_only(&self.state) else {
             return Ok(Probe::Unsure);
         };
-        let last = store.meta()?.get(META_LAST_RECONCILE).copied();
-        let (zone, now) = (self.clock.zone(), self.clock.now_utc());
-        if reconcile_due(zone, last, now, self.config.nightly_hour)
+        if nightly_due(&store, &*self.clock, self.config.nightly_hour)?
             || (self.config.hook.is_some() && hook::has_work(&store, &self.bronze)?)
         {
             return Ok(Probe::Unsure);
@@ -176,7 +176,7 @@ impl Daemon {
         ctx
     }
 
-    /// One pass (reconcile if due, else prediction), then the hook. Discovery runs first on a
+    /// One pass (reconcile if due or needed, else prediction), then the hook. Discovery runs first on a
     /// read-only store, so a caught-up share costs no write and no fsync.
     fn tick(&self) -> Result<Tick> {
         let start = PassStart::now(&*self.source);
@@ -185,14 +185,9 @@ impl Daemon {
             return Ok(Tick { report, hook: None });
         }
         let store = Store::open(&self.state, self.store_wait)?;
-        let last = store.meta()?.get(META_LAST_RECONCILE).copied();
-        let due = reconcile_due(
-            self.clock.zone(),
-            last,
-            self.clock.now_utc(),
-            self.config.nightly_hour,
-        );
         let ctx = self.context(&store);
+        let due =
+            nightly_due(&store, &*self.clock, self.config.nightly_hour)? || reconcile_needed(&ctx)?;
         let discovery = if due {
             Discovery::Reconcile
         } else {

@@ -151,6 +151,10 @@ impl<S: Source> Source for FaultySource<S> {
     fn check(&self) -> io::Result<()> {
         self.inner.check()
     }
+
+    fn is_empty(&self) -> io::Result<bool> {
+        self.inner.is_empty()
+    }
 }
 
 struct FaultyReader {

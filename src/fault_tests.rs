@@ -23,7 +23,7 @@ use crate::identity::{ContentHash, FileKey};
 use crate::naming::SensorName;
 use crate::pass::{run_pass, Context, Discovery};
 use crate::source::MemorySource;
-use crate::store::event::Finding;
+use crate::store::event::{Finding, PassMode};
 use crate::store::Store;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use proptest::prelude::*;
@@ -195,6 +195,7 @@ impl World {
                 } else {
                     Discovery::Prediction
                 });
+                let shrunk = self.share_shrunk();
                 let store = self.store.as_ref().unwrap();
                 let ctx = Context::new(
                     store,
@@ -209,7 +210,11 @@ impl World {
                 let fired = self.plan.injected() - before;
                 injected.fetch_add(fired, Ordering::Relaxed);
                 if *reconcile && fired == 0 {
-                    outcome.expect("a fault-free reconcile succeeds");
+                    if shrunk {
+                        self.refused_then_accepted(outcome.map(|_| ()));
+                    } else {
+                        outcome.expect("a fault-free reconcile succeeds");
+                    }
                     self.check_complete();
                 }
             }
@@ -220,6 +225,42 @@ impl World {
             Step::Audit => self.audit(),
         }
         self.check_invariants();
+    }
+
+    /// Whether a reconcile now must be refused as an outage: the share lists fewer than half
+    /// the entries of the last completed reconcile, or (none completed yet) nothing while the
+    /// index holds files of it.
+    fn share_shrunk(&self) -> bool {
+        let store = self.store.as_ref().unwrap();
+        let listed = self.share.len() as u64;
+        match store.last_summary(PassMode::Reconcile).unwrap() {
+            Some(last) => listed * 2 < last.listed,
+            None => listed == 0 && store.file_count().unwrap() > 0,
+        }
+    }
+
+    /// A reconcile over a shrunk share was refused as an outage, recording nothing; the
+    /// operator's `--accept-shrunk-share` then lets it complete.
+    fn refused_then_accepted(&mut self, outcome: crate::Result<()>) {
+        let err = outcome.expect_err("a shrunk listing is an outage");
+        assert!(
+            matches!(err, crate::Error::ShareUnreachable { .. }),
+            "{err}"
+        );
+        let store = self.store.as_ref().unwrap();
+        let listed = store
+            .last_summary(PassMode::Reconcile)
+            .unwrap()
+            .map(|s| s.listed);
+        assert_ne!(
+            listed,
+            Some(self.share.len() as u64),
+            "not recorded as completed"
+        );
+        let mut settings = self.settings.clone();
+        settings.accept_shrunk_share = true;
+        let ctx = Context::new(store, &self.source, &self.bronze, &self.clock, &settings);
+        run_pass(&ctx, Some(Discovery::Reconcile)).expect("an accepted shrunk share reconciles");
     }
 
     /// Bronze's final files (relative path → bytes), and whether temp files are there.
@@ -526,7 +567,9 @@ proptest! {
         for name in &names {
             let record = store.file(&FileKey::share(name.clone())).unwrap();
             let record = record.expect("every entry has a recorded outcome");
-            let valid = SensorName::parse_bytes(name).is_ok_and(|n| n.apartment == "A");
+            // Valid: a well-formed name of stream A, not dated past the horizon (issue 11.4).
+            let valid = SensorName::parse_bytes(name)
+                .is_ok_and(|n| n.apartment == "A" && n.minute <= ctx.horizon());
             prop_assert_eq!(record.state.is_ingested(), valid, "{:?}", String::from_utf8_lossy(name));
             if valid {
                 accepted += 1;

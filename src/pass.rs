@@ -5,6 +5,7 @@ use crate::bronze::Bronze;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::naming::{minute_from_index, truncate_to_minute};
 use crate::plan::Action;
 use crate::source::{Source, Work};
 use crate::store::event::{Event, EventKind, PassMode, ScanSummary};
@@ -14,6 +15,7 @@ use crate::{predict, reconcile};
 use chrono::NaiveDateTime;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -60,6 +62,86 @@ impl<'a> Context<'a> {
     pub fn stopping(&self) -> bool {
         self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
     }
+
+    /// The latest minute a file name may carry to be copied now: the wall clock (the injected
+    /// [`Clock`]) plus `Settings::future_tolerance`. A baseline never moves past it.
+    pub fn horizon(&self) -> NaiveDateTime {
+        truncate_to_minute(self.clock.now_local()) + self.settings.future_tolerance
+    }
+
+    /// Why the share as a whole looks lost, if it does: unreachable, or listing nothing at
+    /// all (the empty folder a lost CIFS or FUSE mount leaves behind). Asked before a file the
+    /// share had is concluded gone: a missing name on a lost share is an outage.
+    pub fn share_lost(&self) -> Option<io::Error> {
+        if let Err(e) = self.source.check() {
+            return Some(e);
+        }
+        match self.source.is_empty() {
+            Ok(false) => None,
+            Ok(true) => Some(io::Error::other(
+                "it lists no entries (the empty mount point of an unmounted share?)",
+            )),
+            Err(e) => Some(e),
+        }
+    }
+}
+
+/// How long a stream that is not caught up (no baseline, or one past the horizon) may wait
+/// for the next reconcile: prediction walks from a baseline, so only a listing finds it. An
+/// hour bounds the delay for a new or recovered stream, and the cost of a configured stream
+/// that never delivers (one listing an hour).
+pub const CATCH_UP_EVERY: chrono::Duration = chrono::Duration::hours(1);
+
+/// Whether a pass must reconcile instead of predicting: no reconcile has completed yet (an
+/// empty index, or a first reconcile cut short), or a configured stream is not caught up and
+/// the last completed reconcile is older than [`CATCH_UP_EVERY`].
+pub fn reconcile_needed(ctx: &Context) -> Result<bool> {
+    let Some(&last_ms) = ctx.store.meta()?.get(META_LAST_RECONCILE) else {
+        return Ok(true);
+    };
+    let since = ctx.clock.now_utc().timestamp_millis() - last_ms as i64;
+    if since < CATCH_UP_EVERY.num_milliseconds() {
+        return Ok(false);
+    }
+    let behind = streams_behind(ctx)?;
+    if !behind.is_empty() {
+        tracing::info!(streams = ?behind, "streams not caught up (no baseline, or one dated in the future): reconciling");
+    }
+    Ok(!behind.is_empty())
+}
+
+/// Whether the nightly reconcile is due: none has completed since the last `nightly_hour`
+/// (local), so a run that was down (or not scheduled) at that hour reconciles at its next pass.
+pub fn nightly_due(store: &Store, clock: &dyn Clock, nightly_hour: u32) -> Result<bool> {
+    let last = store.meta()?.get(META_LAST_RECONCILE).copied();
+    let (zone, now) = (clock.zone(), clock.now_utc());
+    Ok(crate::schedule::reconcile_due(
+        zone,
+        last,
+        now,
+        nightly_hour,
+    ))
+}
+
+/// Configured streams prediction cannot follow: without a baseline, or with one past the
+/// horizon (a far-future file ingested before such names were refused).
+fn streams_behind(ctx: &Context) -> Result<Vec<String>> {
+    let baselines = ctx.store.streams()?;
+    let horizon = ctx.horizon();
+    let behind = |apartment: &str| {
+        baselines
+            .get(apartment)
+            .and_then(|rec| minute_from_index(rec.newest_minute))
+            .is_none_or(|newest| newest > horizon)
+    };
+    Ok(ctx
+        .settings
+        .streams
+        .iter()
+        .map(|(apartment, _)| apartment)
+        .filter(|a| behind(a))
+        .map(str::to_owned)
+        .collect())
 }
 
 /// Per-outcome counts of a pass.
@@ -244,8 +326,7 @@ impl PassStart {
     }
 }
 
-/// Runs one pass. `mode` `None` picks: reconcile until one has completed (an empty index, or a
-/// first ingest that was interrupted), else prediction.
+/// Runs one pass. `mode` `None` picks: reconcile when [`reconcile_needed`], else prediction.
 pub fn run_pass(ctx: &Context, discovery: Option<Discovery>) -> Result<PassReport> {
     run_pass_from(ctx, discovery, PassStart::now(ctx.source))
 }
@@ -261,21 +342,32 @@ pub fn run_pass_from(
     adopt_existing_bronze(ctx)?;
     let discovery = match discovery {
         Some(d) => d,
-        None if !ctx.store.meta()?.contains_key(META_LAST_RECONCILE) => Discovery::Reconcile,
+        None if reconcile_needed(ctx)? => Discovery::Reconcile,
         None => Discovery::Prediction,
     };
     let mode = discovery.mode();
     let mut tally = Tally::default();
-    let listed = match discovery {
+    let done = match discovery {
         Discovery::Prediction => {
             predict::run(ctx, &mut tally)?;
-            0
+            reconcile::Reconciled {
+                listed: 0,
+                complete: true,
+            }
         }
         Discovery::Reconcile => reconcile::run(ctx, &mut tally)?,
     };
-    let report = report_of(ctx, mode, tally, listed, start);
-    if mode == PassMode::Reconcile {
-        ctx.record(vec![EventKind::ScanCompleted(summary_of(&report, mode))])?;
+    let report = report_of(ctx, mode, tally, done.listed, start);
+    // Only a complete reconcile is recorded as one: its `scan-completed` event is what makes
+    // later passes trust the index and predict.
+    match mode {
+        PassMode::Reconcile if done.complete => {
+            ctx.record(vec![EventKind::ScanCompleted(summary_of(&report, mode))])?;
+        }
+        PassMode::Reconcile => tracing::info!(
+            "reconcile stopped before all its copies were recorded: not counted as completed, the next pass reconciles again"
+        ),
+        _ => {}
     }
     Ok(report)
 }
@@ -288,7 +380,7 @@ pub enum Probe {
     /// Files to act on: [`finish_probe`] on a writable store. `events` is the log's length
     /// when they were found.
     Found { actions: Vec<Action>, events: u64 },
-    /// Not a plain prediction pass (no reconcile yet, an interrupted publish, an empty
+    /// Not a plain prediction pass (a reconcile needed, an interrupted publish, an empty
     /// index): [`run_pass_from`] on a writable store.
     Unsure,
 }
@@ -300,10 +392,7 @@ pub enum Probe {
 pub fn probe(ctx: &Context, start: PassStart) -> Result<Probe> {
     check_share(ctx)?;
     let store = ctx.store;
-    if !store.meta()?.contains_key(META_LAST_RECONCILE)
-        || store.file_count()? == 0
-        || !store.publishing()?.is_empty()
-    {
+    if reconcile_needed(ctx)? || store.file_count()? == 0 || !store.publishing()?.is_empty() {
         return Ok(Probe::Unsure);
     }
     let events = store.event_count()?;

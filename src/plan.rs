@@ -8,7 +8,7 @@ use crate::naming::SensorName;
 use crate::source::{os_name, EntryKind, SourceMeta};
 use crate::store::event::{Facts, SkipReason};
 use crate::store::projection::FileState;
-use chrono::Datelike;
+use chrono::{Datelike, NaiveDateTime};
 use std::ffi::{OsStr, OsString};
 
 /// One thing to do about one source file.
@@ -41,8 +41,14 @@ impl CopyJob {
     }
 }
 
-/// Decides what to do with a share entry from its name and kind alone.
-pub fn classify(name: &OsStr, kind: EntryKind, streams: &StreamMap) -> Action {
+/// Decides what to do with a share entry from its name and kind, and `horizon`: the latest
+/// minute a name may carry to be copied now (the wall clock plus the future tolerance).
+pub fn classify(
+    name: &OsStr,
+    kind: EntryKind,
+    streams: &StreamMap,
+    horizon: NaiveDateTime,
+) -> Action {
     let key = FileKey::share(name.as_encoded_bytes());
     let parsed = match SensorName::parse_bytes(name.as_encoded_bytes()) {
         Ok(p) => p,
@@ -72,6 +78,13 @@ pub fn classify(name: &OsStr, kind: EntryKind, streams: &StreamMap) -> Action {
             key,
             facts: None,
             reason: SkipReason::NotRegularFile,
+        };
+    }
+    if parsed.minute > horizon {
+        return Action::Skip {
+            key,
+            facts: None,
+            reason: SkipReason::InFuture,
         };
     }
     Action::Copy(CopyJob {
@@ -118,10 +131,18 @@ mod tests {
         StreamMap::parse(&["JimmyLoup=jimmy".into(), "JeremieVianin=jeremie".into()]).unwrap()
     }
 
+    /// A wall clock far after every name in these tests.
+    fn horizon() -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2030, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+    }
+
     #[test]
     fn good_name_maps_to_the_seed_layout() {
         let name = OsStr::new("18.08.2023 1000_JimmyLoup_received.json");
-        let Action::Copy(job) = classify(name, EntryKind::File, &streams()) else {
+        let Action::Copy(job) = classify(name, EntryKind::File, &streams(), horizon()) else {
             panic!()
         };
         assert_eq!(
@@ -133,7 +154,7 @@ mod tests {
     #[test]
     fn unknown_apartment_directory_and_bad_name_are_skipped_with_reasons() {
         let s = streams();
-        let skip = |n: &str, k| match classify(OsStr::new(n), k, &s) {
+        let skip = |n: &str, k| match classify(OsStr::new(n), k, &s, horizon()) {
             Action::Skip { reason, .. } => reason.code(),
             Action::Copy(_) => "copy".into(),
         };
@@ -153,6 +174,10 @@ mod tests {
             "not-regular-file"
         );
         assert_eq!(skip("notes.txt", EntryKind::File), "bad-name:pattern");
+        assert_eq!(
+            skip("01.01.2099 0000_JimmyLoup_received.json", EntryKind::File),
+            "in-future"
+        );
     }
 
     proptest! {
@@ -164,7 +189,7 @@ mod tests {
             let name = { use std::os::unix::ffi::OsStrExt; OsStr::from_bytes(&bytes).to_owned() };
             #[cfg(not(unix))]
             let name = OsString::from(String::from_utf8_lossy(&bytes).into_owned());
-            if let Action::Copy(job) = classify(&name, EntryKind::File, &streams()) {
+            if let Action::Copy(job) = classify(&name, EntryKind::File, &streams(), horizon()) {
                 prop_assert!(job.rel.starts_with("jimmy/") || job.rel.starts_with("jeremie/"));
                 prop_assert!(job.rel.split('/').all(|p| !p.is_empty() && p != ".." && p != "."));
                 prop_assert_eq!(job.rel.split('/').count(), 6);

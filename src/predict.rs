@@ -25,7 +25,7 @@ use std::ffi::OsString;
 /// One prediction pass over every configured stream plus the pending files.
 pub fn run(ctx: &Context, tally: &mut Tally) -> Result<()> {
     let actions = discover(ctx)?;
-    perform(ctx, actions, tally)
+    perform(ctx, actions, tally).map(|_complete| ())
 }
 
 /// What a prediction pass would act on: the files found after each stream's baseline, and the
@@ -55,8 +55,9 @@ pub fn discover(ctx: &Context) -> Result<Vec<Action>> {
             walk.recheck_repeated(newest)?;
         }
         walk.forward(newest)?;
+        let horizon = ctx.horizon();
         for (name, kind) in walk.found {
-            actions.push(classify(&name, kind, &ctx.settings.streams));
+            actions.push(classify(&name, kind, &ctx.settings.streams, horizon));
         }
     }
     actions.extend(retry_pending(ctx)?);
@@ -195,8 +196,10 @@ fn bridge_get(b: &Bridges, apartment: &str) -> Option<NaiveDateTime> {
 }
 
 /// Pending share files, looked up again: still there → act on them, gone → recorded as such.
+/// Names still dated past the horizon are not looked up at all.
 fn retry_pending(ctx: &Context) -> Result<Vec<Action>> {
     let mut actions = Vec::new();
+    let horizon = ctx.horizon();
     for key in ctx.store.pending()? {
         if key.source != SourceId::Share {
             continue;
@@ -204,11 +207,16 @@ fn retry_pending(ctx: &Context) -> Result<Vec<Action>> {
         let Some(name) = os_name(&key.name) else {
             continue;
         };
+        if SensorName::parse_bytes(&key.name).is_ok_and(|n| n.minute > horizon) {
+            continue;
+        }
         match ctx.source.stat(&name).map_err(|e| unreachable(ctx, e))? {
-            Some(meta) => actions.push(classify(&name, meta.kind, &ctx.settings.streams)),
+            Some(meta) => actions.push(classify(&name, meta.kind, &ctx.settings.streams, horizon)),
             None => {
-                // Gone, unless the whole share went away (then this is an outage).
-                ctx.source.check().map_err(|e| unreachable(ctx, e))?;
+                // Gone, unless the whole share went away or lists empty (an outage).
+                if let Some(e) = ctx.share_lost() {
+                    return Err(unreachable(ctx, e));
+                }
                 let reason = SkipReason::Vanished;
                 actions.push(Action::Skip {
                     key,
@@ -222,8 +230,9 @@ fn retry_pending(ctx: &Context) -> Result<Vec<Action>> {
 }
 
 /// Records the skips and copies the rest; a file named twice (walk and pending) is done once,
-/// and a copy wins over a skip (the copy looks again and records what it finds).
-pub fn perform(ctx: &Context, actions: Vec<Action>, tally: &mut Tally) -> Result<()> {
+/// and a copy wins over a skip (the copy looks again and records what it finds). Returns
+/// whether every copy was recorded (false when a shutdown stopped it between batches).
+pub fn perform(ctx: &Context, actions: Vec<Action>, tally: &mut Tally) -> Result<bool> {
     let mut jobs: Vec<CopyJob> = Vec::with_capacity(actions.len());
     let mut skips: BTreeMap<FileKey, EventKind> = BTreeMap::new();
     for action in actions {
@@ -253,6 +262,7 @@ pub fn perform(ctx: &Context, actions: Vec<Action>, tally: &mut Tally) -> Result
     }
     let skips: Vec<EventKind> = skips.into_values().collect();
     skips.iter().for_each(|event| tally.count(event));
+    crate::copy::warn_vanished(&skips);
     ctx.record(skips)?;
     copy_all(ctx, &jobs, tally)
 }

@@ -191,3 +191,115 @@ fn reconcile_of_a_known_share_copies_nothing_and_writes_only_a_summary() {
     assert_eq!(rig.pass(Some(Discovery::Reconcile)).tally.copied, 1);
     assert_eq!(rig.source.counters().snapshot().listings, 3);
 }
+
+/// A name dated past the horizon (wall clock + 1 day) is skipped `in-future` and pending: it
+/// never moves its stream's baseline, costs no lookup while it stays in the future, and is
+/// copied by the first pass after the wall clock reaches it.
+#[test]
+fn a_file_dated_past_the_horizon_waits_without_lookups_and_never_moves_the_baseline() {
+    let rig = Rig::new(t(18, 10, 30));
+    rig.land_range(t(18, 10, 0), 30);
+    let far = t(20, 10, 0);
+    rig.land("A", far);
+    let first = rig.pass(None);
+    assert_eq!(
+        (first.mode, first.tally.copied, first.tally.skipped),
+        ("reconcile", 60, 1)
+    );
+    let newest = |s: &str| rig.store.streams().unwrap()[s].newest_minute;
+    assert_eq!(newest("A"), crate::naming::minute_index(t(18, 10, 29)));
+    let idle = rig.pass(None);
+    assert_eq!(
+        idle.work.lookups, 2,
+        "one per stream; none for the future file"
+    );
+    rig.clock.advance(Duration::days(2));
+    let due = rig.pass(None);
+    assert_eq!((due.mode, due.tally.copied), ("prediction", 1));
+    assert_eq!(newest("A"), crate::naming::minute_index(far));
+    assert!(rig.store.pending().unwrap().is_empty());
+}
+
+/// A reconcile stopped by a shutdown before all its copies were recorded is not recorded as
+/// completed: the next pass with no mode given reconciles again and copies the rest.
+#[test]
+fn a_reconcile_stopped_before_its_copies_are_recorded_is_not_completed() {
+    let rig = Rig::new(t(18, 11, 0));
+    rig.land_range(t(18, 10, 0), 60);
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    let mut ctx = Context::new(
+        &rig.store,
+        &rig.source,
+        &rig.bronze,
+        &rig.clock,
+        &rig.settings,
+    );
+    ctx.stop = Some(&stop);
+    let stopped = run_pass(&ctx, None).unwrap();
+    assert_eq!((stopped.mode, stopped.tally.copied), ("reconcile", 0));
+    let meta = rig.store.meta().unwrap();
+    assert!(!meta.contains_key(crate::store::projection::META_LAST_RECONCILE));
+    let again = rig.pass(None);
+    assert_eq!((again.mode, again.tally.copied), ("reconcile", 120));
+    assert_eq!(rig.pass(None).mode, "prediction");
+}
+
+/// A configured stream without a baseline is not caught up (prediction has nowhere to walk
+/// from): passes reconcile for it again, at most once an hour, so a stream that starts
+/// delivering after the first reconcile is found by a listing, even with old file names.
+#[test]
+fn a_stream_without_a_baseline_is_reconciled_for_at_most_hourly() {
+    let rig = Rig::new(t(18, 11, 0));
+    for i in 0..60 {
+        rig.land("A", t(18, 10, 0) + Duration::minutes(i));
+    }
+    assert_eq!(rig.pass(None).mode, "reconcile");
+    assert_eq!(rig.pass(None).mode, "prediction", "not within the hour");
+    for i in 0..60 {
+        rig.land("B", t(18, 10, 0) + Duration::minutes(i));
+    }
+    rig.clock.advance(Duration::minutes(61));
+    let found = rig.pass(None);
+    assert_eq!((found.mode, found.tally.copied), ("reconcile", 60));
+    rig.clock.advance(Duration::minutes(61));
+    assert_eq!(rig.pass(None).mode, "prediction", "every stream caught up");
+}
+
+/// A pending file whose name is missing while the share lists nothing (an unmounted share's
+/// empty mount point) is an outage, not a vanished file; once the share is back it is copied.
+#[test]
+fn a_pending_file_missing_from_an_empty_share_is_an_outage_not_vanished() {
+    let rig = Rig::new(t(18, 10, 5));
+    rig.land_range(t(18, 10, 0), 5);
+    rig.pass(None);
+    let name = SensorName::new(t(18, 10, 5), "A").to_string();
+    let mtime = rig.clock.now_utc().timestamp_nanos_opt().unwrap();
+    rig.source.put(&name, b"{\"fresh\":true}", mtime);
+    assert_eq!(rig.pass(None).tally.deferred, 1);
+    let all: Vec<_> = (0..6)
+        .flat_map(|i| ["A", "B"].map(|a| SensorName::new(t(18, 10, i), a).to_string()))
+        .collect();
+    for n in &all {
+        rig.source.remove(n);
+    }
+    rig.clock.advance(Duration::seconds(30));
+    let ctx = Context::new(
+        &rig.store,
+        &rig.source,
+        &rig.bronze,
+        &rig.clock,
+        &rig.settings,
+    );
+    let err = run_pass(&ctx, None).unwrap_err();
+    assert!(
+        matches!(err, crate::Error::ShareUnreachable { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        rig.store.pending().unwrap().len(),
+        1,
+        "still pending, not vanished"
+    );
+    rig.source.put(&name, b"{\"fresh\":true}", mtime);
+    assert_eq!(rig.pass(None).tally.copied, 1);
+}

@@ -8,6 +8,12 @@
 //! file whose size or mtime changed on the share is copied again as a new version (the
 //! previous Bronze bytes are kept aside as `NAME.kept-HASH`). A change that keeps both is
 //! found by `ingest audit`, which hashes sources (`--accept-changed` ingests it).
+//!
+//! A listing is evidence only if it looks like the whole share: one that is empty while the
+//! index holds files of the share, or smaller than half the last completed reconcile's, is an
+//! outage (an unmounted share leaves an empty mount point), and nothing is concluded from it.
+//! A reconcile is complete only when its whole listing was merged and every copy it planned
+//! was recorded; only then does the pass record it (`scan-completed`).
 
 use crate::error::{Error, Result};
 use crate::identity::SourceId;
@@ -15,11 +21,21 @@ use crate::pass::{Context, Tally};
 use crate::plan::{classify, source_changed, Action};
 use crate::predict::perform;
 use crate::source::Listed;
-use crate::store::event::Facts;
+use crate::store::event::{Facts, PassMode};
 use crate::store::projection::FileState;
 
-/// Runs a reconcile; returns the number of entries listed.
-pub fn run(ctx: &Context, tally: &mut Tally) -> Result<u64> {
+/// What a reconcile did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reconciled {
+    /// Entries in the listing.
+    pub listed: u64,
+    /// The whole listing was merged and every planned copy recorded (a shutdown can stop it
+    /// between batches).
+    pub complete: bool,
+}
+
+/// Runs a reconcile.
+pub fn run(ctx: &Context, tally: &mut Tally) -> Result<Reconciled> {
     let mut listing = ctx
         .source
         .list()
@@ -32,6 +48,8 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<u64> {
     listing.sort_unstable_by(|a, b| a.name.as_encoded_bytes().cmp(b.name.as_encoded_bytes()));
     let mut entries = listing.into_iter().peekable();
     let mut actions = Vec::new();
+    let mut indexed = 0u64;
+    let horizon = ctx.horizon();
     let mut consider = |entry: Listed, known: Option<(FileState, Option<Facts>)>| {
         // The common case at 246k files: known, ingested and unchanged, decided without
         // parsing the name.
@@ -41,13 +59,14 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<u64> {
             }
         }
         let known = known.map(|(state, _)| state);
-        let action = classify(&entry.name, entry.kind, &ctx.settings.streams);
+        let action = classify(&entry.name, entry.kind, &ctx.settings.streams, horizon);
         if !known.is_some_and(|state| settled(&state, &action)) {
             actions.push(action);
         }
     };
     ctx.store
         .for_each_state_of(SourceId::Share, |name, state, facts| {
+            indexed += 1;
             while let Some(entry) = entries.next_if(|e| e.name.as_encoded_bytes() < name) {
                 consider(entry, None);
             }
@@ -56,8 +75,45 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<u64> {
             }
         })?;
     entries.for_each(|entry| consider(entry, None));
-    perform(ctx, actions, tally)?;
-    Ok(listed)
+    check_listing(ctx, listed, indexed)?;
+    let complete = perform(ctx, actions, tally)?;
+    Ok(Reconciled { listed, complete })
+}
+
+/// Refuses a listing that looks like a lost share rather than the share: empty while the index
+/// holds `indexed` of its files, or fewer than half the entries of the last completed
+/// reconcile (shares only grow: one file per minute per stream). Files removed on purpose are
+/// accepted with `Settings::accept_shrunk_share`, once; that reconcile is the new reference.
+fn check_listing(ctx: &Context, listed: u64, indexed: u64) -> Result<()> {
+    if ctx.settings.accept_shrunk_share {
+        return Ok(());
+    }
+    let before = ctx
+        .store
+        .last_summary(PassMode::Reconcile)?
+        .map(|s| s.listed);
+    let lists = match listed {
+        0 => "it lists no entries".to_owned(),
+        n => format!("it lists {n} entries"),
+    };
+    let what = match before {
+        Some(before) if listed.saturating_mul(2) < before => {
+            format!("{lists}, the last completed reconcile listed {before}")
+        }
+        None if listed == 0 && indexed > 0 => {
+            format!("{lists}, while the index holds {indexed} of its files")
+        }
+        _ => return Ok(()),
+    };
+    let why = format!(
+        "{what}: taken for an unmounted or partly mounted share, nothing concluded from it \
+         (if files were removed from the share on purpose, run `ingest run --scan \
+         --accept-shrunk-share` once)"
+    );
+    Err(Error::ShareUnreachable {
+        path: ctx.source.describe(),
+        source: std::io::Error::other(why),
+    })
 }
 
 /// Whether the index already says all there is to say about this entry.

@@ -88,6 +88,12 @@ pub trait Source: Sync {
     fn check(&self) -> io::Result<()> {
         Ok(())
     }
+    /// Whether the folder holds no entry at all. A lost CIFS or FUSE mount leaves its mount
+    /// point as an empty folder that [`Source::check`] accepts, so a share that had files and
+    /// now lists none is taken for lost. Asked only before concluding that a file is gone.
+    fn is_empty(&self) -> io::Result<bool> {
+        self.list().map(|entries| entries.is_empty())
+    }
 }
 
 /// Turns raw name bytes from the store back into a name to look up. `None` only for bytes
@@ -163,6 +169,12 @@ impl Source for DirSource {
 
     fn describe(&self) -> String {
         self.root.display().to_string()
+    }
+
+    /// Reads at most the first entry: one round trip on a network share, not a listing.
+    fn is_empty(&self) -> io::Result<bool> {
+        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
+        Ok(fs::read_dir(&self.root)?.next().transpose()?.is_none())
     }
 
     fn check(&self) -> io::Result<()> {
@@ -288,5 +300,11 @@ impl Source for MemorySource {
 
     fn describe(&self) -> String {
         "memory".into()
+    }
+
+    fn is_empty(&self) -> io::Result<bool> {
+        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
+        let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(files.is_empty())
     }
 }

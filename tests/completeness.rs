@@ -244,7 +244,12 @@ fn replay_copies_a_changed_source_as_a_new_version() {
     let plan = String::from_utf8_lossy(&dry.stdout);
     assert!(plan.contains("SourceChanged"), "{plan}");
     let out = rig.run(&["replay", "--since", "2023-08-18"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(fs::read(&dest).unwrap(), new);
     let kept: Vec<_> = fs::read_dir(dest.parent().unwrap())
         .unwrap()

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Polls `cond` every 50 ms. The deadline is only a test timeout, not a speed requirement.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -17,7 +17,7 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// A daemon that is killed when the test ends, even by a failed assertion.
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -26,7 +26,7 @@ impl Drop for Running {
     }
 }
 
-fn daemon(rig: &Rig, log: &str) -> Running {
+pub(crate) fn daemon(rig: &Rig, log: &str) -> Running {
     let log = fs::File::create(rig.dir.path().join(log)).unwrap();
     rig.cmd(&[
         "run",
@@ -44,7 +44,7 @@ fn daemon(rig: &Rig, log: &str) -> Running {
     .unwrap()
 }
 
-fn exit_code_within(child: &mut Child, secs: u64) -> Option<i32> {
+pub(crate) fn exit_code_within(child: &mut Child, secs: u64) -> Option<i32> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(status) = child.try_wait().unwrap() {

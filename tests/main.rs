@@ -5,6 +5,7 @@
 mod cli;
 mod completeness;
 mod daemon;
+mod discovery;
 mod ingest;
 mod recovery;
 mod reliability;

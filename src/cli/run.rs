@@ -10,7 +10,7 @@ use crate::daemon::{Daemon, DaemonConfig};
 use crate::error::{Error, Result};
 use crate::hook::{manifest_for, Hook};
 use crate::pass::Discovery;
-use crate::pass::{finish_probe, probe, Context, PassReport, PassStart, Probe};
+use crate::pass::{finish_probe, nightly_due, probe, Context, PassReport, PassStart, Probe};
 use crate::sftp::SftpSettings;
 use crate::source::{DirSource, Source};
 use crate::store::damage;
@@ -25,12 +25,17 @@ use std::time::Duration;
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// One pass and exit: a reconcile until one has completed, else a prediction pass.
+    /// One pass and exit: a reconcile when one is due (none completed yet, none since the
+    /// last --nightly-hour, or a stream not caught up for an hour), else a prediction pass.
     #[arg(long)]
     pub once: bool,
     /// A full reconcile now, then exit (with or without --once).
     #[arg(long)]
     pub scan: bool,
+    /// Accept a reconcile listing smaller than half the last one (files removed from the
+    /// share on purpose); without it such a listing is taken for a lost share (exit 2).
+    #[arg(long)]
+    pub accept_shrunk_share: bool,
     /// Print the pass summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -209,19 +214,22 @@ fn run_once(
             source: e,
         })?;
         let start = PassStart::now(&source);
-        let discovery = args.scan.then_some(Discovery::Reconcile);
+        let nightly = |store: &Store| nightly_due(store, &SystemClock, args.nightly_hour);
         let probe = match Store::open_read_only(&cfg.state).filter(|_| !args.scan) {
-            Some(store) => probe(
+            Some(store) if !nightly(&store)? => probe(
                 &Context::new(&store, &source, bronze, &SystemClock, settings),
                 start,
             )?,
-            None => Probe::Unsure,
+            _ => Probe::Unsure,
         };
         if let Probe::Idle(report) = probe {
             return Ok(report);
         }
         let store = Store::open(&cfg.state, cfg.store_wait)?;
         let first_seq = store.event_count()?;
+        // Scheduled `run --once` (cron, Task Scheduler) reconciles nightly like the daemon,
+        // so files only a listing finds (late, come back after vanishing) are not left out.
+        let discovery = (args.scan || nightly(&store)?).then_some(Discovery::Reconcile);
         let ctx = Context::new(&store, &source, bronze, &SystemClock, settings);
         let report = finish_probe(&ctx, probe, discovery, start)?;
         if report.tally.failed > 0 {
@@ -321,6 +329,7 @@ fn settings_of(cfg: &Resolved, args: &RunArgs) -> Settings {
     s.min_age = chrono::Duration::seconds(i64::from(args.min_age_secs));
     s.incomplete_grace = chrono::Duration::seconds(i64::from(args.incomplete_secs));
     s.batch_size = args.batch_size.max(1);
+    s.accept_shrunk_share = args.accept_shrunk_share;
     s
 }
 

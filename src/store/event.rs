@@ -176,8 +176,13 @@ pub enum SkipReason {
     NotRegularFile,
     /// Zero bytes long; retried, since it may still be filled.
     Empty,
-    /// Seen once, gone from the source before it could be copied.
+    /// Seen once, gone from the source before it could be copied (and the source as a whole
+    /// was there: an empty or unreachable share is an outage, never this).
     Vanished,
+    // Variants are encoded by index: only ever append below this line.
+    /// Named more than `Settings::future_tolerance` after the wall clock: not copied (it would
+    /// move the stream's baseline into the future), retried once the wall clock reaches it.
+    InFuture,
 }
 
 impl SkipReason {
@@ -189,6 +194,7 @@ impl SkipReason {
             SkipReason::NotRegularFile => "not-regular-file".into(),
             SkipReason::Empty => "empty".into(),
             SkipReason::Vanished => "vanished".into(),
+            SkipReason::InFuture => "in-future".into(),
         }
     }
 }

@@ -16,7 +16,7 @@ mod tables;
 
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
-use event::{Event, Facts};
+use event::{Event, EventKind, Facts, PassMode, ScanSummary};
 use projection::{FileRecord, FileState, MemoryProjections, StateAndFacts, StreamRecord};
 use redb::{
     Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
@@ -401,6 +401,28 @@ impl Store {
             out.insert(k.value().to_owned(), v.value());
         }
         Ok(out)
+    }
+
+    /// The summary of the newest `scan-completed` event of `mode`, read backwards from the end
+    /// of the log: a reconcile's is among the last day's events while the schedule holds.
+    /// `None` at once when no reconcile ever completed (`meta` says so), so a first reconcile
+    /// after a big adoption does not read the whole log.
+    pub fn last_summary(&self, mode: PassMode) -> Result<Option<ScanSummary>> {
+        if mode == PassMode::Reconcile
+            && !self.meta()?.contains_key(projection::META_LAST_RECONCILE)
+        {
+            return Ok(None);
+        }
+        let txn = self.db.begin_read()?;
+        let log = txn.open_table(EVENTS)?;
+        for row in log.iter()?.rev() {
+            let event: Event = codec::decode("event", row?.1.value())?;
+            match event.kind {
+                EventKind::ScanCompleted(s) if s.mode == Some(mode) => return Ok(Some(s)),
+                _ => {}
+            }
+        }
+        Ok(None)
     }
 
     /// Calls `visit` for each event from `from` on, oldest first, without loading the whole log.

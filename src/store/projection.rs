@@ -191,7 +191,9 @@ fn record_for(kind: &EventKind, seq: u64, previous: Option<&FileRecord>) -> Opti
 fn is_pending(state: &FileState) -> bool {
     matches!(
         state,
-        FileState::Discovered | FileState::Failed { .. } | FileState::Skipped(SkipReason::Empty)
+        FileState::Discovered
+            | FileState::Failed { .. }
+            | FileState::Skipped(SkipReason::Empty | SkipReason::InFuture)
     )
 }
 
