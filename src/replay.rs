@@ -4,7 +4,6 @@
 //! in Bronze (or never ingested, e.g. late files behind the baseline) is copied, with events.
 //! The plan is a value, so `--dry-run` can print it and change nothing.
 
-use crate::bronze::hash_file;
 use crate::copy::copy_all;
 use crate::error::{Error, Result};
 use crate::identity::FileKey;
@@ -119,12 +118,14 @@ fn check_minute(
     Ok(())
 }
 
-/// `None` when Bronze holds exactly the recorded bytes.
+/// `None` when Bronze holds exactly the recorded bytes. A link on the way or at the file is
+/// not the recorded file: it is never hashed through, and the copy that follows refuses it.
 fn bronze_state(ctx: &Context, rec: &FileRecord) -> Option<Why> {
     let rel = rec.bronze.as_deref()?;
-    match hash_file(&ctx.bronze.path_of(rel)) {
+    match ctx.bronze.hash(rel) {
         Ok(h) if Some(h) == rec.hash => None,
         Ok(_) => Some(Why::BronzeDiffers),
+        Err(e) if crate::bronze::is_refused_link(&e) => Some(Why::BronzeDiffers),
         Err(_) => Some(Why::MissingInBronze),
     }
 }
