@@ -525,7 +525,8 @@ fn hash_reader(file: &mut File) -> io::Result<ContentHash> {
     }
 }
 
-/// Copies `reader` into `out` (the file at `temp`) while hashing; `before_write` runs before each write (faults).
+/// Copies `reader` into `out` (the file at `temp`) while hashing; `before_write` runs before
+/// each write (faults).
 fn copy_hashing(
     reader: &mut dyn Read,
     mut out: File,
