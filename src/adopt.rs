@@ -1,9 +1,9 @@
 //! Adopting an existing Bronze tree (e.g. the Python pipeline's) into an empty or partial
 //! index: walk Bronze once, hash every data file, record `Adopted` events. Nothing is copied
 //! and nothing is trusted blindly: each file is hashed, and only files exactly where their
-//! name says are adopted. Temp files and strays are reported, never adopted.
+//! name says are adopted. Temp files, strays and links are reported, never adopted.
 
-use crate::bronze::{hash_file, Bronze};
+use crate::bronze::Bronze;
 use crate::clock::Clock;
 use crate::config::StreamMap;
 use crate::copy::parallel_map;
@@ -51,6 +51,7 @@ pub fn adopt(
         Entry::Temp { rel } => report.temp_files.push(rel),
         Entry::KeptAside { .. } => {}
         Entry::Stray { rel, why } => report.strays.push((rel, why)),
+        Entry::Link { rel } => report.strays.push((rel, "a symbolic link: never adopted")),
     })
     .map_err(|e| Error::io(format!("walking {}", bronze.root().display()), e))?;
     drop(known);
@@ -90,18 +91,21 @@ fn known_keys(store: &Store) -> Result<HashSet<Vec<u8>>> {
     Ok(known)
 }
 
-/// Hashes one Bronze file and describes it as `Adopted` (or `Failed` if it cannot be read).
+/// Hashes one Bronze file and describes it as `Adopted` (or `Failed` if it cannot be read, or
+/// is a link or lies behind one: a link's target is never taken for our data).
 pub fn adopt_one(bronze: &Bronze, key: &FileKey, rel: &str) -> EventKind {
-    let path = bronze.path_of(rel);
-    let facts = std::fs::symlink_metadata(&path).map(|m| Facts {
-        size: m.len(),
-        mtime_ns: m
-            .modified()
-            .ok()
-            .and_then(|t| chrono::DateTime::<chrono::Utc>::from(t).timestamp_nanos_opt())
-            .unwrap_or(0),
+    let facts = bronze.lstat(rel).and_then(|m| {
+        let m = m.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
+        Ok(Facts {
+            size: m.len(),
+            mtime_ns: m
+                .modified()
+                .ok()
+                .and_then(|t| chrono::DateTime::<chrono::Utc>::from(t).timestamp_nanos_opt())
+                .unwrap_or(0),
+        })
     });
-    match facts.and_then(|facts| Ok((facts, hash_file(&path)?))) {
+    match facts.and_then(|facts| Ok((facts, bronze.hash(rel)?))) {
         Ok((facts, hash)) => EventKind::Adopted {
             file: key.clone(),
             facts,

@@ -4,8 +4,13 @@
 //! between runs with the store closed, so a running daemon is never blocked for long. Memory is
 //! bounded by the index (one small target per ingested file); results are kept only for
 //! problems.
+//!
+//! Walking Bronze (without `--since`) also finds what the index does not know: unknown files
+//! (findings), links (findings of their own; never followed), and our own temp files, which
+//! are never findings: a fresh one belongs to a copy in flight, an old one is a crash's
+//! leftover, listed as stale and removed by `--repair`.
 
-use crate::bronze::{hash_file, Bronze, StageOutcome, Staged};
+use crate::bronze::{is_refused_link, Bronze, StageOutcome, Staged};
 use crate::clock::Clock;
 use crate::config::{Settings, StreamMap};
 use crate::copy::parallel_map;
@@ -31,6 +36,10 @@ const CHUNK: usize = 4096;
 
 /// Files `--repair` publishes with one flush and records in one transaction (as a pass does).
 const REPAIR_BATCH: usize = 1000;
+
+/// A temp file older than this is a crash's leftover, not a copy in flight (a copy keeps its
+/// temp file for one batch: seconds, minutes on a very slow share).
+pub const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
 /// What to audit and how.
 #[derive(Debug, Clone)]
@@ -70,9 +79,33 @@ pub struct Problem {
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditReport {
     pub summary: AuditSummary,
+    /// Problems that are links in Bronze (`link-in-bronze`); kept here because the stored
+    /// summary has no field for them.
+    pub links_in_bronze: u64,
     pub problems: Vec<Problem>,
     /// Transactions `--repair` committed (one per batch of up to 1000 files).
     pub repair_commits: u64,
+    /// Temp files of ours older than [`STALE_TEMP_AGE`]: harmless, not findings.
+    pub stale_temps: Vec<StaleTemp>,
+    /// Younger temp files: copies in flight beside this audit.
+    pub temps_in_flight: u64,
+}
+
+/// A temp file left by an interrupted copy.
+#[derive(Debug, Clone, Serialize)]
+pub struct StaleTemp {
+    pub bronze: String,
+    /// Removed by `--repair`.
+    pub removed: bool,
+}
+
+/// What walking Bronze found besides the indexed files.
+#[derive(Default)]
+struct Walked {
+    unknown: Vec<Problem>,
+    links: Vec<Problem>,
+    stale_temps: Vec<StaleTemp>,
+    temps_in_flight: u64,
 }
 
 impl AuditReport {
@@ -112,6 +145,7 @@ impl Auditor<'_> {
             ..Default::default()
         };
         let mut problems = Vec::new();
+        let mut walked = Walked::default();
         for chunk in targets.chunks(CHUNK) {
             let found = parallel_map(chunk, opts.threads, |t| self.check(t, opts.check_source));
             for (target, findings) in chunk.iter().zip(found) {
@@ -122,25 +156,31 @@ impl Auditor<'_> {
             progress(chunk.len() as u64, total);
         }
         if opts.since.is_none() {
-            let unknown = self.unknown_in_bronze(opts, &known_rels)?;
-            problems.extend(self.still_unknown(unknown)?);
+            walked = self.walk_bronze(opts, &known_rels)?;
+            problems.extend(self.still_unknown(std::mem::take(&mut walked.unknown))?);
+            problems.append(&mut walked.links);
         }
         drop(known_rels);
         let repair_commits = if opts.repair {
-            self.repair(&targets, &mut problems)?
+            let commits = self.repair(&targets, &mut problems)?;
+            self.remove_stale_temps(&mut walked.stale_temps);
+            commits
         } else {
             0
         };
         if opts.accept_changed {
             self.accept_changed(&targets, &mut problems, opts.threads)?;
         }
-        count(&mut summary, &problems);
+        let links_in_bronze = count(&mut summary, &problems);
         summary.millis = started.elapsed().as_millis() as u64;
         self.record(&summary, &problems)?;
         Ok(AuditReport {
             summary,
+            links_in_bronze,
             problems,
             repair_commits,
+            stale_temps: walked.stale_temps,
+            temps_in_flight: walked.temps_in_flight,
         })
     }
 
@@ -183,7 +223,7 @@ impl Auditor<'_> {
         check_source: bool,
     ) -> Vec<(Finding, Option<ContentHash>, Option<ContentHash>)> {
         let mut out = Vec::new();
-        let bronze_hash = match hash_file(&self.bronze.path_of(&t.rel)) {
+        let bronze_hash = match self.bronze.hash(&t.rel) {
             Ok(h) if h == t.hash => Some(h),
             Ok(h) => {
                 out.push(Finding::BronzeCorrupt);
@@ -191,6 +231,10 @@ impl Auditor<'_> {
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 out.push(Finding::MissingInBronze);
+                None
+            }
+            Err(e) if is_refused_link(&e) => {
+                out.push(Finding::LinkInBronze);
                 None
             }
             Err(_) => {
@@ -229,51 +273,80 @@ impl Auditor<'_> {
         }
     }
 
-    /// Files in Bronze (within the audited stream) that the index does not know.
-    fn unknown_in_bronze(
-        &self,
-        opts: &AuditOptions,
-        known: &HashSet<String>,
-    ) -> Result<Vec<Problem>> {
-        let root = match opts.stream.as_deref().map(|s| alias_dir(s, self.streams)) {
-            Some(dir) => self.bronze.path_of(&dir),
+    /// Walks Bronze (within the audited stream) for what the index does not know: unknown
+    /// files, links, and our temp files (sorted by age, never findings).
+    fn walk_bronze(&self, opts: &AuditOptions, known: &HashSet<String>) -> Result<Walked> {
+        let mut walked = Walked::default();
+        let prefix = opts.stream.as_deref().map(|s| alias_dir(s, self.streams));
+        let root = match prefix.as_deref() {
+            Some(dir) => match self.bronze.lstat(dir) {
+                Ok(Some(_)) => self.bronze.path_of(dir),
+                Ok(None) => return Ok(walked),
+                Err(e) if is_refused_link(&e) => {
+                    walked
+                        .links
+                        .push(found(dir.to_owned(), Finding::LinkInBronze));
+                    return Ok(walked);
+                }
+                Err(e) => return Err(Error::io(format!("looking at {dir} in Bronze"), e)),
+            },
             None => self.bronze.root().to_owned(),
         };
-        let prefix = root
-            .strip_prefix(self.bronze.root())
-            .unwrap_or(Path::new(""))
-            .to_string_lossy()
-            .into_owned();
-        let mut out = Vec::new();
+        let now = self.clock.now_utc();
         let mut on_entry = |entry: Entry| {
-            let rel = if prefix.is_empty() {
-                entry.rel().to_owned()
-            } else {
-                format!("{prefix}/{}", entry.rel())
+            let rel = match prefix.as_deref() {
+                Some(p) => format!("{p}/{}", entry.rel()),
+                None => entry.rel().to_owned(),
             };
-            let unknown = match &entry {
-                Entry::KeptAside { .. } => false,
-                _ => !known.contains(&rel),
-            };
-            if unknown {
-                let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
-                let key = FileKey::share(name.clone().into_bytes());
-                out.push(Problem {
-                    file: name,
-                    finding: Finding::UnknownInBronze.code(),
-                    bronze: rel,
-                    recorded_hash: None,
-                    bronze_hash: None,
-                    source_hash: None,
-                    repaired: false,
-                    key,
-                    kind: Finding::UnknownInBronze,
-                });
+            match entry {
+                Entry::KeptAside { .. } => {}
+                Entry::Temp { .. } => self.note_temp(rel, now, &mut walked),
+                // A link at an indexed file's path is reported by that file's check.
+                Entry::Link { .. } if !known.contains(&rel) => {
+                    walked.links.push(found(rel, Finding::LinkInBronze));
+                }
+                Entry::Link { .. } => {}
+                _ if !known.contains(&rel) => {
+                    walked.unknown.push(found(rel, Finding::UnknownInBronze));
+                }
+                _ => {}
             }
         };
         walk(&root, self.streams, &mut on_entry)
             .map_err(|e| Error::io(format!("walking {}", root.display()), e))?;
-        Ok(out)
+        Ok(walked)
+    }
+
+    /// Sorts a temp file of ours by age: stale (a crash's leftover) or a copy in flight.
+    fn note_temp(&self, rel: String, now: chrono::DateTime<chrono::Utc>, walked: &mut Walked) {
+        let modified = match self.bronze.lstat(&rel) {
+            Ok(Some(m)) => m.modified().ok(),
+            _ => return, // Renamed into place meanwhile: the copy finished.
+        };
+        let age = modified
+            .map(chrono::DateTime::<chrono::Utc>::from)
+            .and_then(|m| (now - m).to_std().ok())
+            .unwrap_or_default();
+        if age >= STALE_TEMP_AGE {
+            walked.stale_temps.push(StaleTemp {
+                bronze: rel,
+                removed: false,
+            });
+        } else {
+            walked.temps_in_flight += 1;
+        }
+    }
+
+    /// `--repair`: removes stale temp files (never through a link).
+    fn remove_stale_temps(&self, stale: &mut [StaleTemp]) {
+        for t in stale {
+            match self.bronze.remove_temp(&t.bronze) {
+                Ok(()) => t.removed = true,
+                Err(e) => {
+                    tracing::warn!(temp = %t.bronze, error = %e, "cannot remove a stale temp file")
+                }
+            }
+        }
     }
 
     /// Re-copies Bronze files that are missing or corrupt, but only from a source that still
@@ -475,7 +548,9 @@ fn problem(
     }
 }
 
-fn count(s: &mut AuditSummary, problems: &[Problem]) {
+/// Counts problems into the summary; returns the links, which it has no field for.
+fn count(s: &mut AuditSummary, problems: &[Problem]) -> u64 {
+    let mut links = 0;
     for p in problems {
         let n = match p.kind {
             Finding::MissingInBronze => &mut s.missing_in_bronze,
@@ -483,9 +558,27 @@ fn count(s: &mut AuditSummary, problems: &[Problem]) {
             Finding::SourceChanged => &mut s.source_changed,
             Finding::MissingOnSource => &mut s.missing_on_source,
             Finding::UnknownInBronze => &mut s.unknown_in_bronze,
+            Finding::LinkInBronze => &mut links,
         };
         *n += 1;
         s.repaired += u64::from(p.repaired);
+    }
+    links
+}
+
+/// A problem found by walking Bronze (no record behind it).
+fn found(rel: String, kind: Finding) -> Problem {
+    let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
+    Problem {
+        key: FileKey::share(name.clone().into_bytes()),
+        file: name,
+        finding: kind.code(),
+        bronze: rel,
+        recorded_hash: None,
+        bronze_hash: None,
+        source_hash: None,
+        repaired: false,
+        kind,
     }
 }
 

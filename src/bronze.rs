@@ -7,13 +7,18 @@
 //!
 //! What a crash leaves behind, by instant:
 //! - during staging: temp files (dot-prefixed, never a final name); the file is not in the
-//!   log, so it is staged again and the same temp name is overwritten;
+//!   log, so it is staged again: the stale temp file is removed and created anew;
 //! - after a rename, before the commit: a complete, durable file under its final name that the
 //!   log does not know; the next copy finds it, hashes it and records it as `Adopted`;
 //! - after the commit: nothing to do.
 //!
 //! An existing destination with different bytes is renamed aside (`NAME.kept-HASH`), never
 //! overwritten.
+//!
+//! Nothing below the root is trusted to be what it seems: every folder on the way to a file
+//! is looked at without following links (a link or a non-folder is refused, naming the path),
+//! temp files are created exclusively and never through a link, and a link is never hashed
+//! or adopted as if it were data. The root itself is configuration and may be a link.
 
 use crate::fault::{FaultPlan, Op};
 use crate::identity::{ContentHash, FileKey};
@@ -26,6 +31,36 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const TEMP_SUFFIX: &str = ".ingest-tmp";
+
+/// A symbolic link (or Windows junction) found where Bronze expects its own file or folder.
+/// Carried inside an `io::Error`, so callers can tell it apart with [`is_refused_link`].
+#[derive(Debug)]
+pub struct RefusedLink {
+    pub path: PathBuf,
+}
+
+impl std::fmt::Display for RefusedLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is a symbolic link; Bronze never follows links below its root",
+            self.path.display()
+        )
+    }
+}
+
+impl std::error::Error for RefusedLink {}
+
+fn refused_link(path: &Path) -> io::Error {
+    io::Error::other(RefusedLink {
+        path: path.to_owned(),
+    })
+}
+
+/// Whether `e` is Bronze refusing to follow a link.
+pub fn is_refused_link(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<RefusedLink>())
+}
 
 /// A Bronze layer on a local filesystem.
 #[derive(Debug, Clone)]
@@ -134,12 +169,11 @@ impl Bronze {
         recheck: impl FnOnce() -> io::Result<Option<SourceMeta>>,
         rel: &str,
     ) -> io::Result<StageOutcome> {
-        let dest = self.path_of(rel);
-        let dir = dest.parent().expect("Bronze paths have a folder");
-        fs::create_dir_all(dir)?;
+        let dest = self.checked_parent(rel, true)?.join(file_name(rel));
         let existing = existing_hash(&dest)?;
         let temp = temp_path(&dest);
-        let (hash, copied) = copy_hashing(reader, &temp, || self.inject(Op::Write))?;
+        let out = create_exclusive(&temp)?;
+        let (hash, copied) = copy_hashing(reader, out, &temp, || self.inject(Op::Write))?;
         let after = match recheck() {
             Ok(after) => after,
             Err(e) => {
@@ -181,6 +215,66 @@ impl Bronze {
     /// sensor flow's JSON completeness check).
     pub fn open_staged(&self, staged: &Staged) -> io::Result<File> {
         File::open(&staged.temp)
+    }
+
+    /// What is at `rel`, looked at without following any link below the root: `None` if it
+    /// (or a folder on the way) is missing, a [`RefusedLink`] error if a link is on the way or
+    /// at `rel` itself.
+    pub fn lstat(&self, rel: &str) -> io::Result<Option<fs::Metadata>> {
+        let dir = match self.checked_parent(rel, false) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let path = dir.join(file_name(rel));
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => Err(refused_link(&path)),
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// blake3 of the regular file at `rel`, never through a link (`NotFound` if missing).
+    pub fn hash(&self, rel: &str) -> io::Result<ContentHash> {
+        let path = self.checked_parent(rel, false)?.join(file_name(rel));
+        hash_regular(&path)
+    }
+
+    /// The absolute folder of `rel`'s file, after checking every folder on the way down from
+    /// the root: none may be a link, each must be a folder. With `create`, missing folders
+    /// are made one at a time (each checked again if a concurrent copy made it first).
+    fn checked_parent(&self, rel: &str, create: bool) -> io::Result<PathBuf> {
+        let mut dir = self.root.clone();
+        let parts: Vec<&str> = rel.split('/').collect();
+        for (i, part) in parts[..parts.len().saturating_sub(1)].iter().enumerate() {
+            dir.push(part);
+            match fs::symlink_metadata(&dir) {
+                Ok(m) => refuse_unless_dir(&dir, &m)?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
+                    if i == 0 {
+                        // The root is configuration (it may be a link): made as a whole.
+                        fs::create_dir_all(&self.root)?;
+                    }
+                    create_one_dir(&dir)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(dir)
+    }
+
+    /// Removes one of our temp files (`rel` must name one); a link on the way is refused,
+    /// and unlinking never follows a link at the name itself.
+    pub fn remove_temp(&self, rel: &str) -> io::Result<()> {
+        let name = file_name(rel);
+        if !is_temp_name(OsStr::new(name)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{rel} is not a temp file"),
+            ));
+        }
+        fs::remove_file(self.checked_parent(rel, false)?.join(name))
     }
 
     /// Drops a staged copy without publishing it.
@@ -292,19 +386,99 @@ fn kept_aside_path(dest: &Path, hash: ContentHash) -> PathBuf {
     dest.with_file_name(name)
 }
 
+/// The last part of a Bronze-relative path.
+fn file_name(rel: &str) -> &str {
+    rel.rsplit('/').next().unwrap_or(rel)
+}
+
+/// A folder on the way to a Bronze file must be a real folder, not a link to one.
+fn refuse_unless_dir(path: &Path, m: &fs::Metadata) -> io::Result<()> {
+    if m.file_type().is_symlink() {
+        Err(refused_link(path))
+    } else if m.is_dir() {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is in Bronze's way: not a folder", path.display()),
+        ))
+    }
+}
+
+/// Makes one folder whose parent was checked.
+fn create_one_dir(dir: &Path) -> io::Result<()> {
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        // Another copy thread made it meanwhile; what is there now must still be a folder.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            refuse_unless_dir(dir, &fs::symlink_metadata(dir)?)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates `path` for writing, exclusively: it never opens an existing file and never follows
+/// a link (`O_EXCL` fails on a link, even a dangling one). Something left at the name by a
+/// crash (our stale temp file) or planted there (a link) is removed first; removing a link
+/// removes the link, never its target.
+pub fn create_exclusive(path: &Path) -> io::Result<File> {
+    match open_new(path) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            remove_stale(path)?;
+            open_new(path)
+        }
+        other => other,
+    }
+}
+
+fn open_new(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    #[cfg(windows)]
+    {
+        // FILE_FLAG_OPEN_REPARSE_POINT: act on a reparse point (link, junction) itself.
+        use std::os::windows::fs::OpenOptionsExt;
+        options.custom_flags(0x0020_0000);
+    }
+    options.open(path)
+}
+
+fn remove_stale(path: &Path) -> io::Result<()> {
+    let kind = fs::symlink_metadata(path)?.file_type();
+    if kind.is_symlink() {
+        tracing::warn!(path = %path.display(), "removed a link planted at a temp file's name");
+    }
+    #[cfg(windows)]
+    {
+        // A link to a folder is removed as a folder on Windows (the link, not its target).
+        use std::os::windows::fs::FileTypeExt;
+        if kind.is_symlink_dir() {
+            return fs::remove_dir(path);
+        }
+    }
+    fs::remove_file(path)
+}
+
 /// Temp files are dot-prefixed: the name grammar rejects them, so they are never mistaken for
 /// data. One writer per store means a fixed name per destination is safe.
-fn temp_path(dest: &Path) -> PathBuf {
+pub fn temp_path(dest: &Path) -> PathBuf {
     let mut name = std::ffi::OsString::from(".");
     name.push(dest.file_name().unwrap_or_default());
     name.push(TEMP_SUFFIX);
     dest.with_file_name(name)
 }
 
-/// Hash of a regular file already at `dest`, `None` if nothing is there.
+/// Hash of a regular file already at `dest`, `None` if nothing is there. A link there is
+/// refused: neither hashed (its target is not ours) nor replaced.
 fn existing_hash(dest: &Path) -> io::Result<Option<ContentHash>> {
     match fs::symlink_metadata(dest) {
-        Ok(m) if m.is_file() => Ok(Some(hash_file(dest)?)),
+        Ok(m) if m.file_type().is_symlink() => Err(refused_link(dest)),
+        Ok(m) if m.is_file() => Ok(Some(hash_regular(dest)?)),
         Ok(_) => Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!("{} exists and is not a regular file", dest.display()),
@@ -314,10 +488,39 @@ fn existing_hash(dest: &Path) -> io::Result<Option<ContentHash>> {
     }
 }
 
-/// blake3 of a file's content.
-pub fn hash_file(path: &Path) -> io::Result<ContentHash> {
+/// blake3 of the regular file at `path`: a link there is refused, and so is anything else
+/// that is not a regular file (a FIFO would block the read forever).
+fn hash_regular(path: &Path) -> io::Result<ContentHash> {
+    let m = fs::symlink_metadata(path)?;
+    if m.file_type().is_symlink() {
+        return Err(refused_link(path));
+    }
+    let mut file = open_no_follow(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    hash_reader(&mut file)
+}
+
+/// Opens for reading; on Linux the kernel also refuses a link swapped in after the lookup,
+/// and does not block on a FIFO.
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::OFlags;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
+    }
+    options.open(path)
+}
+
+fn hash_reader(file: &mut File) -> io::Result<ContentHash> {
     let mut hasher = blake3::Hasher::new();
-    let mut file = File::open(path)?;
     let mut buf = [0u8; 16 * 1024];
     loop {
         let n = file.read(&mut buf)?;
@@ -328,17 +531,14 @@ pub fn hash_file(path: &Path) -> io::Result<ContentHash> {
     }
 }
 
-/// Copies `reader` into `temp` while hashing; `before_write` runs before each write (faults).
+/// Copies `reader` into `out` (the file at `temp`) while hashing; `before_write` runs before
+/// each write (faults).
 fn copy_hashing(
     reader: &mut dyn Read,
+    mut out: File,
     temp: &Path,
     before_write: impl Fn() -> io::Result<()>,
 ) -> io::Result<(ContentHash, u64)> {
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(temp)?;
     let mut hasher = blake3::Hasher::new();
     let mut buf = [0u8; 16 * 1024];
     let mut total = 0u64;

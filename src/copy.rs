@@ -143,10 +143,16 @@ enum Settle {
 }
 
 fn settle_one(store: &Store, bronze: &Bronze, key: &FileKey, rel: &str) -> Result<Settle> {
-    match std::fs::symlink_metadata(bronze.path_of(rel)) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Settle::Nothing),
+    match bronze.lstat(rel) {
+        Ok(None) => return Ok(Settle::Nothing),
+        // Not a file we published: nothing to adopt. The file's next copy refuses the link
+        // and records why.
+        Err(e) if crate::bronze::is_refused_link(&e) => {
+            tracing::warn!(file = %rel, error = %e, "not adopting an interrupted copy");
+            return Ok(Settle::Nothing);
+        }
         Err(e) => return Ok(Settle::Retry(e.to_string())),
-        Ok(_) => {}
+        Ok(Some(_)) => {}
     }
     let adopted = crate::adopt::adopt_one(bronze, key, rel);
     let EventKind::Adopted { hash, .. } = &adopted else {

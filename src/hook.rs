@@ -3,7 +3,7 @@
 //! log, so delivery is at least once: the cursor moves only when the command exits 0 within
 //! its timeout, and a failed, timed-out or interrupted run gets the same files next time.
 
-use crate::bronze::Bronze;
+use crate::bronze::{create_exclusive, temp_path, Bronze};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::store::event::{Event, EventKind, HookSummary};
@@ -87,13 +87,18 @@ fn new_paths(store: &Store, bronze: &Bronze, from_seq: u64) -> Result<(Vec<PathB
     Ok((paths, last))
 }
 
+/// Writes a temp file exclusively, then renames it over the manifest: a link planted at the
+/// manifest's fixed name is replaced itself, its target never written.
 fn write_manifest(path: &Path, paths: &[PathBuf]) -> Result<()> {
     let io = |e| Error::io(format!("writing the hook manifest {}", path.display()), e);
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    let temp = temp_path(path);
+    let mut f = std::io::BufWriter::new(create_exclusive(&temp).map_err(io)?);
     for p in paths {
         writeln!(f, "{}", p.display()).map_err(io)?;
     }
-    f.flush().map_err(io)
+    f.flush().map_err(io)?;
+    drop(f);
+    std::fs::rename(&temp, path).map_err(io)
 }
 
 /// Runs the command; `Err` says why it did not succeed. Polls so a timeout or a shutdown can

@@ -22,6 +22,9 @@ pub enum Entry {
     KeptAside { rel: String },
     /// Anything else: a name that does not parse, or a file in the wrong folder.
     Stray { rel: String, why: &'static str },
+    /// A symbolic link (or Windows junction), to a file or a folder: never followed, never
+    /// data, whatever its name.
+    Link { rel: String },
 }
 
 impl Entry {
@@ -30,7 +33,8 @@ impl Entry {
             Entry::Data { rel, .. }
             | Entry::Temp { rel }
             | Entry::KeptAside { rel }
-            | Entry::Stray { rel, .. } => rel,
+            | Entry::Stray { rel, .. }
+            | Entry::Link { rel } => rel,
         }
     }
 }
@@ -57,7 +61,12 @@ fn walk_dir(
         } else {
             format!("{prefix}/{name}")
         };
-        if entry.file_type()?.is_dir() {
+        // `DirEntry::file_type` does not follow links: a link to a folder is reported, not
+        // walked into.
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            visit(Entry::Link { rel });
+        } else if kind.is_dir() {
             walk_dir(&entry.path(), &rel, streams, visit)?;
         } else {
             visit(classify(&rel, &name, streams));
@@ -69,7 +78,7 @@ fn walk_dir(
 /// Decides what a Bronze file is from its path alone.
 pub fn classify(rel: &str, name: &str, streams: &StreamMap) -> Entry {
     let rel_owned = rel.to_owned();
-    if name.starts_with('.') && name.ends_with(".ingest-tmp") {
+    if crate::bronze::is_temp_name(std::ffi::OsStr::new(name)) {
         return Entry::Temp { rel: rel_owned };
     }
     if is_kept_aside(name) {

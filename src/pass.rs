@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::naming::{minute_from_index, truncate_to_minute};
 use crate::plan::Action;
 use crate::source::{Source, Work};
-use crate::store::event::{Event, EventKind, PassMode, ScanSummary};
+use crate::store::event::{Event, EventKind, PassMode, ScanSummary, SkipReason};
 use crate::store::projection::{FileRecord, FileState, META_LAST_RECONCILE};
 use crate::store::{Journal, Store};
 use crate::{predict, reconcile};
@@ -254,11 +254,12 @@ pub fn record_events_journaled(
             if repeats(&kind, &rec) {
                 continue;
             }
-            if rec.state.is_ingested() {
-                // A newer version that is not copied yet (young, incomplete, empty, failed)
-                // never erases the ingested one: Bronze still holds those bytes, and the
-                // change is looked at again by the next pass that sees it.
-                tracing::debug!(file = ?key, event = kind.name(), "newer version not copied yet");
+            if rec.state.is_ingested() && not_ready_yet(&kind) {
+                // A newer version still being written (young, incomplete, emptied) never
+                // makes an ingested file pending: Bronze holds its last good copy, and the
+                // change is looked at again by the next pass that sees it. Failures are
+                // recorded: they are problems to see and retry.
+                tracing::debug!(file = ?key, event = kind.name(), "newer version not ready yet");
                 continue;
             }
         }
@@ -268,6 +269,18 @@ pub fn record_events_journaled(
         store.append_journaled(&events, journal)?;
     }
     Ok(())
+}
+
+/// A file found not complete yet: deferred, or emptied (a writer that truncates first).
+fn not_ready_yet(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Discovered { .. }
+            | EventKind::Skipped {
+                reason: SkipReason::Empty,
+                ..
+            }
+    )
 }
 
 fn may_repeat(kind: &EventKind) -> bool {

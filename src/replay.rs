@@ -6,7 +6,7 @@
 //! needs from the store first ([`Known`]) and probes the share with the store closed; each
 //! stream's walk starts no earlier than a day before its first indexed minute.
 
-use crate::bronze::{hash_file, Bronze};
+use crate::bronze::Bronze;
 use crate::config::StreamMap;
 use crate::copy::copy_all;
 use crate::error::{Error, Result};
@@ -216,12 +216,14 @@ fn check_minute(
     Ok(())
 }
 
-/// `None` when Bronze holds exactly the recorded bytes.
+/// `None` when Bronze holds exactly the recorded bytes. A link on the way or at the file is
+/// not the recorded file: it is never hashed through, and the copy that follows refuses it.
 fn bronze_state(bronze: &Bronze, rec: &FileRecord) -> Option<Why> {
     let rel = rec.bronze.as_deref()?;
-    match hash_file(&bronze.path_of(rel)) {
+    match bronze.hash(rel) {
         Ok(h) if Some(h) == rec.hash => None,
         Ok(_) => Some(Why::BronzeDiffers),
+        Err(e) if crate::bronze::is_refused_link(&e) => Some(Why::BronzeDiffers),
         Err(_) => Some(Why::MissingInBronze),
     }
 }

@@ -2,6 +2,8 @@
 //! a real OpenSSH sshd and a real Samba share (through FUSE) on loopback.
 //! One test binary (as ripgrep does) so the executable is built once.
 
+#[cfg(unix)]
+mod bronze_links;
 mod cli;
 mod completeness;
 mod daemon;

@@ -231,22 +231,20 @@ fn replay_since_1900_is_bounded_by_the_index() {
 
 /// 11.8: while a replay probes Bronze and the share, it does not hold the store: `status`
 /// with no wait succeeds. The replay is held inside its probe phase without timing: one
-/// recorded Bronze file is a FIFO, and hashing it blocks until this test writes to it.
+/// recorded Bronze file is a sparse 1 TiB file, and the test waits until the replay has it
+/// open (it is hashing it, minutes of zeros), runs `status`, then shrinks the file under the
+/// reader (the hash ends at once, differs, and the replay re-copies the file from the share).
+/// Bronze files are never read through a FIFO, so a sparse file is what holds the probe.
 #[cfg(target_os = "linux")]
 #[test]
 fn status_runs_while_a_replay_probes() {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let rig = Rig::new();
     rig.add_minutes(0, 5);
     rig.pass(&[], 0);
     let bronze = rig.bronze_path("18.08.2023 1002_JimmyLoup_received.json");
     fs::remove_file(&bronze).unwrap();
-    assert!(Command::new("mkfifo")
-        .arg(&bronze)
-        .status()
-        .unwrap()
-        .success());
+    let huge = fs::File::create(&bronze).unwrap();
+    huge.set_len(1 << 40).unwrap();
     let replay = rig
         .cmd(&[
             "replay",
@@ -260,25 +258,16 @@ fn status_runs_while_a_replay_probes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // A non-blocking open for writing succeeds once the replay has the FIFO open to hash it.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut writer = loop {
-        let open = fs::File::options()
-            .write(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open(&bronze);
-        match open {
-            Ok(f) => break f,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("the replay never hashed the FIFO: {e}"),
-        }
-    };
+    while !has_open(replay.id(), &bronze) {
+        assert!(
+            Instant::now() < deadline,
+            "the replay never hashed the file"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let status = rig.run(&["status", "--store-wait-secs", "0"]);
-    // Let the replay go on: the path becomes a corrupt regular file, the FIFO gives junk.
-    fs::remove_file(&bronze).unwrap();
-    fs::write(&bronze, b"corrupt").unwrap();
-    writer.write_all(b"junk").unwrap();
-    drop(writer);
+    huge.set_len(7).unwrap();
     let out = replay.wait_with_output().unwrap();
     assert_eq!(
         status.status.code(),
@@ -289,6 +278,16 @@ fn status_runs_while_a_replay_probes() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["result"]["copied"], 1, "{doc}");
+}
+
+/// Whether process `pid` has `path` open (Linux: its `/proc/PID/fd` links).
+#[cfg(target_os = "linux")]
+fn has_open(pid: u32, path: &Path) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target == path))
 }
 
 /// 11.10: a skipped name with a newline and an ESC sequence is printed by the text

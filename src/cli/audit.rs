@@ -133,10 +133,12 @@ fn print_human(r: &AuditReport) {
         ("source changed", s.source_changed),
         ("missing on source", s.missing_on_source),
         ("in Bronze, unknown to index", s.unknown_in_bronze),
+        ("links in Bronze", r.links_in_bronze),
         ("repaired", s.repaired),
     ] {
         println!("  {label:<28} {n:>9}");
     }
+    print_temps(r);
     println!(
         "  {:<28} {:>9}",
         "projections == rebuild",
@@ -156,5 +158,20 @@ fn print_human(r: &AuditReport) {
             "  ... {} more (use --json for the full list)",
             r.problems.len() - 50
         );
+    }
+}
+
+/// Temp files are not problems: fresh ones belong to copies in flight, stale ones are a
+/// crash's leftovers (`--repair` removes them).
+fn print_temps(r: &AuditReport) {
+    if r.temps_in_flight > 0 {
+        println!(
+            "  {:<28} {:>9}",
+            "temp files (copies in flight)", r.temps_in_flight
+        );
+    }
+    for t in &r.stale_temps {
+        let removed = if t.removed { " (removed)" } else { "" };
+        println!("  stale temp file   {}{removed}", t.bronze);
     }
 }

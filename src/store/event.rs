@@ -107,15 +107,21 @@ pub enum Finding {
     MissingOnSource,
     /// A file in Bronze that the index does not know.
     UnknownInBronze,
+    // Encoded by index: only ever append below this line.
+    /// A symbolic link (or junction) in Bronze, at a file's name or on the way to it: never
+    /// followed or hashed. Counted in the audit report, not in `AuditSummary` (whose v1
+    /// layout has no field for it).
+    LinkInBronze,
 }
 
 impl Finding {
-    pub const ALL: [Finding; 5] = [
+    pub const ALL: [Finding; 6] = [
         Finding::MissingInBronze,
         Finding::BronzeCorrupt,
         Finding::SourceChanged,
         Finding::MissingOnSource,
         Finding::UnknownInBronze,
+        Finding::LinkInBronze,
     ];
 
     pub fn code(self) -> &'static str {
@@ -125,6 +131,7 @@ impl Finding {
             Finding::SourceChanged => "source-changed",
             Finding::MissingOnSource => "missing-on-source",
             Finding::UnknownInBronze => "unknown-in-bronze",
+            Finding::LinkInBronze => "link-in-bronze",
         }
     }
 }

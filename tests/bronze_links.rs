@@ -1,0 +1,308 @@
+//! Issue 11 items 5 and 9 through the real binary: nothing under the Bronze root is trusted to
+//! be what it seems. Links planted in Bronze (at a stream or year folder, at a temp name, at a
+//! final name, at the hook manifest) are never written through, adopted or hashed; each run
+//! that meets one says so (exit 1 or a recorded reason) and audit reports it. Our own temp
+//! files are never "unknown" data to an audit.
+
+use crate::util::{walk, Rig};
+use serde_json::Value;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+const A: &str = "18.08.2023 1000_JimmyLoup_received.json";
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A folder outside Bronze holding one file; returns the folder and what it held.
+fn outside_dir(rig: &Rig) -> (PathBuf, Vec<PathBuf>) {
+    let dir = rig.dir.path().join("outside");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("precious.txt"), "precious").unwrap();
+    let before = walk(&dir);
+    (dir, before)
+}
+
+fn assert_untouched(dir: &Path, before: &[PathBuf]) {
+    assert_eq!(walk(dir), before, "something was written outside Bronze");
+    assert_eq!(fs::read(dir.join("precious.txt")).unwrap(), b"precious");
+}
+
+/// `audit --json --no-source`, asserting the exit code; returns (finding, Bronze path) pairs.
+fn audit_findings(rig: &Rig, code: i32) -> (Value, Vec<(String, String)>) {
+    let out = rig.run(&["audit", "--json", "--no-source"]);
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap().to_owned();
+            (s("finding"), s("bronze"))
+        })
+        .collect();
+    (report, findings)
+}
+
+/// The last event about `name`, as `ingest log --json` prints it.
+fn last_event(rig: &Rig, name: &str) -> Value {
+    rig.log()
+        .into_iter()
+        .rev()
+        .find(|e| e["file"] == name)
+        .unwrap_or_else(|| panic!("no event for {name}"))
+}
+
+/// Replaces Bronze's folder `rel` with a link to `target` (the folder itself moves aside).
+fn link_folder(rig: &Rig, rel: &str, target: &Path) {
+    let path = rig.bronze.join(rel);
+    if path.exists() {
+        fs::rename(&path, rig.dir.path().join("moved-aside")).unwrap();
+    }
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    symlink(target, &path).unwrap();
+}
+
+/// A run that meets a linked folder at `rel` (`jimmy` or `jimmy/2023`) after a first run:
+/// exit 1, every new jimmy file failed with the reason, nothing written outside Bronze, and
+/// audit reports the link in its own category.
+fn run_refuses_linked_folder(rel: &str) {
+    let rig = Rig::new();
+    rig.add_minutes(0, 3);
+    rig.pass(&[], 0);
+    let (outside, before) = outside_dir(&rig);
+    link_folder(&rig, rel, &outside);
+    rig.add_minutes(3, 2);
+    let report = rig.pass(&[], 1);
+    assert_eq!(report["copied"], 2, "jeremie's files still land: {report}");
+    assert_untouched(&outside, &before);
+    let new = "18.08.2023 1003_JimmyLoup_received.json";
+    let event = last_event(&rig, new);
+    assert_eq!(event["kind"], "failed", "{event}");
+    assert!(
+        event["error"].as_str().unwrap().contains("symbolic link"),
+        "{event}"
+    );
+    let (_, findings) = audit_findings(&rig, 1);
+    assert!(
+        findings.contains(&("link-in-bronze".into(), rel.into())),
+        "{findings:?}"
+    );
+}
+
+/// `BRONZE_ROOT/jimmy` replaced by a link to another folder: `run` writes nothing there.
+#[test]
+fn run_never_writes_through_a_stream_folder_that_is_a_link() {
+    run_refuses_linked_folder("jimmy");
+}
+
+/// A year folder replaced by a link to another folder: `run` writes nothing there.
+#[test]
+fn run_never_writes_through_a_year_folder_that_is_a_link() {
+    run_refuses_linked_folder("jimmy/2023");
+}
+
+/// `replay` over a window whose Bronze folder (`rel`) is now a link: it does not hash through
+/// the link, copies nothing into its target, and exits 1 with the files failed for the reason.
+fn replay_refuses_linked_folder(rel: &str) {
+    let rig = Rig::new();
+    rig.add_minutes(0, 3);
+    rig.pass(&[], 0);
+    let (outside, before) = outside_dir(&rig);
+    link_folder(&rig, rel, &outside);
+    let out = rig.run(&[
+        "replay",
+        "--since",
+        "2023-08-18T10:00",
+        "--until",
+        "2023-08-18T10:02",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_untouched(&outside, &before);
+    let event = last_event(&rig, A);
+    assert_eq!(event["kind"], "failed", "{event}");
+    assert!(
+        event["error"].as_str().unwrap().contains("symbolic link"),
+        "{event}"
+    );
+}
+
+/// `BRONZE_ROOT/jimmy` a link: `replay` writes nothing through it.
+#[test]
+fn replay_never_writes_through_a_stream_folder_that_is_a_link() {
+    replay_refuses_linked_folder("jimmy");
+}
+
+/// A year folder a link: `replay` writes nothing through it.
+#[test]
+fn replay_never_writes_through_a_year_folder_that_is_a_link() {
+    replay_refuses_linked_folder("jimmy/2023");
+}
+
+/// A link planted at the temp name of a file's next copy: audit reports it as a link, and the
+/// run removes the link (never writing its target) and copies the file through a temp file
+/// it created itself.
+#[test]
+fn a_link_planted_at_a_temp_name_is_removed_never_written_through() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 3);
+    rig.pass(&[], 0);
+    let (outside, before) = outside_dir(&rig);
+    let next = "18.08.2023 1003_JimmyLoup_received.json";
+    let dest = rig.bronze_path(next);
+    let temp = dest.with_file_name(format!(".{next}.ingest-tmp"));
+    symlink(outside.join("precious.txt"), &temp).unwrap();
+    let (_, findings) = audit_findings(&rig, 1);
+    let rel = temp.strip_prefix(&rig.bronze).unwrap().to_str().unwrap();
+    assert_eq!(findings, vec![("link-in-bronze".into(), rel.into())]);
+
+    rig.add_minutes(3, 1);
+    let report = rig.pass(&[], 0);
+    assert_eq!(report["copied"], 2, "{report}");
+    assert_untouched(&outside, &before);
+    assert_eq!(
+        fs::read(&dest).unwrap(),
+        fs::read(rig.share.join(next)).unwrap()
+    );
+    assert!(fs::symlink_metadata(&temp).is_err(), "no temp file left");
+    rig.audit_clean();
+}
+
+/// A link at a final name before the first run (which adopts an existing Bronze tree): it is
+/// neither adopted with its target's hash nor written through; the file is recorded failed
+/// with the reason (exit 1) and audit reports the link.
+#[test]
+fn a_link_at_a_final_name_is_never_adopted_or_hashed() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 3);
+    let (outside, before) = outside_dir(&rig);
+    let dest = rig.bronze_path(A);
+    fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    symlink(outside.join("precious.txt"), &dest).unwrap();
+    rig.pass(&[], 1);
+    assert_untouched(&outside, &before);
+    let event = last_event(&rig, A);
+    assert_eq!(event["kind"], "failed", "never adopted: {event}");
+    assert!(
+        event["error"].as_str().unwrap().contains("symbolic link"),
+        "{event}"
+    );
+    assert!(fs::symlink_metadata(&dest).unwrap().is_symlink());
+    let (_, findings) = audit_findings(&rig, 1);
+    let rel = dest.strip_prefix(&rig.bronze).unwrap().to_str().unwrap();
+    assert!(
+        findings.contains(&("link-in-bronze".into(), rel.into())),
+        "{findings:?}"
+    );
+}
+
+/// A daemon that is killed when the test ends, even by a failed assertion.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn daemon_with_hook(rig: &Rig, hook: &str) -> Running {
+    rig.cmd(&[
+        "run",
+        "--interval-secs",
+        "1",
+        "--min-age-secs",
+        "0",
+        "--on-new",
+        hook,
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .map(Running)
+    .unwrap()
+}
+
+/// The hook manifest (a fixed name beside the store) replaced by a link: the next hook run
+/// replaces the link with a fresh manifest and never writes the link's target.
+#[test]
+fn the_hook_manifest_is_never_written_through_a_link() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 2);
+    let (seen, handed) = (rig.dir.path().join("seen"), rig.dir.path().join("handed"));
+    let hook = format!(
+        "echo \"$INGEST_MANIFEST\" > '{}'; cat \"$INGEST_MANIFEST\" >> '{}'",
+        seen.display(),
+        handed.display()
+    );
+    let handed_has = |name: &str| fs::read_to_string(&handed).is_ok_and(|t| t.contains(name));
+    {
+        let _first = daemon_with_hook(&rig, &hook);
+        wait_for("the first hook run", || {
+            handed_has("1001_JimmyLoup") && handed_has("1001_JeremieVianin")
+        });
+    }
+    let manifest = PathBuf::from(fs::read_to_string(&seen).unwrap().trim_end());
+    let (outside, before) = outside_dir(&rig);
+    fs::remove_file(&manifest).unwrap();
+    symlink(outside.join("precious.txt"), &manifest).unwrap();
+    rig.add_minutes(2, 1);
+    {
+        let _second = daemon_with_hook(&rig, &hook);
+        wait_for("the second hook run", || handed_has("1002_JimmyLoup"));
+    }
+    assert_untouched(&outside, &before);
+    let meta = fs::symlink_metadata(&manifest).unwrap();
+    assert!(meta.is_file(), "the link itself was replaced");
+}
+
+/// Item 9: a fresh temp file of ours (a copy in flight beside the audit) is not "unknown in
+/// Bronze": audit exits 0 and records no finding; an old one is listed as stale (still exit
+/// 0, nothing recorded) and `--repair` removes it.
+#[test]
+fn audit_beside_a_copy_in_flight_reports_no_unknown_file() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 2);
+    rig.pass(&[], 0);
+    let dest = rig.bronze_path("18.08.2023 1002_JimmyLoup_received.json");
+    let temp = dest.with_file_name(".18.08.2023 1002_JimmyLoup_received.json.ingest-tmp");
+    fs::write(&temp, "{\"half\":").unwrap();
+    let report = rig.audit_clean();
+    assert_eq!(report["temps_in_flight"], 1, "{report}");
+    assert_eq!(report["stale_temps"].as_array().unwrap().len(), 0);
+
+    let old = SystemTime::now() - Duration::from_secs(2 * 3600);
+    fs::File::options()
+        .write(true)
+        .open(&temp)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let report = rig.audit_clean();
+    assert_eq!(report["stale_temps"][0]["removed"], false, "{report}");
+    assert!(temp.exists(), "a plain audit removes nothing");
+    let out = rig.run(&["audit", "--json", "--repair"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["stale_temps"][0]["removed"], true, "{report}");
+    assert!(!temp.exists(), "--repair removes a stale temp file");
+    let findings = rig
+        .log()
+        .into_iter()
+        .filter(|e| e["kind"] == "audit-finding")
+        .count();
+    assert_eq!(findings, 0, "no finding recorded");
+}
