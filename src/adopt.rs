@@ -6,10 +6,10 @@
 use crate::bronze::Bronze;
 use crate::clock::Clock;
 use crate::config::StreamMap;
-use crate::copy::parallel_map;
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::inventory::{walk, Entry};
+use crate::parallel::parallel_map;
 use crate::store::event::{Event, EventKind, Facts, PassMode, ScanSummary};
 use crate::store::Store;
 use serde::Serialize;

@@ -13,11 +13,11 @@
 use crate::bronze::{is_refused_link, Bronze, StageOutcome, Staged};
 use crate::clock::Clock;
 use crate::config::{Settings, StreamMap};
-use crate::copy::parallel_map;
 use crate::error::{Error, Result};
 use crate::identity::{hex_opt, ContentHash, FileKey, SourceId};
 use crate::inventory::{walk, Entry};
 use crate::naming::{SensorName, WeatherName};
+use crate::parallel::parallel_map;
 use crate::pass::{Context, Tally};
 use crate::plan::CopyJob;
 use crate::source::{os_name, Source};

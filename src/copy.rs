@@ -8,6 +8,7 @@ use crate::bronze::{facts_of, Bronze, Next, StageOutcome, Staged};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::identity::FileKey;
+use crate::parallel::parallel_map;
 use crate::pass::{Context, Tally};
 use crate::plan::CopyJob;
 use crate::source::EntryKind;
@@ -15,7 +16,7 @@ use crate::store::event::{DeferReason, Event, EventKind, SkipReason};
 use crate::store::{Journal, Store};
 use serde::de::IgnoredAny;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Copies all jobs, batch by batch; per-file problems become events, only store errors and a
 /// lost share stop it. Each batch is in the `publishing` journal before any of its files is
@@ -333,39 +334,4 @@ fn failed(
         facts,
         error: format!("{doing}: {e}"),
     }
-}
-
-/// Maps `f` over `items` on up to `threads` threads, keeping the order of `items`.
-pub fn parallel_map<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
-    let workers = threads.clamp(1, items.len().max(1));
-    if workers == 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut indexed: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = items.get(i) else {
-                            return done;
-                        };
-                        done.push((i, f(item)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("copy worker panicked"))
-            .collect()
-    });
-    indexed.sort_unstable_by_key(|(i, _)| *i);
-    indexed.into_iter().map(|(_, r)| r).collect()
 }

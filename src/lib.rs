@@ -8,7 +8,8 @@
 //! - [`sftp`]: the weather server (ssh2): verified host key, login, listing, reads.
 //! - [`weather`]: the weather flow: list, diff with the index, fetch, record.
 //! - [`predict`] and [`reconcile`]: the two ways to discover files; [`plan`] decides per file.
-//! - [`copy`] and [`bronze`]: staged, hashed, batch-durable copies into Bronze.
+//! - [`copy`] and [`bronze`]: staged, hashed, batch-durable copies into Bronze; [`parallel`]:
+//!   the parallel map they (and audits, adoption, listings) share.
 //! - [`store`]: the redb event log, its projections and codec.
 //! - [`pass`]: one pass tying them together; [`clock`] and [`config`] feed it.
 //! - [`fault`]: injected failures of the source and the writer, for the reliability tests.
@@ -28,6 +29,7 @@ pub mod hook;
 pub mod identity;
 pub mod inventory;
 pub mod naming;
+pub mod parallel;
 pub mod pass;
 pub mod plan;
 pub mod predict;

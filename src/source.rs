@@ -143,9 +143,10 @@ impl Source for DirSource {
             let entry = entry?;
             // d_type from the directory entry: no extra lookup per file on Linux.
             let kind = entry.file_type().map(kind_of).unwrap_or(EntryKind::Other);
-            // Windows: free, from the directory search itself. Unix: one `fstatat` per entry,
-            // served from the attribute cache on local disks and on a kernel CIFS mount
-            // (primed by the listing); it is what lets a reconcile see a changed source.
+            // Size and mtime let a reconcile see a source that changed after it was ingested.
+            // Windows: free, from the directory search itself. Unix: one `fstatat` relative to
+            // the open folder per entry (part of the listing, not counted as lookups), answered
+            // from the attribute cache on local disks and kernel CIFS mounts.
             let meta = entry.metadata().ok().map(|m| meta_of(&m));
             out.push(Listed {
                 name: entry.file_name(),
