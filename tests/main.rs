@@ -3,11 +3,16 @@
 //! One test binary (as ripgrep does) so the executable is built once.
 
 mod cli;
+// Unix only by nature: the daemon tests stop the process with kill(1) signals.
+#[cfg(unix)]
 mod daemon;
 mod ingest;
 mod recovery;
 mod reliability;
 mod samba;
+// Unix only by nature: OpenSSH's sshd and ssh-keygen, which the weather tests run against.
+#[cfg(unix)]
 mod sshd;
 mod util;
+#[cfg(unix)]
 mod weather;

@@ -181,7 +181,9 @@ fn a_share_unmounted_mid_pass_is_an_outage_and_nothing_is_lost() {
 /// Hostile entries on the share: a FIFO under a valid name (opening it would block forever),
 /// a symlink to a file outside the share swapped in under a valid name, a file that keeps
 /// growing while it is read, a zero-byte file and a 1 GiB sparse file. Nothing hangs or panics,
-/// nothing outside Bronze is written, each gets its recorded outcome.
+/// nothing outside Bronze is written, each gets its recorded outcome. Unix only by nature
+/// (a FIFO and a Unix symlink on the share).
+#[cfg(unix)]
 #[test]
 fn hostile_entries_get_recorded_outcomes_and_nothing_escapes_bronze() {
     let rig = Rig::new();

@@ -42,6 +42,7 @@ impl Rig {
     }
 
     /// Like `add_minutes`, for a series starting at `start` (naive local).
+    #[cfg_attr(not(unix), allow(dead_code))] // its callers are Unix-only tests
     pub fn add_minutes_from(&self, start: chrono::NaiveDateTime, offset: i64, minutes: i64) -> u64 {
         let mut spec = ShareSpec::seed_like(0);
         spec.start = start;
@@ -179,4 +180,13 @@ pub fn sensor_names(share: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
