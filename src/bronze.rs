@@ -416,7 +416,10 @@ mod tests {
 
     fn stage(bronze: &Bronze, rel: &str, bytes: &[u8]) -> Staged {
         let m = meta(bytes);
-        match bronze.stage(&mut &bytes[..], m, || Ok(Some(m)), rel).unwrap() {
+        match bronze
+            .stage(&mut &bytes[..], m, || Ok(Some(m)), rel)
+            .unwrap()
+        {
             StageOutcome::Staged(s) => s,
             other => panic!("{rel} not staged: {other:?}"),
         }
@@ -446,7 +449,10 @@ mod tests {
             fs::read(bronze.path_of("a/2023/08/18/10/one.json")).unwrap(),
             b"one, rewritten"
         );
-        assert_eq!(fs::read(bronze.path_of("a/2023/08/18/11/two.json")).unwrap(), b"two");
+        assert_eq!(
+            fs::read(bronze.path_of("a/2023/08/18/11/two.json")).unwrap(),
+            b"two"
+        );
         let hour = bronze.path_of("a/2023/08/18/10");
         let temps = fs::read_dir(hour)
             .unwrap()
