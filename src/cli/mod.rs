@@ -8,6 +8,7 @@ mod demo;
 mod log;
 mod replay;
 mod run;
+mod service;
 mod since;
 mod status;
 
@@ -69,6 +70,9 @@ pub struct GlobalArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
+    /// Append the log to this file instead of stderr (a Windows service has no console).
+    #[arg(long, env = "INGEST_LOG_FILE", global = true)]
+    pub log_file: Option<PathBuf>,
     #[command(flatten)]
     pub sftp: SftpArgs,
 }
@@ -133,6 +137,8 @@ pub enum Command {
     Adopt(adopt::AdoptArgs),
     /// Build a sample share, ingest it, and show the result.
     Demo(demo::DemoArgs),
+    /// Run `ingest run` as a Windows service: install or uninstall it.
+    Service(service::ServiceArgs),
 }
 
 /// The config file: the global options, nothing else.
@@ -290,5 +296,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Replay(args) => replay::run(&cli.global.resolve()?, &args),
         Command::Adopt(args) => adopt::run(&cli.global.resolve()?, &args),
         Command::Demo(args) => demo::run(&cli.global, &args),
+        Command::Service(args) => service::run(&cli.global, &args),
     }
 }
