@@ -203,7 +203,10 @@ fn service_commands_outside_windows_are_exit_2_naming_the_alternative() {
     let out = rig.run(&["service", "install", "--", "--interval-secs", "30"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("Windows service") && err.contains("systemd"), "{err}");
+    assert!(
+        err.contains("Windows service") && err.contains("systemd"),
+        "{err}"
+    );
     let out = rig.run(&["service", "install", "--", "--once"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
