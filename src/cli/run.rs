@@ -120,9 +120,17 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
             let source = DirSource::new(share);
             run_forever(cfg, args, source, bronze, settings, stop_on)
         }
-        None => loop {
-            std::thread::park();
-        },
+        // Weather only: its thread does the work; this one waits for the stop (a SIGTERM or a
+        // service stop), so that too ends with exit 0 instead of the process being killed.
+        None => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::io("starting the runtime", e))?;
+            runtime.block_on(shutdown_signal(stop_on));
+            tracing::info!("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
