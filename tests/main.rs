@@ -9,6 +9,8 @@ mod daemon;
 mod ingest;
 mod recovery;
 mod reliability;
+// Unix only by nature: Samba served by smbd and mounted through FUSE (smbnetfs).
+#[cfg(unix)]
 mod samba;
 // Unix only by nature: OpenSSH's sshd and ssh-keygen, which the weather tests run against.
 #[cfg(unix)]

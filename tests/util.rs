@@ -123,6 +123,7 @@ impl Rig {
     }
 
     /// `audit --json`, asserting exit 0 and no problem; returns the report.
+    #[cfg_attr(not(unix), allow(dead_code))] // its callers are Unix-only tests
     pub fn audit_clean(&self) -> Value {
         let out = self.run(&["audit", "--json"]);
         let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -183,6 +184,7 @@ pub fn sensor_names(share: &Path) -> Vec<String> {
 }
 
 /// A port nothing listens on right now.
+#[cfg(unix)] // its users (sshd, Samba, a daemon test) are Unix-only
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
