@@ -306,8 +306,7 @@ impl Bronze {
                 renamed
             })
             .collect();
-        let dirs = batch.iter().filter_map(|s| s.dest.parent());
-        if let Err(e) = self.flush_dirs(dirs) {
+        if let Err(e) = self.flush_dirs(batch) {
             return batch
                 .iter()
                 .map(|_| Err(io::Error::new(e.kind(), e.to_string())))
@@ -325,20 +324,26 @@ impl Bronze {
         }
         #[cfg(not(target_os = "linux"))]
         {
-            files.map(|f| File::open(f)?.sync_all()).collect()
+            files.map(sync_file).collect()
         }
     }
 
-    /// Makes renames durable: the same single `syncfs` on Linux, directory fsyncs elsewhere.
-    fn flush_dirs<'a>(&self, dirs: impl Iterator<Item = &'a Path>) -> io::Result<()> {
+    /// Makes the batch's renames durable. Linux: the same single `syncfs`. Other Unix: one
+    /// fsync per folder, which commits the folder's entries. Windows has no folder flush
+    /// (`FlushFileBuffers` is documented for files and volumes; a volume handle needs
+    /// administrator rights), so it flushes each renamed file instead: on NTFS that commits the
+    /// file's metadata, its new name included, through the volume's journal, which is what
+    /// makes a rename survive a crash there.
+    fn flush_dirs(&self, batch: &[Staged]) -> io::Result<()> {
         #[cfg(target_os = "linux")]
         {
-            let _ = dirs;
+            let _ = batch;
             self.syncfs()
         }
         #[cfg(all(unix, not(target_os = "linux")))]
         {
-            let unique: std::collections::BTreeSet<_> = dirs.collect();
+            let unique: std::collections::BTreeSet<_> =
+                batch.iter().filter_map(|s| s.dest.parent()).collect();
             unique
                 .into_iter()
                 .map(|d| File::open(d)?.sync_all())
@@ -346,8 +351,16 @@ impl Bronze {
         }
         #[cfg(not(unix))]
         {
-            let _ = dirs; // Windows cannot fsync a directory; NTFS journals the rename.
-            Ok(())
+            // A file whose rename failed may be missing; older bytes kept aside moved too.
+            let kept = batch
+                .iter()
+                .filter_map(|s| s.replaces.map(|h| kept_aside_path(&s.dest, h)));
+            let moved: Vec<PathBuf> = batch.iter().map(|s| s.dest.clone()).chain(kept).collect();
+            moved
+                .iter()
+                .filter(|p| p.exists())
+                .map(|p| sync_file(p))
+                .collect()
         }
     }
 
@@ -356,6 +369,15 @@ impl Bronze {
         let root = File::open(&self.root)?;
         rustix::fs::syncfs(&root).map_err(io::Error::from)
     }
+}
+
+/// Flushes one file's data and metadata to disk. The handle is opened for writing: on Windows
+/// `sync_all` is `FlushFileBuffers`, which refuses a read-only handle ("Access denied", os
+/// error 5), and that refusal once failed every copy there. Opening for write neither
+/// truncates nor changes the file.
+#[cfg(not(target_os = "linux"))]
+fn sync_file(path: &Path) -> io::Result<()> {
+    OpenOptions::new().write(true).open(path)?.sync_all()
 }
 
 fn remove_temp(s: &Staged) {
@@ -584,4 +606,64 @@ pub fn facts_of(m: &SourceMeta) -> Facts {
 pub fn is_temp_name(name: &OsStr) -> bool {
     let n = name.to_string_lossy();
     n.starts_with('.') && n.ends_with(TEMP_SUFFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(bytes: &[u8]) -> SourceMeta {
+        SourceMeta {
+            kind: EntryKind::File,
+            size: bytes.len() as u64,
+            mtime_ns: 1_692_000_000_000_000_000,
+        }
+    }
+
+    fn stage(bronze: &Bronze, rel: &str, bytes: &[u8]) -> Staged {
+        let m = meta(bytes);
+        match bronze
+            .stage(&mut &bytes[..], m, || Ok(Some(m)), rel)
+            .unwrap()
+        {
+            StageOutcome::Staged(s) => s,
+            other => panic!("{rel} not staged: {other:?}"),
+        }
+    }
+
+    /// Publishing flushes, renames and flushes again on every platform: both files of a batch
+    /// become visible with their bytes, no temp file is left, and different bytes already at a
+    /// destination are kept aside. (On Windows this once failed every file with "Access
+    /// denied": the flush opened files read-only.)
+    #[test]
+    fn publish_makes_a_batch_visible_and_keeps_older_bytes_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let bronze = Bronze::new(dir.path().join("bronze"));
+        let first = stage(&bronze, "a/2023/08/18/10/one.json", b"one");
+        let results = bronze.publish(&[first]);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+        let batch = [
+            stage(&bronze, "a/2023/08/18/10/one.json", b"one, rewritten"),
+            stage(&bronze, "a/2023/08/18/11/two.json", b"two"),
+        ];
+        let results = bronze.publish(&batch);
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let replaced = results[0].as_ref().unwrap().as_ref().expect("kept aside");
+        assert_eq!(fs::read(bronze.path_of(&replaced.kept_as)).unwrap(), b"one");
+        assert_eq!(
+            fs::read(bronze.path_of("a/2023/08/18/10/one.json")).unwrap(),
+            b"one, rewritten"
+        );
+        assert_eq!(
+            fs::read(bronze.path_of("a/2023/08/18/11/two.json")).unwrap(),
+            b"two"
+        );
+        let hour = bronze.path_of("a/2023/08/18/10");
+        let temps = fs::read_dir(hour)
+            .unwrap()
+            .filter(|e| is_temp_name(&e.as_ref().unwrap().file_name()))
+            .count();
+        assert_eq!(temps, 0);
+    }
 }

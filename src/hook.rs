@@ -197,6 +197,8 @@ fn shell(command: &str) -> Command {
     }
 }
 
+// Unix only: the hooks below are `sh` commands (`sleep`, `cat`); the `cmd /C` path runs in
+// tools/windows-check's daemon smoke.
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

@@ -3,12 +3,18 @@
 
 use clap::Parser;
 use ingest::cli::{dispatch, Cli, LogFormat};
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Mutex;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.global.log_format);
+    if let Err(e) = init_logging(cli.global.log_format, cli.global.log_file.as_deref()) {
+        eprintln!("ingest: {e}");
+        return ExitCode::from(2);
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -18,16 +24,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr, or appended to `file` (`--log-file`).
+fn init_logging(format: LogFormat, file: Option<&Path>) -> Result<(), String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only on a terminal: a journal or a log file gets plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, ansi) = match file {
+        Some(path) => {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the log file {}: {e}", path.display()))?;
+            (BoxMakeWriter::new(Mutex::new(log)), false)
+        }
+        // Colours only on a terminal: a journal or a log file gets plain text.
+        None => (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    Ok(())
 }

@@ -193,3 +193,22 @@ fn malformed_since_values_and_config_files_are_exit_2_with_the_cause() {
     }
     assert_eq!(rig.log().len(), events, "nothing recorded");
 }
+
+/// `ingest service` manages a Windows service; elsewhere it refuses with exit 2 and points at
+/// systemd, and options a service could not run with are refused first, naming them.
+#[cfg(not(windows))]
+#[test]
+fn service_commands_outside_windows_are_exit_2_naming_the_alternative() {
+    let rig = Rig::new();
+    let out = rig.run(&["service", "install", "--", "--interval-secs", "30"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Windows service") && err.contains("systemd"),
+        "{err}"
+    );
+    let out = rig.run(&["service", "install", "--", "--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--once"), "{err}");
+}

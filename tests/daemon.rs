@@ -148,3 +148,37 @@ fn status_log_and_audit_work_while_the_daemon_runs() {
         walk(&rig.bronze).len() == 52
     });
 }
+
+/// A daemon with only the weather flow (no share) stops on SIGTERM with exit 0, like one with
+/// a share: the same stop a Windows service control sends. It was killed by the signal before.
+#[cfg(unix)]
+#[test]
+fn weather_only_daemon_stops_on_sigterm_with_exit_0() {
+    let rig = Rig::new();
+    let port = crate::util::free_port().to_string();
+    let known_hosts = rig.dir.path().join("known_hosts");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .env_remove("SMB_PATH")
+        .env("SFTP_PASSWORD", "unused")
+        .args(["run", "--sftp-host", "127.0.0.1", "--sftp-port", &port])
+        .args(["--sftp-user", "nobody", "--sftp-known-hosts"])
+        .arg(&known_hosts)
+        .arg("--bronze-root")
+        .arg(&rig.bronze)
+        .arg("--state")
+        .arg(&rig.state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Long enough for the weather thread to start and fail its first connection.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(child.try_wait().unwrap(), None, "the daemon keeps running");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(exit_code_within(&mut child, 10), Some(0));
+}

@@ -6,13 +6,20 @@
 mod bronze_links;
 mod cli;
 mod completeness;
+// Unix only by nature: the daemon tests stop the process with kill(1) signals.
+#[cfg(unix)]
 mod daemon;
 mod discovery;
 mod ingest;
 mod recovery;
 mod reliability;
 mod robustness;
+// Unix only by nature: Samba served by smbd and mounted through FUSE (smbnetfs).
+#[cfg(unix)]
 mod samba;
+// Unix only by nature: OpenSSH's sshd and ssh-keygen, which the weather tests run against.
+#[cfg(unix)]
 mod sshd;
 mod util;
+#[cfg(unix)]
 mod weather;

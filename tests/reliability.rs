@@ -2,13 +2,19 @@
 //! is unmounted mid-pass, hostile entries on the share, a damaged store, and two processes on
 //! one store. Each test states what must survive. Figures are collected in RELIABILITY.md.
 
+#[cfg(unix)]
 use crate::samba::Samba;
 use crate::util::{blake3_hex, sensor_names, walk, Rig};
 use serde_json::Value;
 use std::fs;
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+#[cfg(unix)]
+use std::process::Command;
+use std::process::Stdio;
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -36,7 +42,9 @@ fn assert_bronze_mirrors_share(rig: &Rig) {
 /// `tools/crash-loop` in a short form: 30 runs (first ingest, then prediction passes with 200
 /// new files landing before each), each SIGKILLed at a random moment unless it finished first,
 /// then one run to the end. The script audits and checks Bronze, the index and the log itself;
-/// it must find 0 differences after at least 20 kills.
+/// it must find 0 differences after at least 20 kills. Unix only: the script is bash and
+/// kills with SIGKILL.
+#[cfg(unix)]
 #[test]
 fn crash_loop_kills_dozens_of_times_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -59,9 +67,11 @@ fn crash_loop_kills_dozens_of_times_and_loses_nothing() {
     assert!(summary["files"].as_u64().unwrap() >= 3000, "{summary}");
 }
 
-/// A size-limited tmpfs mounted at `path`; unmounted on drop.
+/// A size-limited tmpfs mounted at `path`; unmounted on drop (Linux `mount`).
+#[cfg(unix)]
 struct Tmpfs(PathBuf);
 
+#[cfg(unix)]
 impl Tmpfs {
     fn mount(path: &Path, size: &str) -> Tmpfs {
         fs::create_dir_all(path).unwrap();
@@ -87,6 +97,7 @@ impl Tmpfs {
     }
 }
 
+#[cfg(unix)]
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
@@ -96,7 +107,8 @@ impl Drop for Tmpfs {
 /// Bronze on a 1 MiB filesystem that fills up mid-batch: the pass fails the files that do not
 /// fit with the disk's own error, records none of them as copied, leaves no temp file; every
 /// file it did record is durable and intact. With space back, the next pass copies the rest
-/// and an audit finds nothing wrong.
+/// and an audit finds nothing wrong. Unix only: the small disk is a `tmpfs` mount.
+#[cfg(unix)]
 #[test]
 fn a_full_bronze_disk_fails_cleanly_and_resumes_when_space_returns() {
     let mut rig = Rig::new();
@@ -132,6 +144,8 @@ fn a_full_bronze_disk_fails_cleanly_and_resumes_when_space_returns() {
 /// The Samba share is unmounted (and its server stopped) in the middle of a first ingest. The
 /// files the pass could not reach are failures to retry, never "vanished"; Bronze holds only
 /// whole files. With the share back, one pass completes the copy and the audit is clean.
+/// Unix only: Samba through FUSE.
+#[cfg(unix)]
 #[test]
 fn a_share_unmounted_mid_pass_is_an_outage_and_nothing_is_lost() {
     let mut rig = Rig::new();
@@ -182,7 +196,9 @@ fn a_share_unmounted_mid_pass_is_an_outage_and_nothing_is_lost() {
 /// a symlink to a file outside the share swapped in under a valid name, a file that keeps
 /// growing while it is read, a zero-byte file, a 1 GiB sparse file (zeros: not a JSON
 /// document, so `failed` with the reason once read whole) and a 64 MiB JSON document. Nothing
-/// hangs or panics, nothing outside Bronze is written, each gets its recorded outcome.
+/// hangs or panics, nothing outside Bronze is written, each gets its recorded outcome. Unix
+/// only by nature (a FIFO and a Unix symlink on the share).
+#[cfg(unix)]
 #[test]
 fn hostile_entries_get_recorded_outcomes_and_nothing_escapes_bronze() {
     let rig = Rig::new();

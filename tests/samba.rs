@@ -2,7 +2,7 @@
 //! mounted through FUSE (smbnetfs), started and stopped by `tools/samba` (the same script the
 //! benchmarks use). Every lookup here is an SMB round trip.
 
-use crate::sshd::free_port;
+use crate::util::free_port;
 use crate::util::{blake3_hex, sensor_names, walk, Rig};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -4,11 +4,13 @@
 //! per-connection children by theirs), never by name.
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
+
+pub use crate::util::free_port;
 
 pub const USER: &str = "ingest-sftp-test";
 pub const PASSWORD: &str = "correct-horse-7Q!";
@@ -206,15 +208,6 @@ fn keygen(path: &Path) {
 fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Every process whose parent chain leads to `pid`, read from /proc.

@@ -42,6 +42,7 @@ impl Rig {
     }
 
     /// Like `add_minutes`, for a series starting at `start` (naive local).
+    #[cfg_attr(not(unix), allow(dead_code))] // its callers are Unix-only tests
     pub fn add_minutes_from(&self, start: chrono::NaiveDateTime, offset: i64, minutes: i64) -> u64 {
         let mut spec = ShareSpec::seed_like(0);
         spec.start = start;
@@ -122,6 +123,7 @@ impl Rig {
     }
 
     /// `audit --json`, asserting exit 0 and no problem; returns the report.
+    #[cfg_attr(not(unix), allow(dead_code))] // its callers are Unix-only tests
     pub fn audit_clean(&self) -> Value {
         let out = self.run(&["audit", "--json"]);
         let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -179,4 +181,14 @@ pub fn sensor_names(share: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// A port nothing listens on right now.
+#[cfg(unix)] // its users (sshd, Samba, a daemon test) are Unix-only
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

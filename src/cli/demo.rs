@@ -92,19 +92,50 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
     let rel = sensor_rel("jimmy", &oldest);
     let hour_dir = rel.rsplit_once('/').map_or(rel.as_str(), |(d, _)| d);
     println!(
-        "\nLook at:\n  {}/{hour_dir}/   (Bronze, by stream/year/month/day/hour)",
-        bronze_root.display()
+        "\nLook at:\n  {}   (Bronze, by stream/year/month/day/hour)",
+        bronze.path_of(hour_dir).display()
     );
     let g = format!(
         "--state {} --smb-path {} --bronze-root {}",
-        state.display(),
-        share.display(),
-        bronze_root.display()
+        quoted(&state),
+        quoted(&share),
+        quoted(&bronze_root)
     );
-    println!("  cargo run --release -- log {g} --file '{oldest}'");
-    println!("  cargo run --release -- log {g} | grep skipped");
-    println!("  cargo run --release -- run --once {g}");
+    let (exe, find) = (program(), FIND);
+    println!("  {exe} log {g} --file \"{oldest}\"");
+    println!("  {exe} log {g} | {find} skipped");
+    println!("  {exe} run --once {g}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The filter the suggested commands pipe into: `findstr` works in both cmd and PowerShell.
+const FIND: &str = if cfg!(windows) { "findstr" } else { "grep" };
+
+/// How to start ingest in the suggested commands: cargo in a source tree on Unix; on Windows
+/// the running `ingest.exe` itself (`.\ingest.exe` when it is in the current folder).
+fn program() -> String {
+    if !cfg!(windows) {
+        return "cargo run --release --".into();
+    }
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ingest.exe"));
+    let here = std::env::current_dir().ok();
+    match (exe.parent(), exe.file_name()) {
+        (Some(dir), Some(name)) if here.as_deref() == Some(dir) => {
+            format!(".\\{}", name.to_string_lossy())
+        }
+        _ => quoted(&exe),
+    }
+}
+
+/// A path for a command line: in double quotes when it holds a space (the quoting that bash,
+/// cmd and PowerShell share).
+fn quoted(path: &Path) -> String {
+    let shown = path.display().to_string();
+    if shown.contains(' ') {
+        format!("\"{shown}\"")
+    } else {
+        shown
+    }
 }
 
 fn show(title: &str, r: &PassReport) {

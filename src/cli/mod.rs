@@ -8,6 +8,7 @@ mod demo;
 mod log;
 mod replay;
 mod run;
+mod service;
 mod since;
 mod status;
 
@@ -70,6 +71,9 @@ pub struct GlobalArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
+    /// Append the log to this file instead of stderr (a Windows service has no console).
+    #[arg(long, env = "INGEST_LOG_FILE", global = true)]
+    pub log_file: Option<PathBuf>,
     #[command(flatten)]
     pub sftp: SftpArgs,
 }
@@ -134,6 +138,8 @@ pub enum Command {
     Adopt(adopt::AdoptArgs),
     /// Build a sample share, ingest it, and show the result.
     Demo(demo::DemoArgs),
+    /// Run `ingest run` as a Windows service: install or uninstall it.
+    Service(service::ServiceArgs),
 }
 
 /// The config file: the global options, nothing else.
@@ -318,8 +324,10 @@ fn read_config(path: &Path) -> Result<FileConfig> {
 
 /// Runs the parsed command. A damaged store ends any command with [`Error::StoreDamaged`] (exit 2), not a panic.
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
-    if let Command::Demo(args) = &cli.command {
-        return demo::run(&cli.global, args);
+    match &cli.command {
+        Command::Demo(args) => return demo::run(&cli.global, args),
+        Command::Service(args) => return service::run(&cli.global, args),
+        _ => {}
     }
     let cfg = cli.global.resolve()?;
     damage::guard(&cfg.state, || match &cli.command {
@@ -329,7 +337,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Audit(args) => audit::run(&cfg, args),
         Command::Replay(args) => replay::run(&cfg, args),
         Command::Adopt(args) => adopt::run(&cfg, args),
-        // Returned above: the demo keeps its store in its own folder, not at `cfg.state`.
+        // Returned above: the demo keeps its store in its own folder, not at `cfg.state`,
+        // and `service` only registers a command line.
         Command::Demo(args) => demo::run(&cli.global, args),
+        Command::Service(args) => service::run(&cli.global, args),
     })
 }

@@ -88,7 +88,25 @@ pub struct RunArgs {
     pub nightly_hour: u32,
 }
 
+/// What stops the daemon: the console's signals, or the Windows Service Control Manager.
+#[derive(Debug, Clone)]
+pub enum StopOn {
+    /// SIGINT/SIGTERM on Unix; on Windows Ctrl-C, Ctrl-Break, closing the console window,
+    /// logoff and system shutdown.
+    Console,
+    /// A service stop or shutdown control, delivered through this notification (a service has
+    /// no console; it must not stop when some user logs off).
+    #[cfg_attr(not(windows), allow(dead_code))]
+    Service(Arc<tokio::sync::Notify>),
+}
+
+/// `ingest run` from the command line.
 pub fn run(cfg: &Resolved, args: &RunArgs) -> Result<ExitCode> {
+    run_until(cfg, args, StopOn::Console)
+}
+
+/// `ingest run`, with the daemon stopped by `stop_on`.
+pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<ExitCode> {
     if cfg.smb_path.is_none() && cfg.weather.is_none() {
         return Err(Error::Config(
             "no share configured (--smb-path or SMB_PATH) and no weather server (--sftp-host or SFTP_HOST)".into(),
@@ -115,10 +133,21 @@ pub fn run(cfg: &Resolved, args: &RunArgs) -> Result<ExitCode> {
             .map_err(|e| Error::io("starting the weather thread", e))?;
     }
     match &cfg.smb_path {
-        Some(share) => run_forever(cfg, args, &timing, DirSource::new(share), bronze, settings),
-        None => loop {
-            std::thread::park();
-        },
+        Some(share) => {
+            let source = DirSource::new(share);
+            run_forever(cfg, args, &timing, source, bronze, settings, stop_on)
+        }
+        // Weather only: its thread does the work; this one waits for the stop (a SIGTERM or a
+        // service stop), so that too ends with exit 0 instead of the process being killed.
+        None => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::io("starting the runtime", e))?;
+            runtime.block_on(shutdown_signal(stop_on));
+            tracing::info!("stopped");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -333,8 +362,8 @@ fn settings_of(cfg: &Resolved, args: &RunArgs) -> Settings {
     s
 }
 
-/// The daemon: refuses to start if another daemon holds the lock file, stops cleanly on
-/// SIGINT/SIGTERM (exit 0).
+/// The daemon: refuses to start if another daemon holds the lock file, stops cleanly (exit 0)
+/// on what `stop_on` names.
 fn run_forever(
     cfg: &Resolved,
     args: &RunArgs,
@@ -342,6 +371,7 @@ fn run_forever(
     source: DirSource,
     bronze: Bronze,
     settings: Settings,
+    stop_on: StopOn,
 ) -> Result<ExitCode> {
     let config = DaemonConfig {
         interval: timing.interval,
@@ -366,12 +396,20 @@ fn run_forever(
         .build()
         .map_err(|e| Error::io("starting the runtime", e))?;
     tracing::info!(state = %cfg.state.display(), interval_s = args.interval_secs, "daemon started");
-    runtime.block_on(daemon.run(shutdown_signal()));
+    runtime.block_on(daemon.run(shutdown_signal(stop_on)));
     Ok(ExitCode::SUCCESS)
 }
 
-/// Completes on SIGINT or SIGTERM (Ctrl-C only, where there is no SIGTERM).
-async fn shutdown_signal() {
+/// Completes when the daemon should stop: a console signal, or a service stop.
+async fn shutdown_signal(stop_on: StopOn) {
+    match stop_on {
+        StopOn::Console => console_signal().await,
+        StopOn::Service(stop) => stop.notified().await,
+    }
+}
+
+/// Completes on SIGINT or SIGTERM; on Windows on any console control event.
+async fn console_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -387,7 +425,26 @@ async fn shutdown_signal() {
             }
         }
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        // Windows lets a handler run at most a few seconds after a close, logoff or shutdown
+        // event before it ends the process, and tokio's handler returns at once: the daemon
+        // then stops where it is, which the Bronze writer is built to survive (temp files and
+        // unrecorded renames are found and settled by the next run).
+        use tokio::signal::windows;
+        let mut brk = windows::ctrl_break().ok();
+        let mut close = windows::ctrl_close().ok();
+        let mut logoff = windows::ctrl_logoff().ok();
+        let mut shutdown = windows::ctrl_shutdown().ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            Some(()) = async { brk.as_mut()?.recv().await } => {},
+            Some(()) = async { close.as_mut()?.recv().await } => {},
+            Some(()) = async { logoff.as_mut()?.recv().await } => {},
+            Some(()) = async { shutdown.as_mut()?.recv().await } => {},
+        }
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = tokio::signal::ctrl_c().await;
     }

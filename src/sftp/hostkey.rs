@@ -170,6 +170,7 @@ fn append_entry(file: &Path, host: &str, port: u16, key: &[u8]) -> io::Result<()
     }
     let mut options = std::fs::OpenOptions::new();
     options.append(true).create(true);
+    // Elsewhere (Windows) a new file inherits its folder's ACL: `.ssh` in the user's profile.
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut out = options.open(file)?;
