@@ -254,12 +254,14 @@ pub fn record_events_journaled(
             if repeats(&kind, &rec) {
                 continue;
             }
-            if rec.state.is_ingested() && not_ready_yet(&kind) {
-                // A newer version still being written (young, incomplete, emptied) never
-                // makes an ingested file pending: Bronze holds its last good copy, and the
-                // change is looked at again by the next pass that sees it. Failures are
-                // recorded: they are problems to see and retry.
-                tracing::debug!(file = ?key, event = kind.name(), "newer version not ready yet");
+            if rec.state.is_ingested() && about_a_newer_version(&kind, &rec) {
+                // A newer version still being written (young, incomplete, emptied) or failing
+                // to copy never demotes an ingested file: Bronze holds its last good copy, and
+                // the next pass that sees the change tries again. A failure to copy the
+                // recorded version itself (a Bronze path refused, say) is recorded as usual.
+                if let EventKind::Failed { error, .. } = &kind {
+                    tracing::warn!(file = ?key, %error, "a newer version could not be copied yet");
+                }
                 continue;
             }
         }
@@ -271,16 +273,28 @@ pub fn record_events_journaled(
     Ok(())
 }
 
-/// A file found not complete yet: deferred, or emptied (a writer that truncates first).
-fn not_ready_yet(kind: &EventKind) -> bool {
-    matches!(
-        kind,
+/// Whether a deferral, skip or failure of an ingested file is about a newer version of its
+/// source: any deferral or emptied file (being rewritten), or a failure whose source facts
+/// differ from the recorded ones (`plan::source_changed`).
+fn about_a_newer_version(kind: &EventKind, rec: &FileRecord) -> bool {
+    match kind {
         EventKind::Discovered { .. }
-            | EventKind::Skipped {
-                reason: SkipReason::Empty,
-                ..
-            }
-    )
+        | EventKind::Skipped {
+            reason: SkipReason::Empty,
+            ..
+        } => true,
+        EventKind::Failed {
+            facts: Some(facts), ..
+        } => {
+            let now = crate::source::SourceMeta {
+                kind: crate::source::EntryKind::File,
+                size: facts.size,
+                mtime_ns: facts.mtime_ns,
+            };
+            crate::plan::source_changed(&rec.state, rec.facts.as_ref(), Some(&now))
+        }
+        _ => false,
+    }
 }
 
 fn may_repeat(kind: &EventKind) -> bool {

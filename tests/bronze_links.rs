@@ -4,13 +4,13 @@
 //! that meets one says so (exit 1 or a recorded reason) and audit reports it. Our own temp
 //! files are never "unknown" data to an audit.
 
-use crate::util::{walk, Rig};
+use crate::util::{wait_for, walk, Rig, Running};
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::Stdio;
+use std::time::{Duration, SystemTime};
 
 const A: &str = "18.08.2023 1000_JimmyLoup_received.json";
 
@@ -202,23 +202,6 @@ fn a_link_at_a_final_name_is_never_adopted_or_hashed() {
 }
 
 /// A daemon that is killed when the test ends, even by a failed assertion.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn daemon_with_hook(rig: &Rig, hook: &str) -> Running {
     rig.cmd(&[
         "run",

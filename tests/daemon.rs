@@ -2,29 +2,11 @@
 //! out the share disappearing, stops cleanly on SIGTERM, refuses a second daemon, and a
 //! restart copies nothing twice.
 
+pub(crate) use crate::util::{wait_for, Running};
 use crate::util::{walk, Rig};
 use std::fs;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Polls `cond` every 50 ms. The deadline is only a test timeout, not a speed requirement.
-pub(crate) fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A daemon that is killed when the test ends, even by a failed assertion.
-pub(crate) struct Running(pub(crate) Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 pub(crate) fn daemon(rig: &Rig, log: &str) -> Running {
     let log = fs::File::create(rig.dir.path().join(log)).unwrap();

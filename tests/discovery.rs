@@ -2,8 +2,9 @@
 //! reconcile cut short by a shutdown, a share whose mount point is left empty, and a file
 //! named far in the future. Each runs the real binary on a temp share.
 
-use crate::daemon::{daemon, exit_code_within, wait_for, Running};
-use crate::util::{walk, Rig};
+#[cfg(unix)]
+use crate::daemon::{daemon, exit_code_within};
+use crate::util::{wait_for, walk, Rig, Running};
 use serde_json::Value;
 use std::fs;
 use std::path::Path;

@@ -192,3 +192,26 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Polls `cond` every 50 ms. The deadline is only a test timeout, not a speed requirement.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A child process (a daemon, a long run) killed when the test ends, even by a failed
+/// assertion.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
