@@ -285,10 +285,16 @@ fn complete_or_defer(ctx: &Context, job: &CopyJob, staged: Staged) -> Next {
     Next::Record(failed(job, Some(facts), "not a complete JSON document", &e))
 }
 
-/// Whether `file` holds exactly one JSON value (whitespace around it allowed); the parser's
-/// message (with line and column) when not.
+/// Whether `file` holds exactly one JSON value (whitespace around it, and a leading UTF-8
+/// byte-order mark as Windows tools write one, allowed); the parser's message (with line and
+/// column) when not.
 fn json_document(file: std::fs::File) -> std::result::Result<(), String> {
-    let reader = io::BufReader::new(file);
+    use io::BufRead;
+    let mut reader = io::BufReader::new(file);
+    let head = reader.fill_buf().map_err(|e| e.to_string())?;
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        reader.consume(3);
+    }
     let mut values = serde_json::Deserializer::from_reader(reader).into_iter::<IgnoredAny>();
     match (values.next(), values.next()) {
         (Some(Ok(_)), None) => Ok(()),

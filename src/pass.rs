@@ -382,7 +382,18 @@ pub fn run_pass_from(
                 complete: true,
             }
         }
-        Discovery::Reconcile => reconcile::run(ctx, &mut tally)?,
+        Discovery::Reconcile => match reconcile::run(ctx, &mut tally) {
+            // Nothing is concluded from a listing far smaller than the index, but that must
+            // not stop new files from coming in until an operator looks: prediction (which
+            // never concludes anything from a missing name) runs meanwhile, then the refusal
+            // is reported (exit 2, or an outage logged by the daemon, which retries).
+            Err(refused) if reconcile::is_refused_listing(&refused) => {
+                tracing::warn!("{refused}; new files are still ingested by prediction");
+                predict::run(ctx, &mut tally)?;
+                return Err(refused);
+            }
+            done => done?,
+        },
     };
     let report = report_of(ctx, mode, tally, done.listed, start);
     // Only a complete reconcile is recorded as one: its `scan-completed` event is what makes

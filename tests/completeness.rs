@@ -96,12 +96,13 @@ fn an_incomplete_file_past_the_grace_fails_with_the_reason_and_is_still_retried(
     assert_eq!(fs::read(rig.bronze_path(NAME)).unwrap(), whole);
 }
 
-/// Concatenated documents, trailing garbage and zero bytes are not one JSON document either;
-/// whitespace around a document is fine.
+/// Concatenated documents, trailing garbage, zero bytes and a lone byte-order mark are not
+/// one JSON document either; whitespace around a document, and a leading UTF-8 byte-order
+/// mark, are fine.
 #[test]
 fn only_one_whole_json_document_counts_as_complete() {
     let rig = Rig::new();
-    let cases: [(&str, &[u8], bool); 5] = [
+    let cases: [(&str, &[u8], bool); 7] = [
         (
             "18.08.2023 1000_JimmyLoup_received.json",
             b"{\"a\":1}{\"b\":2}",
@@ -119,6 +120,17 @@ fn only_one_whole_json_document_counts_as_complete() {
             true,
         ),
         ("18.08.2023 1004_JimmyLoup_received.json", b"[]", true),
+        // A UTF-8 byte-order mark, as Windows tools write one, before a document.
+        (
+            "18.08.2023 1005_JimmyLoup_received.json",
+            b"\xEF\xBB\xBF{\"a\":1}",
+            true,
+        ),
+        (
+            "18.08.2023 1006_JimmyLoup_received.json",
+            b"\xEF\xBB\xBF",
+            false,
+        ),
     ];
     for (name, bytes, _) in &cases {
         write_aged(&rig.share.join(name), bytes, Duration::from_secs(30));

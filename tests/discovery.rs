@@ -278,6 +278,29 @@ fn a_shrunk_listing_is_refused_until_accepted_and_a_vanished_file_that_returns_i
     assert!(rig.bronze_path(late).exists());
 }
 
+/// A refused listing (old files archived away from the share, more than half of it) is not
+/// evidence, but it must not stop ingestion until an operator looks: the same pass ingests
+/// the new files by prediction, then reports the refusal (exit 2).
+#[test]
+fn a_refused_listing_still_lets_prediction_ingest_new_files() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 10);
+    rig.pass(&[], 0);
+    let aside = rig.dir.path().join("aside");
+    fs::create_dir(&aside).unwrap();
+    for name in &crate::util::sensor_names(&rig.share)[..17] {
+        fs::rename(rig.share.join(name), aside.join(name)).unwrap();
+    }
+    // 3 old + 6 new entries: under half the 20 of the last reconcile.
+    rig.add_minutes(10, 3);
+    let out = rig.run(&["run", "--scan", "--min-age-secs", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    for name in crate::util::sensor_names(&rig.share) {
+        assert!(rig.bronze_path(&name).exists(), "{name} ingested meanwhile");
+    }
+    assert_eq!(rig.status()["files"]["ingested"], 26);
+}
+
 /// Issue 11.4: one file named 01.01.2099 is recorded as skipped `in-future` (never copied)
 /// and does not move its stream's baseline, so after an outage the stream's 56-minute backlog
 /// is copied by prediction like the other stream's.
