@@ -8,6 +8,16 @@ use std::fs;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Sends SIGTERM to `child` (as a service manager does), asserting it was delivered.
+pub(crate) fn sigterm(child: &Child) {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+}
+
 pub(crate) fn daemon(rig: &Rig, log: &str) -> Running {
     let log = fs::File::create(rig.dir.path().join(log)).unwrap();
     rig.cmd(&[
@@ -70,12 +80,7 @@ fn daemon_ingests_rides_out_a_lost_share_stops_on_sigterm_and_restarts_without_c
     rig.add_minutes_from(start, 12, 1);
     wait_for("files after the share came back", || count() == 26);
 
-    let pid = first.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    sigterm(&first.0);
     assert_eq!(
         exit_code_within(&mut first.0, 30),
         Some(0),
@@ -156,11 +161,6 @@ fn weather_only_daemon_stops_on_sigterm_with_exit_0() {
     // Long enough for the weather thread to start and fail its first connection.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(child.try_wait().unwrap(), None, "the daemon keeps running");
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    sigterm(&child);
     assert_eq!(exit_code_within(&mut child, 10), Some(0));
 }

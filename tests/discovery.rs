@@ -3,12 +3,12 @@
 //! named far in the future. Each runs the real binary on a temp share.
 
 #[cfg(unix)]
-use crate::daemon::{daemon, exit_code_within};
+use crate::daemon::{daemon, exit_code_within, sigterm};
 use crate::util::{wait_for, walk, Rig, Running};
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -68,12 +68,7 @@ fn a_first_reconcile_stopped_by_sigterm_is_not_completed_and_the_next_run_copies
         .unwrap();
     let mut daemon = Running(child);
     wait_for("the first batch", || walk(&rig.bronze).len() >= 200);
-    let pid = daemon.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    sigterm(&daemon.0);
     assert_eq!(
         exit_code_within(&mut daemon.0, 60),
         Some(0),
@@ -172,12 +167,7 @@ fn the_daemon_takes_an_empty_mount_point_for_an_outage_and_resumes() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     remount(&rig, &away);
     wait_for("the pending files", || walk(&rig.bronze).len() == 70);
-    let pid = running.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    sigterm(&running.0);
     assert_eq!(exit_code_within(&mut running.0, 30), Some(0));
     let log = fs::read_to_string(&log_path).unwrap();
     let warned = log
