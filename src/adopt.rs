@@ -3,12 +3,12 @@
 //! and nothing is trusted blindly: each file is hashed, and only files exactly where their
 //! name says are adopted. Temp files, strays and links are reported, never adopted.
 
-use crate::bronze::Bronze;
+use crate::bronze::layout::Entry;
+use crate::bronze::{inventory, Bronze};
 use crate::clock::Clock;
 use crate::config::StreamMap;
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
-use crate::inventory::{walk, Entry};
 use crate::parallel::parallel_map;
 use crate::store::event::{Event, EventKind, Facts, PassMode, ScanSummary};
 use crate::store::Store;
@@ -36,7 +36,7 @@ pub struct AdoptReport {
 /// Walks Bronze and records every unknown data file as `Adopted`.
 pub fn adopt(
     store: &Store,
-    bronze: &Bronze,
+    bronze: &dyn Bronze,
     streams: &StreamMap,
     clock: &dyn Clock,
     threads: usize,
@@ -45,7 +45,7 @@ pub fn adopt(
     let known = known_keys(store)?;
     let mut report = AdoptReport::default();
     let mut todo = Vec::new();
-    walk(bronze.root(), streams, &mut |entry| match entry {
+    inventory(bronze, "", streams, &mut |entry| match entry {
         Entry::Data { key, .. } if known.contains(&key.to_bytes()) => report.already_known += 1,
         Entry::Data { key, rel } => todo.push((key, rel)),
         Entry::Temp { rel } => report.temp_files.push(rel),
@@ -53,7 +53,7 @@ pub fn adopt(
         Entry::Stray { rel, why } => report.strays.push((rel, why)),
         Entry::Link { rel } => report.strays.push((rel, "a symbolic link: never adopted")),
     })
-    .map_err(|e| Error::io(format!("walking {}", bronze.root().display()), e))?;
+    .map_err(|e| Error::io(format!("walking {}", bronze.describe()), e))?;
     drop(known);
     todo.sort_unstable_by(|a, b| a.1.cmp(&b.1));
     for chunk in todo.chunks(CHUNK) {
@@ -93,16 +93,12 @@ fn known_keys(store: &Store) -> Result<HashSet<Vec<u8>>> {
 
 /// Hashes one Bronze file and describes it as `Adopted` (or `Failed` if it cannot be read, or
 /// is a link or lies behind one: a link's target is never taken for our data).
-pub fn adopt_one(bronze: &Bronze, key: &FileKey, rel: &str) -> EventKind {
-    let facts = bronze.lstat(rel).and_then(|m| {
+pub fn adopt_one(bronze: &dyn Bronze, key: &FileKey, rel: &str) -> EventKind {
+    let facts = bronze.stat(rel).and_then(|m| {
         let m = m.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
         Ok(Facts {
-            size: m.len(),
-            mtime_ns: m
-                .modified()
-                .ok()
-                .and_then(|t| chrono::DateTime::<chrono::Utc>::from(t).timestamp_nanos_opt())
-                .unwrap_or(0),
+            size: m.size,
+            mtime_ns: m.mtime_ns,
         })
     });
     match facts.and_then(|facts| Ok((facts, bronze.hash(rel)?))) {
@@ -130,9 +126,4 @@ fn summary(r: &AdoptReport) -> EventKind {
         millis: r.millis,
         ..Default::default()
     })
-}
-
-/// Whether `root` holds anything at all (the trigger for adopting on a first run).
-pub fn bronze_has_files(root: &std::path::Path) -> bool {
-    std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some())
 }

@@ -10,12 +10,12 @@
 //! are never findings: a fresh one belongs to a copy in flight, an old one is a crash's
 //! leftover, listed as stale and removed by `--repair`.
 
-use crate::bronze::{is_refused_link, Bronze, StageOutcome, Staged};
+use crate::bronze::layout::{stream_dir, Entry};
+use crate::bronze::{inventory, is_refused_link, Bronze, StageOutcome, Staged};
 use crate::clock::Clock;
 use crate::config::{Settings, StreamMap};
 use crate::error::{Error, Result};
 use crate::identity::{hex_opt, ContentHash, FileKey, SourceId};
-use crate::inventory::{walk, Entry};
 use crate::naming::{SensorName, WeatherName};
 use crate::parallel::parallel_map;
 use crate::pass::{Context, Tally};
@@ -128,7 +128,7 @@ pub struct Auditor<'a> {
     pub store_path: &'a Path,
     pub store_wait: Duration,
     pub source: &'a dyn Source,
-    pub bronze: &'a Bronze,
+    pub bronze: &'a dyn Bronze,
     pub streams: &'a StreamMap,
     pub clock: &'a dyn Clock,
 }
@@ -277,27 +277,13 @@ impl Auditor<'_> {
     /// files, links, and our temp files (sorted by age, never findings).
     fn walk_bronze(&self, opts: &AuditOptions, known: &HashSet<String>) -> Result<Walked> {
         let mut walked = Walked::default();
-        let prefix = opts.stream.as_deref().map(|s| alias_dir(s, self.streams));
-        let root = match prefix.as_deref() {
-            Some(dir) => match self.bronze.lstat(dir) {
-                Ok(Some(_)) => self.bronze.path_of(dir),
-                Ok(None) => return Ok(walked),
-                Err(e) if is_refused_link(&e) => {
-                    walked
-                        .links
-                        .push(found(dir.to_owned(), Finding::LinkInBronze));
-                    return Ok(walked);
-                }
-                Err(e) => return Err(Error::io(format!("looking at {dir} in Bronze"), e)),
-            },
-            None => self.bronze.root().to_owned(),
-        };
+        let under = opts
+            .stream
+            .as_deref()
+            .map_or("", |s| stream_dir(s, self.streams));
         let now = self.clock.now_utc();
         let mut on_entry = |entry: Entry| {
-            let rel = match prefix.as_deref() {
-                Some(p) => format!("{p}/{}", entry.rel()),
-                None => entry.rel().to_owned(),
-            };
+            let rel = entry.rel().to_owned();
             match entry {
                 Entry::KeptAside { .. } => {}
                 Entry::Temp { .. } => self.note_temp(rel, now, &mut walked),
@@ -312,21 +298,20 @@ impl Auditor<'_> {
                 _ => {}
             }
         };
-        walk(&root, self.streams, &mut on_entry)
-            .map_err(|e| Error::io(format!("walking {}", root.display()), e))?;
+        inventory(self.bronze, under, self.streams, &mut on_entry).map_err(|e| {
+            let at = self.bronze.locate(under);
+            Error::io(format!("walking {at} in Bronze"), e)
+        })?;
         Ok(walked)
     }
 
     /// Sorts a temp file of ours by age: stale (a crash's leftover) or a copy in flight.
     fn note_temp(&self, rel: String, now: chrono::DateTime<chrono::Utc>, walked: &mut Walked) {
-        let modified = match self.bronze.lstat(&rel) {
-            Ok(Some(m)) => m.modified().ok(),
+        let modified = match self.bronze.stat(&rel) {
+            Ok(Some(m)) => chrono::DateTime::from_timestamp_nanos(m.mtime_ns),
             _ => return, // Renamed into place meanwhile: the copy finished.
         };
-        let age = modified
-            .map(chrono::DateTime::<chrono::Utc>::from)
-            .and_then(|m| (now - m).to_std().ok())
-            .unwrap_or_default();
+        let age = (now - modified).to_std().unwrap_or_default();
         if age >= STALE_TEMP_AGE {
             walked.stale_temps.push(StaleTemp {
                 bronze: rel,
@@ -434,7 +419,7 @@ impl Auditor<'_> {
         let (mut reader, before) = self.source.open(&name).map_err(io_err)?;
         let outcome = self
             .bronze
-            .stage(&mut reader, before, || self.source.stat(&name), &t.rel)
+            .stage(&mut reader, before, &mut || self.source.stat(&name), &t.rel)
             .map_err(io_err)?;
         let StageOutcome::Staged(staged) = outcome else {
             return Ok(None);
@@ -457,7 +442,10 @@ impl Auditor<'_> {
         if files.is_empty() {
             return Ok(false);
         }
-        let published = self.bronze.publish(files);
+        let published = self
+            .bronze
+            .publish(files)
+            .map_err(|e| Error::io("publishing repairs into Bronze", e))?;
         let at_ms = self.clock.now_utc().timestamp_millis();
         let mut events = Vec::new();
         for (((i, t), s), outcome) in which.iter().zip(files).zip(published) {
@@ -607,9 +595,4 @@ fn selected(key: &FileKey, opts: &AuditOptions, streams: &StreamMap) -> bool {
             .stream
             .as_deref()
             .is_none_or(|s| s == stream || s == alias)
-}
-
-/// The Bronze folder of a stream given by name or alias.
-fn alias_dir(stream: &str, streams: &StreamMap) -> String {
-    streams.alias(stream).unwrap_or(stream).to_owned()
 }

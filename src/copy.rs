@@ -4,7 +4,7 @@
 //! the `publishing` journal, written before a batch is published, is what lets a crash between
 //! the two never leave a file in Bronze that the log does not learn about.
 
-use crate::bronze::{facts_of, Bronze, Next, StageOutcome, Staged};
+use crate::bronze::{Bronze, StageOutcome, Staged, Verdict};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::identity::FileKey;
@@ -41,16 +41,13 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
         let outcomes = parallel_map(batch, ctx.settings.copy_threads, |job| {
             run_job(ctx, job, &lost)
         });
-        let events = publish_batch(ctx, batch, outcomes);
+        // A batch whose outcome Bronze cannot tell is left to the journal, like a crash.
+        let events = publish_batch(ctx, batch, outcomes)
+            .map_err(|e| Error::io("publishing a batch into Bronze", e))?;
         for event in &events {
             tally.count(event);
         }
         warn_vanished(&events);
-        // The batch's files are durable now; an injected fault here is a crash before the
-        // events that claim them are committed.
-        ctx.bronze
-            .inject(crate::fault::Op::Record)
-            .map_err(|e| Error::io("recording a copied batch", e))?;
         let lost = lost.load(Ordering::Relaxed);
         let mut journal = Journal::leaving(batch.iter().map(|job| job.key.clone()).collect());
         if !lost {
@@ -105,7 +102,7 @@ fn entries(batch: &[CopyJob]) -> Vec<(FileKey, String)> {
 /// `publishing` journal that is in Bronze but not recorded there with these bytes is hashed
 /// and recorded as `Adopted`. Runs before every pass; costs one read of an empty table when
 /// the last pass ended cleanly. Returns the number of files adopted.
-pub fn settle_interrupted(store: &Store, bronze: &Bronze, clock: &dyn Clock) -> Result<u64> {
+pub fn settle_interrupted(store: &Store, bronze: &dyn Bronze, clock: &dyn Clock) -> Result<u64> {
     let journal = store.publishing()?;
     if journal.is_empty() {
         return Ok(0);
@@ -143,8 +140,8 @@ enum Settle {
     Retry(String),
 }
 
-fn settle_one(store: &Store, bronze: &Bronze, key: &FileKey, rel: &str) -> Result<Settle> {
-    match bronze.lstat(rel) {
+fn settle_one(store: &Store, bronze: &dyn Bronze, key: &FileKey, rel: &str) -> Result<Settle> {
+    match bronze.stat(rel) {
         Ok(None) => return Ok(Settle::Nothing),
         // Not a file we published: nothing to adopt. The file's next copy refuses the link
         // and records why.
@@ -174,20 +171,24 @@ fn settle_one(store: &Store, bronze: &Bronze, key: &FileKey, rel: &str) -> Resul
     })
 }
 
-fn publish_batch(ctx: &Context, batch: &[CopyJob], outcomes: Vec<Next>) -> Vec<EventKind> {
+fn publish_batch(
+    ctx: &Context,
+    batch: &[CopyJob],
+    outcomes: Vec<Verdict>,
+) -> io::Result<Vec<EventKind>> {
     let mut events = Vec::with_capacity(batch.len());
     let mut staged = Vec::new();
     let mut staged_jobs = Vec::new();
     for (job, outcome) in batch.iter().zip(outcomes) {
         match outcome {
-            Next::Publish(s) => {
+            Verdict::Publish(s) => {
                 staged.push(s);
                 staged_jobs.push(job);
             }
-            Next::Record(event) => events.push(event),
+            Verdict::Record(event) => events.push(event),
         }
     }
-    let published = ctx.bronze.publish(&staged);
+    let published = ctx.bronze.publish(&staged)?;
     for ((job, s), result) in staged_jobs.into_iter().zip(staged).zip(published) {
         let file = job.key.clone();
         events.push(match result {
@@ -201,21 +202,21 @@ fn publish_batch(ctx: &Context, batch: &[CopyJob], outcomes: Vec<Next>) -> Vec<E
             Err(e) => failed(job, Some(s.facts), "publishing into Bronze", &e),
         });
     }
-    events
+    Ok(events)
 }
 
-fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool) -> Next {
+fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool) -> Verdict {
     let file = job.key.clone();
     let name = job.name();
     let (mut reader, before) = match ctx.source.open(&name) {
         Ok(opened) => opened,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return missing(ctx, job, lost, &e),
-        Err(e) => return Next::Record(failed(job, None, "opening on the share", &e)),
+        Err(e) => return Verdict::Record(failed(job, None, "opening on the share", &e)),
     };
-    let facts = facts_of(&before);
+    let facts = before.facts();
     if before.kind != EntryKind::File {
         let reason = SkipReason::NotRegularFile;
-        return Next::Record(EventKind::Skipped {
+        return Verdict::Record(EventKind::Skipped {
             file,
             facts: Some(facts),
             reason,
@@ -223,7 +224,7 @@ fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool) -> Next {
     }
     if ctx.is_young(before.mtime_ns) {
         let reason = DeferReason::TooYoung;
-        return Next::Record(EventKind::Discovered {
+        return Verdict::Record(EventKind::Discovered {
             file,
             facts,
             reason,
@@ -231,17 +232,20 @@ fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool) -> Next {
     }
     if before.size == 0 {
         let reason = SkipReason::Empty;
-        return Next::Record(EventKind::Skipped {
+        return Verdict::Record(EventKind::Skipped {
             file,
             facts: Some(facts),
             reason,
         });
     }
-    let recheck = || ctx.source.stat(&name);
-    match ctx.bronze.stage(&mut reader, before, recheck, &job.rel) {
+    let mut recheck = || ctx.source.stat(&name);
+    match ctx
+        .bronze
+        .stage(&mut reader, before, &mut recheck, &job.rel)
+    {
         Ok(StageOutcome::Staged(staged)) => complete_or_defer(ctx, job, staged),
-        Ok(outcome) => outcome.next(file),
-        Err(e) => Next::Record(failed(job, Some(facts), "copying into Bronze", &e)),
+        Ok(outcome) => outcome.verdict(file),
+        Err(e) => Verdict::Record(failed(job, Some(facts), "copying into Bronze", &e)),
     }
 }
 
@@ -250,14 +254,14 @@ fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool) -> Next {
 /// ingested. Such a file is deferred (retried every pass) until `incomplete_grace` has passed
 /// since its mtime, then recorded as failed with the parser's reason; later passes still
 /// retry it, so a writer that finishes even later gets its file in.
-fn complete_or_defer(ctx: &Context, job: &CopyJob, staged: Staged) -> Next {
+fn complete_or_defer(ctx: &Context, job: &CopyJob, staged: Staged) -> Verdict {
     let verdict = ctx
         .bronze
         .open_staged(&staged)
         .map_err(|e| format!("reading the staged copy: {e}"))
         .and_then(json_document);
     let Err(why) = verdict else {
-        return Next::Publish(staged);
+        return Verdict::Publish(staged);
     };
     let facts = staged.facts;
     if let Err(e) = ctx.bronze.discard(staged) {
@@ -275,20 +279,20 @@ fn complete_or_defer(ctx: &Context, job: &CopyJob, staged: Staged) -> Next {
         .num_nanoseconds()
         .unwrap_or(i64::MAX);
     if age_ns < grace_ns {
-        return Next::Record(EventKind::Discovered {
+        return Verdict::Record(EventKind::Discovered {
             file: job.key.clone(),
             facts,
             reason: DeferReason::Incomplete,
         });
     }
     let e = io::Error::new(io::ErrorKind::InvalidData, why);
-    Next::Record(failed(job, Some(facts), "not a complete JSON document", &e))
+    Verdict::Record(failed(job, Some(facts), "not a complete JSON document", &e))
 }
 
 /// Whether `file` holds exactly one JSON value (whitespace around it, and a leading UTF-8
 /// byte-order mark as Windows tools write one, allowed); the parser's message (with line and
 /// column) when not.
-fn json_document(file: std::fs::File) -> std::result::Result<(), String> {
+fn json_document(file: Box<dyn io::Read + Send>) -> std::result::Result<(), String> {
     use io::BufRead;
     let mut reader = io::BufReader::new(file);
     let head = reader.fill_buf().map_err(|e| e.to_string())?;
@@ -307,7 +311,7 @@ fn json_document(file: std::fs::File) -> std::result::Result<(), String> {
 /// A planned file the share says is not there. A share unmounted mid-pass makes every name
 /// "not found", and a lost mount point lists empty: then this is an outage, recorded as a
 /// failure (retried next pass) and ending the pass, never as files that vanished.
-fn missing(ctx: &Context, job: &CopyJob, lost: &AtomicBool, e: &io::Error) -> Next {
+fn missing(ctx: &Context, job: &CopyJob, lost: &AtomicBool, e: &io::Error) -> Verdict {
     let why = if lost.load(Ordering::Relaxed) {
         Some(io::Error::other(
             "another copy of this batch found the share lost",
@@ -319,9 +323,9 @@ fn missing(ctx: &Context, job: &CopyJob, lost: &AtomicBool, e: &io::Error) -> Ne
         Some(why) => {
             lost.store(true, Ordering::Relaxed);
             let e = io::Error::other(format!("the share went away: {e} ({why})"));
-            Next::Record(failed(job, None, "opening on the share", &e))
+            Verdict::Record(failed(job, None, "opening on the share", &e))
         }
-        None => Next::Record(EventKind::Skipped {
+        None => Verdict::Record(EventKind::Skipped {
             file: job.key.clone(),
             facts: None,
             reason: SkipReason::Vanished,

@@ -46,7 +46,7 @@ pub struct Daemon {
     pub state: PathBuf,
     pub store_wait: Duration,
     pub source: Arc<dyn Source + Send>,
-    pub bronze: Bronze,
+    pub bronze: Arc<dyn Bronze>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
     pub config: DaemonConfig,
@@ -76,7 +76,7 @@ impl Daemon {
         state: PathBuf,
         store_wait: Duration,
         source: Arc<dyn Source + Send>,
-        bronze: Bronze,
+        bronze: Arc<dyn Bronze>,
         clock: Arc<dyn Clock>,
         settings: Settings,
         config: DaemonConfig,
@@ -156,7 +156,7 @@ impl Daemon {
             return Ok(Probe::Unsure);
         };
         if nightly_due(&store, &*self.clock, self.config.nightly_hour)?
-            || (self.config.hook.is_some() && hook::has_work(&store, &self.bronze)?)
+            || (self.config.hook.is_some() && hook::has_work(&store, &*self.bronze)?)
         {
             return Ok(Probe::Unsure);
         }
@@ -167,7 +167,7 @@ impl Daemon {
         let mut ctx = Context::new(
             store,
             &*self.source,
-            &self.bronze,
+            &*self.bronze,
             &*self.clock,
             &self.settings,
         );
@@ -196,7 +196,7 @@ impl Daemon {
         let report = finish_probe(&ctx, probe, Some(discovery), start)?;
         let hook = match &self.config.hook {
             Some(h) if !ctx.stopping() => {
-                hook::run(h, &store, &self.bronze, &*self.clock, &self.stop)?
+                hook::run(h, &store, &*self.bronze, &*self.clock, &self.stop)?
             }
             _ => None,
         };

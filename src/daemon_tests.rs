@@ -2,7 +2,7 @@
 //! follows it (Europe/Zurich, for the DST nights) and a share where files land at the minute
 //! their name says, like the real gateways.
 
-use crate::bronze::Bronze;
+use crate::bronze::LocalBronze;
 use crate::clock::{Clock, TokioClock, Zone};
 use crate::config::{Settings, StreamMap};
 use crate::daemon::{Daemon, DaemonConfig, DaemonStats};
@@ -169,7 +169,7 @@ impl Rig {
             self.state(),
             Duration::ZERO,
             self.share.clone(),
-            Bronze::new(self.dir.path().join("bronze")),
+            Arc::new(LocalBronze::new(self.dir.path().join("bronze"))),
             self.clock.clone(),
             Settings::new(streams),
             config,
@@ -315,7 +315,13 @@ async fn autumn_repeated_hour_loses_nothing_and_counts_each_name_once() {
             "{name}: both versions copied"
         );
     }
-    let kept = crate::inventory::walk_count_kept(&rig.dir.path().join("bronze"));
+    let bronze = LocalBronze::new(rig.dir.path().join("bronze"));
+    let mut kept = 0;
+    let streams = StreamMap::parse(&["A=a".into(), "B=b".into()]).unwrap();
+    crate::bronze::inventory(&bronze, "", &streams, &mut |e| {
+        kept += usize::from(matches!(e, crate::bronze::layout::Entry::KeptAside { .. }));
+    })
+    .unwrap();
     assert!(kept >= 2 * 57, "first versions kept aside, {kept}");
 }
 

@@ -1,11 +1,15 @@
-//! Fault injection: a plan of failures at chosen calls of the source and the Bronze writer, for
-//! the reliability tests (`reliability_tests.rs`). Production code never builds a plan; the
-//! writer then pays one `Option` check per operation.
+//! Fault injection for the model test (`fault_tests.rs`): a plan of failures at chosen calls,
+//! and wrappers around the two seams that fail where the plan says — [`FaultySource`] around a
+//! [`Source`], [`FaultyBronze`] around a [`Bronze`] (as redb's fault-injecting backend wraps
+//! its storage trait). Test-only: nothing here is in the release build.
 //!
 //! A rule fires on the `nth` call (0-based) of one operation, once. Errors are real OS errors
 //! (`ENOSPC`, `EACCES`, `EIO`), so messages read as they would on a full or broken disk.
 
+use crate::bronze::{Bronze, EntryMeta, Found, StageOutcome, Staged};
+use crate::identity::ContentHash;
 use crate::source::{Counters, Listed, Source, SourceMeta};
+use crate::store::event::Replaced;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{self, Read};
@@ -30,8 +34,8 @@ pub enum Op {
     Flush,
     /// Renaming a temp file to its final name.
     Rename,
-    /// Recording a batch's events (after its files are durable): failing here is a crash
-    /// between the rename and the commit.
+    /// What follows a batch's publication (its events are recorded next): failing here
+    /// leaves the batch published but unrecorded, as a crash between rename and commit does.
     Record,
 }
 
@@ -168,6 +172,127 @@ impl Read for FaultyReader {
             return Ok(0);
         }
         self.inner.read(buf)
+    }
+}
+
+/// A Bronze layer whose writes fail as a plan says: a write into a staged copy (`Write`), the
+/// flush before a batch's renames (`Flush`, nothing published), one file's rename (`Rename`,
+/// that file not published), and the step after publishing (`Record`: the batch is in place
+/// but its outcome is reported unknown, so nothing is recorded).
+pub struct FaultyBronze<B> {
+    pub inner: B,
+    pub plan: Arc<FaultPlan>,
+}
+
+impl<B: Bronze> Bronze for FaultyBronze<B> {
+    fn stage(
+        &self,
+        reader: &mut dyn Read,
+        before: SourceMeta,
+        recheck: &mut dyn FnMut() -> io::Result<Option<SourceMeta>>,
+        rel: &str,
+    ) -> io::Result<StageOutcome> {
+        let plan = Arc::clone(&self.plan);
+        let mut writes = FailingWrites {
+            inner: reader,
+            plan,
+        };
+        self.inner.stage(&mut writes, before, recheck, rel)
+    }
+
+    fn open_staged(&self, staged: &Staged) -> io::Result<Box<dyn Read + Send>> {
+        self.inner.open_staged(staged)
+    }
+
+    fn discard(&self, staged: Staged) -> io::Result<()> {
+        self.inner.discard(staged)
+    }
+
+    fn publish(&self, batch: &[Staged]) -> io::Result<Vec<io::Result<Option<Replaced>>>> {
+        if let Err(e) = self.plan.before(Op::Flush) {
+            batch.iter().for_each(|s| self.drop_staged(s));
+            return Ok(batch.iter().map(|_| Err(copy_of(&e))).collect());
+        }
+        let renames: Vec<Option<io::Error>> = batch
+            .iter()
+            .map(|_| self.plan.before(Op::Rename).err())
+            .collect();
+        let kept: Vec<Staged> = batch
+            .iter()
+            .zip(&renames)
+            .filter(|(_, fault)| fault.is_none())
+            .map(|(s, _)| s.clone())
+            .collect();
+        let mut published = self.inner.publish(&kept)?.into_iter();
+        let results = batch
+            .iter()
+            .zip(renames)
+            .map(|(s, fault)| match fault {
+                Some(e) => {
+                    self.drop_staged(s);
+                    Err(e)
+                }
+                None => published.next().expect("one result per published file"),
+            })
+            .collect();
+        self.plan.before(Op::Record)?;
+        Ok(results)
+    }
+
+    fn stat(&self, rel: &str) -> io::Result<Option<EntryMeta>> {
+        self.inner.stat(rel)
+    }
+
+    fn hash(&self, rel: &str) -> io::Result<ContentHash> {
+        self.inner.hash(rel)
+    }
+
+    fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> io::Result<()> {
+        self.inner.walk(under, visit)
+    }
+
+    fn is_empty(&self) -> io::Result<bool> {
+        self.inner.is_empty()
+    }
+
+    fn remove_temp(&self, rel: &str) -> io::Result<()> {
+        self.inner.remove_temp(rel)
+    }
+
+    fn locate(&self, rel: &str) -> String {
+        self.inner.locate(rel)
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+impl<B: Bronze> FaultyBronze<B> {
+    /// A staged copy that will not be published is removed, as the writer does itself.
+    fn drop_staged(&self, s: &Staged) {
+        let _ = self.inner.remove_temp(&s.temp);
+    }
+}
+
+fn copy_of(e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), e.to_string())
+}
+
+/// The reader handed to the inner writer: after each read that brought bytes, the write of
+/// those bytes may fail (the writer then removes its temp file, as on a full disk).
+struct FailingWrites<'a> {
+    inner: &'a mut dyn Read,
+    plan: Arc<FaultPlan>,
+}
+
+impl Read for FailingWrites<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.plan.before(Op::Write)?;
+        }
+        Ok(n)
     }
 }
 

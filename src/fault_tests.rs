@@ -15,10 +15,11 @@
 //!   never a missing or corrupt Bronze file.
 
 use crate::audit::{AuditOptions, Auditor};
-use crate::bronze::{is_temp_name, Bronze};
+use crate::bronze::layout::is_temp_name;
+use crate::bronze::LocalBronze;
 use crate::clock::ManualClock;
 use crate::config::{Settings, StreamMap};
-use crate::fault::{Fault, FaultPlan, FaultySource, Op, EACCES, EIO, ENOSPC};
+use crate::fault::{Fault, FaultPlan, FaultyBronze, FaultySource, Op, EACCES, EIO, ENOSPC};
 use crate::identity::{ContentHash, FileKey};
 use crate::naming::SensorName;
 use crate::pass::{run_pass, Context, Discovery};
@@ -107,7 +108,7 @@ struct World {
     store: Option<Store>,
     plan: Arc<FaultPlan>,
     source: FaultySource<MemorySource>,
-    bronze: Bronze,
+    bronze: FaultyBronze<LocalBronze>,
     clock: ManualClock,
     settings: Settings,
     /// The share now: name → bytes.
@@ -122,7 +123,10 @@ impl World {
     fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         let plan = FaultPlan::new();
-        let bronze = Bronze::new(dir.path().join("bronze")).with_faults(Arc::clone(&plan));
+        let bronze = FaultyBronze {
+            inner: LocalBronze::new(dir.path().join("bronze")),
+            plan: Arc::clone(&plan),
+        };
         let mut settings = Settings::new(StreamMap::parse(&["A=a".into(), "B=b".into()]).unwrap());
         settings.batch_size = 3;
         let store = Store::open(&dir.path().join("s.redb"), StdDuration::ZERO).unwrap();
@@ -269,9 +273,9 @@ impl World {
     fn bronze_files(&self) -> (BTreeMap<PathBuf, Vec<u8>>, usize) {
         let mut files = BTreeMap::new();
         let mut temps = 0;
-        let root = self.bronze.root();
+        let root = self.bronze.inner.root();
         for path in walk(root) {
-            if is_temp_name(path.file_name().unwrap()) {
+            if is_temp_name(&path.file_name().unwrap().to_string_lossy()) {
                 temps += 1;
                 continue;
             }
@@ -563,7 +567,7 @@ proptest! {
         }
         let store = Store::open(&dir.path().join("s.redb"), StdDuration::ZERO).unwrap();
         let source = crate::source::DirSource::new(&share);
-        let bronze = Bronze::new(dir.path().join("bronze"));
+        let bronze = LocalBronze::new(dir.path().join("bronze"));
         let settings = Settings::new(StreamMap::parse(&["A=a".into()]).unwrap());
         let clock = ManualClock::at_local(start() + Duration::days(400));
         let ctx = Context::new(&store, &source, &bronze, &clock, &settings);

@@ -37,7 +37,7 @@ pub fn manifest_for(state: &Path) -> PathBuf {
 pub fn run(
     hook: &Hook,
     store: &Store,
-    bronze: &Bronze,
+    bronze: &dyn Bronze,
     clock: &dyn Clock,
     stop: &AtomicBool,
 ) -> Result<Option<HookSummary>> {
@@ -66,20 +66,24 @@ pub fn run(
 }
 
 /// Whether files were copied since the hook last ran (read-only; the daemon's idle check).
-pub fn has_work(store: &Store, bronze: &Bronze) -> Result<bool> {
+pub fn has_work(store: &Store, bronze: &dyn Bronze) -> Result<bool> {
     let from_seq = store.meta()?.get(META_HOOK_CURSOR).copied().unwrap_or(0);
     Ok(new_paths(store, bronze, from_seq)?.1.is_some())
 }
 
 /// Bronze paths of files copied or adopted from `from_seq` on, and the last event looked at.
-fn new_paths(store: &Store, bronze: &Bronze, from_seq: u64) -> Result<(Vec<PathBuf>, Option<u64>)> {
+fn new_paths(
+    store: &Store,
+    bronze: &dyn Bronze,
+    from_seq: u64,
+) -> Result<(Vec<String>, Option<u64>)> {
     let mut paths = Vec::new();
     let mut last = None;
     store.for_each_event(from_seq, |seq, event| {
         if let EventKind::Copied { bronze: rel, .. } | EventKind::Adopted { bronze: rel, .. } =
             &event.kind
         {
-            paths.push(bronze.path_of(rel));
+            paths.push(bronze.locate(rel));
             last = Some(seq);
         }
         Ok(())
@@ -89,12 +93,12 @@ fn new_paths(store: &Store, bronze: &Bronze, from_seq: u64) -> Result<(Vec<PathB
 
 /// Writes a temp file exclusively, then renames it over the manifest: a link planted at the
 /// manifest's fixed name is replaced itself, its target never written.
-fn write_manifest(path: &Path, paths: &[PathBuf]) -> Result<()> {
+fn write_manifest(path: &Path, paths: &[String]) -> Result<()> {
     let io = |e| Error::io(format!("writing the hook manifest {}", path.display()), e);
     let temp = temp_path(path);
     let mut f = std::io::BufWriter::new(create_exclusive(&temp).map_err(io)?);
     for p in paths {
-        writeln!(f, "{}", p.display()).map_err(io)?;
+        writeln!(f, "{p}").map_err(io)?;
     }
     f.flush().map_err(io)?;
     drop(f);
@@ -106,14 +110,14 @@ fn write_manifest(path: &Path, paths: &[PathBuf]) -> Result<()> {
 fn execute(
     hook: &Hook,
     manifest: &Path,
-    bronze: &Bronze,
+    bronze: &dyn Bronze,
     count: usize,
     stop: &AtomicBool,
 ) -> Result<(), String> {
     let mut cmd = shell(&hook.command);
     cmd.env("INGEST_MANIFEST", manifest)
         .env("INGEST_NEW_COUNT", count.to_string())
-        .env("INGEST_BRONZE_ROOT", bronze.root())
+        .env("INGEST_BRONZE_ROOT", bronze.describe())
         .stdin(Stdio::null());
     own_process_group(&mut cmd);
     let mut child = cmd
@@ -232,7 +236,7 @@ mod tests {
     fn failed_timed_out_and_interrupted_runs_get_the_same_files_again() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb"), Duration::ZERO).unwrap();
-        let bronze = Bronze::new(dir.path().join("bronze"));
+        let bronze = crate::bronze::LocalBronze::new(dir.path().join("bronze"));
         let out = dir.path().join("handed.txt");
         let hook = |command: &str, timeout_ms| Hook {
             command: command.into(),

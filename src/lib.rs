@@ -24,10 +24,10 @@ pub mod config;
 pub mod copy;
 pub mod daemon;
 pub mod error;
+#[cfg(test)]
 pub mod fault;
 pub mod hook;
 pub mod identity;
-pub mod inventory;
 pub mod naming;
 pub mod parallel;
 pub mod pass;

@@ -24,7 +24,7 @@ use std::time::Instant;
 pub struct Context<'a> {
     pub store: &'a Store,
     pub source: &'a dyn Source,
-    pub bronze: &'a Bronze,
+    pub bronze: &'a dyn Bronze,
     pub clock: &'a dyn Clock,
     pub settings: &'a Settings,
     /// Set by a shutdown: no new batch is started; the one in flight is finished.
@@ -43,7 +43,7 @@ impl<'a> Context<'a> {
     pub fn new(
         store: &'a Store,
         source: &'a dyn Source,
-        bronze: &'a Bronze,
+        bronze: &'a dyn Bronze,
         clock: &'a dyn Clock,
         settings: &'a Settings,
     ) -> Self {
@@ -498,7 +498,8 @@ fn report_of(
 /// A first run over an empty index and a non-empty Bronze (a switch from the old pipeline)
 /// records what Bronze holds before discovering anything, so nothing is copied twice.
 fn adopt_existing_bronze(ctx: &Context) -> Result<()> {
-    if ctx.store.file_count()? > 0 || !crate::adopt::bronze_has_files(ctx.bronze.root()) {
+    // A Bronze that cannot be read has nothing to adopt; the copies then fail saying why.
+    if ctx.store.file_count()? > 0 || ctx.bronze.is_empty().unwrap_or(true) {
         return Ok(());
     }
     let threads = ctx.settings.copy_threads.min(8);

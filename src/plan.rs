@@ -2,13 +2,14 @@
 //! [`classify`] turns a name (and what the listing or a lookup said about it) into an
 //! [`Action`], and the copy step performs the actions.
 
+use crate::bronze::layout::sensor_rel;
 use crate::config::StreamMap;
 use crate::identity::FileKey;
 use crate::naming::SensorName;
 use crate::source::{os_name, EntryKind, SourceMeta};
 use crate::store::event::{Facts, SkipReason};
 use crate::store::projection::FileState;
-use chrono::{Datelike, NaiveDateTime};
+use chrono::NaiveDateTime;
 use std::ffi::{OsStr, OsString};
 
 /// One thing to do about one source file.
@@ -108,18 +109,6 @@ pub fn source_changed(
     let mtime_known = *state == FileState::Copied;
     now.kind == EntryKind::File
         && (now.size != then.size || (mtime_known && now.mtime_ns != then.mtime_ns))
-}
-
-/// `{alias}/YYYY/MM/DD/HH/{name}`, the seed's layout.
-pub fn sensor_rel(alias: &str, name: &SensorName) -> String {
-    let m = name.minute;
-    format!(
-        "{alias}/{:04}/{:02}/{:02}/{:02}/{name}",
-        m.year(),
-        m.month(),
-        m.day(),
-        chrono::Timelike::hour(&m)
-    )
 }
 
 #[cfg(test)]

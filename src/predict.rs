@@ -170,7 +170,7 @@ impl Walk<'_, '_> {
             if let Some(m) = meta {
                 let key = FileKey::share(name.as_encoded_bytes());
                 let recorded = self.ctx.store.file(&key)?.and_then(|r| r.facts);
-                if recorded != Some(crate::bronze::facts_of(&m)) {
+                if recorded != Some(m.facts()) {
                     self.found.push((name, m.kind));
                 }
             }

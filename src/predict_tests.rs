@@ -1,7 +1,7 @@
 //! Prediction and reconcile on an in-memory share with a manual clock: what a pass copies and,
 //! above all, how many lookups and listings it costs.
 
-use crate::bronze::Bronze;
+use crate::bronze::LocalBronze;
 use crate::clock::{Clock, ManualClock};
 use crate::config::{Settings, StreamMap};
 use crate::identity::FileKey;
@@ -17,7 +17,7 @@ struct Rig {
     _dir: tempfile::TempDir,
     store: Store,
     source: MemorySource,
-    bronze: Bronze,
+    bronze: LocalBronze,
     clock: ManualClock,
     settings: Settings,
 }
@@ -34,7 +34,7 @@ impl Rig {
     fn new(now: NaiveDateTime) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb"), StdDuration::ZERO).unwrap();
-        let bronze = Bronze::new(dir.path().join("bronze"));
+        let bronze = LocalBronze::new(dir.path().join("bronze"));
         let streams = StreamMap::parse(&["A=a".into(), "B=b".into()]).unwrap();
         let settings = Settings::new(streams);
         let clock = ManualClock::at_local(now);

@@ -6,6 +6,7 @@
 //! needs from the store first ([`Known`]) and probes the share with the store closed; each
 //! stream's walk starts no earlier than a day before its first indexed minute.
 
+use crate::bronze::layout::sensor_rel;
 use crate::bronze::Bronze;
 use crate::config::StreamMap;
 use crate::copy::copy_all;
@@ -13,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::{next_minute, SensorName};
 use crate::pass::{summary_of, Context, PassReport, Tally};
-use crate::plan::{sensor_rel, source_changed, CopyJob};
+use crate::plan::{source_changed, CopyJob};
 use crate::source::{EntryKind, Source};
 use crate::store::event::{EventKind, PassMode};
 use crate::store::projection::FileRecord;
@@ -127,7 +128,7 @@ impl Known {
 /// The share and Bronze side of a plan: no store.
 pub struct Probe<'a> {
     pub source: &'a dyn Source,
-    pub bronze: &'a Bronze,
+    pub bronze: &'a dyn Bronze,
     pub streams: &'a StreamMap,
 }
 
@@ -218,7 +219,7 @@ fn check_minute(
 
 /// `None` when Bronze holds exactly the recorded bytes. A link on the way or at the file is
 /// not the recorded file: it is never hashed through, and the copy that follows refuses it.
-fn bronze_state(bronze: &Bronze, rec: &FileRecord) -> Option<Why> {
+fn bronze_state(bronze: &dyn Bronze, rec: &FileRecord) -> Option<Why> {
     let rel = rec.bronze.as_deref()?;
     match bronze.hash(rel) {
         Ok(h) if Some(h) == rec.hash => None,

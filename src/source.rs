@@ -26,6 +26,16 @@ pub struct SourceMeta {
     pub mtime_ns: i64,
 }
 
+impl SourceMeta {
+    /// What the log records about a source file's version.
+    pub fn facts(&self) -> crate::store::event::Facts {
+        crate::store::event::Facts {
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+        }
+    }
+}
+
 /// One entry of a listing. The name is raw: it may be anything the filesystem allows.
 #[derive(Debug, Clone)]
 pub struct Listed {

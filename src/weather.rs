@@ -7,7 +7,8 @@
 //! mtime changed on the server is fetched again: the Bronze writer keeps the previous bytes
 //! aside and the `copied` event names both hashes.
 
-use crate::bronze::{facts_of, Bronze, Next, Staged};
+use crate::bronze::layout::weather_rel;
+use crate::bronze::{Bronze, Staged, Verdict};
 use crate::clock::Clock;
 use crate::copy::settle_interrupted;
 use crate::error::{Error, Result};
@@ -20,7 +21,6 @@ use crate::source::{EntryKind, SourceMeta, Work};
 use crate::store::event::{DeferReason, Event, EventKind, Facts, PassMode, SkipReason};
 use crate::store::projection::{FileRecord, FileState, META_LAST_WEATHER, META_WEATHER_ERROR_SEQ};
 use crate::store::{Journal, Store};
-use chrono::Datelike;
 use serde::Serialize;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 /// Everything a weather pass works with.
 pub struct Flow<'a> {
     pub sftp: &'a SftpSettings,
-    pub bronze: &'a Bronze,
+    pub bronze: &'a dyn Bronze,
     /// The store file, opened per use.
     pub state: &'a Path,
     pub store_wait: Duration,
@@ -81,17 +81,6 @@ pub struct WeatherReport {
     #[serde(flatten)]
     pub tally: Tally,
     pub millis: u64,
-}
-
-/// `weather/YYYY/MM/DD/Pred_YYYY-MM-DD.csv`, the seed's layout.
-pub fn weather_rel(name: &WeatherName) -> String {
-    let d = name.date;
-    format!(
-        "weather/{:04}/{:02}/{:02}/{name}",
-        d.year(),
-        d.month(),
-        d.day()
-    )
 }
 
 /// Decides what to fetch and what to record as skipped. Entries the index already settled
@@ -152,7 +141,7 @@ fn classify(entry: &RemoteEntry) -> Action {
 fn settled(record: &FileRecord, action: &Action) -> bool {
     match action {
         Action::Skip { reason, .. } => record.state == FileState::Skipped(reason.clone()),
-        Action::Fetch(f) => record.state.is_ingested() && record.facts == Some(facts_of(&f.listed)),
+        Action::Fetch(f) => record.state.is_ingested() && record.facts == Some(f.listed.facts()),
     }
 }
 
@@ -262,7 +251,9 @@ fn fetch_all(flow: &Flow, conn: &Connection, fetches: &[Fetch], tally: &mut Tall
             let announce = Journal::entering(next);
             flow.with_store(|s| s.append_journaled(&[], &announce))?;
         }
-        events.extend(publish(flow.bronze, staged));
+        let published = publish(flow.bronze, staged)
+            .map_err(|e| Error::io("publishing forecasts into Bronze", e))?;
+        events.extend(published);
         flow.record_journaled(tally, events, &Journal::leaving(settled))?;
         if let Some(error) = lost {
             return Err(error);
@@ -273,7 +264,7 @@ fn fetch_all(flow: &Flow, conn: &Connection, fetches: &[Fetch], tally: &mut Tall
 
 fn fetch_one(flow: &Flow, conn: &Connection, f: &Fetch) -> Fetched {
     let file = f.key.clone();
-    let listed = facts_of(&f.listed);
+    let listed = f.listed.facts();
     if flow.is_young(f.listed.mtime_ns) {
         let reason = DeferReason::TooYoung;
         return Fetched::Done(EventKind::Discovered {
@@ -325,17 +316,17 @@ fn stage(
     before: SourceMeta,
 ) -> Fetched {
     let file = f.key.clone();
-    let facts = facts_of(&before);
+    let facts = before.facts();
     let remote_failed = Cell::new(false);
     let mut reader = Watched {
         inner: remote,
         failed: &remote_failed,
     };
-    let recheck = || conn.lstat(&f.name).inspect_err(|_| remote_failed.set(true));
-    match flow.bronze.stage(&mut reader, before, recheck, &f.rel) {
-        Ok(outcome) => match outcome.next(file) {
-            Next::Publish(staged) => Fetched::Staged(staged),
-            Next::Record(event) => Fetched::Done(event),
+    let mut recheck = || conn.lstat(&f.name).inspect_err(|_| remote_failed.set(true));
+    match flow.bronze.stage(&mut reader, before, &mut recheck, &f.rel) {
+        Ok(outcome) => match outcome.verdict(file) {
+            Verdict::Publish(staged) => Fetched::Staged(staged),
+            Verdict::Record(event) => Fetched::Done(event),
         },
         Err(e) if remote_failed.get() => {
             let lost = conn.lost(&format!("reading {}", f.name), &e);
@@ -361,10 +352,10 @@ impl<R: Read> Read for Watched<'_, R> {
     }
 }
 
-fn publish(bronze: &Bronze, staged: Vec<(&Fetch, Staged)>) -> Vec<EventKind> {
+fn publish(bronze: &dyn Bronze, staged: Vec<(&Fetch, Staged)>) -> io::Result<Vec<EventKind>> {
     let (fetches, files): (Vec<_>, Vec<_>) = staged.into_iter().unzip();
-    let results = bronze.publish(&files);
-    fetches
+    let results = bronze.publish(&files)?;
+    Ok(fetches
         .into_iter()
         .zip(files)
         .zip(results)
@@ -378,7 +369,7 @@ fn publish(bronze: &Bronze, staged: Vec<(&Fetch, Staged)>) -> Vec<EventKind> {
             },
             Err(e) => failed(f, Some(s.facts), "publishing into Bronze", &e),
         })
-        .collect()
+        .collect())
 }
 
 fn failed(f: &Fetch, facts: Option<Facts>, doing: &str, e: &dyn std::fmt::Display) -> EventKind {

@@ -141,7 +141,7 @@ impl Rig {
         } else {
             "jeremie"
         };
-        let rel = ingest::plan::sensor_rel(alias, &n);
+        let rel = ingest::bronze::layout::sensor_rel(alias, &n);
         rel.split('/').fold(self.bronze.clone(), |p, s| p.join(s))
     }
 }

@@ -4,7 +4,6 @@
 
 use super::Resolved;
 use crate::adopt::adopt;
-use crate::bronze::Bronze;
 use crate::clock::SystemClock;
 use crate::error::Result;
 use crate::store::Store;
@@ -23,10 +22,10 @@ pub struct AdoptArgs {
 
 pub fn run(cfg: &Resolved, args: &AdoptArgs) -> Result<ExitCode> {
     let store = Store::open(&cfg.state, cfg.store_wait)?;
-    let bronze = Bronze::new(&cfg.bronze_root);
+    let bronze = cfg.bronze();
     let r = adopt(
         &store,
-        &bronze,
+        &*bronze,
         &cfg.streams,
         &SystemClock,
         args.threads.max(1),

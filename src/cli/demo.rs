@@ -4,13 +4,13 @@
 //! prints the status and where to look.
 
 use super::{status, GlobalArgs};
-use crate::bronze::Bronze;
+use crate::bronze::layout::sensor_rel;
+use crate::bronze::LocalBronze;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Settings, StreamMap, DEFAULT_STREAMS};
 use crate::error::{Error, Result};
 use crate::naming::{truncate_to_minute, SensorName};
 use crate::pass::{run_pass, Context, PassReport};
-use crate::plan::sensor_rel;
 use crate::sample::{write_share, ShareSpec};
 use crate::source::DirSource;
 use crate::store::Store;
@@ -57,7 +57,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
     let streams = StreamMap::parse(&[DEFAULT_STREAMS.into()])?;
     let settings = Settings::new(streams);
     let source = DirSource::new(&share);
-    let bronze = Bronze::new(&bronze_root);
+    let bronze = LocalBronze::new(&bronze_root);
     let store = Store::open(&state, std::time::Duration::from_secs(5))?;
     let ctx = Context::new(&store, &source, &bronze, &SystemClock, &settings);
     let first = run_pass(&ctx, None)?;

@@ -173,6 +173,13 @@ pub struct Resolved {
     pub weather: Option<SftpSettings>,
 }
 
+impl Resolved {
+    /// The Bronze layer the configuration names: the one place a run picks its implementation.
+    pub fn bronze(&self) -> std::sync::Arc<dyn crate::bronze::Bronze> {
+        std::sync::Arc::new(crate::bronze::LocalBronze::new(&self.bronze_root))
+    }
+}
+
 impl GlobalArgs {
     pub fn resolve(&self) -> Result<Resolved> {
         let file = match &self.config {

@@ -53,9 +53,9 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
         path: source.describe(),
         source: e,
     })?;
-    let bronze = Bronze::new(&cfg.bronze_root);
+    let bronze = cfg.bronze();
     let settings = Settings::new(cfg.streams.clone());
-    let plan = plan_with_progress(cfg, &source, &bronze, since, until)?;
+    let plan = plan_with_progress(cfg, &source, &*bronze, since, until)?;
     let lost = !plan.unrecoverable.is_empty();
     if args.dry_run {
         print_plan(&plan, args.json);
@@ -66,7 +66,7 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
         });
     }
     let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
-    let ctx = Context::new(&store, &source, &bronze, &SystemClock, &settings);
+    let ctx = Context::new(&store, &source, &*bronze, &SystemClock, &settings);
     let report = apply(&ctx, &plan)?;
     if args.json {
         println!("{}", json!({"plan": plan, "result": report}));
@@ -90,7 +90,7 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
 fn plan_with_progress(
     cfg: &Resolved,
     source: &DirSource,
-    bronze: &Bronze,
+    bronze: &dyn Bronze,
     since: NaiveDateTime,
     until: NaiveDateTime,
 ) -> Result<ReplayPlan> {

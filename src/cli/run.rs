@@ -113,23 +113,27 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
         ));
     }
     let timing = Timing::of(args)?;
-    let bronze = Bronze::new(&cfg.bronze_root);
+    let bronze = cfg.bronze();
     let settings = settings_of(cfg, args);
     if args.once || args.scan {
-        let code = run_once(cfg, args, &bronze, &settings)?;
+        let code = run_once(cfg, args, &*bronze, &settings)?;
         return match hook_of(cfg, args, &timing) {
-            Some(hook) => run_hook_once(cfg, &hook, &bronze, code),
+            Some(hook) => run_hook_once(cfg, &hook, &*bronze, code),
             None => Ok(code),
         };
     }
     // Taken before any flow starts, so a refused second daemon has done nothing.
     let _lock = DaemonLock::acquire(&cfg.state)?;
     if let Some(sftp) = cfg.weather.clone() {
-        let (cfg, args, bronze, settings) =
-            (cfg.clone(), args.clone(), bronze.clone(), settings.clone());
+        let (cfg, args, bronze, settings) = (
+            cfg.clone(),
+            args.clone(),
+            Arc::clone(&bronze),
+            settings.clone(),
+        );
         std::thread::Builder::new()
             .name("weather".into())
-            .spawn(move || weather_forever(&cfg, &args, &sftp, &bronze, &settings))
+            .spawn(move || weather_forever(&cfg, &args, &sftp, &*bronze, &settings))
             .map_err(|e| Error::io("starting the weather thread", e))?;
     }
     match &cfg.smb_path {
@@ -210,7 +214,12 @@ fn hook_of(cfg: &Resolved, args: &RunArgs, timing: &Timing) -> Option<Hook> {
 /// `--once --on-new`: after the pass, the hook gets what was copied since it last succeeded
 /// (this pass's files, and any an earlier failed run left). A failed hook makes the exit code
 /// at least 1, with its cause on stderr; its files are offered again next time.
-fn run_hook_once(cfg: &Resolved, hook: &Hook, bronze: &Bronze, code: ExitCode) -> Result<ExitCode> {
+fn run_hook_once(
+    cfg: &Resolved,
+    hook: &Hook,
+    bronze: &dyn Bronze,
+    code: ExitCode,
+) -> Result<ExitCode> {
     let store = Store::open(&cfg.state, cfg.store_wait)?;
     let never = AtomicBool::new(false);
     match crate::hook::run(hook, &store, bronze, &SystemClock, &never)? {
@@ -232,7 +241,7 @@ fn run_hook_once(cfg: &Resolved, hook: &Hook, bronze: &Bronze, code: ExitCode) -
 fn run_once(
     cfg: &Resolved,
     args: &RunArgs,
-    bronze: &Bronze,
+    bronze: &dyn Bronze,
     settings: &Settings,
 ) -> Result<ExitCode> {
     let sensors = cfg.smb_path.as_ref().map(|share| {
@@ -299,7 +308,7 @@ fn run_once(
 fn weather_flow<'a>(
     cfg: &'a Resolved,
     sftp: &'a SftpSettings,
-    bronze: &'a Bronze,
+    bronze: &'a dyn Bronze,
     settings: &Settings,
     store_wait: Duration,
 ) -> weather::Flow<'a> {
@@ -329,7 +338,7 @@ fn weather_forever(
     cfg: &Resolved,
     args: &RunArgs,
     sftp: &SftpSettings,
-    bronze: &Bronze,
+    bronze: &dyn Bronze,
     settings: &Settings,
 ) {
     let flow = weather_flow(cfg, sftp, bronze, settings, WEATHER_STORE_WAIT);
@@ -369,7 +378,7 @@ fn run_forever(
     args: &RunArgs,
     timing: &Timing,
     source: DirSource,
-    bronze: Bronze,
+    bronze: Arc<dyn Bronze>,
     settings: Settings,
     stop_on: StopOn,
 ) -> Result<ExitCode> {

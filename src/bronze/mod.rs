@@ -1,0 +1,199 @@
+//! Bronze: where copies land. The [`Bronze`] trait is the one boundary every Bronze read and
+//! write goes through (stage and publish with hashing; stat, hash and walk what is there;
+//! remove our own temp files), so a copy, an audit, an adoption or a replay never touches a
+//! Bronze path itself. [`layout`] owns every path rule; [`LocalBronze`] is the filesystem
+//! implementation.
+//!
+//! The contract every implementation keeps (what lets the log never claim a copy that is not
+//! there): a copy is staged first (streamed once from the source, hashed on the way, invisible
+//! under its final name), then a batch is published (made durable, moved under the final
+//! names). Only after `publish` returns may the caller commit `Copied` events. Different bytes
+//! at a destination are kept aside ([`layout::kept_rel`]), never overwritten. Nothing below
+//! the root is trusted to be what it seems: a link is refused ([`RefusedLink`]), never
+//! followed, hashed or adopted.
+
+pub mod layout;
+mod local;
+
+pub use local::{create_exclusive, temp_path, LocalBronze};
+
+use crate::config::StreamMap;
+use crate::identity::{ContentHash, FileKey};
+use crate::source::SourceMeta;
+use crate::store::event::{DeferReason, EventKind, Facts, Replaced};
+use layout::Entry;
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+/// A Bronze layer: the only way into the files copies land in.
+pub trait Bronze: Send + Sync {
+    /// Streams an opened source file into a staged copy for `rel`, hashing on the way.
+    /// `before` is the file's metadata from the open handle; `recheck` looks it up again after
+    /// the read, so a file that changed meanwhile is deferred instead of copied half-done.
+    /// `rel` must come from [`layout`] (it is trusted to hold no `..` or absolute parts).
+    fn stage(
+        &self,
+        reader: &mut dyn Read,
+        before: SourceMeta,
+        recheck: &mut dyn FnMut() -> io::Result<Option<SourceMeta>>,
+        rel: &str,
+    ) -> io::Result<StageOutcome>;
+
+    /// The staged bytes, for checks that need the whole file before it is published (the
+    /// sensor flow's JSON completeness check).
+    fn open_staged(&self, staged: &Staged) -> io::Result<Box<dyn Read + Send>>;
+
+    /// Drops a staged copy without publishing it.
+    fn discard(&self, staged: Staged) -> io::Result<()>;
+
+    /// Makes a batch durable and visible. `Ok` holds, per staged file in order, what it
+    /// replaced or the error that kept it from being published (that file is then not
+    /// copied). `Err` means the batch's outcome is unknown (moved into place, but perhaps not
+    /// durable): the caller records nothing and stops; the `publishing` journal settles the
+    /// batch at the next pass.
+    fn publish(&self, batch: &[Staged]) -> io::Result<Vec<io::Result<Option<Replaced>>>>;
+
+    /// What is at `rel`, looked at without following any link: `None` if it (or a folder on
+    /// the way) is missing, a [`RefusedLink`] error if a link is on the way or at `rel`.
+    fn stat(&self, rel: &str) -> io::Result<Option<EntryMeta>>;
+
+    /// blake3 of the file at `rel`, never through a link (`NotFound` if missing).
+    fn hash(&self, rel: &str) -> io::Result<ContentHash>;
+
+    /// Calls `visit` for every file at or below `under` (a Bronze folder path; empty for the
+    /// whole layer), links reported as links and never walked into. A missing `under` visits
+    /// nothing.
+    fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> io::Result<()>;
+
+    /// Whether the layer holds nothing at all (a first run over it then adopts nothing).
+    fn is_empty(&self) -> io::Result<bool>;
+
+    /// Removes one of our temp files (`rel` must name one), never through a link.
+    fn remove_temp(&self, rel: &str) -> io::Result<()>;
+
+    /// Where a Bronze file can be read by others (the hook's manifest): a path or a URL.
+    fn locate(&self, rel: &str) -> String;
+
+    /// The layer's root, for messages and the hook's `INGEST_BRONZE_ROOT`.
+    fn describe(&self) -> String;
+}
+
+/// A source file copied into a staged copy, hashed, not yet durable or visible.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    /// Destination relative to the Bronze root, `/`-separated.
+    pub rel: String,
+    pub facts: Facts,
+    pub hash: ContentHash,
+    /// Where the staged bytes are, in the implementation's terms (a temp file's Bronze path).
+    pub(crate) temp: String,
+    /// Hash of different bytes already at the destination; they are kept aside on publish.
+    pub(crate) replaces: Option<ContentHash>,
+}
+
+/// What staging one file produced.
+#[derive(Debug)]
+pub enum StageOutcome {
+    /// Ready to publish.
+    Staged(Staged),
+    /// The destination already holds exactly these bytes; nothing to publish.
+    AlreadyThere {
+        rel: String,
+        facts: Facts,
+        hash: ContentHash,
+    },
+    /// The file is still being written; try again later.
+    Deferred { facts: Facts, reason: DeferReason },
+}
+
+/// What becomes of one file after staging: its staged copy is published, or an event
+/// settles it without publishing.
+#[derive(Debug)]
+pub enum Verdict {
+    Publish(Staged),
+    Record(EventKind),
+}
+
+impl StageOutcome {
+    /// The staged copy to publish, or the event that settles the file without publishing
+    /// (identical bytes already there, or deferred).
+    pub fn verdict(self, file: FileKey) -> Verdict {
+        match self {
+            StageOutcome::Staged(s) => Verdict::Publish(s),
+            StageOutcome::AlreadyThere { rel, facts, hash } => {
+                Verdict::Record(EventKind::Adopted {
+                    file,
+                    facts,
+                    hash,
+                    bronze: rel,
+                })
+            }
+            StageOutcome::Deferred { facts, reason } => Verdict::Record(EventKind::Discovered {
+                file,
+                facts,
+                reason,
+            }),
+        }
+    }
+}
+
+/// What [`Bronze::stat`] tells about an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryMeta {
+    pub size: u64,
+    /// Nanoseconds since the Unix epoch (UTC); 0 when unknown.
+    pub mtime_ns: i64,
+}
+
+/// One file met by [`Bronze::walk`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Its Bronze path, `/`-separated.
+    pub rel: String,
+    /// A symbolic link (or Windows junction), never followed.
+    pub link: bool,
+}
+
+/// Walks `under` and tells each file's place in the layout (data, temp, kept, stray, link).
+pub fn inventory(
+    bronze: &dyn Bronze,
+    under: &str,
+    streams: &StreamMap,
+    visit: &mut dyn FnMut(Entry),
+) -> io::Result<()> {
+    bronze.walk(under, &mut |found| {
+        visit(if found.link {
+            Entry::Link { rel: found.rel }
+        } else {
+            layout::classify(&found.rel, streams)
+        })
+    })
+}
+
+/// A symbolic link (or Windows junction) found where Bronze expects its own file or folder.
+/// Carried inside an `io::Error`, so callers can tell it apart with [`is_refused_link`].
+#[derive(Debug)]
+pub struct RefusedLink {
+    pub path: PathBuf,
+}
+
+impl std::fmt::Display for RefusedLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is a symbolic link; Bronze never follows links below its root",
+            self.path.display()
+        )
+    }
+}
+
+impl std::error::Error for RefusedLink {}
+
+pub(crate) fn refused_link(path: impl Into<PathBuf>) -> io::Error {
+    io::Error::other(RefusedLink { path: path.into() })
+}
+
+/// Whether `e` is Bronze refusing to follow a link.
+pub fn is_refused_link(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<RefusedLink>())
+}
