@@ -1,9 +1,8 @@
 //! Where "now" comes from. The core never reads the system clock directly, so tests can drive
-//! days of schedule with a [`ManualClock`] or tokio's paused time ([`TokioClock`]), in any
+//! days of schedule with a manual clock or tokio's paused time (`testing`), in any
 //! time zone ([`Zone`]), and prediction can be checked at any wall-clock time.
 
 use chrono::{DateTime, Local, LocalResult, NaiveDateTime, TimeZone, Utc};
-use std::sync::Mutex;
 
 /// The time zone sensor names are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,78 +54,5 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now_utc(&self) -> DateTime<Utc> {
         Utc::now()
-    }
-}
-
-/// A clock that only moves when told to.
-#[derive(Debug)]
-pub struct ManualClock {
-    now: Mutex<DateTime<Utc>>,
-    zone: Zone,
-}
-
-impl ManualClock {
-    pub fn new(now_utc: DateTime<Utc>, zone: Zone) -> Self {
-        ManualClock {
-            now: Mutex::new(now_utc),
-            zone,
-        }
-    }
-
-    /// A clock whose local time is `local`, in UTC.
-    pub fn at_local(local: NaiveDateTime) -> Self {
-        Self::new(local.and_utc(), Zone::Named(chrono_tz::UTC))
-    }
-
-    pub fn advance(&self, by: chrono::Duration) {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner()) += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_utc(&self) -> DateTime<Utc> {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
-    }
-    fn zone(&self) -> Zone {
-        self.zone
-    }
-}
-
-/// Wall time that follows tokio's clock from a fixed start, so a daemon under
-/// `tokio::time::pause()` lives through days of schedule in milliseconds.
-///
-/// Paused time exists only on the runtime's threads; a copy worker thread gets the last time
-/// read on the runtime (a pass starts there, so that is the pass's "now").
-#[derive(Debug)]
-pub struct TokioClock {
-    start_utc: DateTime<Utc>,
-    start: tokio::time::Instant,
-    zone: Zone,
-    last: Mutex<DateTime<Utc>>,
-}
-
-impl TokioClock {
-    pub fn new(start_utc: DateTime<Utc>, zone: Zone) -> Self {
-        let start = tokio::time::Instant::now();
-        TokioClock {
-            start_utc,
-            start,
-            zone,
-            last: Mutex::new(start_utc),
-        }
-    }
-}
-
-impl Clock for TokioClock {
-    fn now_utc(&self) -> DateTime<Utc> {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if tokio::runtime::Handle::try_current().is_ok() {
-            let elapsed = tokio::time::Instant::now() - self.start;
-            *last = self.start_utc + chrono::Duration::from_std(elapsed).unwrap_or_default();
-        }
-        *last
-    }
-    fn zone(&self) -> Zone {
-        self.zone
     }
 }

@@ -6,15 +6,17 @@
 
 use crate::bronze::{Bronze, StageOutcome, Staged, Verdict};
 use crate::clock::Clock;
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::identity::FileKey;
 use crate::parallel::parallel_map;
-use crate::pass::{Context, Tally};
-use crate::plan::CopyJob;
+use crate::plan::{Action, CopyJob};
+use crate::record::Tally;
 use crate::source::EntryKind;
 use crate::store::event::{DeferReason, Event, EventKind, SkipReason};
 use crate::store::{Journal, Store};
 use serde::de::IgnoredAny;
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -65,6 +67,44 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
         }
     }
     Ok(true)
+}
+
+/// Records the skips and copies the rest; a file named twice (walk and pending) is done once,
+/// and a copy wins over a skip (the copy looks again and records what it finds). Returns
+/// whether every copy was recorded (false when a shutdown stopped it between batches).
+pub fn perform(ctx: &Context, actions: Vec<Action>, tally: &mut Tally) -> Result<bool> {
+    let mut jobs: Vec<CopyJob> = Vec::with_capacity(actions.len());
+    let mut skips: BTreeMap<FileKey, EventKind> = BTreeMap::new();
+    for action in actions {
+        match action {
+            Action::Copy(job) => jobs.push(job),
+            Action::Skip { key, facts, reason } => {
+                let file = key.clone();
+                let event = EventKind::Skipped {
+                    file,
+                    facts,
+                    reason,
+                };
+                skips.entry(key).or_insert(event);
+            }
+        }
+    }
+    // Oldest first per stream (Bronze paths sort by time): batches commit in time order, so
+    // an interrupted pass leaves a baseline with no holes behind it. A file's path follows
+    // from its name, so a file named twice sorts next to itself and is dropped here, without
+    // a set of every key (a first ingest has one job per file of the share).
+    jobs.sort_unstable_by(|a, b| a.rel.cmp(&b.rel).then_with(|| a.key.cmp(&b.key)));
+    jobs.dedup_by(|a, b| a.key == b.key);
+    if !skips.is_empty() {
+        for job in &jobs {
+            skips.remove(&job.key);
+        }
+    }
+    let skips: Vec<EventKind> = skips.into_values().collect();
+    skips.iter().for_each(|event| tally.count(event));
+    warn_vanished(&skips);
+    ctx.record(skips)?;
+    copy_all(ctx, &jobs, tally)
 }
 
 /// A file that vanished is news an operator should see (and, when it was an outage that

@@ -12,12 +12,13 @@
 use crate::bronze::Bronze;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::context::{Bridges, Context};
 use crate::error::{Error, Result};
 use crate::hook::{self, Hook};
 use crate::pass::{
-    finish_probe, nightly_due, probe, reconcile_needed, Bridges, Context, Discovery, PassReport,
-    PassStart, Probe,
+    finish_probe, nightly_due, probe, reconcile_needed, Discovery, PassStart, Probe,
 };
+use crate::record::PassReport;
 use crate::source::Source;
 use crate::store::event::HookSummary;
 use crate::store::Store;

@@ -3,13 +3,14 @@
 //! their name says, like the real gateways.
 
 use crate::bronze::LocalBronze;
-use crate::clock::{Clock, TokioClock, Zone};
+use crate::clock::{Clock, Zone};
 use crate::config::{Settings, StreamMap};
 use crate::daemon::{Daemon, DaemonConfig, DaemonStats};
 use crate::naming::SensorName;
 use crate::source::{Counters, EntryKind, Listed, Source, SourceMeta};
 use crate::store::event::EventKind;
 use crate::store::Store;
+use crate::testing::TokioClock;
 use chrono::{DateTime, Duration as CDuration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};

@@ -21,6 +21,7 @@ pub mod bronze;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod copy;
 pub mod daemon;
 pub mod error;
@@ -34,12 +35,15 @@ pub mod pass;
 pub mod plan;
 pub mod predict;
 pub mod reconcile;
+pub mod record;
 pub mod replay;
 pub mod sample;
 pub mod schedule;
 pub mod sftp;
 pub mod source;
 pub mod store;
+#[cfg(test)]
+pub mod testing;
 pub mod weather;
 
 pub use error::{Error, Result};

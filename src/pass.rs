@@ -1,90 +1,18 @@
 //! One pass over the share: decide the mode, discover, copy, record, summarize. A pass is
 //! synchronous and self-contained; the daemon only decides when to run one.
 
-use crate::bronze::Bronze;
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::naming::{minute_from_index, truncate_to_minute};
+use crate::naming::minute_from_index;
 use crate::plan::Action;
+use crate::record::{summary_of, PassReport, Tally};
 use crate::source::{Source, Work};
-use crate::store::event::{Event, EventKind, PassMode, ScanSummary, SkipReason};
-use crate::store::projection::{FileRecord, FileState, META_LAST_RECONCILE};
-use crate::store::{Journal, Store};
-use crate::{predict, reconcile};
-use chrono::NaiveDateTime;
-use serde::Serialize;
-use std::collections::HashMap;
-use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use crate::store::event::{EventKind, PassMode};
+use crate::store::projection::META_LAST_RECONCILE;
+use crate::store::Store;
+use crate::{copy, predict, reconcile};
 use std::time::Instant;
-
-/// Everything a pass works with, passed in so tests can swap any of it.
-pub struct Context<'a> {
-    pub store: &'a Store,
-    pub source: &'a dyn Source,
-    pub bronze: &'a dyn Bronze,
-    pub clock: &'a dyn Clock,
-    pub settings: &'a Settings,
-    /// Set by a shutdown: no new batch is started; the one in flight is finished.
-    pub stop: Option<&'a AtomicBool>,
-    /// Where gap walks of earlier passes ended (kept by the daemon between passes).
-    pub bridges: Option<&'a Bridges>,
-}
-
-/// Per stream, the last minute a gap walk found absent: the next pass continues after it
-/// instead of walking the same absent minutes again. In memory only; after a restart the walk
-/// starts from the baseline again.
-#[derive(Debug, Default)]
-pub struct Bridges(pub Mutex<HashMap<String, NaiveDateTime>>);
-
-impl<'a> Context<'a> {
-    pub fn new(
-        store: &'a Store,
-        source: &'a dyn Source,
-        bronze: &'a dyn Bronze,
-        clock: &'a dyn Clock,
-        settings: &'a Settings,
-    ) -> Self {
-        Context {
-            store,
-            source,
-            bronze,
-            clock,
-            settings,
-            stop: None,
-            bridges: None,
-        }
-    }
-
-    /// Whether a shutdown asked the pass to stop taking new work.
-    pub fn stopping(&self) -> bool {
-        self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
-    }
-
-    /// The latest minute a file name may carry to be copied now: the wall clock (the injected
-    /// [`Clock`]) plus `Settings::future_tolerance`. A baseline never moves past it.
-    pub fn horizon(&self) -> NaiveDateTime {
-        truncate_to_minute(self.clock.now_local()) + self.settings.future_tolerance
-    }
-
-    /// Why the share as a whole looks lost, if it does: unreachable, or listing nothing at
-    /// all (the empty folder a lost CIFS or FUSE mount leaves behind). Asked before a file the
-    /// share had is concluded gone: a missing name on a lost share is an outage.
-    pub fn share_lost(&self) -> Option<io::Error> {
-        if let Err(e) = self.source.check() {
-            return Some(e);
-        }
-        match self.source.is_empty() {
-            Ok(false) => None,
-            Ok(true) => Some(io::Error::other(
-                "it lists no entries (the empty mount point of an unmounted share?)",
-            )),
-            Err(e) => Some(e),
-        }
-    }
-}
 
 /// How long a stream that is not caught up (no baseline, or one past the horizon) may wait
 /// for the next reconcile: prediction walks from a baseline, so only a listing finds it. An
@@ -142,182 +70,6 @@ fn streams_behind(ctx: &Context) -> Result<Vec<String>> {
         .filter(|a| behind(a))
         .map(str::to_owned)
         .collect())
-}
-
-/// Per-outcome counts of a pass.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Tally {
-    pub copied: u64,
-    pub adopted: u64,
-    pub skipped: u64,
-    pub failed: u64,
-    pub deferred: u64,
-    pub bytes: u64,
-}
-
-impl Tally {
-    /// The summary event body of a pass with these counts.
-    pub fn summary(&self, mode: PassMode, listed: u64, work: Work, millis: u64) -> ScanSummary {
-        ScanSummary {
-            mode: Some(mode),
-            listed,
-            lookups: work.lookups,
-            listings: work.listings,
-            copied: self.copied,
-            adopted: self.adopted,
-            skipped: self.skipped,
-            failed: self.failed,
-            deferred: self.deferred,
-            bytes: self.bytes,
-            millis,
-        }
-    }
-
-    pub fn count(&mut self, event: &EventKind) {
-        match event {
-            EventKind::Copied { facts, .. } => {
-                self.copied += 1;
-                self.bytes += facts.size;
-            }
-            EventKind::Adopted { .. } => self.adopted += 1,
-            EventKind::Skipped { .. } => self.skipped += 1,
-            EventKind::Failed { .. } => self.failed += 1,
-            EventKind::Discovered { .. } => self.deferred += 1,
-            EventKind::ScanCompleted(_)
-            | EventKind::AuditFinding { .. }
-            | EventKind::AuditCompleted(_)
-            | EventKind::HookRun(_)
-            | EventKind::SourceFailed { .. } => {}
-        }
-    }
-}
-
-/// What a pass did: printed by `run --once --json`, summarized in the log for reconciles.
-#[derive(Debug, Clone, Serialize)]
-pub struct PassReport {
-    pub mode: &'static str,
-    #[serde(flatten)]
-    pub tally: Tally,
-    /// Source work: metadata lookups, listings and opens.
-    #[serde(flatten)]
-    pub work: Work,
-    /// Entries in the share listing (reconcile only).
-    pub listed: u64,
-    pub millis: u64,
-}
-
-impl Context<'_> {
-    /// Whether a file modified at `mtime_ns` may still be being written.
-    pub fn is_young(&self, mtime_ns: i64) -> bool {
-        let now = self
-            .clock
-            .now_utc()
-            .timestamp_nanos_opt()
-            .unwrap_or(i64::MAX);
-        let min_age = self.settings.min_age.num_nanoseconds().unwrap_or(0);
-        (now.saturating_sub(mtime_ns)).abs() < min_age
-    }
-
-    /// Records events in one transaction, dropping per-file events that would only repeat the
-    /// file's current state (a file that fails the same way every pass is logged once).
-    pub fn record(&self, kinds: Vec<EventKind>) -> Result<()> {
-        self.record_journaled(kinds, &Journal::default())
-    }
-
-    /// [`Context::record`] with a change to the `publishing` journal in the same transaction.
-    pub fn record_journaled(&self, kinds: Vec<EventKind>, journal: &Journal) -> Result<()> {
-        let at_ms = self.clock.now_utc().timestamp_millis();
-        record_events_journaled(self.store, at_ms, kinds, journal)
-    }
-}
-
-/// [`Context::record`] for flows that hold the store only to record (weather): appends the
-/// events at `at_ms` in one transaction, minus per-file events that repeat the current state.
-pub fn record_events(store: &Store, at_ms: i64, kinds: Vec<EventKind>) -> Result<()> {
-    record_events_journaled(store, at_ms, kinds, &Journal::default())
-}
-
-/// [`record_events`] with a change to the `publishing` journal in the same transaction.
-pub fn record_events_journaled(
-    store: &Store,
-    at_ms: i64,
-    kinds: Vec<EventKind>,
-    journal: &Journal,
-) -> Result<()> {
-    let mut events = Vec::with_capacity(kinds.len());
-    for kind in kinds {
-        if let Some(key) = kind.file().filter(|_| may_repeat(&kind)) {
-            let Some(rec) = store.file(key)? else {
-                events.push(Event { at_ms, kind });
-                continue;
-            };
-            if repeats(&kind, &rec) {
-                continue;
-            }
-            if rec.state.is_ingested() && about_a_newer_version(&kind, &rec) {
-                // A newer version still being written (young, incomplete, emptied) or failing
-                // to copy never demotes an ingested file: Bronze holds its last good copy, and
-                // the next pass that sees the change tries again. A failure to copy the
-                // recorded version itself (a Bronze path refused, say) is recorded as usual.
-                if let EventKind::Failed { error, .. } = &kind {
-                    tracing::warn!(file = ?key, %error, "a newer version could not be copied yet");
-                }
-                continue;
-            }
-        }
-        events.push(Event { at_ms, kind });
-    }
-    if !events.is_empty() || !journal.is_empty() {
-        store.append_journaled(&events, journal)?;
-    }
-    Ok(())
-}
-
-/// Whether a deferral, skip or failure of an ingested file is about a newer version of its
-/// source: any deferral or emptied file (being rewritten), or a failure whose source facts
-/// differ from the recorded ones (`plan::source_changed`).
-fn about_a_newer_version(kind: &EventKind, rec: &FileRecord) -> bool {
-    match kind {
-        EventKind::Discovered { .. }
-        | EventKind::Skipped {
-            reason: SkipReason::Empty,
-            ..
-        } => true,
-        EventKind::Failed {
-            facts: Some(facts), ..
-        } => {
-            let now = crate::source::SourceMeta {
-                kind: crate::source::EntryKind::File,
-                size: facts.size,
-                mtime_ns: facts.mtime_ns,
-            };
-            crate::plan::source_changed(&rec.state, rec.facts.as_ref(), Some(&now))
-        }
-        _ => false,
-    }
-}
-
-fn may_repeat(kind: &EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::Skipped { .. } | EventKind::Failed { .. } | EventKind::Discovered { .. }
-    )
-}
-
-fn repeats(kind: &EventKind, rec: &FileRecord) -> bool {
-    match kind {
-        EventKind::Skipped { facts, reason, .. } => {
-            rec.state == FileState::Skipped(reason.clone()) && rec.facts == *facts
-        }
-        EventKind::Failed { facts, error, .. } => {
-            matches!(&rec.state, FileState::Failed { error: e } if e == error)
-                && rec.facts == *facts
-        }
-        EventKind::Discovered { facts, .. } => {
-            rec.state == FileState::Discovered && rec.facts == Some(*facts)
-        }
-        _ => false,
-    }
 }
 
 /// The two ways a pass discovers files.
@@ -463,7 +215,7 @@ pub fn finish_probe(
             if ctx.store.event_count()? == events && ctx.store.publishing()?.is_empty() =>
         {
             let mut tally = Tally::default();
-            predict::perform(ctx, actions, &mut tally)?;
+            copy::perform(ctx, actions, &mut tally)?;
             Ok(report_of(ctx, PassMode::Prediction, tally, 0, start))
         }
         _ => run_pass_from(ctx, discovery, start),
@@ -517,8 +269,4 @@ fn adopt_existing_bronze(ctx: &Context) -> Result<()> {
         "adopted the existing Bronze tree (empty index)"
     );
     Ok(())
-}
-
-pub fn summary_of(r: &PassReport, mode: PassMode) -> ScanSummary {
-    r.tally.summary(mode, r.listed, r.work, r.millis)
 }

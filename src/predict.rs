@@ -10,16 +10,16 @@
 //! walk continues from where the gap walk ended, plus 2 probes at the wall clock); bridging a
 //! gap costs at most `bridge_budget` + 2 lookups per pass (default 1,440: a day of minutes).
 
-use crate::copy::copy_all;
+use crate::context::{Bridges, Context};
+use crate::copy::perform;
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::{minute_from_index, next_minute, truncate_to_minute, SensorName};
-use crate::pass::{Bridges, Context, Tally};
-use crate::plan::{classify, Action, CopyJob};
+use crate::plan::{classify, Action};
+use crate::record::Tally;
 use crate::source::{os_name, EntryKind, SourceMeta};
-use crate::store::event::{EventKind, SkipReason};
+use crate::store::event::SkipReason;
 use chrono::{Duration, NaiveDateTime};
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 
 /// One prediction pass over every configured stream plus the pending files.
@@ -227,44 +227,6 @@ fn retry_pending(ctx: &Context) -> Result<Vec<Action>> {
         }
     }
     Ok(actions)
-}
-
-/// Records the skips and copies the rest; a file named twice (walk and pending) is done once,
-/// and a copy wins over a skip (the copy looks again and records what it finds). Returns
-/// whether every copy was recorded (false when a shutdown stopped it between batches).
-pub fn perform(ctx: &Context, actions: Vec<Action>, tally: &mut Tally) -> Result<bool> {
-    let mut jobs: Vec<CopyJob> = Vec::with_capacity(actions.len());
-    let mut skips: BTreeMap<FileKey, EventKind> = BTreeMap::new();
-    for action in actions {
-        match action {
-            Action::Copy(job) => jobs.push(job),
-            Action::Skip { key, facts, reason } => {
-                let file = key.clone();
-                let event = EventKind::Skipped {
-                    file,
-                    facts,
-                    reason,
-                };
-                skips.entry(key).or_insert(event);
-            }
-        }
-    }
-    // Oldest first per stream (Bronze paths sort by time): batches commit in time order, so
-    // an interrupted pass leaves a baseline with no holes behind it. A file's path follows
-    // from its name, so a file named twice sorts next to itself and is dropped here, without
-    // a set of every key (a first ingest has one job per file of the share).
-    jobs.sort_unstable_by(|a, b| a.rel.cmp(&b.rel).then_with(|| a.key.cmp(&b.key)));
-    jobs.dedup_by(|a, b| a.key == b.key);
-    if !skips.is_empty() {
-        for job in &jobs {
-            skips.remove(&job.key);
-        }
-    }
-    let skips: Vec<EventKind> = skips.into_values().collect();
-    skips.iter().for_each(|event| tally.count(event));
-    crate::copy::warn_vanished(&skips);
-    ctx.record(skips)?;
-    copy_all(ctx, &jobs, tally)
 }
 
 fn unreachable(ctx: &Context, source: std::io::Error) -> Error {

@@ -2,14 +2,18 @@
 //! above all, how many lookups and listings it costs.
 
 use crate::bronze::LocalBronze;
-use crate::clock::{Clock, ManualClock};
+use crate::clock::Clock;
 use crate::config::{Settings, StreamMap};
+use crate::context::Context;
 use crate::identity::FileKey;
 use crate::naming::SensorName;
+use crate::pass::run_pass;
 use crate::pass::Discovery;
-use crate::pass::{run_pass, Context, PassReport};
-use crate::source::{MemorySource, Source};
+use crate::record::PassReport;
+use crate::source::Source;
 use crate::store::Store;
+use crate::testing::ManualClock;
+use crate::testing::MemorySource;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use std::time::Duration as StdDuration;
 

@@ -15,11 +15,12 @@
 //! A reconcile is complete only when its whole listing was merged and every copy it planned
 //! was recorded; only then does the pass record it (`scan-completed`).
 
+use crate::context::Context;
+use crate::copy::perform;
 use crate::error::{Error, Result};
 use crate::identity::SourceId;
-use crate::pass::{Context, Tally};
 use crate::plan::{classify, source_changed, Action};
-use crate::predict::perform;
+use crate::record::Tally;
 use crate::source::Listed;
 use crate::store::event::{Facts, PassMode};
 use crate::store::projection::FileState;

@@ -9,12 +9,13 @@
 use crate::bronze::layout::sensor_rel;
 use crate::bronze::Bronze;
 use crate::config::StreamMap;
+use crate::context::Context;
 use crate::copy::copy_all;
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::{next_minute, SensorName};
-use crate::pass::{summary_of, Context, PassReport, Tally};
 use crate::plan::{source_changed, CopyJob};
+use crate::record::{summary_of, PassReport, Tally};
 use crate::source::{EntryKind, Source};
 use crate::store::event::{EventKind, PassMode};
 use crate::store::projection::FileRecord;

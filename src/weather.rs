@@ -14,7 +14,7 @@ use crate::copy::settle_interrupted;
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::WeatherName;
-use crate::pass::{record_events_journaled, Tally};
+use crate::record::{record_events_journaled, Tally};
 use crate::schedule::backoff;
 use crate::sftp::{is_file_level, is_missing, Connection, RemoteEntry, SftpSettings};
 use crate::source::{EntryKind, SourceMeta, Work};

@@ -28,14 +28,10 @@ use std::time::{Duration, Instant};
 
 pub use tables::{BASELINE, EVENTS, FILES, META, PENDING, PUBLISHING};
 
-/// redb's page cache: 32 MiB, or `INGEST_STORE_CACHE_MB`. redb's own default (1 GiB) let a
-/// first ingest of 246k files grow by ~60 MB of cached pages for no gain: on a journaled ext4
-/// (a fresh loop mount, tools/bench) 32 MiB took 26.0 and 24.9 s against 25.6 and 28.3 s with
-/// the default, peak RSS 152 MB against 213 MB. Writes come in name order within a day and
-/// reads are scans or single lookups, so a small cache holds the working set. (An earlier A/B
-/// that showed small caches 2.5× slower was an artifact: it re-created 246k files right after
-/// deleting them on a journal-less ext4, whose inode allocator then scans recently deleted
-/// inodes; see BENCHMARKS.md.)
+/// redb's page cache: 32 MiB, or `INGEST_STORE_CACHE_MB`. Writes come in name order within a
+/// day and reads are scans or single lookups, so a small cache holds the working set; redb's
+/// own default (1 GiB) only grew a first ingest's memory (measured: BENCHMARKS.md, "redb page
+/// cache and first-ingest memory").
 fn cache_bytes() -> usize {
     let mb = std::env::var("INGEST_STORE_CACHE_MB")
         .ok()
@@ -474,7 +470,8 @@ impl Store {
         Ok(p)
     }
 
-    /// The live projection tables, read into memory for comparison with a rebuild.
+    /// The live projection tables, read into memory for comparison with a rebuild (tests).
+    #[cfg(test)]
     pub fn live_projections(&self) -> Result<MemoryProjections> {
         let txn = self.db.begin_read()?;
         let mut p = MemoryProjections {

@@ -1,0 +1,110 @@
+//! What a pass works with ([`Context`]): the store, the source, Bronze, the clock and the
+//! settings, passed in so tests can swap any of it, plus the questions every step of a pass
+//! asks of them (is a shutdown asking to stop, how late may a name be, is the share lost, is
+//! a file still being written) and recording through [`crate::record`].
+
+use crate::bronze::Bronze;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::error::Result;
+use crate::naming::truncate_to_minute;
+use crate::record::record_events_journaled;
+use crate::source::Source;
+use crate::store::event::EventKind;
+use crate::store::{Journal, Store};
+use chrono::NaiveDateTime;
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// Everything a pass works with, passed in so tests can swap any of it.
+pub struct Context<'a> {
+    pub store: &'a Store,
+    pub source: &'a dyn Source,
+    pub bronze: &'a dyn Bronze,
+    pub clock: &'a dyn Clock,
+    pub settings: &'a Settings,
+    /// Set by a shutdown: no new batch is started; the one in flight is finished.
+    pub stop: Option<&'a AtomicBool>,
+    /// Where gap walks of earlier passes ended (kept by the daemon between passes).
+    pub bridges: Option<&'a Bridges>,
+}
+
+/// Per stream, the last minute a gap walk found absent: the next pass continues after it
+/// instead of walking the same absent minutes again. In memory only; after a restart the walk
+/// starts from the baseline again.
+#[derive(Debug, Default)]
+pub struct Bridges(pub Mutex<HashMap<String, NaiveDateTime>>);
+
+impl<'a> Context<'a> {
+    pub fn new(
+        store: &'a Store,
+        source: &'a dyn Source,
+        bronze: &'a dyn Bronze,
+        clock: &'a dyn Clock,
+        settings: &'a Settings,
+    ) -> Self {
+        Context {
+            store,
+            source,
+            bronze,
+            clock,
+            settings,
+            stop: None,
+            bridges: None,
+        }
+    }
+
+    /// Whether a shutdown asked the pass to stop taking new work.
+    pub fn stopping(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+
+    /// The latest minute a file name may carry to be copied now: the wall clock (the injected
+    /// [`Clock`]) plus `Settings::future_tolerance`. A baseline never moves past it.
+    pub fn horizon(&self) -> NaiveDateTime {
+        truncate_to_minute(self.clock.now_local()) + self.settings.future_tolerance
+    }
+
+    /// Why the share as a whole looks lost, if it does: unreachable, or listing nothing at
+    /// all (the empty folder a lost CIFS or FUSE mount leaves behind). Asked before a file the
+    /// share had is concluded gone: a missing name on a lost share is an outage.
+    pub fn share_lost(&self) -> Option<io::Error> {
+        if let Err(e) = self.source.check() {
+            return Some(e);
+        }
+        match self.source.is_empty() {
+            Ok(false) => None,
+            Ok(true) => Some(io::Error::other(
+                "it lists no entries (the empty mount point of an unmounted share?)",
+            )),
+            Err(e) => Some(e),
+        }
+    }
+}
+
+impl Context<'_> {
+    /// Whether a file modified at `mtime_ns` may still be being written.
+    pub fn is_young(&self, mtime_ns: i64) -> bool {
+        let now = self
+            .clock
+            .now_utc()
+            .timestamp_nanos_opt()
+            .unwrap_or(i64::MAX);
+        let min_age = self.settings.min_age.num_nanoseconds().unwrap_or(0);
+        (now.saturating_sub(mtime_ns)).abs() < min_age
+    }
+
+    /// Records events in one transaction, dropping per-file events that would only repeat the
+    /// file's current state (a file that fails the same way every pass is logged once).
+    pub fn record(&self, kinds: Vec<EventKind>) -> Result<()> {
+        self.record_journaled(kinds, &Journal::default())
+    }
+
+    /// [`Context::record`] with a change to the `publishing` journal in the same transaction.
+    pub fn record_journaled(&self, kinds: Vec<EventKind>, journal: &Journal) -> Result<()> {
+        let at_ms = self.clock.now_utc().timestamp_millis();
+        record_events_journaled(self.store, at_ms, kinds, journal)
+    }
+}

@@ -1,0 +1,166 @@
+//! Recording what a pass found: per-outcome counts ([`Tally`]), the report of a pass, and
+//! appending events in one transaction while dropping those that would only repeat a file's
+//! current state (a file that fails the same way every pass is logged once) or that are about
+//! a newer version of an ingested file (which never demotes it).
+
+use crate::error::Result;
+use crate::source::Work;
+use crate::store::event::{Event, EventKind, PassMode, ScanSummary, SkipReason};
+use crate::store::projection::{FileRecord, FileState};
+use crate::store::{Journal, Store};
+use serde::Serialize;
+
+/// Per-outcome counts of a pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub copied: u64,
+    pub adopted: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub deferred: u64,
+    pub bytes: u64,
+}
+
+impl Tally {
+    /// The summary event body of a pass with these counts.
+    pub fn summary(&self, mode: PassMode, listed: u64, work: Work, millis: u64) -> ScanSummary {
+        ScanSummary {
+            mode: Some(mode),
+            listed,
+            lookups: work.lookups,
+            listings: work.listings,
+            copied: self.copied,
+            adopted: self.adopted,
+            skipped: self.skipped,
+            failed: self.failed,
+            deferred: self.deferred,
+            bytes: self.bytes,
+            millis,
+        }
+    }
+
+    pub fn count(&mut self, event: &EventKind) {
+        match event {
+            EventKind::Copied { facts, .. } => {
+                self.copied += 1;
+                self.bytes += facts.size;
+            }
+            EventKind::Adopted { .. } => self.adopted += 1,
+            EventKind::Skipped { .. } => self.skipped += 1,
+            EventKind::Failed { .. } => self.failed += 1,
+            EventKind::Discovered { .. } => self.deferred += 1,
+            EventKind::ScanCompleted(_)
+            | EventKind::AuditFinding { .. }
+            | EventKind::AuditCompleted(_)
+            | EventKind::HookRun(_)
+            | EventKind::SourceFailed { .. } => {}
+        }
+    }
+}
+
+/// What a pass did: printed by `run --once --json`, summarized in the log for reconciles.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassReport {
+    pub mode: &'static str,
+    #[serde(flatten)]
+    pub tally: Tally,
+    /// Source work: metadata lookups, listings and opens.
+    #[serde(flatten)]
+    pub work: Work,
+    /// Entries in the share listing (reconcile only).
+    pub listed: u64,
+    pub millis: u64,
+}
+
+/// [`Context::record`] for flows that hold the store only to record (weather): appends the
+/// events at `at_ms` in one transaction, minus per-file events that repeat the current state.
+pub fn record_events(store: &Store, at_ms: i64, kinds: Vec<EventKind>) -> Result<()> {
+    record_events_journaled(store, at_ms, kinds, &Journal::default())
+}
+
+/// [`record_events`] with a change to the `publishing` journal in the same transaction.
+pub fn record_events_journaled(
+    store: &Store,
+    at_ms: i64,
+    kinds: Vec<EventKind>,
+    journal: &Journal,
+) -> Result<()> {
+    let mut events = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        if let Some(key) = kind.file().filter(|_| may_repeat(&kind)) {
+            let Some(rec) = store.file(key)? else {
+                events.push(Event { at_ms, kind });
+                continue;
+            };
+            if repeats(&kind, &rec) {
+                continue;
+            }
+            if rec.state.is_ingested() && about_a_newer_version(&kind, &rec) {
+                // A newer version still being written (young, incomplete, emptied) or failing
+                // to copy never demotes an ingested file: Bronze holds its last good copy, and
+                // the next pass that sees the change tries again. A failure to copy the
+                // recorded version itself (a Bronze path refused, say) is recorded as usual.
+                if let EventKind::Failed { error, .. } = &kind {
+                    tracing::warn!(file = ?key, %error, "a newer version could not be copied yet");
+                }
+                continue;
+            }
+        }
+        events.push(Event { at_ms, kind });
+    }
+    if !events.is_empty() || !journal.is_empty() {
+        store.append_journaled(&events, journal)?;
+    }
+    Ok(())
+}
+
+/// Whether a deferral, skip or failure of an ingested file is about a newer version of its
+/// source: any deferral or emptied file (being rewritten), or a failure whose source facts
+/// differ from the recorded ones (`plan::source_changed`).
+fn about_a_newer_version(kind: &EventKind, rec: &FileRecord) -> bool {
+    match kind {
+        EventKind::Discovered { .. }
+        | EventKind::Skipped {
+            reason: SkipReason::Empty,
+            ..
+        } => true,
+        EventKind::Failed {
+            facts: Some(facts), ..
+        } => {
+            let now = crate::source::SourceMeta {
+                kind: crate::source::EntryKind::File,
+                size: facts.size,
+                mtime_ns: facts.mtime_ns,
+            };
+            crate::plan::source_changed(&rec.state, rec.facts.as_ref(), Some(&now))
+        }
+        _ => false,
+    }
+}
+
+fn may_repeat(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Skipped { .. } | EventKind::Failed { .. } | EventKind::Discovered { .. }
+    )
+}
+
+fn repeats(kind: &EventKind, rec: &FileRecord) -> bool {
+    match kind {
+        EventKind::Skipped { facts, reason, .. } => {
+            rec.state == FileState::Skipped(reason.clone()) && rec.facts == *facts
+        }
+        EventKind::Failed { facts, error, .. } => {
+            matches!(&rec.state, FileState::Failed { error: e } if e == error)
+                && rec.facts == *facts
+        }
+        EventKind::Discovered { facts, .. } => {
+            rec.state == FileState::Discovered && rec.facts == Some(*facts)
+        }
+        _ => false,
+    }
+}
+
+pub fn summary_of(r: &PassReport, mode: PassMode) -> ScanSummary {
+    r.tally.summary(mode, r.listed, r.work, r.millis)
+}

@@ -1,0 +1,164 @@
+//! Test doubles for fast unit tests of the core: a clock that moves only when told to, one
+//! that follows tokio's paused time, and an in-memory share. Compiled for tests only: none of
+//! this is in the release binary.
+
+use crate::clock::{Clock, Zone};
+use crate::source::{Counters, EntryKind, Listed, Source, SourceMeta};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read};
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+/// A clock that only moves when told to.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<DateTime<Utc>>,
+    zone: Zone,
+}
+
+impl ManualClock {
+    pub fn new(now_utc: DateTime<Utc>, zone: Zone) -> Self {
+        ManualClock {
+            now: Mutex::new(now_utc),
+            zone,
+        }
+    }
+
+    /// A clock whose local time is `local`, in UTC.
+    pub fn at_local(local: NaiveDateTime) -> Self {
+        Self::new(local.and_utc(), Zone::Named(chrono_tz::UTC))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner()) += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_utc(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn zone(&self) -> Zone {
+        self.zone
+    }
+}
+
+/// Wall time that follows tokio's clock from a fixed start, so a daemon under
+/// `tokio::time::pause()` lives through days of schedule in milliseconds.
+///
+/// Paused time exists only on the runtime's threads; a copy worker thread gets the last time
+/// read on the runtime (a pass starts there, so that is the pass's "now").
+#[derive(Debug)]
+pub struct TokioClock {
+    start_utc: DateTime<Utc>,
+    start: tokio::time::Instant,
+    zone: Zone,
+    last: Mutex<DateTime<Utc>>,
+}
+
+impl TokioClock {
+    pub fn new(start_utc: DateTime<Utc>, zone: Zone) -> Self {
+        let start = tokio::time::Instant::now();
+        TokioClock {
+            start_utc,
+            start,
+            zone,
+            last: Mutex::new(start_utc),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now_utc(&self) -> DateTime<Utc> {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let elapsed = tokio::time::Instant::now() - self.start;
+            *last = self.start_utc + chrono::Duration::from_std(elapsed).unwrap_or_default();
+        }
+        *last
+    }
+    fn zone(&self) -> Zone {
+        self.zone
+    }
+}
+
+/// An in-memory share for fast unit tests of the core: names map to bytes and an mtime.
+#[derive(Debug, Default)]
+pub struct MemorySource {
+    files: std::sync::Mutex<std::collections::BTreeMap<OsString, (Vec<u8>, i64)>>,
+    counters: Counters,
+}
+
+impl MemorySource {
+    pub fn put(&self, name: &str, bytes: &[u8], mtime_ns: i64) {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        files.insert(name.into(), (bytes.to_vec(), mtime_ns));
+    }
+
+    pub fn remove(&self, name: &str) {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        files.remove(OsStr::new(name));
+    }
+
+    fn get(&self, name: &OsStr) -> Option<(Vec<u8>, i64)> {
+        self.files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+}
+
+impl Source for MemorySource {
+    fn stat(&self, name: &OsStr) -> io::Result<Option<SourceMeta>> {
+        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
+        Ok(self.get(name).map(|(b, mtime_ns)| SourceMeta {
+            kind: EntryKind::File,
+            size: b.len() as u64,
+            mtime_ns,
+        }))
+    }
+
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        self.counters.listings.fetch_add(1, Ordering::Relaxed);
+        let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(files
+            .iter()
+            .map(|(name, (bytes, mtime_ns))| Listed {
+                name: name.clone(),
+                kind: EntryKind::File,
+                meta: Some(SourceMeta {
+                    kind: EntryKind::File,
+                    size: bytes.len() as u64,
+                    mtime_ns: *mtime_ns,
+                }),
+            })
+            .collect())
+    }
+
+    fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)> {
+        self.counters.opens.fetch_add(1, Ordering::Relaxed);
+        let (bytes, mtime_ns) = self.get(name).ok_or(io::ErrorKind::NotFound)?;
+        let meta = SourceMeta {
+            kind: EntryKind::File,
+            size: bytes.len() as u64,
+            mtime_ns,
+        };
+        Ok((Box::new(io::Cursor::new(bytes)), meta))
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+
+    fn is_empty(&self) -> io::Result<bool> {
+        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
+        let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(files.is_empty())
+    }
+}
