@@ -26,10 +26,11 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Everything a weather pass works with.
-pub struct Flow<'a> {
+pub struct WeatherContext<'a> {
     pub sftp: &'a SftpSettings,
     pub bronze: &'a dyn Bronze,
     /// The store file, opened per use.
@@ -40,6 +41,9 @@ pub struct Flow<'a> {
     pub min_age: chrono::Duration,
     /// Files made durable with one flush and recorded in one transaction.
     pub batch_size: usize,
+    /// Set by a shutdown: no new batch (and no retry) is started; the one in flight is
+    /// finished and recorded.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// How often and how patiently a pass is retried.
@@ -102,6 +106,17 @@ pub fn plan(listing: &[RemoteEntry], index: &HashMap<Vec<u8>, FileRecord>) -> (V
     (actions, unchanged)
 }
 
+impl WeatherReport {
+    /// One human line: what the pass listed, copied, skipped and failed.
+    pub fn line(&self) -> String {
+        let t = &self.tally;
+        format!(
+            "weather: listed {}, unchanged {}, copied {}, adopted {}, skipped {}, failed {}, deferred {} ({} bytes) in {} ms",
+            self.listed, self.unchanged, t.copied, t.adopted, t.skipped, t.failed, t.deferred, t.bytes, self.millis
+        )
+    }
+}
+
 fn key_of(action: &Action) -> &FileKey {
     match action {
         Action::Fetch(f) => &f.key,
@@ -147,15 +162,17 @@ fn settled(record: &FileRecord, action: &Action) -> bool {
 
 /// Runs a pass, retrying transient failures with backoff. When it gives up, the error is
 /// recorded as a `source-failed` event (once while the same error persists) and returned.
-pub fn run_with_retries(flow: &Flow, retry: Retry) -> Result<WeatherReport> {
+pub fn run_with_retries(flow: &WeatherContext, retry: Retry) -> Result<WeatherReport> {
     let mut attempt = 0;
     loop {
         match run(flow) {
             Ok(report) => return Ok(report),
-            Err(Error::Sftp(e)) if e.is_transient() && attempt < retry.retries => {
+            Err(Error::Sftp(e))
+                if e.is_transient() && attempt < retry.retries && !flow.stopping() =>
+            {
                 let wait = backoff(attempt, retry.base, retry.cap);
                 tracing::warn!("weather: {e}; retrying in {} s", wait.as_secs_f64());
-                std::thread::sleep(wait);
+                flow.wait(wait);
                 attempt += 1;
             }
             Err(e) => {
@@ -170,7 +187,7 @@ pub fn run_with_retries(flow: &Flow, retry: Retry) -> Result<WeatherReport> {
 
 /// One pass: connect, list, plan, fetch, record. The connection is closed before the summary
 /// is recorded, and on every error path by `Connection`'s `Drop`.
-pub fn run(flow: &Flow) -> Result<WeatherReport> {
+pub fn run(flow: &WeatherContext) -> Result<WeatherReport> {
     let started = Instant::now();
     let conn = Connection::open(flow.sftp)?;
     let listing = conn.list()?;
@@ -225,8 +242,21 @@ enum Fetched {
 
 /// Fetches batch by batch: stage each file, publish the batch with one flush, record its
 /// events. A lost connection publishes and records what is complete, then ends the pass.
-fn fetch_all(flow: &Flow, conn: &Connection, fetches: &[Fetch], tally: &mut Tally) -> Result<()> {
-    for batch in fetches.chunks(flow.batch_size.max(1)) {
+fn fetch_all(
+    flow: &WeatherContext,
+    conn: &Connection,
+    fetches: &[Fetch],
+    tally: &mut Tally,
+) -> Result<()> {
+    for (i, batch) in fetches.chunks(flow.batch_size.max(1)).enumerate() {
+        if flow.stopping() {
+            let left = fetches.len() - i * flow.batch_size.max(1);
+            tracing::info!(
+                left,
+                "weather: stopping; remaining forecasts are left for the next run"
+            );
+            return Ok(());
+        }
         let mut events = Vec::new();
         let mut staged = Vec::new();
         let mut lost = None;
@@ -262,7 +292,7 @@ fn fetch_all(flow: &Flow, conn: &Connection, fetches: &[Fetch], tally: &mut Tall
     Ok(())
 }
 
-fn fetch_one(flow: &Flow, conn: &Connection, f: &Fetch) -> Fetched {
+fn fetch_one(flow: &WeatherContext, conn: &Connection, f: &Fetch) -> Fetched {
     let file = f.key.clone();
     let listed = f.listed.facts();
     if flow.is_young(f.listed.mtime_ns) {
@@ -309,7 +339,7 @@ fn fetch_one(flow: &Flow, conn: &Connection, f: &Fetch) -> Fetched {
 /// Streams an open remote file into Bronze. A read or recheck that fails on the remote side
 /// means the connection is gone: the Bronze writer has removed its temp file, and the pass ends.
 fn stage(
-    flow: &Flow,
+    flow: &WeatherContext,
     conn: &Connection,
     f: &Fetch,
     remote: ssh2::File,
@@ -380,10 +410,22 @@ fn failed(f: &Fetch, facts: Option<Facts>, doing: &str, e: &dyn std::fmt::Displa
     }
 }
 
-impl Flow<'_> {
+impl WeatherContext<'_> {
     fn with_store<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
         let store = Store::open(self.state, self.store_wait)?;
         f(&store)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+
+    /// Sleeps `wait`, or less if a shutdown comes meanwhile.
+    fn wait(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        while !self.stopping() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+        }
     }
 
     fn now_ms(&self) -> i64 {
@@ -395,7 +437,7 @@ impl Flow<'_> {
         self.record_journaled(tally, events, &Journal::default())
     }
 
-    /// [`Flow::record`] with a change to the `publishing` journal in the same transaction.
+    /// [`WeatherContext::record`] with a change to the `publishing` journal in the same transaction.
     fn record_journaled(
         &self,
         tally: &mut Tally,
@@ -423,7 +465,7 @@ impl Flow<'_> {
 
 /// Records a failed pass, unless the newest weather failure says the same and no pass has
 /// succeeded since: a server that stays down for a week is one event, not one per hour.
-fn record_failure(flow: &Flow, error: &Error) -> Result<()> {
+fn record_failure(flow: &WeatherContext, error: &Error) -> Result<()> {
     let text = error.to_string();
     let at_ms = flow.now_ms();
     flow.with_store(|store| {

@@ -579,3 +579,52 @@ fn hostile_names_and_entries_on_the_server_are_skipped_and_nothing_escapes() {
         );
     }
 }
+
+/// Issue 13: a daemon running both flows, stopped by SIGTERM in the middle of a weather pass,
+/// exits 0 after the weather batch in flight is published and recorded: no temp file is left
+/// in Bronze and every forecast there is one the log records as copied. (The weather flow ran
+/// on a thread outside the shutdown and died wherever it was when the sensor flow stopped.)
+#[test]
+fn sigterm_mid_weather_pass_finishes_and_records_the_batch_in_flight() {
+    let sshd = Sshd::start();
+    let rig = Rig::new();
+    rig.add_minutes(0, 3);
+    put_days(&sshd, 1500);
+    let log = std::fs::File::create(rig.dir.path().join("daemon.log")).unwrap();
+    let mut cmd = rig.cmd(&["run", "--interval-secs", "1", "--batch-size", "50"]);
+    cmd.args(key_login(&sshd))
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    let mut daemon = crate::util::Running(cmd.spawn().unwrap());
+    let weather = rig.bronze.join("weather");
+    crate::util::wait_for("the weather pass under way", || walk(&weather).len() >= 60);
+    crate::daemon::sigterm(&daemon.0);
+    let code = crate::daemon::exit_code_within(&mut daemon.0, 60);
+    let landed = walk(&weather);
+    assert!(
+        landed.len() < 1500,
+        "the pass finished before SIGTERM: this run proves nothing"
+    );
+    assert_eq!(code, Some(0), "SIGTERM is a clean exit");
+    let temps: Vec<_> = landed
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".ingest-tmp"))
+        .collect();
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+    let out = rig.run(&["log", "--json"]);
+    let copied: std::collections::HashSet<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["kind"] == "copied" && e["source"] == "weather")
+        .map(|e| e["bronze"].as_str().unwrap().to_owned())
+        .collect();
+    for path in &landed {
+        let rel = path
+            .strip_prefix(&rig.bronze)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(copied.contains(&rel), "{rel} is in Bronze but not recorded");
+    }
+}

@@ -1,13 +1,13 @@
-//! `ingest run`: one pass of every configured flow (`--once`), a reconcile now (`--scan`), or a
-//! simple loop that runs a prediction pass every interval and a reconcile once a night, with
-//! the weather flow on its own thread and schedule (at start, then hourly).
+//! `ingest run`: one pass of every configured flow (`--once`), a reconcile now (`--scan`), or
+//! the daemon ([`crate::daemon`]): the sensor flow (a prediction pass every interval, a
+//! reconcile once a night) and the weather flow (at start, then hourly) under one shutdown.
 
 use super::{escaped, seconds, Resolved};
 use crate::bronze::Bronze;
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::context::Context;
-use crate::daemon::{Daemon, DaemonConfig};
+use crate::daemon::{self, Flows, SensorLoop, SensorSchedule, StopOn, WeatherLoop};
 use crate::error::{Error, Result};
 use crate::hook::{manifest_for, Hook};
 use crate::pass::Discovery;
@@ -15,7 +15,6 @@ use crate::pass::{finish_probe, nightly_due, probe, PassStart, Probe};
 use crate::record::PassReport;
 use crate::sftp::SftpSettings;
 use crate::source::{DirSource, Source};
-use crate::store::damage;
 use crate::store::event::EventKind;
 use crate::store::Store;
 use crate::weather::{self, WeatherReport};
@@ -90,18 +89,6 @@ pub struct RunArgs {
     pub nightly_hour: u32,
 }
 
-/// What stops the daemon: the console's signals, or the Windows Service Control Manager.
-#[derive(Debug, Clone)]
-pub enum StopOn {
-    /// SIGINT/SIGTERM on Unix; on Windows Ctrl-C, Ctrl-Break, closing the console window,
-    /// logoff and system shutdown.
-    Console,
-    /// A service stop or shutdown control, delivered through this notification (a service has
-    /// no console; it must not stop when some user logs off).
-    #[cfg_attr(not(windows), allow(dead_code))]
-    Service(Arc<tokio::sync::Notify>),
-}
-
 /// `ingest run` from the command line.
 pub fn run(cfg: &Resolved, args: &RunArgs) -> Result<ExitCode> {
     run_until(cfg, args, StopOn::Console)
@@ -124,37 +111,18 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
             None => Ok(code),
         };
     }
-    // Taken before any flow starts, so a refused second daemon has done nothing.
-    let _lock = DaemonLock::acquire(&cfg.state)?;
-    if let Some(sftp) = cfg.weather.clone() {
-        let (cfg, args, bronze, settings) = (
-            cfg.clone(),
-            args.clone(),
-            Arc::clone(&bronze),
-            settings.clone(),
-        );
-        std::thread::Builder::new()
-            .name("weather".into())
-            .spawn(move || weather_forever(&cfg, &args, &sftp, &*bronze, &settings))
-            .map_err(|e| Error::io("starting the weather thread", e))?;
-    }
-    match &cfg.smb_path {
-        Some(share) => {
-            let source = DirSource::new(share);
-            run_forever(cfg, args, &timing, source, bronze, settings, stop_on)
-        }
-        // Weather only: its thread does the work; this one waits for the stop (a SIGTERM or a
-        // service stop), so that too ends with exit 0 instead of the process being killed.
-        None => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::io("starting the runtime", e))?;
-            runtime.block_on(shutdown_signal(stop_on));
-            tracing::info!("stopped");
-            Ok(ExitCode::SUCCESS)
-        }
-    }
+    let flows = Flows {
+        sensors: cfg
+            .smb_path
+            .as_ref()
+            .map(|share| sensor_loop(cfg, args, &timing, share, Arc::clone(&bronze), &settings)),
+        weather: cfg
+            .weather
+            .clone()
+            .map(|sftp| weather_loop(cfg, args, sftp, bronze, &settings)),
+    };
+    daemon::serve(&cfg.state, flows, stop_on)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One line on what failed in a pass (its events start at `first_seq`): the count and the
@@ -313,8 +281,8 @@ fn weather_flow<'a>(
     bronze: &'a dyn Bronze,
     settings: &Settings,
     store_wait: Duration,
-) -> weather::Flow<'a> {
-    weather::Flow {
+) -> weather::WeatherContext<'a> {
+    weather::WeatherContext {
         sftp,
         bronze,
         state: &cfg.state,
@@ -322,6 +290,7 @@ fn weather_flow<'a>(
         clock: &SystemClock,
         min_age: settings.min_age,
         batch_size: settings.batch_size,
+        stop: None,
     }
 }
 
@@ -333,34 +302,25 @@ fn retry_of(args: &RunArgs) -> weather::Retry {
     }
 }
 
-/// The weather schedule of the daemon: a pass at start, then one every interval, on its own
-/// thread so a slow or unreachable server never delays the sensor flow. It waits long for
-/// the store, because what holds it is this daemon's own sensor pass.
-fn weather_forever(
+/// The weather flow's daemon task: a pass at start, then one every interval.
+fn weather_loop(
     cfg: &Resolved,
     args: &RunArgs,
-    sftp: &SftpSettings,
-    bronze: &dyn Bronze,
+    sftp: SftpSettings,
+    bronze: Arc<dyn Bronze>,
     settings: &Settings,
-) {
-    let flow = weather_flow(cfg, sftp, bronze, settings, WEATHER_STORE_WAIT);
-    loop {
-        // A damaged store is a logged failure here too, not a silently dead thread.
-        match damage::guard(&cfg.state, || {
-            weather::run_with_retries(&flow, retry_of(args))
-        }) {
-            Ok(r) if r.tally.copied + r.tally.failed + r.tally.skipped > 0 => {
-                tracing::info!("{}", weather_line(&r))
-            }
-            Ok(r) => tracing::debug!("{}", weather_line(&r)),
-            Err(e) => tracing::warn!("weather pass failed: {e}"),
-        }
-        std::thread::sleep(Duration::from_secs(args.weather_interval_secs.max(1)));
-    }
+) -> Arc<WeatherLoop> {
+    Arc::new(WeatherLoop::new(
+        sftp,
+        bronze,
+        cfg.state.clone(),
+        Arc::new(SystemClock),
+        settings.min_age,
+        settings.batch_size,
+        retry_of(args),
+        Duration::from_secs(args.weather_interval_secs.max(1)),
+    ))
 }
-
-/// How long the weather thread waits for the store while a sensor pass holds it.
-const WEATHER_STORE_WAIT: Duration = Duration::from_secs(600);
 
 fn settings_of(cfg: &Resolved, args: &RunArgs) -> Settings {
     let mut s = Settings::new(cfg.streams.clone());
@@ -373,123 +333,31 @@ fn settings_of(cfg: &Resolved, args: &RunArgs) -> Settings {
     s
 }
 
-/// The daemon: refuses to start if another daemon holds the lock file, stops cleanly (exit 0)
-/// on what `stop_on` names.
-fn run_forever(
+/// The sensor flow's daemon task over the mounted share.
+fn sensor_loop(
     cfg: &Resolved,
     args: &RunArgs,
     timing: &Timing,
-    source: DirSource,
+    share: &std::path::Path,
     bronze: Arc<dyn Bronze>,
-    settings: Settings,
-    stop_on: StopOn,
-) -> Result<ExitCode> {
-    let config = DaemonConfig {
+    settings: &Settings,
+) -> Arc<SensorLoop> {
+    let schedule = SensorSchedule {
         interval: timing.interval,
         nightly_hour: args.nightly_hour,
         max_backoff: timing.max_backoff,
         hook: hook_of(cfg, args, timing),
         inline: false,
     };
-    let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
-    let daemon = Arc::new(Daemon::new(
+    Arc::new(SensorLoop::new(
         cfg.state.clone(),
         cfg.store_wait,
-        Arc::new(source),
+        Arc::new(DirSource::new(share)),
         bronze,
-        clock,
-        settings,
-        config,
-    ));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("starting the runtime", e))?;
-    tracing::info!(state = %cfg.state.display(), interval_s = args.interval_secs, "daemon started");
-    runtime.block_on(daemon.run(shutdown_signal(stop_on)));
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Completes when the daemon should stop: a console signal, or a service stop.
-async fn shutdown_signal(stop_on: StopOn) {
-    match stop_on {
-        StopOn::Console => console_signal().await,
-        StopOn::Service(stop) => stop.notified().await,
-    }
-}
-
-/// Completes on SIGINT or SIGTERM; on Windows on any console control event.
-async fn console_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(windows)]
-    {
-        // Windows lets a handler run at most a few seconds after a close, logoff or shutdown
-        // event before it ends the process, and tokio's handler returns at once: the daemon
-        // then stops where it is, which the Bronze writer is built to survive (temp files and
-        // unrecorded renames are found and settled by the next run).
-        use tokio::signal::windows;
-        let mut brk = windows::ctrl_break().ok();
-        let mut close = windows::ctrl_close().ok();
-        let mut logoff = windows::ctrl_logoff().ok();
-        let mut shutdown = windows::ctrl_shutdown().ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            Some(()) = async { brk.as_mut()?.recv().await } => {},
-            Some(()) = async { close.as_mut()?.recv().await } => {},
-            Some(()) = async { logoff.as_mut()?.recv().await } => {},
-            Some(()) = async { shutdown.as_mut()?.recv().await } => {},
-        }
-    }
-    #[cfg(not(any(unix, windows)))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// "Only one daemon per store": an OS file lock held for the daemon's lifetime, separate from
-/// redb's lock (which the daemon releases between passes).
-struct DaemonLock {
-    _file: std::fs::File,
-}
-
-impl DaemonLock {
-    fn acquire(state: &std::path::Path) -> Result<Self> {
-        let mut name = state.as_os_str().to_owned();
-        name.push(".daemon.lock");
-        let path = std::path::PathBuf::from(name);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(DaemonLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::DaemonRunning { lock: path }),
-            Err(std::fs::TryLockError::Error(e)) => {
-                Err(Error::io(format!("locking {}", path.display()), e))
-            }
-        }
-    }
+        Arc::new(SystemClock),
+        settings.clone(),
+        schedule,
+    ))
 }
 
 /// One JSON object on stdout (the sensor report's fields, plus `weather` when configured),
@@ -512,16 +380,8 @@ fn print_reports(sensors: Option<&PassReport>, weather: Option<&WeatherReport>, 
         println!("{}", human(r));
     }
     if let Some(w) = weather {
-        println!("{}", weather_line(w));
+        println!("{}", w.line());
     }
-}
-
-fn weather_line(r: &WeatherReport) -> String {
-    let t = &r.tally;
-    format!(
-        "weather: listed {}, unchanged {}, copied {}, adopted {}, skipped {}, failed {}, deferred {} ({} bytes) in {} ms",
-        r.listed, r.unchanged, t.copied, t.adopted, t.skipped, t.failed, t.deferred, t.bytes, r.millis
-    )
 }
 
 fn human(r: &PassReport) -> String {

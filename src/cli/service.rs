@@ -139,8 +139,9 @@ fn daemon_args(run_args: &[OsString]) -> Result<(Resolved, super::run::RunArgs)>
 mod platform {
     //! The SCM side, with the `windows-service` crate.
 
-    use super::super::run::{run_until, RunArgs, StopOn};
+    use super::super::run::{run_until, RunArgs};
     use super::Resolved;
+    use crate::daemon::StopOn;
     use crate::error::{Error, Result};
     use std::ffi::OsString;
     use std::process::ExitCode;

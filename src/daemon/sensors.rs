@@ -1,4 +1,4 @@
-//! `ingest run` as a service: a thin tokio layer around the synchronous core. Every
+//! The sensor flow as a daemon task: a thin tokio layer around the synchronous core. Every
 //! `interval` it runs one pass in a blocking task (a prediction pass, or the reconcile when
 //! one is due since the last `nightly_hour` or needed: none completed, a stream not caught
 //! up), then the downstream hook. The store is opened per pass only, so `status`, `log` and
@@ -30,7 +30,7 @@ use std::time::Duration;
 
 /// How the daemon is scheduled.
 #[derive(Debug, Clone)]
-pub struct DaemonConfig {
+pub struct SensorSchedule {
     pub interval: Duration,
     /// Local hour of the nightly reconcile.
     pub nightly_hour: u32,
@@ -43,14 +43,14 @@ pub struct DaemonConfig {
 }
 
 /// Everything the daemon runs with.
-pub struct Daemon {
+pub struct SensorLoop {
     pub state: PathBuf,
     pub store_wait: Duration,
     pub source: Arc<dyn Source + Send>,
     pub bronze: Arc<dyn Bronze>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
-    pub config: DaemonConfig,
+    pub config: SensorSchedule,
     bridges: Bridges,
     stop: AtomicBool,
 }
@@ -71,7 +71,7 @@ struct Tick {
     hook: Option<HookSummary>,
 }
 
-impl Daemon {
+impl SensorLoop {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         state: PathBuf,
@@ -80,10 +80,10 @@ impl Daemon {
         bronze: Arc<dyn Bronze>,
         clock: Arc<dyn Clock>,
         settings: Settings,
-        config: DaemonConfig,
+        config: SensorSchedule,
     ) -> Self {
         let (bridges, stop) = (Bridges::default(), AtomicBool::new(false));
-        Daemon {
+        SensorLoop {
             state,
             store_wait,
             source,
@@ -218,7 +218,7 @@ impl Health {
         &mut self,
         outcome: &Result<Tick>,
         stats: &mut DaemonStats,
-        cfg: &DaemonConfig,
+        cfg: &SensorSchedule,
     ) -> Duration {
         match outcome {
             Ok(tick) => {
@@ -226,7 +226,7 @@ impl Health {
                     tracing::info!(was = %was, "recovered");
                 }
                 self.failures = 0;
-                record(tick, stats);
+                log_tick(tick, stats);
                 cfg.interval
             }
             Err(e) => {
@@ -248,7 +248,7 @@ impl Health {
 }
 
 /// One log line per pass that did something (info), nothing at info for an idle tick.
-fn record(tick: &Tick, stats: &mut DaemonStats) {
+fn log_tick(tick: &Tick, stats: &mut DaemonStats) {
     let r = &tick.report;
     let t = &r.tally;
     stats.passes += 1;
@@ -284,5 +284,5 @@ fn record(tick: &Tick, stats: &mut DaemonStats) {
 }
 
 #[cfg(test)]
-#[path = "daemon_tests.rs"]
+#[path = "sensors_tests.rs"]
 mod tests;

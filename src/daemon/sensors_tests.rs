@@ -5,7 +5,7 @@
 use crate::bronze::LocalBronze;
 use crate::clock::{Clock, Zone};
 use crate::config::{Settings, StreamMap};
-use crate::daemon::{Daemon, DaemonConfig, DaemonStats};
+use crate::daemon::{DaemonStats, SensorLoop, SensorSchedule};
 use crate::naming::SensorName;
 use crate::source::{Counters, EntryKind, Listed, Source, SourceMeta};
 use crate::store::event::EventKind;
@@ -159,14 +159,14 @@ impl Rig {
     /// Runs a daemon (60 s interval, reconcile at midnight) for `run_for` of tokio time.
     async fn run_daemon(&self, run_for: Duration) -> DaemonStats {
         let streams = StreamMap::parse(&["A=a".into(), "B=b".into()]).unwrap();
-        let config = DaemonConfig {
+        let config = SensorSchedule {
             interval: Duration::from_secs(60),
             nightly_hour: 0,
             max_backoff: Duration::from_secs(600),
             hook: None,
             inline: true,
         };
-        let daemon = Arc::new(Daemon::new(
+        let daemon = Arc::new(SensorLoop::new(
             self.state(),
             Duration::ZERO,
             self.share.clone(),

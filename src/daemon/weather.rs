@@ -1,0 +1,114 @@
+//! The weather flow as a daemon task: a pass at start, then one every interval, each on a
+//! blocking thread so a slow or unreachable server never holds up the sensor flow. On
+//! shutdown the pass in flight finishes its batch, records it, and the task returns.
+
+use super::shutdown::Shutdown;
+use crate::bronze::Bronze;
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::sftp::SftpSettings;
+use crate::store::damage;
+use crate::weather::{self, Retry, WeatherContext, WeatherReport};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a weather pass waits for the store while a sensor pass of this daemon holds it.
+const STORE_WAIT: Duration = Duration::from_secs(600);
+
+/// Everything the weather task runs with.
+pub struct WeatherLoop {
+    pub sftp: SftpSettings,
+    pub bronze: Arc<dyn Bronze>,
+    pub state: PathBuf,
+    pub clock: Arc<dyn Clock>,
+    pub min_age: chrono::Duration,
+    pub batch_size: usize,
+    pub retry: Retry,
+    pub interval: Duration,
+    stop: AtomicBool,
+}
+
+impl WeatherLoop {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        sftp: SftpSettings,
+        bronze: Arc<dyn Bronze>,
+        state: PathBuf,
+        clock: Arc<dyn Clock>,
+        min_age: chrono::Duration,
+        batch_size: usize,
+        retry: Retry,
+        interval: Duration,
+    ) -> Self {
+        WeatherLoop {
+            sftp,
+            bronze,
+            state,
+            clock,
+            min_age,
+            batch_size,
+            retry,
+            interval,
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs passes until `shutdown`; a pass in flight then finishes its batch first.
+    pub async fn run(self: Arc<Self>, shutdown: Shutdown) {
+        let shutdown = shutdown.wait();
+        tokio::pin!(shutdown);
+        loop {
+            let this = Arc::clone(&self);
+            let mut pass = tokio::task::spawn_blocking(move || this.pass());
+            let stopping = tokio::select! {
+                r = &mut pass => {
+                    log_pass(r.ok());
+                    false
+                }
+                _ = &mut shutdown => {
+                    tracing::info!("weather: shutting down, finishing the batch in flight");
+                    self.stop.store(true, Ordering::Relaxed);
+                    log_pass(pass.await.ok());
+                    true
+                }
+            };
+            if stopping {
+                return;
+            }
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+
+    /// One pass with its retries; a damaged store is a logged failure, not a dead task.
+    fn pass(&self) -> Result<WeatherReport> {
+        let ctx = WeatherContext {
+            sftp: &self.sftp,
+            bronze: &*self.bronze,
+            state: &self.state,
+            store_wait: STORE_WAIT,
+            clock: &*self.clock,
+            min_age: self.min_age,
+            batch_size: self.batch_size,
+            stop: Some(&self.stop),
+        };
+        damage::guard(&self.state, || weather::run_with_retries(&ctx, self.retry))
+    }
+}
+
+/// A pass that changed something is logged at info, an idle one at debug.
+fn log_pass(outcome: Option<Result<WeatherReport>>) {
+    match outcome {
+        Some(Ok(r)) if r.tally.copied + r.tally.failed + r.tally.skipped > 0 => {
+            tracing::info!("{}", r.line())
+        }
+        Some(Ok(r)) => tracing::debug!("{}", r.line()),
+        Some(Err(e)) => tracing::warn!("weather pass failed: {e}"),
+        None => tracing::warn!("weather pass aborted"),
+    }
+}
