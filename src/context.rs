@@ -15,12 +15,14 @@ use crate::store::{Journal, Store};
 use chrono::NaiveDateTime;
 use std::collections::HashMap;
 use std::io;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Everything a pass works with, passed in so tests can swap any of it.
 pub struct Context<'a> {
-    pub store: &'a Store,
+    pub store: StoreAccess<'a>,
     pub source: &'a dyn Source,
     pub bronze: &'a dyn Bronze,
     pub clock: &'a dyn Clock,
@@ -37,9 +39,38 @@ pub struct Context<'a> {
 #[derive(Debug, Default)]
 pub struct Bridges(pub Mutex<HashMap<String, NaiveDateTime>>);
 
+/// How a pass reaches the store. The sensor flow holds it for a pass (local, short passes);
+/// the weather flow opens it for each read or write, so a slow or hung server never holds it
+/// during network I/O (the sensor flow and `status`, `log`, `audit` go on meanwhile).
+pub enum StoreAccess<'a> {
+    Held(&'a Store),
+    PerUse { path: &'a Path, wait: Duration },
+}
+
+impl StoreAccess<'_> {
+    /// Runs `f` on the store (opened for it, if not held).
+    pub fn with<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        match self {
+            StoreAccess::Held(store) => f(store),
+            StoreAccess::PerUse { path, wait } => f(&Store::open(path, *wait)?),
+        }
+    }
+}
+
 impl<'a> Context<'a> {
     pub fn new(
         store: &'a Store,
+        source: &'a dyn Source,
+        bronze: &'a dyn Bronze,
+        clock: &'a dyn Clock,
+        settings: &'a Settings,
+    ) -> Self {
+        Context::with_store(StoreAccess::Held(store), source, bronze, clock, settings)
+    }
+
+    /// A context over any [`StoreAccess`].
+    pub fn with_store(
+        store: StoreAccess<'a>,
         source: &'a dyn Source,
         bronze: &'a dyn Bronze,
         clock: &'a dyn Clock,
@@ -105,6 +136,10 @@ impl Context<'_> {
     /// [`Context::record`] with a change to the `publishing` journal in the same transaction.
     pub fn record_journaled(&self, kinds: Vec<EventKind>, journal: &Journal) -> Result<()> {
         let at_ms = self.clock.now_utc().timestamp_millis();
-        record_events_journaled(self.store, at_ms, kinds, journal)
+        if kinds.is_empty() && journal.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .with(|store| record_events_journaled(store, at_ms, kinds, journal))
     }
 }

@@ -8,7 +8,7 @@ use crate::bronze::{Bronze, StageOutcome, Staged, Verdict};
 use crate::clock::Clock;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::identity::FileKey;
+use crate::identity::{FileKey, SourceId};
 use crate::parallel::parallel_map;
 use crate::plan::{Action, CopyJob};
 use crate::record::Tally;
@@ -58,12 +58,10 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
         ctx.record_journaled(events, &journal)?;
         if lost {
             let left: usize = batches[i + 1..].iter().map(|b| b.len()).sum();
-            return Err(Error::ShareUnreachable {
-                path: ctx.source.describe(),
-                source: io::Error::other(format!(
-                    "it went away during the pass; {left} further files are left for the next pass"
-                )),
-            });
+            let why = format!(
+                "it went away during the pass; {left} further files are left for the next pass"
+            );
+            return Err(Error::unreachable(ctx.source, io::Error::other(why)));
         }
     }
     Ok(true)
@@ -248,10 +246,15 @@ fn publish_batch(
 fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool) -> Verdict {
     let file = job.key.clone();
     let name = job.name();
+    if lost.load(Ordering::Relaxed) {
+        let e = io::Error::other("it went away: another copy of this batch found it lost");
+        let doing = format!("opening on {}", ctx.source.describe());
+        return Verdict::Record(failed(job, None, &doing, &e));
+    }
     let (mut reader, before) = match ctx.source.open(&name) {
         Ok(opened) => opened,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return missing(ctx, job, lost, &e),
-        Err(e) => return Verdict::Record(failed(job, None, "opening on the share", &e)),
+        Err(e) => return Verdict::Record(source_failed(ctx, job, None, "opening", &e, lost)),
     };
     let facts = before.facts();
     if before.kind != EntryKind::File {
@@ -283,10 +286,37 @@ fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool) -> Verdict {
         .bronze
         .stage(&mut reader, before, &mut recheck, &job.rel)
     {
-        Ok(StageOutcome::Staged(staged)) => complete_or_defer(ctx, job, staged),
+        Ok(StageOutcome::Staged(staged)) if job.key.source == SourceId::Share => {
+            complete_or_defer(ctx, job, staged)
+        }
         Ok(outcome) => outcome.verdict(file),
+        Err(e) if ctx.source.lost(&e) => {
+            Verdict::Record(source_failed(ctx, job, Some(facts), "reading", &e, lost))
+        }
         Err(e) => Verdict::Record(failed(job, Some(facts), "copying into Bronze", &e)),
     }
+}
+
+/// A file the source failed on. When the failure is the source's as a whole (a dropped
+/// connection), the batch's other files are not tried against it and the pass ends as an
+/// outage once the batch is recorded; the file is retried next pass either way.
+fn source_failed(
+    ctx: &Context,
+    job: &CopyJob,
+    facts: Option<crate::store::event::Facts>,
+    doing: &str,
+    e: &io::Error,
+    lost: &AtomicBool,
+) -> EventKind {
+    if ctx.source.lost(e) {
+        lost.store(true, Ordering::Relaxed);
+    }
+    failed(
+        job,
+        facts,
+        &format!("{doing} on {}", ctx.source.describe()),
+        e,
+    )
 }
 
 /// A sensor file is complete when it is one whole JSON document: a writer that paused longer

@@ -19,7 +19,8 @@ pub enum Error {
     Store(#[from] redb::Error),
     #[error("cannot decode {what}: {detail}")]
     Codec { what: &'static str, detail: String },
-    #[error("the share {path} is not reachable: {source}")]
+    /// The share or server as a whole (`path` says which, e.g. "the share /mnt/z").
+    #[error("{path} is not reachable: {source}")]
     ShareUnreachable {
         path: String,
         source: std::io::Error,
@@ -29,7 +30,7 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     #[error("weather: {0}")]
-    Sftp(#[from] crate::sftp::SftpError),
+    Sftp(#[from] crate::source::sftp::SftpError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -38,6 +39,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// `source` as a whole could not be reached (`why`).
+    pub fn unreachable(source: &dyn crate::source::Source, why: std::io::Error) -> Self {
+        Error::ShareUnreachable {
+            path: source.describe(),
+            source: why,
+        }
+    }
+
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),

@@ -48,7 +48,21 @@ pub enum Fault {
     ShortRead,
     /// The call takes this long first (a slow share or disk), then succeeds.
     Slow(Duration),
+    /// The call fails as on a dropped connection: the source reports itself lost.
+    Disconnect,
 }
+
+/// The error of a [`Fault::Disconnect`]: [`FaultySource`] says the source is lost on it.
+#[derive(Debug)]
+pub struct Disconnected;
+
+impl std::fmt::Display for Disconnected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the connection dropped")
+    }
+}
+
+impl std::error::Error for Disconnected {}
 
 pub const ENOSPC: i32 = 28;
 pub const EACCES: i32 = 13;
@@ -112,6 +126,7 @@ impl FaultPlan {
         match fault {
             Fault::Errno(code) => Err(io::Error::from_raw_os_error(code)),
             Fault::ShortRead => Ok(true),
+            Fault::Disconnect => Err(io::Error::other(Disconnected)),
             Fault::Slow(d) => {
                 std::thread::sleep(d);
                 Ok(false)
@@ -158,6 +173,10 @@ impl<S: Source> Source for FaultySource<S> {
 
     fn is_empty(&self) -> io::Result<bool> {
         self.inner.is_empty()
+    }
+
+    fn lost(&self, e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<Disconnected>()) || self.inner.lost(e)
     }
 }
 
@@ -299,3 +318,7 @@ impl Read for FailingWrites<'_> {
 #[cfg(test)]
 #[path = "fault_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "fault_weather_tests.rs"]
+mod weather_tests;

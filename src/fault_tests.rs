@@ -19,6 +19,7 @@ use crate::bronze::layout::is_temp_name;
 use crate::bronze::LocalBronze;
 use crate::config::{Settings, StreamMap};
 use crate::context::Context;
+use crate::fault::weather_tests::recorded_copy;
 use crate::fault::{Fault, FaultPlan, FaultyBronze, FaultySource, Op, EACCES, EIO, ENOSPC};
 use crate::identity::{ContentHash, FileKey};
 use crate::naming::SensorName;
@@ -301,11 +302,18 @@ impl World {
                 rel.display()
             );
         }
+        let journal: BTreeSet<FileKey> = store
+            .publishing()
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         store
             .for_each_file(|key, record| {
                 if record.state.is_ingested() {
                     let rel = record.bronze.clone().unwrap();
-                    let on_disk = files.get(Path::new(&rel));
+                    let journaled = journal.contains(&key);
+                    let on_disk = recorded_copy(&files, &rel, record.hash, journaled);
                     assert!(on_disk.is_some(), "log claims {rel}, not on disk");
                     let hash = ContentHash::from(blake3::hash(on_disk.unwrap()));
                     assert_eq!(Some(hash), record.hash, "{key:?}: recorded hash != Bronze");

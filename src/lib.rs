@@ -39,7 +39,6 @@ pub mod record;
 pub mod replay;
 pub mod sample;
 pub mod schedule;
-pub mod sftp;
 pub mod source;
 pub mod store;
 #[cfg(test)]

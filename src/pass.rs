@@ -24,7 +24,7 @@ pub const CATCH_UP_EVERY: chrono::Duration = chrono::Duration::hours(1);
 /// empty index, or a first reconcile cut short), or a configured stream is not caught up and
 /// the last completed reconcile is older than [`CATCH_UP_EVERY`].
 pub fn reconcile_needed(ctx: &Context) -> Result<bool> {
-    let Some(&last_ms) = ctx.store.meta()?.get(META_LAST_RECONCILE) else {
+    let Some(&last_ms) = ctx.store.with(|s| s.meta())?.get(META_LAST_RECONCILE) else {
         return Ok(true);
     };
     let since = ctx.clock.now_utc().timestamp_millis() - last_ms as i64;
@@ -54,7 +54,7 @@ pub fn nightly_due(store: &Store, clock: &dyn Clock, nightly_hour: u32) -> Resul
 /// Configured streams prediction cannot follow: without a baseline, or with one past the
 /// horizon (a far-future file ingested before such names were refused).
 fn streams_behind(ctx: &Context) -> Result<Vec<String>> {
-    let baselines = ctx.store.streams()?;
+    let baselines = ctx.store.with(|s| s.streams())?;
     let horizon = ctx.horizon();
     let behind = |apartment: &str| {
         baselines
@@ -116,7 +116,8 @@ pub fn run_pass_from(
     discovery: Option<Discovery>,
     start: PassStart,
 ) -> Result<PassReport> {
-    crate::copy::settle_interrupted(ctx.store, ctx.bronze, ctx.clock)?;
+    ctx.store
+        .with(|s| copy::settle_interrupted(s, ctx.bronze, ctx.clock))?;
     check_share(ctx)?;
     adopt_existing_bronze(ctx)?;
     let discovery = match discovery {
@@ -181,11 +182,11 @@ pub enum Probe {
 /// Discovery is done once either way: what it found is performed, not looked up again.
 pub fn probe(ctx: &Context, start: PassStart) -> Result<Probe> {
     check_share(ctx)?;
-    let store = ctx.store;
-    if reconcile_needed(ctx)? || store.file_count()? == 0 || !store.publishing()?.is_empty() {
+    let settled = |s: &Store| Ok(s.file_count()? > 0 && s.publishing()?.is_empty());
+    if reconcile_needed(ctx)? || !ctx.store.with(settled)? {
         return Ok(Probe::Unsure);
     }
-    let events = store.event_count()?;
+    let events = ctx.store.with(|s| s.event_count())?;
     let actions = predict::discover(ctx)?;
     if !actions.is_empty() {
         return Ok(Probe::Found { actions, events });
@@ -212,7 +213,9 @@ pub fn finish_probe(
     match probe {
         Probe::Idle(report) => Ok(report),
         Probe::Found { actions, events }
-            if ctx.store.event_count()? == events && ctx.store.publishing()?.is_empty() =>
+            if ctx
+                .store
+                .with(|s| Ok(s.event_count()? == events && s.publishing()?.is_empty()))? =>
         {
             let mut tally = Tally::default();
             copy::perform(ctx, actions, &mut tally)?;
@@ -225,10 +228,7 @@ pub fn finish_probe(
 fn check_share(ctx: &Context) -> Result<()> {
     ctx.source
         .check()
-        .map_err(|source| Error::ShareUnreachable {
-            path: ctx.source.describe(),
-            source,
-        })
+        .map_err(|source| Error::unreachable(ctx.source, source))
 }
 
 fn report_of(
@@ -251,17 +251,14 @@ fn report_of(
 /// records what Bronze holds before discovering anything, so nothing is copied twice.
 fn adopt_existing_bronze(ctx: &Context) -> Result<()> {
     // A Bronze that cannot be read has nothing to adopt; the copies then fail saying why.
-    if ctx.store.file_count()? > 0 || ctx.bronze.is_empty().unwrap_or(true) {
+    if ctx.store.with(|s| s.file_count())? > 0 || ctx.bronze.is_empty().unwrap_or(true) {
         return Ok(());
     }
     let threads = ctx.settings.copy_threads.min(8);
-    let r = crate::adopt::adopt(
-        ctx.store,
-        ctx.bronze,
-        &ctx.settings.streams,
-        ctx.clock,
-        threads,
-    )?;
+    let streams = &ctx.settings.streams;
+    let r = ctx
+        .store
+        .with(|s| crate::adopt::adopt(s, ctx.bronze, streams, ctx.clock, threads))?;
     tracing::info!(
         adopted = r.adopted,
         temp_files = r.temp_files.len(),

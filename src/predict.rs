@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<()> {
 /// What a prediction pass would act on: the files found after each stream's baseline, and the
 /// pending ones looked up again. Reads the store, never writes it.
 pub fn discover(ctx: &Context) -> Result<Vec<Action>> {
-    let baselines = ctx.store.streams()?;
+    let baselines = ctx.store.with(|s| s.streams())?;
     let now = truncate_to_minute(ctx.clock.now_local());
     let mut actions = Vec::new();
     for (apartment, _alias) in ctx.settings.streams.iter() {
@@ -169,7 +169,7 @@ impl Walk<'_, '_> {
             let (name, meta) = self.lookup(minute)?;
             if let Some(m) = meta {
                 let key = FileKey::share(name.as_encoded_bytes());
-                let recorded = self.ctx.store.file(&key)?.and_then(|r| r.facts);
+                let recorded = self.ctx.store.with(|s| s.file(&key))?.and_then(|r| r.facts);
                 if recorded != Some(m.facts()) {
                     self.found.push((name, m.kind));
                 }
@@ -200,7 +200,7 @@ fn bridge_get(b: &Bridges, apartment: &str) -> Option<NaiveDateTime> {
 fn retry_pending(ctx: &Context) -> Result<Vec<Action>> {
     let mut actions = Vec::new();
     let horizon = ctx.horizon();
-    for key in ctx.store.pending()? {
+    for key in ctx.store.with(|s| s.pending())? {
         if key.source != SourceId::Share {
             continue;
         }
@@ -230,10 +230,7 @@ fn retry_pending(ctx: &Context) -> Result<Vec<Action>> {
 }
 
 fn unreachable(ctx: &Context, source: std::io::Error) -> Error {
-    Error::ShareUnreachable {
-        path: ctx.source.describe(),
-        source,
-    }
+    Error::unreachable(ctx.source, source)
 }
 
 #[cfg(test)]

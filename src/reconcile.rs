@@ -40,10 +40,7 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<Reconciled> {
     let mut listing = ctx
         .source
         .list()
-        .map_err(|source| Error::ShareUnreachable {
-            path: ctx.source.describe(),
-            source,
-        })?;
+        .map_err(|source| Error::unreachable(ctx.source, source))?;
     let listed = listing.len() as u64;
     // Only each record's state is decoded, and nothing is allocated per indexed file.
     listing.sort_unstable_by(|a, b| a.name.as_encoded_bytes().cmp(b.name.as_encoded_bytes()));
@@ -65,8 +62,8 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<Reconciled> {
             actions.push(action);
         }
     };
-    ctx.store
-        .for_each_state_of(SourceId::Share, |name, state, facts| {
+    ctx.store.with(|store| {
+        store.for_each_state_of(SourceId::Share, |name, state, facts| {
             indexed += 1;
             while let Some(entry) = entries.next_if(|e| e.name.as_encoded_bytes() < name) {
                 consider(entry, None);
@@ -74,7 +71,8 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<Reconciled> {
             if let Some(entry) = entries.next_if(|e| e.name.as_encoded_bytes() == name) {
                 consider(entry, Some((state, facts)));
             }
-        })?;
+        })
+    })?;
     entries.for_each(|entry| consider(entry, None));
     check_listing(ctx, listed, indexed)?;
     let complete = perform(ctx, actions, tally)?;
@@ -91,7 +89,7 @@ fn check_listing(ctx: &Context, listed: u64, indexed: u64) -> Result<()> {
     }
     let before = ctx
         .store
-        .last_summary(PassMode::Reconcile)?
+        .with(|s| s.last_summary(PassMode::Reconcile))?
         .map(|s| s.listed);
     let lists = match listed {
         0 => "it lists no entries".to_owned(),
@@ -111,10 +109,10 @@ fn check_listing(ctx: &Context, listed: u64, indexed: u64) -> Result<()> {
          (if files were removed from the share on purpose, run `ingest run --scan \
          --accept-shrunk-share` once)"
     );
-    Err(Error::ShareUnreachable {
-        path: ctx.source.describe(),
-        source: std::io::Error::other(ListingRefused(why)),
-    })
+    Err(Error::unreachable(
+        ctx.source,
+        std::io::Error::other(ListingRefused(why)),
+    ))
 }
 
 /// Why a listing was not taken as evidence (inside the [`Error::ShareUnreachable`] it causes).

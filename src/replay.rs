@@ -179,10 +179,7 @@ fn check_minute(
     let meta = probe
         .source
         .stat(&os)
-        .map_err(|source| Error::ShareUnreachable {
-            path: probe.source.describe(),
-            source,
-        })?;
+        .map_err(|source| Error::unreachable(probe.source, source))?;
     let on_share = meta.is_some_and(|m| m.kind == EntryKind::File);
     let why = match record.filter(|r| r.state.is_ingested()) {
         Some(rec) => {
@@ -236,7 +233,8 @@ pub fn apply(ctx: &Context, plan: &ReplayPlan) -> Result<PassReport> {
     let started = Instant::now();
     let before = ctx.source.counters().snapshot();
     let mut tally = Tally::default();
-    crate::copy::settle_interrupted(ctx.store, ctx.bronze, ctx.clock)?;
+    ctx.store
+        .with(|s| crate::copy::settle_interrupted(s, ctx.bronze, ctx.clock))?;
     let jobs: Vec<CopyJob> = plan.copy.iter().map(|s| s.job.clone()).collect();
     copy_all(ctx, &jobs, &mut tally)?;
     let report = PassReport {

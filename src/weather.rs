@@ -1,30 +1,34 @@
 //! The weather flow: one listing of the sFTP directory, diffed against the index, then the new
-//! and changed `Pred_YYYY-MM-DD.csv` files fetched into `weather/YYYY/MM/DD/` under Bronze.
+//! and changed `Pred_YYYY-MM-DD.csv` files copied into `weather/YYYY/MM/DD/` under Bronze by
+//! the same copy pipeline as the sensor files ([`crate::copy`]): the server is a [`Source`]
+//! ([`SftpSource`]), the plan is a list of [`Action`]s.
 //!
-//! [`plan`] is pure (listing + index → actions); [`run`] performs one pass. The store is open
-//! only while the index is read and while events are recorded, never during network I/O, so a
-//! slow or hung server cannot keep the sensor flow away from the store. A file whose size or
-//! mtime changed on the server is fetched again: the Bronze writer keeps the previous bytes
-//! aside and the `copied` event names both hashes.
+//! [`plan`] is pure (listing + index → actions); [`run`] performs one pass. The store is
+//! opened only to read the index and to record a batch ([`StoreAccess::PerUse`]), never held
+//! during network I/O, so a slow or hung server cannot keep the sensor flow away from it. A
+//! file whose size or mtime changed on the server is copied again: Bronze keeps the previous
+//! bytes aside and the `copied` event names both hashes.
 
 use crate::bronze::layout::weather_rel;
-use crate::bronze::{Bronze, Staged, Verdict};
+use crate::bronze::Bronze;
 use crate::clock::Clock;
-use crate::copy::settle_interrupted;
+use crate::config::{Settings, StreamMap};
+use crate::context::{Context, StoreAccess};
+use crate::copy::{perform, settle_interrupted};
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::WeatherName;
-use crate::record::{record_events_journaled, Tally};
+use crate::plan::{Action, CopyJob};
+use crate::record::{record_events, Tally};
 use crate::schedule::backoff;
-use crate::sftp::{is_file_level, is_missing, Connection, RemoteEntry, SftpSettings};
-use crate::source::{EntryKind, SourceMeta, Work};
-use crate::store::event::{DeferReason, Event, EventKind, Facts, PassMode, SkipReason};
+use crate::source::sftp::{connection_error, RemoteEntry, SftpError, SftpSettings, SftpSource};
+use crate::source::{EntryKind, Source, Work};
+use crate::store::event::{Event, EventKind, PassMode, SkipReason};
 use crate::store::projection::{FileRecord, FileState, META_LAST_WEATHER, META_WEATHER_ERROR_SEQ};
-use crate::store::{Journal, Store};
+use crate::store::Store;
 use serde::Serialize;
-use std::cell::Cell;
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -56,25 +60,6 @@ pub struct Retry {
     pub cap: Duration,
 }
 
-/// One thing to do about one remote entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    Fetch(Fetch),
-    Skip { key: FileKey, reason: SkipReason },
-}
-
-/// A forecast file to download, and where it goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fetch {
-    pub key: FileKey,
-    /// The remote name; it parsed as a [`WeatherName`], so it is safe to join.
-    pub name: String,
-    /// Destination relative to the Bronze root.
-    pub rel: String,
-    /// What the listing said.
-    pub listed: SourceMeta,
-}
-
 /// What a weather pass did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct WeatherReport {
@@ -85,25 +70,6 @@ pub struct WeatherReport {
     #[serde(flatten)]
     pub tally: Tally,
     pub millis: u64,
-}
-
-/// Decides what to fetch and what to record as skipped. Entries the index already settled
-/// (ingested with the same size and mtime, or skipped for the same reason) produce nothing;
-/// their count is returned beside the actions. Actions come oldest date first.
-pub fn plan(listing: &[RemoteEntry], index: &HashMap<Vec<u8>, FileRecord>) -> (Vec<Action>, u64) {
-    let mut actions = Vec::new();
-    let mut unchanged = 0;
-    for entry in listing {
-        let action = classify(entry);
-        match index.get(&entry.name) {
-            Some(record) if settled(record, &action) => {
-                unchanged += u64::from(matches!(action, Action::Fetch(_)));
-            }
-            _ => actions.push(action),
-        }
-    }
-    actions.sort_by(|a, b| key_of(a).cmp(key_of(b)));
-    (actions, unchanged)
 }
 
 impl WeatherReport {
@@ -117,9 +83,28 @@ impl WeatherReport {
     }
 }
 
+/// Decides what to fetch and what to record as skipped. Entries the index already settled
+/// (ingested with the same size and mtime, or skipped for the same reason) produce nothing;
+/// their count is returned beside the actions. Actions come oldest date first (copies are sorted by Bronze path again when performed).
+pub fn plan(listing: &[RemoteEntry], index: &HashMap<Vec<u8>, FileRecord>) -> (Vec<Action>, u64) {
+    let mut actions = Vec::new();
+    let mut unchanged = 0;
+    for entry in listing {
+        let action = classify(entry);
+        match index.get(&entry.name) {
+            Some(record) if settled(record, &action, entry) => {
+                unchanged += u64::from(matches!(action, Action::Copy(_)));
+            }
+            _ => actions.push(action),
+        }
+    }
+    actions.sort_by(|a, b| key_of(a).cmp(key_of(b)));
+    (actions, unchanged)
+}
+
 fn key_of(action: &Action) -> &FileKey {
     match action {
-        Action::Fetch(f) => &f.key,
+        Action::Copy(job) => &job.key,
         Action::Skip { key, .. } => key,
     }
 }
@@ -131,32 +116,38 @@ fn classify(entry: &RemoteEntry) -> Action {
     };
     let parsed = std::str::from_utf8(&entry.name)
         .map_err(|_| crate::naming::NameError::NotUtf8)
-        .and_then(|n| WeatherName::parse(n).map(|w| (n, w)));
-    let (name, weather) = match parsed {
+        .and_then(WeatherName::parse);
+    let weather = match parsed {
         Ok(p) => p,
         Err(e) => {
             let reason = SkipReason::BadName {
                 code: e.code().into(),
             };
-            return Action::Skip { key, reason };
+            return Action::Skip {
+                key,
+                facts: None,
+                reason,
+            };
         }
     };
     if entry.meta.kind != EntryKind::File {
         let reason = SkipReason::NotRegularFile;
-        return Action::Skip { key, reason };
+        return Action::Skip {
+            key,
+            facts: None,
+            reason,
+        };
     }
-    Action::Fetch(Fetch {
+    Action::Copy(CopyJob {
         key,
-        name: name.to_owned(),
         rel: weather_rel(&weather),
-        listed: entry.meta,
     })
 }
 
-fn settled(record: &FileRecord, action: &Action) -> bool {
+fn settled(record: &FileRecord, action: &Action, listed: &RemoteEntry) -> bool {
     match action {
         Action::Skip { reason, .. } => record.state == FileState::Skipped(reason.clone()),
-        Action::Fetch(f) => record.state.is_ingested() && record.facts == Some(f.listed.facts()),
+        Action::Copy(_) => record.state.is_ingested() && record.facts == Some(listed.meta.facts()),
     }
 }
 
@@ -185,42 +176,71 @@ pub fn run_with_retries(flow: &WeatherContext, retry: Retry) -> Result<WeatherRe
     }
 }
 
-/// One pass: connect, list, plan, fetch, record. The connection is closed before the summary
-/// is recorded, and on every error path by `Connection`'s `Drop`.
-pub fn run(flow: &WeatherContext) -> Result<WeatherReport> {
+/// One pass: connect, list, plan, copy, record. The connection is closed before the summary
+/// is recorded, and on every error path when the source is dropped.
+pub fn run(w: &WeatherContext) -> Result<WeatherReport> {
     let started = Instant::now();
-    let conn = Connection::open(flow.sftp)?;
-    let listing = conn.list()?;
-    let index = flow.with_store(|s| {
-        settle_interrupted(s, flow.bronze, flow.clock)?;
+    let source = SftpSource::new(w.sftp.clone());
+    let report = pass_on(w, &source);
+    drop(source);
+    let mut report = report?;
+    report.millis = started.elapsed().as_millis() as u64;
+    let at_ms = w.now_ms();
+    w.with_store(|s| record_events(s, at_ms, vec![summary_of(&report)]))?;
+    Ok(report)
+}
+
+/// List `source`, diff with the index, copy what is new or changed (the summary is left to
+/// the caller).
+pub fn pass_on(w: &WeatherContext, source: &dyn Source) -> Result<WeatherReport> {
+    let listing = source.list().map_err(sftp_error)?;
+    let settings = w.settings();
+    let store = StoreAccess::PerUse {
+        path: w.state,
+        wait: w.store_wait,
+    };
+    let mut ctx = Context::with_store(store, source, w.bronze, w.clock, &settings);
+    ctx.stop = w.stop;
+    let index = ctx.store.with(|s| {
+        settle_interrupted(s, w.bronze, w.clock)?;
         s.records_of(SourceId::Weather)
     })?;
-    let (actions, unchanged) = plan(&listing, &index);
+    let remote: Vec<RemoteEntry> = listing.into_iter().map(RemoteEntry::from).collect();
+    let (actions, unchanged) = plan(&remote, &index);
     drop(index);
     let mut tally = Tally::default();
-    let mut fetches = Vec::new();
-    let mut skips = Vec::new();
-    for action in actions {
-        match action {
-            Action::Fetch(f) => fetches.push(f),
-            Action::Skip { key, reason } => skips.push(EventKind::Skipped {
-                file: key,
-                facts: None,
-                reason,
-            }),
-        }
-    }
-    flow.record(&mut tally, skips)?;
-    fetch_all(flow, &conn, &fetches, &mut tally)?;
-    drop(conn);
-    let report = WeatherReport {
-        listed: listing.len() as u64,
+    perform(&ctx, actions, &mut tally).map_err(|e| gone(source, e))?;
+    Ok(WeatherReport {
+        listed: remote.len() as u64,
         unchanged,
         tally,
-        millis: started.elapsed().as_millis() as u64,
-    };
-    flow.record(&mut Tally::default(), vec![summary_of(&report)])?;
-    Ok(report)
+        millis: 0,
+    })
+}
+
+/// A failure of the server as a whole, in the words of the sFTP client (so transient ones are
+/// retried).
+fn sftp_error(e: io::Error) -> Error {
+    match e.into_inner().map(|inner| inner.downcast::<SftpError>()) {
+        Some(Ok(sftp)) => Error::Sftp(*sftp),
+        Some(Err(other)) => Error::io("weather", io::Error::other(other)),
+        None => Error::io("weather", io::Error::other("the sFTP server failed")),
+    }
+}
+
+/// A pass the copy step ended because the server went away is a transient weather failure.
+fn gone(source: &dyn Source, e: Error) -> Error {
+    match e {
+        Error::ShareUnreachable { source: io, .. } if connection_error(&io).is_none() => {
+            Error::Sftp(SftpError::Session {
+                addr: source.describe(),
+                doing: "copying forecasts".into(),
+                detail: io.to_string(),
+            })
+        }
+        Error::ShareUnreachable { source: io, .. } => sftp_error(io),
+        other => other,
+    }
 }
 
 fn summary_of(r: &WeatherReport) -> EventKind {
@@ -232,188 +252,25 @@ fn summary_of(r: &WeatherReport) -> EventKind {
     EventKind::ScanCompleted(r.tally.summary(PassMode::Weather, r.listed, work, r.millis))
 }
 
-/// What fetching one file came to.
-enum Fetched {
-    Staged(Staged),
-    Done(EventKind),
-    /// The connection failed while on this file: its event, and the error that ends the pass.
-    Lost(EventKind, Error),
-}
-
-/// Fetches batch by batch: stage each file, publish the batch with one flush, record its
-/// events. A lost connection publishes and records what is complete, then ends the pass.
-fn fetch_all(
-    flow: &WeatherContext,
-    conn: &Connection,
-    fetches: &[Fetch],
-    tally: &mut Tally,
-) -> Result<()> {
-    for (i, batch) in fetches.chunks(flow.batch_size.max(1)).enumerate() {
-        if flow.stopping() {
-            let left = fetches.len() - i * flow.batch_size.max(1);
-            tracing::info!(
-                left,
-                "weather: stopping; remaining forecasts are left for the next run"
-            );
-            return Ok(());
-        }
-        let mut events = Vec::new();
-        let mut staged = Vec::new();
-        let mut lost = None;
-        for fetch in batch {
-            match fetch_one(flow, conn, fetch) {
-                Fetched::Staged(s) => staged.push((fetch, s)),
-                Fetched::Done(event) => events.push(event),
-                Fetched::Lost(event, error) => {
-                    events.push(event);
-                    lost = Some(error);
-                    break;
-                }
-            }
-        }
-        // In the `publishing` journal before the renames, out of it with the events.
-        let next: Vec<_> = staged
-            .iter()
-            .map(|(f, s)| (f.key.clone(), s.rel.clone()))
-            .collect();
-        let settled = next.iter().map(|(key, _)| key.clone()).collect();
-        if !next.is_empty() {
-            let announce = Journal::entering(next);
-            flow.with_store(|s| s.append_journaled(&[], &announce))?;
-        }
-        let published = publish(flow.bronze, staged)
-            .map_err(|e| Error::io("publishing forecasts into Bronze", e))?;
-        events.extend(published);
-        flow.record_journaled(tally, events, &Journal::leaving(settled))?;
-        if let Some(error) = lost {
-            return Err(error);
-        }
-    }
-    Ok(())
-}
-
-fn fetch_one(flow: &WeatherContext, conn: &Connection, f: &Fetch) -> Fetched {
-    let file = f.key.clone();
-    let listed = f.listed.facts();
-    if flow.is_young(f.listed.mtime_ns) {
-        let reason = DeferReason::TooYoung;
-        return Fetched::Done(EventKind::Discovered {
-            file,
-            facts: listed,
-            reason,
-        });
-    }
-    if f.listed.size == 0 {
-        let reason = SkipReason::Empty;
-        let facts = Some(listed);
-        return Fetched::Done(EventKind::Skipped {
-            file,
-            facts,
-            reason,
-        });
-    }
-    let (remote, before) = match conn.open_file(&f.name) {
-        Ok(opened) => opened,
-        Err(e) if is_missing(&e) => {
-            let reason = SkipReason::Vanished;
-            return Fetched::Done(EventKind::Skipped {
-                file,
-                facts: None,
-                reason,
-            });
-        }
-        Err(e) if is_file_level(&e) => {
-            return Fetched::Done(failed(f, Some(listed), "opening on the sFTP server", &e))
-        }
-        Err(e) => {
-            let lost = conn.lost(&format!("opening {}", f.name), &e);
-            return Fetched::Lost(
-                failed(f, Some(listed), "opening on the sFTP server", &e),
-                lost.into(),
-            );
-        }
-    };
-    stage(flow, conn, f, remote, before)
-}
-
-/// Streams an open remote file into Bronze. A read or recheck that fails on the remote side
-/// means the connection is gone: the Bronze writer has removed its temp file, and the pass ends.
-fn stage(
-    flow: &WeatherContext,
-    conn: &Connection,
-    f: &Fetch,
-    remote: ssh2::File,
-    before: SourceMeta,
-) -> Fetched {
-    let file = f.key.clone();
-    let facts = before.facts();
-    let remote_failed = Cell::new(false);
-    let mut reader = Watched {
-        inner: remote,
-        failed: &remote_failed,
-    };
-    let mut recheck = || conn.lstat(&f.name).inspect_err(|_| remote_failed.set(true));
-    match flow.bronze.stage(&mut reader, before, &mut recheck, &f.rel) {
-        Ok(outcome) => match outcome.verdict(file) {
-            Verdict::Publish(staged) => Fetched::Staged(staged),
-            Verdict::Record(event) => Fetched::Done(event),
-        },
-        Err(e) if remote_failed.get() => {
-            let lost = conn.lost(&format!("reading {}", f.name), &e);
-            Fetched::Lost(
-                failed(f, Some(facts), "reading from the sFTP server", &e),
-                lost.into(),
-            )
-        }
-        Err(e) => Fetched::Done(failed(f, Some(facts), "copying into Bronze", &e)),
-    }
-}
-
-/// A reader that remembers whether the remote side failed, so a dropped connection is told
-/// apart from a local write error.
-struct Watched<'a, R> {
-    inner: R,
-    failed: &'a Cell<bool>,
-}
-
-impl<R: Read> Read for Watched<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).inspect_err(|_| self.failed.set(true))
-    }
-}
-
-fn publish(bronze: &dyn Bronze, staged: Vec<(&Fetch, Staged)>) -> io::Result<Vec<EventKind>> {
-    let (fetches, files): (Vec<_>, Vec<_>) = staged.into_iter().unzip();
-    let results = bronze.publish(&files)?;
-    Ok(fetches
-        .into_iter()
-        .zip(files)
-        .zip(results)
-        .map(|((f, s), result)| match result {
-            Ok(replaced) => EventKind::Copied {
-                file: f.key.clone(),
-                facts: s.facts,
-                hash: s.hash,
-                bronze: s.rel,
-                replaced,
-            },
-            Err(e) => failed(f, Some(s.facts), "publishing into Bronze", &e),
-        })
-        .collect())
-}
-
-fn failed(f: &Fetch, facts: Option<Facts>, doing: &str, e: &dyn std::fmt::Display) -> EventKind {
-    EventKind::Failed {
-        file: f.key.clone(),
-        facts,
-        error: format!("{doing}: {e}"),
-    }
-}
-
 impl WeatherContext<'_> {
     fn with_store<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
         let store = Store::open(self.state, self.store_wait)?;
         f(&store)
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_utc().timestamp_millis()
+    }
+
+    /// The copy settings of a weather pass: one file at a time over the one connection.
+    fn settings(&self) -> Settings {
+        let streams = StreamMap::parse(&[crate::config::DEFAULT_STREAMS.into()])
+            .expect("the default streams parse");
+        let mut s = Settings::new(streams);
+        s.copy_threads = 1;
+        s.min_age = self.min_age;
+        s.batch_size = self.batch_size.max(1);
+        s
     }
 
     fn stopping(&self) -> bool {
@@ -426,40 +283,6 @@ impl WeatherContext<'_> {
         while !self.stopping() && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
         }
-    }
-
-    fn now_ms(&self) -> i64 {
-        self.clock.now_utc().timestamp_millis()
-    }
-
-    /// Counts and records events (repeats of a file's current state are dropped).
-    fn record(&self, tally: &mut Tally, events: Vec<EventKind>) -> Result<()> {
-        self.record_journaled(tally, events, &Journal::default())
-    }
-
-    /// [`WeatherContext::record`] with a change to the `publishing` journal in the same transaction.
-    fn record_journaled(
-        &self,
-        tally: &mut Tally,
-        events: Vec<EventKind>,
-        journal: &Journal,
-    ) -> Result<()> {
-        events.iter().for_each(|e| tally.count(e));
-        if events.is_empty() && journal.is_empty() {
-            return Ok(());
-        }
-        let at_ms = self.now_ms();
-        self.with_store(|store| record_events_journaled(store, at_ms, events, journal))
-    }
-
-    fn is_young(&self, mtime_ns: i64) -> bool {
-        let now = self
-            .clock
-            .now_utc()
-            .timestamp_nanos_opt()
-            .unwrap_or(i64::MAX);
-        let min_age = self.min_age.num_nanoseconds().unwrap_or(0);
-        now.saturating_sub(mtime_ns).abs() < min_age
     }
 }
 

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::source::{DirSource, Source};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
 #[derive(Args, Debug, Clone)]
@@ -91,9 +91,9 @@ fn share(cfg: &Resolved, args: &AuditArgs) -> Result<DirSource> {
         )),
         (Some(path), false) => {
             let source = DirSource::new(path);
-            source.check().map_err(|e| Error::ShareUnreachable {
-                path: format!("{} (use --no-source)", path.display()),
-                source: e,
+            source.check().map_err(|e| {
+                let hint = io::Error::new(e.kind(), format!("{e} (or audit with --no-source)"));
+                Error::unreachable(&source, hint)
             })?;
             Ok(source)
         }

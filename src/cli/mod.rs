@@ -14,7 +14,7 @@ mod status;
 
 use crate::config::{StreamMap, DEFAULT_STREAMS};
 use crate::error::{Error, Result};
-use crate::sftp::{
+use crate::source::sftp::{
     default_known_hosts, hostkey, Auth, HostKeyCheck, Secret, SecretSource, SftpSettings,
 };
 use crate::store::damage;

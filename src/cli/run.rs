@@ -13,7 +13,7 @@ use crate::hook::{manifest_for, Hook};
 use crate::pass::Discovery;
 use crate::pass::{finish_probe, nightly_due, probe, PassStart, Probe};
 use crate::record::PassReport;
-use crate::sftp::SftpSettings;
+use crate::source::sftp::SftpSettings;
 use crate::source::{DirSource, Source};
 use crate::store::event::EventKind;
 use crate::store::Store;
@@ -217,10 +217,7 @@ fn run_once(
     let sensors = cfg.smb_path.as_ref().map(|share| {
         let source = DirSource::new(share);
         // Before the store is opened (and created): a mistyped share path leaves no store.
-        source.check().map_err(|e| Error::ShareUnreachable {
-            path: source.describe(),
-            source: e,
-        })?;
+        source.check().map_err(|e| Error::unreachable(&source, e))?;
         let start = PassStart::now(&source);
         let nightly = |store: &Store| nightly_due(store, &SystemClock, args.nightly_hour);
         let probe = match Store::open_read_only(&cfg.state).filter(|_| !args.scan) {

@@ -6,7 +6,7 @@ use super::shutdown::Shutdown;
 use crate::bronze::Bronze;
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::sftp::SftpSettings;
+use crate::source::sftp::SftpSettings;
 use crate::store::damage;
 use crate::weather::{self, Retry, WeatherContext, WeatherReport};
 use std::path::PathBuf;

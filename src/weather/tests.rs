@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::identity::ContentHash;
+use crate::source::SourceMeta;
+use crate::store::event::Facts;
 
 fn entry(name: &str, kind: EntryKind, size: u64, mtime_s: i64) -> RemoteEntry {
     RemoteEntry {
@@ -31,8 +33,8 @@ fn names(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
         .map(|a| match a {
-            Action::Fetch(f) => format!("fetch {}", f.name),
-            Action::Skip { key, reason } => format!("skip {key} {}", reason.code()),
+            Action::Copy(job) => format!("fetch {}", job.key),
+            Action::Skip { key, reason, .. } => format!("skip {key} {}", reason.code()),
         })
         .collect()
 }
@@ -49,7 +51,7 @@ fn new_files_are_fetched_to_the_seed_layout_oldest_first() {
         names(&actions),
         ["fetch Pred_2023-08-18.csv", "fetch Pred_2023-08-19.csv"]
     );
-    let Action::Fetch(f) = &actions[0] else {
+    let Action::Copy(f) = &actions[0] else {
         panic!()
     };
     assert_eq!(f.rel, "weather/2023/08/18/Pred_2023-08-18.csv");
@@ -108,11 +110,11 @@ fn bad_names_and_non_files_are_skipped_with_reasons_and_only_once() {
     let index: HashMap<_, _> = actions
         .iter()
         .map(|a| match a {
-            Action::Skip { key, reason } => (
+            Action::Skip { key, reason, .. } => (
                 key.name.clone(),
                 record(FileState::Skipped(reason.clone()), 1, 1),
             ),
-            Action::Fetch(_) => unreachable!(),
+            Action::Copy(_) => unreachable!(),
         })
         .collect();
     let (again, unchanged) = plan(&listing, &index);

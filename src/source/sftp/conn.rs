@@ -19,6 +19,20 @@ pub struct RemoteEntry {
     pub meta: SourceMeta,
 }
 
+impl From<crate::source::Listed> for RemoteEntry {
+    fn from(listed: crate::source::Listed) -> Self {
+        let meta = listed.meta.unwrap_or(SourceMeta {
+            kind: listed.kind,
+            size: 0,
+            mtime_ns: 0,
+        });
+        RemoteEntry {
+            name: listed.name.into_encoded_bytes(),
+            meta,
+        }
+    }
+}
+
 /// An open, authenticated connection to the weather server.
 pub struct Connection {
     session: Session,

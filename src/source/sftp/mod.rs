@@ -8,9 +8,11 @@
 mod conn;
 pub mod hostkey;
 mod settings;
+mod source;
 
 pub use conn::{is_file_level, is_missing, Connection, RemoteEntry};
 pub use settings::{default_known_hosts, Auth, HostKeyCheck, Secret, SecretSource, SftpSettings};
+pub use source::{connection_error, SftpSource};
 
 use std::path::PathBuf;
 

@@ -1,0 +1,132 @@
+//! Where files come from. A [`Source`] answers three questions (is this name there, what names
+//! are there, give me its bytes) and counts how often it was asked, because on a network share
+//! every question is a round trip: performance is pinned by counting lookups, not by timing.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a directory entry is. Only regular files are ever copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// Size and modification time of a source file, as the source reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceMeta {
+    pub kind: EntryKind,
+    pub size: u64,
+    /// Nanoseconds since the Unix epoch (UTC).
+    pub mtime_ns: i64,
+}
+
+impl SourceMeta {
+    /// What the log records about a source file's version.
+    pub fn facts(&self) -> crate::store::event::Facts {
+        crate::store::event::Facts {
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+        }
+    }
+}
+
+/// One entry of a listing. The name is raw: it may be anything the filesystem allows.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub name: OsString,
+    pub kind: EntryKind,
+    /// Size and mtime, when the listing carries them (the reconcile compares them with the
+    /// index to find sources that changed after they were ingested).
+    pub meta: Option<SourceMeta>,
+}
+
+/// Work done against a source, reported in pass summaries and benchmarks.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub lookups: AtomicU64,
+    pub listings: AtomicU64,
+    pub opens: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Work {
+    pub lookups: u64,
+    pub listings: u64,
+    pub opens: u64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> Work {
+        Work {
+            lookups: self.lookups.load(Ordering::Relaxed),
+            listings: self.listings.load(Ordering::Relaxed),
+            opens: self.opens.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Work {
+    pub fn since(self, before: Work) -> Work {
+        Work {
+            lookups: self.lookups - before.lookups,
+            listings: self.listings - before.listings,
+            opens: self.opens - before.opens,
+        }
+    }
+}
+
+/// A flat folder of files (the mounted SMB share, or a test double).
+pub trait Source: Sync {
+    /// One metadata lookup, not following symlinks. `Ok(None)` means the name is absent.
+    fn stat(&self, name: &OsStr) -> io::Result<Option<SourceMeta>>;
+    /// One full listing of the folder.
+    fn list(&self) -> io::Result<Vec<Listed>>;
+    /// Opens a regular file for reading; the metadata is taken from the open handle.
+    fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)>;
+    fn counters(&self) -> &Counters;
+    /// A human description (path), for messages.
+    fn describe(&self) -> String;
+    /// Fails when the source as a whole is unreachable (unmounted share, wrong path), so a
+    /// pass never draws "missing" conclusions from a source that is not there.
+    fn check(&self) -> io::Result<()> {
+        Ok(())
+    }
+    /// Whether the folder holds no entry at all. A lost CIFS or FUSE mount leaves its mount
+    /// point as an empty folder that [`Source::check`] accepts, so a share that had files and
+    /// now lists none is taken for lost. Asked only before concluding that a file is gone.
+    fn is_empty(&self) -> io::Result<bool> {
+        self.list().map(|entries| entries.is_empty())
+    }
+    /// Whether `e`, from a call on this source, means the source as a whole went away (a
+    /// dropped connection) rather than one file failing: the pass then ends as an outage.
+    fn lost(&self, _e: &io::Error) -> bool {
+        false
+    }
+}
+
+/// Turns raw name bytes from the store back into a name to look up. `None` only for bytes
+/// that cannot name a file on this platform (such names are never pending).
+pub fn os_name(bytes: &[u8]) -> Option<OsString> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Some(OsStr::from_bytes(bytes).to_owned())
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows names are stored as their WTF-8 bytes (`as_encoded_bytes`); std offers no
+        // safe way back for ill-formed UTF-16, which no sensor or forecast name is.
+        String::from_utf8(bytes.to_vec()).ok().map(OsString::from)
+    }
+}
+
+mod dir;
+pub mod sftp;
+
+pub use dir::DirSource;
+pub use sftp::SftpSource;

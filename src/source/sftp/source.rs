@@ -1,0 +1,167 @@
+//! The weather server's folder as a [`Source`], so the weather flow runs through the same copy
+//! pipeline as the share: one connection, opened on first use and again after it dropped,
+//! shared by every call of a pass.
+//!
+//! Errors keep their meaning across the `io::Error` boundary: a missing name is `NotFound`, a
+//! per-file refusal (permissions) is a plain error about that file, and anything about the
+//! connection carries its [`SftpError`] (see [`connection_error`]), which makes the copy step
+//! end the pass as an outage instead of failing every further file.
+
+use super::{is_file_level, is_missing, Connection, SftpError, SftpSettings};
+use crate::source::{Counters, Listed, Source, SourceMeta};
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The sFTP folder of the weather forecasts.
+pub struct SftpSource {
+    settings: SftpSettings,
+    conn: Mutex<Option<Arc<Connection>>>,
+    /// Set when a read on an open file failed: the connection is not used again.
+    broken: Arc<AtomicBool>,
+    counters: Counters,
+}
+
+impl SftpSource {
+    pub fn new(settings: SftpSettings) -> Self {
+        SftpSource {
+            settings,
+            conn: Mutex::new(None),
+            broken: Arc::new(AtomicBool::new(false)),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The open connection, or a new one (after none, or one that failed).
+    fn connection(&self) -> io::Result<Arc<Connection>> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if self.broken.swap(false, Ordering::Relaxed) {
+            *conn = None;
+        }
+        if let Some(c) = &*conn {
+            return Ok(Arc::clone(c));
+        }
+        let opened = Arc::new(Connection::open(&self.settings).map_err(io::Error::other)?);
+        *conn = Some(Arc::clone(&opened));
+        Ok(opened)
+    }
+
+    /// A connection-level failure: the connection is dropped (the next call reconnects).
+    fn lost(&self, conn: &Connection, doing: &str, e: &dyn std::fmt::Display) -> io::Error {
+        self.broken.store(true, Ordering::Relaxed);
+        io::Error::other(conn.lost(doing, e))
+    }
+
+    fn describe_addr(&self) -> String {
+        self.settings.addr()
+    }
+}
+
+impl Source for SftpSource {
+    fn stat(&self, name: &OsStr) -> io::Result<Option<SourceMeta>> {
+        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
+        let name = utf8(name)?;
+        let conn = self.connection()?;
+        conn.lstat(name)
+            .map_err(|e| self.lost(&conn, &format!("looking up {name}"), &e))
+    }
+
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        self.counters.listings.fetch_add(1, Ordering::Relaxed);
+        let conn = self.connection()?;
+        let entries = conn.list().inspect_err(|_| {
+            self.broken.store(true, Ordering::Relaxed);
+        });
+        Ok(entries
+            .map_err(io::Error::other)?
+            .into_iter()
+            .map(|entry| Listed {
+                name: os_name(entry.name),
+                kind: entry.meta.kind,
+                meta: Some(entry.meta),
+            })
+            .collect())
+    }
+
+    fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)> {
+        self.counters.opens.fetch_add(1, Ordering::Relaxed);
+        let name = utf8(name)?;
+        let conn = self.connection()?;
+        match conn.open_file(name) {
+            Ok((file, meta)) => {
+                let reader = Remote {
+                    file,
+                    broken: Arc::clone(&self.broken),
+                    conn,
+                    doing: format!("reading {name}"),
+                };
+                Ok((Box::new(reader), meta))
+            }
+            Err(e) if is_missing(&e) => Err(io::Error::new(io::ErrorKind::NotFound, e)),
+            Err(e) if is_file_level(&e) => Err(io::Error::other(e)),
+            Err(e) => Err(self.lost(&conn, &format!("opening {name}"), &e)),
+        }
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn describe(&self) -> String {
+        format!("the sFTP server {}", self.describe_addr())
+    }
+
+    /// Connects (and logs in), if not connected: the server as a whole is there.
+    fn check(&self) -> io::Result<()> {
+        self.connection().map(|_| ())
+    }
+
+    fn lost(&self, e: &io::Error) -> bool {
+        connection_error(e).is_some()
+    }
+}
+
+/// The connection-level failure inside `e`, if it is one.
+pub fn connection_error(e: &io::Error) -> Option<&SftpError> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<SftpError>())
+}
+
+/// An open remote file; a failed read marks the connection broken and says so.
+struct Remote {
+    file: ssh2::File,
+    broken: Arc<AtomicBool>,
+    conn: Arc<Connection>,
+    doing: String,
+}
+
+impl Read for Remote {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf).map_err(|e| {
+            self.broken.store(true, Ordering::Relaxed);
+            io::Error::other(self.conn.lost(&self.doing, &e))
+        })
+    }
+}
+
+/// Weather names that matter are UTF-8 (they parsed as forecast names); any other name is not
+/// on a server that speaks UTF-8 names.
+fn utf8(name: &OsStr) -> io::Result<&str> {
+    name.to_str()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not a UTF-8 name"))
+}
+
+/// The raw name the server sent, as a name (exact on Unix; Windows keeps UTF-8 names whole and
+/// replaces bytes that are not, which only ever name files the grammar skips).
+fn os_name(bytes: Vec<u8>) -> OsString {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt;
+        OsString::from_vec(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        OsString::from(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
