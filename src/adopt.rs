@@ -10,7 +10,7 @@ use crate::config::StreamMap;
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::parallel::parallel_map;
-use crate::store::event::{Event, EventKind, Facts, PassMode, ScanSummary};
+use crate::store::event::{Event, EventKind, PassMode, ScanSummary, SourceVersion};
 use crate::store::Store;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -96,7 +96,7 @@ fn known_keys(store: &Store) -> Result<HashSet<Vec<u8>>> {
 pub fn adopt_one(bronze: &dyn Bronze, key: &FileKey, rel: &str) -> EventKind {
     let facts = bronze.stat(rel).and_then(|m| {
         let m = m.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
-        Ok(Facts {
+        Ok(SourceVersion {
             size: m.size,
             mtime_ns: m.mtime_ns,
         })

@@ -7,10 +7,10 @@
 use crate::bronze::{Bronze, StageOutcome, Staged, Verdict};
 use crate::clock::Clock;
 use crate::context::Context;
+use crate::discover::plan::{Action, CopyJob};
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::parallel::parallel_map;
-use crate::plan::{Action, CopyJob};
 use crate::record::Tally;
 use crate::source::EntryKind;
 use crate::store::event::{DeferReason, Event, EventKind, SkipReason};
@@ -303,7 +303,7 @@ fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool) -> Verdict {
 fn source_failed(
     ctx: &Context,
     job: &CopyJob,
-    facts: Option<crate::store::event::Facts>,
+    facts: Option<crate::store::event::SourceVersion>,
     doing: &str,
     e: &io::Error,
     lost: &AtomicBool,
@@ -405,7 +405,7 @@ fn missing(ctx: &Context, job: &CopyJob, lost: &AtomicBool, e: &io::Error) -> Ve
 
 fn failed(
     job: &CopyJob,
-    facts: Option<crate::store::event::Facts>,
+    facts: Option<crate::store::event::SourceVersion>,
     doing: &str,
     e: &io::Error,
 ) -> EventKind {

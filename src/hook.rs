@@ -208,7 +208,7 @@ mod tests {
     use super::*;
     use crate::clock::SystemClock;
     use crate::identity::{ContentHash, FileKey};
-    use crate::store::event::Facts;
+    use crate::store::event::SourceVersion;
 
     fn copied(store: &Store, names: &[&str]) {
         let events: Vec<Event> = names
@@ -217,7 +217,7 @@ mod tests {
                 at_ms: 0,
                 kind: EventKind::Copied {
                     file: FileKey::share(n.as_bytes()),
-                    facts: Facts {
+                    facts: SourceVersion {
                         size: 1,
                         mtime_ns: 0,
                     },

@@ -2,18 +2,24 @@
 //! local Bronze layer and keeps an append-only event log of every file it ever saw.
 //!
 //! # Layout
-//! Data flows source → discover/plan → copy → record:
-//! - [`naming`]: the file-name grammar; the only way a name becomes a path.
-//! - [`source`]: where files come from (a folder, counted lookups and listings).
-//! - [`sftp`]: the weather server (ssh2): verified host key, login, listing, reads.
-//! - [`weather`]: the weather flow: list, diff with the index, fetch, record.
-//! - [`predict`] and [`reconcile`]: the two ways to discover files; [`plan`] decides per file.
-//! - [`copy`] and [`bronze`]: staged, hashed, batch-durable copies into Bronze; [`parallel`]:
-//!   the parallel map they (and audits, adoption, listings) share.
+//! Data flows source → discover/plan → copy → record, with Bronze and the store beside it:
+//! - [`naming`]: the file-name grammar (sensor minutes, forecast days).
+//! - [`source`]: where files come from, behind the [`source::Source`] trait: the share as a
+//!   folder ([`source::DirSource`]) and the weather server over sFTP ([`source::sftp`]).
+//! - [`discover`]: which files a pass copies: [`discover::predict`] (lookups of the names the
+//!   next minutes must have), [`discover::reconcile`] (a listing diffed with the index), and
+//!   [`discover::plan`], the per-file decision as a value.
+//! - [`copy`]: performing a plan: stage, publish a batch with one flush, journal, record.
+//! - [`bronze`]: where copies land, behind the [`bronze::Bronze`] trait; [`bronze::layout`]
+//!   owns every path rule; [`bronze::LocalBronze`] is the filesystem.
+//! - [`record`]: appending a pass's events (repeats dropped) and counting them.
 //! - [`store`]: the redb event log, its projections and codec.
-//! - [`pass`]: one pass tying them together; [`clock`] and [`config`] feed it.
-//! - [`fault`]: injected failures of the source and the writer, for the reliability tests.
-//! - [`cli`]: the subcommands; [`sample`]: realistic generated shares for demo and benchmarks.
+//! - [`context`]: what a pass works with; [`pass`]: one sensor pass, orchestrated;
+//!   [`weather`]: one weather pass; [`adopt`], [`audit`], [`replay`], [`hook`]: the other jobs.
+//! - [`daemon`]: every flow as a task under one shutdown; [`schedule`] and [`clock`]: when.
+//! - [`cli`]: the subcommands (the binary only parses and maps exit codes); [`config`],
+//!   [`identity`], [`error`], [`parallel`]: shared vocabulary; [`sample`]: generated shares.
+//! - `testing` (tests only): test doubles, fault injection around the seams, model tests.
 
 pub mod adopt;
 pub mod audit;
@@ -24,17 +30,13 @@ pub mod config;
 pub mod context;
 pub mod copy;
 pub mod daemon;
+pub mod discover;
 pub mod error;
-#[cfg(test)]
-pub mod fault;
 pub mod hook;
 pub mod identity;
 pub mod naming;
 pub mod parallel;
 pub mod pass;
-pub mod plan;
-pub mod predict;
-pub mod reconcile;
 pub mod record;
 pub mod replay;
 pub mod sample;

@@ -3,15 +3,16 @@
 
 use crate::clock::Clock;
 use crate::context::Context;
+use crate::copy;
+use crate::discover::plan::Action;
+use crate::discover::{predict, reconcile};
 use crate::error::{Error, Result};
 use crate::naming::minute_from_index;
-use crate::plan::Action;
 use crate::record::{summary_of, PassReport, Tally};
-use crate::source::{Source, Work};
+use crate::source::{Source, SourceWork};
 use crate::store::event::{EventKind, PassMode};
 use crate::store::projection::META_LAST_RECONCILE;
 use crate::store::Store;
-use crate::{copy, predict, reconcile};
 use std::time::Instant;
 
 /// How long a stream that is not caught up (no baseline, or one past the horizon) may wait
@@ -92,7 +93,7 @@ impl Discovery {
 /// that found work and the pass that does it report as one.
 #[derive(Debug, Clone, Copy)]
 pub struct PassStart {
-    work: Work,
+    work: SourceWork,
     at: Instant,
 }
 

@@ -4,7 +4,7 @@
 //! a newer version of an ingested file (which never demotes it).
 
 use crate::error::Result;
-use crate::source::Work;
+use crate::source::SourceWork;
 use crate::store::event::{Event, EventKind, PassMode, ScanSummary, SkipReason};
 use crate::store::projection::{FileRecord, FileState};
 use crate::store::{Journal, Store};
@@ -23,7 +23,13 @@ pub struct Tally {
 
 impl Tally {
     /// The summary event body of a pass with these counts.
-    pub fn summary(&self, mode: PassMode, listed: u64, work: Work, millis: u64) -> ScanSummary {
+    pub fn summary(
+        &self,
+        mode: PassMode,
+        listed: u64,
+        work: SourceWork,
+        millis: u64,
+    ) -> ScanSummary {
         ScanSummary {
             mode: Some(mode),
             listed,
@@ -66,7 +72,7 @@ pub struct PassReport {
     pub tally: Tally,
     /// Source work: metadata lookups, listings and opens.
     #[serde(flatten)]
-    pub work: Work,
+    pub work: SourceWork,
     /// Entries in the share listing (reconcile only).
     pub listed: u64,
     pub millis: u64,
@@ -132,7 +138,7 @@ fn about_a_newer_version(kind: &EventKind, rec: &FileRecord) -> bool {
                 size: facts.size,
                 mtime_ns: facts.mtime_ns,
             };
-            crate::plan::source_changed(&rec.state, rec.facts.as_ref(), Some(&now))
+            crate::discover::plan::source_changed(&rec.state, rec.facts.as_ref(), Some(&now))
         }
         _ => false,
     }

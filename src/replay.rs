@@ -11,10 +11,10 @@ use crate::bronze::Bronze;
 use crate::config::StreamMap;
 use crate::context::Context;
 use crate::copy::copy_all;
+use crate::discover::plan::{source_changed, CopyJob};
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::{next_minute, SensorName};
-use crate::plan::{source_changed, CopyJob};
 use crate::record::{summary_of, PassReport, Tally};
 use crate::source::{EntryKind, Source};
 use crate::store::event::{EventKind, PassMode};
@@ -28,7 +28,7 @@ use std::time::Instant;
 
 /// Why a file is in the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Why {
+pub enum ReplayReason {
     /// On the share, never ingested (late, out of order, or missed).
     NotIngested,
     /// Recorded as ingested, but not in Bronze.
@@ -45,7 +45,7 @@ pub enum Why {
 pub struct Step {
     pub file: String,
     pub bronze: String,
-    pub why: Why,
+    pub why: ReplayReason,
     #[serde(skip)]
     pub job: CopyJob,
 }
@@ -186,11 +186,11 @@ fn check_minute(
             let changed = || source_changed(&rec.state, rec.facts.as_ref(), meta.as_ref());
             match bronze_state(probe.bronze, rec) {
                 Some(why) => why,
-                None if changed() => Why::SourceChanged,
+                None if changed() => ReplayReason::SourceChanged,
                 None => return Ok(()),
             }
         }
-        None => Why::NotIngested,
+        None => ReplayReason::NotIngested,
     };
     let rel = record
         .and_then(|r| r.bronze.clone())
@@ -206,7 +206,7 @@ fn check_minute(
             why,
             job,
         });
-    } else if why != Why::NotIngested {
+    } else if why != ReplayReason::NotIngested {
         plan.unrecoverable.push(Lost {
             file: text,
             bronze: rel,
@@ -217,13 +217,13 @@ fn check_minute(
 
 /// `None` when Bronze holds exactly the recorded bytes. A link on the way or at the file is
 /// not the recorded file: it is never hashed through, and the copy that follows refuses it.
-fn bronze_state(bronze: &dyn Bronze, rec: &FileRecord) -> Option<Why> {
+fn bronze_state(bronze: &dyn Bronze, rec: &FileRecord) -> Option<ReplayReason> {
     let rel = rec.bronze.as_deref()?;
     match bronze.hash(rel) {
         Ok(h) if Some(h) == rec.hash => None,
-        Ok(_) => Some(Why::BronzeDiffers),
-        Err(e) if crate::bronze::is_refused_link(&e) => Some(Why::BronzeDiffers),
-        Err(_) => Some(Why::MissingInBronze),
+        Ok(_) => Some(ReplayReason::BronzeDiffers),
+        Err(e) if crate::bronze::is_refused_link(&e) => Some(ReplayReason::BronzeDiffers),
+        Err(_) => Some(ReplayReason::MissingInBronze),
     }
 }
 

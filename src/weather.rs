@@ -15,14 +15,14 @@ use crate::clock::Clock;
 use crate::config::{Settings, StreamMap};
 use crate::context::{Context, StoreAccess};
 use crate::copy::{perform, settle_interrupted};
+use crate::discover::plan::{Action, CopyJob};
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::WeatherName;
-use crate::plan::{Action, CopyJob};
 use crate::record::{record_events, Tally};
 use crate::schedule::backoff;
 use crate::source::sftp::{connection_error, RemoteEntry, SftpError, SftpSettings, SftpSource};
-use crate::source::{EntryKind, Source, Work};
+use crate::source::{EntryKind, Source, SourceWork};
 use crate::store::event::{Event, EventKind, PassMode, SkipReason};
 use crate::store::projection::{FileRecord, FileState, META_LAST_WEATHER, META_WEATHER_ERROR_SEQ};
 use crate::store::Store;
@@ -245,9 +245,9 @@ fn gone(source: &dyn Source, e: Error) -> Error {
 
 fn summary_of(r: &WeatherReport) -> EventKind {
     // One listing of the remote folder; sFTP lookups are not counted per file.
-    let work = Work {
+    let work = SourceWork {
         listings: 1,
-        ..Work::default()
+        ..SourceWork::default()
     };
     EventKind::ScanCompleted(r.tally.summary(PassMode::Weather, r.listed, work, r.millis))
 }

@@ -20,7 +20,7 @@ pub use local::{create_exclusive, temp_path, LocalBronze};
 use crate::config::StreamMap;
 use crate::identity::{ContentHash, FileKey};
 use crate::source::SourceMeta;
-use crate::store::event::{DeferReason, EventKind, Facts, Replaced};
+use crate::store::event::{DeferReason, EventKind, Replaced, SourceVersion};
 use layout::Entry;
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -83,7 +83,7 @@ pub trait Bronze: Send + Sync {
 pub struct Staged {
     /// Destination relative to the Bronze root, `/`-separated.
     pub rel: String,
-    pub facts: Facts,
+    pub facts: SourceVersion,
     pub hash: ContentHash,
     /// Where the staged bytes are, in the implementation's terms (a temp file's Bronze path).
     pub(crate) temp: String,
@@ -99,11 +99,14 @@ pub enum StageOutcome {
     /// The destination already holds exactly these bytes; nothing to publish.
     AlreadyThere {
         rel: String,
-        facts: Facts,
+        facts: SourceVersion,
         hash: ContentHash,
     },
     /// The file is still being written; try again later.
-    Deferred { facts: Facts, reason: DeferReason },
+    Deferred {
+        facts: SourceVersion,
+        reason: DeferReason,
+    },
 }
 
 /// What becomes of one file after staging: its staged copy is published, or an event

@@ -19,6 +19,7 @@ use crate::pass::{
     finish_probe, nightly_due, probe, reconcile_needed, Discovery, PassStart, Probe,
 };
 use crate::record::PassReport;
+use crate::schedule::backoff;
 use crate::source::Source;
 use crate::store::event::HookSummary;
 use crate::store::Store;
@@ -233,10 +234,7 @@ impl Health {
                 let msg = e.to_string();
                 stats.failed_passes += 1;
                 self.failures = self.failures.saturating_add(1);
-                let backoff = cfg
-                    .interval
-                    .saturating_mul(1 << self.failures.min(10))
-                    .min(cfg.max_backoff);
+                let backoff = backoff(self.failures, cfg.interval, cfg.max_backoff);
                 if self.failing.as_deref() != Some(msg.as_str()) {
                     tracing::warn!(retry_in_s = backoff.as_secs_f64(), "{msg}");
                     self.failing = Some(msg);

@@ -26,8 +26,8 @@ pub struct SourceMeta {
 
 impl SourceMeta {
     /// What the log records about a source file's version.
-    pub fn facts(&self) -> crate::store::event::Facts {
-        crate::store::event::Facts {
+    pub fn facts(&self) -> crate::store::event::SourceVersion {
+        crate::store::event::SourceVersion {
             size: self.size,
             mtime_ns: self.mtime_ns,
         }
@@ -54,15 +54,15 @@ pub struct Counters {
 
 /// A snapshot of [`Counters`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Work {
+pub struct SourceWork {
     pub lookups: u64,
     pub listings: u64,
     pub opens: u64,
 }
 
 impl Counters {
-    pub fn snapshot(&self) -> Work {
-        Work {
+    pub fn snapshot(&self) -> SourceWork {
+        SourceWork {
             lookups: self.lookups.load(Ordering::Relaxed),
             listings: self.listings.load(Ordering::Relaxed),
             opens: self.opens.load(Ordering::Relaxed),
@@ -70,9 +70,9 @@ impl Counters {
     }
 }
 
-impl Work {
-    pub fn since(self, before: Work) -> Work {
-        Work {
+impl SourceWork {
+    pub fn since(self, before: SourceWork) -> SourceWork {
+        SourceWork {
             lookups: self.lookups - before.lookups,
             listings: self.listings - before.listings,
             opens: self.opens - before.opens,

@@ -15,7 +15,7 @@ pub struct Event {
 
 /// Size and modification time of a source file when it was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Facts {
+pub struct SourceVersion {
     pub size: u64,
     /// Nanoseconds since the Unix epoch (UTC), as the source reports it.
     pub mtime_ns: i64,
@@ -26,13 +26,13 @@ pub enum EventKind {
     /// Seen on the source but not copied yet, because it may still be being written.
     Discovered {
         file: FileKey,
-        facts: Facts,
+        facts: SourceVersion,
         reason: DeferReason,
     },
     /// Copied into Bronze; the file at `bronze` is durable and has `hash`.
     Copied {
         file: FileKey,
-        facts: Facts,
+        facts: SourceVersion,
         hash: ContentHash,
         /// Path relative to the Bronze root, `/`-separated.
         bronze: String,
@@ -42,20 +42,20 @@ pub enum EventKind {
     /// Bronze already held exactly these bytes (e.g. after a crash between rename and commit).
     Adopted {
         file: FileKey,
-        facts: Facts,
+        facts: SourceVersion,
         hash: ContentHash,
         bronze: String,
     },
     /// Never copied, on purpose; `reason` says why.
     Skipped {
         file: FileKey,
-        facts: Option<Facts>,
+        facts: Option<SourceVersion>,
         reason: SkipReason,
     },
     /// Copy attempted and failed; retried on later passes.
     Failed {
         file: FileKey,
-        facts: Option<Facts>,
+        facts: Option<SourceVersion>,
         error: String,
     },
     /// A pass over the whole source finished.

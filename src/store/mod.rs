@@ -16,7 +16,7 @@ mod tables;
 
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
-use event::{Event, EventKind, Facts, PassMode, ScanSummary};
+use event::{Event, EventKind, PassMode, ScanSummary, SourceVersion};
 use projection::{FileRecord, FileState, MemoryProjections, StateAndFacts, StreamRecord};
 use redb::{
     Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
@@ -315,7 +315,7 @@ impl Store {
     pub fn for_each_state_of(
         &self,
         source: SourceId,
-        mut visit: impl FnMut(&[u8], FileState, Option<Facts>),
+        mut visit: impl FnMut(&[u8], FileState, Option<SourceVersion>),
     ) -> Result<()> {
         self.for_each_row_of(source, |name, value| {
             let StateAndFacts { state, facts } = codec::decode_prefix("file record", value)?;

@@ -2,7 +2,7 @@
 //! [`apply`] runs inside the store's write transaction (live tables) and over
 //! [`MemoryProjections`] (rebuild), which is what makes "rebuild equals live" checkable.
 
-use super::event::{Event, EventKind, Facts, PassMode, SkipReason};
+use super::event::{Event, EventKind, PassMode, SkipReason, SourceVersion};
 use crate::error::Result;
 use crate::identity::{ContentHash, FileKey, SourceId};
 use crate::naming::{minute_index, SensorName};
@@ -43,7 +43,7 @@ impl FileState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
     pub state: FileState,
-    pub facts: Option<Facts>,
+    pub facts: Option<SourceVersion>,
     pub hash: Option<ContentHash>,
     pub bronze: Option<String>,
     /// Sequence number of the last event about this file.
@@ -56,7 +56,7 @@ pub struct FileRecord {
 #[derive(Deserialize)]
 pub struct StateAndFacts {
     pub state: FileState,
-    pub facts: Option<Facts>,
+    pub facts: Option<SourceVersion>,
 }
 
 /// `baseline` projection value for one stream.

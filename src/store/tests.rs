@@ -28,8 +28,8 @@ fn file_key() -> impl Strategy<Value = FileKey> {
     ]
 }
 
-fn facts() -> impl Strategy<Value = Facts> {
-    (0u64..5000, 0i64..1_000_000).prop_map(|(size, mtime_ns)| Facts { size, mtime_ns })
+fn facts() -> impl Strategy<Value = SourceVersion> {
+    (0u64..5000, 0i64..1_000_000).prop_map(|(size, mtime_ns)| SourceVersion { size, mtime_ns })
 }
 
 fn event_kind() -> impl Strategy<Value = EventKind> {
@@ -178,7 +178,7 @@ fn golden_samples_of_envelope_v1_still_decode() {
 
 fn golden_events() -> Vec<(&'static str, Event)> {
     let file = FileKey::share(b"18.08.2023 1000_JimmyLoup_received.json".to_vec());
-    let facts = Facts {
+    let facts = SourceVersion {
         size: 1523,
         mtime_ns: 1_692_352_800_000_000_000,
     };
@@ -299,7 +299,7 @@ fn a_state_and_facts_decode_reads_them_from_a_full_record() {
     ] {
         let record = FileRecord {
             state: state.clone(),
-            facts: Some(Facts {
+            facts: Some(SourceVersion {
                 size: 3,
                 mtime_ns: 5,
             }),

@@ -3,7 +3,7 @@
 use super::*;
 use crate::identity::ContentHash;
 use crate::source::SourceMeta;
-use crate::store::event::Facts;
+use crate::store::event::SourceVersion;
 
 fn entry(name: &str, kind: EntryKind, size: u64, mtime_s: i64) -> RemoteEntry {
     RemoteEntry {
@@ -19,7 +19,7 @@ fn entry(name: &str, kind: EntryKind, size: u64, mtime_s: i64) -> RemoteEntry {
 fn record(state: FileState, size: u64, mtime_s: i64) -> FileRecord {
     FileRecord {
         state,
-        facts: Some(Facts {
+        facts: Some(SourceVersion {
             size,
             mtime_ns: mtime_s * 1_000_000_000,
         }),

@@ -12,10 +12,10 @@
 
 use crate::context::{Bridges, Context};
 use crate::copy::perform;
+use crate::discover::plan::{classify, Action};
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::{minute_from_index, next_minute, truncate_to_minute, SensorName};
-use crate::plan::{classify, Action};
 use crate::record::Tally;
 use crate::source::{os_name, EntryKind, SourceMeta};
 use crate::store::event::SkipReason;

@@ -17,12 +17,12 @@
 
 use crate::context::Context;
 use crate::copy::perform;
+use crate::discover::plan::{classify, source_changed, Action};
 use crate::error::{Error, Result};
 use crate::identity::SourceId;
-use crate::plan::{classify, source_changed, Action};
 use crate::record::Tally;
 use crate::source::Listed;
-use crate::store::event::{Facts, PassMode};
+use crate::store::event::{PassMode, SourceVersion};
 use crate::store::projection::FileState;
 
 /// What a reconcile did.
@@ -48,7 +48,7 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<Reconciled> {
     let mut actions = Vec::new();
     let mut indexed = 0u64;
     let horizon = ctx.horizon();
-    let mut consider = |entry: Listed, known: Option<(FileState, Option<Facts>)>| {
+    let mut consider = |entry: Listed, known: Option<(FileState, Option<SourceVersion>)>| {
         // The common case at 246k files: known, ingested and unchanged, decided without
         // parsing the name.
         if let Some((state, facts)) = &known {

@@ -19,13 +19,15 @@ use crate::bronze::layout::is_temp_name;
 use crate::bronze::LocalBronze;
 use crate::config::{Settings, StreamMap};
 use crate::context::Context;
-use crate::fault::weather_tests::recorded_copy;
-use crate::fault::{Fault, FaultPlan, FaultyBronze, FaultySource, Op, EACCES, EIO, ENOSPC};
 use crate::identity::{ContentHash, FileKey};
 use crate::naming::SensorName;
 use crate::pass::{run_pass, Discovery};
 use crate::store::event::{Finding, PassMode};
 use crate::store::Store;
+use crate::testing::fault::weather_tests::recorded_copy;
+use crate::testing::fault::{
+    Fault, FaultPlan, FaultyBronze, FaultySource, Op, EACCES, EIO, ENOSPC,
+};
 use crate::testing::ManualClock;
 use crate::testing::MemorySource;
 use chrono::{Duration, NaiveDate, NaiveDateTime};

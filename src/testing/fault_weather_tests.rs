@@ -13,10 +13,10 @@
 
 use crate::bronze::layout::is_temp_name;
 use crate::bronze::LocalBronze;
-use crate::fault::{Fault, FaultPlan, FaultyBronze, FaultySource, Op, EIO, ENOSPC};
 use crate::identity::{ContentHash, FileKey, SourceId};
 use crate::source::sftp::{Auth, HostKeyCheck, Secret, SecretSource, SftpSettings};
 use crate::store::Store;
+use crate::testing::fault::{Fault, FaultPlan, FaultyBronze, FaultySource, Op, EIO, ENOSPC};
 use crate::testing::{ManualClock, MemorySource};
 use crate::weather::{pass_on, WeatherContext};
 use chrono::NaiveDate;

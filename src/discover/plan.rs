@@ -7,7 +7,7 @@ use crate::config::StreamMap;
 use crate::identity::FileKey;
 use crate::naming::SensorName;
 use crate::source::{os_name, EntryKind, SourceMeta};
-use crate::store::event::{Facts, SkipReason};
+use crate::store::event::{SkipReason, SourceVersion};
 use crate::store::projection::FileState;
 use chrono::NaiveDateTime;
 use std::ffi::{OsStr, OsString};
@@ -20,7 +20,7 @@ pub enum Action {
     /// Record that it is never copied, and why.
     Skip {
         key: FileKey,
-        facts: Option<Facts>,
+        facts: Option<SourceVersion>,
         reason: SkipReason,
     },
 }
@@ -100,7 +100,7 @@ pub fn classify(
 /// source's: only its size is compared. Without facts on either side nothing is concluded.
 pub fn source_changed(
     state: &FileState,
-    recorded: Option<&Facts>,
+    recorded: Option<&SourceVersion>,
     now: Option<&SourceMeta>,
 ) -> bool {
     let (Some(now), Some(then)) = (now, recorded) else {
