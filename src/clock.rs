@@ -33,6 +33,22 @@ impl Zone {
             Zone::Named(tz) => first(tz.from_local_datetime(&naive)),
         }
     }
+
+    /// The last instant at which the local clock reads `naive`: the later of the two in the
+    /// autumn repeated hour; in a spring gap, the first instant after it.
+    pub fn latest_utc(self, naive: NaiveDateTime) -> DateTime<Utc> {
+        fn last<T: TimeZone>(r: LocalResult<DateTime<T>>) -> Option<DateTime<Utc>> {
+            r.latest().map(|t| t.with_timezone(&Utc))
+        }
+        // A gap is at most a few hours long; past it the clock reads local time again.
+        (0..=24 * 60)
+            .map(|m| naive + chrono::Duration::minutes(m))
+            .find_map(|t| match self {
+                Zone::System => last(Local.from_local_datetime(&t)),
+                Zone::Named(tz) => last(tz.from_local_datetime(&t)),
+            })
+            .map_or_else(|| naive.and_utc(), |t| t)
+    }
 }
 
 pub trait Clock: Send + Sync {

@@ -11,6 +11,8 @@
 //! - [`copy`] and [`bronze`]: staged, hashed, batch-durable copies into Bronze; [`parallel`]:
 //!   the parallel map they (and audits, adoption, listings) share.
 //! - [`store`]: the redb event log, its projections and codec.
+//! - [`gaps`]: completeness: which expected minutes never arrived, from the presence rows;
+//!   [`silence`]: the daemon's alert when a stream stops delivering.
 //! - [`pass`]: one pass tying them together; [`clock`] and [`config`] feed it.
 //! - [`fault`]: injected failures of the source and the writer, for the reliability tests.
 //! - [`cli`]: the subcommands; [`sample`]: realistic generated shares for demo and benchmarks.
@@ -25,6 +27,7 @@ pub mod copy;
 pub mod daemon;
 pub mod error;
 pub mod fault;
+pub mod gaps;
 pub mod hook;
 pub mod identity;
 pub mod inventory;
@@ -38,6 +41,7 @@ pub mod replay;
 pub mod sample;
 pub mod schedule;
 pub mod sftp;
+pub mod silence;
 pub mod source;
 pub mod store;
 pub mod weather;
