@@ -138,22 +138,5 @@ impl PresenceTables for PresenceRebuild {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Bits address minutes of the day exactly, and a day holds 1,440 of them.
-    #[test]
-    fn bits_address_every_minute_of_the_day() {
-        let mut d = DayPresence::default();
-        for m in [0, 63, 64, 1439] {
-            assert!(!d.has(m));
-            d.set(m);
-            assert!(d.has(m));
-        }
-        d.set(1440);
-        assert_eq!(d.count(), 4);
-        assert_eq!(d.first(), Some(0));
-        assert_eq!(split_minute(-1), (-1, 1439));
-        assert_eq!(split_minute(1440 * 3 + 5), (3, 5));
-    }
-}
+#[path = "presence_tests.rs"]
+mod tests;
