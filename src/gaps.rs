@@ -211,10 +211,7 @@ fn dst_skipped(zone: Zone, day: Day) -> Option<DayPresence> {
     }
     let mut skipped = DayPresence::default();
     for m in 0..DAY_MINUTES as usize {
-        if zone
-            .earliest_utc(midnight + chrono::Duration::minutes(m as i64))
-            .is_none()
-        {
+        if !zone.exists(midnight + chrono::Duration::minutes(m as i64)) {
             skipped.set(m);
         }
     }

@@ -173,6 +173,8 @@ fn document(cfg: &Resolved, report: &[StreamGaps], min: i64) -> Value {
 fn print_human(doc: &Value) {
     let rows = |k: &str| doc[k].as_array().cloned().unwrap_or_default();
     let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    // serde_json's numbers ignore width and alignment: format plain integers.
+    let num = |v: &Value| v.as_i64().unwrap_or(0);
     if rows("gaps").is_empty() {
         println!("no gaps");
     } else {
@@ -187,7 +189,7 @@ fn print_human(doc: &Value) {
             text(&g["stream"]),
             text(&g["from"]),
             text(&g["to"]),
-            g["minutes"],
+            num(&g["minutes"]),
             text(&g["kind"])
         );
     }
@@ -225,9 +227,9 @@ fn print_human(doc: &Value) {
             text(&s["stream"]),
             text(&s["from"]),
             text(&s["to"]),
-            s["expected"],
-            s["present"],
-            s["missing"],
+            num(&s["expected"]),
+            num(&s["present"]),
+            num(&s["missing"]),
             s["completeness"].as_f64().unwrap_or(0.0)
         );
     }

@@ -150,10 +150,10 @@ fn print_human(doc: &serde_json::Value) {
             s["name"].as_str().unwrap_or(""),
             s["alias"].as_str().unwrap_or(""),
             s["newest"].as_str().unwrap_or("-"),
-            s["files"],
+            s["files"].as_u64().unwrap_or(0),
             s["age_secs"].as_i64().map_or("-".into(), super::gaps::span),
-            s["missing_24h"],
-            s["missing_total"]
+            s["missing_24h"].as_u64().unwrap_or(0),
+            s["missing_total"].as_u64().unwrap_or(0)
         );
     }
     let kv = |v: &serde_json::Value| {
