@@ -376,3 +376,27 @@ fn status_shows_freshness_and_missing_minutes() {
         "{text}"
     );
 }
+
+/// `ingest demo` ends by running `gaps`, which finds the demo's one 45-minute outage of
+/// JimmyLoup and nothing else; the demo itself still succeeds.
+#[test]
+fn the_demo_ends_with_gaps_finding_its_45_minute_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .arg("demo")
+        .arg(dir.path().join("demo"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (_, tour_end) = text.split_once("ingest gaps").expect("a gaps step");
+    let rows: Vec<&str> = tour_end
+        .lines()
+        .filter(|l| l.ends_with("  missing"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{tour_end}");
+    assert!(
+        rows[0].starts_with("JimmyLoup") && rows[0].contains(" 45  missing"),
+        "{tour_end}"
+    );
+}

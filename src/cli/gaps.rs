@@ -38,6 +38,20 @@ pub struct GapsArgs {
     pub json: bool,
 }
 
+impl Default for GapsArgs {
+    /// The whole index, every stream, as the command line's defaults.
+    fn default() -> Self {
+        GapsArgs {
+            since: None,
+            until: None,
+            only_stream: None,
+            min_minutes: 1,
+            late_minutes: 60,
+            json: false,
+        }
+    }
+}
+
 pub fn run(cfg: &Resolved, args: &GapsArgs) -> Result<ExitCode> {
     let clock = SystemClock;
     let query = Query {
