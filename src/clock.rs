@@ -58,7 +58,7 @@ impl Zone {
                 }
                 .filter(|u| self.local(*u) == t)
             })
-            .map_or_else(|| naive.and_utc(), |t| t)
+            .unwrap_or_else(|| naive.and_utc())
     }
 }
 
