@@ -53,27 +53,7 @@ impl Default for GapsArgs {
 }
 
 pub fn run(cfg: &Resolved, args: &GapsArgs) -> Result<ExitCode> {
-    let clock = SystemClock;
-    let query = Query {
-        since: args
-            .since
-            .as_deref()
-            .map(|t| local_minute_arg("--since", t))
-            .transpose()?,
-        until: args
-            .until
-            .as_deref()
-            .map(|t| local_minute_arg("--until", t))
-            .transpose()?,
-        late_after: chrono::Duration::minutes(i64::from(args.late_minutes)),
-        zone: clock.zone(),
-        now: truncate_to_minute(clock.now_local()),
-    };
-    if let (Some(since), Some(until)) = (query.since, query.until) {
-        if until < since {
-            return Err(Error::Config("--until is before --since".into()));
-        }
-    }
+    let query = query_of(args)?;
     let store = open(cfg)?;
     let streams = streams_of(cfg, &store, args.only_stream.as_deref())?;
     let report = of_streams(&store, &streams, &query)?;
@@ -94,6 +74,29 @@ pub fn run(cfg: &Resolved, args: &GapsArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The window and zone of a run; bad times are errors naming their option (exit 2).
+fn query_of(args: &GapsArgs) -> Result<Query> {
+    let clock = SystemClock;
+    let time = |option: &str, t: &Option<String>| {
+        t.as_deref()
+            .map(|t| local_minute_arg(option, t))
+            .transpose()
+    };
+    let query = Query {
+        since: time("--since", &args.since)?,
+        until: time("--until", &args.until)?,
+        late_after: chrono::Duration::minutes(i64::from(args.late_minutes)),
+        zone: clock.zone(),
+        now: truncate_to_minute(clock.now_local()),
+    };
+    if let (Some(since), Some(until)) = (query.since, query.until) {
+        if until < since {
+            return Err(Error::Config("--until is before --since".into()));
+        }
+    }
+    Ok(query)
 }
 
 /// The store, read-only when it can be (no write, no fsync: the fast path); a store from an
@@ -140,64 +143,98 @@ fn streams_of(cfg: &Resolved, store: &Store, only: Option<&str>) -> Result<Vec<S
 const MINUTE: &str = "%Y-%m-%dT%H:%M";
 
 fn document(cfg: &Resolved, report: &[StreamGaps], min: i64) -> Value {
-    let mut gaps = Vec::new();
-    let mut late = Vec::new();
-    let mut streams = Vec::new();
-    for s in report {
-        for g in s.gaps.iter().filter(|g| g.minutes >= min) {
-            gaps.push(json!({
+    let gaps: Vec<Value> = report.iter().flat_map(|s| gap_rows(s, min)).collect();
+    let late: Vec<Value> = report.iter().flat_map(late_rows).collect();
+    let streams: Vec<Value> = report.iter().map(|s| summary(cfg, s)).collect();
+    let missing: u64 = report.iter().map(|s| s.missing).sum();
+    json!({"gaps": gaps, "late": late, "streams": streams, "missing": missing})
+}
+
+/// The stream's runs of at least `min` minutes.
+fn gap_rows(s: &StreamGaps, min: i64) -> Vec<Value> {
+    (s.gaps.iter().filter(|g| g.minutes >= min))
+        .map(|g| {
+            json!({
                 "stream": s.stream,
                 "from": g.from.format(MINUTE).to_string(),
                 "to": g.to.format(MINUTE).to_string(),
                 "minutes": g.minutes,
                 "kind": g.kind.as_str(),
-            }));
-        }
-        for l in &s.late {
-            late.push(json!({
+            })
+        })
+        .collect()
+}
+
+fn late_rows(s: &StreamGaps) -> Vec<Value> {
+    (s.late.iter())
+        .map(|l| {
+            json!({
                 "stream": s.stream,
                 "file": l.file,
                 "minute": l.minute.format(MINUTE).to_string(),
                 "ingested_at": l.ingested_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 "delay_secs": l.delay.num_seconds(),
-            }));
-        }
-        let dst: i64 = (s.gaps.iter())
-            .filter(|g| g.kind == GapKind::DstSkipped)
-            .map(|g| g.minutes)
-            .sum();
-        let fmt = |i: usize| s.window.map(|w| [w.0, w.1][i].format(MINUTE).to_string());
-        streams.push(json!({
-            "stream": s.stream,
-            "alias": cfg.streams.alias(&s.stream),
-            "from": fmt(0),
-            "to": fmt(1),
-            "expected": s.expected,
-            "present": s.present,
-            "missing": s.missing,
-            "dst_skipped": dst,
-            "completeness": (s.completeness() * 100.0).round() / 100.0,
-            "never_started": s.never_started,
-        }));
-    }
-    let missing: u64 = report.iter().map(|s| s.missing).sum();
-    json!({"gaps": gaps, "late": late, "streams": streams, "missing": missing})
+            })
+        })
+        .collect()
+}
+
+fn summary(cfg: &Resolved, s: &StreamGaps) -> Value {
+    let dst: i64 = (s.gaps.iter())
+        .filter(|g| g.kind == GapKind::DstSkipped)
+        .map(|g| g.minutes)
+        .sum();
+    let (from, to) = match s.window {
+        Some((from, to)) => (
+            Some(from.format(MINUTE).to_string()),
+            Some(to.format(MINUTE).to_string()),
+        ),
+        None => (None, None),
+    };
+    json!({
+        "stream": s.stream,
+        "alias": cfg.streams.alias(&s.stream),
+        "from": from,
+        "to": to,
+        "expected": s.expected,
+        "present": s.present,
+        "missing": s.missing,
+        "dst_skipped": dst,
+        "completeness": (s.completeness() * 100.0).round() / 100.0,
+        "never_started": s.never_started,
+    })
+}
+
+fn rows(doc: &Value, key: &str) -> Vec<Value> {
+    doc[key].as_array().cloned().unwrap_or_default()
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("-")
+}
+
+/// serde_json's numbers ignore width and alignment: columns format plain integers.
+fn num(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
 }
 
 fn print_human(doc: &Value) {
-    let rows = |k: &str| doc[k].as_array().cloned().unwrap_or_default();
-    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
-    // serde_json's numbers ignore width and alignment: format plain integers.
-    let num = |v: &Value| v.as_i64().unwrap_or(0);
-    if rows("gaps").is_empty() {
+    print_gaps(doc);
+    print_late(doc);
+    print_summary(doc);
+}
+
+fn print_gaps(doc: &Value) {
+    let gaps = rows(doc, "gaps");
+    if gaps.is_empty() {
         println!("no gaps");
-    } else {
-        println!(
-            "{:<16} {:<16}  {:<16}  {:>8}  kind",
-            "stream", "from", "to", "minutes"
-        );
+        return;
     }
-    for g in rows("gaps") {
+    println!(
+        "{:<16} {:<16}  {:<16}  {:>8}  kind",
+        "stream", "from", "to", "minutes"
+    );
+    for g in gaps {
         println!(
             "{:<16} {:<16}  {:<16}  {:>8}  {}",
             text(&g["stream"]),
@@ -207,26 +244,34 @@ fn print_human(doc: &Value) {
             text(&g["kind"])
         );
     }
-    if !rows("late").is_empty() {
-        println!(
-            "\nlate:\n{:<44} {:<16}  {:<20}  delay",
-            "file", "minute", "ingested at"
-        );
+}
+
+fn print_late(doc: &Value) {
+    let late = rows(doc, "late");
+    if late.is_empty() {
+        return;
     }
-    for l in rows("late") {
+    println!(
+        "\nlate:\n{:<44} {:<16}  {:<20}  delay",
+        "file", "minute", "ingested at"
+    );
+    for l in late {
         println!(
             "{:<44} {:<16}  {:<20}  {}",
             text(&l["file"]),
             text(&l["minute"]),
             text(&l["ingested_at"]),
-            span(l["delay_secs"].as_i64().unwrap_or(0))
+            span(num(&l["delay_secs"]))
         );
     }
+}
+
+fn print_summary(doc: &Value) {
     println!(
         "\n{:<16} {:<16}  {:<16}  {:>8}  {:>8}  {:>8}  complete",
         "stream", "from", "to", "expected", "present", "missing"
     );
-    for s in rows("streams") {
+    for s in rows(doc, "streams") {
         if s["from"].is_null() {
             let why = if s["never_started"] == true {
                 "never started"
