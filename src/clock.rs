@@ -32,6 +32,33 @@ impl Zone {
             Zone::Named(tz) => first(tz.from_local_datetime(&naive)),
         }
     }
+
+    /// Whether the local clock ever reads `naive`: false in a spring gap. Checked by a round
+    /// trip, because the system zone's conversion (chrono's `Local`) takes the first minute of
+    /// a gap (02:00 in Europe/Zurich) as existing; the conversion from UTC has no such edge.
+    pub fn exists(self, naive: NaiveDateTime) -> bool {
+        self.earliest_utc(naive)
+            .is_some_and(|t| self.local(t) == naive)
+    }
+
+    /// The last instant at which the local clock reads `naive`: the later of the two in the
+    /// autumn repeated hour; in a spring gap, the first instant after it.
+    pub fn latest_utc(self, naive: NaiveDateTime) -> DateTime<Utc> {
+        fn last<T: TimeZone>(r: LocalResult<DateTime<T>>) -> Option<DateTime<Utc>> {
+            r.latest().map(|t| t.with_timezone(&Utc))
+        }
+        // A gap is at most a few hours long; past it the clock reads local time again.
+        (0..=24 * 60)
+            .map(|m| naive + chrono::Duration::minutes(m))
+            .find_map(|t| {
+                match self {
+                    Zone::System => last(Local.from_local_datetime(&t)),
+                    Zone::Named(tz) => last(tz.from_local_datetime(&t)),
+                }
+                .filter(|u| self.local(*u) == t)
+            })
+            .unwrap_or_else(|| naive.and_utc())
+    }
 }
 
 pub trait Clock: Send + Sync {

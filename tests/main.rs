@@ -10,6 +10,7 @@ mod completeness;
 #[cfg(unix)]
 mod daemon;
 mod discovery;
+mod gaps;
 mod ingest;
 mod recovery;
 mod reliability;

@@ -1,9 +1,9 @@
 //! `ingest demo [DIR]`: a guided tour on generated data. Builds a sample share (two apartments,
 //! two days of minute files, a sensor outage, some bad names), ingests it with the real
 //! pipeline (first pass = reconcile), lets new files arrive and finds them by prediction, then
-//! prints the status and where to look.
+//! prints the status, the gaps report that finds the outage, and where to look.
 
-use super::{status, GlobalArgs};
+use super::{gaps, status, GlobalArgs};
 use crate::bronze::layout::sensor_rel;
 use crate::bronze::LocalBronze;
 use crate::clock::{Clock, SystemClock};
@@ -90,6 +90,9 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
         weather: None,
     };
     status::run(&resolved, &status::StatusArgs { json: false })?;
+    println!("\n6. What never arrived (`ingest gaps`): JimmyLoup's 45-minute outage");
+    // Exit 1 (minutes are missing) is the point of this step, not a failure of the demo.
+    gaps::run(&resolved, &gaps::GapsArgs::default())?;
     let oldest = SensorName::new(spec_start, "JimmyLoup");
     let rel = sensor_rel("jimmy", &oldest);
     let hour_dir = rel.rsplit_once('/').map_or(rel.as_str(), |(d, _)| d);
@@ -106,6 +109,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
     let (exe, find) = (program(), FIND);
     println!("  {exe} log {g} --file \"{oldest}\"");
     println!("  {exe} log {g} | {find} skipped");
+    println!("  {exe} gaps {g}");
     println!("  {exe} run --once {g}");
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,8 @@
 mod adopt;
 mod audit;
 mod demo;
+mod freshness;
+mod gaps;
 mod log;
 mod replay;
 mod run;
@@ -128,6 +130,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Streams, baselines and event counts.
     Status(status::StatusArgs),
+    /// Which expected minutes never arrived, per stream (exit 1 if any is missing).
+    Gaps(gaps::GapsArgs),
     /// The event log, oldest first.
     Log(log::LogArgs),
     /// Verify Bronze and the share against the recorded hashes.
@@ -341,6 +345,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run::run(&cfg, args),
         Command::Status(args) => status::run(&cfg, args),
         Command::Log(args) => log::run(&cfg, args),
+        Command::Gaps(args) => gaps::run(&cfg, args),
         Command::Audit(args) => audit::run(&cfg, args),
         Command::Replay(args) => replay::run(&cfg, args),
         Command::Adopt(args) => adopt::run(&cfg, args),

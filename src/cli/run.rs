@@ -87,6 +87,10 @@ pub struct RunArgs {
     /// Local hour of the nightly reconcile.
     #[arg(long, env = "NIGHTLY_HOUR", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..24))]
     pub nightly_hour: u32,
+    /// Minutes without a new file after which a stream is logged as silent (once; an info
+    /// line follows when it resumes).
+    #[arg(long, env = "INGEST_SILENCE_MINUTES", default_value_t = crate::silence::DEFAULT_SILENCE_MINUTES, value_parser = clap::value_parser!(u32).range(1..=525_600))]
+    pub silence_minutes: u32,
 }
 
 /// `ingest run` from the command line.
@@ -345,6 +349,7 @@ fn sensor_loop(
         max_backoff: timing.max_backoff,
         hook: hook_of(cfg, args, timing),
         inline: false,
+        silence: Duration::from_secs(u64::from(args.silence_minutes) * 60),
     };
     Arc::new(SensorLoop::new(
         cfg.state.clone(),

@@ -1,8 +1,10 @@
 //! `ingest status`: per stream its baseline and file count, event counts by kind, how many
 //! files are skipped, failed or pending, and the weather flow (newest date, files, last pass,
-//! last error). Read from the projections; nothing is walked.
+//! last error), and each stream's completeness: newest minute, its age, and the minutes
+//! missing in the last 24 h and in all (as `ingest gaps` counts them). Read from the
+//! projections; nothing is walked.
 
-use super::{escaped, Resolved};
+use super::{escaped, freshness, Resolved};
 use crate::error::Result;
 use crate::identity::SourceId;
 use crate::naming::{minute_from_index, WeatherName};
@@ -28,15 +30,19 @@ pub fn run(cfg: &Resolved, args: &StatusArgs) -> Result<ExitCode> {
     let baselines = store.streams()?;
     let meta = store.meta()?;
     let by_state = count_states(&store)?;
+    let fresh = freshness::of_streams(&store, cfg)?;
     let streams: Vec<_> = cfg
         .streams
         .iter()
-        .map(|(name, alias)| {
+        .zip(fresh)
+        .map(|((name, alias), fresh)| {
             let rec = baselines.get(name);
             let baseline = rec
                 .and_then(|r| minute_from_index(r.newest_minute))
                 .map(|m| m.format("%Y-%m-%dT%H:%M").to_string());
-            json!({"name": name, "alias": alias, "baseline": baseline, "files": rec.map_or(0, |r| r.files)})
+            let mut s = json!({"name": name, "alias": alias, "baseline": baseline, "files": rec.map_or(0, |r| r.files)});
+            freshness::add(&mut s, &fresh);
+            s
         })
         .collect();
     let events: BTreeMap<_, _> = meta
@@ -135,16 +141,19 @@ fn print_human(doc: &serde_json::Value) {
         doc["events"]
     );
     println!(
-        "{:<16} {:<10} {:<18} {:>9}",
-        "stream", "alias", "baseline", "files"
+        "{:<16} {:<10} {:<18} {:>9} {:>8} {:>11} {:>13}",
+        "stream", "alias", "newest", "files", "age", "missing 24h", "missing total"
     );
     for s in doc["streams"].as_array().into_iter().flatten() {
         println!(
-            "{:<16} {:<10} {:<18} {:>9}",
+            "{:<16} {:<10} {:<18} {:>9} {:>8} {:>11} {:>13}",
             s["name"].as_str().unwrap_or(""),
             s["alias"].as_str().unwrap_or(""),
-            s["baseline"].as_str().unwrap_or("-"),
-            s["files"]
+            s["newest"].as_str().unwrap_or("-"),
+            s["files"].as_u64().unwrap_or(0),
+            s["age_secs"].as_i64().map_or("-".into(), super::gaps::span),
+            s["missing_24h"].as_u64().unwrap_or(0),
+            s["missing_total"].as_u64().unwrap_or(0)
         );
     }
     let kv = |v: &serde_json::Value| {

@@ -41,6 +41,8 @@ pub struct SensorSchedule {
     /// Run passes on the async task itself instead of a blocking thread. Only for tests
     /// under paused tokio time, where a blocking thread would let the clock jump meanwhile.
     pub inline: bool,
+    /// A stream with no new minute for longer than this is logged as silent (once).
+    pub silence: Duration,
 }
 
 /// Everything the daemon runs with.
@@ -64,6 +66,9 @@ pub struct DaemonStats {
     pub failed_passes: u64,
     pub copied: u64,
     pub hook_runs: u64,
+    /// Streams that fell silent, and that resumed (one each per change of state).
+    pub silences: u64,
+    pub resumptions: u64,
 }
 
 /// One tick's result.
@@ -103,6 +108,7 @@ impl SensorLoop {
         let mut stats = DaemonStats::default();
         let mut health = Health::default();
         let mut delay = Duration::ZERO;
+        let mut silence = crate::silence::Silence::new(self.config.silence);
         loop {
             tokio::select! {
                 // A shutdown wins over a tick that is due at the same moment.
@@ -112,6 +118,9 @@ impl SensorLoop {
             }
             let (outcome, stopping) = self.clone().tick_or_stop(&mut shutdown).await;
             delay = health.after(&outcome, &mut stats, &self.config);
+            for change in silence.check(&self.state, &*self.clock) {
+                crate::silence::count(&change, &mut stats);
+            }
             if stopping {
                 break;
             }

@@ -165,6 +165,7 @@ impl Rig {
             max_backoff: Duration::from_secs(600),
             hook: None,
             inline: true,
+            silence: Duration::from_secs(15 * 60),
         };
         let daemon = Arc::new(SensorLoop::new(
             self.state(),
@@ -349,5 +350,24 @@ async fn three_hour_outage_costs_few_lookups_and_resumption_is_found_quickly() {
         at[0] <= zurich(local(2023, 8, 18, 13, 2)),
         "copied at {}",
         at[0]
+    );
+}
+
+/// Issue 14: a 3-hour outage of both streams under the daemon's schedule gives exactly one
+/// silence per stream (after 15 minutes without a new minute) and one resumption each, however
+/// many passes ran in between.
+#[tokio::test(start_paused = true)]
+async fn silence_is_logged_once_per_change_of_state_not_per_pass() {
+    let rig = Rig::new(local(2023, 8, 18, 9, 50));
+    rig.share
+        .land_range(local(2023, 8, 18, 9, 0), local(2023, 8, 18, 10, 0));
+    rig.share
+        .land_range(local(2023, 8, 18, 13, 0), local(2023, 8, 18, 14, 0));
+    let stats = rig.run_daemon(Duration::from_secs(210 * 60)).await; // 09:50 .. 13:20
+    assert!(stats.passes > 200, "{stats:?}");
+    assert_eq!(
+        (stats.silences, stats.resumptions),
+        (2, 2),
+        "A and B each fell silent once and resumed once"
     );
 }

@@ -11,12 +11,14 @@
 pub mod codec;
 pub mod damage;
 pub mod event;
+pub mod presence;
 pub mod projection;
 mod tables;
 
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use event::{Event, EventKind, PassMode, ScanSummary, SourceVersion};
+use presence::{Day, DayPresence, PresenceRebuild};
 use projection::{FileRecord, FileState, MemoryProjections, StateAndFacts, StreamRecord};
 use redb::{
     Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
@@ -26,7 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use tables::{BASELINE, EVENTS, FILES, META, PENDING, PUBLISHING};
+pub use tables::{BASELINE, EVENTS, FILES, META, PENDING, PRESENCE, PUBLISHING};
 
 /// redb's page cache: 32 MiB, or `INGEST_STORE_CACHE_MB`. Writes come in name order within a
 /// day and reads are scans or single lookups, so a small cache holds the working set; redb's
@@ -177,10 +179,14 @@ impl Store {
         // An initialized store is opened without writing, so read-only commands and dry runs
         // leave the file untouched.
         if Self::is_initialized(&db)? {
-            return Ok(Store {
+            let store = Store {
                 db: Db::ReadWrite(db),
                 path: path.to_owned(),
-            });
+            };
+            if !store.has_presence()? {
+                store.build_presence()?;
+            }
+            return Ok(store);
         }
         let txn = db.begin_write()?;
         {
@@ -207,6 +213,77 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         Ok(meta.get(projection::META_SCHEMA)?.is_some())
+    }
+
+    /// Whether the `presence` table exists: stores written before it was added lack it.
+    pub fn has_presence(&self) -> Result<bool> {
+        let txn = self.db.begin_read()?;
+        match txn.open_table(PRESENCE) {
+            Ok(_) => Ok(true),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Builds the `presence` table of a store written before it existed, by folding the log
+    /// (once: every later append keeps it up to date). One pass over `events`, holding only
+    /// the presence rows and each stream's newest minute in memory.
+    fn build_presence(&self) -> Result<()> {
+        let started = Instant::now();
+        let mut rebuilt = PresenceRebuild::default();
+        self.for_each_event(0, |_, event| rebuilt.apply(&event))?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(PRESENCE)?;
+            for ((stream, day), row) in &rebuilt.days {
+                table.insert((stream.as_str(), *day), codec::encode(row).as_slice())?;
+            }
+        }
+        txn.commit()?;
+        tracing::info!(
+            store = %self.path.display(),
+            rows = rebuilt.days.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "built the presence table of a store from an earlier release"
+        );
+        Ok(())
+    }
+
+    /// The presence rows of one stream, by naive day, oldest first. Empty when the stream has
+    /// none (or the store, opened read-only, predates the table).
+    pub fn presence_of(&self, stream: &str) -> Result<BTreeMap<Day, DayPresence>> {
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(PRESENCE) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = BTreeMap::new();
+        for row in table.range((stream, Day::MIN)..=(stream, Day::MAX))? {
+            let (k, v) = row?;
+            out.insert(k.value().1, codec::decode("presence row", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Every presence row, keyed by (stream, day).
+    pub fn presence(&self) -> Result<BTreeMap<(String, Day), DayPresence>> {
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(PRESENCE) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = BTreeMap::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let (stream, day) = k.value();
+            out.insert(
+                (stream.to_owned(), day),
+                codec::decode("presence row", v.value())?,
+            );
+        }
+        Ok(out)
     }
 
     pub fn path(&self) -> &Path {
@@ -460,7 +537,10 @@ impl Store {
         let live_pending = self.pending()?;
         same &= live_pending.len() == rebuilt.pending.len()
             && live_pending.iter().all(|k| rebuilt.pending.contains(k));
-        Ok(same && self.streams()? == rebuilt.streams && self.meta()? == rebuilt.meta)
+        Ok(same
+            && self.streams()? == rebuilt.streams
+            && self.meta()? == rebuilt.meta
+            && self.presence()? == rebuilt.presence)
     }
 
     /// The projections rebuilt from `events` alone.
@@ -479,6 +559,7 @@ impl Store {
             ..Default::default()
         };
         p.streams = self.streams()?;
+        p.presence = self.presence()?;
         for row in txn.open_table(FILES)?.iter()? {
             let (k, v) = row?;
             if let Some(key) = FileKey::from_bytes(k.value()) {

@@ -3,6 +3,7 @@
 //! [`MemoryProjections`] (rebuild), which is what makes "rebuild equals live" checkable.
 
 use super::event::{Event, EventKind, PassMode, SkipReason, SourceVersion};
+use super::presence::{self, Day, DayPresence, PresenceTables};
 use crate::error::Result;
 use crate::identity::{ContentHash, FileKey, SourceId};
 use crate::naming::{minute_index, SensorName};
@@ -69,7 +70,7 @@ pub struct StreamRecord {
 }
 
 /// The tables a fold writes to; implemented by the live redb tables and by memory.
-pub trait ProjectionTables {
+pub trait ProjectionTables: PresenceTables {
     fn file(&self, key: &FileKey) -> Result<Option<FileRecord>>;
     fn put_file(&mut self, key: &FileKey, record: &FileRecord) -> Result<()>;
     fn stream(&self, name: &str) -> Result<Option<StreamRecord>>;
@@ -118,7 +119,9 @@ pub fn apply(t: &mut impl ProjectionTables, seq: u64, event: &Event) -> Result<(
         return Ok(());
     };
     t.set_pending(key, is_pending(&record.state))?;
-    if record.state.is_ingested() {
+    if record.state.is_ingested() && key.source == SourceId::Share {
+        // Before the baseline moves: presence needs the stream's newest minute until now.
+        presence::mark(t, &key.name, event.at_ms)?;
         count_in_stream(t, key, previous.as_ref())?;
     }
     t.put_file(key, &record)
@@ -228,6 +231,8 @@ pub struct MemoryProjections {
     pub streams: BTreeMap<String, StreamRecord>,
     pub pending: BTreeSet<FileKey>,
     pub meta: BTreeMap<String, u64>,
+    /// (stream, naive day) → the day's presence row.
+    pub presence: BTreeMap<(String, Day), DayPresence>,
 }
 
 impl MemoryProjections {
@@ -246,6 +251,20 @@ impl MemoryProjections {
             apply(&mut p, seq, event)?;
         }
         Ok(p)
+    }
+}
+
+impl PresenceTables for MemoryProjections {
+    fn newest_minute(&self, stream: &str) -> Result<Option<i64>> {
+        Ok(self.streams.get(stream).map(|r| r.newest_minute))
+    }
+    fn day(&self, stream: &str, day: Day) -> Result<Option<DayPresence>> {
+        Ok(self.presence.get(&(stream.to_owned(), day)).cloned())
+    }
+    fn put_day(&mut self, stream: &str, day: Day, value: &DayPresence) -> Result<()> {
+        self.presence
+            .insert((stream.to_owned(), day), value.clone());
+        Ok(())
     }
 }
 

@@ -3,6 +3,7 @@
 //! small per ingested file.
 
 use super::codec;
+use super::presence::{Day, DayPresence, PresenceTables};
 use super::projection::{FileRecord, ProjectionTables, StreamRecord};
 use crate::error::Result;
 use crate::identity::FileKey;
@@ -31,6 +32,12 @@ pub const PENDING: TableDefinition<&[u8], ()> = TableDefinition::new("pending");
 /// holds at most two batches.
 pub const PUBLISHING: TableDefinition<&[u8], &str> = TableDefinition::new("publishing");
 
+/// `presence`: (stream, naive day number) → encoded `DayPresence` (1,440 minute bits and the
+/// files that arrived behind their stream). Equals the fold of `events`; one row per stream
+/// and day with at least one ingested file, so a year of two streams is ~730 small rows.
+/// Absent in stores written before it existed: built from the log on their first open.
+pub const PRESENCE: TableDefinition<(&str, i32), &[u8]> = TableDefinition::new("presence");
+
 /// `meta`: key → u64. Schema version, last reconcile time, event counts by kind.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
@@ -40,6 +47,7 @@ pub struct LiveTables<'txn> {
     baseline: Table<'txn, &'static str, &'static [u8]>,
     pending: Table<'txn, &'static [u8], ()>,
     meta: Table<'txn, &'static str, u64>,
+    presence: Table<'txn, (&'static str, i32), &'static [u8]>,
 }
 
 impl<'txn> LiveTables<'txn> {
@@ -49,7 +57,25 @@ impl<'txn> LiveTables<'txn> {
             baseline: txn.open_table(BASELINE)?,
             pending: txn.open_table(PENDING)?,
             meta: txn.open_table(META)?,
+            presence: txn.open_table(PRESENCE)?,
         })
+    }
+}
+
+impl PresenceTables for LiveTables<'_> {
+    fn newest_minute(&self, stream: &str) -> Result<Option<i64>> {
+        Ok(self.stream(stream)?.map(|r| r.newest_minute))
+    }
+    fn day(&self, stream: &str, day: Day) -> Result<Option<DayPresence>> {
+        match self.presence.get((stream, day))? {
+            Some(v) => Ok(Some(codec::decode("presence row", v.value())?)),
+            None => Ok(None),
+        }
+    }
+    fn put_day(&mut self, stream: &str, day: Day, value: &DayPresence) -> Result<()> {
+        self.presence
+            .insert((stream, day), codec::encode(value).as_slice())?;
+        Ok(())
     }
 }
 
