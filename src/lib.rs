@@ -16,9 +16,9 @@
 //! - [`store`]: the redb event log, its projections and codec.
 //! - [`context`]: what a pass works with; [`pass`]: one sensor pass, orchestrated;
 //!   [`weather`]: one weather pass; [`adopt`], [`audit`], [`replay`], [`hook`]: the other jobs.
-//! - [`gaps`]: completeness, which expected minutes never arrived (from the presence rows);
-//!   [`silence`]: the daemon's alert when a stream stops delivering.
-//! - [`daemon`]: every flow as a task under one shutdown; [`schedule`] and [`clock`]: when.
+//! - [`gaps`]: completeness, which expected minutes never arrived (from the presence rows).
+//! - [`daemon`]: every flow as a task under one shutdown, and the silence alerts; [`schedule`]
+//!   and [`clock`]: when.
 //! - [`cli`]: the subcommands (the binary only parses and maps exit codes); [`config`],
 //!   [`identity`], [`error`], [`parallel`]: shared vocabulary; [`sample`]: generated shares.
 //! - `testing` (tests only): test doubles, fault injection around the seams, model tests.
@@ -44,7 +44,6 @@ pub mod record;
 pub mod replay;
 pub mod sample;
 pub mod schedule;
-pub mod silence;
 pub mod source;
 pub mod store;
 #[cfg(test)]

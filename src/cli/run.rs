@@ -89,7 +89,7 @@ pub struct RunArgs {
     pub nightly_hour: u32,
     /// Minutes without a new file after which a stream is logged as silent (once; an info
     /// line follows when it resumes).
-    #[arg(long, env = "INGEST_SILENCE_MINUTES", default_value_t = crate::silence::DEFAULT_SILENCE_MINUTES, value_parser = clap::value_parser!(u32).range(1..=525_600))]
+    #[arg(long, env = "INGEST_SILENCE_MINUTES", default_value_t = crate::daemon::silence::DEFAULT_SILENCE_MINUTES, value_parser = clap::value_parser!(u32).range(1..=525_600))]
     pub silence_minutes: u32,
 }
 

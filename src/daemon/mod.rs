@@ -6,11 +6,13 @@
 //! - [`sensors`]: the sensor flow's schedule (prediction every interval, reconcile nightly or
 //!   when needed), health and backoff, and the downstream hook;
 //! - [`weather`]: the weather flow's schedule;
-//! - [`shutdown`]: the one stop signal; [`lock`]: one daemon per store.
+//! - [`shutdown`]: the one stop signal; [`lock`]: one daemon per store;
+//! - [`silence`]: one WARN when a stream stops delivering, one INFO when it resumes.
 
 pub mod lock;
 pub mod sensors;
 pub mod shutdown;
+pub mod silence;
 pub mod weather;
 
 pub use sensors::{DaemonStats, SensorLoop, SensorSchedule};

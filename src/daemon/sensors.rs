@@ -108,7 +108,7 @@ impl SensorLoop {
         let mut stats = DaemonStats::default();
         let mut health = Health::default();
         let mut delay = Duration::ZERO;
-        let mut silence = crate::silence::Silence::new(self.config.silence);
+        let mut silence = crate::daemon::silence::Silence::new(self.config.silence);
         loop {
             tokio::select! {
                 // A shutdown wins over a tick that is due at the same moment.
@@ -119,7 +119,7 @@ impl SensorLoop {
             let (outcome, stopping) = self.clone().tick_or_stop(&mut shutdown).await;
             delay = health.after(&outcome, &mut stats, &self.config);
             for change in silence.check(&self.state, &*self.clock) {
-                crate::silence::count(&change, &mut stats);
+                crate::daemon::silence::count(&change, &mut stats);
             }
             if stopping {
                 break;
