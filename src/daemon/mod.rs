@@ -6,10 +6,12 @@
 //! - [`sensors`]: the sensor flow's schedule (prediction every interval, reconcile nightly or
 //!   when needed), health and backoff, and the downstream hook;
 //! - [`weather`]: the weather flow's schedule;
+//! - [`report`]: the one place every flow reports each pass to;
 //! - [`shutdown`]: the one stop signal; [`lock`]: one daemon per store;
 //! - [`silence`]: one WARN when a stream stops delivering, one INFO when it resumes.
 
 pub mod lock;
+pub mod report;
 pub mod sensors;
 pub mod shutdown;
 pub mod silence;

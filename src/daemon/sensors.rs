@@ -254,40 +254,14 @@ impl Health {
     }
 }
 
-/// One log line per pass that did something (info), nothing at info for an idle tick.
+/// Counts a pass in the daemon's stats and reports it ([`super::report`]).
 fn log_tick(tick: &Tick, stats: &mut DaemonStats) {
-    let r = &tick.report;
-    let t = &r.tally;
+    let t = &tick.report.tally;
     stats.passes += 1;
     stats.copied += t.copied;
-    stats.reconciles += u64::from(r.mode == "reconcile");
-    let busy =
-        t.copied + t.adopted + t.skipped + t.failed + t.deferred > 0 || r.mode != "prediction";
-    if busy {
-        tracing::info!(
-            mode = r.mode,
-            copied = t.copied,
-            skipped = t.skipped,
-            failed = t.failed,
-            deferred = t.deferred,
-            lookups = r.work.lookups,
-            listings = r.work.listings,
-            ms = r.millis,
-            "pass"
-        );
-    } else {
-        tracing::debug!(lookups = r.work.lookups, ms = r.millis, "idle pass");
-    }
-    if let Some(h) = &tick.hook {
-        stats.hook_runs += 1;
-        match &h.error {
-            None => tracing::info!(files = h.files, ms = h.millis, "hook ran"),
-            Some(e) => tracing::warn!(
-                files = h.files,
-                "hook failed: {e}; the same files are offered again next time"
-            ),
-        }
-    }
+    stats.reconciles += u64::from(tick.report.mode == "reconcile");
+    stats.hook_runs += u64::from(tick.hook.is_some());
+    super::report::sensor_pass(&tick.report, tick.hook.as_ref());
 }
 
 #[cfg(test)]

@@ -64,13 +64,13 @@ impl WeatherLoop {
             let mut pass = tokio::task::spawn_blocking(move || this.pass());
             let stopping = tokio::select! {
                 r = &mut pass => {
-                    log_pass(r.ok());
+                    super::report::weather_pass(r.ok().as_ref());
                     false
                 }
                 _ = &mut shutdown => {
                     tracing::info!("weather: shutting down, finishing the batch in flight");
                     self.stop.store(true, Ordering::Relaxed);
-                    log_pass(pass.await.ok());
+                    super::report::weather_pass(pass.await.ok().as_ref());
                     true
                 }
             };
@@ -98,17 +98,5 @@ impl WeatherLoop {
             stop: Some(&self.stop),
         };
         damage::guard(&self.state, || weather::run_with_retries(&ctx, self.retry))
-    }
-}
-
-/// A pass that changed something is logged at info, an idle one at debug.
-fn log_pass(outcome: Option<Result<WeatherReport>>) {
-    match outcome {
-        Some(Ok(r)) if r.tally.copied + r.tally.failed + r.tally.skipped > 0 => {
-            tracing::info!("{}", r.line())
-        }
-        Some(Ok(r)) => tracing::debug!("{}", r.line()),
-        Some(Err(e)) => tracing::warn!("weather pass failed: {e}"),
-        None => tracing::warn!("weather pass aborted"),
     }
 }

@@ -1,0 +1,52 @@
+//! Where every flow of the daemon reports each pass: one place that says what a pass did (and
+//! where a metrics observer is to hang). A sensor or weather pass that changed something is
+//! one INFO line, an idle one DEBUG; the hook's outcome follows its pass. Failures of a whole
+//! pass are reported by each flow's health (the sensor flow logs one per change of state).
+
+use crate::error::Result;
+use crate::record::PassReport;
+use crate::store::event::HookSummary;
+use crate::weather::WeatherReport;
+
+/// A sensor pass and the hook run after it, if any.
+pub fn sensor_pass(r: &PassReport, hook: Option<&HookSummary>) {
+    let t = &r.tally;
+    let busy =
+        t.copied + t.adopted + t.skipped + t.failed + t.deferred > 0 || r.mode != "prediction";
+    if busy {
+        tracing::info!(
+            mode = r.mode,
+            copied = t.copied,
+            skipped = t.skipped,
+            failed = t.failed,
+            deferred = t.deferred,
+            lookups = r.work.lookups,
+            listings = r.work.listings,
+            ms = r.millis,
+            "pass"
+        );
+    } else {
+        tracing::debug!(lookups = r.work.lookups, ms = r.millis, "idle pass");
+    }
+    if let Some(h) = hook {
+        match &h.error {
+            None => tracing::info!(files = h.files, ms = h.millis, "hook ran"),
+            Some(e) => tracing::warn!(
+                files = h.files,
+                "hook failed: {e}; the same files are offered again next time"
+            ),
+        }
+    }
+}
+
+/// A weather pass (`None`: it did not finish, e.g. it panicked).
+pub fn weather_pass(outcome: Option<&Result<WeatherReport>>) {
+    match outcome {
+        Some(Ok(r)) if r.tally.copied + r.tally.failed + r.tally.skipped > 0 => {
+            tracing::info!("{}", r.line())
+        }
+        Some(Ok(r)) => tracing::debug!("{}", r.line()),
+        Some(Err(e)) => tracing::warn!("weather pass failed: {e}"),
+        None => tracing::warn!("weather pass aborted"),
+    }
+}
