@@ -310,6 +310,7 @@ impl Store {
                 log.insert(seq, codec::encode(event).as_slice())?;
                 projection::apply(&mut live, seq, event)?;
             }
+            live.flush()?;
             if !journal.is_empty() {
                 let mut publishing = txn.open_table(PUBLISHING)?;
                 for key in &journal.settled {

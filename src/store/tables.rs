@@ -8,6 +8,7 @@ use super::projection::{FileRecord, ProjectionTables, StreamRecord};
 use crate::error::Result;
 use crate::identity::FileKey;
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use std::collections::HashMap;
 
 /// `events`: sequence number → encoded `Event`. Append-only; keys are dense from 0, so the
 /// next sequence is the last key + 1. Never updated, never deleted.
@@ -48,6 +49,9 @@ pub struct LiveTables<'txn> {
     pending: Table<'txn, &'static [u8], ()>,
     meta: Table<'txn, &'static str, u64>,
     presence: Table<'txn, (&'static str, i32), &'static [u8]>,
+    /// Presence rows changed in this transaction, written once by [`LiveTables::flush`]: a
+    /// batch of a thousand files of one day then costs one row write, not a thousand.
+    presence_rows: HashMap<(String, Day), DayPresence>,
 }
 
 impl<'txn> LiveTables<'txn> {
@@ -58,7 +62,18 @@ impl<'txn> LiveTables<'txn> {
             pending: txn.open_table(PENDING)?,
             meta: txn.open_table(META)?,
             presence: txn.open_table(PRESENCE)?,
+            presence_rows: HashMap::new(),
         })
+    }
+
+    /// Writes what the fold changed and is only held here (the presence rows); to be called
+    /// before the transaction commits.
+    pub fn flush(mut self) -> Result<()> {
+        for ((stream, day), row) in std::mem::take(&mut self.presence_rows) {
+            self.presence
+                .insert((stream.as_str(), day), codec::encode(&row).as_slice())?;
+        }
+        Ok(())
     }
 }
 
@@ -67,14 +82,17 @@ impl PresenceTables for LiveTables<'_> {
         Ok(self.stream(stream)?.map(|r| r.newest_minute))
     }
     fn day(&self, stream: &str, day: Day) -> Result<Option<DayPresence>> {
+        if let Some(row) = self.presence_rows.get(&(stream.to_owned(), day)) {
+            return Ok(Some(row.clone()));
+        }
         match self.presence.get((stream, day))? {
             Some(v) => Ok(Some(codec::decode("presence row", v.value())?)),
             None => Ok(None),
         }
     }
     fn put_day(&mut self, stream: &str, day: Day, value: &DayPresence) -> Result<()> {
-        self.presence
-            .insert((stream, day), codec::encode(value).as_slice())?;
+        self.presence_rows
+            .insert((stream.to_owned(), day), value.clone());
         Ok(())
     }
 }
