@@ -189,6 +189,9 @@ impl Auditor<'_> {
     /// equal a rebuild; then closes the store.
     fn read_index(&self, opts: &AuditOptions) -> Result<(Vec<Target>, HashSet<String>, bool)> {
         let store = Store::open_existing(self.store_path, self.store_wait)?;
+        // A batch published but not recorded (a crash in between) is settled first, as every
+        // pass does: its files are the journal's, not corrupt or unknown Bronze files.
+        crate::copy::settle_interrupted(&store, self.bronze, self.clock)?;
         let projections_ok = store.projections_match_log()?;
         let mut targets = Vec::new();
         let mut known = HashSet::new();

@@ -254,7 +254,10 @@ fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool) -> Verdict {
     let (mut reader, before) = match ctx.source.open(&name) {
         Ok(opened) => opened,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return missing(ctx, job, lost, &e),
-        Err(e) => return Verdict::Record(source_failed(ctx, job, None, "opening", &e, lost)),
+        Err(e) => {
+            let now = facts_now(ctx, &name, &e);
+            return Verdict::Record(source_failed(ctx, job, now, "opening", &e, lost));
+        }
     };
     let facts = before.facts();
     if before.kind != EntryKind::File {
@@ -295,6 +298,22 @@ fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool) -> Verdict {
         }
         Err(e) => Verdict::Record(failed(job, Some(facts), "copying into Bronze", &e)),
     }
+}
+
+/// What the source says about a file it could not open (one lookup, on this failure path
+/// only): recorded with the failure, it tells a failure about a newer version of an ingested
+/// file (the share changed it, then refused to open it) from one about the recorded version,
+/// so the former never demotes the file's good copy (`record`). Nothing is asked of a source
+/// that is gone.
+fn facts_now(
+    ctx: &Context,
+    name: &std::ffi::OsStr,
+    e: &io::Error,
+) -> Option<crate::store::event::SourceVersion> {
+    if ctx.source.lost(e) {
+        return None;
+    }
+    ctx.source.stat(name).ok().flatten().map(|m| m.facts())
 }
 
 /// A file the source failed on. When the failure is the source's as a whole (a dropped
