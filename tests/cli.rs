@@ -86,7 +86,7 @@ fn flags_win_over_env_which_wins_over_the_config_file() {
             "{}.redb",
             flag_bronze.or(env_bronze).unwrap_or("file")
         )));
-        let out = c.output().unwrap();
+        let out = crate::util::output_of(&mut c);
         assert!(
             out.status.success(),
             "{}",

@@ -81,7 +81,7 @@ impl Rig {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
+        output_of(&mut self.cmd(args))
     }
 
     /// `run --once --json` (or with extra args), asserting the exit code; returns the report.
@@ -213,5 +213,20 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// Runs `cmd` to completion. Under Wine a process now and then fails to start at all when the
+/// tests run two at a time (the check's own launcher retries "ShellExecuteEx failed" the same
+/// way); such a start is retried twice. Only the start: a program that ran is never re-run.
+pub fn output_of(cmd: &mut std::process::Command) -> Output {
+    let mut tries = if cfg!(windows) { 3 } else { 1 };
+    loop {
+        tries -= 1;
+        match cmd.output() {
+            Ok(out) => return out,
+            Err(e) if tries > 0 => eprintln!("could not start {cmd:?} ({e}); trying again"),
+            Err(e) => panic!("could not start {cmd:?}: {e}"),
+        }
     }
 }
