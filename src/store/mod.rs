@@ -252,22 +252,20 @@ impl Store {
     /// The presence rows of one stream, by naive day, oldest first. Empty when the stream has
     /// none (or the store, opened read-only, predates the table).
     pub fn presence_of(&self, stream: &str) -> Result<BTreeMap<Day, DayPresence>> {
-        let txn = self.db.begin_read()?;
-        let table = match txn.open_table(PRESENCE) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
-            Err(e) => return Err(e.into()),
-        };
-        let mut out = BTreeMap::new();
-        for row in table.range((stream, Day::MIN)..=(stream, Day::MAX))? {
-            let (k, v) = row?;
-            out.insert(k.value().1, codec::decode("presence row", v.value())?);
-        }
-        Ok(out)
+        let rows = self.presence_rows((stream, Day::MIN)..=(stream, Day::MAX))?;
+        Ok(rows.into_iter().map(|((_, day), row)| (day, row)).collect())
     }
 
     /// Every presence row, keyed by (stream, day).
     pub fn presence(&self) -> Result<BTreeMap<(String, Day), DayPresence>> {
+        self.presence_rows::<std::ops::RangeFull>(..)
+    }
+
+    /// The presence rows in `range` of (stream, day) keys; none when the table predates us.
+    fn presence_rows<'a, R>(&self, range: R) -> Result<BTreeMap<(String, Day), DayPresence>>
+    where
+        R: std::ops::RangeBounds<(&'a str, Day)>,
+    {
         let txn = self.db.begin_read()?;
         let table = match txn.open_table(PRESENCE) {
             Ok(table) => table,
@@ -275,13 +273,11 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let mut out = BTreeMap::new();
-        for row in table.iter()? {
+        for row in table.range(range)? {
             let (k, v) = row?;
             let (stream, day) = k.value();
-            out.insert(
-                (stream.to_owned(), day),
-                codec::decode("presence row", v.value())?,
-            );
+            let row = codec::decode("presence row", v.value())?;
+            out.insert((stream.to_owned(), day), row);
         }
         Ok(out)
     }

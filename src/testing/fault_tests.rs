@@ -29,11 +29,11 @@ use crate::testing::fault::{
     Fault, FaultPlan, FaultyBronze, FaultySource, Op, EACCES, EIO, ENOSPC,
 };
 use crate::testing::ManualClock;
-use crate::testing::MemorySource;
+use crate::testing::{files_under as walk, MemorySource};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -410,18 +410,6 @@ impl World {
         assert!(report.summary.projections_ok);
         self.store = Some(store);
     }
-}
-
-fn walk(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }
 
 /// Random share changes, faulty passes, crashes and audits agree with the model after every

@@ -17,7 +17,7 @@ use crate::identity::{ContentHash, FileKey, SourceId};
 use crate::source::sftp::{Auth, HostKeyCheck, Secret, SecretSource, SftpSettings};
 use crate::store::Store;
 use crate::testing::fault::{Fault, FaultPlan, FaultyBronze, FaultySource, Op, EIO, ENOSPC};
-use crate::testing::{ManualClock, MemorySource};
+use crate::testing::{files_under as walk, ManualClock, MemorySource};
 use crate::weather::{pass_on, WeatherContext};
 use chrono::NaiveDate;
 use proptest::prelude::*;
@@ -287,21 +287,6 @@ fn unused_server() -> SftpSettings {
         host_key: HostKeyCheck::Pinned("unused".into()),
         timeout: Duration::from_secs(1),
     }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in entries.flatten() {
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }
 
 /// Random weather histories with faults of the server and of Bronze, each ending with a

@@ -165,3 +165,16 @@ impl Source for MemorySource {
         Ok(files.is_empty())
     }
 }
+
+/// Every file below `root` (recursively, links as files), for checks of what is on disk.
+pub fn files_under(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(files_under(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
