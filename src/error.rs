@@ -47,6 +47,32 @@ impl Error {
         }
     }
 
+    /// Every value [`Error::kind`] can return.
+    pub const KINDS: [&'static str; 6] = [
+        "store_locked",
+        "store",
+        "unreachable",
+        "config",
+        "sftp",
+        "io",
+    ];
+
+    /// What kind of failure this is, in one word: the `kind` label of the daemon's error
+    /// counter (a closed set, so the label never grows with messages).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::StoreLocked { .. } | Error::DaemonRunning { .. } => "store_locked",
+            Error::StoreOpen { .. }
+            | Error::StoreDamaged { .. }
+            | Error::Store(_)
+            | Error::Codec { .. } => "store",
+            Error::ShareUnreachable { .. } => "unreachable",
+            Error::Config(_) => "config",
+            Error::Sftp(_) => "sftp",
+            Error::Io { .. } => "io",
+        }
+    }
+
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),

@@ -16,9 +16,10 @@
 //! - [`store`]: the redb event log, its projections and codec.
 //! - [`context`]: what a pass works with; [`pass`]: one sensor pass, orchestrated;
 //!   [`weather`]: one weather pass; [`adopt`], [`audit`], [`replay`], [`hook`]: the other jobs.
-//! - [`gaps`]: completeness, which expected minutes never arrived (from the presence rows).
-//! - [`daemon`]: every flow as a task under one shutdown, and the silence alerts; [`schedule`]
-//!   and [`clock`]: when.
+//! - [`gaps`]: completeness, which expected minutes never arrived (from the presence rows);
+//!   [`freshness`]: each stream's newest minute and missing counts, for `status` and metrics.
+//! - [`daemon`]: every flow as a task under one shutdown, its HTTP endpoint, and the silence
+//!   alerts; [`metrics`]: what the flows report for Prometheus; [`schedule`] and [`clock`]: when.
 //! - [`cli`]: the subcommands (the binary only parses and maps exit codes); [`config`],
 //!   [`identity`], [`error`], [`parallel`]: shared vocabulary; [`sample`]: generated shares.
 //! - `testing` (tests only): test doubles, fault injection around the seams, model tests.
@@ -34,9 +35,11 @@ pub mod copy;
 pub mod daemon;
 pub mod discover;
 pub mod error;
+pub mod freshness;
 pub mod gaps;
 pub mod hook;
 pub mod identity;
+pub mod metrics;
 pub mod naming;
 pub mod parallel;
 pub mod pass;

@@ -4,14 +4,17 @@
 //! a newer version of an ingested file (which never demotes it).
 
 use crate::error::Result;
+use crate::identity::{FileKey, SourceId};
+use crate::naming::SensorName;
 use crate::source::SourceWork;
 use crate::store::event::{Event, EventKind, PassMode, ScanSummary, SkipReason};
 use crate::store::projection::{FileRecord, FileState};
 use crate::store::{Journal, Store};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
-/// Per-outcome counts of a pass.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// Per-outcome counts of a pass, in all and per stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Tally {
     pub copied: u64,
     pub adopted: u64,
@@ -19,7 +22,26 @@ pub struct Tally {
     pub failed: u64,
     pub deferred: u64,
     pub bytes: u64,
+    /// The same counts for each stream the pass touched (whose own `by_stream` stays empty),
+    /// keyed by [`stream_of`]; for the metrics, not in the printed report.
+    #[serde(skip)]
+    pub by_stream: BTreeMap<String, Tally>,
 }
+
+/// The stream a file belongs to: a sensor file's apartment, `weather` for forecasts, and
+/// `other` for a share name that is not a sensor file's.
+pub fn stream_of(file: &FileKey) -> String {
+    match file.source {
+        SourceId::Weather => WEATHER_STREAM.to_owned(),
+        SourceId::Share => SensorName::parse_bytes(&file.name)
+            .map_or_else(|_| OTHER_STREAM.to_owned(), |n| n.apartment),
+    }
+}
+
+/// The stream label of the weather forecasts.
+pub const WEATHER_STREAM: &str = "weather";
+/// The stream label of share files that name no stream's minute.
+pub const OTHER_STREAM: &str = "other";
 
 impl Tally {
     /// The summary event body of a pass with these counts.
@@ -46,6 +68,16 @@ impl Tally {
     }
 
     pub fn count(&mut self, event: &EventKind) {
+        if let Some(file) = event.file() {
+            self.by_stream
+                .entry(stream_of(file))
+                .or_default()
+                .count_one(event);
+        }
+        self.count_one(event);
+    }
+
+    fn count_one(&mut self, event: &EventKind) {
         match event {
             EventKind::Copied { facts, .. } => {
                 self.copied += 1;

@@ -12,6 +12,7 @@ mod daemon;
 mod discovery;
 mod gaps;
 mod ingest;
+mod metrics;
 mod recovery;
 mod reliability;
 mod robustness;

@@ -70,6 +70,7 @@ impl Rig {
             "SFTP_PATH",
             "SFTP_KNOWN_HOSTS",
             "SFTP_HOST_KEY_SHA256",
+            "INGEST_METRICS_ADDR",
         ] {
             c.env_remove(var);
         }

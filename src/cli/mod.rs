@@ -5,7 +5,6 @@
 mod adopt;
 mod audit;
 mod demo;
-mod freshness;
 mod gaps;
 mod log;
 mod replay;

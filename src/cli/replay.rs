@@ -69,7 +69,7 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
         println!("{}", json!({"plan": plan, "result": report}));
     } else {
         print_plan(&plan, false);
-        let t = report.tally;
+        let t = &report.tally;
         println!(
             "replayed: copied {}, adopted {}, failed {}, deferred {}; {} lookups in {} ms",
             t.copied, t.adopted, t.failed, t.deferred, report.work.lookups, report.millis

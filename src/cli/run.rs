@@ -10,6 +10,7 @@ use crate::context::Context;
 use crate::daemon::{self, Flows, SensorLoop, SensorSchedule, StopOn, WeatherLoop};
 use crate::error::{Error, Result};
 use crate::hook::{manifest_for, Hook};
+use crate::metrics::{Flow, Metrics};
 use crate::pass::Discovery;
 use crate::pass::{finish_probe, nightly_due, probe, PassStart, Probe};
 use crate::record::PassReport;
@@ -19,6 +20,7 @@ use crate::store::event::EventKind;
 use crate::store::Store;
 use crate::weather::{self, WeatherReport};
 use clap::Args;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -87,6 +89,11 @@ pub struct RunArgs {
     /// Local hour of the nightly reconcile.
     #[arg(long, env = "NIGHTLY_HOUR", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..24))]
     pub nightly_hour: u32,
+    /// Serve `/metrics` (Prometheus), `/healthz` and `/readyz` on this address while the
+    /// daemon runs, e.g. 127.0.0.1:9464 (port 0: any free port, logged at start). Off by
+    /// default; ignored by --once and --scan.
+    #[arg(long, env = "INGEST_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Minutes without a new file after which a stream is logged as silent (once; an info
     /// line follows when it resumes).
     #[arg(long, env = "INGEST_SILENCE_MINUTES", default_value_t = crate::daemon::silence::DEFAULT_SILENCE_MINUTES, value_parser = clap::value_parser!(u32).range(1..=525_600))]
@@ -115,18 +122,33 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
             None => Ok(code),
         };
     }
+    let metrics = metrics_of(cfg);
     let flows = Flows {
-        sensors: cfg
-            .smb_path
-            .as_ref()
-            .map(|share| sensor_loop(cfg, args, &timing, share, Arc::clone(&bronze), &settings)),
-        weather: cfg
-            .weather
-            .clone()
-            .map(|sftp| weather_loop(cfg, args, sftp, bronze, &settings)),
+        sensors: cfg.smb_path.as_ref().map(|share| {
+            let sensors = sensor_loop(cfg, args, &timing, share, Arc::clone(&bronze), &settings);
+            Arc::new(sensors.with_metrics(Arc::clone(&metrics)))
+        }),
+        weather: cfg.weather.clone().map(|sftp| {
+            let weather = weather_loop(cfg, args, sftp, bronze, &settings);
+            Arc::new(weather.with_metrics(Arc::clone(&metrics)))
+        }),
+        metrics,
     };
-    daemon::serve(&cfg.state, flows, stop_on)?;
+    daemon::serve(&cfg.state, flows, stop_on, args.metrics_addr)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The metrics every configured flow of the daemon reports to.
+fn metrics_of(cfg: &Resolved) -> Arc<Metrics> {
+    let flows: Vec<Flow> = [
+        cfg.smb_path.as_ref().map(|_| Flow::Sensors),
+        cfg.weather.as_ref().map(|_| Flow::Weather),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let streams: Vec<String> = cfg.streams.iter().map(|(n, _)| n.to_owned()).collect();
+    Arc::new(Metrics::new(&flows, &streams))
 }
 
 /// One line on what failed in a pass (its events start at `first_seq`): the count and the
@@ -310,8 +332,8 @@ fn weather_loop(
     sftp: SftpSettings,
     bronze: Arc<dyn Bronze>,
     settings: &Settings,
-) -> Arc<WeatherLoop> {
-    Arc::new(WeatherLoop::new(
+) -> WeatherLoop {
+    WeatherLoop::new(
         sftp,
         bronze,
         cfg.state.clone(),
@@ -320,7 +342,7 @@ fn weather_loop(
         settings.batch_size,
         retry_of(args),
         Duration::from_secs(args.weather_interval_secs.max(1)),
-    ))
+    )
 }
 
 fn settings_of(cfg: &Resolved, args: &RunArgs) -> Settings {
@@ -342,7 +364,7 @@ fn sensor_loop(
     share: &std::path::Path,
     bronze: Arc<dyn Bronze>,
     settings: &Settings,
-) -> Arc<SensorLoop> {
+) -> SensorLoop {
     let schedule = SensorSchedule {
         interval: timing.interval,
         nightly_hour: args.nightly_hour,
@@ -351,7 +373,7 @@ fn sensor_loop(
         inline: false,
         silence: Duration::from_secs(u64::from(args.silence_minutes) * 60),
     };
-    Arc::new(SensorLoop::new(
+    SensorLoop::new(
         cfg.state.clone(),
         cfg.store_wait,
         Arc::new(DirSource::new(share)),
@@ -359,7 +381,7 @@ fn sensor_loop(
         Arc::new(SystemClock),
         settings.clone(),
         schedule,
-    ))
+    )
 }
 
 /// One JSON object on stdout (the sensor report's fields, plus `weather` when configured),

@@ -4,8 +4,10 @@
 //! missing in the last 24 h and in all (as `ingest gaps` counts them). Read from the
 //! projections; nothing is walked.
 
-use super::{escaped, freshness, Resolved};
+use super::{escaped, Resolved};
+use crate::clock::SystemClock;
 use crate::error::Result;
+use crate::freshness::{self, Freshness};
 use crate::identity::SourceId;
 use crate::naming::{minute_from_index, WeatherName};
 use crate::store::event::{Event, EventKind};
@@ -14,7 +16,7 @@ use crate::store::projection::{
 };
 use crate::store::Store;
 use clap::Args;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -30,7 +32,11 @@ pub fn run(cfg: &Resolved, args: &StatusArgs) -> Result<ExitCode> {
     let baselines = store.streams()?;
     let meta = store.meta()?;
     let by_state = count_states(&store)?;
-    let fresh = freshness::of_streams(&store, cfg)?;
+    let fresh = freshness::of_streams(
+        &store,
+        cfg.streams.iter().map(|(name, _)| name),
+        &SystemClock,
+    )?;
     let streams: Vec<_> = cfg
         .streams
         .iter()
@@ -41,7 +47,7 @@ pub fn run(cfg: &Resolved, args: &StatusArgs) -> Result<ExitCode> {
                 .and_then(|r| minute_from_index(r.newest_minute))
                 .map(|m| m.format("%Y-%m-%dT%H:%M").to_string());
             let mut s = json!({"name": name, "alias": alias, "baseline": baseline, "files": rec.map_or(0, |r| r.files)});
-            freshness::add(&mut s, &fresh);
+            add_freshness(&mut s, &fresh);
             s
         })
         .collect();
@@ -77,13 +83,21 @@ pub fn run(cfg: &Resolved, args: &StatusArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Adds a stream's freshness to its `status --json` object.
+fn add_freshness(stream: &mut Value, f: &Freshness) {
+    stream["newest"] = json!(f.newest.map(|m| m.format("%Y-%m-%dT%H:%M").to_string()));
+    stream["age_secs"] = json!(f.age_secs);
+    stream["missing_24h"] = json!(f.missing_24h);
+    stream["missing_total"] = json!(f.missing_total);
+}
+
 /// The weather flow, from the store alone: newest forecast date held, files by state, the
 /// last completed pass and the last error. `None` when weather is neither configured nor seen.
 fn weather_status(
     store: &Store,
     meta: &BTreeMap<String, u64>,
     configured: bool,
-) -> Result<Option<serde_json::Value>> {
+) -> Result<Option<Value>> {
     let states = store.states_of(SourceId::Weather)?;
     let seen = !states.is_empty() || meta.contains_key(META_WEATHER_ERROR_SEQ);
     if !configured && !seen {
@@ -102,9 +116,9 @@ fn weather_status(
                 at_ms,
                 kind: EventKind::SourceFailed { error, .. },
             }) => json!({"at": time(at_ms), "error": error}),
-            _ => serde_json::Value::Null,
+            _ => Value::Null,
         },
-        None => serde_json::Value::Null,
+        None => Value::Null,
     };
     Ok(Some(json!({
         "newest": newest.map(|d| d.to_string()),
@@ -134,7 +148,7 @@ fn tally_states<'a>(states: impl Iterator<Item = &'a FileState>) -> BTreeMap<&'s
     counts
 }
 
-fn print_human(doc: &serde_json::Value) {
+fn print_human(doc: &Value) {
     println!(
         "store: {} ({} events)",
         escaped(doc["store"].as_str().unwrap_or("")),
@@ -156,7 +170,7 @@ fn print_human(doc: &serde_json::Value) {
             s["missing_total"].as_u64().unwrap_or(0)
         );
     }
-    let kv = |v: &serde_json::Value| {
+    let kv = |v: &Value| {
         v.as_object()
             .map(|o| {
                 o.iter()

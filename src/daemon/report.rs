@@ -1,15 +1,17 @@
-//! Where every flow of the daemon reports each pass: one place that says what a pass did (and
-//! where a metrics observer is to hang). A sensor or weather pass that changed something is
-//! one INFO line, an idle one DEBUG; the hook's outcome follows its pass. Failures of a whole
-//! pass are reported by each flow's health (the sensor flow logs one per change of state).
+//! Where every flow of the daemon reports each pass: to the log and to the [`Metrics`]. A
+//! sensor or weather pass that changed something is one INFO line, an idle one DEBUG; the
+//! hook's outcome follows its pass. A sensor pass that failed as a whole is logged by the
+//! flow's health (once per change of state) and counted here.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::metrics::{Flow, Metrics};
 use crate::record::PassReport;
 use crate::store::event::HookSummary;
 use crate::weather::WeatherReport;
 
 /// A sensor pass and the hook run after it, if any.
-pub fn sensor_pass(r: &PassReport, hook: Option<&HookSummary>) {
+pub fn sensor_pass(metrics: &Metrics, r: &PassReport, hook: Option<&HookSummary>) {
+    metrics.sensor_pass(r);
     let t = &r.tally;
     let busy =
         t.copied + t.adopted + t.skipped + t.failed + t.deferred > 0 || r.mode != "prediction";
@@ -39,8 +41,18 @@ pub fn sensor_pass(r: &PassReport, hook: Option<&HookSummary>) {
     }
 }
 
+/// A sensor pass that failed as a whole.
+pub fn sensor_failure(metrics: &Metrics, e: &Error) {
+    metrics.pass_failed(Flow::Sensors, e);
+}
+
 /// A weather pass (`None`: it did not finish, e.g. it panicked).
-pub fn weather_pass(outcome: Option<&Result<WeatherReport>>) {
+pub fn weather_pass(metrics: &Metrics, outcome: Option<&Result<WeatherReport>>) {
+    match outcome {
+        Some(Ok(r)) => metrics.weather_pass(r),
+        Some(Err(e)) => metrics.pass_failed(Flow::Weather, e),
+        None => metrics.pass_failed(Flow::Weather, &Error::Config("the pass aborted".into())),
+    }
     match outcome {
         Some(Ok(r)) if r.tally.copied + r.tally.failed + r.tally.skipped > 0 => {
             tracing::info!("{}", r.line())

@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::context::{Bridges, Context};
 use crate::error::{Error, Result};
 use crate::hook::{self, Hook};
+use crate::metrics::{Flow, Metrics};
 use crate::pass::{
     finish_probe, nightly_due, probe, reconcile_needed, Discovery, PassStart, Probe,
 };
@@ -54,6 +55,8 @@ pub struct SensorLoop {
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
     pub config: SensorSchedule,
+    /// What every pass is reported to (and the endpoint serves).
+    pub metrics: Arc<Metrics>,
     bridges: Bridges,
     stop: AtomicBool,
 }
@@ -89,6 +92,8 @@ impl SensorLoop {
         config: SensorSchedule,
     ) -> Self {
         let (bridges, stop) = (Bridges::default(), AtomicBool::new(false));
+        let streams: Vec<String> = settings.streams.iter().map(|(n, _)| n.to_owned()).collect();
+        let metrics = Arc::new(Metrics::new(&[Flow::Sensors], &streams));
         SensorLoop {
             state,
             store_wait,
@@ -97,9 +102,16 @@ impl SensorLoop {
             clock,
             settings,
             config,
+            metrics,
             bridges,
             stop,
         }
+    }
+
+    /// Reports to `metrics` (shared with the other flows and the endpoint).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs until `shutdown` completes; returns what it did.
@@ -109,6 +121,10 @@ impl SensorLoop {
         let mut health = Health::default();
         let mut delay = Duration::ZERO;
         let mut silence = crate::daemon::silence::Silence::new(self.config.silence);
+        // The state gauges describe the store as it is, not only what this process did.
+        if let Some(store) = Store::open_read_only(&self.state) {
+            self.observe(&store);
+        }
         loop {
             tokio::select! {
                 // A shutdown wins over a tick that is due at the same moment.
@@ -117,7 +133,7 @@ impl SensorLoop {
                 _ = tokio::time::sleep(delay) => {}
             }
             let (outcome, stopping) = self.clone().tick_or_stop(&mut shutdown).await;
-            delay = health.after(&outcome, &mut stats, &self.config);
+            delay = health.after(&outcome, &mut stats, &self.config, &self.metrics);
             for change in silence.check(&self.state, &*self.clock) {
                 crate::daemon::silence::count(&change, &mut stats);
             }
@@ -174,6 +190,13 @@ impl SensorLoop {
         probe(&self.context(&store), start)
     }
 
+    /// The metrics' state gauges, read from `store` (a failure only costs their freshness).
+    fn observe(&self, store: &Store) {
+        if let Err(e) = self.metrics.observe_store(store, &*self.clock) {
+            tracing::debug!("metrics: reading the store: {e}");
+        }
+    }
+
     fn context<'a>(&'a self, store: &'a Store) -> Context<'a> {
         let mut ctx = Context::new(
             store,
@@ -205,6 +228,7 @@ impl SensorLoop {
             Discovery::Prediction
         };
         let report = finish_probe(&ctx, probe, Some(discovery), start)?;
+        self.observe(&store);
         let hook = match &self.config.hook {
             Some(h) if !ctx.stopping() => {
                 hook::run(h, &store, &*self.bronze, &*self.clock, &self.stop)?
@@ -229,6 +253,7 @@ impl Health {
         outcome: &Result<Tick>,
         stats: &mut DaemonStats,
         cfg: &SensorSchedule,
+        metrics: &Metrics,
     ) -> Duration {
         match outcome {
             Ok(tick) => {
@@ -236,12 +261,13 @@ impl Health {
                     tracing::info!(was = %was, "recovered");
                 }
                 self.failures = 0;
-                log_tick(tick, stats);
+                log_tick(tick, stats, metrics);
                 cfg.interval
             }
             Err(e) => {
                 let msg = e.to_string();
                 stats.failed_passes += 1;
+                super::report::sensor_failure(metrics, e);
                 self.failures = self.failures.saturating_add(1);
                 let backoff = backoff(self.failures, cfg.interval, cfg.max_backoff);
                 if self.failing.as_deref() != Some(msg.as_str()) {
@@ -255,13 +281,13 @@ impl Health {
 }
 
 /// Counts a pass in the daemon's stats and reports it ([`super::report`]).
-fn log_tick(tick: &Tick, stats: &mut DaemonStats) {
+fn log_tick(tick: &Tick, stats: &mut DaemonStats, metrics: &Metrics) {
     let t = &tick.report.tally;
     stats.passes += 1;
     stats.copied += t.copied;
     stats.reconciles += u64::from(tick.report.mode == "reconcile");
     stats.hook_runs += u64::from(tick.hook.is_some());
-    super::report::sensor_pass(&tick.report, tick.hook.as_ref());
+    super::report::sensor_pass(metrics, &tick.report, tick.hook.as_ref());
 }
 
 #[cfg(test)]

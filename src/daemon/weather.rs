@@ -6,6 +6,7 @@ use super::shutdown::Shutdown;
 use crate::bronze::Bronze;
 use crate::clock::Clock;
 use crate::error::Result;
+use crate::metrics::{Flow, Metrics};
 use crate::source::sftp::SftpSettings;
 use crate::store::damage;
 use crate::weather::{self, Retry, WeatherContext, WeatherReport};
@@ -27,6 +28,8 @@ pub struct WeatherLoop {
     pub batch_size: usize,
     pub retry: Retry,
     pub interval: Duration,
+    /// What every pass is reported to (and the endpoint serves).
+    pub metrics: Arc<Metrics>,
     stop: AtomicBool,
 }
 
@@ -51,8 +54,15 @@ impl WeatherLoop {
             batch_size,
             retry,
             interval,
+            metrics: Arc::new(Metrics::new(&[Flow::Weather], &[])),
             stop: AtomicBool::new(false),
         }
+    }
+
+    /// Reports to `metrics` (shared with the other flows and the endpoint).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs passes until `shutdown`; a pass in flight then finishes its batch first.
@@ -64,16 +74,17 @@ impl WeatherLoop {
             let mut pass = tokio::task::spawn_blocking(move || this.pass());
             let stopping = tokio::select! {
                 r = &mut pass => {
-                    super::report::weather_pass(r.ok().as_ref());
+                    super::report::weather_pass(&self.metrics, r.ok().as_ref());
                     false
                 }
                 _ = &mut shutdown => {
                     tracing::info!("weather: shutting down, finishing the batch in flight");
                     self.stop.store(true, Ordering::Relaxed);
-                    super::report::weather_pass(pass.await.ok().as_ref());
+                    super::report::weather_pass(&self.metrics, pass.await.ok().as_ref());
                     true
                 }
             };
+            self.metrics.observe_store_size(&self.state);
             if stopping {
                 return;
             }
