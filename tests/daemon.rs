@@ -20,20 +20,12 @@ pub(crate) fn sigterm(child: &Child) {
 
 pub(crate) fn daemon(rig: &Rig, log: &str) -> Running {
     let log = fs::File::create(rig.dir.path().join(log)).unwrap();
-    rig.cmd(&[
-        "run",
-        "--interval-secs",
-        "1",
-        "--min-age-secs",
-        "0",
-        "--max-backoff-secs",
-        "1",
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::from(log))
-    .spawn()
-    .map(Running)
-    .unwrap()
+    rig.daemon_cmd(&[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .map(Running)
+        .unwrap()
 }
 
 pub(crate) fn exit_code_within(child: &mut Child, secs: u64) -> Option<i32> {

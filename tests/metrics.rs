@@ -4,12 +4,10 @@
 //! package runs) the exposition checked by `promtool` and scraped by a real Prometheus server.
 
 use crate::util::{wait_for, walk, Rig, Running};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -27,17 +25,7 @@ fn daemon_with(
 ) -> (Running, String) {
     let log_path = rig.dir.path().join(log);
     let file = fs::File::create(&log_path).unwrap();
-    let mut cmd = rig.cmd(&[
-        "run",
-        "--interval-secs",
-        "1",
-        "--min-age-secs",
-        "0",
-        "--max-backoff-secs",
-        "1",
-        "--metrics-addr",
-        "127.0.0.1:0",
-    ]);
+    let mut cmd = rig.daemon_cmd(&["--metrics-addr", "127.0.0.1:0"]);
     configure(&mut cmd);
     let child = cmd
         .stdout(Stdio::null())
@@ -299,6 +287,8 @@ fn a_metrics_port_in_use_is_exit_2_naming_it() {
 mod prometheus {
     use super::*;
     use crate::util::free_port;
+    use serde_json::Value;
+    use std::path::Path;
     use std::process::Command;
 
     fn promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {

@@ -81,6 +81,22 @@ impl Rig {
         c
     }
 
+    /// `run` as a daemon made for tests: a pass every second, files copied however young,
+    /// retries after a second; `extra` follows.
+    pub fn daemon_cmd(&self, extra: &[&str]) -> Command {
+        let mut args = vec![
+            "run",
+            "--interval-secs",
+            "1",
+            "--min-age-secs",
+            "0",
+            "--max-backoff-secs",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        self.cmd(&args)
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         output_of(&mut self.cmd(args))
     }
