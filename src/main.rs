@@ -26,7 +26,9 @@ fn main() -> ExitCode {
 
 /// Logs to stderr, or appended to `file` (`--log-file`).
 fn init_logging(format: LogFormat, file: Option<&Path>) -> Result<(), String> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        // The SMB client logs every connect and tree connect at INFO: ours say what matters.
+        .unwrap_or_else(|_| EnvFilter::new("info,smb2=warn"));
     let (writer, ansi) = match file {
         Some(path) => {
             let log = std::fs::OpenOptions::new()

@@ -20,6 +20,9 @@ mod robustness;
 #[cfg(unix)]
 mod samba;
 // Unix only by nature: OpenSSH's sshd and ssh-keygen, which the weather tests run against.
+// Unix only by nature: the native client is tried against the same real smbd.
+#[cfg(unix)]
+mod smb_native;
 #[cfg(unix)]
 mod sshd;
 mod util;

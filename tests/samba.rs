@@ -15,37 +15,94 @@ fn script() -> PathBuf {
 /// A running smbd serving one folder, and its FUSE mount. Stopped (by its pid file) on drop,
 /// also when a test fails.
 pub struct Samba {
-    state: tempfile::TempDir,
-    /// The mounted share: what `ingest` is pointed at.
+    pub(crate) state: tempfile::TempDir,
+    /// The mounted share: what `ingest` is pointed at through the mount.
     pub share: PathBuf,
+    pub port: u16,
+    folder: PathBuf,
+    login: Option<(String, String)>,
 }
 
 impl Samba {
     pub fn serve(folder: &Path) -> Samba {
-        let state = tempfile::tempdir().unwrap();
-        let out = Command::new(script())
-            .arg("start")
-            .arg(state.path())
-            .arg(folder)
-            .arg(free_port().to_string())
-            .output()
-            .unwrap();
+        Samba::serve_as(folder, None)
+    }
+
+    /// Serves `folder`, also to the account `login` (user, password) when given.
+    pub fn serve_as(folder: &Path, login: Option<(&str, &str)>) -> Samba {
+        let mut samba = Samba {
+            state: tempfile::tempdir().unwrap(),
+            share: PathBuf::new(),
+            port: free_port(),
+            folder: folder.to_owned(),
+            login: login.map(|(u, p)| (u.to_owned(), p.to_owned())),
+        };
+        samba.start();
+        samba
+    }
+
+    /// Starts smbd (again, after [`Samba::stop`]) on the same port and folder.
+    pub fn start(&mut self) {
+        let mut cmd = Command::new(script());
+        cmd.arg("start")
+            .arg(self.state.path())
+            .arg(&self.folder)
+            .arg(self.port.to_string());
+        if let Some((user, password)) = &self.login {
+            cmd.env("SAMBA_USER", user).env("SAMBA_PASSWORD", password);
+        }
+        let out = cmd.output().unwrap();
         assert!(
             out.status.success(),
             "tools/samba start failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let share = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-        Samba { state, share }
+        self.share = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
     }
-}
 
-impl Drop for Samba {
-    fn drop(&mut self) {
+    /// Stops smbd and the processes it forked for connections (by their PIDs), as a server
+    /// that goes down does: open sessions die with it.
+    pub fn stop(&self) {
+        let pid_file = self.state.path().join("pid/smbd.pid");
+        let parent = std::fs::read_to_string(pid_file).unwrap_or_default();
+        let children = children_of(parent.trim());
         let _ = Command::new(script())
             .arg("stop")
             .arg(self.state.path())
             .status();
+        for pid in children {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// The PIDs whose parent is `pid` (from /proc).
+fn children_of(pid: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // "PID (comm) STATE PPID ...": the fields after the last ')'.
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .to_owned();
+            (ppid == pid).then(|| e.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+impl Drop for Samba {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

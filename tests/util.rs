@@ -14,6 +14,8 @@ pub struct Rig {
     pub source: PathBuf,
     pub bronze: PathBuf,
     pub state: PathBuf,
+    /// Environment every command of this rig gets (e.g. a native share's password).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Rig {
@@ -29,6 +31,7 @@ impl Rig {
             share,
             bronze,
             state,
+            env: Vec::new(),
         }
     }
 
@@ -71,9 +74,13 @@ impl Rig {
             "SFTP_KNOWN_HOSTS",
             "SFTP_HOST_KEY_SHA256",
             "INGEST_METRICS_ADDR",
+            "SMB_PASSWORD",
+            "SMB_PASSWORD_FILE",
+            "SMB_DOMAIN",
         ] {
             c.env_remove(var);
         }
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c.args(args);
         c.arg("--smb-path").arg(&self.source);
         c.arg("--bronze-root").arg(&self.bronze);

@@ -57,7 +57,7 @@ pub fn run(cfg: &Resolved, args: &AuditArgs) -> Result<ExitCode> {
     let auditor = Auditor {
         store_path: &cfg.state,
         store_wait: cfg.store_wait,
-        source: &source,
+        source: &*source,
         bronze: &*bronze,
         streams: &cfg.streams,
         clock: &SystemClock,
@@ -83,21 +83,20 @@ pub fn run(cfg: &Resolved, args: &AuditArgs) -> Result<ExitCode> {
     })
 }
 
-fn share(cfg: &Resolved, args: &AuditArgs) -> Result<DirSource> {
-    match (&cfg.smb_path, args.no_source) {
-        (_, true) => Ok(DirSource::new(cfg.smb_path.clone().unwrap_or_default())),
-        (None, false) => Err(Error::Config(
-            "audit needs --smb-path (or --no-source)".into(),
-        )),
-        (Some(path), false) => {
-            let source = DirSource::new(path);
-            source.check().map_err(|e| {
-                let hint = io::Error::new(e.kind(), format!("{e} (or audit with --no-source)"));
-                Error::unreachable(&source, hint)
-            })?;
-            Ok(source)
-        }
+fn share(cfg: &Resolved, args: &AuditArgs) -> Result<Box<dyn Source + Send>> {
+    if args.no_source {
+        // Never read: a placeholder for the paths the report names.
+        let path = cfg.smb_path.clone().unwrap_or_default();
+        return Ok(Box::new(DirSource::new(path)));
     }
+    let source = cfg
+        .share()?
+        .ok_or_else(|| Error::Config("audit needs --smb-path (or --no-source)".into()))?;
+    source.check().map_err(|e| {
+        let hint = io::Error::new(e.kind(), format!("{e} (or audit with --no-source)"));
+        Error::unreachable(&*source, hint)
+    })?;
+    Ok(source)
 }
 
 /// A bar on a terminal; nothing when stderr is piped or redirected.

@@ -83,6 +83,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
     println!("5. Status:");
     let resolved = super::Resolved {
         smb_path: Some(share.clone()),
+        smb: None,
         bronze_root: bronze_root.clone(),
         state: state.clone(),
         streams: settings.streams.clone(),

@@ -18,6 +18,8 @@ use crate::error::{Error, Result};
 use crate::source::sftp::{
     default_known_hosts, hostkey, Auth, HostKeyCheck, Secret, SecretSource, SftpSettings,
 };
+use crate::source::smb::{is_smb_url, SmbSettings};
+use crate::source::{DirSource, SmbSource, Source};
 use crate::store::damage;
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
@@ -41,9 +43,14 @@ pub struct Cli {
 /// Options every subcommand understands, before or after its name.
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
-    /// The mounted share with the sensor JSON files.
+    /// The share with the sensor JSON files: a mounted folder, or
+    /// smb://[USER@]HOST[:PORT]/SHARE[/DIR] to read it natively without mounting it (password
+    /// from SMB_PASSWORD or --smb-password-file, domain from SMB_DOMAIN).
     #[arg(long, env = "SMB_PATH", global = true)]
     pub smb_path: Option<PathBuf>,
+    /// File holding the password of an smb:// share (the password itself: env SMB_PASSWORD only).
+    #[arg(long, env = "SMB_PASSWORD_FILE", global = true)]
+    pub smb_password_file: Option<PathBuf>,
     /// Local Bronze folder [default: storage/bronze].
     #[arg(long, env = "BRONZE_ROOT", global = true)]
     pub bronze_root: Option<PathBuf>,
@@ -150,6 +157,7 @@ pub enum Command {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     smb_path: Option<PathBuf>,
+    smb_password_file: Option<PathBuf>,
     bronze_root: Option<PathBuf>,
     state: Option<PathBuf>,
     streams: Option<Vec<String>>,
@@ -167,6 +175,8 @@ struct FileConfig {
 #[derive(Debug, Clone)]
 pub struct Resolved {
     pub smb_path: Option<PathBuf>,
+    /// The share read natively, when `smb_path` is an smb:// URL.
+    pub smb: Option<SmbSettings>,
     pub bronze_root: PathBuf,
     pub state: PathBuf,
     pub streams: StreamMap,
@@ -181,6 +191,20 @@ impl Resolved {
     pub fn bronze(&self) -> std::sync::Arc<dyn crate::bronze::Bronze> {
         std::sync::Arc::new(crate::bronze::LocalBronze::new(&self.bronze_root))
     }
+
+    /// The share the configuration names, if any: a mounted folder or, for an smb:// URL, the
+    /// native client. The one place a run picks the share's implementation.
+    pub fn share(&self) -> Result<Option<Box<dyn Source + Send>>> {
+        let Some(path) = &self.smb_path else {
+            return Ok(None);
+        };
+        Ok(Some(match &self.smb {
+            Some(smb) => Box::new(
+                SmbSource::new(smb.clone()).map_err(|e| Error::io("starting the SMB client", e))?,
+            ),
+            None => Box::new(DirSource::new(path)),
+        }))
+    }
 }
 
 impl GlobalArgs {
@@ -190,6 +214,8 @@ impl GlobalArgs {
             None => FileConfig::default(),
         };
         let weather = self.sftp.resolve(&file)?;
+        let smb_path = self.smb_path.clone().or(file.smb_path.clone());
+        let smb = self.smb_settings(smb_path.as_deref(), &file)?;
         let bronze_root = self
             .bronze_root
             .clone()
@@ -206,7 +232,8 @@ impl GlobalArgs {
             _ => vec![DEFAULT_STREAMS.to_owned()],
         };
         Ok(Resolved {
-            smb_path: self.smb_path.clone().or(file.smb_path),
+            smb_path,
+            smb,
             bronze_root,
             state,
             streams: StreamMap::parse(&streams)?,
@@ -217,6 +244,28 @@ impl GlobalArgs {
             )?,
             weather,
         })
+    }
+}
+
+impl GlobalArgs {
+    /// The native share's settings when `path` is an smb:// URL (a bad one is exit 2 naming
+    /// --smb-path, without repeating the URL, which may hold a password by mistake).
+    fn smb_settings(&self, path: Option<&Path>, file: &FileConfig) -> Result<Option<SmbSettings>> {
+        let Some(url) = path.and_then(Path::to_str).filter(|p| is_smb_url(p)) else {
+            return Ok(None);
+        };
+        let mut smb = SmbSettings::parse(url)
+            .map_err(|why| Error::Config(format!("--smb-path (SMB_PATH): {why}")))?;
+        let file_pw = self
+            .smb_password_file
+            .clone()
+            .or(file.smb_password_file.clone());
+        smb.password = match file_pw {
+            Some(pw) => Some(SecretSource::File(pw)),
+            None => secret_from_env("SMB_PASSWORD").map(SecretSource::Value),
+        };
+        smb.domain = std::env::var("SMB_DOMAIN").unwrap_or_default();
+        Ok(Some(smb))
     }
 }
 

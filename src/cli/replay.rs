@@ -10,7 +10,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::naming::truncate_to_minute;
 use crate::replay::{apply, plan, Known, Probe, ReplayPlan};
-use crate::source::{DirSource, Source};
+use crate::source::Source;
 use crate::store::Store;
 use chrono::NaiveDateTime;
 use clap::Args;
@@ -44,15 +44,14 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     if until < since {
         return Err(Error::Config("--until is before --since".into()));
     }
-    let share = cfg
-        .smb_path
-        .clone()
+    let source = cfg
+        .share()?
         .ok_or_else(|| Error::Config("replay needs --smb-path".into()))?;
-    let source = DirSource::new(share);
-    source.check().map_err(|e| Error::unreachable(&source, e))?;
+    let source = &*source;
+    source.check().map_err(|e| Error::unreachable(source, e))?;
     let bronze = cfg.bronze();
     let settings = Settings::new(cfg.streams.clone());
-    let plan = plan_with_progress(cfg, &source, &*bronze, since, until)?;
+    let plan = plan_with_progress(cfg, source, &*bronze, since, until)?;
     let lost = !plan.unrecoverable.is_empty();
     if args.dry_run {
         print_plan(&plan, args.json);
@@ -63,7 +62,7 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
         });
     }
     let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
-    let ctx = Context::new(&store, &source, &*bronze, &SystemClock, &settings);
+    let ctx = Context::new(&store, source, &*bronze, &SystemClock, &settings);
     let report = apply(&ctx, &plan)?;
     if args.json {
         println!("{}", json!({"plan": plan, "result": report}));
@@ -86,7 +85,7 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
 /// the share and Bronze are probed; `run` opens it again to record the copies.
 fn plan_with_progress(
     cfg: &Resolved,
-    source: &DirSource,
+    source: &dyn Source,
     bronze: &dyn Bronze,
     since: NaiveDateTime,
     until: NaiveDateTime,

@@ -15,7 +15,7 @@ use crate::pass::Discovery;
 use crate::pass::{finish_probe, nightly_due, probe, PassStart, Probe};
 use crate::record::PassReport;
 use crate::source::sftp::SftpSettings;
-use crate::source::{DirSource, Source};
+use crate::source::Source;
 use crate::store::event::EventKind;
 use crate::store::Store;
 use crate::weather::{self, WeatherReport};
@@ -124,7 +124,8 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
     }
     let metrics = metrics_of(cfg);
     let flows = Flows {
-        sensors: cfg.smb_path.as_ref().map(|share| {
+        sensors: cfg.share()?.map(|share| {
+            let share = Arc::from(share);
             let sensors = sensor_loop(cfg, args, &timing, share, Arc::clone(&bronze), &settings);
             Arc::new(sensors.with_metrics(Arc::clone(&metrics)))
         }),
@@ -240,15 +241,15 @@ fn run_once(
     bronze: &dyn Bronze,
     settings: &Settings,
 ) -> Result<ExitCode> {
-    let sensors = cfg.smb_path.as_ref().map(|share| {
-        let source = DirSource::new(share);
+    let sensors = cfg.share()?.map(|source| {
+        let source = &*source;
         // Before the store is opened (and created): a mistyped share path leaves no store.
-        source.check().map_err(|e| Error::unreachable(&source, e))?;
-        let start = PassStart::now(&source);
+        source.check().map_err(|e| Error::unreachable(source, e))?;
+        let start = PassStart::now(source);
         let nightly = |store: &Store| nightly_due(store, &SystemClock, args.nightly_hour);
         let probe = match Store::open_read_only(&cfg.state).filter(|_| !args.scan) {
             Some(store) if !nightly(&store)? => probe(
-                &Context::new(&store, &source, bronze, &SystemClock, settings),
+                &Context::new(&store, source, bronze, &SystemClock, settings),
                 start,
             )?,
             _ => Probe::Unsure,
@@ -261,7 +262,7 @@ fn run_once(
         // Scheduled `run --once` (cron, Task Scheduler) reconciles nightly like the daemon,
         // so files only a listing finds (late, come back after vanishing) are not left out.
         let discovery = (args.scan || nightly(&store)?).then_some(Discovery::Reconcile);
-        let ctx = Context::new(&store, &source, bronze, &SystemClock, settings);
+        let ctx = Context::new(&store, source, bronze, &SystemClock, settings);
         let report = finish_probe(&ctx, probe, discovery, start)?;
         if report.tally.failed > 0 {
             eprintln!(
@@ -356,12 +357,12 @@ fn settings_of(cfg: &Resolved, args: &RunArgs) -> Settings {
     s
 }
 
-/// The sensor flow's daemon task over the mounted share.
+/// The sensor flow's daemon task over the share.
 fn sensor_loop(
     cfg: &Resolved,
     args: &RunArgs,
     timing: &Timing,
-    share: &std::path::Path,
+    share: Arc<dyn Source + Send>,
     bronze: Arc<dyn Bronze>,
     settings: &Settings,
 ) -> SensorLoop {
@@ -376,7 +377,7 @@ fn sensor_loop(
     SensorLoop::new(
         cfg.state.clone(),
         cfg.store_wait,
-        Arc::new(DirSource::new(share)),
+        share,
         bronze,
         Arc::new(SystemClock),
         settings.clone(),

@@ -126,7 +126,10 @@ pub fn os_name(bytes: &[u8]) -> Option<OsString> {
 }
 
 mod dir;
+pub mod secret;
 pub mod sftp;
+pub mod smb;
 
 pub use dir::DirSource;
 pub use sftp::SftpSource;
+pub use smb::SmbSource;

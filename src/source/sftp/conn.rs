@@ -174,7 +174,7 @@ fn connect_tcp(s: &SftpSettings, addr: &str) -> Result<TcpStream, SftpError> {
 fn login(session: &Session, s: &SftpSettings, addr: &str) -> Result<(), SftpError> {
     let (method, result) = match &s.auth {
         Auth::Password(source) => {
-            let password = source.read()?;
+            let password = source.read().map_err(SftpError::Config)?;
             (
                 "a password",
                 session.userauth_password(&s.user, password.expose()),

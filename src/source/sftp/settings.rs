@@ -1,60 +1,9 @@
 //! What it takes to reach the weather server: address, login, which host key to trust, and
 //! the timeouts. Built by the CLI layer from flags and environment; secrets stay wrapped.
 
-use super::SftpError;
-use std::fmt;
+pub use crate::source::secret::{Secret, SecretSource};
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// A password or passphrase. Never printed: `Debug` and `Display` show `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for handing to libssh2 and nothing else.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// Where a password comes from. A file is read at connect time, so a daemon picks up a
-/// rotated password without a restart and `status` never needs to read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
-    Value(Secret),
-    File(PathBuf),
-}
-
-impl SecretSource {
-    /// The secret; a file's trailing newline (as `echo` writes it) is not part of it.
-    pub fn read(&self) -> Result<Secret, SftpError> {
-        match self {
-            SecretSource::Value(s) => Ok(s.clone()),
-            SecretSource::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    SftpError::Config(format!("cannot read password file {}: {e}", path.display()))
-                })?;
-                Ok(Secret(text.trim_end_matches(['\r', '\n']).to_owned()))
-            }
-        }
-    }
-}
 
 /// How we log in.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,164 @@
+//! One SMB session with the share, and the runtime its client runs on. `smb2` is async; the
+//! passes are synchronous threads, so the session owns a small tokio runtime (one worker,
+//! which also runs the client's receiver and keepalive between calls) and every call blocks
+//! on it. The client takes one request at a time (`&mut`), so calls queue on a mutex; each is
+//! one round trip on loopback in well under a millisecond.
+
+use super::SmbSettings;
+use smb2::{ErrorKind, SmbClient, Tree};
+use std::future::Future;
+use std::io;
+use std::sync::Mutex;
+use tokio::runtime::Runtime;
+
+/// A connected client and the share's tree.
+pub struct Connected {
+    pub client: SmbClient,
+    pub tree: Tree,
+}
+
+/// The runtime and the session on it (none before the first call and after a lost one).
+pub struct Session {
+    runtime: Option<Runtime>,
+    conn: Mutex<Option<Connected>>,
+}
+
+/// What went wrong, sorted by what the caller does about it.
+#[derive(Debug)]
+pub enum Failure {
+    /// No such file (or folder above it): an answer, not a failure of the share.
+    NotFound,
+    /// This file only (permissions, locked by a writer).
+    File(String),
+    /// Larger than one read: to be streamed instead.
+    TooLarge,
+    /// The share as a whole: unreachable, dropped, wrong login or share name.
+    Share(String),
+}
+
+impl Session {
+    pub fn new() -> io::Result<Session> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("ingest-smb")
+            .enable_all()
+            .build()?;
+        Ok(Session {
+            runtime: Some(runtime),
+            conn: Mutex::new(None),
+        })
+    }
+
+    /// Runs `op` on the connected session, connecting first when there is none. A failure of
+    /// the share as a whole drops the session, so the next call connects again.
+    pub fn call<T, F>(&self, settings: &SmbSettings, op: F) -> Result<T, Failure>
+    where
+        F: for<'a> FnOnce(&'a mut Connected) -> BoxFuture<'a, smb2::Result<T>>,
+    {
+        let runtime = self.runtime.as_ref().expect("present until drop");
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if conn.is_none() {
+            *conn = Some(runtime.block_on(connect(settings))?);
+        }
+        let connected = conn.as_mut().expect("connected above");
+        let result = runtime.block_on(op(connected)).map_err(failure);
+        if let Err(Failure::Share(_)) = &result {
+            let _inside = runtime.enter();
+            *conn = None;
+        }
+        result
+    }
+
+    /// Blocks on `f` on the session's runtime (for a download's further chunks).
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.runtime
+            .as_ref()
+            .expect("present until drop")
+            .block_on(f)
+    }
+}
+
+impl Drop for Session {
+    /// The session may be dropped inside the daemon's own runtime, where blocking on or
+    /// dropping another runtime panics: the client goes first (aborting its tasks), then the
+    /// runtime is shut down without waiting.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            let inside = runtime.enter();
+            self.conn
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            drop(inside);
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A boxed future borrowing the session, as [`Session::call`] takes it.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+async fn connect(settings: &SmbSettings) -> Result<Connected, Failure> {
+    let password = match &settings.password {
+        Some(source) => source.read().map_err(Failure::Share)?,
+        None => crate::source::secret::Secret::new(""),
+    };
+    let config = smb2::ClientConfig {
+        addr: settings.addr(),
+        timeout: settings.timeout,
+        username: settings.user.clone(),
+        password: password.expose().to_owned(),
+        domain: settings.domain.clone(),
+        // Reconnecting is ours (next call, with the daemon's backoff), so a lost share is an
+        // outage the pass sees, not a request replayed behind its back.
+        auto_reconnect: false,
+        ..Default::default()
+    };
+    let mut client = SmbClient::connect(config)
+        .await
+        .map_err(|e| login_failure(settings, e))?;
+    let tree = client
+        .connect_share(&settings.share)
+        .await
+        .map_err(|e| share_failure(settings, e))?;
+    Ok(Connected { client, tree })
+}
+
+fn login_failure(settings: &SmbSettings, e: smb2::Error) -> Failure {
+    let who = if settings.user.is_empty() {
+        "as guest".to_owned()
+    } else {
+        format!("as {}", settings.user)
+    };
+    match e.kind() {
+        ErrorKind::AuthRequired | ErrorKind::GuestSessionRefused | ErrorKind::AccessDenied => {
+            Failure::Share(format!(
+                "logging in {who} was refused (wrong user or password? SMB_PASSWORD, --smb-password-file): {e}"
+            ))
+        }
+        _ => Failure::Share(format!("connecting to {}: {e}", settings.addr())),
+    }
+}
+
+fn share_failure(settings: &SmbSettings, e: smb2::Error) -> Failure {
+    match e.kind() {
+        ErrorKind::NotFound => Failure::Share(format!(
+            "the server has no share named {:?}: {e}",
+            settings.share
+        )),
+        _ => Failure::Share(format!("opening the share {:?}: {e}", settings.share)),
+    }
+}
+
+/// A request's error, sorted: missing, this file's problem, or the share's.
+pub fn failure(e: smb2::Error) -> Failure {
+    match e.kind() {
+        ErrorKind::NotFound => Failure::NotFound,
+        ErrorKind::AccessDenied
+        | ErrorKind::SharingViolation
+        | ErrorKind::IsADirectory
+        | ErrorKind::NotADirectory => Failure::File(e.to_string()),
+        ErrorKind::TooLarge => Failure::TooLarge,
+        _ => Failure::Share(e.to_string()),
+    }
+}

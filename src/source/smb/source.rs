@@ -1,0 +1,258 @@
+//! The share's folder over SMB as a [`Source`]: one session, opened on first use and again
+//! after it was lost, shared by every call of a pass and, in the daemon, by every pass.
+//!
+//! Errors keep their meaning across the `io::Error` boundary, as for sFTP: a missing name is
+//! `NotFound` (or `Ok(None)` for a lookup), one file's refusal (permissions, a writer's lock)
+//! is a plain error about that file, and a failure of the share as a whole carries
+//! [`ShareLost`], which [`Source::lost`] recognises, so the copy step ends the pass as an
+//! outage instead of failing every further file (and nothing is concluded "gone").
+
+use super::session::{BoxFuture, Connected, Failure, Session};
+use super::SmbSettings;
+use crate::source::{Counters, EntryKind, Listed, Source, SourceMeta};
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Cursor, Read};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// The share's folder, read natively.
+pub struct SmbSource {
+    settings: SmbSettings,
+    session: Arc<Session>,
+    counters: Counters,
+}
+
+/// The share as a whole failed (unreachable, dropped, refused the login): an outage.
+#[derive(Debug)]
+pub struct ShareLost(pub String);
+
+impl std::fmt::Display for ShareLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ShareLost {}
+
+/// The share-level failure inside `e`, if it is one.
+pub fn lost_connection(e: &io::Error) -> Option<&ShareLost> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<ShareLost>())
+}
+
+impl SmbSource {
+    pub fn new(settings: SmbSettings) -> io::Result<SmbSource> {
+        Ok(SmbSource {
+            settings,
+            session: Arc::new(Session::new()?),
+            counters: Counters::default(),
+        })
+    }
+
+    fn call<T, F>(&self, op: F) -> Result<T, Failure>
+    where
+        F: for<'a> FnOnce(&'a mut Connected) -> BoxFuture<'a, smb2::Result<T>>,
+    {
+        self.session.call(&self.settings, op)
+    }
+
+    /// `e` as an `io::Error` about `doing`.
+    fn error(&self, doing: &str, e: Failure) -> io::Error {
+        match e {
+            Failure::NotFound => {
+                io::Error::new(io::ErrorKind::NotFound, format!("{doing}: not found"))
+            }
+            Failure::File(why) => io::Error::other(format!("{doing}: {why}")),
+            Failure::TooLarge => io::Error::other(format!("{doing}: too large to read")),
+            Failure::Share(why) => io::Error::other(ShareLost(format!("{doing}: {why}"))),
+        }
+    }
+
+    /// A name the share can hold (SMB names are Unicode), as a share-relative path.
+    fn path_of(&self, name: &OsStr) -> Option<String> {
+        name.to_str().map(|n| self.settings.path_of(n))
+    }
+
+    /// A file too large for one compound read, streamed chunk by chunk.
+    fn download(&self, path: String) -> Result<(Box<dyn Read + Send>, SourceMeta), Failure> {
+        let info_path = path.clone();
+        let info = self
+            .call(move |c| Box::pin(async move { c.client.stat(&mut c.tree, &info_path).await }))?;
+        let download = self.call(move |c| {
+            Box::pin(async move { c.client.open_file_download(&c.tree, &path).await })
+        })?;
+        let reader = Download {
+            download,
+            session: Arc::clone(&self.session),
+            chunk: Cursor::new(Vec::new()),
+        };
+        Ok((
+            Box::new(reader),
+            meta_of(
+                info.is_directory,
+                &info.attributes,
+                info.size,
+                info.modified,
+            ),
+        ))
+    }
+}
+
+impl Source for SmbSource {
+    fn stat(&self, name: &OsStr) -> io::Result<Option<SourceMeta>> {
+        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
+        let Some(path) = self.path_of(name) else {
+            return Ok(None);
+        };
+        let doing = format!("looking up {path}");
+        match self.call(move |c| Box::pin(async move { c.client.stat(&mut c.tree, &path).await })) {
+            Ok(i) => Ok(Some(meta_of(
+                i.is_directory,
+                &i.attributes,
+                i.size,
+                i.modified,
+            ))),
+            Err(Failure::NotFound) => Ok(None),
+            Err(e) => Err(self.error(&doing, e)),
+        }
+    }
+
+    fn list(&self) -> io::Result<Vec<Listed>> {
+        self.counters.listings.fetch_add(1, Ordering::Relaxed);
+        let dir = self.settings.dir.clone();
+        let entries = self
+            .call(move |c| {
+                Box::pin(async move { c.client.list_directory(&mut c.tree, &dir).await })
+            })
+            .map_err(|e| self.folder_error("listing", e))?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.name != "." && e.name != "..")
+            .map(|e| {
+                let meta = meta_of(e.is_directory, &e.attributes, e.size, e.modified);
+                Listed {
+                    name: OsString::from(e.name),
+                    kind: meta.kind,
+                    meta: Some(meta),
+                }
+            })
+            .collect())
+    }
+
+    /// One round trip for a file up to the server's read size (open, read, close as one
+    /// compound request), with the size and mtime of that open.
+    fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)> {
+        self.counters.opens.fetch_add(1, Ordering::Relaxed);
+        let path = self
+            .path_of(name)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not a Unicode name"))?;
+        let doing = format!("reading {path}");
+        let whole = path.clone();
+        let read = self.call(move |c| {
+            Box::pin(async move {
+                c.client
+                    .read_file_compound_with_info(&mut c.tree, &whole)
+                    .await
+            })
+        });
+        match read {
+            Ok((bytes, i)) => {
+                let meta = meta_of(i.is_directory, &i.attributes, i.size, i.modified);
+                Ok((Box::new(Cursor::new(bytes)), meta))
+            }
+            Err(Failure::TooLarge) => self.download(path).map_err(|e| self.error(&doing, e)),
+            Err(e) => Err(self.error(&doing, e)),
+        }
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn describe(&self) -> String {
+        format!("the share {}", self.settings.url())
+    }
+
+    /// Connects (and logs in) if not connected, and finds the folder: the share is there.
+    fn check(&self) -> io::Result<()> {
+        if self.settings.dir.is_empty() {
+            return self
+                .call(|c| Box::pin(async move { c.client.fs_info(&mut c.tree).await }))
+                .map(|_| ())
+                .map_err(|e| self.error("connecting", e));
+        }
+        let dir = self.settings.dir.clone();
+        match self.call(move |c| Box::pin(async move { c.client.stat(&mut c.tree, &dir).await })) {
+            Ok(i) if i.is_directory => Ok(()),
+            Ok(_) => Err(self.folder_error("opening the folder", Failure::NotFound)),
+            Err(e) => Err(self.folder_error("opening the folder", e)),
+        }
+    }
+
+    fn lost(&self, e: &io::Error) -> bool {
+        lost_connection(e).is_some()
+    }
+}
+
+impl SmbSource {
+    /// The folder itself missing is a failure of the share as configured, not a missing file.
+    fn folder_error(&self, doing: &str, e: Failure) -> io::Error {
+        match e {
+            Failure::NotFound => io::Error::other(ShareLost(format!(
+                "{doing}: the folder {:?} is not in the share",
+                self.settings.dir
+            ))),
+            other => self.error(doing, other),
+        }
+    }
+}
+
+/// Size, mtime and kind as the source reports them; a reparse point (symlink, junction) is
+/// never taken for a file.
+fn meta_of(
+    is_dir: bool,
+    attributes: &smb2::FileAttributes,
+    size: u64,
+    modified: smb2::pack::FileTime,
+) -> SourceMeta {
+    let kind = if attributes.is_reparse_point() {
+        EntryKind::Symlink
+    } else if is_dir {
+        EntryKind::Dir
+    } else {
+        EntryKind::File
+    };
+    let mtime_ns = modified
+        .to_system_time()
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    SourceMeta {
+        kind,
+        size,
+        mtime_ns,
+    }
+}
+
+/// A large file's bytes, fetched a chunk at a time on the session's runtime.
+struct Download {
+    download: smb2::FileDownload<'static>,
+    session: Arc<Session>,
+    chunk: Cursor<Vec<u8>>,
+}
+
+impl Read for Download {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.chunk.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            match self.session.block_on(self.download.next_chunk()) {
+                None => return Ok(0),
+                Some(Ok(bytes)) => self.chunk = Cursor::new(bytes),
+                Some(Err(e)) => return Err(io::Error::other(ShareLost(e.to_string()))),
+            }
+        }
+    }
+}
