@@ -1,14 +1,16 @@
-//! One SMB session with the share, and the runtime its client runs on. `smb2` is async; the
+//! The SMB sessions with the share, and the runtime their clients run on. `smb2` is async; the
 //! passes are synchronous threads, so the session owns a small tokio runtime (one worker,
-//! which also runs the client's receiver and keepalive between calls) and every call blocks
-//! on it. The client takes one request at a time (`&mut`), so calls queue on a mutex; each is
-//! one round trip on loopback in well under a millisecond.
+//! which also runs the clients' receivers and keepalives between calls) and every call blocks
+//! on it. A client takes one request at a time (`&mut`), so parallel copies spread over a few
+//! connections, opened only when every open one is busy: a sequential caller (prediction's
+//! lookups, the daemon's idle check) always uses the first, and never opens a second.
 
 use super::SmbSettings;
 use smb2::{ErrorKind, SmbClient, Tree};
 use std::future::Future;
 use std::io;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use tokio::runtime::Runtime;
 
 /// A connected client and the share's tree.
@@ -17,10 +19,14 @@ pub struct Connected {
     pub tree: Tree,
 }
 
-/// The runtime and the session on it (none before the first call and after a lost one).
+/// Connections at most, for the copy threads (Samba serves each with a process of its own).
+const CONNECTIONS: usize = 4;
+
+/// The runtime and the connections on it (each none before its first call and after a loss).
 pub struct Session {
     runtime: Option<Runtime>,
-    conn: Mutex<Option<Connected>>,
+    slots: Vec<Mutex<Option<Connected>>>,
+    next: AtomicUsize,
 }
 
 /// What went wrong, sorted by what the caller does about it.
@@ -45,8 +51,20 @@ impl Session {
             .build()?;
         Ok(Session {
             runtime: Some(runtime),
-            conn: Mutex::new(None),
+            slots: (0..CONNECTIONS).map(|_| Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
         })
+    }
+
+    /// The first connection no other thread is using, else the next one in turn (waited for).
+    fn slot(&self) -> MutexGuard<'_, Option<Connected>> {
+        for slot in &self.slots {
+            if let Ok(free) = slot.try_lock() {
+                return free;
+            }
+        }
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        self.slots[turn].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs `op` on the connected session, connecting first when there is none. A failure of
@@ -56,7 +74,7 @@ impl Session {
         F: for<'a> FnOnce(&'a mut Connected) -> BoxFuture<'a, smb2::Result<T>>,
     {
         let runtime = self.runtime.as_ref().expect("present until drop");
-        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut conn = self.slot();
         if conn.is_none() {
             *conn = Some(runtime.block_on(connect(settings))?);
         }
@@ -85,10 +103,9 @@ impl Drop for Session {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
             let inside = runtime.enter();
-            self.conn
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .take();
+            for slot in &mut self.slots {
+                slot.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+            }
             drop(inside);
             runtime.shutdown_background();
         }
