@@ -49,7 +49,10 @@ impl Samba {
             .arg(&self.folder)
             .arg(self.port.to_string());
         if let Some((user, password)) = &self.login {
-            cmd.env("SAMBA_USER", user).env("SAMBA_PASSWORD", password);
+            // The account may write, as a gateway writing its files over SMB does.
+            cmd.env("SAMBA_USER", user)
+                .env("SAMBA_PASSWORD", password)
+                .env("SAMBA_WRITABLE", "1");
         }
         let out = cmd.output().unwrap();
         assert!(

@@ -264,3 +264,105 @@ fn the_native_source_answers_lookups_listings_and_reads_like_a_folder() {
     assert!(source.lost(&lost), "{lost}");
     assert!(source.check().is_err());
 }
+
+/// Proves the daemon keeps one session across passes and rides out the server going away:
+/// files are copied by prediction, the server is stopped (passes fail as an outage, logged
+/// once per cause, nothing vanished), started again (the daemon reconnects by itself and copies what
+/// landed meanwhile), and SIGTERM ends it with exit 0 (the session is closed inside the
+/// daemon's runtime without a panic).
+#[test]
+fn the_daemon_reconnects_after_the_server_comes_back_and_stops_cleanly() {
+    let (rig, mut samba) = native_rig();
+    let now = ingest::naming::truncate_to_minute(chrono::Local::now().naive_local());
+    let start = now - chrono::Duration::minutes(12);
+    rig.add_minutes_from(start, 0, 5);
+    let log_path = rig.dir.path().join("daemon.log");
+    let mut daemon = crate::util::Running(
+        rig.daemon_cmd(&[])
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let count = || walk(&rig.bronze).len();
+    crate::util::wait_for("the first reconcile", || count() == 10);
+    rig.add_minutes_from(start, 5, 1);
+    crate::util::wait_for("a new minute by prediction", || count() == 12);
+
+    samba.stop();
+    crate::util::wait_for("the outage in the log", || {
+        fs::read_to_string(&log_path).is_ok_and(|l| l.contains("not reachable"))
+    });
+    rig.add_minutes_from(start, 6, 2);
+    samba.start();
+    crate::util::wait_for("the files landed during the outage", || count() == 16);
+
+    crate::daemon::sigterm(&daemon.0);
+    let code = crate::daemon::exit_code_within(&mut daemon.0, 30);
+    let log = fs::read_to_string(&log_path).unwrap();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    let outages = log
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("not reachable"))
+        .count();
+    // Once per change of cause (the dropped session, then the pass it cut short), not per
+    // retry.
+    assert!(
+        (1..=2).contains(&outages),
+        "the outage is logged once per cause:\n{log}"
+    );
+    let vanished = rig
+        .log()
+        .into_iter()
+        .filter(|e| e["reason"] == "vanished")
+        .count();
+    assert_eq!(vanished, 0);
+}
+
+/// Proves a file a writer holds open on the server (an exclusive write open, as a gateway
+/// writing over SMB has) fails for that file only: the pass copies every other file, records
+/// the one as failed (exit 1 naming it), does not take the share for lost, and the next pass
+/// copies it once the writer has closed it.
+#[test]
+fn a_file_a_writer_holds_open_fails_alone_and_is_copied_once_released() {
+    let (rig, samba) = native_rig();
+    rig.add_minutes(0, 3);
+    let held = "18.08.2023 1001_JimmyLoup_received.json";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let writer = runtime.block_on(async {
+        let config = smb2::ClientConfig {
+            addr: format!("127.0.0.1:{}", samba.port),
+            username: USER.into(),
+            password: PASSWORD.into(),
+            ..Default::default()
+        };
+        let mut client = smb2::SmbClient::connect(config).await.unwrap();
+        let tree = client.connect_share("sensors").await.unwrap();
+        let file = client.create_file_writer_at(&tree, held, 0).await.unwrap();
+        (client, tree, file)
+    });
+
+    let out = rig.run(&["run", "--once", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(held), "the failure names the file: {err}");
+    let first: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (first["copied"].as_u64(), first["failed"].as_u64()),
+        (Some(5), Some(1)),
+        "{first}"
+    );
+
+    // The writer closes: its connection ends with the runtime that drives it.
+    runtime.block_on(async move { drop(writer) });
+    drop(runtime);
+    let second = rig.pass(&[], 0);
+    assert_eq!(second["copied"], 1, "{second}");
+    let copied = blake3_hex(&rig.bronze_path(held));
+    assert_eq!(copied, blake3_hex(&rig.share.join(held)));
+    rig.audit_clean();
+}

@@ -54,22 +54,25 @@ impl SmbSettings {
             Some((user, _)) if user.contains(':') => {
                 return Err("a password does not belong in the URL (it would show in the process list): use SMB_PASSWORD or --smb-password-file".into())
             }
-            Some((user, hostport)) => (user.to_owned(), hostport),
+            Some((user, hostport)) => (decode(user)?, hostport),
             None => (String::new(), authority),
         };
         let (host, port) = host_and_port(hostport)?;
-        let mut parts = path.split('/').filter(|p| !p.is_empty());
-        let share = parts
-            .next()
+        let parts: Vec<String> = path
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .map(decode)
+            .collect::<Result<_, _>>()?;
+        let (share, dir) = parts
+            .split_first()
             .ok_or("no share name: smb://HOST/SHARE[/DIR]")?;
-        let dir: Vec<&str> = parts.collect();
-        if dir.contains(&"..") || share == ".." {
+        if share == ".." || dir.iter().any(|p| p == ".." || p.contains('/')) {
             return Err("`..` is not a folder of the share".into());
         }
         Ok(SmbSettings {
             host,
             port,
-            share: share.to_owned(),
+            share: share.clone(),
             dir: dir.join("/"),
             user,
             domain: String::new(),
@@ -110,6 +113,27 @@ impl SmbSettings {
             format!("{}/{name}", self.dir)
         }
     }
+}
+
+/// A URL part with its `%XX` escapes decoded (`My%20Folder`, as file managers write URLs);
+/// a space may also stand as it is.
+fn decode(part: &str) -> Result<String, String> {
+    let bytes = part.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = part
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            out.push(hex.ok_or("a % in the URL is not followed by two hex digits")?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "the URL's escapes are not UTF-8".into())
 }
 
 /// `HOST`, `HOST:PORT`, `[V6]` or `[V6]:PORT`.
@@ -155,6 +179,9 @@ mod tests {
         assert_eq!(s.url(), "smb://sensor@nas.local:4450/data/Sensors/raw");
         let s = SmbSettings::parse("SMB://127.0.0.1/sensors/").unwrap();
         assert_eq!((s.port, s.dir.as_str(), s.user.as_str()), (445, "", ""));
+        let s = SmbSettings::parse("smb://me%40corp@nas/My%20Share/Raw Data/2023").unwrap();
+        assert_eq!((s.user.as_str(), s.share.as_str()), ("me@corp", "My Share"));
+        assert_eq!(s.dir, "Raw Data/2023");
         let s = SmbSettings::parse("smb://[::1]:4450/sensors").unwrap();
         assert_eq!((s.host.as_str(), s.addr()), ("::1", "[::1]:4450".into()));
         for bad in [
@@ -163,6 +190,9 @@ mod tests {
             "smb://nas:0/share",
             "smb://nas:x/share",
             "smb://nas/share/../etc",
+            "smb://nas/share/%2E%2E",
+            "smb://nas/share/a%2Fb",
+            "smb://nas/share/%zz",
             "/mnt/share",
         ] {
             assert!(SmbSettings::parse(bad).is_err(), "{bad}");
