@@ -189,8 +189,11 @@ fn kill_group(child: &std::process::Child) {
 #[cfg(not(unix))]
 fn kill_group(_child: &std::process::Child) {}
 
+/// Secrets ingest reads from its environment: never handed down to the hook.
+const SECRETS: [&str; 3] = ["SMB_PASSWORD", "SFTP_PASSWORD", "SFTP_KEY_PASSPHRASE"];
+
 fn shell(command: &str) -> Command {
-    if cfg!(windows) {
+    let mut c = if cfg!(windows) {
         let mut c = Command::new("cmd");
         c.args(["/C", command]);
         c
@@ -198,7 +201,11 @@ fn shell(command: &str) -> Command {
         let mut c = Command::new("sh");
         c.args(["-c", command]);
         c
+    };
+    for secret in SECRETS {
+        c.env_remove(secret);
     }
+    c
 }
 
 // Unix only: the hooks below are `sh` commands (`sleep`, `cat`); the `cmd /C` path runs in

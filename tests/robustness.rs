@@ -372,3 +372,25 @@ fn audit_repair_commits_once_per_batch() {
     assert_eq!(walk(&rig.bronze).len() as u64, n);
     rig.audit_clean();
 }
+
+/// The hook never inherits a secret ingest read from its environment (the share's or the
+/// sFTP server's password, a key's passphrase): a downstream script, or anything it logs,
+/// must not see them.
+#[cfg(unix)]
+#[test]
+fn the_hook_does_not_inherit_the_passwords() {
+    let mut rig = Rig::new();
+    rig.add_minutes(0, 1);
+    for var in ["SMB_PASSWORD", "SFTP_PASSWORD", "SFTP_KEY_PASSPHRASE"] {
+        rig.env.push((var, format!("secret-of-{var}")));
+    }
+    let env_file = rig.dir.path().join("hook-env.txt");
+    let hook = format!("env > '{}'", env_file.to_str().unwrap());
+    rig.pass(&["--on-new", &hook], 0);
+    let env = fs::read_to_string(&env_file).expect("the hook ran");
+    assert!(env.contains("INGEST_MANIFEST="), "{env}");
+    assert!(
+        !env.contains("secret-of-"),
+        "a secret reached the hook:\n{env}"
+    );
+}

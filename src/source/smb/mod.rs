@@ -50,6 +50,11 @@ impl SmbSettings {
         }
         let rest = &url[6..];
         let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        // An unescaped '@' after the host is a password holding a '/' (`me:pa/ss@nas`), or a
+        // folder name that must be written %40: refused either way, echoing nothing.
+        if path.contains('@') {
+            return Err("an '@' after the host: a password does not belong in the URL (use SMB_PASSWORD or --smb-password-file); an '@' in a share or folder name is written %40".into());
+        }
         let (user, hostport) = match authority.rsplit_once('@') {
             Some((user, _)) if user.contains(':') => {
                 return Err("a password does not belong in the URL (it would show in the process list): use SMB_PASSWORD or --smb-password-file".into())
@@ -139,10 +144,11 @@ fn decode(part: &str) -> Result<String, String> {
 /// `HOST`, `HOST:PORT`, `[V6]` or `[V6]:PORT`.
 fn host_and_port(s: &str) -> Result<(String, u16), String> {
     let (host, port) = match s.strip_prefix('[') {
-        Some(v6) => {
-            let (host, after) = v6.split_once(']').ok_or("an unclosed [ in the host")?;
-            (host, after.strip_prefix(':'))
-        }
+        Some(v6) => match v6.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, after)) => (host, Some(after.strip_prefix(':').ok_or("text after ]")?)),
+            None => return Err("an unclosed [ in the host".into()),
+        },
         None => match s.split_once(':') {
             Some((host, port)) => (host, Some(port)),
             None => (s, None),
@@ -157,7 +163,7 @@ fn host_and_port(s: &str) -> Result<(String, u16), String> {
             .parse::<u16>()
             .ok()
             .filter(|p| *p > 0)
-            .ok_or_else(|| format!("port {p:?} is not a port number"))?,
+            .ok_or("the port is not a number from 1 to 65535")?,
     };
     Ok((host.to_owned(), port))
 }
@@ -197,7 +203,15 @@ mod tests {
         ] {
             assert!(SmbSettings::parse(bad).is_err(), "{bad}");
         }
-        let err = SmbSettings::parse("smb://me:hunter2@nas/share").unwrap_err();
-        assert!(!err.contains("hunter2"), "{err}");
+        for (url, secret) in [
+            ("smb://me:hunter2@nas/share", "hunter2"),
+            ("smb://me:p4ss/w0rd@nas/share", "p4ss"),
+            ("smb://me:12/x@nas/share", "12"),
+            ("smb://me:hunter2@nas:445/share", "hunter2"),
+        ] {
+            let err = SmbSettings::parse(url).unwrap_err();
+            assert!(!err.contains(secret), "{url}: {err}");
+        }
+        assert!(SmbSettings::parse("smb://[::1]junk/share").is_err());
     }
 }

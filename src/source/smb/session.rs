@@ -81,8 +81,15 @@ impl Session {
         let connected = conn.as_mut().expect("connected above");
         let result = runtime.block_on(op(connected)).map_err(failure);
         if let Err(Failure::Share(_)) = &result {
+            // The others most likely died with it (a restarted server): idle ones are dropped
+            // too, so the next pass does not meet them one by one, each ending it again.
             let _inside = runtime.enter();
             *conn = None;
+            for slot in &self.slots {
+                if let Ok(mut idle) = slot.try_lock() {
+                    idle.take();
+                }
+            }
         }
         result
     }
@@ -167,15 +174,20 @@ fn share_failure(settings: &SmbSettings, e: smb2::Error) -> Failure {
     }
 }
 
-/// A request's error, sorted: missing, this file's problem, or the share's.
+/// A request's error, sorted: missing, the share's (the connection or session is gone), or
+/// this file's problem (locked, denied, delete pending, a name the server refuses, …): a
+/// file's problem never ends a pass.
 pub fn failure(e: smb2::Error) -> Failure {
     match e.kind() {
         ErrorKind::NotFound => Failure::NotFound,
-        ErrorKind::AccessDenied
-        | ErrorKind::SharingViolation
-        | ErrorKind::IsADirectory
-        | ErrorKind::NotADirectory => Failure::File(e.to_string()),
         ErrorKind::TooLarge => Failure::TooLarge,
-        _ => Failure::Share(e.to_string()),
+        ErrorKind::ConnectionLost
+        | ErrorKind::TimedOut
+        | ErrorKind::SessionExpired
+        | ErrorKind::AuthRequired
+        | ErrorKind::SigningRequired
+        | ErrorKind::GuestSessionRefused
+        | ErrorKind::InvalidData => Failure::Share(e.to_string()),
+        _ => Failure::File(e.to_string()),
     }
 }

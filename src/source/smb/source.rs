@@ -7,7 +7,7 @@
 //! [`ShareLost`], which [`Source::lost`] recognises, so the copy step ends the pass as an
 //! outage instead of failing every further file (and nothing is concluded "gone").
 
-use super::session::{BoxFuture, Connected, Failure, Session};
+use super::session::{failure, BoxFuture, Connected, Failure, Session};
 use super::SmbSettings;
 use crate::source::{Counters, EntryKind, Listed, Source, SourceMeta};
 use std::ffi::{OsStr, OsString};
@@ -251,7 +251,12 @@ impl Read for Download {
             match self.session.block_on(self.download.next_chunk()) {
                 None => return Ok(0),
                 Some(Ok(bytes)) => self.chunk = Cursor::new(bytes),
-                Some(Err(e)) => return Err(io::Error::other(ShareLost(e.to_string()))),
+                Some(Err(e)) => {
+                    return Err(match failure(e) {
+                        Failure::Share(why) => io::Error::other(ShareLost(why)),
+                        other => io::Error::other(format!("reading: {other:?}")),
+                    })
+                }
             }
         }
     }
