@@ -175,7 +175,7 @@ impl Metrics {
     /// A sensor pass that finished.
     pub fn sensor_pass(&self, r: &PassReport) {
         let f = Flow::Sensors;
-        self.count_files(f, &r.tally);
+        self.files_handled(f, &r.tally);
         self.lookups
             .with_label_values(&[f.label()])
             .inc_by(r.work.lookups);
@@ -188,7 +188,7 @@ impl Metrics {
     /// A weather pass that finished: one listing of the server's folder.
     pub fn weather_pass(&self, r: &WeatherReport) {
         let f = Flow::Weather;
-        self.count_files(f, &r.tally);
+        self.files_handled(f, &r.tally);
         self.listings.with_label_values(&[f.label()]).inc();
         self.passed(f, "weather", r.millis);
     }
@@ -259,7 +259,8 @@ impl Metrics {
         }
     }
 
-    fn count_files(&self, flow: Flow, tally: &Tally) {
+    /// Files a pass of `flow` handled, per stream and outcome.
+    pub fn files_handled(&self, flow: Flow, tally: &Tally) {
         for (stream, t) in &tally.by_stream {
             let stream = self.stream_label(flow, stream);
             let counts = [t.copied, t.adopted, t.skipped, t.failed, t.deferred];

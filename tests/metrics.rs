@@ -18,7 +18,7 @@ fn daemon_with_metrics(rig: &Rig, log: &str) -> (Running, String) {
 }
 
 /// [`daemon_with_metrics`], with the command changed by `configure` first.
-fn daemon_with(
+pub(crate) fn daemon_with(
     rig: &Rig,
     log: &str,
     configure: impl FnOnce(&mut std::process::Command),
@@ -47,7 +47,7 @@ fn daemon_with(
 }
 
 /// One HTTP/1.1 request; returns the status code and the body.
-fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
+pub(crate) fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
     try_http(addr, method, path).unwrap_or_else(|e| panic!("{method} {addr}{path}: {e}"))
 }
 
@@ -67,7 +67,7 @@ fn try_http(addr: &str, method: &str, path: &str) -> std::io::Result<(u16, Strin
 }
 
 /// Scrapes `/metrics` into `name{labels}` → value (labels as exposed, sorted by name).
-fn scrape(addr: &str) -> BTreeMap<String, f64> {
+pub(crate) fn scrape(addr: &str) -> BTreeMap<String, f64> {
     let (code, body) = http(addr, "GET", "/metrics");
     assert_eq!(code, 200, "{body}");
     body.lines()
@@ -84,7 +84,7 @@ fn value(m: &BTreeMap<String, f64>, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no series {series} in {m:#?}"))
 }
 
-fn copied(m: &BTreeMap<String, f64>, stream: &str) -> f64 {
+pub(crate) fn copied(m: &BTreeMap<String, f64>, stream: &str) -> f64 {
     value(
         m,
         &format!("ingest_files_total{{flow=\"sensors\",outcome=\"copied\",stream=\"{stream}\"}}"),
@@ -92,7 +92,7 @@ fn copied(m: &BTreeMap<String, f64>, stream: &str) -> f64 {
 }
 
 /// Per stream, the copies the event log holds: (files, bytes).
-fn copies_in_log(rig: &Rig) -> BTreeMap<String, (u64, u64)> {
+pub(crate) fn copies_in_log(rig: &Rig) -> BTreeMap<String, (u64, u64)> {
     let mut per_stream = BTreeMap::new();
     for e in rig.log().iter().filter(|e| e["kind"] == "copied") {
         let name = e["file"].as_str().unwrap();

@@ -366,3 +366,36 @@ fn a_file_a_writer_holds_open_fails_alone_and_is_copied_once_released() {
     assert_eq!(copied, blake3_hex(&rig.share.join(held)));
     rig.audit_clean();
 }
+
+/// Proves the metrics count every copy the log holds even when the share goes away in the
+/// middle of a pass: the batches that pass recorded before the outage are in the log, and
+/// (a regression: they were lost with the failed pass's report) in `ingest_files_total` and
+/// `ingest_bytes_total` too.
+#[test]
+fn metrics_count_the_copies_of_a_pass_cut_short_by_the_server_going_away() {
+    let (rig, mut samba) = native_rig();
+    rig.add_minutes(0, 3000);
+    let (_daemon, addr) = crate::metrics::daemon_with(&rig, "daemon.log", |cmd| {
+        cmd.args(["--batch-size", "200"]);
+    });
+    crate::util::wait_for("the first batches", || walk(&rig.bronze).len() >= 400);
+    samba.stop();
+    crate::util::wait_for("/readyz to report the outage", || {
+        crate::metrics::http(&addr, "GET", "/readyz").0 == 503
+    });
+    samba.start();
+    crate::util::wait_for("every file", || walk(&rig.bronze).len() == 6000);
+    crate::util::wait_for("a pass after the last copies", || {
+        crate::metrics::http(&addr, "GET", "/readyz").0 == 200
+    });
+    let m = crate::metrics::scrape(&addr);
+    for (stream, (files, bytes)) in crate::metrics::copies_in_log(&rig) {
+        assert_eq!(
+            crate::metrics::copied(&m, &stream) as u64,
+            files,
+            "{stream}: files"
+        );
+        let series = format!("ingest_bytes_total{{flow=\"sensors\",stream=\"{stream}\"}}");
+        assert_eq!(m[&series] as u64, bytes, "{stream}: bytes");
+    }
+}

@@ -2,8 +2,8 @@
 //! format), `GET /healthz` (the process is alive) and `GET /readyz` (200 while the last pass
 //! of every flow succeeded, else 503 and one line saying why). Any other path is 404, any
 //! other method 405; hyper answers malformed requests itself. Each connection is its own task
-//! on the daemon's runtime, and passes run on blocking threads, so a slow or hostile client
-//! never holds up a pass.
+//! on the daemon's runtime (at most 64 at once), and passes run on blocking threads, so a slow
+//! or hostile client never holds up a pass.
 
 use super::shutdown::Shutdown;
 use crate::error::{Error, Result};
@@ -20,9 +20,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 /// A client that has not sent its request headers by then is disconnected.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once; further ones wait in the listen backlog, so clients that hold
+/// sockets open cannot take the file descriptors a pass needs.
+const MAX_CONNECTIONS: usize = 64;
 
 /// Binds `addr` (port 0: any free port); the error names the address.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
@@ -35,7 +40,16 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Shutdown) {
     let stop = shutdown.wait();
     tokio::pin!(stop);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let permit = tokio::select! {
+            biased;
+            _ = &mut stop => return,
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
         let stream = tokio::select! {
             biased;
             _ = &mut stop => return,
@@ -63,6 +77,7 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Shutd
             if let Err(e) = served {
                 tracing::debug!("metrics endpoint: a connection ended: {e}");
             }
+            drop(permit);
         });
     }
 }

@@ -190,6 +190,21 @@ impl SensorLoop {
         probe(&self.context(&store), start)
     }
 
+    /// A pass that failed (the share went away mid-pass) may have recorded batches before:
+    /// its report is lost with the error, so its files are counted from the log.
+    fn count_recorded(&self, store: &Store, first_seq: u64) {
+        let mut tally = crate::record::Tally::default();
+        let read = store.for_each_event(first_seq, |_, event| {
+            tally.count(&event.kind);
+            Ok(())
+        });
+        match read {
+            Ok(()) => self.metrics.files_handled(Flow::Sensors, &tally),
+            Err(e) => tracing::debug!("metrics: reading the failed pass's events: {e}"),
+        }
+        self.observe(store);
+    }
+
     /// The metrics' state gauges, read from `store` (a failure only costs their freshness).
     fn observe(&self, store: &Store) {
         if let Err(e) = self.metrics.observe_store(store, &*self.clock) {
@@ -219,6 +234,7 @@ impl SensorLoop {
             return Ok(Tick { report, hook: None });
         }
         let store = Store::open(&self.state, self.store_wait)?;
+        let first_seq = store.event_count()?;
         let ctx = self.context(&store);
         let due =
             nightly_due(&store, &*self.clock, self.config.nightly_hour)? || reconcile_needed(&ctx)?;
@@ -227,7 +243,8 @@ impl SensorLoop {
         } else {
             Discovery::Prediction
         };
-        let report = finish_probe(&ctx, probe, Some(discovery), start)?;
+        let report = finish_probe(&ctx, probe, Some(discovery), start)
+            .inspect_err(|_| self.count_recorded(&store, first_seq))?;
         self.observe(&store);
         let hook = match &self.config.hook {
             Some(h) if !ctx.stopping() => {
