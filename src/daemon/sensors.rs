@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::context::{Bridges, Context};
 use crate::error::{Error, Result};
 use crate::hook::{self, Hook};
+use crate::identity::SourceId;
 use crate::metrics::{Flow, Metrics};
 use crate::pass::{
     finish_probe, nightly_due, probe, reconcile_needed, Discovery, PassStart, Probe,
@@ -194,8 +195,15 @@ impl SensorLoop {
     /// its report is lost with the error, so its files are counted from the log.
     fn count_recorded(&self, store: &Store, first_seq: u64) {
         let mut tally = crate::record::Tally::default();
+        // The share's events only (the pass holds the store, but the log says so itself).
         let read = store.for_each_event(first_seq, |_, event| {
-            tally.count(&event.kind);
+            if event
+                .kind
+                .file()
+                .is_some_and(|f| f.source == SourceId::Share)
+            {
+                tally.count(&event.kind);
+            }
             Ok(())
         });
         match read {

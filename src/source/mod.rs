@@ -109,6 +109,15 @@ pub trait Source: Sync {
     }
 }
 
+/// `host:port` as a client dials it and messages name it (`[v6]:port` for an IPv6 host).
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Turns raw name bytes from the store back into a name to look up. `None` only for bytes
 /// that cannot name a file on this platform (such names are never pending).
 pub fn os_name(bytes: &[u8]) -> Option<OsString> {

@@ -43,11 +43,7 @@ pub struct SftpSettings {
 impl SftpSettings {
     /// `host:port`, for messages (never with the user's secrets).
     pub fn addr(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        crate::source::host_port(&self.host, self.port)
     }
 }
 

@@ -103,11 +103,7 @@ impl SmbSettings {
 
     /// `host:port` as the client dials it.
     pub fn addr(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        crate::source::host_port(&self.host, self.port)
     }
 
     /// The share-relative path of `name` in the folder.

@@ -73,12 +73,12 @@ impl Session {
     where
         F: for<'a> FnOnce(&'a mut Connected) -> BoxFuture<'a, smb2::Result<T>>,
     {
-        let runtime = self.runtime.as_ref().expect("present until drop");
+        let runtime = self.runtime();
         let mut conn = self.slot();
-        if conn.is_none() {
-            *conn = Some(runtime.block_on(connect(settings))?);
-        }
-        let connected = conn.as_mut().expect("connected above");
+        let connected = match &mut *conn {
+            Some(connected) => connected,
+            none => none.insert(runtime.block_on(connect(settings))?),
+        };
         let result = runtime.block_on(op(connected)).map_err(failure);
         if let Err(Failure::Share(_)) = &result {
             // The others most likely died with it (a restarted server): idle ones are dropped
@@ -96,10 +96,14 @@ impl Session {
 
     /// Blocks on `f` on the session's runtime (for a download's further chunks).
     pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.runtime().block_on(f)
+    }
+
+    /// The runtime, taken only by `drop`.
+    fn runtime(&self) -> &Runtime {
         self.runtime
             .as_ref()
-            .expect("present until drop")
-            .block_on(f)
+            .expect("the runtime is taken only in drop")
     }
 }
 

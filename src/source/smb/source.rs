@@ -87,15 +87,7 @@ impl SmbSource {
             session: Arc::clone(&self.session),
             chunk: Cursor::new(Vec::new()),
         };
-        Ok((
-            Box::new(reader),
-            meta_of(
-                info.is_directory,
-                &info.attributes,
-                info.size,
-                info.modified,
-            ),
-        ))
+        Ok((Box::new(reader), info_meta(&info)))
     }
 }
 
@@ -107,12 +99,7 @@ impl Source for SmbSource {
         };
         let doing = format!("looking up {path}");
         match self.call(move |c| Box::pin(async move { c.client.stat(&mut c.tree, &path).await })) {
-            Ok(i) => Ok(Some(meta_of(
-                i.is_directory,
-                &i.attributes,
-                i.size,
-                i.modified,
-            ))),
+            Ok(i) => Ok(Some(info_meta(&i))),
             Err(Failure::NotFound) => Ok(None),
             Err(e) => Err(self.error(&doing, e)),
         }
@@ -158,7 +145,7 @@ impl Source for SmbSource {
         });
         match read {
             Ok((bytes, i)) => {
-                let meta = meta_of(i.is_directory, &i.attributes, i.size, i.modified);
+                let meta = info_meta(&i);
                 Ok((Box::new(Cursor::new(bytes)), meta))
             }
             Err(Failure::TooLarge) => self.download(path).map_err(|e| self.error(&doing, e)),
@@ -206,6 +193,11 @@ impl SmbSource {
             other => self.error(doing, other),
         }
     }
+}
+
+/// [`meta_of`] a stat or an open.
+fn info_meta(i: &smb2::FileInfo) -> SourceMeta {
+    meta_of(i.is_directory, &i.attributes, i.size, i.modified)
 }
 
 /// Size, mtime and kind as the source reports them; a reparse point (symlink, junction) is
