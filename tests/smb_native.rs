@@ -156,6 +156,15 @@ fn wrong_password_share_or_port_is_exit_2_saying_which_without_the_secret() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("password does not belong in the URL"), "{err}");
     assert!(!err.contains(PASSWORD), "{err}");
+    // A password holding a '/' once parsed as host and port, and was echoed as a bad port.
+    rig.source = PathBuf::from(format!(
+        "smb://{USER}:p4ss/w0rd@127.0.0.1:{}/sensors",
+        samba.port
+    ));
+    let out = rig.run(&["run", "--once"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("p4ss") && !err.contains("w0rd"), "{err}");
     assert!(
         !rig.state.exists(),
         "a share that cannot be read leaves no store"
