@@ -20,9 +20,9 @@
 //! is configuration and may be a link.
 
 use super::layout::{self, file_name, is_temp_name};
-use super::{refused_link, Bronze, EntryMeta, Found, StageOutcome, Staged};
+use super::{refused_link, unchanged, Bronze, EntryMeta, Found, StageOutcome, Staged};
 use crate::identity::ContentHash;
-use crate::source::{EntryKind, SourceMeta};
+use crate::source::SourceMeta;
 use crate::store::event::{DeferReason, Replaced};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -536,20 +536,10 @@ fn copy_hashing(
     Ok((hasher.finalize().into(), total))
 }
 
-/// The file is complete if it still has the size and mtime it had when opened, and we read
-/// exactly that many bytes.
-fn unchanged(before: &SourceMeta, after: Option<&SourceMeta>, copied: u64) -> bool {
-    after.is_some_and(|a| {
-        a.kind == EntryKind::File
-            && a.size == before.size
-            && a.mtime_ns == before.mtime_ns
-            && copied == before.size
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::EntryKind;
 
     fn meta(bytes: &[u8]) -> SourceMeta {
         SourceMeta {

@@ -2,7 +2,7 @@
 //! write goes through (stage and publish with hashing; stat, hash and walk what is there;
 //! remove our own temp files), so a copy, an audit, an adoption or a replay never touches a
 //! Bronze path itself. [`layout`] owns every path rule; [`LocalBronze`] is the filesystem
-//! implementation.
+//! implementation, [`ObjectBronze`] the object store one ([`s3`] opens it for an `s3://` root).
 //!
 //! The contract every implementation keeps (what lets the log never claim a copy that is not
 //! there): a copy is staged first (streamed once from the source, hashed on the way, invisible
@@ -14,12 +14,15 @@
 
 pub mod layout;
 mod local;
+pub mod object;
+pub mod s3;
 
 pub use local::{create_exclusive, temp_path, LocalBronze};
+pub use object::ObjectBronze;
 
 use crate::config::StreamMap;
 use crate::identity::{ContentHash, FileKey};
-use crate::source::SourceMeta;
+use crate::source::{EntryKind, SourceMeta};
 use crate::store::event::{DeferReason, EventKind, Replaced, SourceVersion};
 use layout::Entry;
 use std::io::{self, Read};
@@ -138,6 +141,17 @@ impl StageOutcome {
             }),
         }
     }
+}
+
+/// The file is complete if it still has the size and mtime it had when opened, and we read
+/// exactly that many bytes.
+pub(crate) fn unchanged(before: &SourceMeta, after: Option<&SourceMeta>, copied: u64) -> bool {
+    after.is_some_and(|a| {
+        a.kind == EntryKind::File
+            && a.size == before.size
+            && a.mtime_ns == before.mtime_ns
+            && copied == before.size
+    })
 }
 
 /// What [`Bronze::stat`] tells about an entry.

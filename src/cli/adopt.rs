@@ -22,7 +22,7 @@ pub struct AdoptArgs {
 
 pub fn run(cfg: &Resolved, args: &AdoptArgs) -> Result<ExitCode> {
     let store = Store::open(&cfg.state, cfg.store_wait)?;
-    let bronze = cfg.bronze();
+    let bronze = cfg.bronze()?;
     let r = adopt(
         &store,
         &*bronze,

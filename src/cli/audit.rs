@@ -41,7 +41,7 @@ pub struct AuditArgs {
 
 pub fn run(cfg: &Resolved, args: &AuditArgs) -> Result<ExitCode> {
     let source = share(cfg, args)?;
-    let bronze = cfg.bronze();
+    let bronze = cfg.bronze()?;
     let opts = AuditOptions {
         since: args
             .since

@@ -85,6 +85,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
         smb_path: Some(share.clone()),
         smb: None,
         bronze_root: bronze_root.clone(),
+        object: None,
         state: state.clone(),
         streams: settings.streams.clone(),
         store_wait: std::time::Duration::from_secs(5),

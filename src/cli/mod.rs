@@ -13,6 +13,7 @@ mod service;
 mod since;
 mod status;
 
+use crate::bronze::s3::{is_s3_url, S3Location};
 use crate::config::{StreamMap, DEFAULT_STREAMS};
 use crate::error::{Error, Result};
 use crate::source::sftp::{
@@ -51,7 +52,9 @@ pub struct GlobalArgs {
     /// File holding the password of an smb:// share (the password itself: env SMB_PASSWORD only).
     #[arg(long, env = "SMB_PASSWORD_FILE", global = true)]
     pub smb_password_file: Option<PathBuf>,
-    /// Local Bronze folder [default: storage/bronze].
+    /// Bronze: a local folder, or s3://BUCKET[/PREFIX] for an S3-compatible object store
+    /// (credentials and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+    /// AWS_ENDPOINT_URL, AWS_ALLOW_HTTP) [default: storage/bronze].
     #[arg(long, env = "BRONZE_ROOT", global = true)]
     pub bronze_root: Option<PathBuf>,
     /// The redb store [default: ingest.redb beside the Bronze folder].
@@ -178,6 +181,8 @@ pub struct Resolved {
     /// The share read natively, when `smb_path` is an smb:// URL.
     pub smb: Option<SmbSettings>,
     pub bronze_root: PathBuf,
+    /// The bucket, when `bronze_root` is an s3:// URL.
+    pub object: Option<S3Location>,
     pub state: PathBuf,
     pub streams: StreamMap,
     /// How long to wait for a busy store.
@@ -188,8 +193,15 @@ pub struct Resolved {
 
 impl Resolved {
     /// The Bronze layer the configuration names: the one place a run picks its implementation.
-    pub fn bronze(&self) -> std::sync::Arc<dyn crate::bronze::Bronze> {
-        std::sync::Arc::new(crate::bronze::LocalBronze::new(&self.bronze_root))
+    pub fn bronze(&self) -> Result<std::sync::Arc<dyn crate::bronze::Bronze>> {
+        Ok(match &self.object {
+            Some(bucket) => std::sync::Arc::new(
+                bucket
+                    .open()
+                    .map_err(|why| Error::Config(format!("--bronze-root (BRONZE_ROOT): {why}")))?,
+            ),
+            None => std::sync::Arc::new(crate::bronze::LocalBronze::new(&self.bronze_root)),
+        })
     }
 
     /// The share the configuration names, if any: a mounted folder or, for an smb:// URL, the
@@ -221,11 +233,16 @@ impl GlobalArgs {
             .clone()
             .or(file.bronze_root)
             .unwrap_or_else(|| PathBuf::from("storage/bronze"));
+        let object = object_location(&bronze_root)?;
         let state = self
             .state
             .clone()
             .or(file.state)
-            .unwrap_or_else(|| default_state(&bronze_root));
+            .unwrap_or_else(|| match object {
+                // The store stays on local disk, where the local layout would keep it.
+                Some(_) => PathBuf::from("storage/ingest.redb"),
+                None => default_state(&bronze_root),
+            });
         let streams = match (&self.streams, file.streams) {
             (s, _) if !s.is_empty() => s.clone(),
             (_, Some(s)) => s,
@@ -235,6 +252,7 @@ impl GlobalArgs {
             smb_path,
             smb,
             bronze_root,
+            object,
             state,
             streams: StreamMap::parse(&streams)?,
             store_wait: seconds(
@@ -364,6 +382,16 @@ fn secret_from_env(var: &str) -> Option<Secret> {
         .ok()
         .filter(|v| !v.is_empty())
         .map(Secret::new)
+}
+
+/// The bucket an s3:// Bronze root names (a bad one is exit 2 naming --bronze-root).
+fn object_location(root: &Path) -> Result<Option<S3Location>> {
+    match root.to_str().filter(|r| is_s3_url(r)) {
+        Some(url) => S3Location::parse(url)
+            .map(Some)
+            .map_err(|why| Error::Config(format!("--bronze-root (BRONZE_ROOT): {why}"))),
+        None => Ok(None),
+    }
 }
 
 /// `ingest.redb` in the parent folder of the Bronze root (local disk, never the share).

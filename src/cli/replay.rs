@@ -49,7 +49,7 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
         .ok_or_else(|| Error::Config("replay needs --smb-path".into()))?;
     let source = &*source;
     source.check().map_err(|e| Error::unreachable(source, e))?;
-    let bronze = cfg.bronze();
+    let bronze = cfg.bronze()?;
     let settings = Settings::new(cfg.streams.clone());
     let plan = plan_with_progress(cfg, source, &*bronze, since, until)?;
     let lost = !plan.unrecoverable.is_empty();

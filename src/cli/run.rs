@@ -113,7 +113,7 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
         ));
     }
     let timing = Timing::of(args)?;
-    let bronze = cfg.bronze();
+    let bronze = cfg.bronze()?;
     let settings = settings_of(cfg, args);
     if args.once || args.scan {
         let code = run_once(cfg, args, &*bronze, &settings)?;

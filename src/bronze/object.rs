@@ -1,0 +1,456 @@
+//! Bronze in an object store (S3 and compatibles, through the `object_store` crate): the same
+//! keys as the folder layout under a prefix, so downstream readers see the same tree.
+//!
+//! An object store has no rename, but an upload is all-or-nothing: an object is never visible
+//! half-written. So [`ObjectBronze::stage`] streams the source once into a spool (memory, or an
+//! unnamed temp file above [`SPOOL_IN_MEMORY`]) while hashing it, and `publish` uploads the
+//! batch, [`UPLOADS`] at a time (multipart above the same size), with the blake3 in the
+//! object's user metadata. Only after `publish` returns does the caller commit events.
+//!
+//! What a crash leaves, by instant: while staging, nothing in the bucket (the spool dies with
+//! the process); during an upload, nothing under a final name (an unfinished multipart upload
+//! is invisible); after an upload, before the commit, a complete object the log does not know,
+//! which the `publishing` journal adopts at the next pass.
+//!
+//! Never overwrite: each destination is looked up before its upload, because servers such as
+//! Garage ignore `If-None-Match` (the conditional create is a second line, not the first), and
+//! different bytes already there are copied aside to `NAME.kept-HASH` first. Nothing in the
+//! bucket is trusted: an existing object is hashed by reading it, never by its metadata.
+
+use super::layout::{self, file_name, is_temp_name};
+use super::{unchanged, Bronze, EntryMeta, Found, StageOutcome, Staged};
+use crate::identity::ContentHash;
+use crate::source::SourceMeta;
+use crate::store::event::{DeferReason, Replaced};
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as Key;
+use object_store::{
+    Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions,
+    PutPayload, WriteMultipart,
+};
+use std::collections::HashMap;
+use std::io::{self, Read, Seek, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::runtime::Runtime;
+
+/// Staged bytes up to this size stay in memory and go up in one PUT; larger files are spooled
+/// to a temp file and uploaded in parts of this size.
+pub const SPOOL_IN_MEMORY: usize = 8 << 20;
+
+/// Uploads in flight at once during a publish (a batch is up to a thousand small files: the
+/// round trips, not the bytes, are what a publish waits for).
+pub const UPLOADS: usize = 32;
+
+/// The user metadata key holding an object's blake3 (hex), for readers and `audit --quick`.
+pub const HASH_METADATA: &str = "blake3";
+
+/// A Bronze layer in an object store, below a prefix.
+pub struct ObjectBronze {
+    store: Arc<dyn ObjectStore>,
+    /// Key prefix without a trailing `/`; empty for the bucket's root.
+    prefix: String,
+    /// How the layer is named to people and the hook (`s3://bucket/prefix`).
+    url: String,
+    /// `object_store` is async and the passes are threads: every call blocks on this runtime.
+    runtime: Option<Runtime>,
+    spools: Mutex<HashMap<u64, Spool>>,
+    next_spool: AtomicU64,
+}
+
+/// A staged copy's bytes, until it is published or discarded.
+enum Spool {
+    Memory(bytes::Bytes),
+    File(std::fs::File),
+}
+
+impl ObjectBronze {
+    /// A layer over `store` below `prefix` (`/`-separated, no leading or trailing `/`), named
+    /// `url` in messages.
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: &str, url: String) -> io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("ingest-bronze")
+            .enable_all()
+            .build()?;
+        Ok(ObjectBronze {
+            store,
+            prefix: prefix.trim_matches('/').to_owned(),
+            url,
+            runtime: Some(runtime),
+            spools: Mutex::new(HashMap::new()),
+            next_spool: AtomicU64::new(0),
+        })
+    }
+
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime
+            .as_ref()
+            .expect("the runtime is taken only in drop")
+            .block_on(f)
+    }
+
+    /// The object key of a Bronze path.
+    fn key(&self, rel: &str) -> io::Result<Key> {
+        let full = match self.prefix.as_str() {
+            "" => rel.to_owned(),
+            prefix => format!("{prefix}/{rel}"),
+        };
+        Key::parse(&full).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))
+    }
+
+    /// The Bronze path of an object key below the prefix (`None` for one outside it).
+    fn rel_of<'a>(&self, key: &'a str) -> Option<&'a str> {
+        match self.prefix.as_str() {
+            "" => Some(key),
+            prefix => key.strip_prefix(prefix)?.strip_prefix('/'),
+        }
+    }
+
+    /// The blake3 of what is at `key` now, read from the object itself; `None` if absent.
+    async fn existing_hash(&self, key: &Key) -> io::Result<Option<ContentHash>> {
+        match self.hash_object(key).await {
+            Ok(hash) => Ok(Some(hash)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn hash_object(&self, key: &Key) -> io::Result<ContentHash> {
+        let mut body = self.store.get(key).await.map_err(io_error)?.into_stream();
+        let mut hasher = blake3::Hasher::new();
+        while let Some(chunk) = body.try_next().await.map_err(io_error)? {
+            hasher.update(&chunk);
+        }
+        Ok(hasher.finalize().into())
+    }
+
+    fn keep(&self, spool: Spool) -> String {
+        let id = self.next_spool.fetch_add(1, Ordering::Relaxed);
+        self.lock_spools().insert(id, spool);
+        id.to_string()
+    }
+
+    fn take(&self, staged: &Staged) -> Option<Spool> {
+        let id = staged.temp.parse().ok()?;
+        self.lock_spools().remove(&id)
+    }
+
+    fn lock_spools(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Spool>> {
+        self.spools.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Uploads one staged copy: older different bytes copied aside first, then the new object
+    /// (created only if absent, where the server honours that).
+    async fn upload(&self, s: &Staged, spool: Option<Spool>) -> io::Result<Option<Replaced>> {
+        let spool = spool.ok_or_else(|| io::Error::other(format!("{} is not staged", s.rel)))?;
+        let key = self.key(&s.rel)?;
+        let replaced = match s.replaces {
+            Some(hash) => {
+                let kept_as = layout::kept_rel(&s.rel, hash);
+                let kept = self.key(&kept_as)?;
+                self.store.copy(&key, &kept).await.map_err(io_error)?;
+                Some(Replaced { hash, kept_as })
+            }
+            None => None,
+        };
+        let mode = match replaced {
+            Some(_) => PutMode::Overwrite,
+            None => PutMode::Create,
+        };
+        self.put(&key, spool, s.hash, mode).await?;
+        Ok(replaced)
+    }
+
+    async fn put(
+        &self,
+        key: &Key,
+        spool: Spool,
+        hash: ContentHash,
+        mode: PutMode,
+    ) -> io::Result<()> {
+        let mut attributes = Attributes::new();
+        attributes.insert(
+            Attribute::Metadata(HASH_METADATA.into()),
+            hash.to_hex().into(),
+        );
+        match spool {
+            Spool::Memory(bytes) => {
+                let opts = PutOptions {
+                    mode,
+                    attributes,
+                    ..Default::default()
+                };
+                let payload = PutPayload::from_bytes(bytes);
+                self.store
+                    .put_opts(key, payload, opts)
+                    .await
+                    .map_err(io_error)?;
+                Ok(())
+            }
+            Spool::File(file) => self.put_parts(key, file, attributes).await,
+        }
+    }
+
+    /// A large file in parts; an upload that fails is aborted (never visible either way).
+    async fn put_parts(
+        &self,
+        key: &Key,
+        mut file: std::fs::File,
+        attributes: Attributes,
+    ) -> io::Result<()> {
+        let opts = PutMultipartOptions {
+            attributes,
+            ..Default::default()
+        };
+        let upload = self
+            .store
+            .put_multipart_opts(key, opts)
+            .await
+            .map_err(io_error)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, SPOOL_IN_MEMORY);
+        file.rewind()?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(e);
+                }
+            };
+            writer.write(&buf[..n]);
+            if let Err(e) = writer.wait_for_capacity(2).await {
+                return Err(io_error(e));
+            }
+        }
+        writer.finish().await.map_err(io_error)?;
+        Ok(())
+    }
+
+    async fn walk_prefix(&self, under: &str, visit: &mut dyn FnMut(Found)) -> io::Result<usize> {
+        let prefix = match under {
+            "" if self.prefix.is_empty() => None,
+            "" => Some(self.key("")?),
+            under => Some(self.key(under)?),
+        };
+        let mut listing = self.store.list(prefix.as_ref());
+        let mut seen = 0;
+        while let Some(meta) = listing.try_next().await.map_err(io_error)? {
+            if let Some(rel) = self.rel_of(meta.location.as_ref()) {
+                seen += 1;
+                visit(Found {
+                    rel: rel.to_owned(),
+                    link: false,
+                });
+            }
+        }
+        Ok(seen)
+    }
+}
+
+impl Drop for ObjectBronze {
+    /// The layer may be dropped inside the daemon's own runtime, where dropping another runtime
+    /// the usual way (waiting for it) panics: it is shut down without waiting.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Bronze for ObjectBronze {
+    fn stage(
+        &self,
+        reader: &mut dyn Read,
+        before: SourceMeta,
+        recheck: &mut dyn FnMut() -> io::Result<Option<SourceMeta>>,
+        rel: &str,
+    ) -> io::Result<StageOutcome> {
+        let key = self.key(rel)?;
+        let existing = self.block_on(self.existing_hash(&key))?;
+        let (spool, hash, copied) = spool_hashing(reader)?;
+        let after = recheck()?;
+        if !unchanged(&before, after.as_ref(), copied) {
+            let facts = after.map_or(before.facts(), |m| m.facts());
+            return Ok(StageOutcome::Deferred {
+                facts,
+                reason: DeferReason::ChangedWhileReading,
+            });
+        }
+        let facts = before.facts();
+        if existing == Some(hash) {
+            return Ok(StageOutcome::AlreadyThere {
+                rel: rel.to_owned(),
+                facts,
+                hash,
+            });
+        }
+        Ok(StageOutcome::Staged(Staged {
+            rel: rel.to_owned(),
+            facts,
+            hash,
+            temp: self.keep(spool),
+            replaces: existing,
+        }))
+    }
+
+    fn open_staged(&self, staged: &Staged) -> io::Result<Box<dyn Read + Send>> {
+        let spools = self.lock_spools();
+        let spool = staged.temp.parse().ok().and_then(|id| spools.get(&id));
+        match spool {
+            Some(Spool::Memory(bytes)) => Ok(Box::new(io::Cursor::new(bytes.clone()))),
+            Some(Spool::File(file)) => {
+                let mut file = file.try_clone()?;
+                file.rewind()?;
+                Ok(Box::new(file))
+            }
+            None => Err(io::Error::other(format!("{} is not staged", staged.rel))),
+        }
+    }
+
+    fn discard(&self, staged: Staged) -> io::Result<()> {
+        self.take(&staged);
+        Ok(())
+    }
+
+    /// Uploads the batch. A failure about one object (a name the server refuses, a concurrent
+    /// writer that created it first) fails that file only; any other (the store unreachable,
+    /// a timeout, after the client's retries) leaves the batch's outcome unknown, since the
+    /// object may have landed: `Err`, and the journal settles the batch at the next pass.
+    fn publish(&self, batch: &[Staged]) -> io::Result<Vec<io::Result<Option<Replaced>>>> {
+        let spools: Vec<Option<Spool>> = batch.iter().map(|s| self.take(s)).collect();
+        let results: Vec<io::Result<Option<Replaced>>> = self.block_on(
+            futures::stream::iter(batch.iter().zip(spools))
+                .map(|(s, spool)| self.upload(s, spool))
+                .buffered(UPLOADS)
+                .collect(),
+        );
+        let unknown = results.iter().find_map(|r| match r {
+            Err(e) if !is_one_objects(e) => Some(io::Error::new(e.kind(), e.to_string())),
+            _ => None,
+        });
+        match unknown {
+            Some(e) => Err(e),
+            None => Ok(results),
+        }
+    }
+
+    fn stat(&self, rel: &str) -> io::Result<Option<EntryMeta>> {
+        let key = self.key(rel)?;
+        match self.block_on(self.store.head(&key)) {
+            Ok(meta) => Ok(Some(EntryMeta {
+                size: meta.size,
+                mtime_ns: meta.last_modified.timestamp_nanos_opt().unwrap_or(0),
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(io_error(e)),
+        }
+    }
+
+    fn hash(&self, rel: &str) -> io::Result<ContentHash> {
+        let key = self.key(rel)?;
+        self.block_on(self.hash_object(&key))
+    }
+
+    /// A listing of every key below `under`; `under` naming one object visits that object.
+    fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> io::Result<()> {
+        let seen = self.block_on(self.walk_prefix(under, visit))?;
+        if seen == 0 && !under.is_empty() && self.stat(under)?.is_some() {
+            visit(Found {
+                rel: under.to_owned(),
+                link: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Lists at most one key.
+    fn is_empty(&self) -> io::Result<bool> {
+        let prefix = match self.prefix.as_str() {
+            "" => None,
+            _ => Some(self.key("")?),
+        };
+        let first = self.block_on(async { self.store.list(prefix.as_ref()).try_next().await });
+        Ok(first.map_err(io_error)?.is_none())
+    }
+
+    /// Our staging never writes temp objects; one found in the bucket was planted or left by
+    /// another tool, and `audit --repair` removes it.
+    fn remove_temp(&self, rel: &str) -> io::Result<()> {
+        if !is_temp_name(file_name(rel)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{rel} is not a temp file"),
+            ));
+        }
+        let key = self.key(rel)?;
+        self.block_on(self.store.delete(&key)).map_err(io_error)
+    }
+
+    fn locate(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.url.trim_end_matches('/'))
+    }
+
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+}
+
+/// Reads `reader` to its end into a spool while hashing; returns the spool, hash and length.
+fn spool_hashing(reader: &mut dyn Read) -> io::Result<(Spool, ContentHash, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut memory = Vec::new();
+    let mut file: Option<std::fs::File> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        total += n as u64;
+        match &mut file {
+            Some(f) => f.write_all(&buf[..n])?,
+            None if memory.len() + n > SPOOL_IN_MEMORY => {
+                let mut f = tempfile::tempfile()?;
+                f.write_all(&memory)?;
+                f.write_all(&buf[..n])?;
+                memory = Vec::new();
+                file = Some(f);
+            }
+            None => memory.extend_from_slice(&buf[..n]),
+        }
+    }
+    let spool = match file {
+        Some(f) => Spool::File(f),
+        None => Spool::Memory(memory.into()),
+    };
+    Ok((spool, hasher.finalize().into(), total))
+}
+
+/// Whether a failed upload is about that object alone (the store itself answered).
+fn is_one_objects(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::AlreadyExists | io::ErrorKind::InvalidInput | io::ErrorKind::NotFound
+    )
+}
+
+/// The object store's error as an `io::Error` of the matching kind (`NotFound` for a missing
+/// object, so callers treat both layers alike).
+fn io_error(e: object_store::Error) -> io::Error {
+    use object_store::Error as E;
+    let kind = match &e {
+        E::NotFound { .. } => io::ErrorKind::NotFound,
+        E::AlreadyExists { .. } | E::Precondition { .. } => io::ErrorKind::AlreadyExists,
+        E::InvalidPath { .. } => io::ErrorKind::InvalidInput,
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => io::ErrorKind::PermissionDenied,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e.to_string())
+}

@@ -1,0 +1,144 @@
+//! `--bronze-root s3://BUCKET[/PREFIX]`: Bronze in an S3-compatible bucket. The URL names only
+//! the bucket and the prefix; credentials, region and endpoint come from the standard
+//! variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`,
+//! `AWS_ALLOW_HTTP`), so no secret is ever in a flag, a config file or a log line.
+
+use super::object::ObjectBronze;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::{ClientConfigKey, RetryConfig};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A bucket and a key prefix, parsed from an `s3://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    /// `/`-separated, without leading or trailing `/`; empty for the bucket's root.
+    pub prefix: String,
+}
+
+/// Whether a `--bronze-root` names a bucket rather than a folder.
+pub fn is_s3_url(root: &str) -> bool {
+    root.get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("s3://"))
+}
+
+/// How long one request may take, and how long the client retries a failing one (a store
+/// that is down must end the pass in seconds, not hang it for the client's default minutes).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const RETRY_FOR: Duration = Duration::from_secs(15);
+const RETRIES: usize = 3;
+
+impl S3Location {
+    /// Parses `s3://BUCKET[/PREFIX]`; the reason when it is not one.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let rest = url
+            .get(5..)
+            .filter(|_| is_s3_url(url))
+            .ok_or("an object store root is written s3://BUCKET[/PREFIX]")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if !valid_bucket(bucket) {
+            return Err(format!(
+                "{bucket:?} is not a bucket name (3 to 63 lowercase letters, digits, '.' and '-')"
+            ));
+        }
+        let prefix = prefix.trim_matches('/');
+        if prefix
+            .split('/')
+            .any(|part| part.is_empty() && !prefix.is_empty() || part == "." || part == "..")
+        {
+            return Err("the prefix may not hold empty, '.' or '..' parts".into());
+        }
+        Ok(S3Location {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// The URL as shown to people and handed to the hook.
+    pub fn url(&self) -> String {
+        match self.prefix.as_str() {
+            "" => format!("s3://{}", self.bucket),
+            prefix => format!("s3://{}/{prefix}", self.bucket),
+        }
+    }
+
+    /// A Bronze layer in this bucket, configured from the `AWS_*` variables. Makes no request:
+    /// a store that cannot be reached fails the first copy, like a folder that cannot be
+    /// written. Credentials are required (no instance-metadata lookup, which would reach past
+    /// loopback and hang where there is none); the reason names the variable when missing.
+    pub fn open(&self) -> Result<ObjectBronze, String> {
+        for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            if std::env::var_os(var).is_none_or(|v| v.is_empty()) {
+                return Err(format!("{var} is not set (needed for {})", self.url()));
+            }
+        }
+        // Trust the platform's certificate store, through rustls with ring (see Cargo.toml).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let retry = RetryConfig {
+            max_retries: RETRIES,
+            retry_timeout: RETRY_FOR,
+            ..Default::default()
+        };
+        // Set key by key: `with_client_options` would drop AWS_ALLOW_HTTP read from the
+        // environment.
+        let timeout =
+            |key, d: Duration| (AmazonS3ConfigKey::Client(key), format!("{}s", d.as_secs()));
+        let store = [
+            timeout(ClientConfigKey::Timeout, REQUEST_TIMEOUT),
+            timeout(ClientConfigKey::ConnectTimeout, CONNECT_TIMEOUT),
+        ]
+        .into_iter()
+        .fold(AmazonS3Builder::from_env(), |b, (key, value)| {
+            b.with_config(key, value)
+        })
+        .with_bucket_name(&self.bucket)
+        .with_retry(retry)
+        .build()
+        .map_err(|e| format!("{}: {e}", self.url()))?;
+        ObjectBronze::new(Arc::new(store), &self.prefix, self.url())
+            .map_err(|e| format!("starting the object store client: {e}"))
+    }
+}
+
+/// S3's bucket naming rules, enough to refuse a typo or a path before any request.
+fn valid_bucket(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bucket and prefix come apart as written; typos and paths that are not a bucket are
+    /// refused before any request.
+    #[test]
+    fn s3_urls_parse_into_bucket_and_prefix() {
+        let loc = S3Location::parse("s3://bronze").unwrap();
+        assert_eq!((loc.bucket.as_str(), loc.prefix.as_str()), ("bronze", ""));
+        let loc = S3Location::parse("S3://lake-1/raw/sensors/").unwrap();
+        assert_eq!(
+            (loc.bucket.as_str(), loc.prefix.as_str()),
+            ("lake-1", "raw/sensors")
+        );
+        assert_eq!(loc.url(), "s3://lake-1/raw/sensors");
+        for bad in [
+            "s3://",
+            "s3://Bronze",
+            "s3://ab",
+            "s3://bucket/a//b",
+            "s3://bucket/../x",
+            "s3://bucket/a/./b",
+            "s3:/bucket",
+            "s3://my_bucket",
+        ] {
+            assert!(S3Location::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+}
