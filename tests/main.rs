@@ -11,10 +11,15 @@ mod completeness;
 mod daemon;
 mod discovery;
 mod gaps;
+// Unix only: Garage, the object store the tests run, is started and stopped by a bash script.
+#[cfg(unix)]
+mod garage;
 mod ingest;
 mod metrics;
 mod recovery;
 mod reliability;
+#[cfg(unix)]
+mod object_bronze;
 mod robustness;
 // Unix only by nature: Samba served by smbd and mounted through FUSE (smbnetfs).
 #[cfg(unix)]

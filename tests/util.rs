@@ -77,6 +77,11 @@ impl Rig {
             "SMB_PASSWORD",
             "SMB_PASSWORD_FILE",
             "SMB_DOMAIN",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_ALLOW_HTTP",
         ] {
             c.env_remove(var);
         }

@@ -25,7 +25,7 @@ fn forecast(date: &str, version: u32) -> Vec<u8> {
 }
 
 /// `count` daily files from 2023-01-01 on the server; returns their names.
-fn put_days(sshd: &Sshd, count: i64) -> Vec<String> {
+pub(crate) fn put_days(sshd: &Sshd, count: i64) -> Vec<String> {
     let start = chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap();
     (0..count)
         .map(|i| {
@@ -49,7 +49,7 @@ fn bronze_of(rig: &Rig, name: &str) -> PathBuf {
 
 /// Flags for this server with key login and its known_hosts; no retries (a test that wants
 /// the server down wants the answer now).
-fn key_login(sshd: &Sshd) -> Vec<String> {
+pub(crate) fn key_login(sshd: &Sshd) -> Vec<String> {
     let mut args = server_args(sshd);
     args.extend(["--sftp-key-file".into(), sshd.key.display().to_string()]);
     args.extend([

@@ -1,0 +1,170 @@
+//! A real S3-compatible object store for the Bronze-on-object-storage tests: a single Garage
+//! node on 127.0.0.1 per test, started and stopped by `tools/garage` (the script the benchmarks
+//! use), and a client to look into its bucket the way a downstream reader would.
+
+use crate::util::{free_port, Rig};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/garage")
+}
+
+/// A running Garage node with the bucket `bronze`; stopped (by its pid file) on drop.
+pub struct Garage {
+    state: tempfile::TempDir,
+    /// `AWS_*` variables that reach the node with the test key.
+    pub env: Vec<(&'static str, String)>,
+    client: AmazonS3,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Garage {
+    pub fn start() -> Garage {
+        let state = tempfile::tempdir().unwrap();
+        // Garage also binds PORT+1 (RPC) and PORT+3 (admin): a free port whose neighbours are
+        // taken is retried with another.
+        let mut last = String::new();
+        for _ in 0..5 {
+            let out = Command::new(script())
+                .arg("start")
+                .arg(state.path().join("node"))
+                .arg(free_port().to_string())
+                .output()
+                .unwrap();
+            if out.status.success() {
+                return Garage::connected(state, &String::from_utf8(out.stdout).unwrap());
+            }
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+            let _ = Command::new(script())
+                .arg("stop")
+                .arg(state.path().join("node"))
+                .status();
+        }
+        panic!("tools/garage start failed: {last}");
+    }
+
+    fn connected(state: tempfile::TempDir, vars: &str) -> Garage {
+        let env: Vec<(&'static str, String)> = vars
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (var_name(k), v.to_owned()))
+            .collect();
+        let get = |k: &str| env.iter().find(|(n, _)| *n == k).unwrap().1.clone();
+        // The same TLS provider the binary installs (reqwest is built without one).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = AmazonS3Builder::new()
+            .with_bucket_name("bronze")
+            .with_access_key_id(get("AWS_ACCESS_KEY_ID"))
+            .with_secret_access_key(get("AWS_SECRET_ACCESS_KEY"))
+            .with_region(get("AWS_REGION"))
+            .with_endpoint(get("AWS_ENDPOINT_URL"))
+            .with_allow_http(true)
+            .build()
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        Garage {
+            state,
+            env,
+            client,
+            runtime,
+        }
+    }
+
+    /// A rig whose Bronze is this node's bucket below `prefix`.
+    pub fn rig(&self, prefix: &str) -> Rig {
+        let mut rig = Rig::new();
+        rig.bronze = PathBuf::from(format!("s3://bronze/{prefix}"));
+        rig.env.extend(self.env.iter().cloned());
+        rig
+    }
+
+    /// Every key below `prefix` (relative to it), sorted.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        use futures::TryStreamExt;
+        let prefix = Key::from(prefix);
+        let metas: Vec<_> = self
+            .runtime
+            .block_on(self.client.list(Some(&prefix)).try_collect::<Vec<_>>())
+            .unwrap();
+        let mut keys: Vec<String> = metas
+            .iter()
+            .map(|m| m.location.as_ref()[prefix.as_ref().len() + 1..].to_owned())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    pub fn get(&self, key: &str) -> Vec<u8> {
+        let key = Key::parse(key).unwrap();
+        self.runtime
+            .block_on(async { self.client.get(&key).await?.bytes().await })
+            .unwrap()
+            .to_vec()
+    }
+
+    /// The `blake3` user metadata of an object.
+    pub fn recorded_hash(&self, key: &str) -> Option<String> {
+        let key = Key::parse(key).unwrap();
+        let got = self.runtime.block_on(self.client.get(&key)).unwrap();
+        got.attributes
+            .get(&object_store::Attribute::Metadata("blake3".into()))
+            .map(|v| v.to_string())
+    }
+
+    pub fn put(&self, key: &str, bytes: &[u8]) {
+        let key = Key::parse(key).unwrap();
+        let payload = PutPayload::from(bytes.to_vec());
+        self.runtime
+            .block_on(self.client.put(&key, payload))
+            .unwrap();
+    }
+
+    pub fn delete(&self, key: &str) {
+        let key = Key::parse(key).unwrap();
+        self.runtime.block_on(self.client.delete(&key)).unwrap();
+    }
+
+    /// Stops the node (the store becomes unreachable), keeping its data.
+    pub fn stop(&self) {
+        let _ = Command::new(script())
+            .arg("stop")
+            .arg(self.state.path().join("node"))
+            .status();
+    }
+
+    /// Starts a stopped node again on the same port, with its data.
+    pub fn resume(&self) {
+        let ok = Command::new(script())
+            .arg("resume")
+            .arg(self.state.path().join("node"))
+            .status()
+            .unwrap();
+        assert!(ok.success(), "tools/garage resume failed");
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn var_name(k: &str) -> &'static str {
+    [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_ALLOW_HTTP",
+    ]
+    .into_iter()
+    .find(|v| *v == k)
+    .unwrap_or_else(|| panic!("tools/garage printed an unexpected variable {k}"))
+}

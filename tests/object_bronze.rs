@@ -1,0 +1,300 @@
+//! Bronze on object storage through the real binary, against a real S3-compatible store on
+//! loopback (Garage, `tests/garage.rs`): the folder layout's keys, every command, a store that
+//! goes away, and SIGKILLs mid-upload and between upload and commit.
+
+use crate::garage::Garage;
+use crate::util::{output_of, sensor_names, walk, Rig};
+use ingest::naming::SensorName;
+use serde_json::Value;
+use std::fs;
+use std::process::Output;
+
+/// The object key of a sensor file below `prefix`.
+fn key_of(prefix: &str, name: &str) -> String {
+    let n = SensorName::parse(name).unwrap();
+    let alias = if n.apartment == "JimmyLoup" {
+        "jimmy"
+    } else {
+        "jeremie"
+    };
+    format!("{prefix}/{}", ingest::bronze::layout::sensor_rel(alias, &n))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn json(out: &Output, code: i32) -> Value {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn ingested(rig: &Rig) -> u64 {
+    rig.status()["files"]["ingested"].as_u64().unwrap_or(0)
+}
+
+/// `audit --json` findings as (finding, Bronze path) pairs, sorted.
+fn findings(report: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+            (s("finding"), s("bronze"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every source file is in the bucket exactly once with its bytes, under the key the folder
+/// layout gives it, and nothing else is there.
+fn assert_bucket_mirrors_share(garage: &Garage, rig: &Rig, prefix: &str) {
+    let names = sensor_names(&rig.share);
+    let mut want: Vec<String> = names.iter().map(|n| key_of(prefix, n)).collect();
+    want.sort();
+    let have: Vec<String> = garage
+        .keys(prefix)
+        .into_iter()
+        .map(|k| format!("{prefix}/{k}"))
+        .collect();
+    assert_eq!(have, want, "the bucket holds each file once, nothing else");
+    for name in &names {
+        let bytes = fs::read(rig.share.join(name)).unwrap();
+        assert_eq!(garage.get(&key_of(prefix, name)), bytes, "{name}");
+    }
+}
+
+/// The whole sensor flow into a bucket: a first ingest, prediction, a late file found by
+/// `--scan`, `status`, the hook and `audit` all work, and the bucket holds exactly the keys the
+/// folder layout gives (a local Bronze over the same share has the same relative paths), each
+/// object with the source's bytes and its blake3 in the object's metadata.
+#[test]
+fn a_bucket_holds_the_folder_layout_and_every_command_works_on_it() {
+    let garage = Garage::start();
+    let rig = garage.rig("raw/sensors");
+    let mut local = Rig::new();
+    local.source = rig.share.clone();
+    rig.add_minutes(0, 200);
+
+    let first = rig.pass(&[], 0);
+    assert_eq!(first["copied"], 400, "{first}");
+    local.pass(&[], 0);
+    let relative: Vec<String> = walk(&local.bronze)
+        .iter()
+        .map(|p| {
+            let rel = p.strip_prefix(&local.bronze).unwrap();
+            rel.iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    let mut relative = relative;
+    relative.sort();
+    assert_eq!(garage.keys("raw/sensors"), relative, "same tree as a folder");
+    let name = &sensor_names(&rig.share)[0];
+    let key = key_of("raw/sensors", name);
+    let hash = blake3::hash(&fs::read(rig.share.join(name)).unwrap()).to_hex();
+    assert_eq!(garage.recorded_hash(&key).as_deref(), Some(hash.as_str()));
+
+    // 60 new minutes by prediction (no listing), a late file only a scan finds.
+    rig.add_minutes(200, 60);
+    let next = rig.pass(&[], 0);
+    assert_eq!((next["copied"].as_u64(), next["listings"].as_u64()), (Some(120), Some(0)), "{next}");
+    rig.add_minutes(-5, 1);
+    let scan = rig.pass(&["--scan"], 0);
+    assert_eq!(scan["copied"], 2, "{scan}");
+    assert_bucket_mirrors_share(&garage, &rig, "raw/sensors");
+
+    // The hook gets object URLs and the layer's URL.
+    rig.add_minutes(260, 2);
+    let seen = rig.dir.path().join("hook.txt");
+    let hook = format!(
+        "echo \"$INGEST_BRONZE_ROOT\" > '{0}'; cat \"$INGEST_MANIFEST\" >> '{0}'",
+        seen.display()
+    );
+    rig.pass(&["--on-new", &hook], 0);
+    let lines: Vec<String> = fs::read_to_string(&seen)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines[0], "s3://bronze/raw/sensors");
+    assert!(lines[1..]
+        .iter()
+        .all(|l| l.starts_with("s3://bronze/raw/sensors/j") && l.ends_with("_received.json")));
+    let newest = format!("s3://bronze/{}", key_of("raw/sensors", "18.08.2023 1421_JimmyLoup_received.json"));
+    assert!(lines.contains(&newest), "the hook is handed the new object's URL");
+
+    let status = rig.status();
+    assert_eq!(status["files"]["ingested"], 526, "{status}");
+    let audit = rig.audit_clean();
+    assert_eq!(audit["summary"]["checked"], 526);
+}
+
+/// `audit` finds a deleted object, a corrupted one and one the index does not know;
+/// `--repair` restores the first two from the share (the corrupt bytes kept aside as an
+/// object), and `adopt` records the unknown one: then the audit is clean.
+#[test]
+fn audit_repair_and_adopt_work_on_objects() {
+    let garage = Garage::start();
+    let rig = garage.rig("raw");
+    rig.add_minutes(0, 10);
+    rig.pass(&[], 0);
+    let names = sensor_names(&rig.share);
+    let (gone, corrupt) = (&names[0], &names[1]);
+    garage.delete(&key_of("raw", gone));
+    garage.put(&key_of("raw", corrupt), b"{\"not\": \"the data\"}");
+    let unknown = "18.08.2023 0900_JimmyLoup_received.json";
+    garage.put(&key_of("raw", unknown), b"{\"from\": \"the old pipeline\"}");
+
+    let report = json(&rig.run(&["audit", "--json", "--no-source"]), 1);
+    let rel = |n: &str| key_of("raw", n)["raw/".len()..].to_owned();
+    assert_eq!(
+        findings(&report),
+        vec![
+            ("bronze-corrupt".to_owned(), rel(corrupt)),
+            ("missing-in-bronze".to_owned(), rel(gone)),
+            ("unknown-in-bronze".to_owned(), rel(unknown)),
+        ]
+    );
+
+    json(&rig.run(&["audit", "--json", "--repair"]), 1);
+    for name in [gone, corrupt] {
+        let bytes = fs::read(rig.share.join(name)).unwrap();
+        assert_eq!(garage.get(&key_of("raw", name)), bytes, "{name} restored");
+    }
+    let kept: Vec<String> = garage
+        .keys("raw")
+        .into_iter()
+        .filter(|k| k.contains(".kept-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the corrupt bytes are kept aside: {kept:?}");
+    assert_eq!(garage.get(&format!("raw/{}", kept[0])), b"{\"not\": \"the data\"}");
+
+    let adopted = json(&rig.run(&["adopt", "--json"]), 0);
+    assert_eq!(adopted["adopted"], 1, "the unknown file (kept bytes are not data): {adopted}");
+    let report = json(&rig.run(&["audit", "--json", "--no-source"]), 0);
+    assert_eq!(findings(&report), vec![], "{report}");
+}
+
+/// A first run over an empty index and a bucket prefix that already holds the files (a
+/// second machine, or a lost store) adopts them without uploading anything; `replay` puts
+/// back objects deleted from a window; a file changed on the share becomes a new version with
+/// the previous object kept aside.
+#[test]
+fn adopt_replay_and_a_changed_source_against_the_bucket() {
+    let garage = Garage::start();
+    let rig = garage.rig("lake");
+    rig.add_minutes(0, 30);
+    rig.pass(&[], 0);
+
+    let mut second = garage.rig("lake");
+    second.source = rig.share.clone();
+    let first = second.pass(&[], 0);
+    assert_eq!(first["copied"], 0, "nothing uploaded again: {first}");
+    assert_eq!(ingested(&second), 60, "every object adopted");
+
+    let names = sensor_names(&rig.share);
+    for name in &names[..4] {
+        garage.delete(&key_of("lake", name));
+    }
+    let window = ["replay", "--json", "--since", "2023-08-18", "--until", "2023-08-18T10:02"];
+    let done = json(&rig.run(&window), 0);
+    assert_eq!(done["result"]["copied"], 4, "{done}");
+    assert_bucket_mirrors_share(&garage, &rig, "lake");
+
+    let changed = &names[5];
+    let old = fs::read(rig.share.join(changed)).unwrap();
+    fs::write(rig.share.join(changed), b"{\"changed\": true}").unwrap();
+    let scan = rig.pass(&["--scan", "--min-age-secs", "0"], 0);
+    assert_eq!(scan["copied"], 1, "{scan}");
+    assert_eq!(garage.get(&key_of("lake", changed)), b"{\"changed\": true}");
+    let kept: Vec<String> = garage
+        .keys("lake")
+        .into_iter()
+        .filter(|k| k.contains(".kept-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(garage.get(&format!("lake/{}", kept[0])), old);
+    rig.audit_clean();
+}
+
+/// A store that is down fails the pass's copies (nothing recorded as copied, nothing lost),
+/// and after it is back the next pass copies everything; then the daemon, with weather from a
+/// real sshd, lands both flows in the bucket and stops cleanly on SIGTERM.
+#[test]
+fn a_store_that_goes_away_loses_nothing_and_the_daemon_lands_both_flows() {
+    let garage = Garage::start();
+    let rig = garage.rig("raw");
+    rig.add_minutes(0, 20);
+    garage.stop();
+    let out = rig.run(&["run", "--once", "--json"]);
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Bronze"), "{}", stderr(&out));
+    assert_eq!(ingested(&rig), 0);
+    garage.resume();
+    let next = rig.pass(&[], 0);
+    assert_eq!(next["copied"], 40, "{next}");
+    assert_bucket_mirrors_share(&garage, &rig, "raw");
+
+    let sshd = crate::sshd::Sshd::start();
+    let days = crate::weather::put_days(&sshd, 3);
+    rig.add_minutes(20, 5);
+    let mut args = vec!["--weather-interval-secs".to_owned(), "1".to_owned()];
+    args.extend(crate::weather::key_login(&sshd));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = rig.daemon_cmd(&args).spawn().unwrap();
+    let want_weather: Vec<String> = days
+        .iter()
+        .map(|d| format!("weather/{}/{}/{}/{d}", &d[5..9], &d[10..12], &d[13..15]))
+        .collect();
+    crate::util::wait_for("both flows in the bucket", || {
+        let keys = garage.keys("raw");
+        keys.len() == 50 + 3 && want_weather.iter().all(|w| keys.contains(w))
+    });
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "the daemon stops cleanly");
+    rig.audit_clean();
+}
+
+/// Bad configuration is exit 2 naming it, before anything is read: a bucket name that is
+/// not one, a missing key. A wrong secret fails the copies without the secret in any output.
+#[test]
+fn bad_object_store_settings_are_clear_errors_and_the_secret_is_never_shown() {
+    let garage = Garage::start();
+    let mut rig = garage.rig("raw");
+    rig.add_minutes(0, 2);
+    let mut bad = Rig::new();
+    bad.bronze = "s3://Not_A_Bucket/x".into();
+    let out = bad.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--bronze-root"), "{}", stderr(&out));
+
+    let key = rig.env.iter().position(|(k, _)| *k == "AWS_ACCESS_KEY_ID").unwrap();
+    let saved = rig.env.remove(key);
+    let out = rig.run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("AWS_ACCESS_KEY_ID"), "{}", stderr(&out));
+    rig.env.push(saved);
+
+    let secret = "s3cr3t-that-is-wrong-0123456789abcdef";
+    for (k, v) in rig.env.iter_mut() {
+        if *k == "AWS_SECRET_ACCESS_KEY" {
+            *v = secret.to_owned();
+        }
+    }
+    let out = output_of(&mut rig.cmd(&["run", "--once"]));
+    assert_ne!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&rig.run(&["log"]).stdout).into_owned();
+    for text in [stderr(&out), String::from_utf8_lossy(&out.stdout).into_owned(), log] {
+        assert!(!text.contains(secret), "the secret leaked: {text}");
+    }
+    assert_eq!(ingested(&rig), 0);
+}
