@@ -11,7 +11,7 @@
 //! leftover, listed as stale and removed by `--repair`.
 
 use crate::bronze::layout::{stream_dir, Entry};
-use crate::bronze::{inventory, is_refused_link, Bronze, StageOutcome, Staged};
+use crate::bronze::{inventory, is_refused_link, is_unreachable, Bronze, StageOutcome, Staged};
 use crate::clock::Clock;
 use crate::config::{Settings, StreamMap};
 use crate::context::Context;
@@ -150,6 +150,7 @@ impl Auditor<'_> {
         for chunk in targets.chunks(CHUNK) {
             let found = parallel_map(chunk, opts.threads, |t| self.check(t, opts.check_source));
             for (target, findings) in chunk.iter().zip(found) {
+                let findings = findings.map_err(|e| Error::bronze_unreachable(self.bronze, e))?;
                 summary.checked += 1;
                 summary.ok += u64::from(findings.is_empty());
                 problems.extend(findings.into_iter().map(|f| problem(target, f)));
@@ -225,7 +226,7 @@ impl Auditor<'_> {
         &self,
         t: &Target,
         check_source: bool,
-    ) -> Vec<(Finding, Option<ContentHash>, Option<ContentHash>)> {
+    ) -> io::Result<Vec<(Finding, Option<ContentHash>, Option<ContentHash>)>> {
         let mut out = Vec::new();
         let bronze_hash = match self.bronze.hash(&t.rel) {
             Ok(h) if h == t.hash => Some(h),
@@ -237,6 +238,8 @@ impl Auditor<'_> {
                 out.push(Finding::MissingInBronze);
                 None
             }
+            // Not a finding about this file: the audit stops, saying so.
+            Err(e) if is_unreachable(&e) => return Err(e),
             Err(e) if is_refused_link(&e) => {
                 out.push(Finding::LinkInBronze);
                 None
@@ -259,9 +262,10 @@ impl Auditor<'_> {
                 Err(_) => out.push(Finding::SourceChanged),
             }
         }
-        out.into_iter()
+        Ok(out
+            .into_iter()
             .map(|f| (f, bronze_hash, source_hash))
-            .collect()
+            .collect())
     }
 
     fn hash_source(&self, key: &FileKey) -> io::Result<ContentHash> {

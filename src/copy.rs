@@ -34,6 +34,7 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
         ctx.record_journaled(Vec::new(), &Journal::entering(entries(first)))?;
     }
     let lost = AtomicBool::new(false);
+    let bronze_down = AtomicBool::new(false);
     for (i, batch) in batches.iter().enumerate() {
         if ctx.stopping() {
             let left: usize = batches[i..].iter().map(|b| b.len()).sum();
@@ -41,11 +42,13 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
             return Ok(false);
         }
         let outcomes = parallel_map(batch, ctx.settings.copy_threads, |job| {
-            run_job(ctx, job, &lost)
+            run_job(ctx, job, &lost, &bronze_down)
         });
         // A batch whose outcome Bronze cannot tell is left to the journal, like a crash.
-        let events = publish_batch(ctx, batch, outcomes)
-            .map_err(|e| Error::io("publishing a batch into Bronze", e))?;
+        let events = publish_batch(ctx, batch, outcomes).map_err(|e| match e {
+            e if crate::bronze::is_unreachable(&e) => Error::bronze_unreachable(ctx.bronze, e),
+            e => Error::io("publishing a batch into Bronze", e),
+        })?;
         for event in &events {
             tally.count(event);
         }
@@ -56,6 +59,10 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
             journal.next = entries(batches.get(i + 1).copied().unwrap_or_default());
         }
         ctx.record_journaled(events, &journal)?;
+        if bronze_down.load(Ordering::Relaxed) {
+            let why = "it went away during the pass; the batch's files are retried next pass";
+            return Err(Error::bronze_unreachable(ctx.bronze, io::Error::other(why)));
+        }
         if lost {
             let left: usize = batches[i + 1..].iter().map(|b| b.len()).sum();
             let why = format!(
@@ -243,9 +250,13 @@ fn publish_batch(
     Ok(events)
 }
 
-fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool) -> Verdict {
+fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool, bronze_down: &AtomicBool) -> Verdict {
     let file = job.key.clone();
     let name = job.name();
+    if bronze_down.load(Ordering::Relaxed) {
+        let e = io::Error::other("another copy of this batch found it unreachable");
+        return Verdict::Record(failed(job, None, "copying into Bronze", &e));
+    }
     if lost.load(Ordering::Relaxed) {
         let e = io::Error::other("it went away: another copy of this batch found it lost");
         let doing = format!("opening on {}", ctx.source.describe());
@@ -296,7 +307,14 @@ fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool) -> Verdict {
         Err(e) if ctx.source.lost(&e) => {
             Verdict::Record(source_failed(ctx, job, Some(facts), "reading", &e, lost))
         }
-        Err(e) => Verdict::Record(failed(job, Some(facts), "copying into Bronze", &e)),
+        Err(e) => {
+            // Bronze as a whole is down: the batch's other files are not tried against it
+            // and the pass ends as an outage once the batch is recorded.
+            if crate::bronze::is_unreachable(&e) {
+                bronze_down.store(true, Ordering::Relaxed);
+            }
+            Verdict::Record(failed(job, Some(facts), "copying into Bronze", &e))
+        }
     }
 }
 

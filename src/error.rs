@@ -19,7 +19,7 @@ pub enum Error {
     Store(#[from] redb::Error),
     #[error("cannot decode {what}: {detail}")]
     Codec { what: &'static str, detail: String },
-    /// The share or server as a whole (`path` says which, e.g. "the share /mnt/z").
+    /// The share, server or Bronze as a whole (`path` says which, e.g. "the share /mnt/z").
     #[error("{path} is not reachable: {source}")]
     ShareUnreachable {
         path: String,
@@ -43,6 +43,14 @@ impl Error {
     pub fn unreachable(source: &dyn crate::source::Source, why: std::io::Error) -> Self {
         Error::ShareUnreachable {
             path: source.describe(),
+            source: why,
+        }
+    }
+
+    /// Bronze as a whole could not be reached (an object store that is down), `why`.
+    pub fn bronze_unreachable(bronze: &dyn crate::bronze::Bronze, why: std::io::Error) -> Self {
+        Error::ShareUnreachable {
+            path: format!("Bronze {}", bronze.describe()),
             source: why,
         }
     }

@@ -16,10 +16,10 @@ mod gaps;
 mod garage;
 mod ingest;
 mod metrics;
-mod recovery;
-mod reliability;
 #[cfg(unix)]
 mod object_bronze;
+mod recovery;
+mod reliability;
 mod robustness;
 // Unix only by nature: Samba served by smbd and mounted through FUSE (smbnetfs).
 #[cfg(unix)]

@@ -214,3 +214,23 @@ pub(crate) fn refused_link(path: impl Into<PathBuf>) -> io::Error {
 pub fn is_refused_link(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<RefusedLink>())
 }
+
+/// Bronze as a whole cannot be reached (an object store that is down or refuses us), as
+/// opposed to one file's problem. Carried inside an `io::Error`: a copy that meets it ends the
+/// pass as an outage instead of failing file after file, and an audit stops instead of
+/// calling every file corrupt.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// Whether `e` is Bronze as a whole being unreachable.
+pub fn is_unreachable(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Unreachable>())
+}

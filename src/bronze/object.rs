@@ -18,7 +18,7 @@
 //! bucket is trusted: an existing object is hashed by reading it, never by its metadata.
 
 use super::layout::{self, file_name, is_temp_name};
-use super::{unchanged, Bronze, EntryMeta, Found, StageOutcome, Staged};
+use super::{unchanged, Bronze, EntryMeta, Found, StageOutcome, Staged, Unreachable};
 use crate::identity::ContentHash;
 use crate::source::SourceMeta;
 use crate::store::event::{DeferReason, Replaced};
@@ -328,7 +328,7 @@ impl Bronze for ObjectBronze {
                 .collect(),
         );
         let unknown = results.iter().find_map(|r| match r {
-            Err(e) if !is_one_objects(e) => Some(io::Error::new(e.kind(), e.to_string())),
+            Err(e) if !is_one_objects(e) => Some(io::Error::other(Unreachable(e.to_string()))),
             _ => None,
         });
         match unknown {
@@ -435,22 +435,20 @@ fn spool_hashing(reader: &mut dyn Read) -> io::Result<(Spool, ContentHash, u64)>
 
 /// Whether a failed upload is about that object alone (the store itself answered).
 fn is_one_objects(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::AlreadyExists | io::ErrorKind::InvalidInput | io::ErrorKind::NotFound
-    )
+    !super::is_unreachable(e)
 }
 
 /// The object store's error as an `io::Error` of the matching kind (`NotFound` for a missing
-/// object, so callers treat both layers alike).
+/// object, so callers treat both layers alike). Anything not about one object (no connection,
+/// a timeout, server errors after the client's retries, refused credentials) is
+/// [`Unreachable`]: the store as a whole.
 fn io_error(e: object_store::Error) -> io::Error {
     use object_store::Error as E;
     let kind = match &e {
         E::NotFound { .. } => io::ErrorKind::NotFound,
         E::AlreadyExists { .. } | E::Precondition { .. } => io::ErrorKind::AlreadyExists,
         E::InvalidPath { .. } => io::ErrorKind::InvalidInput,
-        E::PermissionDenied { .. } | E::Unauthenticated { .. } => io::ErrorKind::PermissionDenied,
-        _ => io::ErrorKind::Other,
+        _ => return io::Error::other(Unreachable(e.to_string())),
     };
     io::Error::new(kind, e.to_string())
 }

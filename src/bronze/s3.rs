@@ -25,7 +25,7 @@ pub fn is_s3_url(root: &str) -> bool {
 
 /// How long one request may take, and how long the client retries a failing one (a store
 /// that is down must end the pass in seconds, not hang it for the client's default minutes).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const RETRY_FOR: Duration = Duration::from_secs(15);
 const RETRIES: usize = 3;
