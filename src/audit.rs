@@ -134,6 +134,9 @@ pub struct Auditor<'a> {
     pub clock: &'a dyn Clock,
 }
 
+/// One finding about a file, with its Bronze and source hashes where they were read.
+type Checked = (Finding, Option<ContentHash>, Option<ContentHash>);
+
 impl Auditor<'_> {
     /// Runs the audit; `progress` is told how many files were just checked.
     pub fn run(&self, opts: &AuditOptions, progress: &dyn Fn(u64, u64)) -> Result<AuditReport> {
@@ -222,11 +225,7 @@ impl Auditor<'_> {
     }
 
     /// Hashes one file's Bronze copy (and source) and says what is wrong, if anything.
-    fn check(
-        &self,
-        t: &Target,
-        check_source: bool,
-    ) -> io::Result<Vec<(Finding, Option<ContentHash>, Option<ContentHash>)>> {
+    fn check(&self, t: &Target, check_source: bool) -> io::Result<Vec<Checked>> {
         let mut out = Vec::new();
         let bronze_hash = match self.bronze.hash(&t.rel) {
             Ok(h) if h == t.hash => Some(h),

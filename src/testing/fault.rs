@@ -37,6 +37,14 @@ pub enum Op {
     /// What follows a batch's publication (its events are recorded next): failing here
     /// leaves the batch published but unrecorded, as a crash between rename and commit does.
     Record,
+    /// An upload (or server-side copy) into an object store.
+    Put,
+    /// An object's metadata lookup.
+    Head,
+    /// An object's download.
+    Get,
+    /// A listing of the bucket.
+    ListKeys,
 }
 
 /// What happens at a faulty call.
@@ -290,7 +298,7 @@ impl<B: Bronze> Bronze for FaultyBronze<B> {
 impl<B: Bronze> FaultyBronze<B> {
     /// A staged copy that will not be published is removed, as the writer does itself.
     fn drop_staged(&self, s: &Staged) {
-        let _ = self.inner.remove_temp(&s.temp);
+        let _ = self.inner.discard(s.clone());
     }
 }
 

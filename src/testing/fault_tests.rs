@@ -15,7 +15,6 @@
 //!   never a missing or corrupt Bronze file.
 
 use crate::audit::{AuditOptions, Auditor};
-use crate::bronze::layout::is_temp_name;
 use crate::bronze::LocalBronze;
 use crate::config::{Settings, StreamMap};
 use crate::context::Context;
@@ -25,9 +24,8 @@ use crate::pass::{run_pass, Discovery};
 use crate::store::event::{Finding, PassMode};
 use crate::store::Store;
 use crate::testing::fault::weather_tests::recorded_copy;
-use crate::testing::fault::{
-    Fault, FaultPlan, FaultyBronze, FaultySource, Op, EACCES, EIO, ENOSPC,
-};
+use crate::testing::fault::{Fault, FaultPlan, FaultySource, Op, EACCES, EIO, ENOSPC};
+use crate::testing::fault_object::Layer;
 use crate::testing::ManualClock;
 use crate::testing::{files_under as walk, MemorySource};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
@@ -87,12 +85,50 @@ fn fault() -> impl Strategy<Value = Fault> {
     ]
 }
 
+/// What can fail when Bronze is an object store: the source's calls, the bucket's uploads,
+/// lookups, reads and listings, and the step after publishing (the folder test covers the
+/// source's listing and the staged writes).
+fn bucket_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => Just(Op::Stat),
+        1 => Just(Op::Open),
+        1 => Just(Op::Read),
+        1 => Just(Op::Record),
+        4 => Just(Op::Put),
+        1 => Just(Op::Head),
+        3 => Just(Op::Get),
+        1 => Just(Op::ListKeys),
+    ]
+}
+
+/// The folder's faults, plus an upload whose answer is lost after the object landed (a
+/// timeout: `Disconnect` on `Put`).
+fn bucket_fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        1 => Just(Fault::Errno(EIO)),
+        1 => Just(Fault::Errno(EACCES)),
+        1 => Just(Fault::ShortRead),
+        1 => Just(Fault::Slow(StdDuration::from_millis(1))),
+        2 => Just(Fault::Disconnect),
+    ]
+}
+
 fn step() -> impl Strategy<Value = Step> {
+    step_with(op(), 6, fault())
+}
+
+/// Steps whose passes arm faults drawn from `op` and `fault`, each on one of the first
+/// `calls` calls of its operation.
+fn step_with(
+    op: impl Strategy<Value = Op> + 'static,
+    calls: u8,
+    fault: impl Strategy<Value = Fault> + 'static,
+) -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => (any::<bool>(), 0u8..24, 0u8..4).prop_map(|(b, minute, body)| Step::Land { b, minute, body }),
         1 => any::<u8>().prop_map(|pick| Step::Remove { pick }),
         1 => (0u8..3).prop_map(|body| Step::BadName { body }),
-        4 => (any::<bool>(), prop::collection::vec((op(), 0u8..6, fault()), 0..4))
+        4 => (any::<bool>(), prop::collection::vec((op, 0u8..calls, fault), 0..4))
             .prop_map(|(reconcile, faults)| Step::Pass { reconcile, faults }),
         1 => Just(Step::Crash),
         1 => Just(Step::Audit),
@@ -112,7 +148,7 @@ struct World {
     store: Option<Store>,
     plan: Arc<FaultPlan>,
     source: FaultySource<MemorySource>,
-    bronze: FaultyBronze<LocalBronze>,
+    bronze: Layer,
     clock: ManualClock,
     settings: Settings,
     /// The share now: name → bytes.
@@ -121,15 +157,18 @@ struct World {
     versions: BTreeMap<String, BTreeSet<Vec<u8>>>,
     /// Bumped per write, so a replaced file gets a new mtime.
     tick: i64,
+    /// Every (Bronze path, hash) the log ever recorded as ingested: never overwritten.
+    recorded: std::cell::RefCell<BTreeSet<(String, ContentHash)>>,
 }
 
 impl World {
-    fn new() -> World {
+    /// A world whose Bronze is a folder, or with `bucket` an in-memory object store.
+    fn new(bucket: bool) -> World {
         let dir = tempfile::tempdir().unwrap();
         let plan = FaultPlan::new();
-        let bronze = FaultyBronze {
-            inner: LocalBronze::new(dir.path().join("bronze")),
-            plan: Arc::clone(&plan),
+        let bronze = match bucket {
+            false => Layer::folder(dir.path().join("bronze"), &plan),
+            true => Layer::bucket(&plan),
         };
         let mut settings = Settings::new(StreamMap::parse(&["A=a".into(), "B=b".into()]).unwrap());
         settings.batch_size = 3;
@@ -148,6 +187,7 @@ impl World {
             share: BTreeMap::new(),
             versions: BTreeMap::new(),
             tick: 0,
+            recorded: Default::default(),
         }
     }
 
@@ -208,7 +248,7 @@ impl World {
                 let ctx = Context::new(
                     store,
                     &self.source,
-                    &self.bronze,
+                    self.bronze.as_dyn(),
                     &self.clock,
                     &self.settings,
                 );
@@ -267,26 +307,19 @@ impl World {
         );
         let mut settings = self.settings.clone();
         settings.accept_shrunk_share = true;
-        let ctx = Context::new(store, &self.source, &self.bronze, &self.clock, &settings);
+        let ctx = Context::new(
+            store,
+            &self.source,
+            self.bronze.as_dyn(),
+            &self.clock,
+            &settings,
+        );
         run_pass(&ctx, Some(Discovery::Reconcile)).expect("an accepted shrunk share reconciles");
     }
 
-    /// Bronze's final files (relative path → bytes), and whether temp files are there. Keys
-    /// are paths, compared by component, so the log's `/`-separated paths find them on
-    /// Windows too (where the separator on disk is `\`).
+    /// Bronze's final files (relative path → bytes), and how many temp files are there.
     fn bronze_files(&self) -> (BTreeMap<PathBuf, Vec<u8>>, usize) {
-        let mut files = BTreeMap::new();
-        let mut temps = 0;
-        let root = self.bronze.inner.root();
-        for path in walk(root) {
-            if is_temp_name(&path.file_name().unwrap().to_string_lossy()) {
-                temps += 1;
-                continue;
-            }
-            let rel = path.strip_prefix(root).unwrap().to_owned();
-            files.insert(rel, std::fs::read(&path).unwrap());
-        }
-        (files, temps)
+        self.bronze.files()
     }
 
     /// Invariants that hold after every step, faults or not.
@@ -323,6 +356,30 @@ impl World {
             })
             .unwrap();
         assert!(store.projections_match_log().unwrap());
+        self.check_nothing_overwritten(store, &files);
+    }
+
+    /// Bytes once recorded as ingested stay in Bronze: at their path, or kept aside there
+    /// (`NAME.kept-HASH`) when a newer version took the name.
+    fn check_nothing_overwritten(&self, store: &Store, files: &BTreeMap<PathBuf, Vec<u8>>) {
+        let mut recorded = self.recorded.borrow_mut();
+        store
+            .for_each_file(|_, r| {
+                if let (true, Some(rel), Some(hash)) = (r.state.is_ingested(), r.bronze, r.hash) {
+                    recorded.insert((rel, hash));
+                }
+            })
+            .unwrap();
+        for (rel, hash) in recorded.iter() {
+            let at_path = files.get(std::path::Path::new(rel));
+            let here = at_path.is_some_and(|b| ContentHash::from(blake3::hash(b)) == *hash);
+            let kept = crate::bronze::layout::kept_rel(rel, *hash);
+            let aside = files.contains_key(std::path::Path::new(&kept));
+            assert!(
+                here || aside,
+                "{rel} ({hash}) was overwritten, not kept aside"
+            );
+        }
     }
 
     /// After a fault-free reconcile: every eligible share file ingested, once; no temp files.
@@ -362,7 +419,7 @@ impl World {
             store_path: &self.store_path(),
             store_wait: StdDuration::ZERO,
             source: &self.source,
-            bronze: &self.bronze,
+            bronze: self.bronze.as_dyn(),
             streams: &self.settings.streams,
             clock: &self.clock,
         };
@@ -419,6 +476,27 @@ impl World {
 #[test]
 fn the_core_agrees_with_the_model_under_faults_and_crashes() {
     let cases = std::env::var("INGEST_MODEL_CASES").map_or(64, |v| v.parse().unwrap());
+    run_model("folder", cases, false, step());
+}
+
+/// The same model with Bronze in an object store (`ObjectBronze` over an in-memory bucket
+/// behind [`FaultyObjectStore`](crate::testing::fault_object::FaultyObjectStore)): failed
+/// uploads, lookups, reads and listings, uploads that land but whose answer is lost (a
+/// timeout), slow calls, crashes. The same invariants hold: every object is a whole version,
+/// the log never claims an object that is not there, and a fault-free reconcile leaves every
+/// file once.
+#[test]
+fn the_core_agrees_with_the_model_with_bronze_in_an_object_store() {
+    let cases = std::env::var("INGEST_MODEL_CASES").map_or(48, |v| v.parse().unwrap());
+    run_model(
+        "bucket",
+        cases,
+        true,
+        step_with(bucket_op(), 3, bucket_fault()),
+    );
+}
+
+fn run_model(what: &str, cases: u32, bucket: bool, step: impl Strategy<Value = Step>) {
     let config = ProptestConfig {
         cases,
         // Failing cases are saved under proptest-regressions/ and replayed first, as with
@@ -436,8 +514,8 @@ fn the_core_agrees_with_the_model_under_faults_and_crashes() {
         Step::Audit,
     ];
     runner
-        .run(&prop::collection::vec(step(), 1..40), |script| {
-            let mut world = World::new();
+        .run(&prop::collection::vec(step, 1..40), |script| {
+            let mut world = World::new(bucket);
             for step in script.iter().chain(&ending) {
                 world.apply(step, &injected);
                 steps.fetch_add(1, Ordering::Relaxed);
@@ -451,7 +529,7 @@ fn the_core_agrees_with_the_model_under_faults_and_crashes() {
         steps.into_inner(),
         crashes.into_inner(),
     );
-    println!("model test: {cases} cases, {steps} steps, {injected} faults injected, {crashes} crashes, 0 differences");
+    println!("model test ({what}): {cases} cases, {steps} steps, {injected} faults injected, {crashes} crashes, 0 differences");
     assert!(
         injected >= u64::from(cases),
         "too few faults fired: {injected}"
@@ -479,7 +557,7 @@ fn the_fault_plan_fires_each_rule_once_on_its_call() {
 /// walking Bronze or listing the share for it) and records it as `Adopted` with its hash.
 #[test]
 fn a_file_published_before_a_crash_is_adopted_after_it_left_the_share() {
-    let mut world = World::new();
+    let mut world = World::new(false);
     let injected = AtomicU64::new(0);
     let land = Step::Land {
         b: false,
@@ -601,7 +679,7 @@ proptest! {
     fn clock_steps_never_lose_or_duplicate_a_file(
         steps in prop::collection::vec((0u8..4, -3000i64..3000), 1..30)
     ) {
-        let mut world = World::new();
+        let mut world = World::new(false);
         world.clock = ManualClock::at_local(start());
         let mut landed = 0i64;
         for (what, delta) in steps {
@@ -621,7 +699,7 @@ proptest! {
                 n => {
                     let mode = if n == 2 { Discovery::Prediction } else { Discovery::Reconcile };
                     let store = world.store.as_ref().unwrap();
-                    let ctx = Context::new(store, &world.source, &world.bronze, &world.clock, &world.settings);
+                    let ctx = Context::new(store, &world.source, world.bronze.as_dyn(), &world.clock, &world.settings);
                     run_pass(&ctx, Some(mode)).unwrap();
                 }
             }
@@ -629,7 +707,7 @@ proptest! {
         }
         world.clock = ManualClock::at_local(start() + Duration::minutes(landed) + Duration::hours(1));
         let store = world.store.as_ref().unwrap();
-        let ctx = Context::new(store, &world.source, &world.bronze, &world.clock, &world.settings);
+        let ctx = Context::new(store, &world.source, world.bronze.as_dyn(), &world.clock, &world.settings);
         run_pass(&ctx, Some(Discovery::Reconcile)).unwrap();
         world.check_complete();
         let mut copies = 0;
@@ -650,7 +728,7 @@ proptest! {
 #[test]
 fn an_open_failure_on_a_changed_ingested_file_does_not_demote_it() {
     let injected = AtomicU64::new(0);
-    let mut world = World::new();
+    let mut world = World::new(false);
     let script = [
         Step::Land {
             b: false,
@@ -704,7 +782,7 @@ fn an_open_failure_on_a_changed_ingested_file_does_not_demote_it() {
 #[test]
 fn an_audit_after_an_unrecorded_batch_settles_it_instead_of_calling_it_corrupt() {
     let injected = AtomicU64::new(0);
-    let mut world = World::new();
+    let mut world = World::new(false);
     let script = [
         Step::Land {
             b: true,

@@ -4,6 +4,7 @@
 //! this is in the release binary.
 
 pub mod fault;
+pub mod fault_object;
 
 use crate::clock::{Clock, Zone};
 use crate::source::{Counters, EntryKind, Listed, Source, SourceMeta};

@@ -1,0 +1,208 @@
+//! The object-store Bronze under faults: [`FaultyObjectStore`] wraps `object_store`'s in-memory
+//! store and fails its calls as a [`FaultPlan`] says — a put that fails (nothing stored), a put
+//! that lands but whose answer is lost (`Disconnect`: a timeout after the server stored it), a
+//! failed lookup, read or listing, a slow call. [`Layer`] lets the model test run the same
+//! script against a folder or a bucket. Test-only.
+
+use super::fault::{Disconnected, FaultPlan, FaultyBronze, Op};
+use crate::bronze::layout::is_temp_name;
+use crate::bronze::{Bronze, LocalBronze, ObjectBronze};
+use async_trait::async_trait;
+use futures::stream::{BoxStream, StreamExt};
+use object_store::memory::InMemory;
+use object_store::path::Path as Key;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// An in-memory bucket whose calls fail as the plan says.
+#[derive(Debug)]
+pub struct FaultyObjectStore {
+    pub inner: Arc<InMemory>,
+    pub plan: Arc<FaultPlan>,
+}
+
+impl std::fmt::Display for FaultyObjectStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FaultyObjectStore({})", self.inner)
+    }
+}
+
+impl FaultyObjectStore {
+    /// The plan's verdict on the next `op`, as the object store's own (transport) error.
+    fn before(&self, op: Op) -> object_store::Result<()> {
+        self.plan
+            .before(op)
+            .map(drop)
+            .map_err(|e| transport(Box::new(e)))
+    }
+}
+
+/// A failure of the connection rather than an answer about the object.
+fn transport(source: Box<dyn std::error::Error + Send + Sync>) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "faulty",
+        source,
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FaultyObjectStore {
+    /// `Disconnect` stores the object and then fails, as a timeout after the server stored it
+    /// does; any other fault fails before anything is stored.
+    async fn put_opts(
+        &self,
+        location: &Key,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        match self.plan.before(Op::Put) {
+            Err(e) if e.get_ref().is_some_and(|i| i.is::<Disconnected>()) => {
+                self.inner.put_opts(location, payload, opts).await?;
+                Err(transport(
+                    "the answer to an upload was lost (a timeout)".into(),
+                ))
+            }
+            Err(e) => Err(transport(Box::new(e))),
+            Ok(_) => self.inner.put_opts(location, payload, opts).await,
+        }
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Key,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.before(Op::Put)?;
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Key,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.before(if options.head { Op::Head } else { Op::Get })?;
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Key>>,
+    ) -> BoxStream<'static, object_store::Result<Key>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Key>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        match self.before(Op::ListKeys) {
+            Ok(()) => self.inner.list(prefix),
+            Err(e) => futures::stream::once(async { Err(e) }).boxed(),
+        }
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Key>) -> object_store::Result<ListResult> {
+        self.before(Op::ListKeys)?;
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Key,
+        to: &Key,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.before(Op::Put)?;
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// The Bronze the model test runs against: a folder, or an in-memory bucket behind a faulty
+/// object store (both behind the writer-level [`FaultyBronze`]).
+pub enum Layer {
+    Folder(FaultyBronze<LocalBronze>),
+    Bucket {
+        bronze: FaultyBronze<ObjectBronze>,
+        objects: Arc<InMemory>,
+    },
+}
+
+impl Layer {
+    pub fn folder(root: PathBuf, plan: &Arc<FaultPlan>) -> Layer {
+        Layer::Folder(FaultyBronze {
+            inner: LocalBronze::new(root),
+            plan: Arc::clone(plan),
+        })
+    }
+
+    pub fn bucket(plan: &Arc<FaultPlan>) -> Layer {
+        let objects = Arc::new(InMemory::new());
+        let store = FaultyObjectStore {
+            inner: Arc::clone(&objects),
+            plan: Arc::clone(plan),
+        };
+        let url = "s3://model/bronze".to_owned();
+        let inner = ObjectBronze::new(Arc::new(store), "bronze", url).unwrap();
+        Layer::Bucket {
+            bronze: FaultyBronze {
+                inner,
+                plan: Arc::clone(plan),
+            },
+            objects,
+        }
+    }
+
+    pub fn as_dyn(&self) -> &dyn Bronze {
+        match self {
+            Layer::Folder(b) => b,
+            Layer::Bucket { bronze, .. } => bronze,
+        }
+    }
+
+    /// Bronze's final files (relative path → bytes), and how many temp files are there. Keys
+    /// are paths, compared by component, so the log's `/`-separated paths find them on
+    /// Windows too (where the separator on disk is `\`).
+    pub fn files(&self) -> (BTreeMap<PathBuf, Vec<u8>>, usize) {
+        let mut files = BTreeMap::new();
+        let mut temps = 0;
+        let mut add = |rel: PathBuf, bytes: &dyn Fn() -> Vec<u8>| {
+            if is_temp_name(&rel.file_name().unwrap().to_string_lossy()) {
+                temps += 1;
+            } else {
+                files.insert(rel, bytes());
+            }
+        };
+        match self {
+            Layer::Folder(b) => {
+                let root = b.inner.root();
+                for path in super::files_under(root) {
+                    let rel = path.strip_prefix(root).unwrap().to_owned();
+                    add(rel, &|| std::fs::read(&path).unwrap());
+                }
+            }
+            Layer::Bucket { objects, .. } => {
+                let metas: Vec<ObjectMeta> = futures::executor::block_on(
+                    objects
+                        .list(Some(&Key::from("bronze")))
+                        .map(Result::unwrap)
+                        .collect(),
+                );
+                for meta in metas {
+                    let rel = Path::new(&meta.location.as_ref()["bronze/".len()..]).to_owned();
+                    let get = || {
+                        futures::executor::block_on(async {
+                            objects.get(&meta.location).await?.bytes().await
+                        })
+                        .unwrap()
+                        .to_vec()
+                    };
+                    add(rel, &get);
+                }
+            }
+        }
+        (files, temps)
+    }
+}
