@@ -28,10 +28,10 @@ use object_store::{
     Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions,
     PutPayload, WriteMultipart,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::runtime::Runtime;
 
 /// Staged bytes up to this size stay in memory and go up in one PUT; larger files are spooled
@@ -56,7 +56,14 @@ pub struct ObjectBronze {
     runtime: Option<Runtime>,
     spools: Mutex<HashMap<u64, Spool>>,
     next_spool: AtomicU64,
+    /// The names in each Bronze folder a stage looked into, listed once until the next
+    /// publish: one LIST tells whether each of an hour's ~60 files exists, where a lookup per
+    /// file would double a first ingest's requests.
+    listings: Mutex<HashMap<String, Listing>>,
 }
+
+/// One folder's names, listed by the first stage that needs them (the others wait for it).
+type Listing = Arc<OnceLock<Result<HashSet<String>, String>>>;
 
 /// A staged copy's bytes, until it is published or discarded.
 enum Spool {
@@ -80,6 +87,7 @@ impl ObjectBronze {
             runtime: Some(runtime),
             spools: Mutex::new(HashMap::new()),
             next_spool: AtomicU64::new(0),
+            listings: Mutex::new(HashMap::new()),
         })
     }
 
@@ -123,6 +131,35 @@ impl ObjectBronze {
             hasher.update(&chunk);
         }
         Ok(hasher.finalize().into())
+    }
+
+    /// Whether an object is at `rel`, from its folder's listing (see `listings`). A failed
+    /// listing is not kept: the next stage lists again.
+    fn present(&self, rel: &str) -> io::Result<bool> {
+        let (folder, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let cell = Arc::clone(self.lock_listings().entry(folder.to_owned()).or_default());
+        match cell.get_or_init(|| self.list_folder(folder).map_err(|e| e.to_string())) {
+            Ok(names) => Ok(names.contains(name)),
+            Err(why) => {
+                self.lock_listings().remove(folder);
+                Err(io::Error::other(Unreachable(why.clone())))
+            }
+        }
+    }
+
+    fn list_folder(&self, folder: &str) -> io::Result<HashSet<String>> {
+        let prefix = self.key(folder)?;
+        let listed = self.block_on(self.store.list_with_delimiter(Some(&prefix)));
+        Ok(listed
+            .map_err(io_error)?
+            .objects
+            .iter()
+            .filter_map(|m| m.location.filename().map(str::to_owned))
+            .collect())
+    }
+
+    fn lock_listings(&self) -> std::sync::MutexGuard<'_, HashMap<String, Listing>> {
+        self.listings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn keep(&self, spool: Spool) -> String {
@@ -269,7 +306,10 @@ impl Bronze for ObjectBronze {
         rel: &str,
     ) -> io::Result<StageOutcome> {
         let key = self.key(rel)?;
-        let existing = self.block_on(self.existing_hash(&key))?;
+        let existing = match self.present(rel)? {
+            true => self.block_on(self.existing_hash(&key))?,
+            false => None,
+        };
         let (spool, hash, copied) = spool_hashing(reader)?;
         let after = recheck()?;
         if !unchanged(&before, after.as_ref(), copied) {
@@ -320,6 +360,8 @@ impl Bronze for ObjectBronze {
     /// a timeout, after the client's retries) leaves the batch's outcome unknown, since the
     /// object may have landed: `Err`, and the journal settles the batch at the next pass.
     fn publish(&self, batch: &[Staged]) -> io::Result<Vec<io::Result<Option<Replaced>>>> {
+        // The folders change now: the next stage lists them again.
+        self.lock_listings().clear();
         let spools: Vec<Option<Spool>> = batch.iter().map(|s| self.take(s)).collect();
         let results: Vec<io::Result<Option<Replaced>>> = self.block_on(
             futures::stream::iter(batch.iter().zip(spools))

@@ -109,6 +109,12 @@ impl FaultPlan {
         self.rules.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
+    /// How many calls of `op` were made so far (counted whether or not a fault fired).
+    pub fn calls(&self, op: Op) -> u64 {
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.get(&op).copied().unwrap_or(0)
+    }
+
     /// How many faults have fired.
     pub fn injected(&self) -> u64 {
         self.injected.load(Ordering::Relaxed)

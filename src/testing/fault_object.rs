@@ -206,3 +206,63 @@ impl Layer {
         (files, temps)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bronze::{StageOutcome, Staged};
+    use crate::source::{EntryKind, SourceMeta};
+
+    fn stage(bronze: &dyn Bronze, rel: &str, bytes: &[u8]) -> StageOutcome {
+        let meta = SourceMeta {
+            kind: EntryKind::File,
+            size: bytes.len() as u64,
+            mtime_ns: 1,
+        };
+        bronze
+            .stage(&mut &bytes[..], meta, &mut || Ok(Some(meta)), rel)
+            .unwrap()
+    }
+
+    fn rels(hour: u32) -> Vec<String> {
+        (0..60)
+            .map(|m| format!("a/2023/08/18/{hour:02}/18.08.2023 {hour:02}{m:02}_A_received.json"))
+            .collect()
+    }
+
+    /// Staging asks the bucket once per folder, not once per file: 120 new files in two hour
+    /// folders cost two listings, no lookup or download, and 120 uploads. After the publish
+    /// the folders are listed afresh, and a file already there is downloaded and hashed
+    /// (never trusted by name) and found identical, so nothing is uploaded again.
+    #[test]
+    fn staging_lists_each_folder_once_and_uploads_each_file_once() {
+        let plan = FaultPlan::new();
+        let layer = Layer::bucket(&plan);
+        let bronze = layer.as_dyn();
+        let all: Vec<String> = rels(10).into_iter().chain(rels(11)).collect();
+        let staged: Vec<Staged> = all
+            .iter()
+            .map(|rel| match stage(bronze, rel, rel.as_bytes()) {
+                StageOutcome::Staged(s) => s,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let published = bronze.publish(&staged).unwrap();
+        assert!(published.iter().all(Result::is_ok));
+        let counts = [Op::ListKeys, Op::Head, Op::Get, Op::Put].map(|op| plan.calls(op));
+        assert_eq!(
+            counts,
+            [2, 0, 0, 120],
+            "listings, lookups, downloads, uploads"
+        );
+        assert_eq!(layer.files().0.len(), 120);
+
+        let again = stage(bronze, &all[0], all[0].as_bytes());
+        assert!(
+            matches!(again, StageOutcome::AlreadyThere { .. }),
+            "{again:?}"
+        );
+        let counts = [Op::ListKeys, Op::Get, Op::Put].map(|op| plan.calls(op));
+        assert_eq!(counts, [3, 1, 120]);
+    }
+}
