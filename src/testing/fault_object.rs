@@ -125,7 +125,7 @@ impl ObjectStore for FaultyObjectStore {
 pub enum Layer {
     Folder(FaultyBronze<LocalBronze>),
     Bucket {
-        bronze: FaultyBronze<ObjectBronze>,
+        bronze: Box<FaultyBronze<ObjectBronze>>,
         objects: Arc<InMemory>,
     },
 }
@@ -147,10 +147,10 @@ impl Layer {
         let url = "s3://model/bronze".to_owned();
         let inner = ObjectBronze::new(Arc::new(store), "bronze", url).unwrap();
         Layer::Bucket {
-            bronze: FaultyBronze {
+            bronze: Box::new(FaultyBronze {
                 inner,
                 plan: Arc::clone(plan),
-            },
+            }),
             objects,
         }
     }
@@ -158,7 +158,7 @@ impl Layer {
     pub fn as_dyn(&self) -> &dyn Bronze {
         match self {
             Layer::Folder(b) => b,
-            Layer::Bucket { bronze, .. } => bronze,
+            Layer::Bucket { bronze, .. } => bronze.as_ref(),
         }
     }
 
