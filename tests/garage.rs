@@ -126,6 +126,39 @@ impl Garage {
             .unwrap();
     }
 
+    /// Stores `bytes` under `key` exactly as written, `..` and all (what another tool or an
+    /// attacker can write; the client above refuses such keys): curl with SigV4.
+    pub fn put_raw(&self, key: &str, bytes: &[u8]) {
+        let get = |k: &str| self.env.iter().find(|(n, _)| *n == k).unwrap().1.clone();
+        let file = self.state.path().join("raw-body");
+        std::fs::write(&file, bytes).unwrap();
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "--path-as-is",
+                "-X",
+                "PUT",
+                "--aws-sigv4",
+                "aws:amz:garage:s3",
+            ])
+            .arg("--user")
+            .arg(format!(
+                "{}:{}",
+                get("AWS_ACCESS_KEY_ID"),
+                get("AWS_SECRET_ACCESS_KEY")
+            ))
+            .args([
+                "-H",
+                "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+                "--data-binary",
+            ])
+            .arg(format!("@{}", file.display()))
+            .arg(format!("{}/bronze/{key}", get("AWS_ENDPOINT_URL")))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "curl PUT {key}: {out:?}");
+    }
+
     pub fn delete(&self, key: &str) {
         let key = Key::parse(key).unwrap();
         self.runtime.block_on(self.client.delete(&key)).unwrap();

@@ -410,3 +410,22 @@ fn sigkill_mid_upload_and_before_commit_leaves_every_object_once_and_whole() {
     assert_eq!(events, n, "one copied or adopted event per file");
     rig.audit_clean();
 }
+
+/// A key that is not a path (`…/10/../planted.json`, which another tool or an attacker can
+/// write) makes the S3 client refuse the listing page that holds it. Such a key in an hour
+/// folder once ended every pass as "Bronze … is not reachable" and copied nothing of that
+/// hour; now that folder's files are looked up one by one and copied. An audit that walks
+/// the bucket stops with exit 2 naming the key, never a panic.
+#[test]
+fn a_planted_key_that_is_not_a_path_neither_stops_ingest_nor_hides_files() {
+    let garage = Garage::start();
+    let rig = garage.rig("raw");
+    rig.add_minutes(0, 5);
+    garage.put_raw("raw/jimmy/2023/08/18/10/../planted.json", b"{}");
+    let first = rig.pass(&[], 0);
+    assert_eq!(first["copied"], 10, "{first}");
+    assert_eq!(ingested(&rig), 10);
+    let out = rig.run(&["audit", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("planted.json"), "{}", stderr(&out));
+}

@@ -62,8 +62,9 @@ pub struct ObjectBronze {
     listings: Mutex<HashMap<String, Listing>>,
 }
 
-/// One folder's names, listed by the first stage that needs them (the others wait for it).
-type Listing = Arc<OnceLock<Result<HashSet<String>, String>>>;
+/// One folder's names, listed by the first stage that needs them (the others wait for it);
+/// `None` when the folder cannot be listed because it holds a key that is not a path.
+type Listing = Arc<OnceLock<Result<Option<HashSet<String>>, String>>>;
 
 /// A staged copy's bytes, until it is published or discarded.
 enum Spool {
@@ -138,8 +139,10 @@ impl ObjectBronze {
     fn present(&self, rel: &str) -> io::Result<bool> {
         let (folder, name) = rel.rsplit_once('/').unwrap_or(("", rel));
         let cell = Arc::clone(self.lock_listings().entry(folder.to_owned()).or_default());
-        match cell.get_or_init(|| self.list_folder(folder).map_err(|e| e.to_string())) {
-            Ok(names) => Ok(names.contains(name)),
+        match cell.get_or_init(|| self.list_folder(folder)) {
+            Ok(Some(names)) => Ok(names.contains(name)),
+            // Not listable: each file of that folder is looked up by name instead.
+            Ok(None) => Ok(true),
             Err(why) => {
                 self.lock_listings().remove(folder);
                 Err(io::Error::other(Unreachable(why.clone())))
@@ -147,15 +150,25 @@ impl ObjectBronze {
         }
     }
 
-    fn list_folder(&self, folder: &str) -> io::Result<HashSet<String>> {
-        let prefix = self.key(folder)?;
-        let listed = self.block_on(self.store.list_with_delimiter(Some(&prefix)));
-        Ok(listed
-            .map_err(io_error)?
-            .objects
-            .iter()
-            .filter_map(|m| m.location.filename().map(str::to_owned))
-            .collect())
+    /// The names in `folder`. A key there that is not a path (`a/../b`, written by another
+    /// tool or planted) makes the client refuse the whole listing page: `None`, so that one
+    /// planted key can neither hide files nor stop the pass.
+    fn list_folder(&self, folder: &str) -> Result<Option<HashSet<String>>, String> {
+        let prefix = self.key(folder).map_err(|e| e.to_string())?;
+        match self.block_on(self.store.list_with_delimiter(Some(&prefix))) {
+            Ok(listed) => Ok(Some(
+                listed
+                    .objects
+                    .iter()
+                    .filter_map(|m| m.location.filename().map(str::to_owned))
+                    .collect(),
+            )),
+            Err(e @ object_store::Error::InvalidPath { .. }) => {
+                tracing::warn!(folder, error = %e, "a Bronze folder holds a key that is not a path; looking its files up one by one");
+                Ok(None)
+            }
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     fn lock_listings(&self) -> std::sync::MutexGuard<'_, HashMap<String, Listing>> {
