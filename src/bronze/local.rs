@@ -20,10 +20,12 @@
 //! is configuration and may be a link.
 
 use super::layout::{self, file_name, is_temp_name};
-use super::{refused_link, unchanged, Bronze, EntryMeta, Found, StageOutcome, Staged};
+use super::{
+    refused_link, stage_outcome, Bronze, EntryMeta, Found, ReadBack, StageOutcome, Staged,
+};
 use crate::identity::ContentHash;
 use crate::source::SourceMeta;
-use crate::store::event::{DeferReason, Replaced};
+use crate::store::event::Replaced;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -226,30 +228,17 @@ impl Bronze for LocalBronze {
                 return Err(e);
             }
         };
-        if !unchanged(&before, after.as_ref(), copied) {
-            fs::remove_file(&temp)?;
-            let facts = after.map_or(before.facts(), |m| m.facts());
-            return Ok(StageOutcome::Deferred {
-                facts,
-                reason: DeferReason::ChangedWhileReading,
-            });
-        }
-        let facts = before.facts();
-        if existing == Some(hash) {
-            fs::remove_file(&temp)?;
-            return Ok(StageOutcome::AlreadyThere {
-                rel: rel.to_owned(),
-                facts,
-                hash,
-            });
-        }
-        Ok(StageOutcome::Staged(Staged {
-            rel: rel.to_owned(),
-            facts,
+        let read = ReadBack {
+            before,
+            after,
+            copied,
             hash,
-            temp: temp_rel,
-            replaces: existing,
-        }))
+        };
+        let outcome = stage_outcome(rel, read, existing, || temp_rel);
+        if !matches!(outcome, StageOutcome::Staged(_)) {
+            fs::remove_file(&temp)?;
+        }
+        Ok(outcome)
     }
 
     fn open_staged(&self, staged: &Staged) -> io::Result<Box<dyn Read + Send>> {

@@ -143,9 +143,54 @@ impl StageOutcome {
     }
 }
 
+/// One source file read to its end while staging: its metadata when opened (`before`) and
+/// looked up again after the read (`after`), the bytes read and their hash.
+pub(crate) struct ReadBack {
+    pub before: SourceMeta,
+    pub after: Option<SourceMeta>,
+    pub copied: u64,
+    pub hash: ContentHash,
+}
+
+/// What staging `rel` comes to, the same for every layer: deferred if the file changed while
+/// it was read, nothing to publish if the destination holds these bytes already (`existing`),
+/// else a staged copy whose place `keep` names (called only then: the caller drops its staged
+/// bytes in the other cases).
+pub(crate) fn stage_outcome(
+    rel: &str,
+    read: ReadBack,
+    existing: Option<ContentHash>,
+    keep: impl FnOnce() -> String,
+) -> StageOutcome {
+    let ReadBack {
+        before,
+        after,
+        copied,
+        hash,
+    } = read;
+    if !unchanged(&before, after.as_ref(), copied) {
+        let facts = after.map_or(before.facts(), |m| m.facts());
+        return StageOutcome::Deferred {
+            facts,
+            reason: DeferReason::ChangedWhileReading,
+        };
+    }
+    let (rel, facts) = (rel.to_owned(), before.facts());
+    match existing {
+        Some(there) if there == hash => StageOutcome::AlreadyThere { rel, facts, hash },
+        replaces => StageOutcome::Staged(Staged {
+            rel,
+            facts,
+            hash,
+            temp: keep(),
+            replaces,
+        }),
+    }
+}
+
 /// The file is complete if it still has the size and mtime it had when opened, and we read
 /// exactly that many bytes.
-pub(crate) fn unchanged(before: &SourceMeta, after: Option<&SourceMeta>, copied: u64) -> bool {
+fn unchanged(before: &SourceMeta, after: Option<&SourceMeta>, copied: u64) -> bool {
     after.is_some_and(|a| {
         a.kind == EntryKind::File
             && a.size == before.size

@@ -18,10 +18,10 @@
 //! bucket is trusted: an existing object is hashed by reading it, never by its metadata.
 
 use super::layout::{self, file_name, is_temp_name};
-use super::{unchanged, Bronze, EntryMeta, Found, StageOutcome, Staged, Unreachable};
+use super::{stage_outcome, Bronze, EntryMeta, Found, ReadBack, StageOutcome, Staged, Unreachable};
 use crate::identity::ContentHash;
 use crate::source::SourceMeta;
-use crate::store::event::{DeferReason, Replaced};
+use crate::store::event::Replaced;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
 use object_store::{
@@ -324,29 +324,13 @@ impl Bronze for ObjectBronze {
             false => None,
         };
         let (spool, hash, copied) = spool_hashing(reader)?;
-        let after = recheck()?;
-        if !unchanged(&before, after.as_ref(), copied) {
-            let facts = after.map_or(before.facts(), |m| m.facts());
-            return Ok(StageOutcome::Deferred {
-                facts,
-                reason: DeferReason::ChangedWhileReading,
-            });
-        }
-        let facts = before.facts();
-        if existing == Some(hash) {
-            return Ok(StageOutcome::AlreadyThere {
-                rel: rel.to_owned(),
-                facts,
-                hash,
-            });
-        }
-        Ok(StageOutcome::Staged(Staged {
-            rel: rel.to_owned(),
-            facts,
+        let read = ReadBack {
+            before,
+            after: recheck()?,
+            copied,
             hash,
-            temp: self.keep(spool),
-            replaces: existing,
-        }))
+        };
+        Ok(stage_outcome(rel, read, existing, || self.keep(spool)))
     }
 
     fn open_staged(&self, staged: &Staged) -> io::Result<Box<dyn Read + Send>> {
