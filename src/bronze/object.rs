@@ -30,13 +30,18 @@ use object_store::{
 };
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::runtime::Runtime;
 
 /// Staged bytes up to this size stay in memory and go up in one PUT; larger files are spooled
 /// to a temp file and uploaded in parts of this size.
 pub const SPOOL_IN_MEMORY: usize = 8 << 20;
+
+/// Staged bytes held in memory by all spools together (a batch is up to a thousand files):
+/// past it, further spools go to temp files, so a share of large files cannot exhaust memory.
+/// Copy threads that check at once may pass it by one file each (at most 8 MiB apiece).
+pub const MEMORY_BUDGET: usize = 64 << 20;
 
 /// Uploads in flight at once during a publish (a batch is up to a thousand small files: the
 /// round trips, not the bytes, are what a publish waits for).
@@ -56,6 +61,8 @@ pub struct ObjectBronze {
     runtime: Option<Runtime>,
     spools: Mutex<HashMap<u64, Spool>>,
     next_spool: AtomicU64,
+    /// Bytes of the spools in memory now (see [`MEMORY_BUDGET`]).
+    in_memory: Arc<AtomicUsize>,
     /// The names in each Bronze folder a stage looked into, listed once until the next
     /// publish: one LIST tells whether each of an hour's ~60 files exists, where a lookup per
     /// file would double a first ingest's requests.
@@ -68,8 +75,20 @@ type Listing = Arc<OnceLock<Result<Option<HashSet<String>>, String>>>;
 
 /// A staged copy's bytes, until it is published or discarded.
 enum Spool {
-    Memory(bytes::Bytes),
+    Memory(Charged),
     File(std::fs::File),
+}
+
+/// Staged bytes in memory, counted against [`MEMORY_BUDGET`] until dropped.
+struct Charged {
+    bytes: bytes::Bytes,
+    meter: Arc<AtomicUsize>,
+}
+
+impl Drop for Charged {
+    fn drop(&mut self) {
+        self.meter.fetch_sub(self.bytes.len(), Ordering::Relaxed);
+    }
 }
 
 impl ObjectBronze {
@@ -88,6 +107,7 @@ impl ObjectBronze {
             runtime: Some(runtime),
             spools: Mutex::new(HashMap::new()),
             next_spool: AtomicU64::new(0),
+            in_memory: Arc::new(AtomicUsize::new(0)),
             listings: Mutex::new(HashMap::new()),
         })
     }
@@ -171,6 +191,11 @@ impl ObjectBronze {
         }
     }
 
+    /// Bytes staged in memory now, for tests of the budget.
+    pub fn staged_in_memory(&self) -> usize {
+        self.in_memory.load(Ordering::Relaxed)
+    }
+
     fn lock_listings(&self) -> std::sync::MutexGuard<'_, HashMap<String, Listing>> {
         self.listings.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -225,7 +250,8 @@ impl ObjectBronze {
             hash.to_hex().into(),
         );
         match spool {
-            Spool::Memory(bytes) => {
+            Spool::Memory(charged) => {
+                let bytes = charged.bytes.clone();
                 let opts = PutOptions {
                     mode,
                     attributes,
@@ -323,7 +349,7 @@ impl Bronze for ObjectBronze {
             true => self.block_on(self.existing_hash(&key))?,
             false => None,
         };
-        let (spool, hash, copied) = spool_hashing(reader)?;
+        let (spool, hash, copied) = spool_hashing(reader, &self.in_memory)?;
         let read = ReadBack {
             before,
             after: recheck()?,
@@ -337,7 +363,7 @@ impl Bronze for ObjectBronze {
         let spools = self.lock_spools();
         let spool = staged.temp.parse().ok().and_then(|id| spools.get(&id));
         match spool {
-            Some(Spool::Memory(bytes)) => Ok(Box::new(io::Cursor::new(bytes.clone()))),
+            Some(Spool::Memory(charged)) => Ok(Box::new(io::Cursor::new(charged.bytes.clone()))),
             Some(Spool::File(file)) => {
                 let mut file = file.try_clone()?;
                 file.rewind()?;
@@ -438,7 +464,12 @@ impl Bronze for ObjectBronze {
 }
 
 /// Reads `reader` to its end into a spool while hashing; returns the spool, hash and length.
-fn spool_hashing(reader: &mut dyn Read) -> io::Result<(Spool, ContentHash, u64)> {
+/// The bytes stay in memory while the file is at most [`SPOOL_IN_MEMORY`] and all spools in
+/// memory (`meter`) stay within [`MEMORY_BUDGET`]; else they go to an unnamed temp file.
+fn spool_hashing(
+    reader: &mut dyn Read,
+    meter: &Arc<AtomicUsize>,
+) -> io::Result<(Spool, ContentHash, u64)> {
     let mut hasher = blake3::Hasher::new();
     let mut memory = Vec::new();
     let mut file: Option<std::fs::File> = None;
@@ -455,7 +486,9 @@ fn spool_hashing(reader: &mut dyn Read) -> io::Result<(Spool, ContentHash, u64)>
         total += n as u64;
         match &mut file {
             Some(f) => f.write_all(&buf[..n])?,
-            None if memory.len() + n > SPOOL_IN_MEMORY => {
+            None if memory.len() + n > SPOOL_IN_MEMORY
+                || meter.load(Ordering::Relaxed) + memory.len() + n > MEMORY_BUDGET =>
+            {
                 let mut f = tempfile::tempfile()?;
                 f.write_all(&memory)?;
                 f.write_all(&buf[..n])?;
@@ -467,7 +500,13 @@ fn spool_hashing(reader: &mut dyn Read) -> io::Result<(Spool, ContentHash, u64)>
     }
     let spool = match file {
         Some(f) => Spool::File(f),
-        None => Spool::Memory(memory.into()),
+        None => {
+            meter.fetch_add(memory.len(), Ordering::Relaxed);
+            Spool::Memory(Charged {
+                bytes: memory.into(),
+                meter: Arc::clone(meter),
+            })
+        }
     };
     Ok((spool, hasher.finalize().into(), total))
 }

@@ -230,6 +230,43 @@ mod tests {
             .collect()
     }
 
+    /// Staged bytes in memory stay within the budget however many large files a batch holds:
+    /// 24 files of 4 MiB (96 MiB) are staged with at most 64 MiB in memory (the rest spooled
+    /// to temp files), all 24 are uploaded whole, and nothing is held after the publish.
+    #[test]
+    fn staged_bytes_in_memory_stay_within_the_budget() {
+        let plan = FaultPlan::new();
+        let objects = Arc::new(InMemory::new());
+        let store = FaultyObjectStore {
+            inner: Arc::clone(&objects),
+            plan,
+        };
+        let bronze = ObjectBronze::new(Arc::new(store), "b", "s3://m/b".into()).unwrap();
+        let body = |i: usize| vec![b'a' + (i % 26) as u8; 4 << 20];
+        let rels: Vec<String> = (0..24)
+            .map(|i| format!("a/2023/08/18/10/f{i}.json"))
+            .collect();
+        let mut staged = Vec::new();
+        for (i, rel) in rels.iter().enumerate() {
+            match stage(&bronze, rel, &body(i)) {
+                StageOutcome::Staged(s) => staged.push(s),
+                other => panic!("{other:?}"),
+            }
+            let held = bronze.staged_in_memory();
+            assert!(
+                held <= crate::bronze::object::MEMORY_BUDGET,
+                "{held} bytes held"
+            );
+        }
+        assert!(bronze.publish(&staged).unwrap().iter().all(Result::is_ok));
+        assert_eq!(bronze.staged_in_memory(), 0);
+        for (i, rel) in rels.iter().enumerate() {
+            let key = Key::from(format!("b/{rel}"));
+            let got = futures::executor::block_on(async { objects.get(&key).await?.bytes().await });
+            assert!(got.unwrap() == body(i), "{rel}");
+        }
+    }
+
     /// Staging asks the bucket once per folder, not once per file: 120 new files in two hour
     /// folders cost two listings, no lookup or download, and 120 uploads. After the publish
     /// the folders are listed afresh, and a file already there is downloaded and hashed
