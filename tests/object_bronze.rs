@@ -429,3 +429,28 @@ fn a_planted_key_that_is_not_a_path_neither_stops_ingest_nor_hides_files() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("planted.json"), "{}", stderr(&out));
 }
+
+/// A service has none of the user's environment: a credentials file in the AWS CLI's format
+/// (`S3_CREDENTIALS_FILE` / `--s3-credentials-file`, its `[default]` section, with the region
+/// and an `http://` endpoint) stands in for every `AWS_*` variable, for `run` and `audit`.
+#[test]
+fn a_credentials_file_stands_in_for_the_aws_variables() {
+    let garage = Garage::start();
+    let mut rig = garage.rig("raw");
+    let var = |k: &str| rig.env.iter().find(|(n, _)| *n == k).unwrap().1.clone();
+    let file = rig.dir.path().join("s3-credentials");
+    let text = format!(
+        "[other]\naws_access_key_id = WRONG\n[default]\naws_access_key_id = {}\naws_secret_access_key = {}\nregion = {}\nendpoint_url = {}\n",
+        var("AWS_ACCESS_KEY_ID"),
+        var("AWS_SECRET_ACCESS_KEY"),
+        var("AWS_REGION"),
+        var("AWS_ENDPOINT_URL")
+    );
+    fs::write(&file, text).unwrap();
+    rig.env = vec![("S3_CREDENTIALS_FILE", file.display().to_string())];
+    rig.add_minutes(0, 3);
+    let first = rig.pass(&[], 0);
+    assert_eq!(first["copied"], 6, "{first}");
+    assert_bucket_mirrors_share(&garage, &rig, "raw");
+    rig.audit_clean();
+}

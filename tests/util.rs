@@ -82,6 +82,7 @@ impl Rig {
             "AWS_REGION",
             "AWS_ENDPOINT_URL",
             "AWS_ALLOW_HTTP",
+            "S3_CREDENTIALS_FILE",
         ] {
             c.env_remove(var);
         }

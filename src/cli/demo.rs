@@ -86,6 +86,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
         smb: None,
         bronze_root: bronze_root.clone(),
         object: None,
+        s3_credentials: None,
         state: state.clone(),
         streams: settings.streams.clone(),
         store_wait: std::time::Duration::from_secs(5),

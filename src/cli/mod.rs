@@ -57,6 +57,11 @@ pub struct GlobalArgs {
     /// AWS_ENDPOINT_URL, AWS_ALLOW_HTTP) [default: storage/bronze].
     #[arg(long, env = "BRONZE_ROOT", global = true)]
     pub bronze_root: Option<PathBuf>,
+    /// An AWS-CLI-style credentials file for an s3:// Bronze (`[default]` with
+    /// aws_access_key_id, aws_secret_access_key; optionally region, endpoint_url); its values
+    /// win over the AWS_* variables. For a service, which has none of your environment.
+    #[arg(long, env = "S3_CREDENTIALS_FILE", global = true)]
+    pub s3_credentials_file: Option<PathBuf>,
     /// The redb store [default: ingest.redb beside the Bronze folder].
     #[arg(long, env = "INGEST_STATE", global = true)]
     pub state: Option<PathBuf>,
@@ -162,6 +167,7 @@ struct FileConfig {
     smb_path: Option<PathBuf>,
     smb_password_file: Option<PathBuf>,
     bronze_root: Option<PathBuf>,
+    s3_credentials_file: Option<PathBuf>,
     state: Option<PathBuf>,
     streams: Option<Vec<String>>,
     sftp_host: Option<String>,
@@ -183,6 +189,8 @@ pub struct Resolved {
     pub bronze_root: PathBuf,
     /// The bucket, when `bronze_root` is an s3:// URL.
     pub object: Option<S3Location>,
+    /// Its credentials file, if one is given.
+    pub s3_credentials: Option<PathBuf>,
     pub state: PathBuf,
     pub streams: StreamMap,
     /// How long to wait for a busy store.
@@ -197,7 +205,7 @@ impl Resolved {
         Ok(match &self.object {
             Some(bucket) => std::sync::Arc::new(
                 bucket
-                    .open()
+                    .open(self.s3_credentials.as_deref())
                     .map_err(|why| Error::Config(format!("--bronze-root (BRONZE_ROOT): {why}")))?,
             ),
             None => std::sync::Arc::new(crate::bronze::LocalBronze::new(&self.bronze_root)),
@@ -253,6 +261,10 @@ impl GlobalArgs {
             smb,
             bronze_root,
             object,
+            s3_credentials: self
+                .s3_credentials_file
+                .clone()
+                .or(file.s3_credentials_file),
             state,
             streams: StreamMap::parse(&streams)?,
             store_wait: seconds(
