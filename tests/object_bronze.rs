@@ -148,7 +148,8 @@ fn a_bucket_holds_the_folder_layout_and_every_command_works_on_it() {
     assert_eq!(audit["summary"]["checked"], 526);
 }
 
-/// `audit` finds a deleted object, a corrupted one and one the index does not know;
+/// `audit` finds a deleted object, a corrupted one and one the index does not know (and no
+/// console-made "folder" object);
 /// `--repair` restores the first two from the share (the corrupt bytes kept aside as an
 /// object), and `adopt` records the unknown one: then the audit is clean.
 #[test]
@@ -163,6 +164,9 @@ fn audit_repair_and_adopt_work_on_objects() {
     garage.put(&key_of("raw", corrupt), b"{\"not\": \"the data\"}");
     let unknown = "18.08.2023 0900_JimmyLoup_received.json";
     garage.put(&key_of("raw", unknown), b"{\"from\": \"the old pipeline\"}");
+    // "Folders" a console made (empty objects whose keys end in `/`) are not files.
+    garage.put_raw("raw/jimmy/", b"");
+    garage.put_raw("raw/jeremie/2023/08/", b"");
 
     let report = json(&rig.run(&["audit", "--json", "--no-source"]), 1);
     let rel = |n: &str| key_of("raw", n)["raw/".len()..].to_owned();

@@ -313,14 +313,29 @@ impl ObjectBronze {
         };
         let mut listing = self.store.list(prefix.as_ref());
         let mut seen = 0;
+        // An empty object a console made as a "folder" (`raw/jimmy/`, listed as `raw/jimmy`)
+        // is held back and dropped when the next key lies inside it: it is not a file.
+        let mut held: Option<String> = None;
+        let mut emit = |rel: String, visit: &mut dyn FnMut(Found)| {
+            seen += 1;
+            visit(Found { rel, link: false });
+        };
         while let Some(meta) = listing.try_next().await.map_err(io_error)? {
-            if let Some(rel) = self.rel_of(meta.location.as_ref()) {
-                seen += 1;
-                visit(Found {
-                    rel: rel.to_owned(),
-                    link: false,
-                });
+            let Some(rel) = self.rel_of(meta.location.as_ref()) else {
+                continue;
+            };
+            if let Some(marker) = held.take() {
+                if !rel.starts_with(&format!("{marker}/")) {
+                    emit(marker, visit);
+                }
             }
+            match meta.size {
+                0 => held = Some(rel.to_owned()),
+                _ => emit(rel.to_owned(), visit),
+            }
+        }
+        if let Some(last) = held {
+            emit(last, visit);
         }
         Ok(seen)
     }
