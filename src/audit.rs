@@ -367,9 +367,17 @@ impl Auditor<'_> {
         for batch in fixable.chunks(REPAIR_BATCH) {
             let (mut which, mut files) = (Vec::new(), Vec::new());
             for &(i, target) in batch {
-                if let Some(staged) = self.stage_copy(target)? {
-                    which.push((i, target));
-                    files.push(staged);
+                match self.stage_copy(target) {
+                    Ok(Some(staged)) => {
+                        which.push((i, target));
+                        files.push(staged);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        // The batch's staged copies are dropped, not left behind.
+                        files.into_iter().for_each(|f| drop(self.bronze.discard(f)));
+                        return Err(e);
+                    }
                 }
             }
             commits += u64::from(self.publish_repairs(&which, &files, problems)?);

@@ -458,3 +458,34 @@ fn a_credentials_file_stands_in_for_the_aws_variables() {
     assert_bucket_mirrors_share(&garage, &rig, "raw");
     rig.audit_clean();
 }
+
+/// Found in review: with no `--state`, an `s3://` Bronze used the local layout's default store
+/// (`storage/ingest.redb`), so switching a default setup to a bucket found every file already
+/// "ingested" and uploaded nothing, while `status` claimed the bucket held them all. Each
+/// bucket and prefix now has its own default store (`storage/s3/BUCKET/PREFIX/ingest.redb`).
+#[test]
+fn a_bucket_without_state_gets_its_own_store_not_the_local_bronzes() {
+    let garage = Garage::start();
+    let rig = garage.rig("raw");
+    rig.add_minutes(0, 3);
+    let pass = |bronze: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"));
+        cmd.current_dir(rig.dir.path())
+            .env_remove("INGEST_STATE")
+            .env_remove("BRONZE_ROOT")
+            .envs(garage.env.iter().map(|(k, v)| (k, v)))
+            .args(["run", "--once", "--json", "--smb-path"])
+            .arg(&rig.share)
+            .args(bronze);
+        json(&output_of(&mut cmd), 0)
+    };
+    assert_eq!(pass(&[])["copied"], 6, "into the default local Bronze");
+    let bucket = pass(&["--bronze-root", "s3://bronze/raw"]);
+    assert_eq!(bucket["copied"], 6, "the bucket's own log: {bucket}");
+    assert_bucket_mirrors_share(&garage, &rig, "raw");
+    assert!(rig
+        .dir
+        .path()
+        .join("storage/s3/bronze/raw/ingest.redb")
+        .is_file());
+}

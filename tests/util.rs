@@ -83,6 +83,8 @@ impl Rig {
             "AWS_ENDPOINT_URL",
             "AWS_ALLOW_HTTP",
             "S3_CREDENTIALS_FILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
         ] {
             c.env_remove(var);
         }

@@ -285,21 +285,10 @@ impl ObjectBronze {
             .await
             .map_err(io_error)?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, SPOOL_IN_MEMORY);
-        file.rewind()?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = writer.abort().await;
-                    return Err(e);
-                }
-            };
-            writer.write(&buf[..n]);
-            if let Err(e) = writer.wait_for_capacity(2).await {
-                return Err(io_error(e));
-            }
+        // Parts of an upload that fails are removed (a store bills them until they expire).
+        if let Err(e) = send_parts(&mut writer, &mut file).await {
+            let _ = writer.abort().await;
+            return Err(e);
         }
         writer.finish().await.map_err(io_error)?;
         Ok(())
@@ -393,10 +382,10 @@ impl Bronze for ObjectBronze {
         Ok(())
     }
 
-    /// Uploads the batch. A failure about one object (a name the server refuses, a concurrent
-    /// writer that created it first) fails that file only; any other (the store unreachable,
-    /// a timeout, after the client's retries) leaves the batch's outcome unknown, since the
-    /// object may have landed: `Err`, and the journal settles the batch at the next pass.
+    /// Uploads the batch. A key the client refuses fails that file only; any other failure
+    /// (the store unreachable, a timeout after the client's retries, an answer that may follow
+    /// a landed upload) leaves the batch's outcome unknown: `Err`, and the journal settles the
+    /// batch at the next pass from what is in the bucket.
     fn publish(&self, batch: &[Staged]) -> io::Result<Vec<io::Result<Option<Replaced>>>> {
         // The folders change now: the next stage lists them again.
         self.lock_listings().clear();
@@ -478,6 +467,19 @@ impl Bronze for ObjectBronze {
     }
 }
 
+/// Writes the spooled file into the upload, at most two parts in flight.
+async fn send_parts(writer: &mut WriteMultipart, file: &mut std::fs::File) -> io::Result<()> {
+    file.rewind()?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf)? {
+            0 => return Ok(()),
+            n => writer.write(&buf[..n]),
+        }
+        writer.wait_for_capacity(2).await.map_err(io_error)?;
+    }
+}
+
 /// Reads `reader` to its end into a spool while hashing; returns the spool, hash and length.
 /// The bytes stay in memory while the file is at most [`SPOOL_IN_MEMORY`] and all spools in
 /// memory (`meter`) stay within [`MEMORY_BUDGET`]; else they go to an unnamed temp file.
@@ -526,9 +528,13 @@ fn spool_hashing(
     Ok((spool, hasher.finalize().into(), total))
 }
 
-/// Whether a failed upload is about that object alone (the store itself answered).
+/// Whether a failed upload is about that object alone and certainly did not land: only a key
+/// the client refuses before sending anything. Any other failure may follow an upload that
+/// landed (a timeout; `AlreadyExists` when the client retried a create whose first attempt
+/// landed; `NotFound` from aborting a multipart upload whose completion did land): the
+/// batch's outcome is then unknown, and the journal settles it from what is in the bucket.
 fn is_one_objects(e: &io::Error) -> bool {
-    !super::is_unreachable(e)
+    e.kind() == io::ErrorKind::InvalidInput
 }
 
 /// The object store's error as an `io::Error` of the matching kind (`NotFound` for a missing

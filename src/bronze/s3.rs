@@ -20,15 +20,17 @@ pub struct S3Location {
     pub prefix: String,
 }
 
-/// Whether a `--bronze-root` names a bucket rather than a folder.
+/// Whether a `--bronze-root` names a bucket rather than a folder: anything starting `s3:`, so
+/// a mistyped `s3:/bucket` is refused instead of becoming a local folder named `s3:`.
 pub fn is_s3_url(root: &str) -> bool {
-    root.get(..5)
-        .is_some_and(|s| s.eq_ignore_ascii_case("s3://"))
+    root.get(..3).is_some_and(|s| s.eq_ignore_ascii_case("s3:"))
 }
 
 /// How long one request may take, and how long the client retries a failing one (a store
 /// that is down must end the pass in seconds, not hang it for the client's default minutes).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A request includes its body: a download of a large object must fit (120 s is 1 GiB at
+/// ~9 MB/s); uploads go in 8 MiB parts.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const RETRY_FOR: Duration = Duration::from_secs(15);
 const RETRIES: usize = 3;
@@ -38,7 +40,10 @@ impl S3Location {
     pub fn parse(url: &str) -> Result<Self, String> {
         let rest = url
             .get(5..)
-            .filter(|_| is_s3_url(url))
+            .filter(|_| {
+                url.get(..5)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("s3://"))
+            })
             .ok_or("an object store root is written s3://BUCKET[/PREFIX]")?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if !valid_bucket(bucket) {
@@ -57,6 +62,14 @@ impl S3Location {
             bucket: bucket.to_owned(),
             prefix: prefix.to_owned(),
         })
+    }
+
+    /// The store's default place: `storage/s3/BUCKET/PREFIX/ingest.redb` on local disk, one per
+    /// bucket and prefix (the URL's parts are checked: no `..`, no empty parts).
+    pub fn default_state(&self) -> std::path::PathBuf {
+        let folder = Path::new("storage/s3").join(&self.bucket);
+        let parts = self.prefix.split('/').filter(|p| !p.is_empty());
+        parts.fold(folder, |f, p| f.join(p)).join("ingest.redb")
     }
 
     /// The URL as shown to people and handed to the hook.
@@ -103,10 +116,9 @@ impl S3Location {
             timeout(ClientConfigKey::ConnectTimeout, CONNECT_TIMEOUT),
         ]
         .into_iter()
-        .fold(
-            file.apply(AmazonS3Builder::from_env()),
-            |b, (key, value)| b.with_config(key, value),
-        )
+        .fold(file.apply(builder_from_env(&file)), |b, (key, value)| {
+            b.with_config(key, value)
+        })
         .with_bucket_name(&self.bucket)
         .with_retry(retry)
         .build()
@@ -195,6 +207,32 @@ impl CredentialsFile {
     }
 }
 
+/// The builder with the `AWS_*` variables, as `AmazonS3Builder::from_env` reads them, except
+/// the credentials when the file gives keys: a session token left in the shell must not be
+/// paired with the file's keys.
+fn builder_from_env(file: &CredentialsFile) -> AmazonS3Builder {
+    use std::str::FromStr;
+    let mut builder = AmazonS3Builder::new();
+    for (name, value) in std::env::vars_os() {
+        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+            continue;
+        };
+        let Ok(key) = AmazonS3ConfigKey::from_str(&name.to_ascii_lowercase()) else {
+            continue;
+        };
+        let credential = matches!(
+            key,
+            AmazonS3ConfigKey::AccessKeyId
+                | AmazonS3ConfigKey::SecretAccessKey
+                | AmazonS3ConfigKey::Token
+        );
+        if name.starts_with("AWS_") && !(credential && file.key_id.is_some()) {
+            builder = builder.with_config(key, value);
+        }
+    }
+    builder
+}
+
 /// S3's bucket naming rules, enough to refuse a typo or a path before any request.
 fn valid_bucket(name: &str) -> bool {
     (3..=63).contains(&name.len())
@@ -245,6 +283,16 @@ mod tests {
             ("lake-1", "raw/sensors")
         );
         assert_eq!(loc.url(), "s3://lake-1/raw/sensors");
+        let state = Path::new("storage/s3/lake-1/raw/sensors/ingest.redb");
+        assert_eq!(
+            loc.default_state(),
+            state,
+            "one store per bucket and prefix"
+        );
+        assert!(
+            is_s3_url("s3:/bucket") && is_s3_url("S3:bucket"),
+            "refused, not a folder"
+        );
         for bad in [
             "s3://",
             "s3://Bronze",
@@ -253,6 +301,7 @@ mod tests {
             "s3://bucket/../x",
             "s3://bucket/a/./b",
             "s3:/bucket",
+            "S3:bucket",
             "s3://my_bucket",
         ] {
             assert!(S3Location::parse(bad).is_err(), "{bad} accepted");

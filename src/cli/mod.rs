@@ -246,9 +246,10 @@ impl GlobalArgs {
             .state
             .clone()
             .or(file.state)
-            .unwrap_or_else(|| match object {
-                // The store stays on local disk, where the local layout would keep it.
-                Some(_) => PathBuf::from("storage/ingest.redb"),
+            .unwrap_or_else(|| match &object {
+                // On local disk, one store per bucket and prefix: never the local Bronze's,
+                // whose log would claim files the bucket does not hold.
+                Some(bucket) => bucket.default_state(),
                 None => default_state(&bronze_root),
             });
         let streams = match (&self.streams, file.streams) {

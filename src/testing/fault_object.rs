@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// An in-memory bucket whose calls fail as the plan says.
+/// An in-memory bucket whose calls fail as the plan says, and which, like Garage, ignores
+/// conditional creates.
 #[derive(Debug)]
 pub struct FaultyObjectStore {
     pub inner: Arc<InMemory>,
@@ -60,6 +61,12 @@ impl ObjectStore for FaultyObjectStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
+        // Like Garage: a conditional create is not honoured, every put overwrites. The
+        // layer's own check must keep older bytes, not the server.
+        let opts = PutOptions {
+            mode: object_store::PutMode::Overwrite,
+            ..opts
+        };
         match self.plan.before(Op::Put) {
             Err(e) if e.get_ref().is_some_and(|i| i.is::<Disconnected>()) => {
                 self.inner.put_opts(location, payload, opts).await?;
