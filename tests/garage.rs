@@ -15,6 +15,8 @@ fn script() -> PathBuf {
 
 /// A running Garage node with the bucket `bronze`; stopped (by its pid file) on drop.
 pub struct Garage {
+    /// Declared first, so it is dropped (the node stopped) before the state folder goes.
+    _node: Node,
     state: tempfile::TempDir,
     /// `AWS_*` variables that reach the node with the test key.
     pub env: Vec<(&'static str, String)>,
@@ -36,7 +38,9 @@ impl Garage {
                 .output()
                 .unwrap();
             if out.status.success() {
-                return Garage::connected(state, &String::from_utf8(out.stdout).unwrap());
+                // Stops the node even if connecting to it below panics.
+                let node = Node(state.path().join("node"));
+                return Garage::connected(node, state, &String::from_utf8(out.stdout).unwrap());
             }
             last = String::from_utf8_lossy(&out.stderr).into_owned();
             let _ = Command::new(script())
@@ -47,7 +51,7 @@ impl Garage {
         panic!("tools/garage start failed: {last}");
     }
 
-    fn connected(state: tempfile::TempDir, vars: &str) -> Garage {
+    fn connected(node: Node, state: tempfile::TempDir, vars: &str) -> Garage {
         let env: Vec<(&'static str, String)> = vars
             .lines()
             .filter_map(|l| l.split_once('='))
@@ -70,6 +74,7 @@ impl Garage {
             .build()
             .unwrap();
         Garage {
+            _node: node,
             state,
             env,
             client,
@@ -183,9 +188,12 @@ impl Garage {
     }
 }
 
-impl Drop for Garage {
+/// A started node's state folder: the node is stopped when this is dropped.
+struct Node(PathBuf);
+
+impl Drop for Node {
     fn drop(&mut self) {
-        self.stop();
+        let _ = Command::new(script()).arg("stop").arg(&self.0).status();
     }
 }
 
