@@ -294,12 +294,17 @@ impl ObjectBronze {
         Ok(())
     }
 
+    /// The key prefix to list for the Bronze folder `under` (empty: the whole layer); `None`
+    /// lists the whole bucket.
+    fn listing_prefix(&self, under: &str) -> io::Result<Option<Key>> {
+        match (under, self.prefix.as_str()) {
+            ("", "") => Ok(None),
+            (under, _) => self.key(under).map(Some),
+        }
+    }
+
     async fn walk_prefix(&self, under: &str, visit: &mut dyn FnMut(Found)) -> io::Result<usize> {
-        let prefix = match under {
-            "" if self.prefix.is_empty() => None,
-            "" => Some(self.key("")?),
-            under => Some(self.key(under)?),
-        };
+        let prefix = self.listing_prefix(under)?;
         let mut listing = self.store.list(prefix.as_ref());
         let mut seen = 0;
         // An empty object a console made as a "folder" (`raw/jimmy/`, listed as `raw/jimmy`)
@@ -437,10 +442,7 @@ impl Bronze for ObjectBronze {
 
     /// Lists at most one key.
     fn is_empty(&self) -> io::Result<bool> {
-        let prefix = match self.prefix.as_str() {
-            "" => None,
-            _ => Some(self.key("")?),
-        };
+        let prefix = self.listing_prefix("")?;
         let first = self.block_on(async { self.store.list(prefix.as_ref()).try_next().await });
         Ok(first.map_err(io_error)?.is_none())
     }
