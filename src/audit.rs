@@ -1,9 +1,10 @@
 //! `ingest audit`: verify Bronze and the source against the hashes recorded at ingest.
 //!
 //! The store is held only to read what to check and to record the results; the hashing in
-//! between runs with the store closed, so a running daemon is never blocked for long. Memory is
-//! bounded by the index (one small target per ingested file); results are kept only for
-//! problems.
+//! between runs with the store closed, so a running daemon is never blocked for long. Memory
+//! does not grow with the index: it is read [`CHUNK`] files at a time, the projections are
+//! checked against a rebuild on disk (`store::rebuild`), and what Bronze holds is looked up
+//! in the index [`WALK_CHUNK`] entries at a time. Results are kept only for problems.
 //!
 //! Walking Bronze (without `--since`) also finds what the index does not know: unknown files
 //! (findings), links (findings of their own; never followed), and our own temp files, which
@@ -32,8 +33,11 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Files hashed per parallel chunk (bounds the in-flight results).
+/// Files read from the index and hashed per chunk (bounds the audit's memory).
 const CHUNK: usize = 4096;
+
+/// Entries found by walking Bronze that are looked up in the index at once.
+const WALK_CHUNK: usize = 16_384;
 
 /// Files `--repair` publishes with one flush and records in one transaction (as a pass does).
 const REPAIR_BATCH: usize = 1000;
@@ -118,6 +122,7 @@ impl AuditReport {
 }
 
 /// A file to check: what the index says about it.
+#[derive(Clone)]
 struct Target {
     key: FileKey,
     rel: String,
@@ -141,40 +146,49 @@ impl Auditor<'_> {
     /// Runs the audit; `progress` is told how many files were just checked.
     pub fn run(&self, opts: &AuditOptions, progress: &dyn Fn(u64, u64)) -> Result<AuditReport> {
         let started = Instant::now();
-        let (targets, known_rels, projections_ok) = self.read_index(opts)?;
-        let total = targets.len() as u64;
+        let (total, projections_ok) = self.check_index()?;
         let mut summary = AuditSummary {
             projections_ok,
             source_checked: opts.check_source,
             ..Default::default()
         };
         let mut problems = Vec::new();
-        let mut walked = Walked::default();
-        for chunk in targets.chunks(CHUNK) {
-            let found = parallel_map(chunk, opts.threads, |t| self.check(t, opts.check_source));
+        // The targets of problems alone, for `--repair` and `--accept-changed`.
+        let mut flagged = Vec::new();
+        let mut after = None;
+        loop {
+            let (chunk, last) = self.next_targets(opts, after.as_ref())?;
+            let found = parallel_map(&chunk, opts.threads, |t| self.check(t, opts.check_source));
             for (target, findings) in chunk.iter().zip(found) {
                 let findings = findings.map_err(|e| Error::bronze_unreachable(self.bronze, e))?;
                 summary.checked += 1;
                 summary.ok += u64::from(findings.is_empty());
+                if !findings.is_empty() {
+                    flagged.push(target.clone());
+                }
                 problems.extend(findings.into_iter().map(|f| problem(target, f)));
             }
             progress(chunk.len() as u64, total);
+            match last {
+                Some(key) => after = Some(key),
+                None => break,
+            }
         }
+        let mut walked = Walked::default();
         if opts.since.is_none() {
-            walked = self.walk_bronze(opts, &known_rels)?;
+            walked = self.walk_bronze(opts)?;
             problems.extend(self.still_unknown(std::mem::take(&mut walked.unknown))?);
             problems.append(&mut walked.links);
         }
-        drop(known_rels);
         let repair_commits = if opts.repair {
-            let commits = self.repair(&targets, &mut problems)?;
+            let commits = self.repair(&flagged, &mut problems)?;
             self.remove_stale_temps(&mut walked.stale_temps);
             commits
         } else {
             0
         };
         if opts.accept_changed {
-            self.accept_changed(&targets, &mut problems, opts.threads)?;
+            self.accept_changed(&flagged, &mut problems, opts.threads)?;
         }
         let links_in_bronze = count(&mut summary, &problems);
         summary.millis = started.elapsed().as_millis() as u64;
@@ -189,39 +203,36 @@ impl Auditor<'_> {
         })
     }
 
-    /// Reads the files to check, the set of known Bronze paths, and whether the projections
-    /// equal a rebuild; then closes the store.
-    fn read_index(&self, opts: &AuditOptions) -> Result<(Vec<Target>, HashSet<String>, bool)> {
+    /// Settles an interrupted batch and checks the projections against the log; returns the
+    /// number of indexed files (the progress total) and whether the projections match.
+    fn check_index(&self) -> Result<(u64, bool)> {
         let store = Store::open_existing(self.store_path, self.store_wait)?;
         // A batch published but not recorded (a crash in between) is settled first, as every
         // pass does: its files are the journal's, not corrupt or unknown Bronze files.
         crate::copy::settle_interrupted(&store, self.bronze, self.clock)?;
         let projections_ok = store.projections_match_log()?;
+        Ok((store.file_count()?, projections_ok))
+    }
+
+    /// The next files to check after `after`, up to [`CHUNK`] of them, and the last key read
+    /// (`None` once the index is read to its end). Opens the store for as long as that takes.
+    fn next_targets(
+        &self,
+        opts: &AuditOptions,
+        after: Option<&FileKey>,
+    ) -> Result<(Vec<Target>, Option<FileKey>)> {
+        let store = Store::open_existing(self.store_path, self.store_wait)?;
         let mut targets = Vec::new();
-        let mut known = HashSet::new();
-        store.for_each_file(|key, record| {
-            let FileRecord {
-                state,
-                hash: Some(hash),
-                bronze: Some(rel),
-                ..
-            } = record
-            else {
-                return;
-            };
-            if !state.is_ingested() {
-                return;
+        let mut last = None;
+        store.for_each_file_after(after, |key, record| {
+            if let Some(target) = target_of(&key, record, opts, self.streams) {
+                targets.push(target);
             }
-            if selected(&key, opts, self.streams) {
-                targets.push(Target {
-                    key,
-                    rel: rel.clone(),
-                    hash,
-                });
-            }
-            known.insert(rel);
+            last = Some(key);
+            targets.len() < CHUNK
         })?;
-        Ok((targets, known, projections_ok))
+        let done = targets.len() < CHUNK;
+        Ok((targets, if done { None } else { last }))
     }
 
     /// Hashes one file's Bronze copy (and source) and says what is wrong, if anything.
@@ -281,35 +292,62 @@ impl Auditor<'_> {
     }
 
     /// Walks Bronze (within the audited stream) for what the index does not know: unknown
-    /// files, links, and our temp files (sorted by age, never findings).
-    fn walk_bronze(&self, opts: &AuditOptions, known: &HashSet<String>) -> Result<Walked> {
+    /// files, links, and our temp files (sorted by age, never findings). What it finds is
+    /// looked up in the index [`WALK_CHUNK`] entries at a time.
+    fn walk_bronze(&self, opts: &AuditOptions) -> Result<Walked> {
         let mut walked = Walked::default();
         let under = opts
             .stream
             .as_deref()
             .map_or("", |s| stream_dir(s, self.streams));
         let now = self.clock.now_utc();
+        let mut found = Vec::new();
+        let mut failed = None;
         let mut on_entry = |entry: Entry| {
-            let rel = entry.rel().to_owned();
             match entry {
                 Entry::KeptAside { .. } => {}
-                Entry::Temp { .. } => self.note_temp(rel, now, &mut walked),
-                // A link at an indexed file's path is reported by that file's check.
-                Entry::Link { .. } if !known.contains(&rel) => {
-                    walked.links.push(found(rel, Finding::LinkInBronze));
-                }
-                Entry::Link { .. } => {}
-                _ if !known.contains(&rel) => {
-                    walked.unknown.push(found(rel, Finding::UnknownInBronze));
-                }
-                _ => {}
+                Entry::Temp { rel } => self.note_temp(rel, now, &mut walked),
+                entry => found.push(entry),
+            }
+            if found.len() >= WALK_CHUNK && failed.is_none() {
+                failed = self.sort_found(&mut found, &mut walked).err();
             }
         };
         inventory(self.bronze, under, self.streams, &mut on_entry).map_err(|e| {
             let at = self.bronze.locate(under);
             Error::io(format!("walking {at} in Bronze"), e)
         })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        self.sort_found(&mut found, &mut walked)?;
         Ok(walked)
+    }
+
+    /// Looks up walked entries in the index and keeps the unknown files and links as
+    /// findings (a link at an indexed file's path is reported by that file's check).
+    fn sort_found(&self, found: &mut Vec<Entry>, walked: &mut Walked) -> Result<()> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let store = Store::open_existing(self.store_path, self.store_wait)?;
+        for entry in found.drain(..) {
+            let rel = entry.rel().to_owned();
+            let (kind, candidates) = match entry {
+                Entry::Data { key, .. } => (Finding::UnknownInBronze, vec![key]),
+                Entry::Link { .. } => (Finding::LinkInBronze, keys_named_by(&rel)),
+                _ => (Finding::UnknownInBronze, keys_named_by(&rel)),
+            };
+            if is_known(&store, &candidates, &rel)? {
+                continue;
+            }
+            let problem = found_at(rel, kind);
+            match kind {
+                Finding::LinkInBronze => walked.links.push(problem),
+                _ => walked.unknown.push(problem),
+            }
+        }
+        Ok(())
     }
 
     /// Sorts a temp file of ours by age: stale (a crash's leftover) or a copy in flight.
@@ -499,11 +537,7 @@ impl Auditor<'_> {
         let store = Store::open_existing(self.store_path, self.store_wait)?;
         let mut left = Vec::new();
         for p in unknown {
-            let record = store.file(&p.key)?;
-            let known = record.is_some_and(|r| {
-                r.state.is_ingested() && r.bronze.as_deref() == Some(p.bronze.as_str())
-            });
-            if !known {
+            if !is_known(&store, &keys_named_by(&p.bronze), &p.bronze)? {
                 left.push(p);
             }
         }
@@ -569,8 +603,54 @@ fn count(s: &mut AuditSummary, problems: &[Problem]) -> u64 {
     links
 }
 
+/// Whether the index records one of `keys` as ingested at `rel`.
+fn is_known(store: &Store, keys: &[FileKey], rel: &str) -> Result<bool> {
+    for key in keys {
+        let record = store.file(key)?;
+        if record.is_some_and(|r| r.state.is_ingested() && r.bronze.as_deref() == Some(rel)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The files a Bronze path's last part may name: a sensor file or a forecast.
+fn keys_named_by(rel: &str) -> Vec<FileKey> {
+    let name = rel.rsplit('/').next().unwrap_or(rel).as_bytes();
+    vec![
+        FileKey::share(name),
+        FileKey {
+            source: SourceId::Weather,
+            name: name.to_vec(),
+        },
+    ]
+}
+
+/// What to check of an indexed file, if it is ingested and selected.
+fn target_of(
+    key: &FileKey,
+    record: FileRecord,
+    opts: &AuditOptions,
+    streams: &StreamMap,
+) -> Option<Target> {
+    let FileRecord {
+        state,
+        hash: Some(hash),
+        bronze: Some(rel),
+        ..
+    } = record
+    else {
+        return None;
+    };
+    (state.is_ingested() && selected(key, opts, streams)).then(|| Target {
+        key: key.clone(),
+        rel,
+        hash,
+    })
+}
+
 /// A problem found by walking Bronze (no record behind it).
-fn found(rel: String, kind: Finding) -> Problem {
+fn found_at(rel: String, kind: Finding) -> Problem {
     let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
     Problem {
         key: FileKey::share(name.clone().into_bytes()),

@@ -16,6 +16,7 @@ mod gaps;
 mod garage;
 mod ingest;
 mod metrics;
+mod migration;
 #[cfg(unix)]
 mod object_bronze;
 mod recovery;

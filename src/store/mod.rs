@@ -1,6 +1,7 @@
-//! The event store: one redb file holding the append-only `events` log and the projections
-//! folded from it (`files`, `baseline`, `pending`, `meta`), always updated in the same write
-//! transaction. It is the single source of truth for what was ingested. Beside them, the
+//! The event store: one redb file holding the append-only event log and the projections
+//! folded from it (`files`, `baseline`, `pending`, `presence`, `meta`), always updated in the
+//! same write transaction. Layout v2 (`log`, `buckets`) packs the log and the `files`
+//! projection; a v1 store is migrated in place on its first read-write open (`migrate`). It is the single source of truth for what was ingested. Beside them, the
 //! `publishing` journal names the files about to be renamed into Bronze, so a crash before
 //! their events are committed is settled by the next pass (`copy::settle_interrupted`).
 //!
@@ -8,27 +9,35 @@
 //! it for as short as they can and, when it is busy, wait a little before giving up with
 //! [`Error::StoreLocked`].
 
+mod buckets;
 pub mod codec;
 pub mod damage;
 pub mod event;
+mod log;
+mod migrate;
+mod pack;
 pub mod presence;
 pub mod projection;
+mod rebuild;
 mod tables;
 
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use event::{Event, EventKind, PassMode, ScanSummary, SourceVersion};
 use presence::{Day, DayPresence, PresenceRebuild};
-use projection::{FileRecord, FileState, MemoryProjections, StateAndFacts, StreamRecord};
-use redb::{
-    Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata,
-};
+use projection::{FileRecord, FileState, MemoryProjections, StreamRecord};
+use redb::{Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub use buckets::FILES_V2;
+pub use log::EVENTS_V2;
 pub use tables::{BASELINE, EVENTS, FILES, META, PENDING, PRESENCE, PUBLISHING};
+
+/// The store layout this release writes (`meta` `schema`): 2, the packed log and `files`
+/// (schema/README.md). Stores of layout 1 are migrated on their first read-write open.
+pub const LAYOUT_VERSION: u64 = 2;
 
 /// redb's page cache: 32 MiB, or `INGEST_STORE_CACHE_MB`. Writes come in name order within a
 /// day and reads are scans or single lookups, so a small cache holds the working set; redb's
@@ -168,17 +177,16 @@ impl Store {
             db: Db::ReadOnly(db),
             path: path.to_owned(),
         };
-        store
-            .meta()
-            .ok()?
-            .contains_key(projection::META_SCHEMA)
-            .then_some(store)
+        // A v1 store is read only after the read-write open that migrates it.
+        let layout = store.meta().ok()?.get(projection::META_SCHEMA).copied();
+        (layout == Some(LAYOUT_VERSION)).then_some(store)
     }
 
-    fn init(db: Database, path: &Path) -> Result<Store> {
+    fn init(mut db: Database, path: &Path) -> Result<Store> {
         // An initialized store is opened without writing, so read-only commands and dry runs
-        // leave the file untouched.
+        // leave the file untouched (but for the one-time migration of an older layout).
         if Self::is_initialized(&db)? {
+            migrate::to_v2(&mut db, path)?;
             let store = Store {
                 db: Db::ReadWrite(db),
                 path: path.to_owned(),
@@ -190,10 +198,10 @@ impl Store {
         }
         let txn = db.begin_write()?;
         {
-            txn.open_table(EVENTS)?;
+            txn.open_table(EVENTS_V2)?;
             let mut meta = txn.open_table(META)?;
             if meta.get(projection::META_SCHEMA)?.is_none() {
-                meta.insert(projection::META_SCHEMA, u64::from(codec::CURRENT_VERSION))?;
+                meta.insert(projection::META_SCHEMA, LAYOUT_VERSION)?;
             }
             drop(meta);
             tables::LiveTables::open(&txn)?;
@@ -298,13 +306,10 @@ impl Store {
         let txn = self.db.begin_write()?;
         let first;
         {
-            let mut log = txn.open_table(EVENTS)?;
-            first = log.last()?.map_or(0, |(k, _)| k.value() + 1);
+            first = log::append(&mut txn.open_table(EVENTS_V2)?, events)?;
             let mut live = tables::LiveTables::open(&txn)?;
             for (i, event) in events.iter().enumerate() {
-                let seq = first + i as u64;
-                log.insert(seq, codec::encode(event).as_slice())?;
-                projection::apply(&mut live, seq, event)?;
+                projection::apply(&mut live, first + i as u64, event)?;
             }
             live.flush()?;
             if !journal.is_empty() {
@@ -340,11 +345,7 @@ impl Store {
 
     pub fn file(&self, key: &FileKey) -> Result<Option<FileRecord>> {
         let txn = self.db.begin_read()?;
-        let files = txn.open_table(FILES)?;
-        match files.get(key.to_bytes().as_slice())? {
-            Some(v) => Ok(Some(codec::decode("file record", v.value())?)),
-            None => Ok(None),
-        }
+        buckets::lookup(&txn.open_table(FILES_V2)?, key)
     }
 
     /// Baseline and file count of every stream that has ingested files.
@@ -384,17 +385,15 @@ impl Store {
     }
 
     /// Visits the state and source facts of every indexed file of one source in name order
-    /// (raw bytes, as redb orders the keys), decoding only those two fields and allocating
-    /// nothing per file: the index side of a reconcile's merge with the sorted listing.
+    /// (raw bytes, as redb orders the keys): the index side of a reconcile's merge with the
+    /// sorted listing.
     pub fn for_each_state_of(
         &self,
         source: SourceId,
         mut visit: impl FnMut(&[u8], FileState, Option<SourceVersion>),
     ) -> Result<()> {
-        self.for_each_row_of(source, |name, value| {
-            let StateAndFacts { state, facts } = codec::decode_prefix("file record", value)?;
-            visit(name, state, facts);
-            Ok(())
+        self.for_each_file_of(source, |name, record| {
+            visit(&name, record.state, record.facts)
         })
     }
 
@@ -408,58 +407,33 @@ impl Store {
         Ok(out)
     }
 
+    /// The raw name and record of every indexed file of one source, in name order.
     fn for_each_file_of(
         &self,
         source: SourceId,
         mut visit: impl FnMut(Vec<u8>, FileRecord),
     ) -> Result<()> {
-        self.for_each_row_of(source, |name, value| {
-            visit(name.to_vec(), codec::decode("file record", value)?);
+        let txn = self.db.begin_read()?;
+        buckets::for_each(&txn.open_table(FILES_V2)?, Some(source), |key, record| {
+            visit(key.name, record);
             Ok(())
         })
-    }
-
-    /// The raw name and encoded record of every indexed file of one source, in key order.
-    fn for_each_row_of(
-        &self,
-        source: SourceId,
-        mut visit: impl FnMut(&[u8], &[u8]) -> Result<()>,
-    ) -> Result<()> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(FILES)?;
-        let prefix = FileKey {
-            source,
-            name: Vec::new(),
-        }
-        .to_bytes();
-        for row in table.range(prefix.as_slice()..)? {
-            let (k, v) = row?;
-            let Some(name) = k.value().strip_prefix(prefix.as_slice()) else {
-                break;
-            };
-            visit(name, v.value())?;
-        }
-        Ok(())
     }
 
     /// One event by its sequence number.
     pub fn event(&self, seq: u64) -> Result<Option<Event>> {
         let txn = self.db.begin_read()?;
-        let log = txn.open_table(EVENTS)?;
-        match log.get(seq)? {
-            Some(v) => Ok(Some(codec::decode("event", v.value())?)),
-            None => Ok(None),
-        }
+        log::get(&txn.open_table(EVENTS_V2)?, seq)
     }
 
     pub fn file_count(&self) -> Result<u64> {
         let txn = self.db.begin_read()?;
-        Ok(txn.open_table(FILES)?.len()?)
+        buckets::count(&txn.open_table(FILES_V2)?)
     }
 
     pub fn event_count(&self) -> Result<u64> {
         let txn = self.db.begin_read()?;
-        Ok(txn.open_table(EVENTS)?.len()?)
+        log::next_seq(&txn.open_table(EVENTS_V2)?)
     }
 
     pub fn meta(&self) -> Result<BTreeMap<String, u64>> {
@@ -484,60 +458,52 @@ impl Store {
             return Ok(None);
         }
         let txn = self.db.begin_read()?;
-        let log = txn.open_table(EVENTS)?;
-        for row in log.iter()?.rev() {
-            let event: Event = codec::decode("event", row?.1.value())?;
+        let mut found = None;
+        log::for_each_newest_first(&txn.open_table(EVENTS_V2)?, |_, event| {
             match event.kind {
-                EventKind::ScanCompleted(s) if s.mode == Some(mode) => return Ok(Some(s)),
+                EventKind::ScanCompleted(s) if s.mode == Some(mode) => found = Some(s),
                 _ => {}
             }
-        }
-        Ok(None)
+            Ok(found.is_none())
+        })?;
+        Ok(found)
     }
 
     /// Calls `visit` for each event from `from` on, oldest first, without loading the whole log.
     pub fn for_each_event(
         &self,
         from: u64,
-        mut visit: impl FnMut(u64, Event) -> Result<()>,
+        visit: impl FnMut(u64, Event) -> Result<()>,
     ) -> Result<()> {
         let txn = self.db.begin_read()?;
-        let log = txn.open_table(EVENTS)?;
-        for row in log.range(from..)? {
-            let (k, v) = row?;
-            visit(k.value(), codec::decode("event", v.value())?)?;
-        }
-        Ok(())
+        log::for_each(&txn.open_table(EVENTS_V2)?, from, visit)
     }
 
     /// Calls `visit` for every indexed file, in key order.
     pub fn for_each_file(&self, mut visit: impl FnMut(FileKey, FileRecord)) -> Result<()> {
         let txn = self.db.begin_read()?;
-        for row in txn.open_table(FILES)?.iter()? {
-            let (k, v) = row?;
-            if let Some(key) = FileKey::from_bytes(k.value()) {
-                visit(key, codec::decode("file record", v.value())?);
-            }
-        }
-        Ok(())
+        buckets::for_each(&txn.open_table(FILES_V2)?, None, |key, record| {
+            visit(key, record);
+            Ok(())
+        })
     }
 
-    /// Whether the live projections equal a rebuild from `events`. Compares while iterating
-    /// the live tables, so only the rebuild is held in memory.
+    /// Calls `visit` for every indexed file after `after` (from the first without), in key
+    /// order, until it returns `false`: for reading the index a chunk at a time.
+    pub fn for_each_file_after(
+        &self,
+        after: Option<&FileKey>,
+        visit: impl FnMut(FileKey, FileRecord) -> bool,
+    ) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        buckets::for_each_after(&txn.open_table(FILES_V2)?, after, visit)
+    }
+
+    /// Whether the live projections equal a rebuild from the log, in bounded memory (a
+    /// scratch store beside this one: `rebuild`).
     pub fn projections_match_log(&self) -> Result<bool> {
-        let mut rebuilt = self.rebuild_projections()?;
-        let mut same = true;
-        self.for_each_file(|key, record| {
-            same &= rebuilt.files.remove(&key).as_ref() == Some(&record);
-        })?;
-        same &= rebuilt.files.is_empty();
-        let live_pending = self.pending()?;
-        same &= live_pending.len() == rebuilt.pending.len()
-            && live_pending.iter().all(|k| rebuilt.pending.contains(k));
-        Ok(same
-            && self.streams()? == rebuilt.streams
-            && self.meta()? == rebuilt.meta
-            && self.presence()? == rebuilt.presence)
+        let txn = self.db.begin_read()?;
+        rebuild::projections_match_log(&txn, &self.path)
     }
 
     /// The projections rebuilt from `events` alone.
@@ -557,13 +523,9 @@ impl Store {
         };
         p.streams = self.streams()?;
         p.presence = self.presence()?;
-        for row in txn.open_table(FILES)?.iter()? {
-            let (k, v) = row?;
-            if let Some(key) = FileKey::from_bytes(k.value()) {
-                p.files
-                    .insert(key, codec::decode("file record", v.value())?);
-            }
-        }
+        self.for_each_file(|key, record| {
+            p.files.insert(key, record);
+        })?;
         for row in txn.open_table(PENDING)?.iter()? {
             p.pending.extend(FileKey::from_bytes(row?.0.value()));
         }

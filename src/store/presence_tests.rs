@@ -176,25 +176,48 @@ fn write_previous_release_store(path: &std::path::Path) -> Vec<Event> {
         for (k, v) in &p.meta {
             meta.insert(k.as_str(), *v).unwrap();
         }
+        // That release wrote its envelope version (1) as the schema.
+        meta.insert("schema", 1).unwrap();
     }
     txn.commit().unwrap();
     events
 }
 
-/// A store written by the previous release (no `presence` table) opens, gets the table built
-/// from its log once, and then passes the audit's projections == rebuild check; read-only
-/// opens of such a store see no rows rather than failing.
+/// A store written by the release before the presence table (layout v1, no `presence`) is
+/// not read read-only (callers then open it for writing); that open migrates it to layout v2
+/// with every event unchanged, builds the presence table from its log once, and then passes
+/// the audit's projections == rebuild check.
 #[test]
 fn a_store_from_the_previous_release_gets_its_presence_table_on_first_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.redb");
-    write_previous_release_store(&path);
-    let old = Store::open_read_only(&path).expect("a clean old store opens read-only");
-    assert!(!old.has_presence().unwrap());
-    assert!(old.presence_of("JimmyLoup").unwrap().is_empty());
-    drop(old);
+    let events = write_previous_release_store(&path);
+    assert!(
+        Store::open_read_only(&path).is_none(),
+        "v1 is read once migrated"
+    );
     let store = Store::open(&path, Duration::ZERO).unwrap();
     assert!(store.has_presence().unwrap());
+    assert_eq!(
+        store.meta().unwrap()["schema"],
+        crate::store::LAYOUT_VERSION
+    );
+    let mut read = Vec::new();
+    store
+        .for_each_event(0, |seq, e| {
+            read.push((seq, e));
+            Ok(())
+        })
+        .unwrap();
+    let expected: Vec<_> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| (i as u64, e))
+        .collect();
+    assert_eq!(
+        read, expected,
+        "the log survives the migration event for event"
+    );
     let rows = store.presence_of("JimmyLoup").unwrap();
     let (day, m) = split_minute(crate::naming::minute_index(
         chrono::NaiveDate::from_ymd_opt(2023, 8, 18)

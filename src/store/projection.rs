@@ -10,7 +10,7 @@ use crate::naming::{minute_index, SensorName};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// `meta` key: envelope version the store was created with.
+/// `meta` key: the store's layout version (`store::LAYOUT_VERSION` once migrated).
 pub const META_SCHEMA: &str = "schema";
 /// `meta` key: time (ms, UTC) of the last completed reconcile.
 pub const META_LAST_RECONCILE: &str = "last-reconcile-ms";
@@ -239,8 +239,7 @@ impl MemoryProjections {
     /// The projections of an empty log.
     pub fn empty() -> Self {
         let mut p = MemoryProjections::default();
-        p.meta
-            .insert(META_SCHEMA.into(), u64::from(super::codec::CURRENT_VERSION));
+        p.meta.insert(META_SCHEMA.into(), super::LAYOUT_VERSION);
         p
     }
 

@@ -1,7 +1,10 @@
 //! Table definitions and the live-table side of the projection fold. Keys and values are
 //! compact on purpose: redb costs ~80 B per entry on top of its bytes, and the log must stay
-//! small per ingested file.
+//! small per ingested file. Layout v2 packs the two tables that grow with every file
+//! (`events-v2`, `files-v2`: `log`, `buckets`); `EVENTS` and `FILES` are layout v1's, read
+//! only to migrate a store (`migrate`).
 
+use super::buckets::{self, Bucket, FILES_V2};
 use super::codec;
 use super::presence::{Day, DayPresence, PresenceTables};
 use super::projection::{FileRecord, ProjectionTables, StreamRecord};
@@ -10,11 +13,11 @@ use crate::identity::FileKey;
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use std::collections::HashMap;
 
-/// `events`: sequence number → encoded `Event`. Append-only; keys are dense from 0, so the
-/// next sequence is the last key + 1. Never updated, never deleted.
+/// Layout v1's `events`: sequence number → encoded `Event`. Append-only; keys are dense from
+/// 0. Replaced by `events-v2` when a store is migrated.
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
-/// `files`: `FileKey::to_bytes` → encoded `FileRecord`. Equals the fold of `events`.
+/// Layout v1's `files`: `FileKey::to_bytes` → encoded `FileRecord`. Replaced by `files-v2`.
 pub const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files");
 
 /// `baseline`: stream (apartment) name → encoded `StreamRecord` (newest ingested minute and
@@ -45,6 +48,9 @@ pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// The projection tables opened inside one write transaction.
 pub struct LiveTables<'txn> {
     files: Table<'txn, &'static [u8], &'static [u8]>,
+    /// Buckets of `files-v2` changed in this transaction, each packed and written once by
+    /// [`LiveTables::flush`] (a batch of a thousand files touches about nine).
+    buckets: HashMap<Vec<u8>, Bucket>,
     baseline: Table<'txn, &'static str, &'static [u8]>,
     pending: Table<'txn, &'static [u8], ()>,
     meta: Table<'txn, &'static str, u64>,
@@ -57,7 +63,8 @@ pub struct LiveTables<'txn> {
 impl<'txn> LiveTables<'txn> {
     pub fn open(txn: &'txn WriteTransaction) -> Result<Self> {
         Ok(LiveTables {
-            files: txn.open_table(FILES)?,
+            files: txn.open_table(FILES_V2)?,
+            buckets: HashMap::new(),
             baseline: txn.open_table(BASELINE)?,
             pending: txn.open_table(PENDING)?,
             meta: txn.open_table(META)?,
@@ -69,6 +76,9 @@ impl<'txn> LiveTables<'txn> {
     /// Writes what the fold changed and is only held here (the presence rows); to be called
     /// before the transaction commits.
     pub fn flush(mut self) -> Result<()> {
+        for (bucket, records) in std::mem::take(&mut self.buckets) {
+            buckets::write(&mut self.files, &bucket, &records)?;
+        }
         for ((stream, day), row) in std::mem::take(&mut self.presence_rows) {
             self.presence
                 .insert((stream.as_str(), day), codec::encode(&row).as_slice())?;
@@ -99,14 +109,22 @@ impl PresenceTables for LiveTables<'_> {
 
 impl ProjectionTables for LiveTables<'_> {
     fn file(&self, key: &FileKey) -> Result<Option<FileRecord>> {
-        match self.files.get(key.to_bytes().as_slice())? {
-            Some(v) => Ok(Some(codec::decode("file record", v.value())?)),
-            None => Ok(None),
+        let (bucket, rest) = buckets::split(key);
+        match self.buckets.get(&bucket) {
+            Some(records) => Ok(records.get(&rest).cloned()),
+            None => buckets::lookup(&self.files, key),
         }
     }
     fn put_file(&mut self, key: &FileKey, record: &FileRecord) -> Result<()> {
-        self.files
-            .insert(key.to_bytes().as_slice(), codec::encode(record).as_slice())?;
+        let (bucket, rest) = buckets::split(key);
+        let records = match self.buckets.entry(bucket) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let read = buckets::read(&self.files, e.key())?;
+                e.insert(read)
+            }
+        };
+        records.insert(rest, record.clone());
         Ok(())
     }
     fn stream(&self, name: &str) -> Result<Option<StreamRecord>> {

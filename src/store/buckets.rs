@@ -1,0 +1,164 @@
+//! The `files-v2` table: the `files` projection, one packed value per bucket of neighbouring
+//! names. A bucket is the file key's first [`BUCKET_KEY_BYTES`] bytes (source tag and
+//! `DD.MM.YYYY HH` of a sensor name: one hour of every stream, ~120 files); the value holds
+//! the rest of each name with its record, in name order. Cutting keys to a prefix keeps their
+//! order, so walking the buckets in key order visits every file in name order, as v1's `files`.
+
+use super::pack::Records;
+use super::projection::FileRecord;
+use crate::error::Result;
+use crate::identity::{FileKey, SourceId};
+use redb::{ReadableTable, Table, TableDefinition};
+use std::collections::BTreeMap;
+
+/// `files-v2`: bucket (the first bytes of `FileKey::to_bytes`) → packed (rest of the key,
+/// `FileRecord`) pairs in key order.
+pub const FILES_V2: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files-v2");
+
+/// Tag byte + `DD.MM.YYYY HH`.
+const BUCKET_KEY_BYTES: usize = 14;
+
+const WHAT: &str = "file record";
+
+/// One bucket's records, by the rest of their key.
+pub type Bucket = BTreeMap<Vec<u8>, FileRecord>;
+
+/// A file key split into its bucket and the rest.
+pub fn split(key: &FileKey) -> (Vec<u8>, Vec<u8>) {
+    let mut bytes = key.to_bytes();
+    let rest = bytes.split_off(BUCKET_KEY_BYTES.min(bytes.len()));
+    (bytes, rest)
+}
+
+/// A bucket's records; empty when it has none yet.
+pub fn read(
+    files: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    bucket: &[u8],
+) -> Result<Bucket> {
+    let mut out = Bucket::new();
+    if let Some(value) = files.get(bucket)? {
+        Records::unpack(WHAT, value.value())?.visit(
+            WHAT,
+            |(rest, record): (Vec<u8>, FileRecord)| {
+                out.insert(rest, record);
+                Ok(true)
+            },
+        )?;
+    }
+    Ok(out)
+}
+
+/// Writes a bucket (removes it when empty, which a fold never makes).
+pub fn write(
+    files: &mut Table<&'static [u8], &'static [u8]>,
+    bucket: &[u8],
+    records: &Bucket,
+) -> Result<()> {
+    if records.is_empty() {
+        files.remove(bucket)?;
+        return Ok(());
+    }
+    let mut packed = Records::default();
+    for pair in records {
+        packed.push(&pair);
+    }
+    files.insert(bucket, packed.pack().as_slice())?;
+    Ok(())
+}
+
+/// One file's record, decoding its bucket only up to it.
+pub fn lookup(
+    files: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    key: &FileKey,
+) -> Result<Option<FileRecord>> {
+    let (bucket, rest) = split(key);
+    let Some(value) = files.get(bucket.as_slice())? else {
+        return Ok(None);
+    };
+    let mut found = None;
+    Records::unpack(WHAT, value.value())?.visit(WHAT, |(r, record): (Vec<u8>, FileRecord)| {
+        if r == rest {
+            found = Some(record);
+        }
+        Ok(r < rest)
+    })?;
+    Ok(found)
+}
+
+/// Calls `visit` with every file of `source` (or of all sources), in key order.
+pub fn for_each(
+    files: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    source: Option<SourceId>,
+    mut visit: impl FnMut(FileKey, FileRecord) -> Result<()>,
+) -> Result<()> {
+    let prefix = source.map_or_else(Vec::new, |source| {
+        FileKey {
+            source,
+            name: Vec::new(),
+        }
+        .to_bytes()
+    });
+    for row in files.range(prefix.as_slice()..)? {
+        let (k, v) = row?;
+        let bucket = k.value();
+        if !bucket.starts_with(&prefix) {
+            break;
+        }
+        Records::unpack(WHAT, v.value())?.visit(
+            WHAT,
+            |(rest, record): (Vec<u8>, FileRecord)| {
+                let mut bytes = bucket.to_vec();
+                bytes.extend_from_slice(&rest);
+                if let Some(key) = FileKey::from_bytes(&bytes) {
+                    visit(key, record)?;
+                }
+                Ok(true)
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Calls `visit` with every file after `after` (from the first without), in key order,
+/// until it returns `false`.
+pub fn for_each_after(
+    files: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    after: Option<&FileKey>,
+    mut visit: impl FnMut(FileKey, FileRecord) -> bool,
+) -> Result<()> {
+    let (from, after) = match after {
+        Some(key) => (split(key).0, key.to_bytes()),
+        None => (Vec::new(), Vec::new()),
+    };
+    let mut going = true;
+    for row in files.range(from.as_slice()..)? {
+        let (k, v) = row?;
+        let bucket = k.value();
+        Records::unpack(WHAT, v.value())?.visit(
+            WHAT,
+            |(rest, record): (Vec<u8>, FileRecord)| {
+                let mut bytes = bucket.to_vec();
+                bytes.extend_from_slice(&rest);
+                if bytes > after {
+                    if let Some(key) = FileKey::from_bytes(&bytes) {
+                        going = visit(key, record);
+                    }
+                }
+                Ok(going)
+            },
+        )?;
+        if !going {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// How many files the table holds, from the values' headers alone.
+pub fn count(files: &impl ReadableTable<&'static [u8], &'static [u8]>) -> Result<u64> {
+    let mut total = 0;
+    for row in files.iter()? {
+        total += u64::from(super::pack::count(WHAT, row?.1.value())?);
+    }
+    Ok(total)
+}

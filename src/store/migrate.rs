@@ -1,0 +1,163 @@
+//! Migrating a layout-v1 store to layout v2 in place, on its first read-write open by a release
+//! that writes v2. Crash-safe by construction: the v2 tables are written beside the v1 ones
+//! (which stay untouched), and one final transaction drops the v1 tables and sets `meta`
+//! `schema` to 2. Until that commits the store is v1 (a kill leaves v1 tables whole and, at
+//! most, partial v2 tables, which the next attempt discards and rewrites); after it, v2.
+//! redb commits atomically, so there is no third state. Then the file is compacted to give
+//! back v1's pages (a kill during that leaves a v2 store redb repairs on its next open).
+
+use super::buckets::{self, Bucket, FILES_V2};
+use super::event::Event;
+use super::log::{self, EVENTS_V2};
+use super::projection::{FileRecord, META_SCHEMA};
+use super::tables::{EVENTS, FILES, META};
+use super::{codec, LAYOUT_VERSION};
+use crate::error::Result;
+use crate::identity::FileKey;
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
+use std::path::Path;
+use std::time::Instant;
+
+/// Rows converted per transaction: bounds the migration's memory, not its correctness.
+const CHUNK: usize = 50_000;
+
+/// The layout version in `meta` (`schema`): 1 for stores written before layout v2.
+pub fn layout_of(db: &Database) -> Result<u64> {
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(META)?;
+    Ok(meta.get(META_SCHEMA)?.map_or(1, |v| v.value()))
+}
+
+/// Migrates a v1 store to v2 (see the module header); a v2 store is left as it is.
+pub fn to_v2(db: &mut Database, path: &Path) -> Result<()> {
+    if layout_of(db)? >= LAYOUT_VERSION {
+        return Ok(());
+    }
+    let started = Instant::now();
+    tracing::info!(store = %path.display(), "migrating the store to layout v2");
+    discard_partial(db)?;
+    let events = copy_events(db)?;
+    let files = copy_files(db)?;
+    flip(db)?;
+    let compacted = db.compact();
+    tracing::info!(
+        store = %path.display(), events, files, compacted = compacted.is_ok(),
+        ms = started.elapsed().as_millis() as u64,
+        "store migrated to layout v2"
+    );
+    Ok(())
+}
+
+/// Drops v2 tables left by an attempt that was interrupted.
+fn discard_partial(db: &Database) -> Result<()> {
+    let txn = db.begin_write()?;
+    txn.delete_table(EVENTS_V2)?;
+    txn.delete_table(FILES_V2)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// A write transaction whose commit is made durable by the final flip's (a kill before it
+/// discards everything anyway), so converting costs no fsync per chunk.
+fn chunk_txn(db: &Database) -> Result<WriteTransaction> {
+    let mut txn = db.begin_write()?;
+    // Only fails while a persistent savepoint is being changed in this transaction: none is.
+    let _ = txn.set_durability(Durability::None);
+    Ok(txn)
+}
+
+/// Re-packs the v1 log into `events-v2`, in order; returns how many events it holds.
+fn copy_events(db: &Database) -> Result<u64> {
+    let mut next = 0u64;
+    loop {
+        let txn = chunk_txn(db)?;
+        let copied = {
+            let v1 = txn.open_table(EVENTS)?;
+            let mut events = Vec::with_capacity(CHUNK);
+            for row in v1.range(next..)?.take(CHUNK) {
+                let (seq, value) = row?;
+                let expected = next + events.len() as u64;
+                if seq.value() != expected {
+                    let detail = format!("the v1 log jumps from {expected} to {}", seq.value());
+                    return Err(crate::error::Error::Codec {
+                        what: "event",
+                        detail,
+                    });
+                }
+                events.push(codec::decode::<Event>("event", value.value())?);
+            }
+            let mut v2 = txn.open_table(EVENTS_V2)?;
+            log::append(&mut v2, &events)?;
+            events.len()
+        };
+        txn.commit()?;
+        if copied == 0 {
+            return Ok(next);
+        }
+        next += copied as u64;
+    }
+}
+
+/// Re-packs the v1 `files` rows into `files-v2` buckets; returns how many files it holds.
+fn copy_files(db: &Database) -> Result<u64> {
+    let mut after: Option<Vec<u8>> = None;
+    let mut total = 0u64;
+    loop {
+        let txn = chunk_txn(db)?;
+        let copied = {
+            let v1 = txn.open_table(FILES)?;
+            let mut v2 = txn.open_table(FILES_V2)?;
+            let mut open: Option<(Vec<u8>, Bucket)> = None;
+            let mut copied = 0;
+            let rows = match &after {
+                Some(last) => v1.range::<&[u8]>((
+                    std::ops::Bound::Excluded(last.as_slice()),
+                    std::ops::Bound::Unbounded,
+                ))?,
+                None => v1.range::<&[u8]>(..)?,
+            };
+            for row in rows.take(CHUNK) {
+                let (k, v) = row?;
+                after = Some(k.value().to_vec());
+                copied += 1;
+                // Every v1 key was written by `FileKey::to_bytes`; one that is not was never
+                // readable as a file either.
+                let Some(key) = FileKey::from_bytes(k.value()) else {
+                    continue;
+                };
+                let record: FileRecord = codec::decode("file record", v.value())?;
+                let (bucket, rest) = buckets::split(&key);
+                if open.as_ref().is_none_or(|(b, _)| *b != bucket) {
+                    if let Some((b, records)) = open.take() {
+                        buckets::write(&mut v2, &b, &records)?;
+                    }
+                    // A bucket the previous chunk began continues here.
+                    let records = buckets::read(&v2, &bucket)?;
+                    open = Some((bucket, records));
+                }
+                if let Some((_, records)) = open.as_mut() {
+                    records.insert(rest, record);
+                }
+            }
+            if let Some((b, records)) = open.take() {
+                buckets::write(&mut v2, &b, &records)?;
+            }
+            copied
+        };
+        txn.commit()?;
+        if copied == 0 {
+            return Ok(total);
+        }
+        total += copied;
+    }
+}
+
+/// The one transaction that makes the store v2: durable, atomic.
+fn flip(db: &Database) -> Result<()> {
+    let txn = db.begin_write()?;
+    txn.delete_table(EVENTS)?;
+    txn.delete_table(FILES)?;
+    txn.open_table(META)?.insert(META_SCHEMA, LAYOUT_VERSION)?;
+    txn.commit()?;
+    Ok(())
+}
