@@ -183,7 +183,7 @@ pub enum Probe {
 /// Discovery is done once either way: what it found is performed, not looked up again.
 pub fn probe(ctx: &Context, start: PassStart) -> Result<Probe> {
     check_share(ctx)?;
-    let settled = |s: &Store| Ok(s.file_count()? > 0 && s.publishing()?.is_empty());
+    let settled = |s: &Store| Ok(s.has_files()? && s.publishing()?.is_empty());
     if reconcile_needed(ctx)? || !ctx.store.with(settled)? {
         return Ok(Probe::Unsure);
     }
@@ -252,7 +252,7 @@ fn report_of(
 /// records what Bronze holds before discovering anything, so nothing is copied twice.
 fn adopt_existing_bronze(ctx: &Context) -> Result<()> {
     // A Bronze that cannot be read has nothing to adopt; the copies then fail saying why.
-    if ctx.store.with(|s| s.file_count())? > 0 || ctx.bronze.is_empty().unwrap_or(true) {
+    if ctx.store.with(|s| s.has_files())? || ctx.bronze.is_empty().unwrap_or(true) {
         return Ok(());
     }
     let threads = ctx.settings.copy_threads.min(8);

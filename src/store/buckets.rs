@@ -1,18 +1,20 @@
 //! The `files-v2` table: the `files` projection, one packed value per bucket of neighbouring
 //! names. A bucket is the file key's first [`BUCKET_KEY_BYTES`] bytes (source tag and
 //! `DD.MM.YYYY HH` of a sensor name: one hour of every stream, ~120 files); the value holds
-//! the rest of each name with its record, in name order. Cutting keys to a prefix keeps their
+//! the rest of each name with its record, in name order, as entries (`pack`): a lookup or a
+//! scan decodes only the records it needs. Cutting keys to a prefix keeps their
 //! order, so walking the buckets in key order visits every file in name order, as v1's `files`.
 
-use super::pack::Records;
+use super::pack::{self, Level, Records};
 use super::projection::FileRecord;
+use super::projection::StateAndFacts;
 use crate::error::Result;
 use crate::identity::{FileKey, SourceId};
 use redb::{ReadableTable, Table, TableDefinition};
 use std::collections::BTreeMap;
 
-/// `files-v2`: bucket (the first bytes of `FileKey::to_bytes`) → packed (rest of the key,
-/// `FileRecord`) pairs in key order.
+/// `files-v2`: bucket (the first bytes of `FileKey::to_bytes`) → packed entries (rest of the
+/// key, bincode of the `FileRecord`) in key order.
 pub const FILES_V2: TableDefinition<&[u8], &[u8]> = TableDefinition::new("files-v2");
 
 /// Tag byte + `DD.MM.YYYY HH`.
@@ -37,36 +39,34 @@ pub fn read(
 ) -> Result<Bucket> {
     let mut out = Bucket::new();
     if let Some(value) = files.get(bucket)? {
-        Records::unpack(WHAT, value.value())?.visit(
-            WHAT,
-            |(rest, record): (Vec<u8>, FileRecord)| {
-                out.insert(rest, record);
-                Ok(true)
-            },
-        )?;
+        Records::unpack(WHAT, value.value())?.visit_entries(WHAT, |rest, record| {
+            out.insert(rest.to_vec(), pack::decode(WHAT, record)?);
+            Ok(true)
+        })?;
     }
     Ok(out)
 }
 
-/// Writes a bucket (removes it when empty, which a fold never makes).
+/// Writes a bucket packed at `level` (removes it when empty, which a fold never makes).
 pub fn write(
     files: &mut Table<&'static [u8], &'static [u8]>,
     bucket: &[u8],
     records: &Bucket,
+    level: Level,
 ) -> Result<()> {
     if records.is_empty() {
         files.remove(bucket)?;
         return Ok(());
     }
     let mut packed = Records::default();
-    for pair in records {
-        packed.push(&pair);
+    for (rest, record) in records {
+        packed.push_entry(rest, &pack::encode(record));
     }
-    files.insert(bucket, packed.pack().as_slice())?;
+    files.insert(bucket, packed.pack_at(level).as_slice())?;
     Ok(())
 }
 
-/// One file's record, decoding its bucket only up to it.
+/// One file's record, decoding only it.
 pub fn lookup(
     files: &impl ReadableTable<&'static [u8], &'static [u8]>,
     key: &FileKey,
@@ -76,20 +76,22 @@ pub fn lookup(
         return Ok(None);
     };
     let mut found = None;
-    Records::unpack(WHAT, value.value())?.visit(WHAT, |(r, record): (Vec<u8>, FileRecord)| {
-        if r == rest {
-            found = Some(record);
+    Records::unpack(WHAT, value.value())?.visit_entries(WHAT, |r, record| {
+        if r == rest.as_slice() {
+            found = Some(pack::decode(WHAT, record)?);
         }
-        Ok(r < rest)
+        Ok(r < rest.as_slice())
     })?;
     Ok(found)
 }
 
-/// Calls `visit` with every file of `source` (or of all sources), in key order.
-pub fn for_each(
+/// Calls `visit` with the key and the encoded record of every file of `source` (or of all
+/// sources) after `after`, in key order, until it returns `false`.
+fn for_each_entry(
     files: &impl ReadableTable<&'static [u8], &'static [u8]>,
     source: Option<SourceId>,
-    mut visit: impl FnMut(FileKey, FileRecord) -> Result<()>,
+    after: Option<&FileKey>,
+    mut visit: impl FnMut(FileKey, &[u8]) -> Result<bool>,
 ) -> Result<()> {
     let prefix = source.map_or_else(Vec::new, |source| {
         FileKey {
@@ -98,25 +100,57 @@ pub fn for_each(
         }
         .to_bytes()
     });
-    for row in files.range(prefix.as_slice()..)? {
+    let (from, after) = match after {
+        Some(key) => (split(key).0.max(prefix.clone()), key.to_bytes()),
+        None => (prefix.clone(), Vec::new()),
+    };
+    let mut going = true;
+    for row in files.range(from.as_slice()..)? {
         let (k, v) = row?;
         let bucket = k.value();
         if !bucket.starts_with(&prefix) {
             break;
         }
-        Records::unpack(WHAT, v.value())?.visit(
-            WHAT,
-            |(rest, record): (Vec<u8>, FileRecord)| {
-                let mut bytes = bucket.to_vec();
-                bytes.extend_from_slice(&rest);
+        Records::unpack(WHAT, v.value())?.visit_entries(WHAT, |rest, record| {
+            let mut bytes = bucket.to_vec();
+            bytes.extend_from_slice(rest);
+            if bytes > after {
                 if let Some(key) = FileKey::from_bytes(&bytes) {
-                    visit(key, record)?;
+                    going = visit(key, record)?;
                 }
-                Ok(true)
-            },
-        )?;
+            }
+            Ok(going)
+        })?;
+        if !going {
+            break;
+        }
     }
     Ok(())
+}
+
+/// Calls `visit` with every file of `source` (or of all sources), in key order.
+pub fn for_each(
+    files: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    source: Option<SourceId>,
+    mut visit: impl FnMut(FileKey, FileRecord) -> Result<()>,
+) -> Result<()> {
+    for_each_entry(files, source, None, |key, record| {
+        visit(key, pack::decode(WHAT, record)?)?;
+        Ok(true)
+    })
+}
+
+/// Calls `visit` with the state and source facts of every file of `source`, in key order,
+/// decoding only those two leading fields of each record (a reconcile's side of the merge).
+pub fn for_each_state(
+    files: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    source: SourceId,
+    mut visit: impl FnMut(&[u8], StateAndFacts),
+) -> Result<()> {
+    for_each_entry(files, Some(source), None, |key, record| {
+        visit(&key.name, pack::decode_leading(WHAT, record)?.0);
+        Ok(true)
+    })
 }
 
 /// Calls `visit` with every file after `after` (from the first without), in key order,
@@ -126,39 +160,16 @@ pub fn for_each_after(
     after: Option<&FileKey>,
     mut visit: impl FnMut(FileKey, FileRecord) -> bool,
 ) -> Result<()> {
-    let (from, after) = match after {
-        Some(key) => (split(key).0, key.to_bytes()),
-        None => (Vec::new(), Vec::new()),
-    };
-    let mut going = true;
-    for row in files.range(from.as_slice()..)? {
-        let (k, v) = row?;
-        let bucket = k.value();
-        Records::unpack(WHAT, v.value())?.visit(
-            WHAT,
-            |(rest, record): (Vec<u8>, FileRecord)| {
-                let mut bytes = bucket.to_vec();
-                bytes.extend_from_slice(&rest);
-                if bytes > after {
-                    if let Some(key) = FileKey::from_bytes(&bytes) {
-                        going = visit(key, record);
-                    }
-                }
-                Ok(going)
-            },
-        )?;
-        if !going {
-            break;
-        }
-    }
-    Ok(())
+    for_each_entry(files, None, after, |key, record| {
+        Ok(visit(key, pack::decode(WHAT, record)?))
+    })
 }
 
 /// How many files the table holds, from the values' headers alone.
 pub fn count(files: &impl ReadableTable<&'static [u8], &'static [u8]>) -> Result<u64> {
     let mut total = 0;
     for row in files.iter()? {
-        total += u64::from(super::pack::count(WHAT, row?.1.value())?);
+        total += u64::from(pack::count(WHAT, row?.1.value())?);
     }
     Ok(total)
 }

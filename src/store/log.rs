@@ -37,6 +37,9 @@ pub fn next_seq(log: &impl ReadableTable<u64, &'static [u8]>) -> Result<u64> {
 /// while it has room (re-packed with it), then fill new values.
 pub fn append(log: &mut Table<u64, &'static [u8]>, events: &[Event]) -> Result<u64> {
     let first = next_seq(log)?;
+    if events.is_empty() {
+        return Ok(first);
+    }
     let (mut start, mut records, mut ratio) = (first, Records::default(), DEFAULT_RATIO);
     if let Some((k, v)) = log.last()? {
         let newest = Records::unpack(WHAT, v.value())?;

@@ -9,6 +9,7 @@
 use super::buckets::{self, Bucket, FILES_V2};
 use super::event::Event;
 use super::log::{self, EVENTS_V2};
+use super::pack::Level;
 use super::projection::{FileRecord, META_SCHEMA};
 use super::tables::{EVENTS, FILES, META};
 use super::{codec, LAYOUT_VERSION};
@@ -30,8 +31,16 @@ pub fn layout_of(db: &Database) -> Result<u64> {
 
 /// Migrates a v1 store to v2 (see the module header); a v2 store is left as it is.
 pub fn to_v2(db: &mut Database, path: &Path) -> Result<()> {
-    if layout_of(db)? >= LAYOUT_VERSION {
-        return Ok(());
+    match layout_of(db)? {
+        LAYOUT_VERSION => return Ok(()),
+        newer if newer > LAYOUT_VERSION => {
+            return Err(crate::error::Error::Config(format!(
+                "{} has store layout {newer}, newer than this release reads ({LAYOUT_VERSION}): \
+                 run the release that wrote it",
+                path.display()
+            )))
+        }
+        _ => {}
     }
     let started = Instant::now();
     tracing::info!(store = %path.display(), "migrating the store to layout v2");
@@ -61,7 +70,8 @@ fn discard_partial(db: &Database) -> Result<()> {
 /// discards everything anyway), so converting costs no fsync per chunk.
 fn chunk_txn(db: &Database) -> Result<WriteTransaction> {
     let mut txn = db.begin_write()?;
-    // Only fails while a persistent savepoint is being changed in this transaction: none is.
+    // Refused only in redb's multi-writer mode or for a transaction that changed persistent
+    // savepoints; then the chunk is committed durably, which is merely slower.
     let _ = txn.set_durability(Durability::None);
     Ok(txn)
 }
@@ -84,7 +94,14 @@ fn copy_events(db: &Database) -> Result<u64> {
                         detail,
                     });
                 }
-                events.push(codec::decode::<Event>("event", value.value())?);
+                let event = codec::decode::<Event>("event", value.value()).map_err(|e| {
+                    let detail = format!("v1 event {}: {e}", seq.value());
+                    crate::error::Error::Codec {
+                        what: "event",
+                        detail,
+                    }
+                })?;
+                events.push(event);
             }
             let mut v2 = txn.open_table(EVENTS_V2)?;
             log::append(&mut v2, &events)?;
@@ -129,7 +146,7 @@ fn copy_files(db: &Database) -> Result<u64> {
                 let (bucket, rest) = buckets::split(&key);
                 if open.as_ref().is_none_or(|(b, _)| *b != bucket) {
                     if let Some((b, records)) = open.take() {
-                        buckets::write(&mut v2, &b, &records)?;
+                        buckets::write(&mut v2, &b, &records, Level::STORED)?;
                     }
                     // A bucket the previous chunk began continues here.
                     let records = buckets::read(&v2, &bucket)?;
@@ -140,7 +157,7 @@ fn copy_files(db: &Database) -> Result<u64> {
                 }
             }
             if let Some((b, records)) = open.take() {
-                buckets::write(&mut v2, &b, &records)?;
+                buckets::write(&mut v2, &b, &records, Level::STORED)?;
             }
             copied
         };

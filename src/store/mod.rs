@@ -1,8 +1,9 @@
 //! The event store: one redb file holding the append-only event log and the projections
 //! folded from it (`files`, `baseline`, `pending`, `presence`, `meta`), always updated in the
 //! same write transaction. Layout v2 (`log`, `buckets`) packs the log and the `files`
-//! projection; a v1 store is migrated in place on its first read-write open (`migrate`). It is the single source of truth for what was ingested. Beside them, the
-//! `publishing` journal names the files about to be renamed into Bronze, so a crash before
+//! projection; a v1 store is migrated in place on its first read-write open (`migrate`). It
+//! is the single source of truth for what was ingested. Beside them, the `publishing` journal
+//! names the files about to be renamed into Bronze, so a crash before
 //! their events are committed is settled by the next pass (`copy::settle_interrupted`).
 //!
 //! redb locks its file exclusively, so only one process can have the store open. Commands open
@@ -23,12 +24,15 @@ mod tables;
 
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
+use buckets::Bucket;
 use event::{Event, EventKind, PassMode, ScanSummary, SourceVersion};
 use presence::{Day, DayPresence, PresenceRebuild};
-use projection::{FileRecord, FileState, MemoryProjections, StreamRecord};
+use projection::{FileRecord, FileState, StreamRecord};
 use redb::{Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use buckets::FILES_V2;
@@ -82,10 +86,20 @@ impl Journal {
     }
 }
 
+/// A decoded `files-v2` bucket: the write generation it was read in, its key, its records.
+type CachedBucket = (u64, Vec<u8>, Arc<Bucket>);
+
 /// An open store. Dropping it releases the file lock.
 pub struct Store {
     db: Db,
     path: PathBuf,
+    /// The `files-v2` bucket last read by [`Store::file`], decoded, with the write
+    /// generation it was read in: lookups come in name order (a replayed day, a walked Bronze
+    /// folder), so most hit the bucket before. No other process can write the store while it
+    /// is open, and every write through this handle moves the generation on.
+    last_bucket: Mutex<Option<CachedBucket>>,
+    /// Commits through this handle (see `last_bucket`).
+    generation: AtomicU64,
 }
 
 /// redb opened for writing, or read-only. A read-write open and close of redb costs five
@@ -173,10 +187,7 @@ impl Store {
             .set_cache_size(cache_bytes())
             .open_read_only(path)
             .ok()?;
-        let store = Store {
-            db: Db::ReadOnly(db),
-            path: path.to_owned(),
-        };
+        let store = Store::new(Db::ReadOnly(db), path);
         // A v1 store is read only after the read-write open that migrates it.
         let layout = store.meta().ok()?.get(projection::META_SCHEMA).copied();
         (layout == Some(LAYOUT_VERSION)).then_some(store)
@@ -187,10 +198,7 @@ impl Store {
         // leave the file untouched (but for the one-time migration of an older layout).
         if Self::is_initialized(&db)? {
             migrate::to_v2(&mut db, path)?;
-            let store = Store {
-                db: Db::ReadWrite(db),
-                path: path.to_owned(),
-            };
+            let store = Store::new(Db::ReadWrite(db), path);
             if !store.has_presence()? {
                 store.build_presence()?;
             }
@@ -207,10 +215,16 @@ impl Store {
             tables::LiveTables::open(&txn)?;
         }
         txn.commit()?;
-        Ok(Store {
-            db: Db::ReadWrite(db),
+        Ok(Store::new(Db::ReadWrite(db), path))
+    }
+
+    fn new(db: Db, path: &Path) -> Store {
+        Store {
+            db,
             path: path.to_owned(),
-        })
+            last_bucket: Mutex::new(None),
+            generation: AtomicU64::new(0),
+        }
     }
 
     fn is_initialized(db: &Database) -> Result<bool> {
@@ -323,6 +337,7 @@ impl Store {
             }
         }
         txn.commit()?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(first)
     }
 
@@ -344,8 +359,38 @@ impl Store {
     }
 
     pub fn file(&self, key: &FileKey) -> Result<Option<FileRecord>> {
+        let (bucket, rest) = buckets::split(key);
+        // Read before the snapshot: a commit in between makes the bucket read here stale.
+        let generation = self.generation.load(Ordering::SeqCst);
+        if let Some(records) = self.cached_bucket(generation, &bucket) {
+            return Ok(records.get(&rest).cloned());
+        }
         let txn = self.db.begin_read()?;
-        buckets::lookup(&txn.open_table(FILES_V2)?, key)
+        let records = Arc::new(buckets::read(&txn.open_table(FILES_V2)?, &bucket)?);
+        let found = records.get(&rest).cloned();
+        *self
+            .last_bucket
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((generation, bucket, records));
+        Ok(found)
+    }
+
+    /// The cached bucket, if it is `bucket` and no commit happened since `generation`.
+    fn cached_bucket(&self, generation: u64, bucket: &[u8]) -> Option<Arc<Bucket>> {
+        let last = self
+            .last_bucket
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (read_in, cached, records) = last.as_ref()?;
+        let current = self.generation.load(Ordering::SeqCst);
+        (*read_in == generation && current == generation && cached == bucket)
+            .then(|| Arc::clone(records))
+    }
+
+    /// Whether any file is indexed (without counting them: one row read).
+    pub fn has_files(&self) -> Result<bool> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(FILES_V2)?.first()?.is_some())
     }
 
     /// Baseline and file count of every stream that has ingested files.
@@ -392,8 +437,9 @@ impl Store {
         source: SourceId,
         mut visit: impl FnMut(&[u8], FileState, Option<SourceVersion>),
     ) -> Result<()> {
-        self.for_each_file_of(source, |name, record| {
-            visit(&name, record.state, record.facts)
+        let txn = self.db.begin_read()?;
+        buckets::for_each_state(&txn.open_table(FILES_V2)?, source, |name, head| {
+            visit(name, head.state, head.facts)
         })
     }
 
@@ -506,18 +552,19 @@ impl Store {
         rebuild::projections_match_log(&txn, &self.path)
     }
 
-    /// The projections rebuilt from `events` alone.
-    pub fn rebuild_projections(&self) -> Result<MemoryProjections> {
-        let mut p = MemoryProjections::empty();
+    /// The projections rebuilt from the log alone, in memory (tests).
+    #[cfg(test)]
+    pub fn rebuild_projections(&self) -> Result<projection::MemoryProjections> {
+        let mut p = projection::MemoryProjections::empty();
         self.for_each_event(0, |seq, event| projection::apply(&mut p, seq, &event))?;
         Ok(p)
     }
 
     /// The live projection tables, read into memory for comparison with a rebuild (tests).
     #[cfg(test)]
-    pub fn live_projections(&self) -> Result<MemoryProjections> {
+    pub fn live_projections(&self) -> Result<projection::MemoryProjections> {
         let txn = self.db.begin_read()?;
-        let mut p = MemoryProjections {
+        let mut p = projection::MemoryProjections {
             meta: self.meta()?,
             ..Default::default()
         };

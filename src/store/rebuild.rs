@@ -7,7 +7,7 @@
 
 use super::buckets::FILES_V2;
 use super::log::{self, EVENTS_V2};
-use super::pack::Records;
+use super::pack::{Level, Records};
 use super::projection::{self, META_SCHEMA};
 use super::tables::{LiveTables, BASELINE, META, PENDING, PRESENCE};
 use super::LAYOUT_VERSION;
@@ -24,6 +24,12 @@ const CHUNK: usize = 20_000;
 /// The scratch store's page cache: it is written once and read once, in order.
 const SCRATCH_CACHE: usize = 8 << 20;
 
+/// What a scratch folder's name starts with.
+const SCRATCH_PREFIX: &str = ".ingest-rebuild-";
+
+/// A scratch folder older than this was left by a killed audit.
+const STALE_SCRATCH: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// A scratch redb file in a temporary folder beside the store, removed on drop.
 struct Scratch {
     // Field order: the database closes before its folder is removed.
@@ -32,28 +38,59 @@ struct Scratch {
 }
 
 impl Scratch {
+    /// A scratch store in a folder beside the store (the same disk, which has room for the
+    /// store), else in the system's temp folder (a store folder that is read-only).
     fn beside(store: &Path) -> Result<Scratch> {
         let parent = store
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let dir = tempfile::Builder::new()
-            .prefix(".ingest-rebuild-")
-            .tempdir_in(parent)
+        remove_stale(parent);
+        let dir = Self::folder_in(parent)
+            .or_else(|_| Self::folder_in(&std::env::temp_dir()))
             .map_err(|e| {
                 Error::io(
-                    format!("creating a scratch folder in {}", parent.display()),
+                    format!("creating a scratch folder beside {}", store.display()),
                     e,
                 )
             })?;
+        let path = dir.path().join("rebuild.redb");
         let db = Database::builder()
             .set_cache_size(SCRATCH_CACHE)
-            .create(dir.path().join("rebuild.redb"))
-            .map_err(|source| Error::StoreOpen {
-                path: dir.path().join("rebuild.redb"),
-                source,
-            })?;
+            .create(&path)
+            .map_err(|source| Error::StoreOpen { path, source })?;
         Ok(Scratch { db, _dir: dir })
+    }
+
+    fn folder_in(parent: &Path) -> std::io::Result<tempfile::TempDir> {
+        tempfile::Builder::new()
+            .prefix(SCRATCH_PREFIX)
+            .tempdir_in(parent)
+    }
+}
+
+/// Scratch folders are removed when the check ends; one left by a killed audit is removed by
+/// the next check once a day old (a younger one may be another audit's, running now).
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let ours = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(SCRATCH_PREFIX);
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_SCRATCH);
+        // A link is never followed into: only our own folders are removed.
+        let folder = entry.file_type().is_ok_and(|t| t.is_dir());
+        if ours && old && folder {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -95,7 +132,7 @@ fn fold_chunk(scratch: &Database, first: u64, events: &[super::event::Event]) ->
     // A scratch file is thrown away; nothing in it needs to survive a crash.
     let _ = txn.set_durability(Durability::None);
     {
-        let mut tables = LiveTables::open(&txn)?;
+        let mut tables = LiveTables::open_packing(&txn, Level::SCRATCH)?;
         for (i, event) in events.iter().enumerate() {
             projection::apply(&mut tables, first + i as u64, event)?;
         }

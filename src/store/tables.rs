@@ -6,6 +6,7 @@
 
 use super::buckets::{self, Bucket, FILES_V2};
 use super::codec;
+use super::pack::Level;
 use super::presence::{Day, DayPresence, PresenceTables};
 use super::projection::{FileRecord, ProjectionTables, StreamRecord};
 use crate::error::Result;
@@ -51,6 +52,8 @@ pub struct LiveTables<'txn> {
     /// Buckets of `files-v2` changed in this transaction, each packed and written once by
     /// [`LiveTables::flush`] (a batch of a thousand files touches about nine).
     buckets: HashMap<Vec<u8>, Bucket>,
+    /// How hard the buckets are packed: the store's level, or a scratch rebuild's.
+    level: Level,
     baseline: Table<'txn, &'static str, &'static [u8]>,
     pending: Table<'txn, &'static [u8], ()>,
     meta: Table<'txn, &'static str, u64>,
@@ -62,7 +65,13 @@ pub struct LiveTables<'txn> {
 
 impl<'txn> LiveTables<'txn> {
     pub fn open(txn: &'txn WriteTransaction) -> Result<Self> {
+        Self::open_packing(txn, Level::STORED)
+    }
+
+    /// The tables of a scratch rebuild, packed fast (read once, then thrown away).
+    pub fn open_packing(txn: &'txn WriteTransaction, level: Level) -> Result<Self> {
         Ok(LiveTables {
+            level,
             files: txn.open_table(FILES_V2)?,
             buckets: HashMap::new(),
             baseline: txn.open_table(BASELINE)?,
@@ -73,11 +82,11 @@ impl<'txn> LiveTables<'txn> {
         })
     }
 
-    /// Writes what the fold changed and is only held here (the presence rows); to be called
-    /// before the transaction commits.
+    /// Writes what the fold changed and is only held here (the buckets and presence rows);
+    /// to be called before the transaction commits.
     pub fn flush(mut self) -> Result<()> {
         for (bucket, records) in std::mem::take(&mut self.buckets) {
-            buckets::write(&mut self.files, &bucket, &records)?;
+            buckets::write(&mut self.files, &bucket, &records, self.level)?;
         }
         for ((stream, day), row) in std::mem::take(&mut self.presence_rows) {
             self.presence

@@ -11,8 +11,7 @@
 //! are never findings: a fresh one belongs to a copy in flight, an old one is a crash's
 //! leftover, listed as stale and removed by `--repair`.
 
-use crate::bronze::layout::{stream_dir, Entry};
-use crate::bronze::{inventory, is_refused_link, is_unreachable, Bronze, StageOutcome, Staged};
+use crate::bronze::{is_refused_link, is_unreachable, Bronze, StageOutcome, Staged};
 use crate::clock::Clock;
 use crate::config::{Settings, StreamMap};
 use crate::context::Context;
@@ -33,11 +32,16 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Files read from the index and hashed per chunk (bounds the audit's memory).
-const CHUNK: usize = 4096;
+mod walk;
 
-/// Entries found by walking Bronze that are looked up in the index at once.
-const WALK_CHUNK: usize = 16_384;
+use walk::Walked;
+
+/// Files read from the index per opening of the store, and hashed per chunk (bounds the
+/// audit's memory: a few MB of targets).
+const CHUNK: usize = 16_384;
+
+/// How long reading the next chunk waits for a pass that holds the store.
+const CHUNK_WAIT: Duration = Duration::from_secs(600);
 
 /// Files `--repair` publishes with one flush and records in one transaction (as a pass does).
 const REPAIR_BATCH: usize = 1000;
@@ -104,15 +108,6 @@ pub struct StaleTemp {
     pub removed: bool,
 }
 
-/// What walking Bronze found besides the indexed files.
-#[derive(Default)]
-struct Walked {
-    unknown: Vec<Problem>,
-    links: Vec<Problem>,
-    stale_temps: Vec<StaleTemp>,
-    temps_in_flight: u64,
-}
-
 impl AuditReport {
     /// Differences that are still there after any repair.
     pub fn unresolved(&self) -> usize {
@@ -146,34 +141,14 @@ impl Auditor<'_> {
     /// Runs the audit; `progress` is told how many files were just checked.
     pub fn run(&self, opts: &AuditOptions, progress: &dyn Fn(u64, u64)) -> Result<AuditReport> {
         let started = Instant::now();
-        let (total, projections_ok) = self.check_index()?;
+        let (total, projections_ok) = self.check_index(opts)?;
         let mut summary = AuditSummary {
             projections_ok,
             source_checked: opts.check_source,
             ..Default::default()
         };
         let mut problems = Vec::new();
-        // The targets of problems alone, for `--repair` and `--accept-changed`.
-        let mut flagged = Vec::new();
-        let mut after = None;
-        loop {
-            let (chunk, last) = self.next_targets(opts, after.as_ref())?;
-            let found = parallel_map(&chunk, opts.threads, |t| self.check(t, opts.check_source));
-            for (target, findings) in chunk.iter().zip(found) {
-                let findings = findings.map_err(|e| Error::bronze_unreachable(self.bronze, e))?;
-                summary.checked += 1;
-                summary.ok += u64::from(findings.is_empty());
-                if !findings.is_empty() {
-                    flagged.push(target.clone());
-                }
-                problems.extend(findings.into_iter().map(|f| problem(target, f)));
-            }
-            progress(chunk.len() as u64, total);
-            match last {
-                Some(key) => after = Some(key),
-                None => break,
-            }
-        }
+        let flagged = self.check_files(opts, total, &mut summary, &mut problems, progress)?;
         let mut walked = Walked::default();
         if opts.since.is_none() {
             walked = self.walk_bronze(opts)?;
@@ -203,15 +178,52 @@ impl Auditor<'_> {
         })
     }
 
+    /// Checks every selected file the index records, a chunk at a time; returns the targets
+    /// of the problems found (for `--repair` and `--accept-changed`).
+    fn check_files(
+        &self,
+        opts: &AuditOptions,
+        total: u64,
+        summary: &mut AuditSummary,
+        problems: &mut Vec<Problem>,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<Vec<Target>> {
+        let mut flagged = Vec::new();
+        let mut after = None;
+        loop {
+            let (chunk, last) = self.next_targets(opts, after.as_ref())?;
+            let found = parallel_map(&chunk, opts.threads, |t| self.check(t, opts.check_source));
+            for (target, findings) in chunk.iter().zip(found) {
+                let findings = findings.map_err(|e| Error::bronze_unreachable(self.bronze, e))?;
+                summary.checked += 1;
+                summary.ok += u64::from(findings.is_empty());
+                if !findings.is_empty() {
+                    flagged.push(target.clone());
+                }
+                problems.extend(findings.into_iter().map(|f| problem(target, f)));
+            }
+            progress(chunk.len() as u64, total);
+            match last {
+                Some(key) => after = Some(key),
+                None => return Ok(flagged),
+            }
+        }
+    }
+
     /// Settles an interrupted batch and checks the projections against the log; returns the
-    /// number of indexed files (the progress total) and whether the projections match.
-    fn check_index(&self) -> Result<(u64, bool)> {
+    /// number of files to check (the progress total) and whether the projections match.
+    fn check_index(&self, opts: &AuditOptions) -> Result<(u64, bool)> {
         let store = Store::open_existing(self.store_path, self.store_wait)?;
         // A batch published but not recorded (a crash in between) is settled first, as every
         // pass does: its files are the journal's, not corrupt or unknown Bronze files.
         crate::copy::settle_interrupted(&store, self.bronze, self.clock)?;
         let projections_ok = store.projections_match_log()?;
-        Ok((store.file_count()?, projections_ok))
+        let mut total = 0;
+        store.for_each_file_after(None, |key, record| {
+            total += u64::from(target_of(&key, record, opts, self.streams).is_some());
+            true
+        })?;
+        Ok((total, projections_ok))
     }
 
     /// The next files to check after `after`, up to [`CHUNK`] of them, and the last key read
@@ -221,7 +233,7 @@ impl Auditor<'_> {
         opts: &AuditOptions,
         after: Option<&FileKey>,
     ) -> Result<(Vec<Target>, Option<FileKey>)> {
-        let store = Store::open_existing(self.store_path, self.store_wait)?;
+        let store = self.open_to_read()?;
         let mut targets = Vec::new();
         let mut last = None;
         store.for_each_file_after(after, |key, record| {
@@ -233,6 +245,17 @@ impl Auditor<'_> {
         })?;
         let done = targets.len() < CHUNK;
         Ok((targets, if done { None } else { last }))
+    }
+
+    /// The store for reading a chunk: read-only when it can be (no fsync: an audit opens it
+    /// once per chunk), else for writing. While a pass holds it, this waits longer than a
+    /// command would (up to [`CHUNK_WAIT`]): an audit that has hashed for an hour should not
+    /// stop because a reconcile took the store for a minute.
+    fn open_to_read(&self) -> Result<Store> {
+        match Store::open_read_only(self.store_path) {
+            Some(store) => Ok(store),
+            None => Store::open_existing(self.store_path, self.store_wait.max(CHUNK_WAIT)),
+        }
     }
 
     /// Hashes one file's Bronze copy (and source) and says what is wrong, if anything.
@@ -288,94 +311,6 @@ impl Auditor<'_> {
                 0 => return Ok(hasher.finalize().into()),
                 n => hasher.update(&buf[..n]),
             };
-        }
-    }
-
-    /// Walks Bronze (within the audited stream) for what the index does not know: unknown
-    /// files, links, and our temp files (sorted by age, never findings). What it finds is
-    /// looked up in the index [`WALK_CHUNK`] entries at a time.
-    fn walk_bronze(&self, opts: &AuditOptions) -> Result<Walked> {
-        let mut walked = Walked::default();
-        let under = opts
-            .stream
-            .as_deref()
-            .map_or("", |s| stream_dir(s, self.streams));
-        let now = self.clock.now_utc();
-        let mut found = Vec::new();
-        let mut failed = None;
-        let mut on_entry = |entry: Entry| {
-            match entry {
-                Entry::KeptAside { .. } => {}
-                Entry::Temp { rel } => self.note_temp(rel, now, &mut walked),
-                entry => found.push(entry),
-            }
-            if found.len() >= WALK_CHUNK && failed.is_none() {
-                failed = self.sort_found(&mut found, &mut walked).err();
-            }
-        };
-        inventory(self.bronze, under, self.streams, &mut on_entry).map_err(|e| {
-            let at = self.bronze.locate(under);
-            Error::io(format!("walking {at} in Bronze"), e)
-        })?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        self.sort_found(&mut found, &mut walked)?;
-        Ok(walked)
-    }
-
-    /// Looks up walked entries in the index and keeps the unknown files and links as
-    /// findings (a link at an indexed file's path is reported by that file's check).
-    fn sort_found(&self, found: &mut Vec<Entry>, walked: &mut Walked) -> Result<()> {
-        if found.is_empty() {
-            return Ok(());
-        }
-        let store = Store::open_existing(self.store_path, self.store_wait)?;
-        for entry in found.drain(..) {
-            let rel = entry.rel().to_owned();
-            let (kind, candidates) = match entry {
-                Entry::Data { key, .. } => (Finding::UnknownInBronze, vec![key]),
-                Entry::Link { .. } => (Finding::LinkInBronze, keys_named_by(&rel)),
-                _ => (Finding::UnknownInBronze, keys_named_by(&rel)),
-            };
-            if is_known(&store, &candidates, &rel)? {
-                continue;
-            }
-            let problem = found_at(rel, kind);
-            match kind {
-                Finding::LinkInBronze => walked.links.push(problem),
-                _ => walked.unknown.push(problem),
-            }
-        }
-        Ok(())
-    }
-
-    /// Sorts a temp file of ours by age: stale (a crash's leftover) or a copy in flight.
-    fn note_temp(&self, rel: String, now: chrono::DateTime<chrono::Utc>, walked: &mut Walked) {
-        let modified = match self.bronze.stat(&rel) {
-            Ok(Some(m)) => chrono::DateTime::from_timestamp_nanos(m.mtime_ns),
-            _ => return, // Renamed into place meanwhile: the copy finished.
-        };
-        let age = (now - modified).to_std().unwrap_or_default();
-        if age >= STALE_TEMP_AGE {
-            walked.stale_temps.push(StaleTemp {
-                bronze: rel,
-                removed: false,
-            });
-        } else {
-            walked.temps_in_flight += 1;
-        }
-    }
-
-    /// `--repair`: removes stale temp files (never through a link).
-    fn remove_stale_temps(&self, stale: &mut [StaleTemp]) {
-        for t in stale {
-            match self.bronze.remove_temp(&t.bronze) {
-                Ok(()) => t.removed = true,
-                Err(e) => {
-                    tracing::warn!(temp = %t.bronze, error = %e, "cannot remove a stale temp file")
-                }
-            }
         }
     }
 
@@ -527,23 +462,6 @@ impl Auditor<'_> {
         Ok(true)
     }
 
-    /// One event per problem and one summary, in one transaction.
-    /// A daemon may have copied files while this audit ran: they are in Bronze but not in the
-    /// index read at the start. Looked up again, they are not reported as unknown.
-    fn still_unknown(&self, unknown: Vec<Problem>) -> Result<Vec<Problem>> {
-        if unknown.is_empty() {
-            return Ok(unknown);
-        }
-        let store = Store::open_existing(self.store_path, self.store_wait)?;
-        let mut left = Vec::new();
-        for p in unknown {
-            if !is_known(&store, &keys_named_by(&p.bronze), &p.bronze)? {
-                left.push(p);
-            }
-        }
-        Ok(left)
-    }
-
     fn record(&self, summary: &AuditSummary, problems: &[Problem]) -> Result<()> {
         let at_ms = self.clock.now_utc().timestamp_millis();
         let mut events: Vec<Event> = problems
@@ -603,29 +521,6 @@ fn count(s: &mut AuditSummary, problems: &[Problem]) -> u64 {
     links
 }
 
-/// Whether the index records one of `keys` as ingested at `rel`.
-fn is_known(store: &Store, keys: &[FileKey], rel: &str) -> Result<bool> {
-    for key in keys {
-        let record = store.file(key)?;
-        if record.is_some_and(|r| r.state.is_ingested() && r.bronze.as_deref() == Some(rel)) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// The files a Bronze path's last part may name: a sensor file or a forecast.
-fn keys_named_by(rel: &str) -> Vec<FileKey> {
-    let name = rel.rsplit('/').next().unwrap_or(rel).as_bytes();
-    vec![
-        FileKey::share(name),
-        FileKey {
-            source: SourceId::Weather,
-            name: name.to_vec(),
-        },
-    ]
-}
-
 /// What to check of an indexed file, if it is ingested and selected.
 fn target_of(
     key: &FileKey,
@@ -647,22 +542,6 @@ fn target_of(
         rel,
         hash,
     })
-}
-
-/// A problem found by walking Bronze (no record behind it).
-fn found_at(rel: String, kind: Finding) -> Problem {
-    let name = rel.rsplit('/').next().unwrap_or(&rel).to_owned();
-    Problem {
-        key: FileKey::share(name.clone().into_bytes()),
-        file: name,
-        finding: kind.code(),
-        bronze: rel,
-        recorded_hash: None,
-        bronze_hash: None,
-        source_hash: None,
-        repaired: false,
-        kind,
-    }
 }
 
 /// Whether a file falls under `--since` and `--stream`.
