@@ -91,24 +91,26 @@ impl Known {
         until: NaiveDateTime,
     ) -> Result<Known> {
         let mut known = Known::default();
-        store.for_each_file(|key, record| {
+        store.for_each_file_state(|key, state, record| {
             let Some(name) = (key.source == SourceId::Share)
                 .then(|| SensorName::parse_bytes(&key.name).ok())
                 .flatten()
                 .filter(|n| streams.alias(&n.apartment).is_some())
             else {
-                return;
+                return Ok(());
             };
-            if record.state.is_ingested() {
+            if state.is_ingested() {
                 let first = known
                     .first
                     .entry(name.apartment.clone())
                     .or_insert(name.minute);
                 *first = (*first).min(name.minute);
             }
+            // Only the window's records are decoded whole.
             if (since..=until).contains(&name.minute) {
-                known.records.insert(name.to_string(), record);
+                known.records.insert(name.to_string(), record()?);
             }
+            Ok(())
         })?;
         Ok(known)
     }

@@ -219,9 +219,9 @@ impl Auditor<'_> {
         crate::copy::settle_interrupted(&store, self.bronze, self.clock)?;
         let projections_ok = store.projections_match_log()?;
         let mut total = 0;
-        store.for_each_file_after(None, |key, record| {
-            total += u64::from(target_of(&key, record, opts, self.streams).is_some());
-            true
+        store.for_each_file_state(|key, state, _| {
+            total += u64::from(state.is_ingested() && selected(&key, opts, self.streams));
+            Ok(())
         })?;
         Ok((total, projections_ok))
     }

@@ -7,7 +7,7 @@
 
 use super::pack::{self, Level, Records};
 use super::projection::FileRecord;
-use super::projection::StateAndFacts;
+use super::projection::{FileState, StateAndFacts};
 use crate::error::Result;
 use crate::identity::{FileKey, SourceId};
 use redb::{ReadableTable, Table, TableDefinition};
@@ -149,6 +149,19 @@ pub fn for_each_state(
 ) -> Result<()> {
     for_each_entry(files, Some(source), None, |key, record| {
         visit(&key.name, pack::decode_leading(WHAT, record)?.0);
+        Ok(true)
+    })
+}
+
+/// Calls `visit` with every file's key, its state, and a way to decode its whole record
+/// (a scan that needs few records whole skips decoding every hash).
+pub fn for_each_state_lazily(
+    files: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    mut visit: impl FnMut(FileKey, FileState, &dyn Fn() -> Result<FileRecord>) -> Result<()>,
+) -> Result<()> {
+    for_each_entry(files, None, None, |key, record| {
+        let head: StateAndFacts = pack::decode_leading(WHAT, record)?.0;
+        visit(key, head.state, &|| pack::decode(WHAT, record))?;
         Ok(true)
     })
 }

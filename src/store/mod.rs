@@ -534,6 +534,16 @@ impl Store {
         })
     }
 
+    /// Calls `visit` for every indexed file, in key order, with its state and a way to decode
+    /// its whole record: for scans that need only some records whole.
+    pub fn for_each_file_state(
+        &self,
+        visit: impl FnMut(FileKey, FileState, &dyn Fn() -> Result<FileRecord>) -> Result<()>,
+    ) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        buckets::for_each_state_lazily(&txn.open_table(FILES_V2)?, visit)
+    }
+
     /// Calls `visit` for every indexed file after `after` (from the first without), in key
     /// order, until it returns `false`: for reading the index a chunk at a time.
     pub fn for_each_file_after(

@@ -61,6 +61,10 @@ pub struct LiveTables<'txn> {
     /// Presence rows changed in this transaction, written once by [`LiveTables::flush`]: a
     /// batch of a thousand files of one day then costs one row write, not a thousand.
     presence_rows: HashMap<(String, Day), DayPresence>,
+    /// `baseline` and `meta` rows changed in this transaction, likewise written once: every
+    /// event moves a counter, every ingested file its stream's record.
+    stream_rows: HashMap<String, StreamRecord>,
+    meta_rows: HashMap<String, u64>,
 }
 
 impl<'txn> LiveTables<'txn> {
@@ -79,12 +83,21 @@ impl<'txn> LiveTables<'txn> {
             meta: txn.open_table(META)?,
             presence: txn.open_table(PRESENCE)?,
             presence_rows: HashMap::new(),
+            stream_rows: HashMap::new(),
+            meta_rows: HashMap::new(),
         })
     }
 
     /// Writes what the fold changed and is only held here (the buckets and presence rows);
     /// to be called before the transaction commits.
     pub fn flush(mut self) -> Result<()> {
+        for (name, record) in std::mem::take(&mut self.stream_rows) {
+            self.baseline
+                .insert(name.as_str(), codec::encode(&record).as_slice())?;
+        }
+        for (key, value) in std::mem::take(&mut self.meta_rows) {
+            self.meta.insert(key.as_str(), value)?;
+        }
         for (bucket, records) in std::mem::take(&mut self.buckets) {
             buckets::write(&mut self.files, &bucket, &records, self.level)?;
         }
@@ -137,14 +150,16 @@ impl ProjectionTables for LiveTables<'_> {
         Ok(())
     }
     fn stream(&self, name: &str) -> Result<Option<StreamRecord>> {
+        if let Some(record) = self.stream_rows.get(name) {
+            return Ok(Some(*record));
+        }
         match self.baseline.get(name)? {
             Some(v) => Ok(Some(codec::decode("stream record", v.value())?)),
             None => Ok(None),
         }
     }
     fn put_stream(&mut self, name: &str, record: &StreamRecord) -> Result<()> {
-        self.baseline
-            .insert(name, codec::encode(record).as_slice())?;
+        self.stream_rows.insert(name.to_owned(), *record);
         Ok(())
     }
     fn set_pending(&mut self, key: &FileKey, pending: bool) -> Result<()> {
@@ -157,10 +172,13 @@ impl ProjectionTables for LiveTables<'_> {
         Ok(())
     }
     fn meta(&self, key: &str) -> Result<Option<u64>> {
+        if let Some(value) = self.meta_rows.get(key) {
+            return Ok(Some(*value));
+        }
         Ok(self.meta.get(key)?.map(|v| v.value()))
     }
     fn put_meta(&mut self, key: &str, value: u64) -> Result<()> {
-        self.meta.insert(key, value)?;
+        self.meta_rows.insert(key.to_owned(), value);
         Ok(())
     }
 }

@@ -288,12 +288,16 @@ fn damaged_packed_values_are_errors_not_panics() {
     wrong_length[5..9].copy_from_slice(&u32::MAX.to_le_bytes());
     let mut wrong_count = good.clone();
     wrong_count[1] = wrong_count[1].wrapping_add(1);
+    // A count no value could hold: refused before anything is reserved for it.
+    let mut huge_count = good.clone();
+    huge_count[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
     for bad in [
         &[][..],
         &[2, 1][..],
         &[3; 12][..],
         &wrong_length,
         &wrong_count,
+        &huge_count,
         &good[..good.len() - 4],
     ] {
         let decoded = Records::unpack("event", bad).and_then(|r| r.decode::<Event>("event"));
@@ -496,4 +500,52 @@ fn the_index_read_a_chunk_at_a_time_visits_every_file_once_in_order() {
         }
         assert_eq!(read, all, "chunks of {chunk}");
     }
+}
+
+/// A lookup answered from the decoded-bucket cache never outlives a write: after an append
+/// through the same handle, the same file reads as the append left it.
+#[test]
+fn a_lookup_after_an_append_sees_the_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), Duration::ZERO).unwrap();
+    let file = FileKey::share(b"18.08.2023 1000_JimmyLoup_received.json".to_vec());
+    let neighbour = FileKey::share(b"18.08.2023 1001_JimmyLoup_received.json".to_vec());
+    let facts = SourceVersion {
+        size: 1,
+        mtime_ns: 0,
+    };
+    let discovered = |file: &FileKey| Event {
+        at_ms: 0,
+        kind: EventKind::Discovered {
+            file: file.clone(),
+            facts,
+            reason: DeferReason::TooYoung,
+        },
+    };
+    store
+        .append(&[discovered(&file), discovered(&neighbour)])
+        .unwrap();
+    assert_eq!(
+        store.file(&file).unwrap().unwrap().state,
+        super::projection::FileState::Discovered
+    );
+    let skipped = Event {
+        at_ms: 1,
+        kind: EventKind::Skipped {
+            file: file.clone(),
+            facts: None,
+            reason: SkipReason::Vanished,
+        },
+    };
+    store.append(&[skipped]).unwrap();
+    let state = store
+        .file(&neighbour)
+        .and_then(|_| store.file(&file))
+        .unwrap()
+        .unwrap()
+        .state;
+    assert_eq!(
+        state,
+        super::projection::FileState::Skipped(SkipReason::Vanished)
+    );
 }
