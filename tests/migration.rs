@@ -205,7 +205,7 @@ fn inspect(path: &Path, events: &[Event], files: u64) -> u64 {
 /// SIGKILL at a dozen pseudo-random moments of a migration (spread over the time a whole one
 /// takes, from a fixed seed): every kill leaves a v1 store whose log and files are whole, or
 /// a v2 store that reads every event and passes the projection check; the next open finishes
-/// the job. At least one kill must land mid-migration (after it said it began, before the
+/// the job, compaction included (the file ends smaller than the v1 store). At least one kill must land mid-migration (after it said it began, before the
 /// flip) and one after the flip, or the test proves nothing.
 #[cfg(unix)]
 #[test]
@@ -226,6 +226,11 @@ fn a_migration_killed_at_random_points_leaves_a_whole_v1_or_v2_store() {
     assert!(output_of(&mut migrate(&whole)).status.success());
     let took = started.elapsed();
     assert_eq!(inspect(&whole.state, &events, files), 2);
+    let v1_size = std::fs::metadata(&pristine).unwrap().len();
+    assert!(
+        std::fs::metadata(&whole.state).unwrap().len() < v1_size,
+        "compacted"
+    );
 
     let mut seed = 20_261_129u64;
     let (mut mid, mut after) = (0, 0);
@@ -261,6 +266,12 @@ fn a_migration_killed_at_random_points_leaves_a_whole_v1_or_v2_store() {
             inspect(&r.state, &events, files),
             2,
             "finished by the next open"
+        );
+        // Uncompacted, a migrated store is larger than the v1 file (both layouts were in it).
+        let size = std::fs::metadata(&r.state).unwrap().len();
+        assert!(
+            size < v1_size,
+            "compacted by the next open: {size} >= {v1_size}"
         );
     }
     assert!(

@@ -4,7 +4,8 @@
 //! `schema` to 2. Until that commits the store is v1 (a kill leaves v1 tables whole and, at
 //! most, partial v2 tables, which the next attempt discards and rewrites); after it, v2.
 //! redb commits atomically, so there is no third state. Then the file is compacted to give
-//! back v1's pages (a kill during that leaves a v2 store redb repairs on its next open).
+//! back v1's pages; the flip leaves a mark that only a finished compaction removes, so a kill
+//! before that is compacted by the next open.
 
 use super::buckets::{self, Bucket, FILES_V2};
 use super::event::Event;
@@ -15,9 +16,14 @@ use super::tables::{EVENTS, FILES, META};
 use super::{codec, LAYOUT_VERSION};
 use crate::error::Result;
 use crate::identity::FileKey;
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 use std::path::Path;
 use std::time::Instant;
+
+/// `migration`: holds `compact` from the flip until the migrated store has been compacted.
+const MIGRATION: TableDefinition<&str, u64> = TableDefinition::new("migration");
 
 /// Rows converted per transaction: bounds the migration's memory, not its correctness.
 const CHUNK: usize = 50_000;
@@ -32,7 +38,7 @@ pub fn layout_of(db: &Database) -> Result<u64> {
 /// Migrates a v1 store to v2 (see the module header); a v2 store is left as it is.
 pub fn to_v2(db: &mut Database, path: &Path) -> Result<()> {
     match layout_of(db)? {
-        LAYOUT_VERSION => return Ok(()),
+        LAYOUT_VERSION => return finish_compaction(db, path),
         newer if newer > LAYOUT_VERSION => {
             return Err(crate::error::Error::Config(format!(
                 "{} has store layout {newer}, newer than this release reads ({LAYOUT_VERSION}): \
@@ -48,13 +54,41 @@ pub fn to_v2(db: &mut Database, path: &Path) -> Result<()> {
     let events = copy_events(db)?;
     let files = copy_files(db)?;
     flip(db)?;
-    let compacted = db.compact();
+    let compacted = compact(db)?;
     tracing::info!(
-        store = %path.display(), events, files, compacted = compacted.is_ok(),
+        store = %path.display(), events, files, compacted,
         ms = started.elapsed().as_millis() as u64,
         "store migrated to layout v2"
     );
     Ok(())
+}
+
+/// Compacts a store whose migration was cut short after the flip.
+fn finish_compaction(db: &mut Database, path: &Path) -> Result<()> {
+    let txn = db.begin_read()?;
+    let pending = match txn.open_table(MIGRATION) {
+        Ok(table) => table.get("compact")?.is_some(),
+        Err(redb::TableError::TableDoesNotExist(_)) => false,
+        Err(e) => return Err(e.into()),
+    };
+    drop(txn);
+    if pending {
+        let compacted = compact(db)?;
+        tracing::info!(store = %path.display(), compacted, "compacted a migrated store");
+    }
+    Ok(())
+}
+
+/// Gives v1's pages back; the mark is removed only once that is done. A compaction redb
+/// refuses (a transaction still live) is left to the next open.
+fn compact(db: &mut Database) -> Result<bool> {
+    if db.compact().is_err() {
+        return Ok(false);
+    }
+    let txn = db.begin_write()?;
+    txn.delete_table(MIGRATION)?;
+    txn.commit()?;
+    Ok(true)
 }
 
 /// Drops v2 tables left by an attempt that was interrupted.
@@ -175,6 +209,7 @@ fn flip(db: &Database) -> Result<()> {
     txn.delete_table(EVENTS)?;
     txn.delete_table(FILES)?;
     txn.open_table(META)?.insert(META_SCHEMA, LAYOUT_VERSION)?;
+    txn.open_table(MIGRATION)?.insert("compact", 1)?;
     txn.commit()?;
     Ok(())
 }
