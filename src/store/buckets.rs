@@ -111,13 +111,18 @@ fn for_each_entry(
         if !bucket.starts_with(&prefix) {
             break;
         }
+        // The tag byte is the bucket's, so a bucket that has none holds no file.
+        let Some(FileKey { source, name: head }) = FileKey::from_bytes(bucket) else {
+            continue;
+        };
         Records::unpack(WHAT, v.value())?.visit_entries(WHAT, |rest, record| {
-            let mut bytes = bucket.to_vec();
-            bytes.extend_from_slice(rest);
-            if bytes > after {
-                if let Some(key) = FileKey::from_bytes(&bytes) {
-                    going = visit(key, record)?;
-                }
+            let mut name = Vec::with_capacity(head.len() + rest.len());
+            name.extend_from_slice(&head);
+            name.extend_from_slice(rest);
+            let key = FileKey { source, name };
+            // A key is its tag and its name: compared as bytes only when resuming.
+            if after.is_empty() || key.to_bytes() > after {
+                going = visit(key, record)?;
             }
             Ok(going)
         })?;

@@ -41,9 +41,11 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_RECORD>()
 }
 
-/// One value's bincode encoding (no envelope: a packed value's header carries the version).
+/// One value's bincode encoding (no envelope: a packed value's header carries the version;
+/// `codec::encode` puts one in front).
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Plain data always encodes into a Vec (as in `codec::encode`).
+    // Serializing plain data into a Vec cannot fail; if it ever did, that is a programming
+    // error in a type definition, not bad input.
     bincode::serde::encode_to_vec(value, bincode::config::standard()).expect("plain data encodes")
 }
 
@@ -72,7 +74,7 @@ pub struct Records {
 impl Records {
     /// Appends one record's encoding.
     pub fn push<T: Serialize>(&mut self, value: &T) {
-        // Plain data always encodes into a Vec (as in `codec::encode`).
+        // Plain data always encodes into a Vec (as in `encode`).
         bincode::serde::encode_into_std_write(value, &mut self.bytes, bincode::config::standard())
             .expect("plain data encodes");
         self.count += 1;

@@ -53,7 +53,7 @@ pub struct FileRecord {
 
 /// The first two fields of a [`FileRecord`] alone: bincode is positional, so scans that need
 /// only whether a file is ingested and whether its size and mtime still match decode this
-/// from a record's bytes (`codec::decode_prefix`). Keep `state` first and `facts` second.
+/// from a record's bytes (`pack::decode_leading`). Keep `state` first and `facts` second.
 #[derive(Deserialize)]
 pub struct StateAndFacts {
     pub state: FileState,

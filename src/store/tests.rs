@@ -436,8 +436,8 @@ fn a_state_and_facts_decode_reads_them_from_a_full_record() {
             bronze: Some("a/b".into()),
             last_seq: 9,
         };
-        let bytes = codec::encode(&record);
-        let got: StateAndFacts = codec::decode_prefix("test", &bytes).unwrap();
+        let bytes = super::pack::encode(&record);
+        let got: StateAndFacts = super::pack::decode_leading("test", &bytes).unwrap().0;
         assert_eq!((got.state, got.facts), (state, record.facts));
     }
 }
