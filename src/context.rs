@@ -48,6 +48,14 @@ pub enum StoreAccess<'a> {
 }
 
 impl StoreAccess<'_> {
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        match self {
+            StoreAccess::Held(store) => store.path(),
+            StoreAccess::PerUse { path, .. } => path,
+        }
+    }
+
     /// Runs `f` on the store (opened for it, if not held).
     pub fn with<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
         match self {

@@ -14,7 +14,7 @@ use crate::parallel::parallel_map;
 use crate::record::Tally;
 use crate::source::EntryKind;
 use crate::store::event::{DeferReason, Event, EventKind, SkipReason};
-use crate::store::{Journal, Store};
+use crate::store::{Journal, Store, WriteLock};
 use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
 use std::io;
@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// outage once that batch is recorded: the batch's unreached files are `failed` (retried),
 /// the later batches are left for the next pass.
 pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bool> {
+    let _writing = WriteLock::acquire(ctx.store.path())?;
     let batches: Vec<&[CopyJob]> = jobs.chunks(ctx.settings.batch_size.max(1)).collect();
     if let Some(first) = batches.first() {
         ctx.record_journaled(Vec::new(), &Journal::entering(entries(first)))?;
@@ -148,6 +149,8 @@ fn entries(batch: &[CopyJob]) -> Vec<(FileKey, String)> {
 /// and recorded as `Adopted`. Runs before every pass; costs one read of an empty table when
 /// the last pass ended cleanly. Returns the number of files adopted.
 pub fn settle_interrupted(store: &Store, bronze: &dyn Bronze, clock: &dyn Clock) -> Result<u64> {
+    // Never another live process's batch: a process publishing one holds this lock.
+    let _writing = WriteLock::acquire(store.path())?;
     let journal = store.publishing()?;
     if journal.is_empty() {
         return Ok(0);

@@ -25,7 +25,7 @@ use crate::source::sftp::{connection_error, RemoteEntry, SftpError, SftpSettings
 use crate::source::{EntryKind, Source, SourceWork};
 use crate::store::event::{Event, EventKind, PassMode, SkipReason};
 use crate::store::projection::{FileRecord, FileState, META_LAST_WEATHER, META_WEATHER_ERROR_SEQ};
-use crate::store::Store;
+use crate::store::{Store, WriteLock};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io;
@@ -201,6 +201,8 @@ pub fn pass_on(w: &WeatherContext, source: &dyn Source) -> Result<WeatherReport>
     };
     let mut ctx = Context::with_store(store, source, w.bronze, w.clock, &settings);
     ctx.stop = w.stop;
+    // The write lock before the store (lock order: `store::write_lock`).
+    let _writing = WriteLock::acquire(w.state)?;
     let index = ctx.store.with(|s| {
         settle_interrupted(s, w.bronze, w.clock)?;
         s.records_of(SourceId::Weather)

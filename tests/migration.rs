@@ -80,10 +80,53 @@ fn a_store_written_by_the_previous_release_is_migrated_and_reads_the_same() {
     assert_eq!(report["summary"]["checked"], 57);
     assert_eq!(report["summary"]["projections_ok"], true);
 
+    // The share the store describes, so a nightly reconcile that has come due on a later day
+    // lists the share the store knows (a share far smaller is refused as unmounted).
+    share_of_fixture(&rig.share, &rig.bronze);
     rig.add_minutes(30, 5);
     let pass = rig.pass(&["--min-age-secs", "0"], 0);
     assert_eq!(pass["copied"], 10, "{pass}");
     assert_eq!(rig.status()["files"]["ingested"], 67);
+}
+
+/// Writes the share the fixture's store describes: every file its log copied last, with the
+/// recorded bytes (from the fixture's Bronze) and mtime, and every name it skipped (a folder
+/// where it skipped one that was not a regular file, an empty file where it skipped an empty
+/// one). The fixture's store carries the day it was recorded (its last reconcile): with this
+/// share the test passes on any later day, when a pass finds a nightly reconcile due.
+fn share_of_fixture(share: &Path, bronze: &Path) {
+    let log = std::fs::read_to_string(fixture().join("log.jsonl")).unwrap();
+    let mut copied = std::collections::BTreeMap::new();
+    for line in log.lines() {
+        let event: Value = serde_json::from_str(line).unwrap();
+        let Some(name) = event["file"].as_str() else {
+            continue;
+        };
+        let path = share.join(name);
+        match (event["kind"].as_str().unwrap(), event["reason"].as_str()) {
+            ("copied", _) => {
+                copied.insert(name.to_owned(), event);
+            }
+            ("skipped", Some("not-regular-file")) => std::fs::create_dir_all(&path).unwrap(),
+            ("skipped", Some("empty")) => std::fs::write(&path, b"").unwrap(),
+            ("skipped", _) => std::fs::write(&path, b"{}").unwrap(),
+            _ => {}
+        }
+    }
+    for (name, event) in copied {
+        let rel = event["bronze"].as_str().unwrap();
+        let bytes = std::fs::read(bronze.join(rel)).unwrap();
+        assert_eq!(
+            bytes.len() as u64,
+            event["size"].as_u64().unwrap(),
+            "{name}"
+        );
+        let file = std::fs::File::create(share.join(&name)).unwrap();
+        std::io::Write::write_all(&mut &file, &bytes).unwrap();
+        let mtime_ns = event["mtime_ns"].as_u64().unwrap();
+        file.set_modified(std::time::UNIX_EPOCH + Duration::from_nanos(mtime_ns))
+            .unwrap();
+    }
 }
 
 /// A v1 store of `files` copied files (and a scan summary per thousand), written as the

@@ -306,3 +306,74 @@ fn explicit_adopt_records_only_unknown_files() {
     );
     assert_eq!(audit(&rig, &["--no-source"], 0)["summary"]["checked"], 5);
 }
+
+/// Damages `count` Bronze files from `first` on, every `stride`-th: each 4th of them is
+/// overwritten with two bytes at its start (same size, different bytes), the rest deleted.
+fn damage(files: &[std::path::PathBuf], first: usize, stride: usize, count: usize) {
+    for (n, path) in files
+        .iter()
+        .skip(first)
+        .step_by(stride)
+        .take(count)
+        .enumerate()
+    {
+        if n % 4 == 0 {
+            let mut f = fs::OpenOptions::new().write(true).open(path).unwrap();
+            std::io::Write::write_all(&mut f, b"XX").unwrap();
+        } else {
+            fs::remove_file(path).unwrap();
+        }
+    }
+}
+
+/// Issue 25, item 2 (a regression): `audit --repair` and `replay` started at the same moment
+/// over damaged Bronze both write the same files. They once staged a file under the same temp
+/// name at once, each removing the other's staging: replay failed files ("publishing into
+/// Bronze: No such file or directory") and tens of files the log called copied were missing
+/// afterwards. Now one waits for the other's batch: after every round, each command finished
+/// with no failed file and Bronze holds every recorded copy with its recorded bytes.
+#[test]
+fn replay_racing_audit_repair_leaves_every_recorded_copy_in_bronze() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 600);
+    assert_eq!(rig.pass(&[], 0)["copied"], 1200);
+    let mut files = walk(&rig.bronze);
+    files.sort();
+    for round in 0..4 {
+        damage(&files, round, 2, 600);
+        let spawn = |args: &[&str]| {
+            rig.cmd(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let repair = spawn(&["audit", "--repair", "--json"]);
+        let replay = spawn(&[
+            "replay",
+            "--since",
+            "2023-08-18T10:00",
+            "--until",
+            "2023-08-18T19:59",
+            "--json",
+        ]);
+        let repaired = repair.wait_with_output().unwrap();
+        let replayed = replay.wait_with_output().unwrap();
+        let said = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            matches!(repaired.status.code(), Some(0 | 1)),
+            "round {round}: audit --repair could not run: {}",
+            said(&repaired)
+        );
+        assert_eq!(
+            replayed.status.code(),
+            Some(0),
+            "round {round}: replay failed files: {}",
+            said(&replayed)
+        );
+        let result: Value = serde_json::from_slice(&replayed.stdout).unwrap();
+        assert_eq!(result["result"]["failed"], 0, "round {round}: {result}");
+        let report = rig.audit_clean();
+        assert_eq!(report["summary"]["checked"], 1200, "round {round}");
+    }
+}

@@ -24,7 +24,7 @@ use crate::record::Tally;
 use crate::source::{os_name, Source};
 use crate::store::event::{AuditSummary, Event, EventKind, Finding};
 use crate::store::projection::FileRecord;
-use crate::store::Store;
+use crate::store::{Store, WriteLock};
 use chrono::NaiveDateTime;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -213,10 +213,12 @@ impl Auditor<'_> {
     /// Settles an interrupted batch and checks the projections against the log; returns the
     /// number of files to check (the progress total) and whether the projections match.
     fn check_index(&self, opts: &AuditOptions) -> Result<(u64, bool)> {
+        let writing = WriteLock::acquire(self.store_path)?;
         let store = Store::open_existing(self.store_path, self.store_wait)?;
         // A batch published but not recorded (a crash in between) is settled first, as every
         // pass does: its files are the journal's, not corrupt or unknown Bronze files.
         crate::copy::settle_interrupted(&store, self.bronze, self.clock)?;
+        drop(writing);
         let projections_ok = store.projections_match_log()?;
         let mut total = 0;
         store.for_each_file_state(|key, state, _| {
@@ -337,6 +339,8 @@ impl Auditor<'_> {
             .filter_map(|(i, p)| by_key.get(&p.key).map(|t| (i, *t)))
             .collect();
         let mut commits = 0;
+        // One writer at a time: a replay or a pass copying the same files waits, and so do we.
+        let _writing = WriteLock::acquire(self.store_path)?;
         for batch in fixable.chunks(REPAIR_BATCH) {
             let (mut which, mut files) = (Vec::new(), Vec::new());
             for &(i, target) in batch {
@@ -385,6 +389,7 @@ impl Auditor<'_> {
         if jobs.is_empty() {
             return Ok(());
         }
+        let _writing = WriteLock::acquire(self.store_path)?;
         let store = Store::open_existing(self.store_path, self.store_wait)?;
         let mut settings = Settings::new(self.streams.clone());
         settings.copy_threads = threads;

@@ -60,6 +60,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
     let settings = Settings::new(streams);
     let source = DirSource::new(&share);
     let bronze = LocalBronze::new(&bronze_root);
+    let _writing = crate::store::WriteLock::acquire(&state)?;
     let store = Store::open(&state, std::time::Duration::from_secs(5))?;
     let ctx = Context::new(&store, &source, &bronze, &SystemClock, &settings);
     let first = run_pass(&ctx, None)?;

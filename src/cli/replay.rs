@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::naming::truncate_to_minute;
 use crate::replay::{apply, plan, Known, Probe, ReplayPlan};
 use crate::source::Source;
-use crate::store::Store;
+use crate::store::{Store, WriteLock};
 use chrono::NaiveDateTime;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -61,9 +61,12 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
+    // The write lock before the store (lock order: `store::write_lock`).
+    let writing = WriteLock::acquire(&cfg.state)?;
     let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
     let ctx = Context::new(&store, source, &*bronze, &SystemClock, &settings);
     let report = apply(&ctx, &plan)?;
+    drop((store, writing));
     if args.json {
         println!("{}", json!({"plan": plan, "result": report}));
     } else {

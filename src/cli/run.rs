@@ -17,7 +17,7 @@ use crate::record::PassReport;
 use crate::source::sftp::SftpSettings;
 use crate::source::Source;
 use crate::store::event::EventKind;
-use crate::store::Store;
+use crate::store::{Store, WriteLock};
 use crate::weather::{self, WeatherReport};
 use clap::Args;
 use std::net::SocketAddr;
@@ -257,6 +257,8 @@ fn run_once(
         if let Probe::Idle(report) = probe {
             return Ok(report);
         }
+        // The write lock before the store (lock order: `store::write_lock`).
+        let _writing = WriteLock::acquire(&cfg.state)?;
         let store = Store::open(&cfg.state, cfg.store_wait)?;
         let first_seq = store.event_count()?;
         // Scheduled `run --once` (cron, Task Scheduler) reconciles nightly like the daemon,

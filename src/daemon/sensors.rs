@@ -24,7 +24,7 @@ use crate::record::PassReport;
 use crate::schedule::backoff;
 use crate::source::Source;
 use crate::store::event::HookSummary;
-use crate::store::Store;
+use crate::store::{Store, WriteLock};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -241,6 +241,8 @@ impl SensorLoop {
         if let Probe::Idle(report) = probe {
             return Ok(Tick { report, hook: None });
         }
+        // The write lock before the store (lock order: `store::write_lock`), for the pass only.
+        let writing = WriteLock::acquire(&self.state)?;
         let store = Store::open(&self.state, self.store_wait)?;
         let first_seq = store.event_count()?;
         let ctx = self.context(&store);
@@ -254,6 +256,7 @@ impl SensorLoop {
         let report = finish_probe(&ctx, probe, Some(discovery), start)
             .inspect_err(|_| self.count_recorded(&store, first_seq))?;
         self.observe(&store);
+        drop(writing);
         let hook = match &self.config.hook {
             Some(h) if !ctx.stopping() => {
                 hook::run(h, &store, &*self.bronze, &*self.clock, &self.stop)?

@@ -21,6 +21,7 @@ pub mod presence;
 pub mod projection;
 mod rebuild;
 mod tables;
+pub mod write_lock;
 
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 pub use buckets::FILES_V2;
 pub use log::EVENTS_V2;
 pub use tables::{BASELINE, EVENTS, FILES, META, PENDING, PRESENCE, PUBLISHING};
+pub use write_lock::WriteLock;
 
 /// The store layout this release writes (`meta` `schema`): 2, the packed log and `files`
 /// (schema/README.md). Stores of layout 1 are migrated on their first read-write open.
