@@ -156,3 +156,29 @@ fn weather_only_daemon_stops_on_sigterm_with_exit_0() {
     sigterm(&child);
     assert_eq!(exit_code_within(&mut child, 10), Some(0));
 }
+
+/// Issue 25, item 3, through the real daemon: a stream falls silent; its passes walk on into
+/// the silence and remember how far (`--gap-minutes 3`); then the backlog lands, minutes the
+/// walk went through while they were empty. It is copied by the next passes, not left to the
+/// nightly reconcile (set 12 hours away, so none comes due while the test runs).
+#[test]
+fn a_backlog_landing_after_an_outage_is_copied_by_the_next_passes() {
+    use crate::metrics::{daemon_with, scrape};
+    use chrono::Timelike;
+    let rig = Rig::new();
+    let now = ingest::naming::truncate_to_minute(chrono::Local::now().naive_local());
+    let start = now - chrono::Duration::minutes(40);
+    rig.add_minutes_from(start, 0, 5);
+    let far = ((now.hour() + 12) % 24).to_string();
+    let (_daemon, addr) = daemon_with(&rig, "daemon.log", |c| {
+        c.args(["--gap-minutes", "3", "--nightly-hour", &far]);
+    });
+    wait_for("the first reconcile", || walk(&rig.bronze).len() == 10);
+    // Each prediction pass walks 3 further empty minutes: 8 passes go past minute 5 + 24.
+    let predictions = "ingest_pass_duration_seconds_count{flow=\"sensors\",mode=\"prediction\"}";
+    wait_for("8 prediction passes", || {
+        scrape(&addr).get(predictions).copied().unwrap_or(0.0) >= 8.0
+    });
+    rig.add_minutes_from(start, 5, 20);
+    wait_for("the backlog copied", || walk(&rig.bronze).len() == 50);
+}

@@ -6,9 +6,10 @@
 //! (deferred, failed) are looked up again too.
 //!
 //! Cost per stream and pass: caught up, 1 lookup (2 with a file that just landed); during an
-//! outage, `gap_minutes` misses once, then (with the daemon's bridges) about 3 lookups (the
-//! walk continues from where the gap walk ended, plus 2 probes at the wall clock); bridging a
-//! gap costs at most `bridge_budget` + 2 lookups per pass (default 1,440: a day of minutes).
+//! outage, `gap_minutes` misses once, then (with the daemon's bridges) about 4 lookups (the
+//! stream's next minute again, the walk on from where the gap walk ended, 2 probes at the
+//! wall clock); bridging a gap costs at most `bridge_budget` + 2 lookups per pass (default
+//! 1,440: a day of minutes).
 
 use crate::context::{Bridges, Context};
 use crate::copy::perform;
@@ -99,8 +100,19 @@ impl Walk<'_, '_> {
     fn forward(&mut self, newest: NaiveDateTime) -> Result<()> {
         let s = self.ctx.settings;
         let limit = self.now + Duration::minutes(s.future_skew_minutes);
-        let walked = self.ctx.bridges.and_then(|b| bridge_get(b, self.apartment));
-        let mut minute = next_minute(walked.filter(|w| *w > newest).unwrap_or(newest));
+        let mut minute = next_minute(newest);
+        if let Some(walked) = self.walked(newest) {
+            // A silent stream: its next minute is looked at again every pass (one lookup), so a
+            // backlog that lands oldest first, or files of minutes walked before the clock
+            // stepped, are copied at once. Found: the walk goes on from there, the remembered
+            // walk forgotten; else it resumes where it ended.
+            if self.probe(minute)? {
+                self.forget();
+            } else {
+                minute = walked;
+            }
+            minute = next_minute(minute);
+        }
         let mut misses = 0;
         while minute <= limit {
             if self.probe(minute)? {
@@ -177,6 +189,29 @@ impl Walk<'_, '_> {
             minute = next_minute(minute);
         }
         Ok(())
+    }
+
+    /// Where an earlier gap walk of this stream ended, if after `newest`. A walk remembered
+    /// past the wall clock is forgotten: the clock stepped back since, and the minutes it
+    /// walked have not all come yet.
+    fn walked(&self, newest: NaiveDateTime) -> Option<NaiveDateTime> {
+        let walked = self
+            .ctx
+            .bridges
+            .and_then(|b| bridge_get(b, self.apartment))?;
+        if walked > self.now {
+            self.forget();
+            return None;
+        }
+        (walked > newest).then_some(walked)
+    }
+
+    fn forget(&self) {
+        if let Some(b) = self.ctx.bridges {
+            b.0.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(self.apartment);
+        }
     }
 
     fn remember(&self, minute: NaiveDateTime) {

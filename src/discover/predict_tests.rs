@@ -79,6 +79,57 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// A pass as the daemon runs it: gap walks remembered in `bridges` between passes.
+    fn daemon_pass(&self, bridges: &crate::context::Bridges) -> PassReport {
+        let mut ctx = Context::new(
+            &self.store,
+            &self.source,
+            &self.bronze,
+            &self.clock,
+            &self.settings,
+        );
+        ctx.bridges = Some(bridges);
+        run_pass(&ctx, None).unwrap()
+    }
+}
+
+/// Issue 25, item 3: minutes a gap walk went through while they were empty are looked at
+/// again. A silent stream's walk is remembered between the daemon's passes; files that then
+/// land oldest first (a gateway uploading its backlog), or after the wall clock stepped
+/// forward three hours and back, are copied by the next pass, not by the nightly reconcile.
+/// The idle cost of a silent stream stays a few lookups per pass.
+#[test]
+fn a_backlog_after_an_outage_or_a_clock_step_is_copied_by_the_next_pass() {
+    let rig = Rig::new(t(18, 10, 10));
+    let bridges = crate::context::Bridges::default();
+    rig.land_range(t(18, 10, 0), 10);
+    rig.daemon_pass(&bridges);
+    // An outage: every pass walks on into the silence and remembers how far it got.
+    for _ in 0..8 {
+        rig.clock.advance(Duration::minutes(10));
+        assert_eq!(rig.daemon_pass(&bridges).tally.copied, 0);
+    }
+    let idle = rig.daemon_pass(&bridges);
+    assert!(idle.work.lookups <= 2 * 4, "{:?}", idle.work);
+    // The backlog lands, oldest first: its first 30 minutes, then the rest.
+    rig.land_range(t(18, 10, 10), 30);
+    assert_eq!(rig.daemon_pass(&bridges).tally.copied, 60);
+    rig.land_range(t(18, 10, 40), 50);
+    assert_eq!(rig.daemon_pass(&bridges).tally.copied, 100);
+
+    // The clock steps three hours ahead: the walk goes through minutes not yet come.
+    rig.clock.advance(Duration::hours(3));
+    for _ in 0..3 {
+        rig.daemon_pass(&bridges);
+    }
+    // Back to the right time, which goes on; the next minutes' files land.
+    rig.clock
+        .advance(Duration::hours(-3) + Duration::minutes(10));
+    rig.land_range(t(18, 11, 30), 5);
+    assert_eq!(rig.daemon_pass(&bridges).tally.copied, 10);
+}
+
 #[test]
 fn empty_index_starts_with_a_reconcile_then_predicts_without_listing() {
     let rig = Rig::new(t(18, 11, 0));
