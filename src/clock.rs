@@ -2,7 +2,7 @@
 //! days of schedule with a manual clock or tokio's paused time (`testing`), in any
 //! time zone ([`Zone`]), and prediction can be checked at any wall-clock time.
 
-use chrono::{DateTime, Local, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, Local, NaiveDateTime, Utc};
 
 /// The time zone sensor names are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,41 +22,56 @@ impl Zone {
         }
     }
 
-    /// The first instant at which the local clock reads `naive`; `None` in a spring gap.
-    pub fn earliest_utc(self, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
-        fn first<T: TimeZone>(r: LocalResult<DateTime<T>>) -> Option<DateTime<Utc>> {
-            r.earliest().map(|t| t.with_timezone(&Utc))
-        }
-        match self {
-            Zone::System => first(Local.from_local_datetime(&naive)),
-            Zone::Named(tz) => first(tz.from_local_datetime(&naive)),
-        }
+    /// Every instant at which the local clock reads `naive`, earliest first: none in a spring
+    /// gap, two in the autumn repeated hour. Found through the conversion from UTC, which is
+    /// exact in every zone, never through chrono's conversion from local time: for the
+    /// system zone (`Local`) that one lists the repeated hour's two instants latest first and
+    /// takes 03:00, the first minute after it, as repeated too (chrono 0.4.45 with
+    /// TZ=Europe/Zurich), which once raised a false silence alert every autumn night.
+    pub fn instants(self, naive: NaiveDateTime) -> Vec<DateTime<Utc>> {
+        let as_utc = naive.and_utc();
+        // The zone's offsets within a day and a half either side: a zone changes its offset
+        // at most once in that span, so both sides of any change near `naive` are among them.
+        let mut offsets: Vec<Duration> = (-3..=3)
+            .map(|half_days| {
+                let t = as_utc + Duration::hours(12 * half_days);
+                self.local(t) - t.naive_utc()
+            })
+            .collect();
+        offsets.sort();
+        offsets.dedup();
+        let mut found: Vec<DateTime<Utc>> = offsets
+            .into_iter()
+            .map(|offset| as_utc - offset)
+            .filter(|t| self.local(*t) == naive)
+            .collect();
+        found.sort();
+        found.dedup();
+        found
     }
 
-    /// Whether the local clock ever reads `naive`: false in a spring gap. Checked by a round
-    /// trip, because the system zone's conversion (chrono's `Local`) takes the first minute of
-    /// a gap (02:00 in Europe/Zurich) as existing; the conversion from UTC has no such edge.
+    /// The first instant at which the local clock reads `naive`; `None` in a spring gap.
+    pub fn earliest_utc(self, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
+        self.instants(naive).first().copied()
+    }
+
+    /// Whether the local clock ever reads `naive`: false in a spring gap.
     pub fn exists(self, naive: NaiveDateTime) -> bool {
-        self.earliest_utc(naive)
-            .is_some_and(|t| self.local(t) == naive)
+        !self.instants(naive).is_empty()
+    }
+
+    /// Whether the local clock reads `naive` twice (the autumn repeated hour).
+    pub fn is_repeated(self, naive: NaiveDateTime) -> bool {
+        self.instants(naive).len() > 1
     }
 
     /// The last instant at which the local clock reads `naive`: the later of the two in the
     /// autumn repeated hour; in a spring gap, the first instant after it.
     pub fn latest_utc(self, naive: NaiveDateTime) -> DateTime<Utc> {
-        fn last<T: TimeZone>(r: LocalResult<DateTime<T>>) -> Option<DateTime<Utc>> {
-            r.latest().map(|t| t.with_timezone(&Utc))
-        }
         // A gap is at most a few hours long; past it the clock reads local time again.
         (0..=24 * 60)
-            .map(|m| naive + chrono::Duration::minutes(m))
-            .find_map(|t| {
-                match self {
-                    Zone::System => last(Local.from_local_datetime(&t)),
-                    Zone::Named(tz) => last(tz.from_local_datetime(&t)),
-                }
-                .filter(|u| self.local(*u) == t)
-            })
+            .map(|m| naive + Duration::minutes(m))
+            .find_map(|t| self.instants(t).last().copied())
             .unwrap_or_else(|| naive.and_utc())
     }
 }

@@ -402,3 +402,112 @@ fn the_demo_ends_with_gaps_finding_its_45_minute_outage() {
         "{tour_end}"
     );
 }
+
+/// Issue 25, item 4: how old a stream is, across the autumn night. In Europe/Zurich on
+/// 27.10.2024 the clock reads 02:59 twice, the later at 01:59 UTC, and 03:00 once (02:00
+/// UTC). A stream whose newest minute is 02:59 is as old as the time since 01:59 UTC, and one
+/// at 03:00 as old as the time since 02:00 UTC. The system zone's conversion once took the
+/// earlier 02:59 (and a 03:00 an hour early): every stream looked an hour older than it was
+/// during the repeated hour, and the daemon's silence alert fired while files landed.
+#[cfg(unix)] // chrono reads TZ on Unix; Windows takes the zone from the system
+#[test]
+fn a_stream_in_the_autumn_repeated_hour_is_as_old_as_its_later_instant() {
+    let rig = Rig::new();
+    series(&rig, at(2024, 10, 27, 2, 0), 60, &[]);
+    // JeremieVianin goes one minute further, to 03:00.
+    let name = "27.10.2024 0300_JeremieVianin_received.json";
+    let file = std::fs::File::create(rig.share.join(name)).unwrap();
+    std::io::Write::write_all(&mut &file, b"{\"at\":\"03:00\"}").unwrap();
+    file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    scan(&rig);
+    let out = rig
+        .cmd(&["status", "--json"])
+        .env("TZ", "Europe/Zurich")
+        .output()
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let utc = |h| at(2024, 10, 27, h, 59).and_utc().timestamp();
+    for (stream, newest, real) in [
+        ("JimmyLoup", "2024-10-27T02:59", utc(1)),
+        ("JeremieVianin", "2024-10-27T03:00", utc(1) + 60),
+    ] {
+        let s = status["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == stream)
+            .unwrap();
+        assert_eq!(s["newest"], newest, "{status}");
+        let age = s["age_secs"].as_i64().unwrap();
+        // The run took seconds; an hour off is the bug.
+        assert!(
+            (age - (now - real)).abs() < 120,
+            "{stream}: age {age} s, {} s since {newest}'s last instant",
+            now - real
+        );
+    }
+}
+
+/// Issue 25, item 4: the last minute of the autumn hour is rewritten as the clock reads it
+/// again; the pass at 03:00 (CET) copies its second version as a new version, old bytes kept,
+/// not only a `--scan`. Under a fake clock (libfaketime) in Europe/Zurich: a pass at 02:59:30
+/// CEST ingests 01:50–02:59, the gateway rewrites 02:59 and writes 03:00, and a pass at
+/// 03:00:30 CET copies four files.
+#[cfg(unix)]
+#[test]
+fn the_second_version_of_the_last_repeated_minute_is_copied_by_prediction() {
+    let rig = Rig::new();
+    series(&rig, at(2024, 10, 27, 1, 50), 10, &[]);
+    series(&rig, at(2024, 10, 27, 2, 0), 60, &[]);
+    let pass_at = |utc: NaiveDateTime| {
+        let shift = utc.and_utc().timestamp() - chrono::Utc::now().timestamp();
+        let out = rig
+            .cmd(&["run", "--once", "--json", "--min-age-secs", "0"])
+            .env("TZ", "Europe/Zurich")
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .env("FAKETIME", format!("{shift:+}"))
+            .env("LD_PRELOAD", faketime_library())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    // 00:59:30 UTC is 02:59:30 CEST, the first time the clock reads 02:59.
+    let first = pass_at(at(2024, 10, 27, 0, 59) + chrono::Duration::seconds(30));
+    assert_eq!(first["copied"], 140, "{first}");
+    for a in ["JimmyLoup", "JeremieVianin"] {
+        let second = format!("27.10.2024 0259_{a}_received.json");
+        std::fs::write(rig.share.join(second), b"{\"version\":2,\"of\":\"02:59\"}").unwrap();
+        let next = format!("27.10.2024 0300_{a}_received.json");
+        std::fs::write(rig.share.join(next), b"{\"at\":\"03:00\"}").unwrap();
+    }
+    // 02:00:30 UTC is 03:00:30 CET.
+    let then = pass_at(at(2024, 10, 27, 2, 0) + chrono::Duration::seconds(30));
+    assert_eq!(then["mode"], "prediction", "{then}");
+    assert_eq!(then["copied"], 4, "{then}");
+    let kept = crate::util::walk(&rig.bronze)
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("0259_") && p.to_string_lossy().contains("kept"))
+        .count();
+    assert_eq!(kept, 2, "the first versions of 02:59 are kept aside");
+}
+
+/// libfaketime's preload library (Debian's `faketime` package, which tools/test installs).
+#[cfg(unix)]
+fn faketime_library() -> String {
+    let candidates = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+    ];
+    candidates
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or_else(|| {
+            panic!("libfaketime not found (apt-get install faketime): {candidates:?}")
+        })
+        .to_string()
+}

@@ -52,7 +52,10 @@ pub fn discover(ctx: &Context) -> Result<Vec<Action>> {
             now,
             found: Vec::new(),
         };
-        if now < newest {
+        // Behind the newest minute (the clock went back), or just past a minute the clock
+        // reads twice: its second version may have landed since it was ingested (the last
+        // minute of the autumn hour is rewritten as the clock reads it again).
+        if now < newest || ctx.clock.zone().is_repeated(newest) {
             walk.recheck_repeated(newest)?;
         }
         walk.forward(newest)?;
@@ -171,8 +174,9 @@ impl Walk<'_, '_> {
     }
 
     /// The wall clock is behind the newest ingested minute (the autumn repeated hour, or the
-    /// clock stepped back): names near the wall clock are looked up again, and one whose size
-    /// or mtime changed since it was ingested is a new version, copied with the old one kept.
+    /// clock stepped back), or that minute is one the clock reads twice: names from the wall
+    /// clock's previous minute up to it are looked up again, and one whose size or mtime
+    /// changed since it was ingested is a new version, copied with the old one kept.
     fn recheck_repeated(&mut self, newest: NaiveDateTime) -> Result<()> {
         let s = self.ctx.settings;
         let end = newest.min(self.now + Duration::minutes(s.future_skew_minutes));
