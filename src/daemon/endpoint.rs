@@ -2,8 +2,16 @@
 //! format), `GET /healthz` (the process is alive) and `GET /readyz` (200 while the last pass
 //! of every flow succeeded, else 503 and one line saying why). Any other path is 404, any
 //! other method 405; hyper answers malformed requests itself. Each connection is its own task
-//! on the daemon's runtime (at most 64 at once), and passes run on blocking threads, so a slow
-//! or hostile client never holds up a pass.
+//! on the daemon's runtime, and passes run on blocking threads, so a slow or hostile client
+//! never holds up a pass.
+//!
+//! At most 64 connections are served at once, and a new connection is never made to wait for
+//! a slot: it takes the slot of the oldest connection, which is dropped. Clients that hold
+//! sockets open (a slowloris, thousands of idle connections) therefore cannot take the file
+//! descriptors a pass needs, nor keep a scrape waiting: a scrape connects, asks and is
+//! answered at once, while the flood's connections are the oldest and go first. (Waiting for
+//! a slot once kept scrapes waiting 20–25 s behind such a flood, longer than Prometheus's
+//! scrape timeout.)
 
 use super::shutdown::Shutdown;
 use crate::error::{Error, Result};
@@ -15,18 +23,19 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
 
 /// A client that has not sent its request headers by then is disconnected.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connections served at once; further ones wait in the listen backlog, so clients that hold
-/// sockets open cannot take the file descriptors a pass needs.
+/// Connections served at once; a further one takes the oldest one's slot.
 const MAX_CONNECTIONS: usize = 64;
 
 /// Binds `addr` (port 0: any free port); the error names the address.
@@ -40,16 +49,8 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Shutdown) {
     let stop = shutdown.wait();
     tokio::pin!(stop);
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let open = Arc::new(Connections::default());
     loop {
-        let permit = tokio::select! {
-            biased;
-            _ = &mut stop => return,
-            permit = Arc::clone(&slots).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-        };
         let stream = tokio::select! {
             biased;
             _ = &mut stop => return,
@@ -63,22 +64,73 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Shutd
                 }
             },
         };
-        let metrics = Arc::clone(&metrics);
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let response = respond(&metrics, &req);
-                async move { Ok::<_, Infallible>(response) }
-            });
-            let served = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(e) = served {
-                tracing::debug!("metrics endpoint: a connection ended: {e}");
+        open.make_room(MAX_CONNECTIONS - 1);
+        let id = open.next_id();
+        let task = tokio::spawn(connection(
+            stream,
+            Arc::clone(&metrics),
+            Arc::clone(&open),
+            id,
+        ));
+        open.insert(id, task.abort_handle());
+    }
+}
+
+/// One connection, served until the client closes it, the header timeout drops it, or a newer
+/// connection takes its slot.
+async fn connection(stream: TcpStream, metrics: Arc<Metrics>, open: Arc<Connections>, id: u64) {
+    let service = service_fn(move |req| {
+        let response = respond(&metrics, &req);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let served = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(e) = served {
+        tracing::debug!("metrics endpoint: a connection ended: {e}");
+    }
+    open.remove(id);
+}
+
+/// The connections being served, oldest first (ids grow with each accept).
+#[derive(Default)]
+struct Connections {
+    tasks: Mutex<BTreeMap<u64, AbortHandle>>,
+    ids: AtomicU64,
+}
+
+impl Connections {
+    fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn insert(&self, id: u64, task: AbortHandle) {
+        let mut tasks = self.lock();
+        // A connection that already ended is not kept (one ending right now may stay until
+        // it is the oldest: aborting a finished task does nothing).
+        if !task.is_finished() {
+            tasks.insert(id, task);
+        }
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Drops the oldest connections until at most `keep` are left.
+    fn make_room(&self, keep: usize) {
+        let mut tasks = self.lock();
+        while tasks.len() > keep {
+            if let Some((_, oldest)) = tasks.pop_first() {
+                oldest.abort();
             }
-            drop(permit);
-        });
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, AbortHandle>> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
