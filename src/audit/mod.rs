@@ -11,7 +11,7 @@
 //! are never findings: a fresh one belongs to a copy in flight, an old one is a crash's
 //! leftover, listed as stale and removed by `--repair`.
 
-use crate::bronze::{is_refused_link, is_unreachable, Bronze, StageOutcome, Staged};
+use crate::bronze::{is_outage, is_refused_link, is_unreachable, Bronze, StageOutcome, Staged};
 use crate::clock::Clock;
 use crate::config::{Settings, StreamMap};
 use crate::context::Context;
@@ -410,10 +410,15 @@ impl Auditor<'_> {
         };
         let io_err = |e| Error::io(format!("repairing {}", t.rel), e);
         let (mut reader, before) = self.source.open(&name).map_err(io_err)?;
-        let outcome = self
-            .bronze
-            .stage(&mut reader, before, &mut || self.source.stat(&name), &t.rel)
-            .map_err(io_err)?;
+        let outcome =
+            match self
+                .bronze
+                .stage(&mut reader, before, &mut || self.source.stat(&name), &t.rel)
+            {
+                Ok(outcome) => outcome,
+                Err(e) if is_outage(&e) => return Err(Error::bronze_unreachable(self.bronze, e)),
+                Err(e) => return Err(io_err(e)),
+            };
         let StageOutcome::Staged(staged) = outcome else {
             return Ok(None);
         };
