@@ -194,8 +194,8 @@ enum Settle {
 fn settle_one(store: &Store, bronze: &dyn Bronze, key: &FileKey, rel: &str) -> Result<Settle> {
     match bronze.stat(rel) {
         Ok(None) => return Ok(Settle::Nothing),
-        // Not a file we published: nothing to adopt. The file's next copy refuses the link
-        // and records why.
+        // Not a file we published: nothing to adopt. The file's next copy removes a link at
+        // its name (a link on the way stays refused, and that copy records why).
         Err(e) if crate::bronze::is_refused_link(&e) => {
             tracing::warn!(file = %rel, error = %e, "not adopting an interrupted copy");
             return Ok(Settle::Nothing);

@@ -16,8 +16,9 @@
 //!
 //! Every folder on the way to a file is looked at without following links (a link or a
 //! non-folder is refused, naming the path), temp files are created exclusively and never
-//! through a link, and a link is never hashed or adopted as if it were data. The root itself
-//! is configuration and may be a link.
+//! through a link, a link at a file's own name is removed (logged with its target) before
+//! the file is copied there, and a link is never hashed or adopted as if it were data. The
+//! root itself is configuration and may be a link.
 //!
 //! A write the filesystem refuses as a whole (read-only, full, over quota, or a root we may
 //! not write in) is [`RefusesWrites`](super::RefusesWrites): an outage, not one file's error.
@@ -460,8 +461,20 @@ fn open_new(path: &Path) -> io::Result<File> {
 fn remove_stale(path: &Path) -> io::Result<()> {
     let kind = fs::symlink_metadata(path)?.file_type();
     if kind.is_symlink() {
-        tracing::warn!(path = %path.display(), "removed a link planted at a temp file's name");
+        return remove_link(path, kind, "a temp file's name");
     }
+    fs::remove_file(path)
+}
+
+/// Removes a link planted at one of Bronze's own names (`at` says which kind): the link
+/// itself, never its target. Logged as a warning with where it pointed, so the removal is on
+/// record (the event log has no field for it).
+fn remove_link(path: &Path, kind: fs::FileType, at: &str) -> io::Result<()> {
+    let target = fs::read_link(path)
+        .map_or_else(|e| format!("unreadable: {e}"), |t| t.display().to_string());
+    tracing::warn!(path = %path.display(), %target, at, "removed a link planted in Bronze (never followed)");
+    #[cfg(not(windows))]
+    let _ = kind;
     #[cfg(windows)]
     {
         // A link to a folder is removed as a folder on Windows (the link, not its target).
@@ -480,11 +493,15 @@ pub fn temp_path(dest: &Path) -> PathBuf {
     dest.with_file_name(layout::temp_rel(&name))
 }
 
-/// Hash of a regular file already at `dest`, `None` if nothing is there. A link there is
-/// refused: neither hashed (its target is not ours) nor replaced.
+/// Hash of a regular file already at `dest`, `None` if nothing is there. A link there was
+/// planted (a file's final name is ours): it is removed, never hashed or followed (its target
+/// is not ours), so the file lands in its place.
 fn existing_hash(dest: &Path) -> io::Result<Option<ContentHash>> {
     match fs::symlink_metadata(dest) {
-        Ok(m) if m.file_type().is_symlink() => Err(refused_link(dest)),
+        Ok(m) if m.file_type().is_symlink() => {
+            remove_link(dest, m.file_type(), "a file's final name")?;
+            Ok(None)
+        }
         Ok(m) if m.is_file() => Ok(Some(hash_regular(dest)?)),
         Ok(_) => Err(io::Error::new(
             io::ErrorKind::AlreadyExists,

@@ -9,9 +9,10 @@
 //! under its final name), then a batch is published (made durable, moved under the final
 //! names). Only after `publish` returns may the caller commit `Copied` events. Different bytes
 //! at a destination are kept aside ([`layout::kept_rel`]), never overwritten. Nothing below
-//! the root is trusted to be what it seems: a link is refused ([`RefusedLink`]), never
-//! followed, hashed or adopted. An error of the layer as a whole ([`Unreachable`],
-//! [`RefusesWrites`]) is an outage, not a file's.
+//! the root is trusted to be what it seems: a link on the way to a file is refused
+//! ([`RefusedLink`]); a link at a file's own name is removed (the link, never its target)
+//! when the file is copied there; no link is ever followed, hashed or adopted. An error of
+//! the layer as a whole ([`Unreachable`], [`RefusesWrites`]) is an outage, not a file's.
 
 pub mod layout;
 mod local;
@@ -35,8 +36,9 @@ pub trait Bronze: Send + Sync {
     /// `before` is the file's metadata from the open handle; `recheck` looks it up again after
     /// the read, so a file that changed meanwhile is deferred instead of copied half-done.
     /// `rel` must come from [`layout`] (it is trusted to hold no `..` or absolute parts).
-    /// An error of the layer as a whole is a [`RefusesWrites`] or [`Unreachable`] (see
-    /// [`is_outage`]).
+    /// A link at `rel` itself was planted (Bronze's names are ours): it is removed, never
+    /// followed, and the file is staged as if nothing were there. An error of the layer as
+    /// a whole is a [`RefusesWrites`] or [`Unreachable`] (see [`is_outage`]).
     fn stage(
         &self,
         reader: &mut dyn Read,
