@@ -19,15 +19,18 @@ use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 /// Copies all jobs, batch by batch; per-file problems become events, only store errors and a
-/// lost share stop it. Each batch is in the `publishing` journal before any of its files is
-/// renamed into place, and leaves it in the transaction that records it (one commit per
-/// batch, as before, plus one before the first batch). Returns whether every job was recorded
-/// (false when a shutdown stopped it between batches). A share that went away mid-batch (a
-/// planned file is missing and the share is unreachable or lists empty) ends the pass as an
-/// outage once that batch is recorded: the batch's unreached files are `failed` (retried),
-/// the later batches are left for the next pass.
+/// lost share or Bronze stop it. Each batch is in the `publishing` journal before any of its
+/// files is renamed into place, and leaves it in the transaction that records it (one commit
+/// per batch, as before, plus one before the first batch). Returns whether every job was
+/// recorded (false when a shutdown stopped it between batches). A share that went away
+/// mid-batch (a planned file is missing and the share is unreachable or lists empty) ends the
+/// pass as an outage once that batch is recorded: the batch's unreached files are `failed`
+/// (retried), the later batches are left for the next pass. Bronze down as a whole
+/// (unreachable, refusing writes) ends it the same way, but its files are not failures: they
+/// are left unrecorded (see `publish_batch`) and the error names Bronze and the cause.
 pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bool> {
     let _writing = WriteLock::acquire(ctx.store.path())?;
     let batches: Vec<&[CopyJob]> = jobs.chunks(ctx.settings.batch_size.max(1)).collect();
@@ -35,7 +38,8 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
         ctx.record_journaled(Vec::new(), &Journal::entering(entries(first)))?;
     }
     let lost = AtomicBool::new(false);
-    let bronze_down = AtomicBool::new(false);
+    // The first outage of Bronze as a whole that a copy met (`bronze::is_outage`).
+    let mut bronze_down = OnceLock::new();
     for (i, batch) in batches.iter().enumerate() {
         if ctx.stopping() {
             let left: usize = batches[i..].iter().map(|b| b.len()).sum();
@@ -46,8 +50,8 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
             run_job(ctx, job, &lost, &bronze_down)
         });
         // A batch whose outcome Bronze cannot tell is left to the journal, like a crash.
-        let events = publish_batch(ctx, batch, outcomes).map_err(|e| match e {
-            e if crate::bronze::is_unreachable(&e) => Error::bronze_unreachable(ctx.bronze, e),
+        let events = publish_batch(ctx, batch, outcomes, &bronze_down).map_err(|e| match e {
+            e if crate::bronze::is_outage(&e) => Error::bronze_unreachable(ctx.bronze, e),
             e => Error::io("publishing a batch into Bronze", e),
         })?;
         for event in &events {
@@ -60,9 +64,8 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
             journal.next = entries(batches.get(i + 1).copied().unwrap_or_default());
         }
         ctx.record_journaled(events, &journal)?;
-        if bronze_down.load(Ordering::Relaxed) {
-            let why = "it went away during the pass; the batch's files are retried next pass";
-            return Err(Error::bronze_unreachable(ctx.bronze, io::Error::other(why)));
+        if let Some(why) = bronze_down.take() {
+            return Err(Error::bronze_unreachable(ctx.bronze, why));
         }
         if lost {
             let left: usize = batches[i + 1..].iter().map(|b| b.len()).sum();
@@ -191,8 +194,8 @@ enum Settle {
 fn settle_one(store: &Store, bronze: &dyn Bronze, key: &FileKey, rel: &str) -> Result<Settle> {
     match bronze.stat(rel) {
         Ok(None) => return Ok(Settle::Nothing),
-        // Not a file we published: nothing to adopt. The file's next copy refuses the link
-        // and records why.
+        // Not a file we published: nothing to adopt. The file's next copy removes a link at
+        // its name (a link on the way stays refused, and that copy records why).
         Err(e) if crate::bronze::is_refused_link(&e) => {
             tracing::warn!(file = %rel, error = %e, "not adopting an interrupted copy");
             return Ok(Settle::Nothing);
@@ -219,10 +222,17 @@ fn settle_one(store: &Store, bronze: &dyn Bronze, key: &FileKey, rel: &str) -> R
     })
 }
 
+/// Publishes a batch's staged copies and returns the events that record the batch. When
+/// Bronze went down while the batch was staged, nothing of it is published (its staged copies
+/// are dropped) and nothing that would move a stream's baseline is recorded (an `Adopted` file
+/// could sit after a file left unrecorded), so every file the outage kept out is found again
+/// by the next pass from where its stream stood. An outage met while publishing (renames go in
+/// batch order, oldest first) keeps the files renamed before it and leaves the rest.
 fn publish_batch(
     ctx: &Context,
     batch: &[CopyJob],
     outcomes: Vec<Verdict>,
+    bronze_down: &OnceLock<io::Error>,
 ) -> io::Result<Vec<EventKind>> {
     let mut events = Vec::with_capacity(batch.len());
     let mut staged = Vec::new();
@@ -234,7 +244,17 @@ fn publish_batch(
                 staged_jobs.push(job);
             }
             Verdict::Record(event) => events.push(event),
+            Verdict::Left => {}
         }
+    }
+    if bronze_down.get().is_some() {
+        for s in staged {
+            if let Err(e) = ctx.bronze.discard(s) {
+                tracing::warn!(error = %e, "cannot remove a staged copy");
+            }
+        }
+        events.retain(|e| !matches!(e, EventKind::Adopted { .. }));
+        return Ok(events);
     }
     let published = ctx.bronze.publish(&staged)?;
     for ((job, s), result) in staged_jobs.into_iter().zip(staged).zip(published) {
@@ -247,18 +267,26 @@ fn publish_batch(
                 bronze: s.rel,
                 replaced,
             },
+            Err(e) if crate::bronze::is_outage(&e) => {
+                let _ = bronze_down.set(e);
+                continue;
+            }
             Err(e) => failed(job, Some(s.facts), "publishing into Bronze", &e),
         });
     }
     Ok(events)
 }
 
-fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool, bronze_down: &AtomicBool) -> Verdict {
+fn run_job(
+    ctx: &Context,
+    job: &CopyJob,
+    lost: &AtomicBool,
+    bronze_down: &OnceLock<io::Error>,
+) -> Verdict {
     let file = job.key.clone();
     let name = job.name();
-    if bronze_down.load(Ordering::Relaxed) {
-        let e = io::Error::other("another copy of this batch found it unreachable");
-        return Verdict::Record(failed(job, None, "copying into Bronze", &e));
+    if bronze_down.get().is_some() {
+        return Verdict::Left;
     }
     if lost.load(Ordering::Relaxed) {
         let e = io::Error::other("it went away: another copy of this batch found it lost");
@@ -310,14 +338,13 @@ fn run_job(ctx: &Context, job: &CopyJob, lost: &AtomicBool, bronze_down: &Atomic
         Err(e) if ctx.source.lost(&e) => {
             Verdict::Record(source_failed(ctx, job, Some(facts), "reading", &e, lost))
         }
-        Err(e) => {
-            // Bronze as a whole is down: the batch's other files are not tried against it
-            // and the pass ends as an outage once the batch is recorded.
-            if crate::bronze::is_unreachable(&e) {
-                bronze_down.store(true, Ordering::Relaxed);
-            }
-            Verdict::Record(failed(job, Some(facts), "copying into Bronze", &e))
+        // Bronze as a whole is down: not this file's failure. The batch's other files are
+        // not tried against it and the pass ends as an outage once the batch is recorded.
+        Err(e) if crate::bronze::is_outage(&e) => {
+            let _ = bronze_down.set(e);
+            Verdict::Left
         }
+        Err(e) => Verdict::Record(failed(job, Some(facts), "copying into Bronze", &e)),
     }
 }
 

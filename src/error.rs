@@ -25,6 +25,12 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    /// Bronze as a whole refuses writes (read-only, full, over quota, not ours to write in).
+    #[error("Bronze {root} refuses writes: {source}; its files are copied by the first pass after it takes writes again")]
+    BronzeRefusesWrites {
+        root: String,
+        source: std::io::Error,
+    },
     #[error("another ingest daemon is running on this store (it holds {lock})")]
     DaemonRunning { lock: PathBuf },
     #[error("configuration: {0}")]
@@ -47,11 +53,18 @@ impl Error {
         }
     }
 
-    /// Bronze as a whole could not be reached (an object store that is down), `why`.
+    /// Bronze as a whole could not be used (an object store that is down, a filesystem that
+    /// refuses writes), `why`.
     pub fn bronze_unreachable(bronze: &dyn crate::bronze::Bronze, why: std::io::Error) -> Self {
-        Error::ShareUnreachable {
-            path: format!("Bronze {}", bronze.describe()),
-            source: why,
+        match crate::bronze::refusal_cause(why) {
+            Ok(cause) => Error::BronzeRefusesWrites {
+                root: bronze.describe(),
+                source: cause,
+            },
+            Err(why) => Error::ShareUnreachable {
+                path: format!("Bronze {}", bronze.describe()),
+                source: why,
+            },
         }
     }
 
@@ -74,7 +87,7 @@ impl Error {
             | Error::StoreDamaged { .. }
             | Error::Store(_)
             | Error::Codec { .. } => "store",
-            Error::ShareUnreachable { .. } => "unreachable",
+            Error::ShareUnreachable { .. } | Error::BronzeRefusesWrites { .. } => "unreachable",
             Error::Config(_) => "config",
             Error::Sftp(_) => "sftp",
             Error::Io { .. } => "io",

@@ -1,8 +1,10 @@
 //! Issue 11 items 5 and 9 through the real binary: nothing under the Bronze root is trusted to
 //! be what it seems. Links planted in Bronze (at a stream or year folder, at a temp name, at a
-//! final name, at the hook manifest) are never written through, adopted or hashed; each run
-//! that meets one says so (exit 1 or a recorded reason) and audit reports it. Our own temp
-//! files are never "unknown" data to an audit.
+//! final name, at the hook manifest) are never written through, adopted or hashed. A link on
+//! the way to a file is refused (exit 1 with the reason recorded; audit reports it); a link at
+//! a name that is Bronze's own (a temp name, a final name: issue 25 item 11) is removed, the
+//! link itself and never its target, and the file lands there. Our own temp files are never
+//! "unknown" data to an audit.
 
 use crate::util::{wait_for, walk, Rig, Running};
 use serde_json::Value;
@@ -173,32 +175,84 @@ fn a_link_planted_at_a_temp_name_is_removed_never_written_through() {
     rig.audit_clean();
 }
 
-/// A link at a final name before the first run (which adopts an existing Bronze tree): it is
-/// neither adopted with its target's hash nor written through; the file is recorded failed
-/// with the reason (exit 1) and audit reports the link.
+/// Issue 25 item 11: links planted at two final names before the first run (which adopts an
+/// existing Bronze tree), one to a file and one to a folder outside Bronze: neither is adopted
+/// with its target's hash nor written through. Bronze's names are ours: the run removes each
+/// link itself (its target untouched), lands the file in its place, says so naming the link
+/// and its target, and the audit is clean.
 #[test]
-fn a_link_at_a_final_name_is_never_adopted_or_hashed() {
+fn a_link_at_a_final_name_is_removed_and_the_file_lands_never_following_it() {
     let rig = Rig::new();
     rig.add_minutes(0, 3);
     let (outside, before) = outside_dir(&rig);
-    let dest = rig.bronze_path(A);
-    fs::create_dir_all(dest.parent().unwrap()).unwrap();
-    symlink(outside.join("precious.txt"), &dest).unwrap();
-    rig.pass(&[], 1);
+    let other = "18.08.2023 1001_JeremieVianin_received.json";
+    let (dest, folder_link) = (rig.bronze_path(A), rig.bronze_path(other));
+    for (link, target) in [
+        (&dest, outside.join("precious.txt")),
+        (&folder_link, outside.clone()),
+    ] {
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        symlink(target, link).unwrap();
+    }
+    let out = rig.run(&["run", "--once", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_untouched(&outside, &before);
-    let event = last_event(&rig, A);
-    assert_eq!(event["kind"], "failed", "never adopted: {event}");
+    for (name, path) in [(A, &dest), (other, &folder_link)] {
+        let event = last_event(&rig, name);
+        assert_eq!(event["kind"], "copied", "{event}");
+        assert!(fs::symlink_metadata(path).unwrap().is_file(), "{name}");
+        assert_eq!(
+            fs::read(path).unwrap(),
+            fs::read(rig.share.join(name)).unwrap()
+        );
+    }
+    let said = stderr(&out);
+    let removals: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains("removed a link planted in Bronze"))
+        .collect();
+    assert_eq!(removals.len(), 2, "{said}");
     assert!(
-        event["error"].as_str().unwrap().contains("symbolic link"),
-        "{event}"
+        removals.iter().any(|l| l.contains(&outside.display().to_string())
+            && l.contains("1001_JeremieVianin")),
+        "the removal names the link and its target: {said}"
     );
-    assert!(fs::symlink_metadata(&dest).unwrap().is_symlink());
-    let (_, findings) = audit_findings(&rig, 1);
+    rig.audit_clean();
+}
+
+/// Issue 25 item 11: a link planted at an ingested file's final name is an audit finding
+/// (`link-in-bronze`) that `audit --repair` fixes the same way: the link itself is removed,
+/// never followed, and the recorded bytes land in its place.
+#[test]
+fn audit_repair_replaces_a_link_at_a_final_name_with_the_file() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 3);
+    rig.pass(&[], 0);
+    let (outside, before) = outside_dir(&rig);
+    let dest = rig.bronze_path(A);
+    fs::remove_file(&dest).unwrap();
+    symlink(outside.join("precious.txt"), &dest).unwrap();
     let rel = dest.strip_prefix(&rig.bronze).unwrap().to_str().unwrap();
-    assert!(
-        findings.contains(&("link-in-bronze".into(), rel.into())),
-        "{findings:?}"
+    let out = rig.run(&["audit", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["problems"][0]["finding"], "link-in-bronze",
+        "{report}"
     );
+    assert_eq!(report["problems"][0]["bronze"], rel, "{report}");
+
+    let out = rig.run(&["audit", "--json", "--repair"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["problems"][0]["repaired"], true, "{report}");
+    assert_untouched(&outside, &before);
+    assert!(fs::symlink_metadata(&dest).unwrap().is_file());
+    assert_eq!(
+        fs::read(&dest).unwrap(),
+        fs::read(rig.share.join(A)).unwrap()
+    );
+    rig.audit_clean();
 }
 
 /// A daemon that is killed when the test ends, even by a failed assertion.

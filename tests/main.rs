@@ -4,6 +4,9 @@
 
 #[cfg(unix)]
 mod bronze_links;
+// Linux only: a tmpfs remounted read-only, and setpriv to drop root's permission override.
+#[cfg(target_os = "linux")]
+mod bronze_outage;
 mod cli;
 mod completeness;
 // Unix only by nature: the daemon tests stop the process with kill(1) signals.

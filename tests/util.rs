@@ -262,3 +262,42 @@ pub fn output_of(cmd: &mut std::process::Command) -> Output {
         }
     }
 }
+
+/// A size-limited tmpfs mounted at `path`; unmounted on drop (Linux `mount`: needs root, as
+/// CI runs).
+#[cfg(unix)]
+pub struct Tmpfs(PathBuf);
+
+#[cfg(unix)]
+impl Tmpfs {
+    pub fn mount(path: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(
+            ok.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
+        Tmpfs(path.to_owned())
+    }
+
+    /// Remounts it with `options` (`size=16m`, `ro`, `rw`).
+    pub fn remount(&self, options: &str) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "remount,{options}");
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}

@@ -11,7 +11,7 @@
 //! are never findings: a fresh one belongs to a copy in flight, an old one is a crash's
 //! leftover, listed as stale and removed by `--repair`.
 
-use crate::bronze::{is_refused_link, is_unreachable, Bronze, StageOutcome, Staged};
+use crate::bronze::{is_outage, is_refused_link, is_unreachable, Bronze, StageOutcome, Staged};
 use crate::clock::Clock;
 use crate::config::{Settings, StreamMap};
 use crate::context::Context;
@@ -316,8 +316,10 @@ impl Auditor<'_> {
         }
     }
 
-    /// Re-copies Bronze files that are missing or corrupt, but only from a source that still
-    /// matches the record: a changed source is never spread into Bronze. Batched like a pass:
+    /// Re-copies Bronze files that are missing or corrupt, or whose name holds a planted link
+    /// (staging removes the link itself, never its target; a link on the way stays, and so
+    /// does its problem), but only from a source that still matches the record: a changed
+    /// source is never spread into Bronze. Batched like a pass:
     /// per [`REPAIR_BATCH`] files one flush ([`Bronze::publish`]) and one transaction, not one
     /// of each per file. Returns the number of transactions.
     fn repair(&self, targets: &[Target], problems: &mut [Problem]) -> Result<u64> {
@@ -331,8 +333,10 @@ impl Auditor<'_> {
             .iter()
             .enumerate()
             .filter(|(_, p)| {
-                matches!(p.kind, Finding::MissingInBronze | Finding::BronzeCorrupt)
-                    && p.key.source == SourceId::Share
+                matches!(
+                    p.kind,
+                    Finding::MissingInBronze | Finding::BronzeCorrupt | Finding::LinkInBronze
+                ) && p.key.source == SourceId::Share
                     && p.source_hash.is_some()
                     && !source_changed.contains(&p.key)
             })
@@ -410,10 +414,19 @@ impl Auditor<'_> {
         };
         let io_err = |e| Error::io(format!("repairing {}", t.rel), e);
         let (mut reader, before) = self.source.open(&name).map_err(io_err)?;
-        let outcome = self
-            .bronze
-            .stage(&mut reader, before, &mut || self.source.stat(&name), &t.rel)
-            .map_err(io_err)?;
+        let outcome =
+            match self
+                .bronze
+                .stage(&mut reader, before, &mut || self.source.stat(&name), &t.rel)
+            {
+                Ok(outcome) => outcome,
+                Err(e) if is_refused_link(&e) => {
+                    tracing::warn!(file = %t.rel, error = %e, "not repaired");
+                    return Ok(None);
+                }
+                Err(e) if is_outage(&e) => return Err(Error::bronze_unreachable(self.bronze, e)),
+                Err(e) => return Err(io_err(e)),
+            };
         let StageOutcome::Staged(staged) = outcome else {
             return Ok(None);
         };

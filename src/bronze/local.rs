@@ -16,12 +16,17 @@
 //!
 //! Every folder on the way to a file is looked at without following links (a link or a
 //! non-folder is refused, naming the path), temp files are created exclusively and never
-//! through a link, and a link is never hashed or adopted as if it were data. The root itself
-//! is configuration and may be a link.
+//! through a link, a link at a file's own name is removed (logged with its target) before
+//! the file is copied there, and a link is never hashed or adopted as if it were data. The
+//! root itself is configuration and may be a link.
+//!
+//! A write the filesystem refuses as a whole (read-only, full, over quota, or a root we may
+//! not write in) is [`RefusesWrites`](super::RefusesWrites): an outage, not one file's error.
 
 use super::layout::{self, file_name, is_temp_name};
 use super::{
-    refused_link, stage_outcome, Bronze, EntryMeta, Found, ReadBack, StageOutcome, Staged,
+    refused_link, refuses_writes, stage_outcome, Bronze, EntryMeta, Found, ReadBack, StageOutcome,
+    Staged,
 };
 use crate::identity::ContentHash;
 use crate::source::SourceMeta;
@@ -29,6 +34,7 @@ use crate::store::event::Replaced;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A Bronze layer in a folder.
 #[derive(Debug, Clone)]
@@ -159,6 +165,37 @@ impl LocalBronze {
         rustix::fs::syncfs(&root).map_err(io::Error::from)
     }
 
+    /// A write error told apart: the filesystem refusing writes as a whole (read-only, full,
+    /// over quota) or a root we may not write in becomes [`RefusesWrites`](super::RefusesWrites),
+    /// an outage for the pass; anything else (one folder's permissions, a non-folder in the
+    /// way of one file) stays that file's error.
+    fn refusal(&self, e: io::Error) -> io::Error {
+        let whole = match e.kind() {
+            io::ErrorKind::PermissionDenied => self.root_refuses_writes(),
+            kind => refuses_kind(kind),
+        };
+        if whole {
+            refuses_writes(e)
+        } else {
+            e
+        }
+    }
+
+    /// Whether the root itself refuses a new file: one byte written to a probe under a temp
+    /// name (a crash's leftover is a stale temp to an audit), removed at once. Asked only after
+    /// a write was denied, to tell Bronze's permissions from one folder's.
+    fn root_refuses_writes(&self) -> bool {
+        static PROBES: AtomicU64 = AtomicU64::new(0);
+        let n = PROBES.fetch_add(1, Ordering::Relaxed);
+        let name = format!("write-probe-{}-{n}", std::process::id());
+        let probe = self.root.join(layout::temp_rel(&name));
+        let written = fs::create_dir_all(&self.root)
+            .and_then(|()| create_exclusive(&probe))
+            .and_then(|mut f| f.write_all(b"?"));
+        let _ = fs::remove_file(&probe);
+        written.is_err_and(|e| refuses_kind(e.kind()))
+    }
+
     fn remove_staged(&self, s: &Staged) {
         if let Err(e) = fs::remove_file(self.path_of(&s.temp)) {
             if e.kind() != io::ErrorKind::NotFound {
@@ -213,12 +250,15 @@ impl Bronze for LocalBronze {
         recheck: &mut dyn FnMut() -> io::Result<Option<SourceMeta>>,
         rel: &str,
     ) -> io::Result<StageOutcome> {
-        let dest = self.checked(rel, true)?;
-        let existing = existing_hash(&dest)?;
+        let dest = self.checked(rel, true).map_err(|e| self.refusal(e))?;
+        let existing = existing_hash(&dest).map_err(|e| self.refusal(e))?;
         let temp_rel = layout::temp_rel(rel);
         let temp = self.path_of(&temp_rel);
-        let out = create_exclusive(&temp)?;
-        let (hash, copied) = copy_hashing(reader, out, &temp)?;
+        let out = create_exclusive(&temp).map_err(|e| self.refusal(e))?;
+        let (hash, copied) = copy_hashing(reader, out, &temp).map_err(|e| match e {
+            Copying::Reading(e) => e,
+            Copying::Writing(e) => self.refusal(e),
+        })?;
         let after = match recheck() {
             Ok(after) => after,
             Err(e) => {
@@ -253,6 +293,10 @@ impl Bronze for LocalBronze {
         if let Err(e) = self.flush(batch) {
             // Nothing was published: drop the temp files (the files are staged again later).
             batch.iter().for_each(|s| self.remove_staged(s));
+            let e = self.refusal(e);
+            if super::is_outage(&e) {
+                return Err(e);
+            }
             return Ok(batch
                 .iter()
                 .map(|_| Err(io::Error::new(e.kind(), e.to_string())))
@@ -265,7 +309,7 @@ impl Bronze for LocalBronze {
                 if renamed.is_err() {
                     self.remove_staged(s);
                 }
-                renamed
+                renamed.map_err(|e| self.refusal(e))
             })
             .collect();
         // Renamed but perhaps not durable: the journal settles the batch at the next pass.
@@ -417,8 +461,20 @@ fn open_new(path: &Path) -> io::Result<File> {
 fn remove_stale(path: &Path) -> io::Result<()> {
     let kind = fs::symlink_metadata(path)?.file_type();
     if kind.is_symlink() {
-        tracing::warn!(path = %path.display(), "removed a link planted at a temp file's name");
+        return remove_link(path, kind, "a temp file's name");
     }
+    fs::remove_file(path)
+}
+
+/// Removes a link planted at one of Bronze's own names (`at` says which kind): the link
+/// itself, never its target. Logged as a warning with where it pointed, so the removal is on
+/// record (the event log has no field for it).
+fn remove_link(path: &Path, kind: fs::FileType, at: &str) -> io::Result<()> {
+    let target = fs::read_link(path)
+        .map_or_else(|e| format!("unreadable: {e}"), |t| t.display().to_string());
+    tracing::warn!(path = %path.display(), %target, at, "removed a link planted in Bronze (never followed)");
+    #[cfg(not(windows))]
+    let _ = kind;
     #[cfg(windows)]
     {
         // A link to a folder is removed as a folder on Windows (the link, not its target).
@@ -437,11 +493,15 @@ pub fn temp_path(dest: &Path) -> PathBuf {
     dest.with_file_name(layout::temp_rel(&name))
 }
 
-/// Hash of a regular file already at `dest`, `None` if nothing is there. A link there is
-/// refused: neither hashed (its target is not ours) nor replaced.
+/// Hash of a regular file already at `dest`, `None` if nothing is there. A link there was
+/// planted (a file's final name is ours): it is removed, never hashed or followed (its target
+/// is not ours), so the file lands in its place.
 fn existing_hash(dest: &Path) -> io::Result<Option<ContentHash>> {
     match fs::symlink_metadata(dest) {
-        Ok(m) if m.file_type().is_symlink() => Err(refused_link(dest)),
+        Ok(m) if m.file_type().is_symlink() => {
+            remove_link(dest, m.file_type(), "a file's final name")?;
+            Ok(None)
+        }
         Ok(m) if m.is_file() => Ok(Some(hash_regular(dest)?)),
         Ok(_) => Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
@@ -495,13 +555,28 @@ fn hash_reader(file: &mut File) -> io::Result<ContentHash> {
     }
 }
 
+/// Which side of a copy failed: the source (read) or Bronze (write).
+enum Copying {
+    Reading(io::Error),
+    Writing(io::Error),
+}
+
+/// Whether an error kind is a filesystem refusing a write (see `LocalBronze::refusal`).
+fn refuses_kind(kind: io::ErrorKind) -> bool {
+    use io::ErrorKind as K;
+    matches!(
+        kind,
+        K::ReadOnlyFilesystem | K::StorageFull | K::QuotaExceeded | K::PermissionDenied
+    )
+}
+
 /// Copies `reader` into `out` (the file at `temp`) while hashing; on any error the temp file
 /// is removed.
 fn copy_hashing(
     reader: &mut dyn Read,
     mut out: File,
     temp: &Path,
-) -> io::Result<(ContentHash, u64)> {
+) -> Result<(ContentHash, u64), Copying> {
     let mut hasher = blake3::Hasher::new();
     let mut buf = [0u8; 16 * 1024];
     let mut total = 0u64;
@@ -512,13 +587,13 @@ fn copy_hashing(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 let _ = fs::remove_file(temp);
-                return Err(e);
+                return Err(Copying::Reading(e));
             }
         };
         hasher.update(&buf[..n]);
         if let Err(e) = out.write_all(&buf[..n]) {
             let _ = fs::remove_file(temp);
-            return Err(e);
+            return Err(Copying::Writing(e));
         }
         total += n as u64;
     }

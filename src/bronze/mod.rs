@@ -9,8 +9,10 @@
 //! under its final name), then a batch is published (made durable, moved under the final
 //! names). Only after `publish` returns may the caller commit `Copied` events. Different bytes
 //! at a destination are kept aside ([`layout::kept_rel`]), never overwritten. Nothing below
-//! the root is trusted to be what it seems: a link is refused ([`RefusedLink`]), never
-//! followed, hashed or adopted.
+//! the root is trusted to be what it seems: a link on the way to a file is refused
+//! ([`RefusedLink`]); a link at a file's own name is removed (the link, never its target)
+//! when the file is copied there; no link is ever followed, hashed or adopted. An error of
+//! the layer as a whole ([`Unreachable`], [`RefusesWrites`]) is an outage, not a file's.
 
 pub mod layout;
 mod local;
@@ -34,6 +36,9 @@ pub trait Bronze: Send + Sync {
     /// `before` is the file's metadata from the open handle; `recheck` looks it up again after
     /// the read, so a file that changed meanwhile is deferred instead of copied half-done.
     /// `rel` must come from [`layout`] (it is trusted to hold no `..` or absolute parts).
+    /// A link at `rel` itself was planted (Bronze's names are ours): it is removed, never
+    /// followed, and the file is staged as if nothing were there. An error of the layer as
+    /// a whole is a [`RefusesWrites`] or [`Unreachable`] (see [`is_outage`]).
     fn stage(
         &self,
         reader: &mut dyn Read,
@@ -113,11 +118,14 @@ pub enum StageOutcome {
 }
 
 /// What becomes of one file after staging: its staged copy is published, or an event
-/// settles it without publishing.
+/// settles it without publishing, or (Bronze being down) nothing at all.
 #[derive(Debug)]
 pub enum Verdict {
     Publish(Staged),
     Record(EventKind),
+    /// Not copied because Bronze as a whole is down ([`is_outage`]): an outage, not this
+    /// file's failure, so nothing is recorded and a later pass finds the file again.
+    Left,
 }
 
 impl StageOutcome {
@@ -278,4 +286,38 @@ impl std::error::Error for Unreachable {}
 /// Whether `e` is Bronze as a whole being unreachable.
 pub fn is_unreachable(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<Unreachable>())
+}
+
+/// Bronze as a whole refuses writes: its filesystem is read-only, full or over quota, or its
+/// root is not ours to write in. Like [`Unreachable`], an outage of the whole layer, not one
+/// file's problem: every other file of the pass would meet the same refusal. Carries the OS
+/// error that said so.
+#[derive(Debug)]
+pub struct RefusesWrites(pub io::Error);
+
+impl std::fmt::Display for RefusesWrites {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for RefusesWrites {}
+
+pub(crate) fn refuses_writes(cause: io::Error) -> io::Error {
+    io::Error::new(cause.kind(), RefusesWrites(cause))
+}
+
+/// The OS error inside a [`RefusesWrites`], or `e` unchanged when it is something else.
+pub fn refusal_cause(e: io::Error) -> Result<io::Error, io::Error> {
+    if !e.get_ref().is_some_and(|inner| inner.is::<RefusesWrites>()) {
+        return Err(e);
+    }
+    let inner = e.into_inner().expect("checked above");
+    Ok(inner.downcast::<RefusesWrites>().expect("checked above").0)
+}
+
+/// Whether `e` is an outage of Bronze as a whole (unreachable, or refusing every write): a
+/// copy that meets one ends the pass without recording its files as failed.
+pub fn is_outage(e: &io::Error) -> bool {
+    is_unreachable(e) || e.get_ref().is_some_and(|inner| inner.is::<RefusesWrites>())
 }
