@@ -23,6 +23,8 @@ mod migration;
 #[cfg(unix)]
 mod object_bronze;
 mod recovery;
+#[cfg(unix)]
+mod relay;
 mod reliability;
 mod robustness;
 // Unix only by nature: Samba served by smbd and mounted through FUSE (smbnetfs).

@@ -489,3 +489,87 @@ fn a_bucket_without_state_gets_its_own_store_not_the_local_bronzes() {
         .join("storage/s3/bronze/raw/ingest.redb")
         .is_file());
 }
+
+/// Runs `args` on `rig` with its object store reached through `relay`; returns the output and
+/// how long the run took (reported, not asserted: the requests it made are what is counted).
+fn through(rig: &Rig, relay: &crate::relay::Relay, args: &[&str]) -> (Output, std::time::Duration) {
+    let mut cmd = rig.cmd(args);
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{}", relay.addr));
+    let started = std::time::Instant::now();
+    let out = output_of(&mut cmd);
+    (out, started.elapsed())
+}
+
+/// Issue 25, items 5 and 6: an object store that stalls (connections accepted, no answer),
+/// from the first request or mid-upload, ends the pass as one outage: exit 2, one line naming
+/// the store, no file recorded as failed, nothing recorded as copied that is not in the
+/// bucket. Once, a batch of 1,000 files waited for every upload, 32 at a time, each up to the
+/// request timeout (about an hour at the default 120 s) and recorded the whole batch as
+/// failed. What is counted: the connections the run opened into the stalled store, each a
+/// request that hung; a pass that gives up at the first one opens about one round of
+/// parallel uploads, not one per file. Times go to stderr for the closing note.
+#[test]
+fn a_stalled_object_store_ends_the_pass_as_one_outage_whatever_the_batch() {
+    let garage = Garage::start();
+    let endpoint = garage
+        .env
+        .iter()
+        .find(|(k, _)| *k == "AWS_ENDPOINT_URL")
+        .map(|(_, v)| v.trim_start_matches("http://").parse().unwrap())
+        .unwrap();
+    for (when, stall_after) in [("at connect", 0), ("mid-upload", 400_000)] {
+        let rig = garage.rig(&format!("stall-{}", stall_after));
+        rig.add_minutes(0, 500);
+        let relay = crate::relay::Relay::to(endpoint);
+        if stall_after == 0 {
+            relay.stall();
+        } else {
+            relay.stall_after(stall_after);
+        }
+        let (out, took) = through(&rig, &relay, &["run", "--once", "--s3-timeout-secs", "2"]);
+        eprintln!(
+            "stall {when}: outage after {took:?}, {} hung requests",
+            relay.stalled_connections()
+        );
+        let said = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "stall {when}: {said}");
+        let last = said.lines().last().unwrap_or_default();
+        assert!(
+            last.contains("s3://bronze/stall-") && !last.contains('<'),
+            "stall {when}: one line naming the store, no XML: {last}"
+        );
+        assert!(relay.is_stalled(), "stall {when}: the relay stalled");
+        assert!(
+            relay.stalled_connections() <= 64,
+            "stall {when}: {} requests hung",
+            relay.stalled_connections()
+        );
+        let failed = rig.log().iter().filter(|e| e["kind"] == "failed").count();
+        assert_eq!(failed, 0, "stall {when}: an outage records no failed file");
+        drop(relay);
+        // Back: the next pass settles what may have landed and copies the rest.
+        rig.pass(&[], 0);
+        assert_eq!(ingested(&rig), 1000);
+        rig.audit_clean();
+    }
+}
+
+/// Issue 25, item 6: a bucket that does not exist (or was deleted) ends the pass as one
+/// outage whose line names the store and the S3 error's code and message, never the raw XML
+/// error document the server sent.
+#[test]
+fn a_missing_bucket_is_one_plain_line_without_xml() {
+    let garage = Garage::start();
+    let mut rig = garage.rig("raw");
+    rig.bronze = std::path::PathBuf::from("s3://no-such-bucket/raw");
+    rig.add_minutes(0, 3);
+    let out = rig.run(&["run", "--once"]);
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(!said.contains('<'), "no XML: {said}");
+    let last = said.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("s3://no-such-bucket/raw") && last.contains("NoSuchBucket"),
+        "{last}"
+    );
+}

@@ -26,12 +26,13 @@ pub fn is_s3_url(root: &str) -> bool {
     root.get(..3).is_some_and(|s| s.eq_ignore_ascii_case("s3:"))
 }
 
-/// How long one request may take, and how long the client retries a failing one (a store
-/// that is down must end the pass in seconds, not hang it for the client's default minutes).
-/// A request includes its body: a download of a large object must fit (120 s is 1 GiB at
-/// ~9 MB/s); uploads go in 8 MiB parts.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the client retries a failing request (a store that is down must end the pass in
+/// seconds, not hang it for the client's default minutes), and at most one request's timeout
+/// (`--s3-timeout-secs`, default 120 s: a request includes its body, and a download of a
+/// large object must fit, 1 GiB at ~9 MB/s; uploads go in 8 MiB parts). So a store that
+/// accepts connections but never answers costs one timeout per request, not several.
 const RETRY_FOR: Duration = Duration::from_secs(15);
 const RETRIES: usize = 3;
 
@@ -84,7 +85,11 @@ impl S3Location {
     /// a store that cannot be reached fails the first copy, like a folder that cannot be
     /// written. Credentials are required (no instance-metadata lookup, which would reach past
     /// loopback and hang where there is none); the reason names the variable when missing.
-    pub fn open(&self, credentials: Option<&Path>) -> Result<ObjectBronze, String> {
+    pub fn open(
+        &self,
+        credentials: Option<&Path>,
+        request_timeout: Duration,
+    ) -> Result<ObjectBronze, String> {
         let file = match credentials {
             Some(path) => CredentialsFile::read(path)?,
             None => CredentialsFile::default(),
@@ -104,15 +109,19 @@ impl S3Location {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let retry = RetryConfig {
             max_retries: RETRIES,
-            retry_timeout: RETRY_FOR,
+            retry_timeout: RETRY_FOR.min(request_timeout),
             ..Default::default()
         };
         // Set key by key: `with_client_options` would drop AWS_ALLOW_HTTP read from the
         // environment.
-        let timeout =
-            |key, d: Duration| (AmazonS3ConfigKey::Client(key), format!("{}s", d.as_secs()));
+        let timeout = |key, d: Duration| {
+            (
+                AmazonS3ConfigKey::Client(key),
+                format!("{}ms", d.as_millis()),
+            )
+        };
         let store = [
-            timeout(ClientConfigKey::Timeout, REQUEST_TIMEOUT),
+            timeout(ClientConfigKey::Timeout, request_timeout),
             timeout(ClientConfigKey::ConnectTimeout, CONNECT_TIMEOUT),
         ]
         .into_iter()

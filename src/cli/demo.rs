@@ -88,6 +88,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
         bronze_root: bronze_root.clone(),
         object: None,
         s3_credentials: None,
+        s3_timeout: std::time::Duration::from_secs(120),
         state: state.clone(),
         streams: settings.streams.clone(),
         store_wait: std::time::Duration::from_secs(5),

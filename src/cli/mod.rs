@@ -62,6 +62,10 @@ pub struct GlobalArgs {
     /// win over the AWS_* variables. For a service, which has none of your environment.
     #[arg(long, env = "S3_CREDENTIALS_FILE", global = true)]
     pub s3_credentials_file: Option<PathBuf>,
+    /// Seconds one request to an s3:// Bronze may take (a large object's whole download
+    /// included). A store that stalls ends the pass as an outage within about twice this.
+    #[arg(long, env = "S3_TIMEOUT_SECS", default_value_t = 120.0, global = true)]
+    pub s3_timeout_secs: f64,
     /// The redb store [default: ingest.redb beside the Bronze folder].
     #[arg(long, env = "INGEST_STATE", global = true)]
     pub state: Option<PathBuf>,
@@ -191,6 +195,8 @@ pub struct Resolved {
     pub object: Option<S3Location>,
     /// Its credentials file, if one is given.
     pub s3_credentials: Option<PathBuf>,
+    /// How long one request to it may take.
+    pub s3_timeout: Duration,
     pub state: PathBuf,
     pub streams: StreamMap,
     /// How long to wait for a busy store.
@@ -205,7 +211,7 @@ impl Resolved {
         Ok(match &self.object {
             Some(bucket) => std::sync::Arc::new(
                 bucket
-                    .open(self.s3_credentials.as_deref())
+                    .open(self.s3_credentials.as_deref(), self.s3_timeout)
                     .map_err(|why| Error::Config(format!("--bronze-root (BRONZE_ROOT): {why}")))?,
             ),
             None => std::sync::Arc::new(crate::bronze::LocalBronze::new(&self.bronze_root)),
@@ -266,6 +272,11 @@ impl GlobalArgs {
                 .s3_credentials_file
                 .clone()
                 .or(file.s3_credentials_file),
+            s3_timeout: seconds(
+                "--s3-timeout-secs (S3_TIMEOUT_SECS)",
+                self.s3_timeout_secs,
+                1.0,
+            )?,
             state,
             streams: StreamMap::parse(&streams)?,
             store_wait: seconds(

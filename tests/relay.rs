@@ -1,0 +1,122 @@
+//! A TCP relay on 127.0.0.1 between `ingest` and a real server (Garage, sshd, smbd) that can
+//! stall: connections are still accepted, but no byte goes through either way, as with a peer
+//! whose process hangs or a link that goes dark without resetting. The stall can start at
+//! once or after a budget of bytes from the client (mid-transfer). The kernel has no netem
+//! here (RIGS.md), hence a relay in userspace.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Default)]
+struct State {
+    stalled: AtomicBool,
+    /// Client bytes still let through before the relay stalls by itself (`u64::MAX`: no limit).
+    budget: AtomicU64,
+    closed: AtomicBool,
+    /// Connections accepted while stalled.
+    stalled_connections: AtomicU64,
+}
+
+/// The relay; it stops relaying (and lets its threads end) when dropped.
+pub struct Relay {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+}
+
+impl Relay {
+    /// A relay to `target`, passing everything through until told otherwise.
+    pub fn to(target: SocketAddr) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State::default());
+        state.budget.store(u64::MAX, Ordering::SeqCst);
+        let shared = Arc::clone(&state);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if shared.closed.load(Ordering::SeqCst) {
+                    return;
+                }
+                if shared.stalled.load(Ordering::SeqCst) {
+                    shared.stalled_connections.fetch_add(1, Ordering::SeqCst);
+                }
+                let (Ok(client), Ok(server)) = (client, TcpStream::connect(target)) else {
+                    continue;
+                };
+                pump(&client, &server, true, &shared);
+                pump(&server, &client, false, &shared);
+            }
+        });
+        Relay { addr, state }
+    }
+
+    /// From now on nothing goes through, on open connections and new ones alike.
+    pub fn stall(&self) {
+        self.state.stalled.store(true, Ordering::SeqCst);
+    }
+
+    /// Stalls by itself once `bytes` more bytes came from clients.
+    pub fn stall_after(&self, bytes: u64) {
+        self.state.budget.store(bytes, Ordering::SeqCst);
+    }
+
+    /// Connections clients opened while the relay was stalled: each request that hangs holds
+    /// one (a client cannot reuse a connection whose answer never came).
+    pub fn stalled_connections(&self) -> u64 {
+        self.state.stalled_connections.load(Ordering::SeqCst)
+    }
+
+    /// Whether the relay is stalled (asked to, or its byte budget spent).
+    pub fn is_stalled(&self) -> bool {
+        self.state.stalled.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.state.closed.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so it sees `closed`.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+/// Copies `from` to `to` on a thread of its own until either side closes or the relay goes.
+fn pump(from: &TcpStream, to: &TcpStream, upstream: bool, state: &Arc<State>) {
+    let (mut from, mut to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
+    let state = Arc::clone(state);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if upstream && spend(&state, n as u64) {
+                state.stalled.store(true, Ordering::SeqCst);
+            }
+            // Stalled: the chunk is held, never delivered, until the relay goes.
+            while state.stalled.load(Ordering::SeqCst) {
+                if state.closed.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}
+
+/// Takes `n` bytes from the budget; true when it ran out.
+fn spend(state: &State, n: u64) -> bool {
+    let left = state.budget.load(Ordering::SeqCst);
+    if left == u64::MAX {
+        return false;
+    }
+    state.budget.store(left.saturating_sub(n), Ordering::SeqCst);
+    left <= n
+}
