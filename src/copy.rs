@@ -4,16 +4,16 @@
 //! the `publishing` journal, written before a batch is published, is what lets a crash between
 //! the two never leave a file in Bronze that the log does not learn about.
 
-use crate::bronze::{Bronze, StageOutcome, Staged, Verdict};
+use crate::bronze::{Bronze, EntryMeta, StageOutcome, Staged, Verdict};
 use crate::clock::Clock;
 use crate::context::Context;
 use crate::discover::plan::{Action, CopyJob};
 use crate::error::{Error, Result};
-use crate::identity::{FileKey, SourceId};
+use crate::identity::{ContentHash, FileKey, SourceId};
 use crate::parallel::parallel_map;
 use crate::record::Tally;
 use crate::source::EntryKind;
-use crate::store::event::{DeferReason, Event, EventKind, SkipReason};
+use crate::store::event::{DeferReason, Event, EventKind, SkipReason, SourceVersion};
 use crate::store::{Journal, Store, WriteLock};
 use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
@@ -158,10 +158,19 @@ pub fn settle_interrupted(store: &Store, bronze: &dyn Bronze, clock: &dyn Clock)
     if journal.is_empty() {
         return Ok(0);
     }
+    // Concurrently: over a network Bronze each file is a round trip or more. Bronze down as a
+    // whole stops it (`settle_one`), and the pass ends as an outage.
+    let down = OnceLock::new();
+    let settles = parallel_map(&journal, SETTLE_THREADS, |(key, rel)| {
+        settle_one(store, bronze, key, rel, &down)
+    });
+    if let Some(e) = down.into_inner() {
+        return Err(Error::bronze_unreachable(bronze, e));
+    }
     let mut events = Vec::new();
     let mut settled = Vec::new();
-    for (key, rel) in journal {
-        match settle_one(store, bronze, &key, &rel)? {
+    for ((key, rel), settle) in journal.into_iter().zip(settles) {
+        match settle? {
             Settle::Nothing => {}
             Settle::Adopt(kind) => events.push(kind),
             // Unreadable now: stays in the journal, tried again next pass.
@@ -191,7 +200,35 @@ enum Settle {
     Retry(String),
 }
 
-fn settle_one(store: &Store, bronze: &dyn Bronze, key: &FileKey, rel: &str) -> Result<Settle> {
+/// Files of an interrupted batch settled at once.
+const SETTLE_THREADS: usize = 16;
+
+/// What to record of one journaled file. An object that carries the blake3 this store's
+/// upload stored with it is adopted from a HEAD request, without downloading it (a batch of a
+/// flaky store once took minutes to settle, one download after another). An outage of Bronze
+/// as a whole goes to `down`, and the files after it are left for the next pass.
+fn settle_one(
+    store: &Store,
+    bronze: &dyn Bronze,
+    key: &FileKey,
+    rel: &str,
+    down: &OnceLock<io::Error>,
+) -> Result<Settle> {
+    if down.get().is_some() {
+        return Ok(Settle::Retry("Bronze is not reachable".into()));
+    }
+    match bronze.stored_hash(rel) {
+        Ok(Some((hash, meta))) => {
+            return settled_as(store, key, rel, adopted(key, rel, hash, meta))
+        }
+        Ok(None) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Settle::Nothing),
+        Err(e) if crate::bronze::is_outage(&e) => {
+            let _ = down.set(e);
+            return Ok(Settle::Retry("Bronze is not reachable".into()));
+        }
+        Err(e) => return Ok(Settle::Retry(e.to_string())),
+    }
     match bronze.stat(rel) {
         Ok(None) => return Ok(Settle::Nothing),
         // Not a file we published: nothing to adopt. The file's next copy removes a link at
@@ -200,16 +237,37 @@ fn settle_one(store: &Store, bronze: &dyn Bronze, key: &FileKey, rel: &str) -> R
             tracing::warn!(file = %rel, error = %e, "not adopting an interrupted copy");
             return Ok(Settle::Nothing);
         }
+        Err(e) if crate::bronze::is_outage(&e) => {
+            let _ = down.set(e);
+            return Ok(Settle::Retry("Bronze is not reachable".into()));
+        }
         Err(e) => return Ok(Settle::Retry(e.to_string())),
         Ok(Some(_)) => {}
     }
     let adopted = crate::adopt::adopt_one(bronze, key, rel);
-    let EventKind::Adopted { hash, .. } = &adopted else {
-        let error = match adopted {
-            EventKind::Failed { error, .. } => error,
-            _ => String::new(),
-        };
+    if let EventKind::Failed { error, .. } = adopted {
         return Ok(Settle::Retry(error));
+    }
+    settled_as(store, key, rel, adopted)
+}
+
+/// An `Adopted` event for bytes of `hash` found at `rel`.
+fn adopted(key: &FileKey, rel: &str, hash: ContentHash, meta: EntryMeta) -> EventKind {
+    EventKind::Adopted {
+        file: key.clone(),
+        facts: SourceVersion {
+            size: meta.size,
+            mtime_ns: meta.mtime_ns,
+        },
+        hash,
+        bronze: rel.to_owned(),
+    }
+}
+
+/// Nothing to record when the index already holds these bytes at `rel`, else `adopted`.
+fn settled_as(store: &Store, key: &FileKey, rel: &str, adopted: EventKind) -> Result<Settle> {
+    let EventKind::Adopted { hash, .. } = &adopted else {
+        return Ok(Settle::Retry(String::new()));
     };
     let record = store.file(key)?;
     let known = record.is_some_and(|r| {

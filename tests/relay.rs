@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Default)]
@@ -18,6 +18,8 @@ struct State {
     closed: AtomicBool,
     /// Connections accepted while stalled.
     stalled_connections: AtomicU64,
+    /// HTTP request lines seen going to the server (`GET /bucket/key HTTP/1.1`).
+    requests: Mutex<Vec<String>>,
 }
 
 /// The relay; it stops relaying (and lets its threads end) when dropped.
@@ -68,6 +70,13 @@ impl Relay {
         self.state.stalled_connections.load(Ordering::SeqCst)
     }
 
+    /// The HTTP request lines clients sent through the relay so far (taken: the next call
+    /// returns only newer ones). Found where a chunk starts a request; enough for S3 clients,
+    /// whose bodies are files that never hold a request line.
+    pub fn take_requests(&self) -> Vec<String> {
+        std::mem::take(&mut *self.state.requests.lock().unwrap())
+    }
+
     /// Whether the relay is stalled (asked to, or its byte budget spent).
     pub fn is_stalled(&self) -> bool {
         self.state.stalled.load(Ordering::SeqCst)
@@ -93,8 +102,11 @@ fn pump(from: &TcpStream, to: &TcpStream, upstream: bool, state: &Arc<State>) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if upstream && spend(&state, n as u64) {
-                state.stalled.store(true, Ordering::SeqCst);
+            if upstream {
+                note_requests(&state, &buf[..n]);
+                if spend(&state, n as u64) {
+                    state.stalled.store(true, Ordering::SeqCst);
+                }
             }
             // Stalled: the chunk is held, never delivered, until the relay goes.
             while state.stalled.load(Ordering::SeqCst) {
@@ -119,4 +131,17 @@ fn spend(state: &State, n: u64) -> bool {
     }
     state.budget.store(left.saturating_sub(n), Ordering::SeqCst);
     left <= n
+}
+
+/// Notes the HTTP request lines in a chunk going to the server.
+fn note_requests(state: &State, chunk: &[u8]) {
+    let text = String::from_utf8_lossy(chunk);
+    let lines = text.split("\r\n").filter(|line| {
+        ["GET /", "HEAD /", "PUT /", "POST /", "DELETE /"]
+            .iter()
+            .any(|m| line.starts_with(m))
+            && line.ends_with(" HTTP/1.1")
+    });
+    let mut seen = state.requests.lock().unwrap();
+    seen.extend(lines.map(str::to_owned));
 }

@@ -68,6 +68,16 @@ pub trait Bronze: Send + Sync {
     /// blake3 of the file at `rel`, never through a link (`NotFound` if missing).
     fn hash(&self, rel: &str) -> io::Result<ContentHash>;
 
+    /// The blake3 that `ingest` stored beside the object at `rel` when it wrote it (object
+    /// metadata), with the object's size and mtime, read without its bytes; `None` where
+    /// Bronze keeps no such record (a folder) or the object carries none. A claim, not proof:
+    /// it only settles this store's own interrupted batches cheaply; `audit` hashes bytes.
+    /// May be `NotFound` when nothing is at `rel`.
+    fn stored_hash(&self, rel: &str) -> io::Result<Option<(ContentHash, EntryMeta)>> {
+        let _ = rel;
+        Ok(None)
+    }
+
     /// Calls `visit` for every file at or below `under` (a Bronze folder path; empty for the
     /// whole layer), links reported as links and never walked into. A missing `under` visits
     /// nothing.

@@ -25,8 +25,8 @@ use crate::store::event::Replaced;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
 use object_store::{
-    Attribute, Attributes, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions,
-    PutPayload, WriteMultipart,
+    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutMultipartOptions,
+    PutOptions, PutPayload, WriteMultipart,
 };
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek, Write};
@@ -433,6 +433,29 @@ impl Bronze for ObjectBronze {
         self.block_on(self.hash_object(&key))
     }
 
+    /// From a HEAD request: the `blake3` metadata every upload carries (`NotFound` when there
+    /// is no object, which answers `stat`'s question too).
+    fn stored_hash(&self, rel: &str) -> io::Result<Option<(ContentHash, EntryMeta)>> {
+        let key = self.key(rel)?;
+        let head = GetOptions {
+            head: true,
+            ..Default::default()
+        };
+        let got = match self.block_on(self.store.get_opts(&key, head)) {
+            Ok(got) => got,
+            Err(e) => return Err(io_error(e)),
+        };
+        let meta = EntryMeta {
+            size: got.meta.size,
+            mtime_ns: got.meta.last_modified.timestamp_nanos_opt().unwrap_or(0),
+        };
+        let stored = got
+            .attributes
+            .get(&Attribute::Metadata(HASH_METADATA.into()))
+            .and_then(|hex| parse_hash(hex));
+        Ok(stored.map(|hash| (hash, meta)))
+    }
+
     /// A listing of every key below `under`; `under` naming one object visits that object.
     fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> io::Result<()> {
         let seen = self.block_on(self.walk_prefix(under, visit))?;
@@ -564,6 +587,20 @@ fn io_error(e: object_store::Error) -> io::Error {
         _ => return io::Error::other(Unreachable(plain(&e.to_string()))),
     };
     io::Error::new(kind, plain(&e.to_string()))
+}
+
+/// A blake3 written as 64 hex digits.
+fn parse_hash(hex: &str) -> Option<ContentHash> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 || !bytes.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let pair = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(ContentHash(out))
 }
 
 /// A client error as one plain line: an S3 error document in it (`<Error><Code>NoSuchBucket
