@@ -1,7 +1,8 @@
 //! Recording what a pass found: per-outcome counts ([`Tally`]), the report of a pass, and
 //! appending events in one transaction while dropping those that would only repeat a file's
 //! current state (a file that fails the same way every pass is logged once) or that are about
-//! a newer version of an ingested file (which never demotes it).
+//! a newer version of an ingested file, or that never learnt which version it was about
+//! (neither demotes it).
 
 use crate::error::Result;
 use crate::identity::{FileKey, SourceId};
@@ -133,13 +134,14 @@ pub fn record_events_journaled(
             if repeats(&kind, &rec) {
                 continue;
             }
-            if rec.state.is_ingested() && about_a_newer_version(&kind, &rec) {
+            if rec.state.is_ingested() && !about_the_recorded_version(&kind, &rec) {
                 // A newer version still being written (young, incomplete, emptied) or failing
                 // to copy never demotes an ingested file: Bronze holds its last good copy, and
-                // the next pass that sees the change tries again. A failure to copy the
-                // recorded version itself (a Bronze path refused, say) is recorded as usual.
+                // the next pass that sees the change tries again. Nor does a failure that never
+                // learnt which version it was about. A failure to copy the recorded version
+                // itself (a Bronze path refused, say) is recorded as usual.
                 if let EventKind::Failed { error, .. } = &kind {
-                    tracing::warn!(file = ?key, %error, "a newer version could not be copied yet");
+                    tracing::warn!(file = ?key, %error, "a copy of an ingested file failed; Bronze keeps its last good copy");
                 }
                 continue;
             }
@@ -152,16 +154,21 @@ pub fn record_events_journaled(
     Ok(())
 }
 
-/// Whether a deferral, skip or failure of an ingested file is about a newer version of its
-/// source: any deferral or emptied file (being rewritten), or a failure whose source facts
-/// differ from the recorded ones (`plan::source_changed`).
-fn about_a_newer_version(kind: &EventKind, rec: &FileRecord) -> bool {
+/// Whether a deferral, skip or failure of an ingested file may demote it: it is known to be
+/// about the version that was copied. Not so for any deferral or emptied file (a newer version
+/// being rewritten), a failure whose source facts differ from the recorded ones
+/// (`plan::source_changed`), or a failure without source facts: the file was never looked at
+/// (another copy of its batch found the share or Bronze gone first, or the share could not
+/// say what it holds), so it says nothing about the recorded copy. Which copy of a batch finds
+/// an outage first is a race between threads; the recorded state must not depend on it.
+fn about_the_recorded_version(kind: &EventKind, rec: &FileRecord) -> bool {
     match kind {
         EventKind::Discovered { .. }
         | EventKind::Skipped {
             reason: SkipReason::Empty,
             ..
-        } => true,
+        }
+        | EventKind::Failed { facts: None, .. } => false,
         EventKind::Failed {
             facts: Some(facts), ..
         } => {
@@ -170,9 +177,9 @@ fn about_a_newer_version(kind: &EventKind, rec: &FileRecord) -> bool {
                 size: facts.size,
                 mtime_ns: facts.mtime_ns,
             };
-            crate::discover::plan::source_changed(&rec.state, rec.facts.as_ref(), Some(&now))
+            !crate::discover::plan::source_changed(&rec.state, rec.facts.as_ref(), Some(&now))
         }
-        _ => false,
+        _ => true,
     }
 }
 

@@ -817,3 +817,60 @@ fn an_audit_after_an_unrecorded_batch_settles_it_instead_of_calling_it_corrupt()
     // `audit` asserts its findings equal the model's: none here.
     world.apply(&Step::Audit, &injected);
 }
+
+/// Found by the object-store model under CPU load (a race between copy threads): an ingested
+/// file is emptied on the share and planned for a fresh copy; in the same batch another file's
+/// read finds the share gone, so this file is never opened and is recorded `failed` with no
+/// source facts ("another copy of this batch found it lost"). That failure said nothing about
+/// the file and demoted it from ingested; the next pass saw it empty and recorded `skipped:
+/// empty`, leaving its good copy in Bronze under a record that no longer claims it. Whether it
+/// happened depended on which copy thread opened its file first; one copy thread makes the
+/// losing order certain.
+#[test]
+fn a_batch_mate_losing_the_share_does_not_demote_an_ingested_file() {
+    let injected = AtomicU64::new(0);
+    let mut world = World::new(true);
+    world.settings.copy_threads = 1;
+    let clean = Step::Pass {
+        reconcile: true,
+        faults: vec![],
+    };
+    let script = [
+        Step::Land {
+            b: true,
+            minute: 1,
+            body: 1,
+        },
+        clean.clone(),
+        // Emptied on the share: the reconcile plans it again, after `a/…` (paths sort).
+        Step::Land {
+            b: true,
+            minute: 1,
+            body: 0,
+        },
+        Step::Land {
+            b: false,
+            minute: 7,
+            body: 1,
+        },
+        Step::Pass {
+            reconcile: true,
+            faults: vec![(Op::Read, 0, Fault::Disconnect)],
+        },
+        clean,
+    ];
+    for step in &script {
+        world.apply(step, &injected);
+    }
+    assert_eq!(
+        injected.load(Ordering::Relaxed),
+        1,
+        "the share was lost once"
+    );
+    let store = world.store.as_ref().unwrap();
+    let name = SensorName::new(start() + Duration::minutes(1), "B").to_string();
+    let record = store.file(&FileKey::share(name.into_bytes())).unwrap();
+    let record = record.expect("recorded");
+    assert!(record.state.is_ingested(), "{record:?}");
+    world.apply(&Step::Audit, &injected);
+}
