@@ -32,7 +32,12 @@ pub fn parallel_map<T: Sync, R: Send>(
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("copy worker panicked"))
+            // The worker's own panic, re-raised here without printing it twice: one raised
+            // inside the store is then reported as damage (`store::damage::guard`).
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     indexed.sort_unstable_by_key(|(i, _)| *i);

@@ -36,6 +36,7 @@ mod samba;
 mod smb_native;
 #[cfg(unix)]
 mod sshd;
+mod store_damage;
 mod util;
 #[cfg(unix)]
 mod weather;

@@ -156,7 +156,7 @@ impl SensorLoop {
         }
         let this = self.clone();
         let mut task = tokio::task::spawn_blocking(move || this.tick());
-        // A pass that panicked inside redb met a damaged store: say so, not "aborted".
+        // A pass that panicked inside the store met a damaged file: say so, not "aborted".
         let join = |r: std::result::Result<Result<Tick>, tokio::task::JoinError>| {
             let state = &self.state;
             r.unwrap_or_else(|e| match crate::store::damage::take_panic() {

@@ -112,17 +112,59 @@ enum Db {
     ReadOnly(ReadOnlyDatabase),
 }
 
+/// A redb transaction, and the mark that this thread works on the store file while it lives
+/// (`damage`): every table, range and value read through it is dropped before it, so a panic
+/// raised while reading damaged pages is raised inside. Its fields drop in order: the
+/// transaction (whose drop may still touch the file) before the mark.
+struct Txn<T> {
+    txn: T,
+    _inside: damage::Inside,
+}
+
+impl<T> Txn<T> {
+    fn begin<E>(begin: impl FnOnce() -> std::result::Result<T, E>) -> std::result::Result<Self, E> {
+        let inside = damage::Inside::enter();
+        Ok(Txn {
+            txn: begin()?,
+            _inside: inside,
+        })
+    }
+}
+
+impl<T> std::ops::Deref for Txn<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.txn
+    }
+}
+
+impl<T> std::ops::DerefMut for Txn<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.txn
+    }
+}
+
+impl Txn<redb::WriteTransaction> {
+    /// Commits, still inside the store.
+    fn commit(self) -> std::result::Result<(), redb::CommitError> {
+        self.txn.commit()
+    }
+}
+
 impl Db {
-    fn begin_read(&self) -> std::result::Result<redb::ReadTransaction, redb::TransactionError> {
-        match self {
+    fn begin_read(
+        &self,
+    ) -> std::result::Result<Txn<redb::ReadTransaction>, redb::TransactionError> {
+        Txn::begin(|| match self {
             Db::ReadWrite(db) => db.begin_read(),
             Db::ReadOnly(db) => db.begin_read(),
-        }
+        })
     }
 
-    fn begin_write(&self) -> Result<redb::WriteTransaction> {
+    fn begin_write(&self) -> Result<Txn<redb::WriteTransaction>> {
         match self {
-            Db::ReadWrite(db) => Ok(db.begin_write()?),
+            Db::ReadWrite(db) => Ok(Txn::begin(|| db.begin_write())?),
             // A bug, not an input: callers only hand read-only stores to read-only work.
             Db::ReadOnly(_) => Err(Error::Config(
                 "internal: a write on a store opened read-only".into(),
@@ -142,11 +184,14 @@ impl Store {
         let started = Instant::now();
         let mut told = false;
         loop {
-            match Database::builder()
-                .set_cache_size(cache_bytes())
-                .create(path)
-            {
-                Ok(db) => return Self::init(db, path),
+            // Opening may repair the file (after a crash), reading all of it.
+            let opened = damage::inside(|| {
+                Database::builder()
+                    .set_cache_size(cache_bytes())
+                    .create(path)
+            });
+            match opened {
+                Ok(db) => return damage::inside(|| Self::init(db, path)),
                 Err(DatabaseError::DatabaseAlreadyOpen) if started.elapsed() < wait => {
                     if !told {
                         tracing::info!(store = %path.display(), "store busy, waiting");
@@ -185,10 +230,12 @@ impl Store {
     /// no store, another process has it, or redb would need to repair it (a read-write open
     /// does that). For checks that usually write nothing.
     pub fn open_read_only(path: &Path) -> Option<Store> {
-        let db = Database::builder()
-            .set_cache_size(cache_bytes())
-            .open_read_only(path)
-            .ok()?;
+        let db = damage::inside(|| {
+            Database::builder()
+                .set_cache_size(cache_bytes())
+                .open_read_only(path)
+        })
+        .ok()?;
         let store = Store::new(Db::ReadOnly(db), path);
         // A v1 store is read only after the read-write open that migrates it.
         let layout = store.meta().ok()?.get(projection::META_SCHEMA).copied();
