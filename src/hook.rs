@@ -33,6 +33,23 @@ pub fn manifest_for(state: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Refuses a Bronze root the manifest cannot carry: it lists one path per line as UTF-8 text,
+/// so a root that is not valid Unicode (written lossily) or holds a line break (one path read
+/// as two) would hand the hook paths that are not the files. Checked before a run starts
+/// (exit 2, naming the root); the names below the root come from the file-name grammar and
+/// are always safe.
+pub fn check_root(root: &Path) -> Result<()> {
+    let why = match root.to_str() {
+        None => "is not valid Unicode",
+        Some(text) if text.contains(['\n', '\r']) => "contains a line break",
+        Some(_) => return Ok(()),
+    };
+    Err(Error::Config(format!(
+        "--bronze-root (BRONZE_ROOT) {root:?} {why}: the --on-new hook's manifest lists one \
+         path per line and cannot carry it; choose another Bronze root or drop the hook"
+    )))
+}
+
 /// Runs the hook over everything copied since the cursor; `None` when there is nothing new.
 pub fn run(
     hook: &Hook,

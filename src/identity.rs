@@ -15,6 +15,14 @@ pub enum SourceId {
 }
 
 impl SourceId {
+    /// Stable lower-case name, used in `meta` keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceId::Share => "share",
+            SourceId::Weather => "weather",
+        }
+    }
+
     fn tag(self) -> u8 {
         match self {
             SourceId::Share => b's',

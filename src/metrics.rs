@@ -61,7 +61,8 @@ enum Readiness {
 /// The daemon's metrics and readiness; shared by its flows and the endpoint.
 pub struct Metrics {
     registry: Registry,
-    /// Configured sensor streams; files of any other apartment count as `other`.
+    /// Configured sensor streams; files of any other apartment count as
+    /// [`OTHER_STREAM`] (`_other`).
     streams: Vec<String>,
     files: IntCounterVec,
     bytes: IntCounterVec,
@@ -275,7 +276,7 @@ impl Metrics {
         }
     }
 
-    /// A configured stream's own name, `weather`, or `other` for anything else.
+    /// A configured stream's own name, `weather`, or `_other` for anything else.
     fn stream_label<'a>(&'a self, flow: Flow, stream: &'a str) -> &'a str {
         match flow {
             Flow::Weather => WEATHER_STREAM,

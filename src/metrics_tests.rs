@@ -59,7 +59,7 @@ fn series_exist_at_zero_before_the_first_pass() {
 }
 
 /// Proves a pass's files count under their stream, an unconfigured apartment or a name that
-/// is not a sensor file's under `other` (never a label of its own), and lookups and durations
+/// is not a sensor file's under `_other` (never a label of its own), and lookups and durations
 /// add up.
 #[test]
 fn a_pass_counts_files_per_stream_and_hostile_names_under_other() {
@@ -95,7 +95,7 @@ fn a_pass_counts_files_per_stream_and_hostile_names_under_other() {
         )
     };
     assert_eq!(skipped("JimmyLoup"), Some(4.0));
-    assert_eq!(skipped("other"), Some(4.0));
+    assert_eq!(skipped("_other"), Some(4.0));
     assert_eq!(skipped("Mallory"), None);
     assert!(!m.render().contains("evil"), "{}", m.render());
     assert_eq!(
@@ -113,6 +113,33 @@ fn a_pass_counts_files_per_stream_and_hostile_names_under_other() {
         series(&m, r#"ingest_last_pass_ok{flow="sensors"}"#),
         Some(1.0)
     );
+}
+
+/// Issue 25, item 13: a configured apartment named `other` counts only its own files; the
+/// unconfigured apartments and non-sensor names go under `_other`, which no apartment can be
+/// named (they used to share the `other` series).
+#[test]
+fn an_apartment_named_other_keeps_its_own_series() {
+    let streams = vec!["JimmyLoup".to_owned(), "other".to_owned()];
+    let m = Metrics::new(&[Flow::Sensors], &streams);
+    let mut tally = Tally::default();
+    for name in [
+        "18.08.2023 1000_other_received.json",
+        "18.08.2023 1000_Mallory_received.json",
+        "notes.txt",
+    ] {
+        tally.count(&skipped(name));
+    }
+    m.sensor_pass(&PassReport {
+        tally,
+        ..idle_pass()
+    });
+    let skipped = |stream: &str| {
+        let labels = format!("flow=\"sensors\",outcome=\"skipped\",stream=\"{stream}\"");
+        series(&m, &format!("ingest_files_total{{{labels}}}"))
+    };
+    assert_eq!(skipped("other"), Some(1.0), "{}", m.render());
+    assert_eq!(skipped("_other"), Some(2.0), "{}", m.render());
 }
 
 /// Proves readiness: not ready before every flow finished a pass, ready once all did, and a

@@ -23,20 +23,40 @@ pub const CATCH_UP_EVERY: chrono::Duration = chrono::Duration::hours(1);
 
 /// Whether a pass must reconcile instead of predicting: no reconcile has completed yet (an
 /// empty index, or a first reconcile cut short), or a configured stream is not caught up and
-/// the last completed reconcile is older than [`CATCH_UP_EVERY`].
+/// the last completed reconcile is older than [`CATCH_UP_EVERY`]. Silent: the read-only
+/// [`probe`] asks before the pass that acts on the answer, which says why
+/// ([`must_reconcile`]), so a pass logs its reason once.
 pub fn reconcile_needed(ctx: &Context) -> Result<bool> {
+    Ok(why_reconcile(ctx)?.is_some())
+}
+
+/// [`reconcile_needed`] for the pass that acts on it: logs the streams it reconciles for.
+pub fn must_reconcile(ctx: &Context) -> Result<bool> {
+    let why = why_reconcile(ctx)?;
+    if let Some(ReconcileReason::StreamsBehind(behind)) = &why {
+        tracing::info!(streams = ?behind, "streams not caught up (no baseline, or one dated in the future): reconciling");
+    }
+    Ok(why.is_some())
+}
+
+/// Why a pass must reconcile.
+enum ReconcileReason {
+    /// No reconcile has completed yet.
+    NoneCompleted,
+    /// These configured streams are not caught up.
+    StreamsBehind(Vec<String>),
+}
+
+fn why_reconcile(ctx: &Context) -> Result<Option<ReconcileReason>> {
     let Some(&last_ms) = ctx.store.with(|s| s.meta())?.get(META_LAST_RECONCILE) else {
-        return Ok(true);
+        return Ok(Some(ReconcileReason::NoneCompleted));
     };
     let since = ctx.clock.now_utc().timestamp_millis() - last_ms as i64;
     if since < CATCH_UP_EVERY.num_milliseconds() {
-        return Ok(false);
+        return Ok(None);
     }
     let behind = streams_behind(ctx)?;
-    if !behind.is_empty() {
-        tracing::info!(streams = ?behind, "streams not caught up (no baseline, or one dated in the future): reconciling");
-    }
-    Ok(!behind.is_empty())
+    Ok((!behind.is_empty()).then_some(ReconcileReason::StreamsBehind(behind)))
 }
 
 /// Whether the nightly reconcile is due: none has completed since the last `nightly_hour`
@@ -106,7 +126,7 @@ impl PassStart {
     }
 }
 
-/// Runs one pass. `mode` `None` picks: reconcile when [`reconcile_needed`], else prediction.
+/// Runs one pass. `mode` `None` picks: reconcile when [`must_reconcile`], else prediction.
 pub fn run_pass(ctx: &Context, discovery: Option<Discovery>) -> Result<PassReport> {
     run_pass_from(ctx, discovery, PassStart::now(ctx.source))
 }
@@ -123,7 +143,7 @@ pub fn run_pass_from(
     adopt_existing_bronze(ctx)?;
     let discovery = match discovery {
         Some(d) => d,
-        None if reconcile_needed(ctx)? => Discovery::Reconcile,
+        None if must_reconcile(ctx)? => Discovery::Reconcile,
         None => Discovery::Prediction,
     };
     let mode = discovery.mode();

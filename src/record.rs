@@ -30,7 +30,7 @@ pub struct Tally {
 }
 
 /// The stream a file belongs to: a sensor file's apartment, `weather` for forecasts, and
-/// `other` for a share name that is not a sensor file's.
+/// [`OTHER_STREAM`] for a share name that is not a sensor file's.
 pub fn stream_of(file: &FileKey) -> String {
     match file.source {
         SourceId::Weather => WEATHER_STREAM.to_owned(),
@@ -41,8 +41,11 @@ pub fn stream_of(file: &FileKey) -> String {
 
 /// The stream label of the weather forecasts.
 pub const WEATHER_STREAM: &str = "weather";
-/// The stream label of share files that name no stream's minute.
-pub const OTHER_STREAM: &str = "other";
+/// The stream label of share files that name no stream's minute, and (in the metrics) of
+/// unconfigured apartments. Apartment names are ASCII letters and digits (`naming`, `config`),
+/// so the underscore keeps it from ever being one: a configured apartment named `other` has
+/// series of its own.
+pub const OTHER_STREAM: &str = "_other";
 
 impl Tally {
     /// The summary event body of a pass with these counts.

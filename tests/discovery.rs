@@ -1,6 +1,7 @@
 //! Files that must not silently stay out of Bronze (issue 11, items 1, 2 and 4): a first
 //! reconcile cut short by a shutdown, a share whose mount point is left empty, and a file
-//! named far in the future. Each runs the real binary on a temp share.
+//! named far in the future; and the catch-up reconcile said once per pass (issue 25, item 13).
+//! Each runs the real binary on a temp share.
 
 #[cfg(unix)]
 use crate::daemon::{daemon, exit_code_within, sigterm};
@@ -335,4 +336,53 @@ fn a_file_dated_in_the_future_is_skipped_and_does_not_freeze_its_stream() {
         .to_string();
     assert_eq!(jimmy["baseline"], want.as_str(), "{status}");
     assert_eq!(status["pending"], 1, "the future file waits for its time");
+}
+
+/// A nightly hour whose latest occurrence is before `before`, so no nightly reconcile is due
+/// for a store that last reconciled at `before` (whatever the time of day the test runs).
+fn nightly_hour_not_due_since(before: chrono::DateTime<chrono::Utc>) -> u32 {
+    use ingest::clock::Zone;
+    let soon = chrono::Utc::now() + chrono::Duration::minutes(10);
+    (0..24)
+        .find(|h| ingest::schedule::last_boundary(Zone::System, soon, *h) < before)
+        .expect("some hour of the day was last reached over two hours ago")
+}
+
+/// Issue 25, item 13: "streams not caught up … reconciling" is logged once per pass, not by
+/// both the read-only probe and the pass it hands over to (it was logged twice).
+#[test]
+fn streams_not_caught_up_is_logged_once_per_pass() {
+    use ingest::store::event::{Event, EventKind, PassMode, ScanSummary};
+    let rig = Rig::new();
+    rig.add_minutes(0, 3);
+    rig.pass(&[], 0);
+    // The last reconcile two hours ago: a stream without a baseline is then due a catch-up.
+    let two_hours_ago = chrono::Utc::now() - chrono::Duration::hours(2);
+    let store = ingest::store::Store::open(&rig.state, std::time::Duration::ZERO).unwrap();
+    let summary = ScanSummary {
+        mode: Some(PassMode::Reconcile),
+        ..Default::default()
+    };
+    store
+        .append(&[Event {
+            at_ms: two_hours_ago.timestamp_millis(),
+            kind: EventKind::ScanCompleted(summary),
+        }])
+        .unwrap();
+    drop(store);
+    let hour = nightly_hour_not_due_since(two_hours_ago).to_string();
+    let streams = "JimmyLoup=jimmy,JeremieVianin=jeremie,Nobody=nobody";
+    let args = [
+        "run",
+        "--once",
+        "--stream",
+        streams,
+        "--nightly-hour",
+        &hour,
+    ];
+    let out = rig.cmd(&args).env("RUST_LOG", "info").output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(err.matches("streams not caught up").count(), 1, "{err}");
+    assert!(err.contains("Nobody"), "{err}");
 }

@@ -208,6 +208,37 @@ fn metrics_match_status_and_the_log_and_readyz_follows_the_share() {
     });
 }
 
+/// Issue 25, item 13: an apartment named `other` keeps its own series; an unconfigured
+/// apartment's files go under `_other` (they used to be counted in the configured `other`'s).
+#[test]
+fn an_apartment_named_other_is_not_mixed_with_unconfigured_names() {
+    let rig = Rig::new();
+    for name in [
+        "18.08.2023 1000_other_received.json",
+        "18.08.2023 1001_other_received.json",
+        "18.08.2023 1000_Mallory_received.json",
+    ] {
+        fs::write(rig.share.join(name), b"{\"t\": 1}").unwrap();
+    }
+    let (_daemon, addr) = daemon_with(&rig, "daemon.log", |cmd| {
+        cmd.args(["--stream", "other=oth"]);
+    });
+    wait_for("the other stream's copies", || {
+        copied(&scrape(&addr), "other") == 2.0
+    });
+    let m = scrape(&addr);
+    let skipped = |stream: &str| {
+        let labels = format!("flow=\"sensors\",outcome=\"skipped\",stream=\"{stream}\"");
+        m.get(&format!("ingest_files_total{{{labels}}}")).copied()
+    };
+    assert_eq!(
+        skipped("other"),
+        Some(0.0),
+        "Mallory is not `other`: {m:#?}"
+    );
+    assert_eq!(skipped("_other"), Some(1.0), "{m:#?}");
+}
+
 /// Proves `/readyz` names the weather flow while its server is down (the sensor flow being
 /// fine), and the weather failure is counted by kind.
 #[cfg(unix)] // free_port's users are Unix-only

@@ -1,6 +1,7 @@
 //! Issue 11, robustness items: bad durations, a damaged store, the hook's process group and
 //! manifest, a bounded replay, escaped text output, a cause on stderr for exit 1, no store
-//! for a mistyped share, batched `audit --repair`.
+//! for a mistyped share, batched `audit --repair`; and a Bronze root the hook's manifest
+//! cannot carry (issue 25, item 12).
 
 use crate::util::{walk, Rig};
 use serde_json::Value;
@@ -201,6 +202,35 @@ fn two_stores_in_one_folder_have_their_own_hook_manifests() {
     assert_ne!(manifests[0], manifests[1], "one manifest per store");
     assert!(manifests[0].contains("ingest.redb"), "{manifests:?}");
     assert!(manifests[1].contains("other.redb"), "{manifests:?}");
+}
+
+/// Issue 25, item 12: a Bronze root the hook's manifest (one UTF-8 path per line) cannot
+/// carry exactly — one with a line break, one that is not valid Unicode — is refused when a
+/// hook is set: exit 2 naming the root, before a store or Bronze exists and the hook runs
+/// (it used to run with paths that were not the files). Without a hook the root still works.
+#[cfg(unix)]
+#[test]
+fn a_bronze_root_the_hook_manifest_cannot_carry_is_exit_2_naming_it() {
+    use std::os::unix::ffi::OsStrExt;
+    let roots: [&[u8]; 2] = [b"bronze\nfake", b"bronze-\xff"];
+    for (root, shown) in roots.into_iter().zip(["bronze\\nfake", "bronze-\\xFF"]) {
+        let mut rig = Rig::new();
+        rig.add_minutes(0, 2);
+        rig.bronze = rig.dir.path().join(std::ffi::OsStr::from_bytes(root));
+        let handed = rig.dir.path().join("handed.txt");
+        let hook = format!("cat \"$INGEST_MANIFEST\" > '{}'", handed.to_str().unwrap());
+        let out = rig.run(&["run", "--once", "--on-new", &hook]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(shown) && err.contains("--on-new"), "{err}");
+        assert!(!handed.exists(), "the hook never ran");
+        assert!(
+            !rig.state.exists() && !rig.bronze.exists(),
+            "refused at start"
+        );
+        rig.pass(&[], 0);
+        assert_eq!(walk(&rig.bronze).len(), 4, "no hook, no refusal");
+    }
 }
 
 /// 11.8: `replay --since 1900-01-01` walks no further back than a day before each stream's

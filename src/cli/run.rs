@@ -9,7 +9,7 @@ use crate::config::Settings;
 use crate::context::Context;
 use crate::daemon::{self, Flows, SensorLoop, SensorSchedule, StopOn, WeatherLoop};
 use crate::error::{Error, Result};
-use crate::hook::{manifest_for, Hook};
+use crate::hook::{check_root, manifest_for, Hook};
 use crate::metrics::{Flow, Metrics};
 use crate::pass::Discovery;
 use crate::pass::{finish_probe, nightly_due, probe, PassStart, Probe};
@@ -65,8 +65,9 @@ pub struct RunArgs {
     #[arg(long, env = "INGEST_MAX_BACKOFF_SECS", default_value_t = 300.0)]
     pub max_backoff_secs: f64,
     /// Command run after a pass that ingested files; it gets the new Bronze paths in a
-    /// manifest file named by $INGEST_MANIFEST (one per line) and their count in
-    /// $INGEST_NEW_COUNT.
+    /// manifest file named by $INGEST_MANIFEST (one per line, UTF-8) and their count in
+    /// $INGEST_NEW_COUNT. A Bronze root that is not valid Unicode or holds a line break is
+    /// refused with it (exit 2).
     #[arg(long, env = "INGEST_ON_NEW")]
     pub on_new: Option<String>,
     /// Seconds the hook may run before it is killed (its files are offered again).
@@ -113,6 +114,9 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
         ));
     }
     let timing = Timing::of(args)?;
+    if args.on_new.is_some() {
+        check_root(&cfg.bronze_root)?;
+    }
     let bronze = cfg.bronze()?;
     let settings = settings_of(cfg, args);
     if args.once || args.scan {

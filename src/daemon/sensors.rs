@@ -17,9 +17,7 @@ use crate::error::{Error, Result};
 use crate::hook::{self, Hook};
 use crate::identity::SourceId;
 use crate::metrics::{Flow, Metrics};
-use crate::pass::{
-    finish_probe, nightly_due, probe, reconcile_needed, Discovery, PassStart, Probe,
-};
+use crate::pass::{finish_probe, must_reconcile, nightly_due, probe, Discovery, PassStart, Probe};
 use crate::record::PassReport;
 use crate::schedule::backoff;
 use crate::source::Source;
@@ -247,7 +245,7 @@ impl SensorLoop {
         let first_seq = store.event_count()?;
         let ctx = self.context(&store);
         let due =
-            nightly_due(&store, &*self.clock, self.config.nightly_hour)? || reconcile_needed(&ctx)?;
+            nightly_due(&store, &*self.clock, self.config.nightly_hour)? || must_reconcile(&ctx)?;
         let discovery = if due {
             Discovery::Reconcile
         } else {

@@ -14,6 +14,7 @@ mod buckets;
 pub mod codec;
 pub mod damage;
 pub mod event;
+mod file_counts;
 mod log;
 mod migrate;
 mod pack;
@@ -250,6 +251,9 @@ impl Store {
             let store = Store::new(Db::ReadWrite(db), path);
             if !store.has_presence()? {
                 store.build_presence()?;
+            }
+            if !store.has_file_counts()? {
+                store.count_file_states()?;
             }
             return Ok(store);
         }

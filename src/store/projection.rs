@@ -22,6 +22,17 @@ pub const META_LAST_WEATHER: &str = "last-weather-ms";
 pub const META_WEATHER_ERROR_SEQ: &str = "weather-error-seq";
 /// `meta` key prefix: number of events of each kind (`events.copied`, ...).
 pub const META_EVENTS_PREFIX: &str = "events.";
+/// `meta` key prefix: number of files of each source in each state, as [`file_count_key`]
+/// names them (`files.share.ingested`, ...). A key is absent when no file is in its state, so
+/// the counters equal a count of the `files` projection, however the files got there: that
+/// is what lets a store written before them be counted once (`Store::open`). `status` reads
+/// these instead of every file record.
+pub const META_FILES_PREFIX: &str = "files.";
+
+/// The `meta` counter of the files of `source` whose state is `state`'s [`FileState::category`].
+pub fn file_count_key(source: SourceId, state: &FileState) -> String {
+    format!("{META_FILES_PREFIX}{}.{}", source.name(), state.category())
+}
 
 /// Where a file stands now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +48,16 @@ impl FileState {
     /// Bronze holds a verified copy.
     pub fn is_ingested(&self) -> bool {
         matches!(self, FileState::Copied | FileState::Adopted)
+    }
+
+    /// The state as `status` counts it: `ingested`, `skipped`, `failed` or `discovered`.
+    pub fn category(&self) -> &'static str {
+        match self {
+            FileState::Copied | FileState::Adopted => "ingested",
+            FileState::Skipped(_) => "skipped",
+            FileState::Failed { .. } => "failed",
+            FileState::Discovered => "discovered",
+        }
     }
 }
 
@@ -78,6 +99,7 @@ pub trait ProjectionTables: PresenceTables {
     fn set_pending(&mut self, key: &FileKey, pending: bool) -> Result<()>;
     fn meta(&self, key: &str) -> Result<Option<u64>>;
     fn put_meta(&mut self, key: &str, value: u64) -> Result<()>;
+    fn remove_meta(&mut self, key: &str) -> Result<()>;
 }
 
 /// Folds one event into the projections. Pure with respect to the tables: the same events in
@@ -119,6 +141,12 @@ pub fn apply(t: &mut impl ProjectionTables, seq: u64, event: &Event) -> Result<(
         return Ok(());
     };
     t.set_pending(key, is_pending(&record.state))?;
+    count_state(
+        t,
+        key.source,
+        previous.as_ref().map(|p| &p.state),
+        &record.state,
+    )?;
     if record.state.is_ingested() && key.source == SourceId::Share {
         // Before the baseline moves: presence needs the stream's newest minute until now.
         presence::mark(t, &key.name, event.at_ms)?;
@@ -198,6 +226,28 @@ fn is_pending(state: &FileState) -> bool {
             | FileState::Failed { .. }
             | FileState::Skipped(SkipReason::Empty | SkipReason::InFuture)
     )
+}
+
+/// Moves a file from its previous state's counter to its new state's ([`META_FILES_PREFIX`]);
+/// a counter that drops to zero is removed.
+fn count_state(
+    t: &mut impl ProjectionTables,
+    source: SourceId,
+    from: Option<&FileState>,
+    to: &FileState,
+) -> Result<()> {
+    let to = file_count_key(source, to);
+    if let Some(from) = from.map(|s| file_count_key(source, s)) {
+        if from == to {
+            return Ok(());
+        }
+        match t.meta(&from)?.unwrap_or(0) {
+            0 | 1 => t.remove_meta(&from)?,
+            n => t.put_meta(&from, n - 1)?,
+        }
+    }
+    let n = t.meta(&to)?.unwrap_or(0);
+    t.put_meta(&to, n + 1)
 }
 
 fn count_in_stream(
@@ -295,6 +345,10 @@ impl ProjectionTables for MemoryProjections {
     }
     fn put_meta(&mut self, key: &str, value: u64) -> Result<()> {
         self.meta.insert(key.to_owned(), value);
+        Ok(())
+    }
+    fn remove_meta(&mut self, key: &str) -> Result<()> {
+        self.meta.remove(key);
         Ok(())
     }
 }

@@ -62,9 +62,10 @@ pub struct LiveTables<'txn> {
     /// batch of a thousand files of one day then costs one row write, not a thousand.
     presence_rows: HashMap<(String, Day), DayPresence>,
     /// `baseline` and `meta` rows changed in this transaction, likewise written once: every
-    /// event moves a counter, every ingested file its stream's record.
+    /// event moves a counter, every ingested file its stream's record. A `meta` row of `None`
+    /// is removed.
     stream_rows: HashMap<String, StreamRecord>,
-    meta_rows: HashMap<String, u64>,
+    meta_rows: HashMap<String, Option<u64>>,
 }
 
 impl<'txn> LiveTables<'txn> {
@@ -96,7 +97,10 @@ impl<'txn> LiveTables<'txn> {
                 .insert(name.as_str(), codec::encode(&record).as_slice())?;
         }
         for (key, value) in std::mem::take(&mut self.meta_rows) {
-            self.meta.insert(key.as_str(), value)?;
+            match value {
+                Some(value) => self.meta.insert(key.as_str(), value)?,
+                None => self.meta.remove(key.as_str())?,
+            };
         }
         for (bucket, records) in std::mem::take(&mut self.buckets) {
             buckets::write(&mut self.files, &bucket, &records, self.level)?;
@@ -173,12 +177,16 @@ impl ProjectionTables for LiveTables<'_> {
     }
     fn meta(&self, key: &str) -> Result<Option<u64>> {
         if let Some(value) = self.meta_rows.get(key) {
-            return Ok(Some(*value));
+            return Ok(*value);
         }
         Ok(self.meta.get(key)?.map(|v| v.value()))
     }
     fn put_meta(&mut self, key: &str, value: u64) -> Result<()> {
-        self.meta_rows.insert(key.to_owned(), value);
+        self.meta_rows.insert(key.to_owned(), Some(value));
+        Ok(())
+    }
+    fn remove_meta(&mut self, key: &str) -> Result<()> {
+        self.meta_rows.insert(key.to_owned(), None);
         Ok(())
     }
 }
