@@ -250,7 +250,7 @@ fn hostile_entries_get_recorded_outcomes_and_nothing_escapes_bronze() {
         let inside = path.starts_with(&rig.bronze)
             || path.starts_with(&rig.share)
             || path == rig.state
-            || path.as_os_str() == format!("{}.write.lock", rig.state.display()).as_str()
+            || path == rig.write_lock()
             || path == outside;
         assert!(inside, "written outside Bronze: {}", path.display());
     }

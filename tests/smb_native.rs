@@ -408,3 +408,45 @@ fn metrics_count_the_copies_of_a_pass_cut_short_by_the_server_going_away() {
         assert_eq!(m[&series] as u64, bytes, "{stream}: bytes");
     }
 }
+
+/// Issue 25, item 5: a server that stalls mid-pass (connections accepted, no answer: a hung
+/// smbd, a link gone dark) ends the pass as an outage after about one request timeout. The
+/// copy threads waiting behind the four connections once each connected anew into the
+/// stalled server, a timeout apiece, before the pass ended (120–180 s at the default 30 s).
+/// Counted: the connections opened into the stalled server (none should be), with a 2 s
+/// timeout; the time goes to stderr for the closing note.
+#[test]
+fn a_server_that_stalls_mid_pass_is_one_outage_after_about_one_timeout() {
+    let (mut rig, samba) = native_rig();
+    rig.add_minutes(0, 3000);
+    let relay = crate::relay::Relay::to(format!("127.0.0.1:{}", samba.port).parse().unwrap());
+    rig.source = PathBuf::from(format!(
+        "smb://{USER}@127.0.0.1:{}/sensors",
+        relay.addr.port()
+    ));
+    relay.stall_after(600_000);
+    let started = std::time::Instant::now();
+    let out = crate::util::output_of(&mut rig.cmd(&[
+        "run",
+        "--once",
+        "--batch-size",
+        "200",
+        "--smb-timeout-secs",
+        "2",
+    ]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!(
+        "smb stall mid-pass: outage after {:?}, {} connections opened while stalled",
+        started.elapsed(),
+        relay.stalled_connections()
+    );
+    assert!(relay.is_stalled(), "the stall came mid-pass: {err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not reachable"), "{err}");
+    assert!(
+        relay.stalled_connections() <= 1,
+        "{} connections into the stalled server",
+        relay.stalled_connections()
+    );
+    drop(relay);
+}

@@ -165,6 +165,15 @@ impl Rig {
         report
     }
 
+    /// The store's write lock, the one file beside the store a writing command creates
+    /// (`store::write_lock`).
+    #[cfg_attr(not(unix), allow(dead_code))] // its callers are Unix-only tests
+    pub fn write_lock(&self) -> PathBuf {
+        let mut name = self.state.as_os_str().to_owned();
+        name.push(".write.lock");
+        PathBuf::from(name)
+    }
+
     /// Where a sensor file must land.
     pub fn bronze_path(&self, name: &str) -> PathBuf {
         let n = SensorName::parse(name).unwrap();

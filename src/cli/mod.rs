@@ -52,6 +52,10 @@ pub struct GlobalArgs {
     /// File holding the password of an smb:// share (the password itself: env SMB_PASSWORD only).
     #[arg(long, env = "SMB_PASSWORD_FILE", global = true)]
     pub smb_password_file: Option<PathBuf>,
+    /// Limit for connecting to an smb:// share and for each request to it, in seconds. A
+    /// share that stalls ends the pass as an outage within about twice this.
+    #[arg(long, env = "SMB_TIMEOUT_SECS", default_value_t = 30.0, global = true)]
+    pub smb_timeout_secs: f64,
     /// Bronze: a local folder, or s3://BUCKET[/PREFIX] for an S3-compatible object store
     /// (credentials and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
     /// AWS_ENDPOINT_URL, AWS_ALLOW_HTTP) [default: storage/bronze].
@@ -307,6 +311,11 @@ impl GlobalArgs {
             None => secret_from_env("SMB_PASSWORD").map(SecretSource::Value),
         };
         smb.domain = std::env::var("SMB_DOMAIN").unwrap_or_default();
+        smb.timeout = seconds(
+            "--smb-timeout-secs (SMB_TIMEOUT_SECS)",
+            self.smb_timeout_secs,
+            1.0,
+        )?;
         Ok(Some(smb))
     }
 }

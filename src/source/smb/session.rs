@@ -11,6 +11,7 @@ use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::runtime::Runtime;
 
 /// A connected client and the share's tree.
@@ -27,6 +28,12 @@ pub struct Session {
     runtime: Option<Runtime>,
     slots: Vec<Mutex<Option<Connected>>>,
     next: AtomicUsize,
+    /// Failures of the share as a whole so far, and the last one's cause: a call that waited
+    /// for a connection while the share was lost fails with it at once instead of connecting
+    /// anew (against a stalled server, each of the copy threads waiting behind the four
+    /// connections once spent a whole timeout connecting: 120–180 s before a pass ended).
+    lost: AtomicUsize,
+    last_loss: Mutex<String>,
 }
 
 /// What went wrong, sorted by what the caller does about it.
@@ -53,6 +60,8 @@ impl Session {
             runtime: Some(runtime),
             slots: (0..CONNECTIONS).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
+            lost: AtomicUsize::new(0),
+            last_loss: Mutex::new(String::new()),
         })
     }
 
@@ -74,12 +83,29 @@ impl Session {
         F: for<'a> FnOnce(&'a mut Connected) -> BoxFuture<'a, smb2::Result<T>>,
     {
         let runtime = self.runtime();
+        let losses_before = self.lost.load(Ordering::SeqCst);
         let mut conn = self.slot();
         let connected = match &mut *conn {
             Some(connected) => connected,
-            none => none.insert(runtime.block_on(connect(settings))?),
+            None if self.lost.load(Ordering::SeqCst) != losses_before => {
+                let why = self.last_loss.lock().unwrap_or_else(|e| e.into_inner());
+                return Err(Failure::Share(format!(
+                    "{why} (lost while this call waited)"
+                )));
+            }
+            none => match runtime.block_on(connect(settings)) {
+                Ok(connected) => none.insert(connected),
+                Err(failure) => return Err(self.note_loss(failure)),
+            },
         };
-        let result = runtime.block_on(op(connected)).map_err(failure);
+        // The client waits for an answer as long as the connection lives: a server that
+        // stalls (a hung smbd, a link gone dark) is given one timeout per request.
+        let limit = settings.timeout;
+        let result =
+            match runtime.block_on(async { tokio::time::timeout(limit, op(connected)).await }) {
+                Ok(answer) => answer.map_err(failure),
+                Err(_) => Err(stalled(settings.timeout)),
+            };
         if let Err(Failure::Share(_)) = &result {
             // The others most likely died with it (a restarted server): idle ones are dropped
             // too, so the next pass does not meet them one by one, each ending it again.
@@ -91,12 +117,24 @@ impl Session {
                 }
             }
         }
-        result
+        result.map_err(|failure| self.note_loss(failure))
     }
 
-    /// Blocks on `f` on the session's runtime (for a download's further chunks).
-    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
-        self.runtime().block_on(f)
+    /// Remembers a failure of the share as a whole for the calls waiting behind it.
+    fn note_loss(&self, failure: Failure) -> Failure {
+        if let Failure::Share(why) = &failure {
+            *self.last_loss.lock().unwrap_or_else(|e| e.into_inner()) = why.clone();
+            self.lost.fetch_add(1, Ordering::SeqCst);
+        }
+        failure
+    }
+
+    /// Blocks on `f` on the session's runtime (for a download's further chunks), at most
+    /// `limit`: past it, the share is taken for stalled.
+    pub fn block_on_within<F: Future>(&self, limit: Duration, f: F) -> Result<F::Output, Failure> {
+        self.runtime()
+            .block_on(async { tokio::time::timeout(limit, f).await })
+            .map_err(|_| self.note_loss(stalled(limit)))
     }
 
     /// The runtime, taken only by `drop`.
@@ -121,6 +159,14 @@ impl Drop for Session {
             runtime.shutdown_background();
         }
     }
+}
+
+/// A request the server did not answer in time.
+fn stalled(limit: Duration) -> Failure {
+    Failure::Share(format!(
+        "no answer within {} s (the server or the link stalled)",
+        limit.as_secs_f64()
+    ))
 }
 
 /// A boxed future borrowing the session, as [`Session::call`] takes it.

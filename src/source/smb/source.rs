@@ -86,6 +86,7 @@ impl SmbSource {
             download,
             session: Arc::clone(&self.session),
             chunk: Cursor::new(Vec::new()),
+            timeout: self.settings.timeout,
         };
         Ok((Box::new(reader), info_meta(&info)))
     }
@@ -231,6 +232,8 @@ struct Download {
     download: smb2::FileDownload<'static>,
     session: Arc<Session>,
     chunk: Cursor<Vec<u8>>,
+    /// How long one chunk may take.
+    timeout: std::time::Duration,
 }
 
 impl Read for Download {
@@ -240,16 +243,22 @@ impl Read for Download {
             if n > 0 || buf.is_empty() {
                 return Ok(n);
             }
-            match self.session.block_on(self.download.next_chunk()) {
-                None => return Ok(0),
-                Some(Ok(bytes)) => self.chunk = Cursor::new(bytes),
-                Some(Err(e)) => {
-                    return Err(match failure(e) {
-                        Failure::Share(why) => io::Error::other(ShareLost(why)),
-                        other => io::Error::other(format!("reading: {other:?}")),
-                    })
+            let next = self
+                .session
+                .block_on_within(self.timeout, self.download.next_chunk());
+            let failed = match next {
+                Ok(None) => return Ok(0),
+                Ok(Some(Ok(bytes))) => {
+                    self.chunk = Cursor::new(bytes);
+                    continue;
                 }
-            }
+                Ok(Some(Err(e))) => failure(e),
+                Err(stalled) => stalled,
+            };
+            return Err(match failed {
+                Failure::Share(why) => io::Error::other(ShareLost(why)),
+                other => io::Error::other(format!("reading: {other:?}")),
+            });
         }
     }
 }
