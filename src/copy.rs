@@ -18,7 +18,6 @@ use crate::store::{Journal, Store, WriteLock};
 use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 /// Copies all jobs, batch by batch; per-file problems become events, only store errors and a
@@ -37,7 +36,7 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
     if let Some(first) = batches.first() {
         ctx.record_journaled(Vec::new(), &Journal::entering(entries(first)))?;
     }
-    let lost = AtomicBool::new(false);
+    let lost = ShareLoss::default();
     // The first outage of Bronze as a whole that a copy met (`bronze::is_outage`).
     let mut bronze_down = OnceLock::new();
     for (i, batch) in batches.iter().enumerate() {
@@ -58,24 +57,43 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
             tally.count(event);
         }
         warn_vanished(&events);
-        let lost = lost.load(Ordering::Relaxed);
+        let cause = lost.cause();
         let mut journal = Journal::leaving(batch.iter().map(|job| job.key.clone()).collect());
-        if !lost {
+        if cause.is_none() {
             journal.next = entries(batches.get(i + 1).copied().unwrap_or_default());
         }
         ctx.record_journaled(events, &journal)?;
         if let Some(why) = bronze_down.take() {
             return Err(Error::bronze_unreachable(ctx.bronze, why));
         }
-        if lost {
+        if let Some(cause) = cause {
             let left: usize = batches[i + 1..].iter().map(|b| b.len()).sum();
             let why = format!(
-                "it went away during the pass; {left} further files are left for the next pass"
+                "it went away during the pass ({cause}); {left} further files are left for the next pass"
             );
             return Err(Error::unreachable(ctx.source, io::Error::other(why)));
         }
     }
     Ok(true)
+}
+
+/// Whether a copy of the batch found the share lost as a whole, with the first cause met
+/// (said in the outage's one line).
+#[derive(Default)]
+struct ShareLoss(OnceLock<String>);
+
+impl ShareLoss {
+    fn note(&self, cause: &dyn std::fmt::Display) {
+        let _ = self.0.set(cause.to_string());
+    }
+
+    fn is_lost(&self) -> bool {
+        self.0.get().is_some()
+    }
+
+    fn cause(&self) -> Option<String> {
+        self.0.get().cloned()
+    }
 }
 
 /// Records the skips and copies the rest; a file named twice (walk and pending) is done once,
@@ -338,7 +356,7 @@ fn publish_batch(
 fn run_job(
     ctx: &Context,
     job: &CopyJob,
-    lost: &AtomicBool,
+    lost: &ShareLoss,
     bronze_down: &OnceLock<io::Error>,
 ) -> Verdict {
     let file = job.key.clone();
@@ -346,7 +364,7 @@ fn run_job(
     if bronze_down.get().is_some() {
         return Verdict::Left;
     }
-    if lost.load(Ordering::Relaxed) {
+    if lost.is_lost() {
         let e = io::Error::other("it went away: another copy of this batch found it lost");
         let doing = format!("opening on {}", ctx.source.describe());
         return Verdict::Record(failed(job, None, &doing, &e));
@@ -431,10 +449,10 @@ fn source_failed(
     facts: Option<crate::store::event::SourceVersion>,
     doing: &str,
     e: &io::Error,
-    lost: &AtomicBool,
+    lost: &ShareLoss,
 ) -> EventKind {
     if ctx.source.lost(e) {
-        lost.store(true, Ordering::Relaxed);
+        lost.note(e);
     }
     failed(
         job,
@@ -506,8 +524,8 @@ fn json_document(file: Box<dyn io::Read + Send>) -> std::result::Result<(), Stri
 /// A planned file the share says is not there. A share unmounted mid-pass makes every name
 /// "not found", and a lost mount point lists empty: then this is an outage, recorded as a
 /// failure (retried next pass) and ending the pass, never as files that vanished.
-fn missing(ctx: &Context, job: &CopyJob, lost: &AtomicBool, e: &io::Error) -> Verdict {
-    let why = if lost.load(Ordering::Relaxed) {
+fn missing(ctx: &Context, job: &CopyJob, lost: &ShareLoss, e: &io::Error) -> Verdict {
+    let why = if lost.is_lost() {
         Some(io::Error::other(
             "another copy of this batch found the share lost",
         ))
@@ -516,7 +534,7 @@ fn missing(ctx: &Context, job: &CopyJob, lost: &AtomicBool, e: &io::Error) -> Ve
     };
     match why {
         Some(why) => {
-            lost.store(true, Ordering::Relaxed);
+            lost.note(&why);
             let e = io::Error::other(format!("the share went away: {e} ({why})"));
             Verdict::Record(failed(job, None, "opening on the share", &e))
         }

@@ -443,7 +443,10 @@ fn a_server_that_stalls_mid_pass_is_one_outage_after_about_one_timeout() {
     assert!(relay.is_stalled(), "the stall came mid-pass: {err}");
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("not reachable"), "{err}");
-    assert!(err.contains("no answer within 2 s"), "the stall timed out: {err}");
+    assert!(
+        err.contains("no answer within 2 s"),
+        "the stall timed out: {err}"
+    );
     assert!(
         relay.stalled_connections() <= 1,
         "{} connections into the stalled server",
