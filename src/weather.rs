@@ -159,7 +159,10 @@ pub fn run_with_retries(flow: &WeatherContext, retry: Retry) -> Result<WeatherRe
         match run(flow) {
             Ok(report) => return Ok(report),
             Err(Error::Sftp(e))
-                if e.is_transient() && attempt < retry.retries && !flow.stopping() =>
+                if e.is_transient()
+                    && !e.is_stall()
+                    && attempt < retry.retries
+                    && !flow.stopping() =>
             {
                 let wait = backoff(attempt, retry.base, retry.cap);
                 tracing::warn!("weather: {e}; retrying in {} s", wait.as_secs_f64());

@@ -72,4 +72,22 @@ impl SftpError {
             SftpError::Connect { .. } | SftpError::Handshake { .. } | SftpError::Session { .. }
         )
     }
+
+    /// Whether the server stopped answering (a call ran into `--sftp-timeout-secs`): a hung
+    /// server or a link gone dark. Such a pass ends as an outage at once; trying again within
+    /// the pass would only wait out the timeout again for each retry (four of them once held
+    /// a stalled pass for about 250 s at the default 30 s).
+    pub fn is_stall(&self) -> bool {
+        let timed_out = |detail: &str| {
+            let detail = detail.to_ascii_lowercase();
+            detail.contains("timed out") || detail.contains("timeout expired")
+        };
+        match self {
+            SftpError::Connect { source, .. } => source.kind() == std::io::ErrorKind::TimedOut,
+            SftpError::Handshake { detail, .. } | SftpError::Session { detail, .. } => {
+                timed_out(detail)
+            }
+            _ => false,
+        }
+    }
 }
