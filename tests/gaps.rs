@@ -7,6 +7,8 @@ use crate::util::Rig;
 use chrono::{NaiveDate, NaiveDateTime};
 use ingest::sample::{write_share, ShareSpec};
 use serde_json::Value;
+#[cfg(unix)]
+use std::process::Command;
 
 fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
     NaiveDate::from_ymd_opt(y, mo, d)
@@ -462,7 +464,7 @@ fn the_second_version_of_the_last_repeated_minute_is_copied_by_prediction() {
     series(&rig, at(2024, 10, 27, 1, 50), 10, &[]);
     series(&rig, at(2024, 10, 27, 2, 0), 60, &[]);
     let pass_at = |utc: NaiveDateTime| {
-        let shift = utc.and_utc().timestamp() - chrono::Utc::now().timestamp();
+        let shift = utc.and_utc().timestamp() - real_now();
         let out = rig
             .cmd(&["run", "--once", "--json", "--min-age-secs", "0"])
             .env("TZ", "Europe/Zurich")
@@ -493,6 +495,24 @@ fn the_second_version_of_the_last_repeated_minute_is_copied_by_prediction() {
         .filter(|p| p.to_string_lossy().contains("0259_") && p.to_string_lossy().contains("kept"))
         .count();
     assert_eq!(kept, 2, "the first versions of 02:59 are kept aside");
+}
+
+/// The real time in Unix seconds, from a `date` without libfaketime even when this test runs
+/// under a shifted clock (the suite is also run under `faketime`): the child's `FAKETIME`
+/// offset applies to the real clock.
+#[cfg(unix)]
+fn real_now() -> i64 {
+    let out = Command::new("date")
+        .arg("+%s")
+        .env_remove("LD_PRELOAD")
+        .env_remove("FAKETIME")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// libfaketime's preload library (Debian's `faketime` package, which tools/test installs).
