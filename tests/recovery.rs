@@ -348,9 +348,13 @@ fn replay_racing_audit_repair_leaves_every_recorded_copy_in_bronze() {
                 .spawn()
                 .unwrap()
         };
-        let repair = spawn(&["audit", "--repair", "--json"]);
+        // Each may wait for the other's hold on the store longer than the default 5 s on a
+        // loaded machine (or under Wine): that wait is not what this test is about.
+        let repair = spawn(&["audit", "--repair", "--json", "--store-wait-secs", "300"]);
         let replay = spawn(&[
             "replay",
+            "--store-wait-secs",
+            "300",
             "--since",
             "2023-08-18T10:00",
             "--until",
