@@ -90,6 +90,17 @@ impl Garage {
         rig
     }
 
+    /// The node's S3 address (for a relay in front of it).
+    pub fn endpoint(&self) -> std::net::SocketAddr {
+        let url = &self
+            .env
+            .iter()
+            .find(|(k, _)| *k == "AWS_ENDPOINT_URL")
+            .unwrap()
+            .1;
+        url.trim_start_matches("http://").parse().unwrap()
+    }
+
     /// Every key below `prefix` (relative to it), sorted.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         use futures::TryStreamExt;

@@ -511,12 +511,7 @@ fn through(rig: &Rig, relay: &crate::relay::Relay, args: &[&str]) -> (Output, st
 #[test]
 fn a_stalled_object_store_ends_the_pass_as_one_outage_whatever_the_batch() {
     let garage = Garage::start();
-    let endpoint = garage
-        .env
-        .iter()
-        .find(|(k, _)| *k == "AWS_ENDPOINT_URL")
-        .map(|(_, v)| v.trim_start_matches("http://").parse().unwrap())
-        .unwrap();
+    let endpoint = garage.endpoint();
     for (when, stall_after) in [("at connect", 0), ("mid-upload", 400_000)] {
         let rig = garage.rig(&format!("stall-{}", stall_after));
         rig.add_minutes(0, 500);
@@ -582,12 +577,7 @@ fn a_missing_bucket_is_one_plain_line_without_xml() {
 #[test]
 fn a_batch_left_unknown_is_settled_without_downloading_it() {
     let garage = Garage::start();
-    let endpoint = garage
-        .env
-        .iter()
-        .find(|(k, _)| *k == "AWS_ENDPOINT_URL")
-        .map(|(_, v)| v.trim_start_matches("http://").parse().unwrap())
-        .unwrap();
+    let endpoint = garage.endpoint();
     let rig = garage.rig("settle");
     rig.add_minutes(0, 300);
     let relay = crate::relay::Relay::to(endpoint);
