@@ -454,3 +454,31 @@ fn a_server_that_stalls_mid_pass_is_one_outage_after_about_one_timeout() {
     );
     drop(relay);
 }
+
+/// Issue 25, item 5, at connect: a server that accepts the connection and never answers ends
+/// the pass as an outage after about one timeout, with one connection tried, and no store is
+/// made for a share never reached.
+#[test]
+fn a_server_that_stalls_at_connect_is_one_outage_after_about_one_timeout() {
+    let (mut rig, samba) = native_rig();
+    rig.add_minutes(0, 5);
+    let relay = crate::relay::Relay::to(format!("127.0.0.1:{}", samba.port).parse().unwrap());
+    rig.source = PathBuf::from(format!(
+        "smb://{USER}@127.0.0.1:{}/sensors",
+        relay.addr.port()
+    ));
+    relay.stall();
+    let started = std::time::Instant::now();
+    let out = crate::util::output_of(&mut rig.cmd(&["run", "--once", "--smb-timeout-secs", "2"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!(
+        "smb stall at connect: outage after {:?}, {} connections opened while stalled",
+        started.elapsed(),
+        relay.stalled_connections()
+    );
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("not reachable"), "{err}");
+    assert!(err.contains("no answer within 2 s"), "the timeout's: {err}");
+    assert!(relay.stalled_connections() <= 1, "{err}");
+    assert!(!rig.state.exists(), "no store for a share never reached");
+}

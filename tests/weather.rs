@@ -636,6 +636,22 @@ fn sigterm_mid_weather_pass_finishes_and_records_the_batch_in_flight() {
 /// opened into the stall (none); the time goes to stderr for the closing note.
 #[test]
 fn a_server_that_stalls_mid_download_is_one_outage_without_retries() {
+    let stalled = stalled_weather_pass(true);
+    assert_eq!(stalled, 0, "no connection into the stall");
+}
+
+/// The same with the stall from the first byte (the SSH handshake never answered): one
+/// connection, the one the pass opened, and no retry.
+#[test]
+fn a_server_that_stalls_at_connect_is_one_outage_without_retries() {
+    let stalled = stalled_weather_pass(false);
+    assert_eq!(stalled, 1, "the pass's own connection, no retry");
+}
+
+/// A weather pass (3 retries configured, 2 s timeout) through a relay that stalls once the
+/// download of a 32 MiB forecast has started (`mid_download`) or from the start; asserts an
+/// outage that leaves nothing in Bronze, returns the connections opened while stalled.
+fn stalled_weather_pass(mid_download: bool) -> u64 {
     let sshd = Sshd::start();
     let rig = Rig::new();
     let name = "Pred_2023-08-18.csv";
@@ -658,25 +674,35 @@ fn a_server_that_stalls_mid_download_is_one_outage_without_retries() {
     let temp = bronze_of(&rig, name).with_file_name(format!(".{name}.ingest-tmp"));
     let mut cmd = rig.cmd(&["run", "--once", "--json"]);
     cmd.args(&args);
+    if !mid_download {
+        relay.stall();
+    }
     let started = std::time::Instant::now();
     let child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Unwrapped: a panic here leaves a process that ends by itself at the stall's timeout.
-    crate::util::wait_for("the download to start", || {
-        temp.metadata().is_ok_and(|m| m.len() > 0)
-    });
-    relay.stall();
+    if mid_download {
+        // Unwrapped: a panic here leaves a process that ends by itself at the stall's timeout.
+        crate::util::wait_for("the download to start", || {
+            temp.metadata().is_ok_and(|m| m.len() > 0)
+        });
+        relay.stall();
+    }
     let out = child.wait_with_output().unwrap();
+    let when = if mid_download {
+        "mid-download"
+    } else {
+        "at connect"
+    };
     eprintln!(
-        "sftp stall mid-download: outage after {:?}, {} connections opened while stalled",
+        "sftp stall {when}: outage after {:?}, {} connections opened while stalled",
         started.elapsed(),
         relay.stalled_connections()
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert_eq!(relay.stalled_connections(), 0, "{}", stderr(&out));
     assert!(weather_files(&rig).is_empty());
     assert!(!temp.exists(), "no temp file left behind");
+    relay.stalled_connections()
 }

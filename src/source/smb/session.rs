@@ -93,10 +93,16 @@ impl Session {
                     "{why} (lost while this call waited)"
                 )));
             }
-            none => match runtime.block_on(connect(settings)) {
-                Ok(connected) => none.insert(connected),
-                Err(failure) => return Err(self.note_loss(failure)),
-            },
+            none => {
+                let limit = settings.timeout;
+                match runtime
+                    .block_on(async { tokio::time::timeout(limit, connect(settings)).await })
+                {
+                    Ok(Ok(connected)) => none.insert(connected),
+                    Ok(Err(failure)) => return Err(self.note_loss(failure)),
+                    Err(_) => return Err(self.note_loss(stalled(limit))),
+                }
+            }
         };
         // The client waits for an answer as long as the connection lives: a server that
         // stalls (a hung smbd, a link gone dark) is given one timeout per request.
