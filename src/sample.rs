@@ -160,14 +160,17 @@ fn hash_str(s: &str) -> u64 {
     })
 }
 
-/// splitmix64: tiny, deterministic, good enough for test data.
-struct Rng(u64);
+/// splitmix64: tiny, deterministic, good enough for test data (a seed names the same data on
+/// every machine).
+pub struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
-    fn next(&mut self) -> u64 {
+
+    #[allow(clippy::should_implement_trait)] // a draw, not an `Option`: it never runs out
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -409,6 +409,16 @@ fn metrics_count_the_copies_of_a_pass_cut_short_by_the_server_going_away() {
     }
 }
 
+/// A relay in front of `samba`, and `rig` reading the share through it.
+fn behind_relay(rig: &mut Rig, samba: &Samba) -> crate::relay::Relay {
+    let relay = crate::relay::Relay::to(format!("127.0.0.1:{}", samba.port).parse().unwrap());
+    rig.source = PathBuf::from(format!(
+        "smb://{USER}@127.0.0.1:{}/sensors",
+        relay.addr.port()
+    ));
+    relay
+}
+
 /// Issue 25, item 5: a server that stalls mid-pass (connections accepted, no answer: a hung
 /// smbd, a link gone dark) ends the pass as an outage after about one request timeout. The
 /// copy threads waiting behind the four connections once each connected anew into the
@@ -419,11 +429,7 @@ fn metrics_count_the_copies_of_a_pass_cut_short_by_the_server_going_away() {
 fn a_server_that_stalls_mid_pass_is_one_outage_after_about_one_timeout() {
     let (mut rig, samba) = native_rig();
     rig.add_minutes(0, 3000);
-    let relay = crate::relay::Relay::to(format!("127.0.0.1:{}", samba.port).parse().unwrap());
-    rig.source = PathBuf::from(format!(
-        "smb://{USER}@127.0.0.1:{}/sensors",
-        relay.addr.port()
-    ));
+    let relay = behind_relay(&mut rig, &samba);
     relay.stall_after(600_000);
     let started = std::time::Instant::now();
     let out = crate::util::output_of(&mut rig.cmd(&[
@@ -462,11 +468,7 @@ fn a_server_that_stalls_mid_pass_is_one_outage_after_about_one_timeout() {
 fn a_server_that_stalls_at_connect_is_one_outage_after_about_one_timeout() {
     let (mut rig, samba) = native_rig();
     rig.add_minutes(0, 5);
-    let relay = crate::relay::Relay::to(format!("127.0.0.1:{}", samba.port).parse().unwrap());
-    rig.source = PathBuf::from(format!(
-        "smb://{USER}@127.0.0.1:{}/sensors",
-        relay.addr.port()
-    ));
+    let relay = behind_relay(&mut rig, &samba);
     relay.stall();
     let started = std::time::Instant::now();
     let out = crate::util::output_of(&mut rig.cmd(&["run", "--once", "--smb-timeout-secs", "2"]));

@@ -4,6 +4,7 @@
 //! random damage through the real binary; portable, so it also runs under Wine.
 
 use crate::util::Rig;
+use ingest::sample::Rng;
 use serde_json::Value;
 use std::fs;
 use std::process::{Command, Output, Stdio};
@@ -43,23 +44,10 @@ fn reads_only(args: &[&str]) -> bool {
     matches!(args, ["status" | "log" | "gaps", ..] | ["audit", "--json"])
 }
 
-/// splitmix64: a small, well-mixed generator, so a seed names the same damage everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 /// `store` with `PAGES_HIT` distinct pages (any of them, the header too) overwritten with
 /// random bytes chosen by `seed`; and which pages.
 fn damage(store: &[u8], seed: u64) -> (Vec<u8>, Vec<usize>) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let pages = store.len() / PAGE;
     let mut hit = Vec::new();
     while hit.len() < PAGES_HIT {
