@@ -5,7 +5,10 @@
 
 #[cfg(unix)]
 use crate::daemon::{daemon, exit_code_within, sigterm};
-use crate::util::{wait_for, walk, Rig, Running};
+#[cfg(unix)]
+use crate::util::Running;
+use crate::util::{wait_for, walk, Rig};
+#[cfg(unix)]
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
