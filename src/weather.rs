@@ -214,7 +214,7 @@ pub fn pass_on(w: &WeatherContext, source: &dyn Source) -> Result<WeatherReport>
     let (actions, unchanged) = plan(&remote, &index);
     drop(index);
     let mut tally = Tally::default();
-    perform(&ctx, actions, &mut tally).map_err(|e| gone(source, e))?;
+    perform(&ctx, actions, &mut tally).map_err(|e| gone(&w.sftp.addr(), e))?;
     Ok(WeatherReport {
         listed: remote.len() as u64,
         unchanged,
@@ -233,12 +233,14 @@ fn sftp_error(e: io::Error) -> Error {
     }
 }
 
-/// A pass the copy step ended because the server went away is a transient weather failure.
-fn gone(source: &dyn Source, e: Error) -> Error {
+/// A pass the copy step ended because the server at `addr` went away is a transient weather
+/// failure. Named by its address: the error's own words say "sFTP server" (the source's
+/// description says it too, and once made the line read "sFTP server the sFTP server").
+fn gone(addr: &str, e: Error) -> Error {
     match e {
         Error::ShareUnreachable { source: io, .. } if connection_error(&io).is_none() => {
             Error::Sftp(SftpError::Session {
-                addr: source.describe(),
+                addr: addr.to_owned(),
                 doing: "copying forecasts".into(),
                 detail: io.to_string(),
             })

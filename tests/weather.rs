@@ -634,24 +634,36 @@ fn sigterm_mid_weather_pass_finishes_and_records_the_batch_in_flight() {
 /// many retries are configured: each retry once connected anew into the stalled server and
 /// waited the timeout out again (about 250 s at the default 30 s). Counted: the connections
 /// opened into the stall (none); the time goes to stderr for the closing note.
+///
+/// The outage's line names the server once (it read "sFTP server the sFTP server" before).
 #[test]
 fn a_server_that_stalls_mid_download_is_one_outage_without_retries() {
-    let stalled = stalled_weather_pass(true);
+    let (stalled, line, port) = stalled_weather_pass(true);
     assert_eq!(stalled, 0, "no connection into the stall");
+    let server = format!("sFTP server 127.0.0.1:{port}");
+    let cause = format!("{server}: reading Pred_2023-08-18.csv: Timed out waiting on socket");
+    assert_eq!(
+        line,
+        format!(
+            "ingest: weather: {server}: copying forecasts: it went away during the pass \
+             ({cause}); 0 further files are left for the next pass"
+        )
+    );
 }
 
 /// The same with the stall from the first byte (the SSH handshake never answered): one
 /// connection, the one the pass opened, and no retry.
 #[test]
 fn a_server_that_stalls_at_connect_is_one_outage_without_retries() {
-    let stalled = stalled_weather_pass(false);
+    let (stalled, _, _) = stalled_weather_pass(false);
     assert_eq!(stalled, 1, "the pass's own connection, no retry");
 }
 
 /// A weather pass (3 retries configured, 2 s timeout) through a relay that stalls once the
 /// download of a 32 MiB forecast has started (`mid_download`) or from the start; asserts an
-/// outage that leaves nothing in Bronze, returns the connections opened while stalled.
-fn stalled_weather_pass(mid_download: bool) -> u64 {
+/// outage that leaves nothing in Bronze; returns the connections opened while stalled, the
+/// last line on stderr and the relay's port.
+fn stalled_weather_pass(mid_download: bool) -> (u64, String, u16) {
     let sshd = Sshd::start();
     let rig = Rig::new();
     let name = "Pred_2023-08-18.csv";
@@ -704,5 +716,7 @@ fn stalled_weather_pass(mid_download: bool) -> u64 {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(weather_files(&rig).is_empty());
     assert!(!temp.exists(), "no temp file left behind");
-    relay.stalled_connections()
+    let said = stderr(&out);
+    let last = said.lines().last().unwrap_or_default().to_owned();
+    (relay.stalled_connections(), last, relay.addr.port())
 }
