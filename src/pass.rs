@@ -271,9 +271,21 @@ fn report_of(
 /// A first run over an empty index and a non-empty Bronze (a switch from the old pipeline)
 /// records what Bronze holds before discovering anything, so nothing is copied twice.
 fn adopt_existing_bronze(ctx: &Context) -> Result<()> {
-    // A Bronze that cannot be read has nothing to adopt; the copies then fail saying why.
-    if ctx.store.with(|s| s.has_files())? || ctx.bronze.is_empty().unwrap_or(true) {
+    if ctx.store.with(|s| s.has_files())? {
         return Ok(());
+    }
+    match ctx.bronze.is_empty() {
+        Ok(false) => {}
+        Ok(true) => return Ok(()),
+        // Bronze as a whole unreachable (a stalled object store): the pass ends here, an
+        // outage after this one request, before the share is listed for copies that would
+        // meet the same store.
+        Err(e) if crate::bronze::is_outage(&e) => {
+            return Err(Error::bronze_unreachable(ctx.bronze, e))
+        }
+        // A Bronze that cannot be read otherwise has nothing to adopt; the copies then fail
+        // saying why.
+        Err(_) => return Ok(()),
     }
     let threads = ctx.settings.copy_threads.min(8);
     let streams = &ctx.settings.streams;

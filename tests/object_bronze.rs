@@ -549,6 +549,42 @@ fn a_stalled_object_store_ends_the_pass_as_one_outage_whatever_the_batch() {
     }
 }
 
+/// Issue 25, item 5, at connect: a store that stalls from its first byte costs a pass one
+/// request, so one `--s3-timeout-secs`. A first pass over an empty index asks whether Bronze
+/// holds files to adopt: that request waited out the timeout, its failure was taken for "no
+/// files", and the copies' listings then waited out another (240 s at the default 120 s).
+/// Now the first request the store leaves unanswered ends the pass, and any later step of it
+/// fails at once. Counted: the connections opened into the stall (2 before: the emptiness
+/// check, then the first copy's listing). The time goes to stderr for the record.
+#[test]
+fn a_store_stalled_at_connect_costs_the_pass_one_request() {
+    let garage = Garage::start();
+    let rig = garage.rig("stall-first");
+    rig.add_minutes(0, 60);
+    let relay = crate::relay::Relay::to(garage.endpoint());
+    relay.stall();
+    let (out, took) = through(&rig, &relay, &["run", "--once", "--s3-timeout-secs", "2"]);
+    eprintln!(
+        "stall at connect, empty index: outage after {took:?}, {} connections into the stall",
+        relay.stalled_connections()
+    );
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    let last = said.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("ingest: Bronze s3://bronze/stall-first is not reachable: "),
+        "one line naming the store: {last}"
+    );
+    assert_eq!(relay.stalled_connections(), 1, "one request into the stall");
+    assert!(rig.log().iter().all(|e| e["kind"] != "failed"));
+    drop(relay);
+    assert_eq!(
+        rig.pass(&[], 0)["copied"],
+        120,
+        "the next pass, the store back"
+    );
+}
+
 /// Issue 25, item 6: a bucket that does not exist (or was deleted) ends the pass as one
 /// outage whose line names the store and the S3 error's code and message, never the raw XML
 /// error document the server sent.

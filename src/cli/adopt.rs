@@ -4,6 +4,7 @@
 
 use super::Resolved;
 use crate::adopt::adopt;
+use crate::bronze::OutageLatch;
 use crate::clock::SystemClock;
 use crate::error::Result;
 use crate::store::Store;
@@ -22,10 +23,10 @@ pub struct AdoptArgs {
 
 pub fn run(cfg: &Resolved, args: &AdoptArgs) -> Result<ExitCode> {
     let store = Store::open(&cfg.state, cfg.store_wait)?;
-    let bronze = cfg.bronze()?;
+    let bronze = OutageLatch::new(cfg.bronze()?);
     let r = adopt(
         &store,
-        &*bronze,
+        &bronze,
         &cfg.streams,
         &SystemClock,
         args.threads.max(1),

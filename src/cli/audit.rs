@@ -4,6 +4,7 @@
 use super::since::local_minute_arg;
 use super::{escaped, Resolved};
 use crate::audit::{AuditOptions, AuditReport, Auditor};
+use crate::bronze::OutageLatch;
 use crate::clock::SystemClock;
 use crate::error::{Error, Result};
 use crate::source::{DirSource, Source};
@@ -41,7 +42,7 @@ pub struct AuditArgs {
 
 pub fn run(cfg: &Resolved, args: &AuditArgs) -> Result<ExitCode> {
     let source = share(cfg, args)?;
-    let bronze = cfg.bronze()?;
+    let bronze = OutageLatch::new(cfg.bronze()?);
     let opts = AuditOptions {
         since: args
             .since
@@ -58,7 +59,7 @@ pub fn run(cfg: &Resolved, args: &AuditArgs) -> Result<ExitCode> {
         store_path: &cfg.state,
         store_wait: cfg.store_wait,
         source: &*source,
-        bronze: &*bronze,
+        bronze: &bronze,
         streams: &cfg.streams,
         clock: &SystemClock,
     };

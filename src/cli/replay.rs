@@ -3,7 +3,7 @@
 
 use super::since::local_minute_arg;
 use super::Resolved;
-use crate::bronze::Bronze;
+use crate::bronze::{Bronze, OutageLatch};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::context::Context;
@@ -49,9 +49,9 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
         .ok_or_else(|| Error::Config("replay needs --smb-path".into()))?;
     let source = &*source;
     source.check().map_err(|e| Error::unreachable(source, e))?;
-    let bronze = cfg.bronze()?;
+    let bronze = OutageLatch::new(cfg.bronze()?);
     let settings = Settings::new(cfg.streams.clone());
-    let plan = plan_with_progress(cfg, source, &*bronze, since, until)?;
+    let plan = plan_with_progress(cfg, source, &bronze, since, until)?;
     let lost = !plan.unrecoverable.is_empty();
     if args.dry_run {
         print_plan(&plan, args.json);
@@ -64,7 +64,7 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     // The write lock before the store (lock order: `store::write_lock`).
     let writing = WriteLock::acquire(&cfg.state)?;
     let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
-    let ctx = Context::new(&store, source, &*bronze, &SystemClock, &settings);
+    let ctx = Context::new(&store, source, &bronze, &SystemClock, &settings);
     let report = apply(&ctx, &plan)?;
     drop((store, writing));
     if args.json {

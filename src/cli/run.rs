@@ -3,7 +3,7 @@
 //! reconcile once a night) and the weather flow (at start, then hourly) under one shutdown.
 
 use super::{escaped, seconds, Resolved};
-use crate::bronze::Bronze;
+use crate::bronze::{Bronze, OutageLatch};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::context::Context;
@@ -120,9 +120,11 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
     let bronze = cfg.bronze()?;
     let settings = settings_of(cfg, args);
     if args.once || args.scan {
-        let code = run_once(cfg, args, &*bronze, &settings)?;
+        // One pass: Bronze found unreachable once is not asked again (see `OutageLatch`).
+        let bronze = OutageLatch::new(bronze);
+        let code = run_once(cfg, args, &bronze, &settings)?;
         return match hook_of(cfg, args, &timing) {
-            Some(hook) => run_hook_once(cfg, &hook, &*bronze, code),
+            Some(hook) => run_hook_once(cfg, &hook, &bronze, code),
             None => Ok(code),
         };
     }

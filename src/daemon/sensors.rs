@@ -9,7 +9,7 @@
 //! passed in: no new pass starts, the batch in flight is finished and committed, and `run`
 //! returns.
 
-use crate::bronze::Bronze;
+use crate::bronze::{Bronze, OutageLatch};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::context::{Bridges, Context};
@@ -177,16 +177,16 @@ impl SensorLoop {
     }
 
     /// The read-only [`probe`], when no reconcile is due and the hook has nothing to hand over.
-    fn probe(&self, start: PassStart) -> Result<Probe> {
+    fn probe(&self, bronze: &dyn Bronze, start: PassStart) -> Result<Probe> {
         let Some(store) = Store::open_read_only(&self.state) else {
             return Ok(Probe::Unsure);
         };
         if nightly_due(&store, &*self.clock, self.config.nightly_hour)?
-            || (self.config.hook.is_some() && hook::has_work(&store, &*self.bronze)?)
+            || (self.config.hook.is_some() && hook::has_work(&store, bronze)?)
         {
             return Ok(Probe::Unsure);
         }
-        probe(&self.context(&store), start)
+        probe(&self.context(&store, bronze), start)
     }
 
     /// A pass that failed (the share went away mid-pass) may have recorded batches before:
@@ -218,14 +218,8 @@ impl SensorLoop {
         }
     }
 
-    fn context<'a>(&'a self, store: &'a Store) -> Context<'a> {
-        let mut ctx = Context::new(
-            store,
-            &*self.source,
-            &*self.bronze,
-            &*self.clock,
-            &self.settings,
-        );
+    fn context<'a>(&'a self, store: &'a Store, bronze: &'a dyn Bronze) -> Context<'a> {
+        let mut ctx = Context::new(store, &*self.source, bronze, &*self.clock, &self.settings);
         ctx.stop = Some(&self.stop);
         ctx.bridges = Some(&self.bridges);
         ctx
@@ -235,7 +229,10 @@ impl SensorLoop {
     /// read-only store, so a caught-up share costs no write and no fsync.
     fn tick(&self) -> Result<Tick> {
         let start = PassStart::now(&*self.source);
-        let probe = self.probe(start)?;
+        // Bronze found unreachable once is not asked again in this tick (a stall costs one
+        // timeout, not one per step); the next tick asks again.
+        let bronze = OutageLatch::new(Arc::clone(&self.bronze));
+        let probe = self.probe(&bronze, start)?;
         if let Probe::Idle(report) = probe {
             return Ok(Tick { report, hook: None });
         }
@@ -243,7 +240,7 @@ impl SensorLoop {
         let writing = WriteLock::acquire(&self.state)?;
         let store = Store::open(&self.state, self.store_wait)?;
         let first_seq = store.event_count()?;
-        let ctx = self.context(&store);
+        let ctx = self.context(&store, &bronze);
         let due =
             nightly_due(&store, &*self.clock, self.config.nightly_hour)? || must_reconcile(&ctx)?;
         let discovery = if due {
@@ -256,9 +253,7 @@ impl SensorLoop {
         self.observe(&store);
         drop(writing);
         let hook = match &self.config.hook {
-            Some(h) if !ctx.stopping() => {
-                hook::run(h, &store, &*self.bronze, &*self.clock, &self.stop)?
-            }
+            Some(h) if !ctx.stopping() => hook::run(h, &store, &bronze, &*self.clock, &self.stop)?,
             _ => None,
         };
         Ok(Tick { report, hook })

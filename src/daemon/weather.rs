@@ -3,7 +3,7 @@
 //! shutdown the pass in flight finishes its batch, records it, and the task returns.
 
 use super::shutdown::Shutdown;
-use crate::bronze::Bronze;
+use crate::bronze::{Bronze, OutageLatch};
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::metrics::{Flow, Metrics};
@@ -98,9 +98,11 @@ impl WeatherLoop {
 
     /// One pass with its retries; a damaged store is a logged failure, not a dead task.
     fn pass(&self) -> Result<WeatherReport> {
+        // Bronze found unreachable once is not asked again by this pass or its retries.
+        let bronze = OutageLatch::new(Arc::clone(&self.bronze));
         let ctx = WeatherContext {
             sftp: &self.sftp,
-            bronze: &*self.bronze,
+            bronze: &bronze,
             state: &self.state,
             store_wait: STORE_WAIT,
             clock: &*self.clock,
