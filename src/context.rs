@@ -29,15 +29,43 @@ pub struct Context<'a> {
     pub settings: &'a Settings,
     /// Set by a shutdown: no new batch is started; the one in flight is finished.
     pub stop: Option<&'a AtomicBool>,
-    /// Where gap walks of earlier passes ended (kept by the daemon between passes).
-    pub bridges: Option<&'a Bridges>,
+    /// What prediction remembers of each stream between passes (kept by the daemon).
+    pub memory: Option<&'a StreamMemory>,
 }
 
-/// Per stream, the last minute a gap walk found absent: the next pass continues after it
-/// instead of walking the same absent minutes again. In memory only; after a restart the walk
-/// starts from the baseline again.
+/// What prediction remembers of each stream between the daemon's passes, so a pass goes on
+/// where the previous one stopped instead of looking at the same absent minutes again. In
+/// memory only: after a restart (and in `run --once`) prediction starts from the store.
 #[derive(Debug, Default)]
-pub struct Bridges(pub Mutex<HashMap<String, NaiveDateTime>>);
+pub struct StreamMemory {
+    /// The last minute a gap walk found absent: the next pass walks on after it.
+    walked: Mutex<HashMap<String, NaiveDateTime>>,
+}
+
+impl StreamMemory {
+    /// Where `stream`'s last gap walk ended, if one is remembered.
+    pub fn walked(&self, stream: &str) -> Option<NaiveDateTime> {
+        get(&self.walked, stream)
+    }
+
+    /// Remembers (`Some`) or forgets where `stream`'s gap walk ended.
+    pub fn set_walked(&self, stream: &str, minute: Option<NaiveDateTime>) {
+        set(&self.walked, stream, minute);
+    }
+}
+
+fn get<T: Copy>(map: &Mutex<HashMap<String, T>>, stream: &str) -> Option<T> {
+    let map = map.lock().unwrap_or_else(|e| e.into_inner());
+    map.get(stream).copied()
+}
+
+fn set<T>(map: &Mutex<HashMap<String, T>>, stream: &str, value: Option<T>) {
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    match value {
+        Some(v) => map.insert(stream.to_owned(), v),
+        None => map.remove(stream),
+    };
+}
 
 /// How a pass reaches the store. The sensor flow holds it for a pass (local, short passes);
 /// the weather flow opens it for each read or write, so a slow or hung server never holds it
@@ -91,7 +119,7 @@ impl<'a> Context<'a> {
             clock,
             settings,
             stop: None,
-            bridges: None,
+            memory: None,
         }
     }
 

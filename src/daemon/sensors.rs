@@ -12,7 +12,7 @@
 use crate::bronze::{Bronze, OutageLatch};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::context::{Bridges, Context};
+use crate::context::{Context, StreamMemory};
 use crate::error::{Error, Result};
 use crate::hook::{self, Hook};
 use crate::identity::SourceId;
@@ -56,7 +56,7 @@ pub struct SensorLoop {
     pub config: SensorSchedule,
     /// What every pass is reported to (and the endpoint serves).
     pub metrics: Arc<Metrics>,
-    bridges: Bridges,
+    memory: StreamMemory,
     stop: AtomicBool,
 }
 
@@ -90,7 +90,7 @@ impl SensorLoop {
         settings: Settings,
         config: SensorSchedule,
     ) -> Self {
-        let (bridges, stop) = (Bridges::default(), AtomicBool::new(false));
+        let (memory, stop) = (StreamMemory::default(), AtomicBool::new(false));
         let streams: Vec<String> = settings.streams.iter().map(|(n, _)| n.to_owned()).collect();
         let metrics = Arc::new(Metrics::new(&[Flow::Sensors], &streams));
         SensorLoop {
@@ -102,7 +102,7 @@ impl SensorLoop {
             settings,
             config,
             metrics,
-            bridges,
+            memory,
             stop,
         }
     }
@@ -221,7 +221,7 @@ impl SensorLoop {
     fn context<'a>(&'a self, store: &'a Store, bronze: &'a dyn Bronze) -> Context<'a> {
         let mut ctx = Context::new(store, &*self.source, bronze, &*self.clock, &self.settings);
         ctx.stop = Some(&self.stop);
-        ctx.bridges = Some(&self.bridges);
+        ctx.memory = Some(&self.memory);
         ctx
     }
 

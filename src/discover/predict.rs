@@ -6,12 +6,12 @@
 //! (deferred, failed) are looked up again too.
 //!
 //! Cost per stream and pass: caught up, 1 lookup (2 with a file that just landed); during an
-//! outage, `gap_minutes` misses once, then (with the daemon's bridges) about 4 lookups (the
+//! outage, `gap_minutes` misses once, then (with the daemon's memory) about 4 lookups (the
 //! stream's next minute again, the walk on from where the gap walk ended, 2 probes at the
 //! wall clock); bridging a gap costs at most `bridge_budget` + 2 lookups per pass (default
 //! 1,440: a day of minutes).
 
-use crate::context::{Bridges, Context};
+use crate::context::Context;
 use crate::copy::perform;
 use crate::discover::plan::{classify, Action};
 use crate::error::{Error, Result};
@@ -199,10 +199,7 @@ impl Walk<'_, '_> {
     /// past the wall clock is forgotten: the clock stepped back since, and the minutes it
     /// walked have not all come yet.
     fn walked(&self, newest: NaiveDateTime) -> Option<NaiveDateTime> {
-        let walked = self
-            .ctx
-            .bridges
-            .and_then(|b| bridge_get(b, self.apartment))?;
+        let walked = self.ctx.memory?.walked(self.apartment)?;
         if walked > self.now {
             self.forget();
             return None;
@@ -211,27 +208,16 @@ impl Walk<'_, '_> {
     }
 
     fn forget(&self) {
-        if let Some(b) = self.ctx.bridges {
-            b.0.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(self.apartment);
+        if let Some(m) = self.ctx.memory {
+            m.set_walked(self.apartment, None);
         }
     }
 
     fn remember(&self, minute: NaiveDateTime) {
-        if let Some(b) = self.ctx.bridges {
-            b.0.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(self.apartment.to_owned(), minute);
+        if let Some(m) = self.ctx.memory {
+            m.set_walked(self.apartment, Some(minute));
         }
     }
-}
-
-fn bridge_get(b: &Bridges, apartment: &str) -> Option<NaiveDateTime> {
-    b.0.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(apartment)
-        .copied()
 }
 
 /// Pending share files, looked up again: still there → act on them, gone → recorded as such.

@@ -4,7 +4,7 @@
 use crate::bronze::LocalBronze;
 use crate::clock::Clock;
 use crate::config::{Settings, StreamMap};
-use crate::context::Context;
+use crate::context::{Context, StreamMemory};
 use crate::identity::FileKey;
 use crate::naming::SensorName;
 use crate::pass::run_pass;
@@ -80,8 +80,8 @@ impl Rig {
 }
 
 impl Rig {
-    /// A pass as the daemon runs it: gap walks remembered in `bridges` between passes.
-    fn daemon_pass(&self, bridges: &crate::context::Bridges) -> PassReport {
+    /// A pass as the daemon runs it: what prediction remembers kept in `memory` between passes.
+    fn daemon_pass(&self, memory: &StreamMemory) -> PassReport {
         let mut ctx = Context::new(
             &self.store,
             &self.source,
@@ -89,7 +89,7 @@ impl Rig {
             &self.clock,
             &self.settings,
         );
-        ctx.bridges = Some(bridges);
+        ctx.memory = Some(memory);
         run_pass(&ctx, None).unwrap()
     }
 }
@@ -102,32 +102,32 @@ impl Rig {
 #[test]
 fn a_backlog_after_an_outage_or_a_clock_step_is_copied_by_the_next_pass() {
     let rig = Rig::new(t(18, 10, 10));
-    let bridges = crate::context::Bridges::default();
+    let memory = StreamMemory::default();
     rig.land_range(t(18, 10, 0), 10);
-    rig.daemon_pass(&bridges);
+    rig.daemon_pass(&memory);
     // An outage: every pass walks on into the silence and remembers how far it got.
     for _ in 0..8 {
         rig.clock.advance(Duration::minutes(10));
-        assert_eq!(rig.daemon_pass(&bridges).tally.copied, 0);
+        assert_eq!(rig.daemon_pass(&memory).tally.copied, 0);
     }
-    let idle = rig.daemon_pass(&bridges);
+    let idle = rig.daemon_pass(&memory);
     assert!(idle.work.lookups <= 2 * 4, "{:?}", idle.work);
     // The backlog lands, oldest first: its first 30 minutes, then the rest.
     rig.land_range(t(18, 10, 10), 30);
-    assert_eq!(rig.daemon_pass(&bridges).tally.copied, 60);
+    assert_eq!(rig.daemon_pass(&memory).tally.copied, 60);
     rig.land_range(t(18, 10, 40), 50);
-    assert_eq!(rig.daemon_pass(&bridges).tally.copied, 100);
+    assert_eq!(rig.daemon_pass(&memory).tally.copied, 100);
 
     // The clock steps three hours ahead: the walk goes through minutes not yet come.
     rig.clock.advance(Duration::hours(3));
     for _ in 0..3 {
-        rig.daemon_pass(&bridges);
+        rig.daemon_pass(&memory);
     }
     // Back to the right time, which goes on; the next minutes' files land.
     rig.clock
         .advance(Duration::hours(-3) + Duration::minutes(10));
     rig.land_range(t(18, 11, 30), 5);
-    assert_eq!(rig.daemon_pass(&bridges).tally.copied, 10);
+    assert_eq!(rig.daemon_pass(&memory).tally.copied, 10);
 }
 
 #[test]
