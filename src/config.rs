@@ -98,6 +98,9 @@ pub struct Settings {
     pub future_skew_minutes: i64,
     /// Most lookups a pass spends walking one stream's gap once files resumed after it.
     pub bridge_budget: i64,
+    /// Most lookups that find nothing a pass spends per stream on the missing minutes of the
+    /// last day behind the stream's newest one (the hole sweep; files found cost no budget).
+    pub sweep_budget: usize,
     /// How far past the wall clock a name may be dated and still be copied. A name further
     /// ahead (a gateway with a wrong clock, a hand-made test file) is recorded as skipped
     /// `in-future` and retried once the wall clock reaches it, so it never moves a baseline
@@ -119,6 +122,7 @@ impl Settings {
             batch_size: 1000,
             future_skew_minutes: 1,
             bridge_budget: 1440,
+            sweep_budget: 4,
             future_tolerance: chrono::Duration::days(1),
             accept_shrunk_share: false,
         }

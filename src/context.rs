@@ -40,6 +40,9 @@ pub struct Context<'a> {
 pub struct StreamMemory {
     /// The last minute a gap walk found absent: the next pass walks on after it.
     walked: Mutex<HashMap<String, NaiveDateTime>>,
+    /// Where the hole sweep stopped, as a minute index: the next pass sweeps the missing
+    /// minutes before it first.
+    swept: Mutex<HashMap<String, i64>>,
 }
 
 impl StreamMemory {
@@ -51,6 +54,16 @@ impl StreamMemory {
     /// Remembers (`Some`) or forgets where `stream`'s gap walk ended.
     pub fn set_walked(&self, stream: &str, minute: Option<NaiveDateTime>) {
         set(&self.walked, stream, minute);
+    }
+
+    /// Where `stream`'s hole sweep stopped, if it did not finish a round.
+    pub fn swept(&self, stream: &str) -> Option<i64> {
+        get(&self.swept, stream)
+    }
+
+    /// Remembers (`Some`) or forgets where `stream`'s hole sweep stopped.
+    pub fn set_swept(&self, stream: &str, minute: Option<i64>) {
+        set(&self.swept, stream, minute);
     }
 }
 

@@ -143,6 +143,26 @@ pub fn of_stream(
     out
 }
 
+/// The runs of missing minutes (dst-skipped ones left out) between minute indexes `from` and
+/// `to` inclusive, oldest first: what prediction's hole sweep looks up again.
+pub fn missing_runs(days: &BTreeMap<Day, DayPresence>, from: i64, to: i64, zone: Zone) -> Vec<Gap> {
+    let mut out = StreamGaps {
+        stream: String::new(),
+        window: None,
+        never_started: false,
+        expected: 0,
+        present: 0,
+        missing: 0,
+        gaps: Vec::new(),
+        late: Vec::new(),
+    };
+    if from <= to {
+        scan(&mut out, days, from, to, zone);
+    }
+    out.gaps.retain(|g| g.kind == GapKind::Missing);
+    out.gaps
+}
+
 /// Walks the window minute by minute, day row by day row, counting and collecting runs.
 fn scan(out: &mut StreamGaps, days: &BTreeMap<Day, DayPresence>, from: i64, to: i64, zone: Zone) {
     let empty = DayPresence::default();

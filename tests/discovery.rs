@@ -389,3 +389,50 @@ fn streams_not_caught_up_is_logged_once_per_pass() {
     assert_eq!(err.matches("streams not caught up").count(), 1, "{err}");
     assert!(err.contains("Nobody"), "{err}");
 }
+
+/// Issue 25, item 3, the case left open: the stream is live again (prediction follows its
+/// newest minute) when an hour-long outage's files are uploaded, newest half first. They lie
+/// behind the baseline, where prediction never looked: they waited for the nightly reconcile
+/// (up to a day) while `gaps` called them missing. Now the `run --once` after each half lands
+/// copies it, with a few lookups per stream beyond the copies, and no listing; once the hole
+/// is filled a pass costs one lookup per stream again. (The nightly reconcile is set not to
+/// come due while the test runs.)
+#[test]
+fn a_backlog_landing_newest_first_behind_a_live_stream_is_copied_by_the_next_pass() {
+    let rig = Rig::new();
+    let now = ingest::naming::truncate_to_minute(chrono::Local::now().naive_local());
+    let hour = nightly_hour_not_due_since(chrono::Utc::now()).to_string();
+    let pass = || rig.pass(&["--min-age-secs", "0", "--nightly-hour", &hour], 0);
+    let start = now - chrono::Duration::minutes(150);
+    rig.add_minutes_from(start, 0, 30);
+    assert_eq!(pass()["copied"], 60, "the first reconcile");
+    // Minutes 30..89 are the outage; the stream is live again from minute 90 to now.
+    rig.add_minutes_from(start, 90, 61);
+    let live = pass();
+    assert_eq!(
+        (live["mode"].as_str(), live["copied"].as_u64()),
+        (Some("prediction"), Some(122))
+    );
+    assert_eq!(
+        rig.run(&["gaps"]).status.code(),
+        Some(1),
+        "the outage is missing"
+    );
+    for (from, what) in [(60, "the newest half"), (30, "the oldest half")] {
+        rig.add_minutes_from(start, from, 30);
+        let r = pass();
+        assert_eq!(r["copied"], 60, "{what}: {r}");
+        assert_eq!(r["listings"], 0, "{what}: {r}");
+        // One look up per copy and a re-check of what it read; beyond that, per stream, the
+        // live minute and at most 4 looks at the hole.
+        let beyond = r["lookups"].as_u64().unwrap() - 2 * 60;
+        assert!(beyond <= 2 * (1 + 4), "{what}: {r}");
+    }
+    assert_eq!(rig.run(&["gaps"]).status.code(), Some(0), "nothing missing");
+    let idle = pass();
+    assert_eq!(
+        (idle["copied"].as_u64(), idle["lookups"].as_u64()),
+        (Some(0), Some(2)),
+        "{idle}"
+    );
+}

@@ -2,14 +2,17 @@
 //! the baseline in the index + 1 minute, look up each expected name once; stop after
 //! `gap_minutes` consecutive misses, or at the first miss at or past the wall clock (nothing
 //! newer can exist yet), and never probe past the wall clock plus a small skew. A caught-up
-//! stream therefore costs one lookup per pass. Files left pending by earlier passes
-//! (deferred, failed) are looked up again too.
+//! stream therefore costs one lookup per pass. Behind the baseline, the missing minutes of
+//! the last day are looked up again a few at a time ([`super::sweep`]), so a backlog that
+//! lands after the stream went on is copied whatever its order. Files left pending by
+//! earlier passes (deferred, failed) are looked up again too.
 //!
 //! Cost per stream and pass: caught up, 1 lookup (2 with a file that just landed); during an
 //! outage, `gap_minutes` misses once, then (with the daemon's memory) about 4 lookups (the
 //! stream's next minute again, the walk on from where the gap walk ended, 2 probes at the
 //! wall clock); bridging a gap costs at most `bridge_budget` + 2 lookups per pass (default
-//! 1,440: a day of minutes).
+//! 1,440: a day of minutes); while the last day has missing minutes behind the baseline, at
+//! most `sweep_budget` more (default 4) that find nothing.
 
 use crate::context::Context;
 use crate::copy::perform;
@@ -21,6 +24,7 @@ use crate::record::Tally;
 use crate::source::{os_name, EntryKind, SourceMeta};
 use crate::store::event::SkipReason;
 use chrono::{Duration, NaiveDateTime};
+use std::collections::HashSet;
 use std::ffi::OsString;
 
 /// One prediction pass over every configured stream plus the pending files.
@@ -59,26 +63,33 @@ pub fn discover(ctx: &Context) -> Result<Vec<Action>> {
             walk.recheck_repeated(newest)?;
         }
         walk.forward(newest)?;
+        walk.sweep(newest)?;
         let horizon = ctx.horizon();
+        // A minute the clock read twice may be both rechecked and swept: acted on once.
+        let mut seen = HashSet::new();
         for (name, kind) in walk.found {
-            actions.push(classify(&name, kind, &ctx.settings.streams, horizon));
+            if seen.insert(name.clone()) {
+                actions.push(classify(&name, kind, &ctx.settings.streams, horizon));
+            }
         }
     }
     actions.extend(retry_pending(ctx)?);
     Ok(actions)
 }
 
-/// The lookups of one stream in one pass.
-struct Walk<'c, 'a> {
-    ctx: &'c Context<'a>,
-    apartment: &'c str,
-    now: NaiveDateTime,
-    found: Vec<(OsString, EntryKind)>,
+/// The lookups of one stream in one pass (the hole sweep, [`super::sweep`], is one more
+/// part of it).
+pub(super) struct Walk<'c, 'a> {
+    pub(super) ctx: &'c Context<'a>,
+    pub(super) apartment: &'c str,
+    pub(super) now: NaiveDateTime,
+    /// Names found to act on (one found twice is acted on once).
+    pub(super) found: Vec<(OsString, EntryKind)>,
 }
 
 impl Walk<'_, '_> {
     /// One lookup of this stream's name for `minute`.
-    fn lookup(&self, minute: NaiveDateTime) -> Result<(OsString, Option<SourceMeta>)> {
+    pub(super) fn lookup(&self, minute: NaiveDateTime) -> Result<(OsString, Option<SourceMeta>)> {
         let name = OsString::from(SensorName::new(minute, self.apartment).to_string());
         let meta = self
             .ctx

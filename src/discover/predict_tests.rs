@@ -130,6 +130,104 @@ fn a_backlog_after_an_outage_or_a_clock_step_is_copied_by_the_next_pass() {
     assert_eq!(rig.daemon_pass(&memory).tally.copied, 10);
 }
 
+/// Issue 25, item 3, the case left: the stream is live again (prediction follows its newest
+/// minute) when the outage's files are uploaded, newest first. They lie behind the baseline,
+/// where prediction never looked: only the nightly reconcile found them. The hole sweep finds
+/// each part of the backlog in the pass after it lands; a steady live stream without holes
+/// still costs one lookup per pass, and one with a hole that never fills at most
+/// `sweep_budget` more.
+#[test]
+fn a_backlog_landing_newest_first_behind_a_live_stream_is_copied_by_the_next_pass() {
+    let rig = Rig::new(t(18, 11, 0));
+    let memory = StreamMemory::default();
+    rig.land_range(t(18, 10, 0), 60);
+    assert_eq!(rig.daemon_pass(&memory).tally.copied, 120);
+    // An outage from 11:00 to 11:59; at 13:00 the stream is live again, its outage bridged.
+    rig.clock.advance(Duration::hours(2));
+    rig.land_range(t(18, 12, 0), 60);
+    assert_eq!(rig.daemon_pass(&memory).tally.copied, 120);
+    let live = |rig: &Rig| {
+        rig.clock.advance(Duration::minutes(1));
+        rig.land_range(rig.clock.now_local() - Duration::minutes(1), 1);
+    };
+    // The backlog lands newest first, 20 minutes between two passes, the stream live meanwhile.
+    for (from, part) in [(40, 20), (20, 20), (10, 10)] {
+        live(&rig);
+        rig.land_range(t(18, 11, from), part);
+        let r = rig.daemon_pass(&memory);
+        assert_eq!(r.tally.copied, 2 * (1 + part as u64), "{r:?}");
+    }
+    // 11:00–11:09 never come: each pass looks at the hole within the budget, no more.
+    for _ in 0..30 {
+        let idle = rig.daemon_pass(&memory);
+        assert_eq!(idle.tally.copied, 0);
+        assert_eq!(idle.work.lookups, 2 * (1 + 4), "{:?}", idle.work);
+    }
+    rig.land_range(t(18, 11, 0), 10);
+    assert_eq!(rig.daemon_pass(&memory).tally.copied, 20);
+    // No hole left: a live stream costs one lookup per pass again.
+    let idle = rig.daemon_pass(&memory);
+    assert_eq!((idle.tally.copied, idle.work.lookups), (0, 2));
+}
+
+/// The sweep finds a backlog whatever its order: minutes of a three-hour hole landing in a
+/// shuffled order, a third at a time, are all copied once all have landed, within a pass, and
+/// while they land each pass costs at most the budget in lookups that find nothing.
+#[test]
+fn a_backlog_landing_in_any_order_is_copied_once_it_has_landed() {
+    let rig = Rig::new(t(18, 10, 30));
+    let memory = StreamMemory::default();
+    rig.land_range(t(18, 10, 0), 30);
+    rig.daemon_pass(&memory);
+    rig.clock.advance(Duration::hours(4));
+    rig.land_range(t(18, 13, 30), 60);
+    assert_eq!(rig.daemon_pass(&memory).tally.copied, 120);
+    let mut minutes: Vec<i64> = (0..180).collect();
+    let mut rng = crate::sample::Rng::new(25);
+    for i in (1..minutes.len()).rev() {
+        minutes.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    let mut copied = 0;
+    for third in minutes.chunks(60) {
+        for &m in third {
+            rig.land_range(t(18, 10, 30) + Duration::minutes(m), 1);
+        }
+        let r = rig.daemon_pass(&memory);
+        copied += r.tally.copied;
+        let misses = r.work.lookups - 2 * r.tally.copied - 2;
+        assert!(misses <= 2 * 4, "{:?}", r.work);
+    }
+    let r = rig.daemon_pass(&memory);
+    assert_eq!(
+        copied + r.tally.copied,
+        360,
+        "every minute of the hole, once"
+    );
+    assert_eq!(rig.daemon_pass(&memory).work.lookups, 2, "no hole left");
+}
+
+/// After clock steps (three hours ahead, then back), a backlog that lands newest first behind
+/// the live stream is still copied by the next pass, and nothing is copied twice.
+#[test]
+fn a_backlog_behind_a_live_stream_is_copied_after_clock_steps() {
+    let rig = Rig::new(t(18, 11, 0));
+    let memory = StreamMemory::default();
+    rig.land_range(t(18, 10, 0), 60);
+    rig.daemon_pass(&memory);
+    rig.clock.advance(Duration::hours(1));
+    rig.land_range(t(18, 11, 30), 30);
+    assert_eq!(rig.daemon_pass(&memory).tally.copied, 60);
+    rig.clock.advance(Duration::hours(3));
+    rig.land_range(t(18, 11, 15), 15);
+    assert_eq!(rig.daemon_pass(&memory).tally.copied, 30, "the clock ahead");
+    rig.clock
+        .advance(Duration::hours(-3) + Duration::minutes(1));
+    rig.land_range(t(18, 11, 0), 15);
+    let r = rig.daemon_pass(&memory);
+    assert_eq!(r.tally.copied, 30, "the clock back: {r:?}");
+    assert_eq!(rig.store.streams().unwrap()["A"].files, 120);
+}
+
 #[test]
 fn empty_index_starts_with_a_reconcile_then_predicts_without_listing() {
     let rig = Rig::new(t(18, 11, 0));

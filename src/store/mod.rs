@@ -331,6 +331,37 @@ impl Store {
         Ok(rows.into_iter().map(|((_, day), row)| (day, row)).collect())
     }
 
+    /// The presence rows of one stream from naive day `from` to `to`, inclusive.
+    pub fn presence_between(
+        &self,
+        stream: &str,
+        from: Day,
+        to: Day,
+    ) -> Result<BTreeMap<Day, DayPresence>> {
+        let rows = self.presence_rows((stream, from)..=(stream, to))?;
+        Ok(rows.into_iter().map(|((_, day), row)| (day, row)).collect())
+    }
+
+    /// The first minute (a `naming::minute_index`) one stream has a file for, read from its
+    /// first presence row only; `None` before its first file.
+    pub fn first_present_minute(&self, stream: &str) -> Result<Option<i64>> {
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(PRESENCE) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        for row in table.range((stream, Day::MIN)..=(stream, Day::MAX))? {
+            let (k, v) = row?;
+            let row: DayPresence = codec::decode("presence row", v.value())?;
+            if let Some(m) = row.first() {
+                let day = i64::from(k.value().1);
+                return Ok(Some(day * presence::DAY_MINUTES + m as i64));
+            }
+        }
+        Ok(None)
+    }
+
     /// Every presence row, keyed by (stream, day).
     pub fn presence(&self) -> Result<BTreeMap<(String, Day), DayPresence>> {
         self.presence_rows::<std::ops::RangeFull>(..)
