@@ -50,7 +50,7 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
         });
         // A batch whose outcome Bronze cannot tell is left to the journal, like a crash.
         let events = publish_batch(ctx, batch, outcomes, &bronze_down).map_err(|e| match e {
-            e if crate::bronze::is_outage(&e) => Error::bronze_unreachable(ctx.bronze, e),
+            e if crate::bronze::is_outage(&e) => crate::bronze::outage(ctx.bronze, e),
             e => Error::io("publishing a batch into Bronze", e),
         })?;
         for event in &events {
@@ -64,14 +64,17 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
         }
         ctx.record_journaled(events, &journal)?;
         if let Some(why) = bronze_down.take() {
-            return Err(Error::bronze_unreachable(ctx.bronze, why));
+            return Err(crate::bronze::outage(ctx.bronze, why));
         }
         if let Some(cause) = cause {
             let left: usize = batches[i + 1..].iter().map(|b| b.len()).sum();
             let why = format!(
                 "it went away during the pass ({cause}); {left} further files are left for the next pass"
             );
-            return Err(Error::unreachable(ctx.source, io::Error::other(why)));
+            return Err(Error::unreachable(
+                ctx.source.describe(),
+                io::Error::other(why),
+            ));
         }
     }
     Ok(true)
@@ -183,7 +186,7 @@ pub fn settle_interrupted(store: &Store, bronze: &dyn Bronze, clock: &dyn Clock)
         settle_one(store, bronze, key, rel, &down)
     });
     if let Some(e) = down.into_inner() {
-        return Err(Error::bronze_unreachable(bronze, e));
+        return Err(crate::bronze::outage(bronze, e));
     }
     let mut events = Vec::new();
     let mut settled = Vec::new();

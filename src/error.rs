@@ -35,8 +35,10 @@ pub enum Error {
     DaemonRunning { lock: PathBuf },
     #[error("configuration: {0}")]
     Config(String),
+    /// The weather server's own failure, in its client's words (`source::sftp::SftpError`
+    /// converts into it where it is defined, so this vocabulary imports no source).
     #[error("weather: {0}")]
-    Sftp(#[from] crate::source::sftp::SftpError),
+    Sftp(ServerError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -45,26 +47,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// `source` as a whole could not be reached (`why`).
-    pub fn unreachable(source: &dyn crate::source::Source, why: std::io::Error) -> Self {
+    /// A source as a whole (`what`: its description, e.g. "the share /mnt/z") could not be
+    /// reached (`why`). Bronze's outages are built by `bronze::outage`, which knows its kinds.
+    pub fn unreachable(what: String, why: std::io::Error) -> Self {
         Error::ShareUnreachable {
-            path: source.describe(),
+            path: what,
             source: why,
-        }
-    }
-
-    /// Bronze as a whole could not be used (an object store that is down, a filesystem that
-    /// refuses writes), `why`.
-    pub fn bronze_unreachable(bronze: &dyn crate::bronze::Bronze, why: std::io::Error) -> Self {
-        match crate::bronze::refusal_cause(why) {
-            Ok(cause) => Error::BronzeRefusesWrites {
-                root: bronze.describe(),
-                source: cause,
-            },
-            Err(why) => Error::ShareUnreachable {
-                path: format!("Bronze {}", bronze.describe()),
-                source: why,
-            },
         }
     }
 
@@ -103,6 +91,17 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A remote server's failure as its client described it, with what a flow needs to decide
+/// whether to try again: a transient failure is retried with backoff, a stall is not (each
+/// attempt would wait out another timeout while the pass holds its lock).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ServerError {
+    pub message: String,
+    pub transient: bool,
+    pub stall: bool,
+}
 
 /// redb has one error type per operation; all of them convert into `redb::Error`.
 macro_rules! from_redb {

@@ -21,7 +21,7 @@
 //! - [`daemon`]: every flow as a task under one shutdown, its HTTP endpoint, and the silence
 //!   alerts; [`metrics`]: what the flows report for Prometheus; [`schedule`] and [`clock`]: when.
 //! - [`cli`]: the subcommands (the binary only parses and maps exit codes); [`config`],
-//!   [`identity`], [`error`], [`parallel`]: shared vocabulary; [`sample`]: generated shares.
+//!   [`identity`], [`facts`], [`error`], [`parallel`]: shared vocabulary; [`sample`]: generated shares.
 //! - `testing` (tests only): test doubles, fault injection around the seams, model tests.
 
 pub mod adopt;
@@ -35,6 +35,7 @@ pub mod copy;
 pub mod daemon;
 pub mod discover;
 pub mod error;
+pub mod facts;
 pub mod freshness;
 pub mod gaps;
 pub mod hook;

@@ -11,9 +11,8 @@
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::freshness;
-use crate::record::{PassReport, Tally, OTHER_STREAM, WEATHER_STREAM};
+use crate::record::{PassReport, Tally, WeatherReport, OTHER_STREAM, WEATHER_STREAM};
 use crate::store::Store;
-use crate::weather::WeatherReport;
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,

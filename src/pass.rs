@@ -148,32 +148,31 @@ pub fn run_pass_from(
     };
     let mode = discovery.mode();
     let mut tally = Tally::default();
-    let done = match discovery {
+    let (listed, complete) = match discovery {
         Discovery::Prediction => {
-            predict::run(ctx, &mut tally)?;
-            reconcile::Reconciled {
-                listed: 0,
-                complete: true,
-            }
+            copy::perform(ctx, predict::discover(ctx)?, &mut tally)?;
+            (0, true)
         }
-        Discovery::Reconcile => match reconcile::run(ctx, &mut tally) {
+        Discovery::Reconcile => match reconcile::discover(ctx) {
+            Ok(found) => (found.listed, copy::perform(ctx, found.actions, &mut tally)?),
             // Nothing is concluded from a listing far smaller than the index, but that must
             // not stop new files from coming in until an operator looks: prediction (which
             // never concludes anything from a missing name) runs meanwhile, then the refusal
             // is reported (exit 2, or an outage logged by the daemon, which retries).
             Err(refused) if reconcile::is_refused_listing(&refused) => {
                 tracing::warn!("{refused}; new files are still ingested by prediction");
-                predict::run(ctx, &mut tally)?;
+                copy::perform(ctx, predict::discover(ctx)?, &mut tally)?;
                 return Err(refused);
             }
-            done => done?,
+            Err(e) => return Err(e),
         },
     };
-    let report = report_of(ctx, mode, tally, done.listed, start);
-    // Only a complete reconcile is recorded as one: its `scan-completed` event is what makes
-    // later passes trust the index and predict.
+    let report = report_of(ctx, mode, tally, listed, start);
+    // Only a complete reconcile (the whole listing merged and every planned copy recorded; a
+    // shutdown can stop it between batches) is recorded as one: its `scan-completed` event is
+    // what makes later passes trust the index and predict.
     match mode {
-        PassMode::Reconcile if done.complete => {
+        PassMode::Reconcile if complete => {
             ctx.record(vec![EventKind::ScanCompleted(summary_of(&report, mode))])?;
         }
         PassMode::Reconcile => tracing::info!(
@@ -249,7 +248,7 @@ pub fn finish_probe(
 fn check_share(ctx: &Context) -> Result<()> {
     ctx.source
         .check()
-        .map_err(|source| Error::unreachable(ctx.source, source))
+        .map_err(|source| Error::unreachable(ctx.source.describe(), source))
 }
 
 fn report_of(
@@ -280,9 +279,7 @@ fn adopt_existing_bronze(ctx: &Context) -> Result<()> {
         // Bronze as a whole unreachable (a stalled object store): the pass ends here, an
         // outage after this one request, before the share is listed for copies that would
         // meet the same store.
-        Err(e) if crate::bronze::is_outage(&e) => {
-            return Err(Error::bronze_unreachable(ctx.bronze, e))
-        }
+        Err(e) if crate::bronze::is_outage(&e) => return Err(crate::bronze::outage(ctx.bronze, e)),
         // A Bronze that cannot be read otherwise has nothing to adopt; the copies then fail
         // saying why.
         Err(_) => return Ok(()),

@@ -160,7 +160,7 @@ pub fn record_events_journaled(
 /// Whether a deferral, skip or failure of an ingested file may demote it: it is known to be
 /// about the version that was copied. Not so for any deferral or emptied file (a newer version
 /// being rewritten), a failure whose source facts differ from the recorded ones
-/// (`plan::source_changed`), or a failure without source facts: the file was never looked at
+/// (`source::source_changed`), or a failure without source facts: the file was never looked at
 /// (another copy of its batch found the share or Bronze gone first, or the share could not
 /// say what it holds), so it says nothing about the recorded copy. Which copy of a batch finds
 /// an outage first is a race between threads; the recorded state must not depend on it.
@@ -180,7 +180,7 @@ fn about_the_recorded_version(kind: &EventKind, rec: &FileRecord) -> bool {
                 size: facts.size,
                 mtime_ns: facts.mtime_ns,
             };
-            !crate::discover::plan::source_changed(&rec.state, rec.facts.as_ref(), Some(&now))
+            !crate::source::source_changed(&rec.state, rec.facts.as_ref(), Some(&now))
         }
         _ => true,
     }
@@ -211,4 +211,27 @@ fn repeats(kind: &EventKind, rec: &FileRecord) -> bool {
 
 pub fn summary_of(r: &PassReport, mode: PassMode) -> ScanSummary {
     r.tally.summary(mode, r.listed, r.work, r.millis)
+}
+
+/// What a weather pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WeatherReport {
+    /// Entries in the remote directory.
+    pub listed: u64,
+    /// Files already ingested with the same size and mtime: no transfer, no event.
+    pub unchanged: u64,
+    #[serde(flatten)]
+    pub tally: Tally,
+    pub millis: u64,
+}
+
+impl WeatherReport {
+    /// One human line: what the pass listed, copied, skipped and failed.
+    pub fn line(&self) -> String {
+        let t = &self.tally;
+        format!(
+            "weather: listed {}, unchanged {}, copied {}, adopted {}, skipped {}, failed {}, deferred {} ({} bytes) in {} ms",
+            self.listed, self.unchanged, t.copied, t.adopted, t.skipped, t.failed, t.deferred, t.bytes, self.millis
+        )
+    }
 }

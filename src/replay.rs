@@ -181,7 +181,7 @@ fn check_minute(
     let meta = probe
         .source
         .stat(&os)
-        .map_err(|source| Error::unreachable(probe.source, source))?;
+        .map_err(|source| Error::unreachable(probe.source.describe(), source))?;
     let on_share = meta.is_some_and(|m| m.kind == EntryKind::File);
     let why = match record.filter(|r| r.state.is_ingested()) {
         Some(rec) => {

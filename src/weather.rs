@@ -26,7 +26,6 @@ use crate::source::{EntryKind, Source, SourceWork};
 use crate::store::event::{Event, EventKind, PassMode, SkipReason};
 use crate::store::projection::{FileRecord, FileState, META_LAST_WEATHER, META_WEATHER_ERROR_SEQ};
 use crate::store::{Store, WriteLock};
-use serde::Serialize;
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
@@ -60,28 +59,9 @@ pub struct Retry {
     pub cap: Duration,
 }
 
-/// What a weather pass did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct WeatherReport {
-    /// Entries in the remote directory.
-    pub listed: u64,
-    /// Files already ingested with the same size and mtime: no transfer, no event.
-    pub unchanged: u64,
-    #[serde(flatten)]
-    pub tally: Tally,
-    pub millis: u64,
-}
-
-impl WeatherReport {
-    /// One human line: what the pass listed, copied, skipped and failed.
-    pub fn line(&self) -> String {
-        let t = &self.tally;
-        format!(
-            "weather: listed {}, unchanged {}, copied {}, adopted {}, skipped {}, failed {}, deferred {} ({} bytes) in {} ms",
-            self.listed, self.unchanged, t.copied, t.adopted, t.skipped, t.failed, t.deferred, t.bytes, self.millis
-        )
-    }
-}
+// The report lives beside the sensors' in `record`, so `metrics` reads both without
+// importing the weather flow.
+pub use crate::record::WeatherReport;
 
 /// Decides what to fetch and what to record as skipped. Entries the index already settled
 /// (ingested with the same size and mtime, or skipped for the same reason) produce nothing;
@@ -159,10 +139,7 @@ pub fn run_with_retries(flow: &WeatherContext, retry: Retry) -> Result<WeatherRe
         match run(flow) {
             Ok(report) => return Ok(report),
             Err(Error::Sftp(e))
-                if e.is_transient()
-                    && !e.is_stall()
-                    && attempt < retry.retries
-                    && !flow.stopping() =>
+                if e.transient && !e.stall && attempt < retry.retries && !flow.stopping() =>
             {
                 let wait = backoff(attempt, retry.base, retry.cap);
                 tracing::warn!("weather: {e}; retrying in {} s", wait.as_secs_f64());
@@ -227,7 +204,7 @@ pub fn pass_on(w: &WeatherContext, source: &dyn Source) -> Result<WeatherReport>
 /// retried).
 fn sftp_error(e: io::Error) -> Error {
     match e.into_inner().map(|inner| inner.downcast::<SftpError>()) {
-        Some(Ok(sftp)) => Error::Sftp(*sftp),
+        Some(Ok(sftp)) => Error::from(*sftp),
         Some(Err(other)) => Error::io("weather", io::Error::other(other)),
         None => Error::io("weather", io::Error::other("the sFTP server failed")),
     }
@@ -239,7 +216,7 @@ fn sftp_error(e: io::Error) -> Error {
 fn gone(addr: &str, e: Error) -> Error {
     match e {
         Error::ShareUnreachable { source: io, .. } if connection_error(&io).is_none() => {
-            Error::Sftp(SftpError::Session {
+            Error::from(SftpError::Session {
                 addr: addr.to_owned(),
                 doing: "copying forecasts".into(),
                 detail: io.to_string(),

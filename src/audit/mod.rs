@@ -194,7 +194,7 @@ impl Auditor<'_> {
             let (chunk, last) = self.next_targets(opts, after.as_ref())?;
             let found = parallel_map(&chunk, opts.threads, |t| self.check(t, opts.check_source));
             for (target, findings) in chunk.iter().zip(found) {
-                let findings = findings.map_err(|e| Error::bronze_unreachable(self.bronze, e))?;
+                let findings = findings.map_err(|e| crate::bronze::outage(self.bronze, e))?;
                 summary.checked += 1;
                 summary.ok += u64::from(findings.is_empty());
                 if !findings.is_empty() {
@@ -424,7 +424,7 @@ impl Auditor<'_> {
                     tracing::warn!(file = %t.rel, error = %e, "not repaired");
                     return Ok(None);
                 }
-                Err(e) if is_outage(&e) => return Err(Error::bronze_unreachable(self.bronze, e)),
+                Err(e) if is_outage(&e) => return Err(crate::bronze::outage(self.bronze, e)),
                 Err(e) => return Err(io_err(e)),
             };
         let StageOutcome::Staged(staged) = outcome else {

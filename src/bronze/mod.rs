@@ -328,6 +328,21 @@ pub fn refusal_cause(e: io::Error) -> Result<io::Error, io::Error> {
     Ok(inner.downcast::<RefusesWrites>().expect("checked above").0)
 }
 
+/// The pass-ending error for an outage of `bronze` as a whole (an object store that is down, a
+/// filesystem that refuses writes), `why`.
+pub fn outage(bronze: &dyn Bronze, why: io::Error) -> crate::Error {
+    match refusal_cause(why) {
+        Ok(cause) => crate::Error::BronzeRefusesWrites {
+            root: bronze.describe(),
+            source: cause,
+        },
+        Err(why) => crate::Error::ShareUnreachable {
+            path: format!("Bronze {}", bronze.describe()),
+            source: why,
+        },
+    }
+}
+
 /// Whether `e` is an outage of Bronze as a whole (unreachable, or refusing every write): a
 /// copy that meets one ends the pass without recording its files as failed.
 pub fn is_outage(e: &io::Error) -> bool {

@@ -48,7 +48,9 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
         .share()?
         .ok_or_else(|| Error::Config("replay needs --smb-path".into()))?;
     let source = &*source;
-    source.check().map_err(|e| Error::unreachable(source, e))?;
+    source
+        .check()
+        .map_err(|e| Error::unreachable(source.describe(), e))?;
     let bronze = OutageLatch::new(cfg.bronze()?);
     let settings = Settings::new(cfg.streams.clone());
     let plan = plan_with_progress(cfg, source, &bronze, since, until)?;

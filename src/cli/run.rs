@@ -250,7 +250,9 @@ fn run_once(
     let sensors = cfg.share()?.map(|source| {
         let source = &*source;
         // Before the store is opened (and created): a mistyped share path leaves no store.
-        source.check().map_err(|e| Error::unreachable(source, e))?;
+        source
+            .check()
+            .map_err(|e| Error::unreachable(source.describe(), e))?;
         let start = PassStart::now(source);
         let nightly = |store: &Store| nightly_due(store, &SystemClock, args.nightly_hour);
         let probe = match Store::open_read_only(&cfg.state).filter(|_| !args.scan) {

@@ -6,9 +6,8 @@ use crate::bronze::layout::sensor_rel;
 use crate::config::StreamMap;
 use crate::identity::FileKey;
 use crate::naming::SensorName;
-use crate::source::{os_name, EntryKind, SourceMeta};
+use crate::source::{os_name, EntryKind};
 use crate::store::event::{SkipReason, SourceVersion};
-use crate::store::projection::FileState;
 use chrono::NaiveDateTime;
 use std::ffi::{OsStr, OsString};
 
@@ -94,22 +93,7 @@ pub fn classify(
     })
 }
 
-/// Whether an ingested file's source changed since: its size or mtime now (`now`, from a
-/// listing or a lookup) differ from what was recorded when it was copied. An adopted file's
-/// facts may be its Bronze copy's (`ingest adopt`, a settled crash), whose mtime is not the
-/// source's: only its size is compared. Without facts on either side nothing is concluded.
-pub fn source_changed(
-    state: &FileState,
-    recorded: Option<&SourceVersion>,
-    now: Option<&SourceMeta>,
-) -> bool {
-    let (Some(now), Some(then)) = (now, recorded) else {
-        return false;
-    };
-    let mtime_known = *state == FileState::Copied;
-    now.kind == EntryKind::File
-        && (now.size != then.size || (mtime_known && now.mtime_ns != then.mtime_ns))
-}
+pub use crate::source::source_changed;
 
 #[cfg(test)]
 mod tests {

@@ -15,23 +15,15 @@
 //! most `sweep_budget` more (default 4) that find nothing.
 
 use crate::context::Context;
-use crate::copy::perform;
 use crate::discover::plan::{classify, Action};
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::{minute_from_index, next_minute, truncate_to_minute, SensorName};
-use crate::record::Tally;
 use crate::source::{os_name, EntryKind, SourceMeta};
 use crate::store::event::SkipReason;
 use chrono::{Duration, NaiveDateTime};
 use std::collections::HashSet;
 use std::ffi::OsString;
-
-/// One prediction pass over every configured stream plus the pending files.
-pub fn run(ctx: &Context, tally: &mut Tally) -> Result<()> {
-    let actions = discover(ctx)?;
-    perform(ctx, actions, tally).map(|_complete| ())
-}
 
 /// What a prediction pass would act on: the files found after each stream's baseline, and the
 /// pending ones looked up again. Reads the store, never writes it.
@@ -266,7 +258,7 @@ fn retry_pending(ctx: &Context) -> Result<Vec<Action>> {
 }
 
 fn unreachable(ctx: &Context, source: std::io::Error) -> Error {
-    Error::unreachable(ctx.source, source)
+    Error::unreachable(ctx.source.describe(), source)
 }
 
 #[cfg(test)]

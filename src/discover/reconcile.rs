@@ -16,31 +16,28 @@
 //! was recorded; only then does the pass record it (`scan-completed`).
 
 use crate::context::Context;
-use crate::copy::perform;
 use crate::discover::plan::{classify, source_changed, Action};
 use crate::error::{Error, Result};
 use crate::identity::SourceId;
-use crate::record::Tally;
 use crate::source::Listed;
 use crate::store::event::{PassMode, SourceVersion};
 use crate::store::projection::FileState;
 
-/// What a reconcile did.
-#[derive(Debug, Clone, Copy, Default)]
+/// What a reconcile found: the actions for the pass to perform (`copy::perform`).
+#[derive(Debug)]
 pub struct Reconciled {
     /// Entries in the listing.
     pub listed: u64,
-    /// The whole listing was merged and every planned copy recorded (a shutdown can stop it
-    /// between batches).
-    pub complete: bool,
+    /// What the listing holds that the index does not say all about.
+    pub actions: Vec<Action>,
 }
 
-/// Runs a reconcile.
-pub fn run(ctx: &Context, tally: &mut Tally) -> Result<Reconciled> {
+/// Lists the share and diffs the listing with the index. Reads the store, never writes it.
+pub fn discover(ctx: &Context) -> Result<Reconciled> {
     let mut listing = ctx
         .source
         .list()
-        .map_err(|source| Error::unreachable(ctx.source, source))?;
+        .map_err(|source| Error::unreachable(ctx.source.describe(), source))?;
     let listed = listing.len() as u64;
     // Only each record's state is decoded, and nothing is allocated per indexed file.
     listing.sort_unstable_by(|a, b| a.name.as_encoded_bytes().cmp(b.name.as_encoded_bytes()));
@@ -75,8 +72,7 @@ pub fn run(ctx: &Context, tally: &mut Tally) -> Result<Reconciled> {
     })?;
     entries.for_each(|entry| consider(entry, None));
     check_listing(ctx, listed, indexed)?;
-    let complete = perform(ctx, actions, tally)?;
-    Ok(Reconciled { listed, complete })
+    Ok(Reconciled { listed, actions })
 }
 
 /// Refuses a listing that looks like a lost share rather than the share: empty while the index
@@ -110,7 +106,7 @@ fn check_listing(ctx: &Context, listed: u64, indexed: u64) -> Result<()> {
          --accept-shrunk-share` once)"
     );
     Err(Error::unreachable(
-        ctx.source,
+        ctx.source.describe(),
         std::io::Error::other(ListingRefused(why)),
     ))
 }

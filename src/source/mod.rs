@@ -2,6 +2,8 @@
 //! are there, give me its bytes) and counts how often it was asked, because on a network share
 //! every question is a round trip: performance is pinned by counting lookups, not by timing.
 
+use crate::facts::SourceVersion;
+use crate::store::projection::FileState;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,12 +28,29 @@ pub struct SourceMeta {
 
 impl SourceMeta {
     /// What the log records about a source file's version.
-    pub fn facts(&self) -> crate::store::event::SourceVersion {
-        crate::store::event::SourceVersion {
+    pub fn facts(&self) -> SourceVersion {
+        SourceVersion {
             size: self.size,
             mtime_ns: self.mtime_ns,
         }
     }
+}
+
+/// Whether an ingested file's source changed since: its size or mtime now (`now`, from a
+/// listing or a lookup) differ from what was recorded when it was copied. An adopted file's
+/// facts may be its Bronze copy's (`ingest adopt`, a settled crash), whose mtime is not the
+/// source's: only its size is compared. Without facts on either side nothing is concluded.
+pub fn source_changed(
+    state: &FileState,
+    recorded: Option<&SourceVersion>,
+    now: Option<&SourceMeta>,
+) -> bool {
+    let (Some(now), Some(then)) = (now, recorded) else {
+        return false;
+    };
+    let mtime_known = *state == FileState::Copied;
+    now.kind == EntryKind::File
+        && (now.size != then.size || (mtime_known && now.mtime_ns != then.mtime_ns))
 }
 
 /// One entry of a listing. The name is raw: it may be anything the filesystem allows.

@@ -5,20 +5,16 @@
 use crate::identity::{ContentHash, FileKey, SourceId};
 use serde::{Deserialize, Serialize};
 
+// The words the log shares with every layer (what a source said, why a copy waits, what it
+// displaced) live in `crate::facts`; they are part of the on-disk format all the same.
+pub use crate::facts::{DeferReason, Replaced, SourceVersion};
+
 /// One entry of the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// Wall-clock time of the event, milliseconds since the Unix epoch (UTC).
     pub at_ms: i64,
     pub kind: EventKind,
-}
-
-/// Size and modification time of a source file when it was read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceVersion {
-    pub size: u64,
-    /// Nanoseconds since the Unix epoch (UTC), as the source reports it.
-    pub mtime_ns: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,27 +146,6 @@ pub struct AuditSummary {
     pub source_checked: bool,
     pub projections_ok: bool,
     pub millis: u64,
-}
-
-/// The previous Bronze file displaced by a copy: never deleted, renamed aside.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Replaced {
-    pub hash: ContentHash,
-    /// Where the previous bytes now live, relative to the Bronze root.
-    pub kept_as: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DeferReason {
-    /// Modified less than the minimum age ago.
-    TooYoung,
-    /// Size or mtime changed while it was read.
-    ChangedWhileReading,
-    // Variants are encoded by index: only ever append below this line.
-    /// Read whole and stable, but not yet a complete JSON document: a writer that paused
-    /// longer than the minimum age. Retried until `Settings::incomplete_grace` has passed
-    /// since its mtime, then recorded as `Failed`.
-    Incomplete,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

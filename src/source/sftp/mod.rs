@@ -63,6 +63,17 @@ pub enum SftpError {
     Config(String),
 }
 
+/// How a flow meets the server's failure: in the client's words, with whether to retry.
+impl From<SftpError> for crate::Error {
+    fn from(e: SftpError) -> Self {
+        crate::Error::Sftp(crate::error::ServerError {
+            transient: e.is_transient(),
+            stall: e.is_stall(),
+            message: e.to_string(),
+        })
+    }
+}
+
 impl SftpError {
     /// Whether trying again later may help. Host-key, login and configuration errors need a
     /// person: retrying them only hammers the server (and may lock the account).
