@@ -310,14 +310,14 @@ fn kill_mid_batch_then_rerun_leaves_no_partial_files_and_misses_nothing() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
+        .map(crate::util::Running)
         .unwrap();
-    // Wait until a few batches are published, then kill without warning.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while walk(&rig.bronze).len() < 200 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Wait until a few batches are published (or the run ended), then kill without warning.
+    let every = std::time::Duration::from_millis(5);
+    crate::util::wait_every("a few batches published", every, || {
+        walk(&rig.bronze).len() >= 200 || child.0.try_wait().unwrap().is_some()
+    });
+    crate::util::kill_mid_run(&mut child.0, "the run");
     let after_kill = walk(&rig.bronze);
     assert!((after_kill.len() as u64) < n + 16, "killed before the end");
     for path in &after_kill {

@@ -235,15 +235,40 @@ pub fn free_port() -> u16 {
 }
 
 /// Polls `cond` every 50 ms. The deadline is only a test timeout, not a speed requirement.
-pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    wait_every(what, std::time::Duration::from_millis(50), cond);
+}
+
+/// Polls `cond` every `every` (short, to catch a moment that passes quickly: a run mid-way),
+/// and fails the test if it does not hold within 60 s.
+pub fn wait_every(what: &str, every: std::time::Duration, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !cond() {
         assert!(
             std::time::Instant::now() < deadline,
             "timed out waiting for {what}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(every);
     }
+}
+
+/// SIGKILLs `child` and asserts the kill is what ended it: the child was still running, and
+/// its exit is the signal's. A kill that lands after the run finished would prove nothing.
+#[cfg(unix)]
+pub fn kill_mid_run(child: &mut std::process::Child, what: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    let early = child.try_wait().unwrap();
+    assert_eq!(
+        early, None,
+        "{what} ended before the kill: this run proves nothing"
+    );
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "{what} ended by itself ({status}), not by the kill: this run proves nothing"
+    );
 }
 
 /// A child process (a daemon, a long run) killed when the test ends, even by a failed
