@@ -6,7 +6,7 @@
 use crate::samba::Samba;
 #[cfg(unix)]
 use crate::util::Tmpfs;
-use crate::util::{blake3_hex, sensor_names, walk, Rig};
+use crate::util::{blake3_hex, sensor_names, wait_every, walk, Rig};
 use serde_json::Value;
 use std::fs;
 #[cfg(unix)]
@@ -15,8 +15,6 @@ use std::path::Path;
 use std::process::Command;
 use std::process::Stdio;
 use std::time::Duration;
-#[cfg(unix)]
-use std::time::Instant;
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -120,16 +118,20 @@ fn a_share_unmounted_mid_pass_is_an_outage_and_nothing_is_lost() {
     let n = rig.add_minutes(0, 1500);
     let samba = Samba::serve(&rig.share);
     rig.source = samba.share.clone();
-    let child = rig
+    let mut child = rig
         .cmd(&["run", "--once", "--json", "--batch-size", "50"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while walk(&rig.bronze).len() < 300 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_every("the first batches", Duration::from_millis(5), || {
+        walk(&rig.bronze).len() >= 300 || child.try_wait().unwrap().is_some()
+    });
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "the pass ended before the share went away: this run proves nothing"
+    );
     drop(samba);
     let out = child.wait_with_output().unwrap();
     assert_ne!(
@@ -293,21 +295,31 @@ fn a_damaged_store_is_refused_clearly_and_adopt_recovers() {
 fn a_second_process_waits_for_the_store_or_says_it_is_locked() {
     let rig = Rig::new();
     let n = rig.add_minutes(0, 1500);
-    let first = rig
+    // Its stderr to a file: a pipe nobody reads while the second run waits could fill up.
+    let said = rig.dir.path().join("first.stderr");
+    let mut first = rig
         .cmd(&["run", "--once", "--json", "--batch-size", "50"])
         .stdout(Stdio::piped())
+        .stderr(fs::File::create(&said).unwrap())
         .spawn()
         .unwrap();
-    while walk(&rig.bronze).is_empty() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_every("the first batch", Duration::from_millis(2), || {
+        !walk(&rig.bronze).is_empty() || first.try_wait().unwrap().is_some()
+    });
     let refused = rig.run(&["--store-wait-secs", "0", "status"]);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("locked"), "{}", stderr(&refused));
     let waited = rig.run(&["--store-wait-secs", "120", "run", "--once", "--json"]);
     assert!(waited.status.success(), "{}", stderr(&waited));
+    // Proof it met the first run still writing, not a store the first had already left.
+    assert!(
+        stderr(&waited).contains("another ingest process is writing to Bronze"),
+        "the second run never waited: {}",
+        stderr(&waited)
+    );
     let first = first.wait_with_output().unwrap();
-    assert!(first.status.success());
+    let first_said = fs::read_to_string(&said).unwrap();
+    assert!(first.status.success(), "{first_said}");
     let a: Value = serde_json::from_slice(&first.stdout).unwrap();
     let b: Value = serde_json::from_slice(&waited.stdout).unwrap();
     assert_eq!(
