@@ -2,6 +2,7 @@
 //! out the share disappearing, stops cleanly on SIGTERM, refuses a second daemon, and a
 //! restart copies nothing twice.
 
+use crate::util::wait_every;
 pub(crate) use crate::util::{wait_for, Running};
 use crate::util::{walk, Rig};
 use std::fs;
@@ -28,6 +29,17 @@ pub(crate) fn daemon(rig: &Rig, log: &str) -> Running {
         .unwrap()
 }
 
+/// Sensor passes of the daemon at `addr` that failed as a whole, of every kind, from its
+/// metrics endpoint.
+pub(crate) fn failed_passes(addr: &str) -> f64 {
+    let failures = "ingest_errors_total{flow=\"sensors\",";
+    let metrics = crate::metrics::scrape(addr);
+    let counts = metrics
+        .iter()
+        .filter(|(series, _)| series.starts_with(failures));
+    counts.map(|(_, n)| n).sum()
+}
+
 pub(crate) fn exit_code_within(child: &mut Child, secs: u64) -> Option<i32> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
@@ -50,7 +62,7 @@ fn daemon_ingests_rides_out_a_lost_share_stops_on_sigterm_and_restarts_without_c
     let now = ingest::naming::truncate_to_minute(chrono::Local::now().naive_local());
     let start = now - chrono::Duration::minutes(12);
     rig.add_minutes_from(start, 0, 10);
-    let mut first = daemon(&rig, "daemon.log");
+    let (mut first, addr) = crate::metrics::daemon_with(&rig, "daemon.log", |_| {});
     let count = || walk(&rig.bronze).len();
     wait_for("the first reconcile", || count() == 20);
     rig.add_minutes_from(start, 10, 2);
@@ -66,8 +78,12 @@ fn daemon_ingests_rides_out_a_lost_share_stops_on_sigterm_and_restarts_without_c
     assert!(refused.contains("another ingest daemon"), "{refused}");
 
     let away = rig.dir.path().join("share.away");
+    let failed_before = failed_passes(&addr);
     fs::rename(&rig.share, &away).unwrap();
-    std::thread::sleep(Duration::from_millis(3500));
+    // Several ticks meet the lost share, so "logged once" below means once for all of them.
+    wait_for("three passes failing on the lost share", || {
+        failed_passes(&addr) >= failed_before + 3.0
+    });
     fs::rename(&away, &rig.share).unwrap();
     rig.add_minutes_from(start, 12, 1);
     wait_for("files after the share came back", || count() == 26);
@@ -96,18 +112,30 @@ fn daemon_ingests_rides_out_a_lost_share_stops_on_sigterm_and_restarts_without_c
 
 /// Readers work while the daemon runs: it holds the store only during a pass, so `status`,
 /// `log` and `audit` wait for the lock (up to `--store-wait-secs`) and then succeed, again
-/// and again, while files keep landing and being copied.
+/// and again, while files keep landing and being copied. Each round starts its readers as a
+/// pass takes the write lock, and rounds go on until a reader has said it waited for the
+/// store: proof that one met a pass in progress, not only the idle store between passes.
 #[cfg(unix)]
 #[test]
 fn status_log_and_audit_work_while_the_daemon_runs() {
     let rig = Rig::new();
     let now = ingest::naming::truncate_to_minute(chrono::Local::now().naive_local());
-    let start = now - chrono::Duration::minutes(30);
+    // Room for every round's minute before the wall clock.
+    let start = now - chrono::Duration::minutes(60);
     rig.add_minutes_from(start, 0, 20);
     let _daemon = daemon(&rig, "daemon.log");
     wait_for("the first reconcile", || walk(&rig.bronze).len() == 40);
-    for round in 0..6 {
+    let (mut round, mut waited) = (0, 0);
+    while round < 6 || waited == 0 {
+        assert!(round < 30, "no reader met a pass in {round} rounds");
         rig.add_minutes_from(start, 20 + round, 1);
+        // (A pass too quick to be seen has copied the minute: this round's readers then only
+        // meet the store between passes.)
+        let copied = 40 + 2 * (round as usize + 1);
+        let every = Duration::from_millis(1);
+        wait_every("a pass copying the new minute", every, || {
+            pass_under_way(&rig) || walk(&rig.bronze).len() == copied
+        });
         for args in [
             &["status", "--json"][..],
             &["log", "--json"],
@@ -116,16 +144,29 @@ fn status_log_and_audit_work_while_the_daemon_runs() {
             let mut all = vec!["--store-wait-secs", "30"];
             all.extend_from_slice(args);
             let out = rig.run(&all);
+            let err = String::from_utf8_lossy(&out.stderr);
             assert!(
                 out.status.success(),
-                "{args:?} while the daemon runs: {}",
-                String::from_utf8_lossy(&out.stderr)
+                "{args:?} while the daemon runs: {err}"
             );
+            waited += usize::from(err.contains("store busy, waiting"));
         }
+        round += 1;
     }
+    println!("{round} rounds; readers that waited for a pass: {waited}");
+    let landed = 40 + 2 * round as usize;
     wait_for("the files landed meanwhile", || {
-        walk(&rig.bronze).len() == 52
+        walk(&rig.bronze).len() == landed
     });
+}
+
+/// Whether another process holds the store's write lock (`store::write_lock`): a pass that
+/// copies is under way.
+fn pass_under_way(rig: &Rig) -> bool {
+    let Ok(lock) = fs::File::open(rig.write_lock()) else {
+        return false;
+    };
+    matches!(lock.try_lock(), Err(std::fs::TryLockError::WouldBlock))
 }
 
 /// A daemon with only the weather flow (no share) stops on SIGTERM with exit 0, like one with
@@ -136,6 +177,7 @@ fn weather_only_daemon_stops_on_sigterm_with_exit_0() {
     let rig = Rig::new();
     let port = crate::util::free_port().to_string();
     let known_hosts = rig.dir.path().join("known_hosts");
+    let log_path = rig.dir.path().join("daemon.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ingest"))
         .env_remove("SMB_PATH")
         .env("SFTP_PASSWORD", "unused")
@@ -147,14 +189,22 @@ fn weather_only_daemon_stops_on_sigterm_with_exit_0() {
         .arg("--state")
         .arg(&rig.state)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(fs::File::create(&log_path).unwrap())
         .spawn()
+        .map(Running)
         .unwrap();
-    // Long enough for the weather thread to start and fail its first connection.
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(child.try_wait().unwrap(), None, "the daemon keeps running");
-    sigterm(&child);
-    assert_eq!(exit_code_within(&mut child, 10), Some(0));
+    // The weather thread has started and failed its first connection (it waits to retry).
+    wait_for("the first weather connection to fail", || {
+        fs::read_to_string(&log_path).is_ok_and(|l| l.contains("cannot connect"))
+    });
+    assert_eq!(
+        child.0.try_wait().unwrap(),
+        None,
+        "the daemon keeps running"
+    );
+    sigterm(&child.0);
+    let log = || fs::read_to_string(&log_path).unwrap();
+    assert_eq!(exit_code_within(&mut child.0, 10), Some(0), "{}", log());
 }
 
 /// Issue 25, item 3, through the real daemon: a stream falls silent; its passes walk on into

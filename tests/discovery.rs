@@ -4,7 +4,7 @@
 //! Each runs the real binary on a temp share.
 
 #[cfg(unix)]
-use crate::daemon::{daemon, exit_code_within, sigterm};
+use crate::daemon::{exit_code_within, failed_passes, sigterm};
 #[cfg(unix)]
 use crate::util::Running;
 use crate::util::{wait_for, walk, Rig};
@@ -163,12 +163,15 @@ fn the_daemon_takes_an_empty_mount_point_for_an_outage_and_resumes() {
     }
     assert_eq!(rig.pass(&["--min-age-secs", "600"], 0)["deferred"], 10);
     let away = unmount(&rig);
-    let mut running = daemon(&rig, "daemon.log");
+    let (mut running, addr) = crate::metrics::daemon_with(&rig, "daemon.log", |_| {});
     let log_path = rig.dir.path().join("daemon.log");
     wait_for("the outage warning", || {
         fs::read_to_string(&log_path).is_ok_and(|l| l.contains("lists no entries"))
     });
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Several ticks meet the outage, so "one warning" below means one for all of them.
+    wait_for("three passes failing on the empty mount point", || {
+        failed_passes(&addr) >= 3.0
+    });
     remount(&rig, &away);
     wait_for("the pending files", || walk(&rig.bronze).len() == 70);
     sigterm(&running.0);
