@@ -16,6 +16,10 @@ fn missing_share_is_exit_2_with_a_one_line_cause() {
         err.contains("not reachable") && err.contains("share"),
         "{err}"
     );
+    assert!(
+        err.contains(rig.share.to_str().unwrap()),
+        "names the path: {err}"
+    );
 }
 
 /// While another process holds the store, a command waits briefly, then exits 2 and names
@@ -52,7 +56,10 @@ fn a_garbage_store_is_exit_2_not_a_panic() {
 fn status_without_a_store_is_exit_2_and_creates_nothing() {
     let rig = Rig::new();
     let out = rig.run(&["status"]);
-    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let named = format!("no store at {}", rig.state.display());
+    assert!(err.contains(&named), "{err}");
     assert!(!rig.state.exists());
 }
 
@@ -106,17 +113,25 @@ fn flags_win_over_env_which_wins_over_the_config_file() {
     assert!(copied("b-flag") && !copied("b-env2"), "flag beats env");
 }
 
-/// A config file with an unknown key, or a bad stream alias, is refused with exit 2.
+/// A config file with an unknown key, or a bad stream alias, is refused with exit 2 and a
+/// message naming the bad input.
 #[test]
-fn bad_configuration_is_exit_2() {
+fn bad_configuration_is_exit_2_naming_the_bad_input() {
     let rig = Rig::new();
     let config = rig.dir.path().join("bad.toml");
     fs::write(&config, "smb_pth = \"/x\"\n").unwrap();
     let out = rig.run(&["run", "--once", "--config", config.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("smb_pth"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("smb_pth"), "{err}");
     let out = rig.run(&["run", "--once", "--stream", "JimmyLoup=../etc"]);
-    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("alias `../etc` must be lower-case letters"),
+        "the cause is the alias: {err}"
+    );
+    assert!(!rig.state.exists(), "refused before the store is created");
 }
 
 /// Global options are accepted before the subcommand as well as after it.
