@@ -144,11 +144,22 @@ fn a_timed_out_hook_is_killed_with_its_children() {
         "sleep 300 </dev/null >/dev/null 2>&1 & echo $! > '{}'; wait",
         pid_file.to_str().unwrap()
     );
-    let out = rig.run(&["run", "--once", "--on-new", &hook, "--hook-timeout", "1"]);
+    // The timeout must not race the shell: it has to start the child and write its pid
+    // first (milliseconds), or the run would prove nothing. 5 s leaves room on a loaded host.
+    let out = rig.run(&["run", "--once", "--on-new", &hook, "--hook-timeout", "5"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
-    let pid = fs::read_to_string(&pid_file).expect("the hook ran");
+    assert!(
+        stderr(&out).contains("timed out after 5 s"),
+        "{}",
+        stderr(&out)
+    );
+    let pid = fs::read_to_string(&pid_file)
+        .expect("the hook started its child and wrote its pid before the timeout");
     let pid = pid.trim();
+    assert!(
+        !pid.is_empty(),
+        "the hook was cut off writing its child's pid"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while !gone(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
