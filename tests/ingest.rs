@@ -166,8 +166,12 @@ fn an_idle_check_leaves_the_store_file_untouched() {
         let meta = std::fs::metadata(&rig.state).unwrap();
         (blake3_hex(&rig.state), meta.modified().unwrap(), meta.len())
     };
+    // An mtime an hour back: any write by the idle check moves it, however coarse the clock.
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let store = fs::File::options().write(true).open(&rig.state).unwrap();
+    store.set_modified(an_hour_ago).unwrap();
+    drop(store);
     let before = snapshot();
-    std::thread::sleep(std::time::Duration::from_millis(20));
     let idle = rig.pass(&[], 0);
     assert_eq!(
         (idle["mode"].as_str(), idle["copied"].as_u64()),
