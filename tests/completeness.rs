@@ -209,7 +209,11 @@ fn audit_accept_changed_ingests_a_silently_changed_source_as_a_new_version() {
         0,
         "invisible to a listing"
     );
-    assert_eq!(rig.run(&["audit"]).status.code(), Some(1));
+    assert_eq!(
+        audit_problems(&rig, &["audit", "--json"]),
+        vec![(NAME.to_owned(), "source-changed".to_owned(), false)],
+        "found by hash"
+    );
 
     let out = rig.run(&["audit", "--accept-changed", "--json"]);
     assert_eq!(
@@ -230,13 +234,27 @@ fn audit_accept_changed_ingests_a_silently_changed_source_as_a_new_version() {
         b"{\"truncated\":",
         Duration::from_secs(30),
     );
-    let out = rig.run(&["audit", "--accept-changed"]);
     assert_eq!(
-        out.status.code(),
-        Some(1),
-        "an incomplete source is not accepted"
+        audit_problems(&rig, &["audit", "--accept-changed", "--json"]),
+        vec![(other.to_owned(), "source-changed".to_owned(), false)],
+        "an incomplete source is not accepted: still a problem, not repaired"
     );
     assert_eq!(fs::read(rig.bronze_path(other)).unwrap(), before);
+}
+
+/// Runs an `audit … --json` that must exit 1 (problems found); returns each problem's file,
+/// finding and whether it was repaired.
+fn audit_problems(rig: &Rig, args: &[&str]) -> Vec<(String, String, bool)> {
+    let out = rig.run(args);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {report} {err}");
+    let problems = report["problems"].as_array().cloned().unwrap_or_default();
+    let text = |p: &serde_json::Value, k: &str| p[k].as_str().unwrap_or_default().to_owned();
+    problems
+        .iter()
+        .map(|p| (text(p, "file"), text(p, "finding"), p["repaired"] == true))
+        .collect()
 }
 
 /// `replay` looks up every minute of its window: an ingested file whose source has another
