@@ -301,7 +301,8 @@ fn a_store_that_goes_away_loses_nothing_and_the_daemon_lands_both_flows() {
 }
 
 /// Bad configuration is exit 2 naming it, before anything is read: a bucket name that is
-/// not one, a missing key. A wrong secret fails the copies without the secret in any output.
+/// not one, a missing key. A wrong secret is exit 2 too, naming Bronze and the store's refusal
+/// (403), copies nothing, and never shows the secret in any output.
 #[test]
 fn bad_object_store_settings_are_clear_errors_and_the_secret_is_never_shown() {
     let garage = Garage::start();
@@ -335,7 +336,13 @@ fn bad_object_store_settings_are_clear_errors_and_the_secret_is_never_shown() {
         }
     }
     let out = output_of(&mut rig.cmd(&["run", "--once"]));
-    assert_ne!(out.status.code(), Some(0));
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    let last = said.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("ingest: Bronze s3://bronze/raw ") && last.contains("403"),
+        "the cause: the bucket refused the signature: {said}"
+    );
     let log = String::from_utf8_lossy(&rig.run(&["log"]).stdout).into_owned();
     for text in [
         stderr(&out),
@@ -378,9 +385,11 @@ fn sigkill_mid_upload_and_before_commit_leaves_every_object_once_and_whole() {
         std::thread::sleep(std::time::Duration::from_millis(150 + seed % 700));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap();
-            kills += 1;
         }
-        child.wait().unwrap();
+        // A kill counts only if it ended the run: one that lands just after the run finished
+        // interrupted nothing.
+        let status = child.wait().unwrap();
+        kills += usize::from(std::os::unix::process::ExitStatusExt::signal(&status) == Some(9));
         let keys = garage.keys("raw");
         for key in &keys {
             let name = key.rsplit('/').next().unwrap();
