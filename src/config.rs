@@ -138,8 +138,24 @@ mod tests {
         let s = StreamMap::parse(&[DEFAULT_STREAMS.into()]).unwrap();
         assert_eq!(s.alias("JimmyLoup"), Some("jimmy"));
         assert_eq!(s.alias("JeremieVianin"), Some("jeremie"));
-        for bad in ["A=../x", "A=weather", "A=", "A", "A/b=x", "A=x,B=x", "A=Up"] {
-            assert!(StreamMap::parse(&[bad.into()]).is_err(), "{bad}");
+        for (bad, cause) in [
+            ("A=../x", "alias `../x` must be lower-case"),
+            ("A=weather", "alias `weather` must be lower-case"),
+            ("A=", "alias `` must be lower-case"),
+            ("A", "stream `A` is not NAME=ALIAS"),
+            (
+                "A/b=x",
+                "stream name `A/b` must be ASCII letters and digits",
+            ),
+            ("A=x,B=x", "two streams share one alias"),
+            ("A=Up", "alias `Up` must be lower-case"),
+            ("A=x,A=y", "stream `A` is configured twice"),
+            (" , ", "no streams configured"),
+        ] {
+            match StreamMap::parse(&[bad.into()]) {
+                Err(Error::Config(msg)) => assert!(msg.contains(cause), "{bad}: {msg}"),
+                other => panic!("{bad}: {other:?}"),
+            }
         }
     }
 }

@@ -228,7 +228,10 @@ fn inspect(path: &Path, events: &[Event], files: u64) -> u64 {
             1
         }
         2 => {
-            assert!(len(EVENTS).is_err(), "a v2 store has no v1 log");
+            assert!(
+                matches!(len(EVENTS), Err(redb::TableError::TableDoesNotExist(_))),
+                "a v2 store has no v1 log"
+            );
             drop(txn);
             drop(db);
             let store = Store::open(path, Duration::ZERO).unwrap();

@@ -271,7 +271,11 @@ fn the_native_source_answers_lookups_listings_and_reads_like_a_folder() {
         .stat(OsStr::new(name))
         .expect_err("the server is gone");
     assert!(source.lost(&lost), "{lost}");
-    assert!(source.check().is_err());
+    let down = source.check().expect_err("the server is gone");
+    assert!(
+        source.lost(&down),
+        "the check says the share is lost: {down}"
+    );
 }
 
 /// Proves the daemon keeps one session across passes and rides out the server going away:

@@ -169,7 +169,12 @@ mod tests {
         });
         assert!(is_damage(&in_workers), "{in_workers:?}");
         let outside = catch_unwind(|| guard(path, || -> Result<(), Error> { panic!("a bug") }));
-        assert!(outside.is_err(), "a bug elsewhere is no damage");
+        let unwound = outside.expect_err("a bug elsewhere is no damage: it unwinds");
+        assert_eq!(
+            unwound.downcast_ref::<&str>(),
+            Some(&"a bug"),
+            "the bug's own panic"
+        );
         assert_eq!(take_panic(), None);
     }
 }

@@ -150,9 +150,22 @@ fn second_opener_gets_a_lock_error_naming_the_store() {
 
 #[test]
 fn unknown_envelope_versions_and_garbage_are_errors_not_panics() {
-    assert!(codec::decode::<Event>("event", &[]).is_err());
-    assert!(codec::decode::<Event>("event", &[9, 1, 2]).is_err());
-    assert!(codec::decode::<Event>("event", &[1, 0xff, 0xff, 0xff]).is_err());
+    let detail = |bytes: &[u8]| codec_error(codec::decode::<Event>("event", bytes), bytes);
+    assert_eq!(detail(&[]), "empty value");
+    assert_eq!(detail(&[9, 1, 2]), "unknown envelope version 9");
+    detail(&[1, 0xff, 0xff, 0xff]);
+}
+
+/// The detail of a decoding error, which must be a codec error naming the value read as an
+/// event (not another kind of error, not a value).
+fn codec_error<T: std::fmt::Debug>(decoded: crate::error::Result<T>, input: &[u8]) -> String {
+    match decoded {
+        Err(Error::Codec {
+            what: "event",
+            detail,
+        }) => detail,
+        other => panic!("{input:?}: not a codec error about an event: {other:?}"),
+    }
 }
 
 /// The samples in `schema/golden/` were written by envelope version 1. They must decode to
@@ -301,7 +314,7 @@ fn damaged_packed_values_are_errors_not_panics() {
         &good[..good.len() - 4],
     ] {
         let decoded = Records::unpack("event", bad).and_then(|r| r.decode::<Event>("event"));
-        assert!(decoded.is_err(), "{bad:?}");
+        codec_error(decoded, bad);
     }
 }
 

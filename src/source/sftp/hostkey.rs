@@ -235,8 +235,15 @@ mod tests {
         let bare = canonical.trim_start_matches("SHA256:");
         assert_eq!(normalize_pin(bare).unwrap(), canonical);
         assert_eq!(normalize_pin(&format!("{canonical}=")).unwrap(), canonical);
-        assert!(normalize_pin("SHA256:tooshort").is_err());
-        assert!(normalize_pin("MD5:aa:bb").is_err());
+        for bad in ["SHA256:tooshort", "MD5:aa:bb"] {
+            match normalize_pin(bad) {
+                Err(SftpError::Config(msg)) => {
+                    let named = format!("`{bad}` is not a SHA256 fingerprint");
+                    assert!(msg.contains(&named), "{msg}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]
