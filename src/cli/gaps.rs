@@ -6,6 +6,7 @@
 use super::since::local_minute_arg;
 use super::Resolved;
 use crate::clock::{Clock, SystemClock};
+use crate::config::StreamMap;
 use crate::error::{Error, Result};
 use crate::gaps::{of_streams, GapKind, Query, StreamGaps};
 use crate::naming::truncate_to_minute;
@@ -59,7 +60,7 @@ pub fn run(cfg: &Resolved, args: &GapsArgs) -> Result<ExitCode> {
     let report = of_streams(&store, &streams, &query)?;
     drop(store);
     let min = i64::from(args.min_minutes);
-    let doc = document(cfg, &report, min);
+    let doc = document(&cfg.streams, &report, min);
     if args.json {
         println!("{doc:#}");
     } else {
@@ -142,12 +143,12 @@ fn streams_of(cfg: &Resolved, store: &Store, only: Option<&str>) -> Result<Vec<S
 
 const MINUTE: &str = "%Y-%m-%dT%H:%M";
 
-fn document(cfg: &Resolved, report: &[StreamGaps], min: i64) -> Value {
+fn document(streams: &StreamMap, report: &[StreamGaps], min: i64) -> Value {
     let gaps: Vec<Value> = report.iter().flat_map(|s| gap_rows(s, min)).collect();
     let late: Vec<Value> = report.iter().flat_map(late_rows).collect();
-    let streams: Vec<Value> = report.iter().map(|s| summary(cfg, s)).collect();
+    let summaries: Vec<Value> = report.iter().map(|s| summary(streams, s)).collect();
     let missing: u64 = report.iter().map(|s| s.missing).sum();
-    json!({"gaps": gaps, "late": late, "streams": streams, "missing": missing})
+    json!({"gaps": gaps, "late": late, "streams": summaries, "missing": missing})
 }
 
 /// The stream's runs of at least `min` minutes.
@@ -179,7 +180,7 @@ fn late_rows(s: &StreamGaps) -> Vec<Value> {
         .collect()
 }
 
-fn summary(cfg: &Resolved, s: &StreamGaps) -> Value {
+fn summary(streams: &StreamMap, s: &StreamGaps) -> Value {
     let dst: i64 = (s.gaps.iter())
         .filter(|g| g.kind == GapKind::DstSkipped)
         .map(|g| g.minutes)
@@ -193,7 +194,7 @@ fn summary(cfg: &Resolved, s: &StreamGaps) -> Value {
     };
     json!({
         "stream": s.stream,
-        "alias": cfg.streams.alias(&s.stream),
+        "alias": streams.alias(&s.stream),
         "from": from,
         "to": to,
         "expected": s.expected,
@@ -303,3 +304,7 @@ pub(super) fn span(secs: i64) -> String {
         _ => format!("{d}d {h}h"),
     }
 }
+
+#[cfg(test)]
+#[path = "gaps_tests.rs"]
+mod tests;

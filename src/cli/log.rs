@@ -41,12 +41,11 @@ pub fn run(cfg: &Resolved, args: &LogArgs) -> Result<ExitCode> {
             .as_deref()
             .is_none_or(|f| event.kind.file().is_some_and(|k| k.display_name() == f));
         if wanted_time && wanted_file {
-            let doc = event_json(seq, &event);
             // A closed pipe (`| head`) just ends the listing.
             let line = if args.json {
-                doc.to_string()
+                json_line(seq, &event)
             } else {
-                human(&doc)
+                text_line(seq, &event)
             };
             let _ = writeln!(out, "{line}");
         }
@@ -54,6 +53,16 @@ pub fn run(cfg: &Resolved, args: &LogArgs) -> Result<ExitCode> {
     })?;
     let _ = out.flush();
     Ok(ExitCode::SUCCESS)
+}
+
+/// `log --json`'s line for one event.
+fn json_line(seq: u64, event: &Event) -> String {
+    event_json(seq, event).to_string()
+}
+
+/// `log`'s text line for one event.
+fn text_line(seq: u64, event: &Event) -> String {
+    human(&event_json(seq, event))
 }
 
 /// A flat JSON view of an event, stable for scripts.
@@ -149,3 +158,7 @@ fn human(doc: &Value) -> String {
     }
     line
 }
+
+#[cfg(test)]
+#[path = "log_tests.rs"]
+mod tests;

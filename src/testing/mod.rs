@@ -1,10 +1,11 @@
 //! Test doubles for fast unit tests of the core: a clock that moves only when told to, one
 //! that follows tokio's paused time, an in-memory share, and [`fault`] injection around the
-//! Source and Bronze seams with the model tests that use it. Compiled for tests only: none of
-//! this is in the release binary.
+//! Source and Bronze seams with the model tests that use it, and [`golden`] files of what
+//! commands print. Compiled for tests only: none of this is in the release binary.
 
 pub mod fault;
 pub mod fault_object;
+pub mod golden;
 
 use crate::clock::{Clock, Zone};
 use crate::source::{Counters, EntryKind, Listed, Source, SourceMeta};
