@@ -1,13 +1,17 @@
-//! `ingest log`: the event log, oldest first, optionally since a time or for one file.
+//! `ingest log`: the event log, oldest first, optionally since a time or for one file. Each
+//! event prints as one [`LogLine`]: a text line, or with `--json` one JSON object per line.
 
 use super::since::parse_time;
-use super::{escaped, Resolved};
+use super::{escaped, report, Resolved};
 use crate::error::Result;
-use crate::identity::SourceId;
-use crate::store::event::{Event, EventKind};
+use crate::identity::ContentHash;
+use crate::store::event::{
+    AuditSummary, Event, EventKind, HookSummary, Replaced, ScanSummary, SourceVersion,
+};
 use crate::store::Store;
 use clap::Args;
-use serde_json::{json, Value};
+use serde::Serialize;
+use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -41,13 +45,13 @@ pub fn run(cfg: &Resolved, args: &LogArgs) -> Result<ExitCode> {
             .as_deref()
             .is_none_or(|f| event.kind.file().is_some_and(|k| k.display_name() == f));
         if wanted_time && wanted_file {
+            let line = LogLine::of(seq, &event);
             // A closed pipe (`| head`) just ends the listing.
-            let line = if args.json {
-                json_line(seq, &event)
+            let _ = if args.json {
+                writeln!(out, "{}", report::json(&line))
             } else {
-                text_line(seq, &event)
+                writeln!(out, "{line}")
             };
-            let _ = writeln!(out, "{line}");
         }
         Ok(())
     })?;
@@ -55,108 +59,214 @@ pub fn run(cfg: &Resolved, args: &LogArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `log --json`'s line for one event.
-fn json_line(seq: u64, event: &Event) -> String {
-    event_json(seq, event).to_string()
+/// One event as `log` prints it: a flat view, stable for scripts. Its keys are `seq`, `at`
+/// and `kind`, the file's (`file`, `source`) when the event is about one, then its kind's.
+#[derive(Serialize)]
+struct LogLine<'a> {
+    seq: u64,
+    /// `None` (JSON `null`, text `?`) for a time out of chrono's range.
+    at: Option<String>,
+    kind: &'static str,
+    #[serde(flatten)]
+    file: Option<FileOf>,
+    #[serde(flatten)]
+    detail: Detail<'a>,
 }
 
-/// `log`'s text line for one event.
-fn text_line(seq: u64, event: &Event) -> String {
-    human(&event_json(seq, event))
+/// The file an event is about: its name for humans and its source.
+#[derive(Serialize)]
+struct FileOf {
+    file: String,
+    source: &'static str,
 }
 
-/// A flat JSON view of an event, stable for scripts.
-pub fn event_json(seq: u64, event: &Event) -> Value {
-    let at = chrono::DateTime::from_timestamp_millis(event.at_ms).map(|t| t.to_rfc3339());
-    let mut doc = json!({"seq": seq, "at": at, "kind": event.kind.name()});
-    if let Some(file) = event.kind.file() {
-        doc["file"] = json!(file.display_name());
-        doc["source"] = json!(source_name(file.source));
+/// What each kind of event adds to its line. A variant's fields are exactly its keys: an
+/// `Option` prints `null`, it is never left out.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Detail<'a> {
+    /// Copied or adopted.
+    Ingested(Ingested<'a>),
+    /// `reason` is the defer reason's variant name (`TooYoung`).
+    Discovered {
+        size: u64,
+        reason: String,
+    },
+    /// `reason` is the skip reason's code (`bad-name:pattern`).
+    Skipped {
+        size: Option<u64>,
+        reason: String,
+    },
+    Failed {
+        error: &'a str,
+    },
+    /// An audit finding; `reason` is its code (`bronze-corrupt`).
+    Finding {
+        reason: &'static str,
+        bronze: &'a str,
+        bronze_hash: Option<String>,
+        source_hash: Option<String>,
+    },
+    /// A pass, an audit or a hook run, with its stored summary whole.
+    Completed {
+        summary: StoredSummary<'a>,
+    },
+    SourceFailed {
+        source: &'static str,
+        error: &'a str,
+    },
+}
+
+/// A copied or adopted file: its source version, its hash and where it is in Bronze.
+#[derive(Serialize)]
+struct Ingested<'a> {
+    size: u64,
+    mtime_ns: i64,
+    hash: String,
+    bronze: &'a str,
+    /// Only a copy that replaced different bytes at its Bronze path has these keys.
+    #[serde(flatten)]
+    replaced: Option<ReplacedOf<'a>>,
+}
+
+#[derive(Serialize)]
+struct ReplacedOf<'a> {
+    replaced_hash: String,
+    kept_as: &'a str,
+}
+
+/// The summary a pass, an audit or a hook run stored.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum StoredSummary<'a> {
+    Scan(&'a ScanSummary),
+    Audit(&'a AuditSummary),
+    Hook(&'a HookSummary),
+}
+
+impl<'a> LogLine<'a> {
+    fn of(seq: u64, event: &'a Event) -> Self {
+        let file = event.kind.file().map(|key| FileOf {
+            file: key.display_name(),
+            source: key.source.name(),
+        });
+        LogLine {
+            seq,
+            at: report::time(event.at_ms),
+            kind: event.kind.name(),
+            file,
+            detail: Detail::of(&event.kind),
+        }
     }
-    match &event.kind {
-        EventKind::Copied {
-            facts,
-            hash,
-            bronze,
-            replaced,
-            ..
-        } => {
-            doc["size"] = json!(facts.size);
-            doc["mtime_ns"] = json!(facts.mtime_ns);
-            doc["hash"] = json!(hash.to_hex());
-            doc["bronze"] = json!(bronze);
-            if let Some(r) = replaced {
-                doc["replaced_hash"] = json!(r.hash.to_hex());
-                doc["kept_as"] = json!(r.kept_as);
-            }
-        }
-        EventKind::Adopted {
-            facts,
-            hash,
-            bronze,
-            ..
-        } => {
-            doc["size"] = json!(facts.size);
-            doc["mtime_ns"] = json!(facts.mtime_ns);
-            doc["hash"] = json!(hash.to_hex());
-            doc["bronze"] = json!(bronze);
-        }
-        EventKind::Discovered { facts, reason, .. } => {
-            doc["size"] = json!(facts.size);
-            doc["reason"] = json!(format!("{reason:?}"));
-        }
-        EventKind::Skipped { facts, reason, .. } => {
-            doc["size"] = json!(facts.map(|f| f.size));
-            doc["reason"] = json!(reason.code());
-        }
-        EventKind::Failed { error, .. } => doc["error"] = json!(error),
-        EventKind::ScanCompleted(s) => doc["summary"] = json!(s),
-        EventKind::AuditFinding {
-            finding,
-            bronze,
-            bronze_hash,
-            source_hash,
-            ..
-        } => {
-            doc["reason"] = json!(finding.code());
-            doc["bronze"] = json!(bronze);
-            doc["bronze_hash"] = json!(bronze_hash.map(|h| h.to_hex()));
-            doc["source_hash"] = json!(source_hash.map(|h| h.to_hex()));
-        }
-        EventKind::AuditCompleted(s) => doc["summary"] = json!(s),
-        EventKind::HookRun(h) => doc["summary"] = json!(h),
-        EventKind::SourceFailed { source, error } => {
-            doc["source"] = json!(source_name(*source));
-            doc["error"] = json!(error);
-        }
-    }
-    doc
 }
 
-fn source_name(source: SourceId) -> &'static str {
-    match source {
-        SourceId::Share => "share",
-        SourceId::Weather => "weather",
-    }
-}
-
-fn human(doc: &Value) -> String {
-    let mut line = format!(
-        "{:>8}  {}  {:<14}",
-        doc["seq"],
-        doc["at"].as_str().unwrap_or("?"),
-        doc["kind"].as_str().unwrap_or("?")
-    );
-    for key in ["file", "bronze", "hash", "reason", "error", "kept_as"] {
-        if let Some(v) = doc.get(key).and_then(Value::as_str) {
+/// `SEQ  AT  KIND  key=value…  {summary}`. The sequence number is not padded: the text has
+/// never padded it (it was formatted through serde_json, which ignores widths).
+impl fmt::Display for LogLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.at.as_deref().unwrap_or("?");
+        write!(f, "{}  {at}  {:<14}", self.seq, self.kind)?;
+        let file = self.file.as_ref().map(|of| ("file", of.file.as_str()));
+        for (key, value) in file.into_iter().chain(self.detail.labelled()) {
             // Names come from the share: never let one forge a line or drive the terminal.
-            line.push_str(&format!("  {key}={}", escaped(v)));
+            write!(f, "  {key}={}", escaped(value))?;
+        }
+        if let Detail::Completed { summary } = &self.detail {
+            write!(f, "  {}", report::json(summary))?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Detail<'a> {
+    fn of(kind: &'a EventKind) -> Self {
+        let hex = |h: Option<ContentHash>| h.map(ContentHash::to_hex);
+        match kind {
+            EventKind::Copied {
+                facts,
+                hash,
+                bronze,
+                replaced,
+                ..
+            } => Detail::Ingested(Ingested::of(facts, *hash, bronze, replaced.as_ref())),
+            EventKind::Adopted {
+                facts,
+                hash,
+                bronze,
+                ..
+            } => Detail::Ingested(Ingested::of(facts, *hash, bronze, None)),
+            EventKind::Discovered { facts, reason, .. } => Detail::Discovered {
+                size: facts.size,
+                reason: format!("{reason:?}"),
+            },
+            EventKind::Skipped { facts, reason, .. } => Detail::Skipped {
+                size: facts.map(|f| f.size),
+                reason: reason.code(),
+            },
+            EventKind::Failed { error, .. } => Detail::Failed { error },
+            EventKind::AuditFinding {
+                finding,
+                bronze,
+                bronze_hash,
+                source_hash,
+                ..
+            } => Detail::Finding {
+                reason: finding.code(),
+                bronze,
+                bronze_hash: hex(*bronze_hash),
+                source_hash: hex(*source_hash),
+            },
+            EventKind::SourceFailed { source, error } => Detail::SourceFailed {
+                source: source.name(),
+                error,
+            },
+            EventKind::ScanCompleted(s) => Detail::completed(StoredSummary::Scan(s)),
+            EventKind::AuditCompleted(s) => Detail::completed(StoredSummary::Audit(s)),
+            EventKind::HookRun(h) => Detail::completed(StoredSummary::Hook(h)),
         }
     }
-    if let Some(s) = doc.get("summary") {
-        line.push_str(&format!("  {s}"));
+
+    fn completed(summary: StoredSummary<'a>) -> Self {
+        Detail::Completed { summary }
     }
-    line
+
+    /// This kind's `key=value` parts of the text line, in the order the text has always shown
+    /// them: `bronze`, `hash`, `reason`, `error`, `kept_as`.
+    fn labelled(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Detail::Ingested(i) => {
+                let mut parts = vec![("bronze", i.bronze), ("hash", i.hash.as_str())];
+                parts.extend(i.replaced.as_ref().map(|r| ("kept_as", r.kept_as)));
+                parts
+            }
+            Detail::Discovered { reason, .. } | Detail::Skipped { reason, .. } => {
+                vec![("reason", reason)]
+            }
+            Detail::Finding { reason, bronze, .. } => vec![("bronze", bronze), ("reason", reason)],
+            Detail::Failed { error } | Detail::SourceFailed { error, .. } => vec![("error", error)],
+            Detail::Completed { .. } => Vec::new(),
+        }
+    }
+}
+
+impl<'a> Ingested<'a> {
+    fn of(
+        facts: &SourceVersion,
+        hash: ContentHash,
+        bronze: &'a str,
+        replaced: Option<&'a Replaced>,
+    ) -> Self {
+        Ingested {
+            size: facts.size,
+            mtime_ns: facts.mtime_ns,
+            hash: hash.to_hex(),
+            bronze,
+            replaced: replaced.map(|r| ReplacedOf {
+                replaced_hash: r.hash.to_hex(),
+                kept_as: &r.kept_as,
+            }),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! `log`'s lines for one event of every kind (and the optional parts of each), pinned against
 //! `schema/reports/log.jsonl` and `log.txt`: scripts read the JSON keys, people the text.
 
-use super::{json_line, text_line};
+use super::LogLine;
+use crate::cli::report;
 use crate::identity::{ContentHash, FileKey, SourceId};
 use crate::store::event::{
     AuditSummary, DeferReason, Event, EventKind, Finding, HookSummary, PassMode, Replaced,
@@ -145,6 +146,16 @@ fn events() -> Vec<(u64, Event)> {
         },
     });
     (0u64..).zip(events).collect()
+}
+
+/// `log --json`'s line for one event.
+fn json_line(seq: u64, event: &Event) -> String {
+    report::json(&LogLine::of(seq, event)).to_string()
+}
+
+/// `log`'s text line for one event.
+fn text_line(seq: u64, event: &Event) -> String {
+    LogLine::of(seq, event).to_string()
 }
 
 fn printed(line: fn(u64, &Event) -> String) -> String {

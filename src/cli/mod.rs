@@ -8,6 +8,7 @@ mod demo;
 mod gaps;
 mod log;
 mod replay;
+mod report;
 mod run;
 mod service;
 mod since;

@@ -1,0 +1,20 @@
+//! What the read-only commands print (`log`, `status`, `gaps`): each builds one typed report
+//! and prints it either as text for people or, with `--json`, as JSON for scripts, from the
+//! same value, so a field renamed in one form cannot leave the other printing blanks.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// The JSON form of a report, object keys in alphabetical order at every level. That is the
+/// order these reports have always printed (they were built as `serde_json::Value`s, whose
+/// objects are sorted maps: this crate does not enable serde_json's `preserve_order`), and
+/// scripts and the goldens in `schema/reports/` may compare bytes; going through a `Value`
+/// keeps it whatever order a struct, or a stored summary a report embeds, declares its fields in.
+pub(super) fn json(report: &impl Serialize) -> Value {
+    serde_json::to_value(report).expect("a report has string keys only")
+}
+
+/// An instant as RFC 3339 (UTC); `None` for one out of chrono's range.
+pub(super) fn time(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339())
+}
