@@ -10,6 +10,7 @@ use crate::naming::{minute_from_index, minute_index, SensorName};
 use crate::store::presence::{split_minute, Day, DayPresence, DAY_MINUTES};
 use crate::store::Store;
 use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 
 /// Why an expected minute has no file.
@@ -22,11 +23,19 @@ pub enum GapKind {
 }
 
 impl GapKind {
+    /// Its stable code, as reports print it.
     pub fn as_str(self) -> &'static str {
         match self {
             GapKind::Missing => "missing",
             GapKind::DstSkipped => "dst-skipped",
         }
+    }
+}
+
+/// As its code ([`GapKind::as_str`]).
+impl Serialize for GapKind {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

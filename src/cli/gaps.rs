@@ -1,8 +1,9 @@
 //! `ingest gaps`: per stream, the runs of expected minutes that never arrived (and the spring
 //! DST hour, labelled), the files that came late, and a completeness summary. Read from the
-//! store's presence rows only. Exit 0 when nothing is missing, 1 when something is, 2 on bad
-//! input.
+//! store's presence rows only, into one [`GapsReport`] printed as text or as JSON. Exit 0 when
+//! nothing is missing, 1 when something is, 2 on bad input.
 
+use super::report::{self, minute, span};
 use super::since::local_minute_arg;
 use super::Resolved;
 use crate::clock::{Clock, SystemClock};
@@ -12,7 +13,8 @@ use crate::gaps::{of_streams, GapKind, Query, StreamGaps};
 use crate::naming::truncate_to_minute;
 use crate::store::Store;
 use clap::Args;
-use serde_json::{json, Value};
+use serde::Serialize;
+use std::fmt;
 use std::process::ExitCode;
 
 #[derive(Args, Debug, Clone)]
@@ -57,19 +59,17 @@ pub fn run(cfg: &Resolved, args: &GapsArgs) -> Result<ExitCode> {
     let query = query_of(args)?;
     let store = open(cfg)?;
     let streams = streams_of(cfg, &store, args.only_stream.as_deref())?;
-    let report = of_streams(&store, &streams, &query)?;
+    let gaps = of_streams(&store, &streams, &query)?;
     drop(store);
-    let min = i64::from(args.min_minutes);
-    let doc = document(&cfg.streams, &report, min);
+    let report = GapsReport::of(&cfg.streams, &gaps, i64::from(args.min_minutes));
     if args.json {
-        println!("{doc:#}");
+        println!("{:#}", report::json(&report));
     } else {
-        print_human(&doc);
+        print!("{report}");
     }
-    let missing = doc["gaps"]
-        .as_array()
-        .is_some_and(|g| g.iter().any(|g| g["kind"] == "missing"));
-    let never = report.iter().any(|s| s.never_started && s.window.is_none());
+    // Exit 1 for a listed missing run: runs shorter than `--min-minutes` do not fail the check.
+    let missing = report.gaps.iter().any(|g| g.kind == GapKind::Missing);
+    let never = gaps.iter().any(|s| s.never_started && s.window.is_none());
     Ok(if missing || never {
         ExitCode::from(1)
     } else {
@@ -141,167 +141,203 @@ fn streams_of(cfg: &Resolved, store: &Store, only: Option<&str>) -> Result<Vec<S
     }
 }
 
-const MINUTE: &str = "%Y-%m-%dT%H:%M";
-
-fn document(streams: &StreamMap, report: &[StreamGaps], min: i64) -> Value {
-    let gaps: Vec<Value> = report.iter().flat_map(|s| gap_rows(s, min)).collect();
-    let late: Vec<Value> = report.iter().flat_map(late_rows).collect();
-    let summaries: Vec<Value> = report.iter().map(|s| summary(streams, s)).collect();
-    let missing: u64 = report.iter().map(|s| s.missing).sum();
-    json!({"gaps": gaps, "late": late, "streams": summaries, "missing": missing})
+/// Everything `gaps` prints.
+#[derive(Serialize)]
+struct GapsReport<'a> {
+    /// Runs of at least `--min-minutes`, stream by stream.
+    gaps: Vec<GapRow<'a>>,
+    /// Files filled in behind their stream, stream by stream.
+    late: Vec<LateRow<'a>>,
+    streams: Vec<StreamSummary<'a>>,
+    /// Missing minutes of every stream, runs too short to list included.
+    missing: u64,
 }
 
-/// The stream's runs of at least `min` minutes.
-fn gap_rows(s: &StreamGaps, min: i64) -> Vec<Value> {
-    (s.gaps.iter().filter(|g| g.minutes >= min))
-        .map(|g| {
-            json!({
-                "stream": s.stream,
-                "from": g.from.format(MINUTE).to_string(),
-                "to": g.to.format(MINUTE).to_string(),
-                "minutes": g.minutes,
-                "kind": g.kind.as_str(),
-            })
+/// A run of absent minutes, `from` to `to` inclusive.
+#[derive(Serialize)]
+struct GapRow<'a> {
+    stream: &'a str,
+    from: String,
+    to: String,
+    minutes: i64,
+    kind: GapKind,
+}
+
+/// A file ingested at least `--late-minutes` after its minute.
+#[derive(Serialize)]
+struct LateRow<'a> {
+    stream: &'a str,
+    file: &'a str,
+    minute: String,
+    /// RFC 3339 UTC, to the second.
+    ingested_at: String,
+    delay_secs: i64,
+}
+
+/// One stream's window and counts; `from` and `to` are `None` when the window is empty.
+#[derive(Serialize)]
+struct StreamSummary<'a> {
+    stream: &'a str,
+    /// `None` for a stream the index holds but the configuration does not name.
+    alias: Option<&'a str>,
+    from: Option<String>,
+    to: Option<String>,
+    expected: u64,
+    present: u64,
+    missing: u64,
+    /// Minutes of the spring DST hour in the window: shown, not expected.
+    dst_skipped: i64,
+    /// Present minutes in percent of expected ones, to two decimals.
+    completeness: f64,
+    never_started: bool,
+}
+
+impl<'a> GapsReport<'a> {
+    fn of(streams: &'a StreamMap, report: &'a [StreamGaps], min_minutes: i64) -> Self {
+        GapsReport {
+            gaps: (report.iter())
+                .flat_map(|s| GapRow::of_stream(s, min_minutes))
+                .collect(),
+            late: report.iter().flat_map(LateRow::of_stream).collect(),
+            streams: (report.iter())
+                .map(|s| StreamSummary::of(s, streams.alias(&s.stream)))
+                .collect(),
+            missing: report.iter().map(|s| s.missing).sum(),
+        }
+    }
+}
+
+impl<'a> GapRow<'a> {
+    /// The stream's runs of at least `min` minutes.
+    fn of_stream(s: &'a StreamGaps, min: i64) -> impl Iterator<Item = Self> + 'a {
+        (s.gaps.iter().filter(move |g| g.minutes >= min)).map(|g| GapRow {
+            stream: &s.stream,
+            from: minute(g.from),
+            to: minute(g.to),
+            minutes: g.minutes,
+            kind: g.kind,
         })
-        .collect()
+    }
 }
 
-fn late_rows(s: &StreamGaps) -> Vec<Value> {
-    (s.late.iter())
-        .map(|l| {
-            json!({
-                "stream": s.stream,
-                "file": l.file,
-                "minute": l.minute.format(MINUTE).to_string(),
-                "ingested_at": l.ingested_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                "delay_secs": l.delay.num_seconds(),
-            })
+impl<'a> LateRow<'a> {
+    fn of_stream(s: &'a StreamGaps) -> impl Iterator<Item = Self> + 'a {
+        s.late.iter().map(|l| LateRow {
+            stream: &s.stream,
+            file: &l.file,
+            minute: minute(l.minute),
+            ingested_at: l
+                .ingested_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            delay_secs: l.delay.num_seconds(),
         })
-        .collect()
-}
-
-fn summary(streams: &StreamMap, s: &StreamGaps) -> Value {
-    let dst: i64 = (s.gaps.iter())
-        .filter(|g| g.kind == GapKind::DstSkipped)
-        .map(|g| g.minutes)
-        .sum();
-    let (from, to) = match s.window {
-        Some((from, to)) => (
-            Some(from.format(MINUTE).to_string()),
-            Some(to.format(MINUTE).to_string()),
-        ),
-        None => (None, None),
-    };
-    json!({
-        "stream": s.stream,
-        "alias": streams.alias(&s.stream),
-        "from": from,
-        "to": to,
-        "expected": s.expected,
-        "present": s.present,
-        "missing": s.missing,
-        "dst_skipped": dst,
-        "completeness": (s.completeness() * 100.0).round() / 100.0,
-        "never_started": s.never_started,
-    })
-}
-
-fn rows(doc: &Value, key: &str) -> Vec<Value> {
-    doc[key].as_array().cloned().unwrap_or_default()
-}
-
-fn text(v: &Value) -> &str {
-    v.as_str().unwrap_or("-")
-}
-
-/// serde_json's numbers ignore width and alignment: columns format plain integers.
-fn num(v: &Value) -> i64 {
-    v.as_i64().unwrap_or(0)
-}
-
-fn print_human(doc: &Value) {
-    print_gaps(doc);
-    print_late(doc);
-    print_summary(doc);
-}
-
-fn print_gaps(doc: &Value) {
-    let gaps = rows(doc, "gaps");
-    if gaps.is_empty() {
-        println!("no gaps");
-        return;
-    }
-    println!(
-        "{:<16} {:<16}  {:<16}  {:>8}  kind",
-        "stream", "from", "to", "minutes"
-    );
-    for g in gaps {
-        println!(
-            "{:<16} {:<16}  {:<16}  {:>8}  {}",
-            text(&g["stream"]),
-            text(&g["from"]),
-            text(&g["to"]),
-            num(&g["minutes"]),
-            text(&g["kind"])
-        );
     }
 }
 
-fn print_late(doc: &Value) {
-    let late = rows(doc, "late");
-    if late.is_empty() {
-        return;
-    }
-    println!(
-        "\nlate:\n{:<44} {:<16}  {:<20}  delay",
-        "file", "minute", "ingested at"
-    );
-    for l in late {
-        println!(
-            "{:<44} {:<16}  {:<20}  {}",
-            text(&l["file"]),
-            text(&l["minute"]),
-            text(&l["ingested_at"]),
-            span(num(&l["delay_secs"]))
-        );
+impl<'a> StreamSummary<'a> {
+    fn of(s: &'a StreamGaps, alias: Option<&'a str>) -> Self {
+        let dst = (s.gaps.iter())
+            .filter(|g| g.kind == GapKind::DstSkipped)
+            .map(|g| g.minutes)
+            .sum();
+        StreamSummary {
+            stream: &s.stream,
+            alias,
+            from: s.window.map(|(from, _)| minute(from)),
+            to: s.window.map(|(_, to)| minute(to)),
+            expected: s.expected,
+            present: s.present,
+            missing: s.missing,
+            dst_skipped: dst,
+            completeness: (s.completeness() * 100.0).round() / 100.0,
+            never_started: s.never_started,
+        }
     }
 }
 
-fn print_summary(doc: &Value) {
-    println!(
-        "\n{:<16} {:<16}  {:<16}  {:>8}  {:>8}  {:>8}  complete",
-        "stream", "from", "to", "expected", "present", "missing"
-    );
-    for s in rows(doc, "streams") {
-        if s["from"].is_null() {
-            let why = if s["never_started"] == true {
+/// The runs (or `no gaps`), the late files if any, then the summary per stream.
+impl fmt::Display for GapsReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_gaps(f)?;
+        self.write_late(f)?;
+        self.write_streams(f)
+    }
+}
+
+impl GapsReport<'_> {
+    fn write_gaps(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.gaps.is_empty() {
+            return writeln!(f, "no gaps");
+        }
+        writeln!(
+            f,
+            "{:<16} {:<16}  {:<16}  {:>8}  kind",
+            "stream", "from", "to", "minutes"
+        )?;
+        for g in &self.gaps {
+            writeln!(
+                f,
+                "{:<16} {:<16}  {:<16}  {:>8}  {}",
+                g.stream,
+                g.from,
+                g.to,
+                g.minutes,
+                g.kind.as_str()
+            )?;
+        }
+        Ok(())
+    }
+
+    fn write_late(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.late.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            f,
+            "\nlate:\n{:<44} {:<16}  {:<20}  delay",
+            "file", "minute", "ingested at"
+        )?;
+        for l in &self.late {
+            writeln!(
+                f,
+                "{:<44} {:<16}  {:<20}  {}",
+                l.file,
+                l.minute,
+                l.ingested_at,
+                span(l.delay_secs)
+            )?;
+        }
+        Ok(())
+    }
+
+    fn write_streams(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "\n{:<16} {:<16}  {:<16}  {:>8}  {:>8}  {:>8}  complete",
+            "stream", "from", "to", "expected", "present", "missing"
+        )?;
+        for s in &self.streams {
+            writeln!(f, "{s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for StreamSummary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (Some(from), Some(to)) = (&self.from, &self.to) else {
+            let why = if self.never_started {
                 "never started"
             } else {
                 "empty window"
             };
-            println!("{:<16} {why}", text(&s["stream"]));
-            continue;
-        }
-        println!(
+            return write!(f, "{:<16} {why}", self.stream);
+        };
+        write!(
+            f,
             "{:<16} {:<16}  {:<16}  {:>8}  {:>8}  {:>8}  {:.2}%",
-            text(&s["stream"]),
-            text(&s["from"]),
-            text(&s["to"]),
-            num(&s["expected"]),
-            num(&s["present"]),
-            num(&s["missing"]),
-            s["completeness"].as_f64().unwrap_or(0.0)
-        );
-    }
-}
-
-/// A duration for people: `2d 3h`, `3h 5m`, `12m`.
-pub(super) fn span(secs: i64) -> String {
-    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
-    match (d, h) {
-        (0, 0) => format!("{m}m"),
-        (0, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h"),
+            self.stream, from, to, self.expected, self.present, self.missing, self.completeness
+        )
     }
 }
 

@@ -2,7 +2,8 @@
 //! the spring DST hour, a late file) and the two kinds of empty stream, pinned against
 //! `schema/reports/gaps.json`: scripts read its keys and exit on its `missing` rows.
 
-use super::document;
+use super::GapsReport;
+use crate::cli::report;
 use crate::config::{StreamMap, DEFAULT_STREAMS};
 use crate::gaps::{Gap, GapKind, Late, StreamGaps};
 use crate::testing::golden::assert_golden;
@@ -66,9 +67,15 @@ fn report() -> Vec<StreamGaps> {
     vec![jimmy, stream("JeremieVianin"), never]
 }
 
-fn json_of(report: &[StreamGaps], min_minutes: i64) -> String {
+fn json_of(gaps: &[StreamGaps], min_minutes: i64) -> String {
     let streams = StreamMap::parse(&[DEFAULT_STREAMS.into()]).unwrap();
-    format!("{:#}\n", document(&streams, report, min_minutes))
+    let report = GapsReport::of(&streams, gaps, min_minutes);
+    format!("{:#}\n", report::json(&report))
+}
+
+fn text_of(gaps: &[StreamGaps], min_minutes: i64) -> String {
+    let streams = StreamMap::parse(&[DEFAULT_STREAMS.into()]).unwrap();
+    GapsReport::of(&streams, gaps, min_minutes).to_string()
 }
 
 /// `gaps --json` prints these keys and shapes; runs shorter than `--min-minutes` are left
@@ -76,4 +83,11 @@ fn json_of(report: &[StreamGaps], min_minutes: i64) -> String {
 #[test]
 fn the_json_report_is_the_golden_one() {
     assert_golden("schema/reports/gaps.json", &json_of(&report(), 2));
+}
+
+/// `gaps` prints these tables: the listed runs, the late files, and per stream its window and
+/// counts or why it has none.
+#[test]
+fn the_text_report_is_the_golden_one() {
+    assert_golden("schema/reports/gaps.txt", &text_of(&report(), 2));
 }

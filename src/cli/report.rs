@@ -2,6 +2,7 @@
 //! and prints it either as text for people or, with `--json`, as JSON for scripts, from the
 //! same value, so a field renamed in one form cannot leave the other printing blanks.
 
+use chrono::NaiveDateTime;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -17,4 +18,19 @@ pub(super) fn json(report: &impl Serialize) -> Value {
 /// An instant as RFC 3339 (UTC); `None` for one out of chrono's range.
 pub(super) fn time(ms: i64) -> Option<String> {
     chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339())
+}
+
+/// A naive local minute as the reports print it, `YYYY-MM-DDTHH:MM`.
+pub(super) fn minute(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// A duration for people: `2d 3h`, `3h 5m`, `12m`.
+pub(super) fn span(secs: i64) -> String {
+    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    match (d, h) {
+        (0, 0) => format!("{m}m"),
+        (0, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
 }

@@ -157,7 +157,9 @@ fn print_human(doc: &Value) {
             s["alias"].as_str().unwrap_or(""),
             s["newest"].as_str().unwrap_or("-"),
             s["files"].as_u64().unwrap_or(0),
-            s["age_secs"].as_i64().map_or("-".into(), super::gaps::span),
+            s["age_secs"]
+                .as_i64()
+                .map_or("-".into(), super::report::span),
             s["missing_24h"].as_u64().unwrap_or(0),
             s["missing_total"].as_u64().unwrap_or(0)
         );
