@@ -2,22 +2,25 @@
 //! files are skipped, failed or pending, and the weather flow (newest date, files, last pass,
 //! last error), and each stream's completeness: newest minute, its age, and the minutes
 //! missing in the last 24 h and in all (as `ingest gaps` counts them). Read from the
-//! projections; nothing is walked.
+//! projections; nothing is walked. One [`Status`] value prints as text or as JSON.
 
+use super::report::{self, minute, span};
 use super::{escaped, Resolved};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
 use crate::freshness::{self, Freshness};
 use crate::identity::SourceId;
 use crate::naming::{minute_from_index, WeatherName};
 use crate::store::event::{Event, EventKind};
 use crate::store::projection::{
-    FileState, META_EVENTS_PREFIX, META_LAST_RECONCILE, META_LAST_WEATHER, META_WEATHER_ERROR_SEQ,
+    FileState, StreamRecord, META_EVENTS_PREFIX, META_LAST_RECONCILE, META_LAST_WEATHER,
+    META_WEATHER_ERROR_SEQ,
 };
 use crate::store::Store;
 use clap::Args;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::process::ExitCode;
 
 #[derive(Args, Debug, Clone)]
@@ -29,67 +32,115 @@ pub struct StatusArgs {
 
 pub fn run(cfg: &Resolved, args: &StatusArgs) -> Result<ExitCode> {
     let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
-    let baselines = store.streams()?;
-    let meta = store.meta()?;
-    // Counters the fold keeps, not a walk of every file record (issue 25, item 13).
-    let by_state = store.file_counts(SourceId::Share)?;
-    let fresh = freshness::of_streams(
-        &store,
-        cfg.streams.iter().map(|(name, _)| name),
-        &SystemClock,
-    )?;
-    let streams: Vec<_> = cfg
-        .streams
-        .iter()
-        .zip(fresh)
-        .map(|((name, alias), fresh)| {
-            let rec = baselines.get(name);
-            let baseline = rec
-                .and_then(|r| minute_from_index(r.newest_minute))
-                .map(|m| m.format("%Y-%m-%dT%H:%M").to_string());
-            let mut s = json!({"name": name, "alias": alias, "baseline": baseline, "files": rec.map_or(0, |r| r.files)});
-            add_freshness(&mut s, &fresh);
-            s
-        })
-        .collect();
-    let events: BTreeMap<_, _> = meta
-        .iter()
-        .filter_map(|(k, v)| {
-            k.strip_prefix(META_EVENTS_PREFIX)
-                .map(|k| (k.to_owned(), *v))
-        })
-        .collect();
-    let last_reconcile = meta
-        .get(META_LAST_RECONCILE)
-        .and_then(|ms| chrono::DateTime::from_timestamp_millis(*ms as i64))
-        .map(|t| t.to_rfc3339());
-    let doc = json!({
-        "store": store.path().display().to_string(),
-        "streams": streams,
-        "events": store.event_count()?,
-        "events_by_kind": events,
-        "files": by_state,
-        "pending": store.pending_count()?,
-        "last_reconcile": last_reconcile,
-    });
-    let mut doc = doc;
-    if let Some(weather) = weather_status(&store, &meta, cfg.weather.is_some())? {
-        doc["weather"] = weather;
-    }
+    let status = Status::read(&store, cfg, &SystemClock)?;
     if args.json {
-        println!("{doc:#}");
+        println!("{:#}", report::json(&status));
     } else {
-        print_human(&doc);
+        print!("{status}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Adds a stream's freshness to its `status --json` object.
-fn add_freshness(stream: &mut Value, f: &Freshness) {
-    stream["newest"] = json!(f.newest.map(|m| m.format("%Y-%m-%dT%H:%M").to_string()));
-    stream["age_secs"] = json!(f.age_secs);
-    stream["missing_24h"] = json!(f.missing_24h);
-    stream["missing_total"] = json!(f.missing_total);
+/// Everything `status` prints.
+#[derive(Serialize)]
+struct Status {
+    /// The store file's path.
+    store: String,
+    /// The configured streams, in configuration order.
+    streams: Vec<StreamStatus>,
+    /// Events in the log.
+    events: u64,
+    events_by_kind: BTreeMap<String, u64>,
+    /// Share files by state category (`ingested`, `skipped`, …).
+    files: BTreeMap<String, u64>,
+    /// Files every pass retries.
+    pending: u64,
+    last_reconcile: Option<String>,
+    /// Left out when weather is neither configured nor seen in the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weather: Option<WeatherStatus>,
+}
+
+/// One stream: its baseline and files from the projection, its freshness from the presence rows.
+#[derive(Serialize)]
+struct StreamStatus {
+    name: String,
+    alias: String,
+    /// The newest ingested minute.
+    baseline: Option<String>,
+    files: u64,
+    /// The newest ingested minute, as freshness reads it (the same minute as `baseline`).
+    newest: Option<String>,
+    age_secs: Option<i64>,
+    missing_24h: u64,
+    missing_total: u64,
+}
+
+/// The weather flow, from the store alone.
+#[derive(Serialize)]
+struct WeatherStatus {
+    /// The newest forecast date held.
+    newest: Option<String>,
+    /// Forecast files ingested.
+    files: usize,
+    by_state: BTreeMap<&'static str, u64>,
+    last_pass: Option<String>,
+    last_error: Option<WeatherError>,
+}
+
+/// The weather source's last failure.
+#[derive(Serialize)]
+struct WeatherError {
+    at: Option<String>,
+    error: String,
+}
+
+impl Status {
+    fn read(store: &Store, cfg: &Resolved, clock: &dyn Clock) -> Result<Self> {
+        let meta = store.meta()?;
+        let events_by_kind = (meta.iter())
+            .filter_map(|(k, v)| Some((k.strip_prefix(META_EVENTS_PREFIX)?.to_owned(), *v)))
+            .collect();
+        Ok(Status {
+            store: store.path().display().to_string(),
+            streams: streams(store, cfg, clock)?,
+            events: store.event_count()?,
+            events_by_kind,
+            // Counters the fold keeps, not a walk of every file record (issue 25, item 13).
+            files: store.file_counts(SourceId::Share)?,
+            pending: store.pending_count()?,
+            last_reconcile: meta
+                .get(META_LAST_RECONCILE)
+                .and_then(|ms| report::time(*ms as i64)),
+            weather: weather_status(store, &meta, cfg.weather.is_some())?,
+        })
+    }
+}
+
+/// Each configured stream's baseline (from the projection) and freshness (from the presence rows).
+fn streams(store: &Store, cfg: &Resolved, clock: &dyn Clock) -> Result<Vec<StreamStatus>> {
+    let baselines = store.streams()?;
+    let fresh = freshness::of_streams(store, cfg.streams.iter().map(|(name, _)| name), clock)?;
+    Ok((cfg.streams.iter().zip(fresh))
+        .map(|((name, alias), fresh)| StreamStatus::of(name, alias, baselines.get(name), &fresh))
+        .collect())
+}
+
+impl StreamStatus {
+    fn of(name: &str, alias: &str, rec: Option<&StreamRecord>, f: &Freshness) -> Self {
+        StreamStatus {
+            name: name.to_owned(),
+            alias: alias.to_owned(),
+            baseline: rec
+                .and_then(|r| minute_from_index(r.newest_minute))
+                .map(minute),
+            files: rec.map_or(0, |r| r.files),
+            newest: f.newest.map(minute),
+            age_secs: f.age_secs,
+            missing_24h: f.missing_24h,
+            missing_total: f.missing_total,
+        }
+    }
 }
 
 /// The weather flow, from the store alone: newest forecast date held, files by state, the
@@ -98,7 +149,7 @@ fn weather_status(
     store: &Store,
     meta: &BTreeMap<String, u64>,
     configured: bool,
-) -> Result<Option<Value>> {
+) -> Result<Option<WeatherStatus>> {
     let states = store.states_of(SourceId::Weather)?;
     let seen = !states.is_empty() || meta.contains_key(META_WEATHER_ERROR_SEQ);
     if !configured && !seen {
@@ -110,24 +161,28 @@ fn weather_status(
         .filter_map(|(name, _)| WeatherName::parse(std::str::from_utf8(name).ok()?).ok())
         .map(|w| w.date)
         .max();
-    let time = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339());
     let last_error = match meta.get(META_WEATHER_ERROR_SEQ) {
         Some(seq) => match store.event(*seq)? {
             Some(Event {
                 at_ms,
                 kind: EventKind::SourceFailed { error, .. },
-            }) => json!({"at": time(at_ms), "error": error}),
-            _ => Value::Null,
+            }) => Some(WeatherError {
+                at: report::time(at_ms),
+                error,
+            }),
+            _ => None,
         },
-        None => Value::Null,
+        None => None,
     };
-    Ok(Some(json!({
-        "newest": newest.map(|d| d.to_string()),
-        "files": states.values().filter(|s| s.is_ingested()).count(),
-        "by_state": tally_states(states.values()),
-        "last_pass": meta.get(META_LAST_WEATHER).and_then(|ms| time(*ms as i64)),
-        "last_error": last_error,
-    })))
+    Ok(Some(WeatherStatus {
+        newest: newest.map(|d| d.to_string()),
+        files: states.values().filter(|s| s.is_ingested()).count(),
+        by_state: tally_states(states.values()),
+        last_pass: meta
+            .get(META_LAST_WEATHER)
+            .and_then(|ms| report::time(*ms as i64)),
+        last_error,
+    }))
 }
 
 /// Weather files by state, counted from their states (a few hundred a year; their names are
@@ -140,62 +195,77 @@ fn tally_states<'a>(states: impl Iterator<Item = &'a FileState>) -> BTreeMap<&'s
     counts
 }
 
-fn print_human(doc: &Value) {
-    println!(
-        "store: {} ({} events)",
-        escaped(doc["store"].as_str().unwrap_or("")),
-        doc["events"]
-    );
-    println!(
-        "{:<16} {:<10} {:<18} {:>9} {:>8} {:>11} {:>13}",
-        "stream", "alias", "newest", "files", "age", "missing 24h", "missing total"
-    );
-    for s in doc["streams"].as_array().into_iter().flatten() {
-        println!(
+/// `key n, key n` of a count map.
+fn counts<K: fmt::Display>(map: &BTreeMap<K, impl fmt::Display>) -> String {
+    (map.iter())
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The table of streams, then one line per count, then the weather flow's lines.
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "store: {} ({} events)",
+            escaped(&self.store),
+            self.events
+        )?;
+        writeln!(
+            f,
             "{:<16} {:<10} {:<18} {:>9} {:>8} {:>11} {:>13}",
-            s["name"].as_str().unwrap_or(""),
-            s["alias"].as_str().unwrap_or(""),
-            s["newest"].as_str().unwrap_or("-"),
-            s["files"].as_u64().unwrap_or(0),
-            s["age_secs"]
-                .as_i64()
-                .map_or("-".into(), super::report::span),
-            s["missing_24h"].as_u64().unwrap_or(0),
-            s["missing_total"].as_u64().unwrap_or(0)
-        );
-    }
-    let kv = |v: &Value| {
-        v.as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default()
-    };
-    println!("events: {}", kv(&doc["events_by_kind"]));
-    println!(
-        "files: {}; pending retry: {}",
-        kv(&doc["files"]),
-        doc["pending"]
-    );
-    println!(
-        "last reconcile: {}",
-        doc["last_reconcile"].as_str().unwrap_or("never")
-    );
-    let w = &doc["weather"];
-    if w.is_object() {
-        println!(
-            "weather: newest {}, {} files ({}); last pass {}",
-            w["newest"].as_str().unwrap_or("-"),
-            w["files"],
-            kv(&w["by_state"]),
-            w["last_pass"].as_str().unwrap_or("never")
-        );
-        if let Some(err) = w["last_error"]["error"].as_str() {
-            let at = w["last_error"]["at"].as_str().unwrap_or("?");
-            println!("weather last error ({at}): {}", escaped(err));
+            "stream", "alias", "newest", "files", "age", "missing 24h", "missing total"
+        )?;
+        for s in &self.streams {
+            writeln!(f, "{s}")?;
+        }
+        writeln!(f, "events: {}", counts(&self.events_by_kind))?;
+        let files = counts(&self.files);
+        writeln!(f, "files: {files}; pending retry: {}", self.pending)?;
+        let last = self.last_reconcile.as_deref().unwrap_or("never");
+        writeln!(f, "last reconcile: {last}")?;
+        match &self.weather {
+            Some(w) => write!(f, "{w}"),
+            None => Ok(()),
         }
     }
 }
+
+impl fmt::Display for StreamStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<16} {:<10} {:<18} {:>9} {:>8} {:>11} {:>13}",
+            self.name,
+            self.alias,
+            self.newest.as_deref().unwrap_or("-"),
+            self.files,
+            self.age_secs.map_or("-".into(), span),
+            self.missing_24h,
+            self.missing_total
+        )
+    }
+}
+
+impl fmt::Display for WeatherStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "weather: newest {}, {} files ({}); last pass {}",
+            self.newest.as_deref().unwrap_or("-"),
+            self.files,
+            counts(&self.by_state),
+            self.last_pass.as_deref().unwrap_or("never")
+        )?;
+        if let Some(e) = &self.last_error {
+            let at = e.at.as_deref().unwrap_or("?");
+            writeln!(f, "weather last error ({at}): {}", escaped(&e.error))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;
