@@ -2,20 +2,21 @@
 //! Exit 1 if something in the window could not be recovered (and it says what).
 
 use super::since::local_minute_arg;
-use super::Resolved;
+use super::{report, Resolved};
 use crate::bronze::{Bronze, OutageLatch};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::naming::truncate_to_minute;
+use crate::record::PassReport;
 use crate::replay::{apply, plan, Known, Probe, ReplayPlan};
 use crate::source::Source;
 use crate::store::{Store, WriteLock};
 use chrono::NaiveDateTime;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
+use serde::Serialize;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -70,7 +71,14 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     let report = apply(&ctx, &plan)?;
     drop((store, writing));
     if args.json {
-        println!("{}", json!({"plan": plan, "result": report}));
+        let result = Some(&report);
+        println!(
+            "{}",
+            report::json(&ReplayReport {
+                plan: &plan,
+                result
+            })
+        );
     } else {
         print_plan(&plan, false);
         let t = &report.tally;
@@ -134,9 +142,18 @@ fn progress_bar(terminal: bool) -> ProgressBar {
     bar
 }
 
+/// What `replay --json` prints: the plan, and what applying it did unless `--dry-run`.
+#[derive(Serialize)]
+struct ReplayReport<'a> {
+    plan: &'a ReplayPlan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a PassReport>,
+}
+
 fn print_plan(plan: &ReplayPlan, as_json: bool) {
     if as_json {
-        println!("{}", json!({"plan": plan}));
+        let result = None;
+        println!("{}", report::json(&ReplayReport { plan, result }));
         return;
     }
     println!(

@@ -1,6 +1,7 @@
-//! What the read-only commands print (`log`, `status`, `gaps`): each builds one typed report
-//! and prints it either as text for people or, with `--json`, as JSON for scripts, from the
-//! same value, so a field renamed in one form cannot leave the other printing blanks.
+//! What commands print: `log`, `status` and `gaps` each build one typed report and print it
+//! either as text for people or, with `--json`, as JSON for scripts, from the same value, so a
+//! field renamed in one form cannot leave the other printing blanks; `run --once --json` and
+//! `replay --json` print typed documents through [`json`] too.
 
 use chrono::NaiveDateTime;
 use serde::Serialize;

@@ -2,7 +2,7 @@
 //! the daemon ([`crate::daemon`]): the sensor flow (a prediction pass every interval, a
 //! reconcile once a night) and the weather flow (at start, then hourly) under one shutdown.
 
-use super::{escaped, seconds, Resolved};
+use super::{escaped, report, seconds, Resolved};
 use crate::bronze::{Bronze, OutageLatch};
 use crate::clock::SystemClock;
 use crate::config::Settings;
@@ -20,6 +20,7 @@ use crate::store::event::EventKind;
 use crate::store::{Store, WriteLock};
 use crate::weather::{self, WeatherReport};
 use clap::Args;
+use serde::Serialize;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -395,19 +396,20 @@ fn sensor_loop(
     )
 }
 
-/// One JSON object on stdout (the sensor report's fields, plus `weather` when configured),
-/// or one human line per flow.
+/// What `run --once --json` prints: the sensor pass's fields, plus `weather` when configured.
+#[derive(Serialize)]
+struct OnceReport<'a> {
+    #[serde(flatten)]
+    sensors: Option<&'a PassReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weather: Option<&'a WeatherReport>,
+}
+
+/// One JSON object on stdout, or one human line per flow.
 fn print_reports(sensors: Option<&PassReport>, weather: Option<&WeatherReport>, json: bool) {
     if json {
-        let mut doc = match sensors {
-            Some(r) => serde_json::to_value(r).expect("report serializes"),
-            None => serde_json::json!({}),
-        };
-        if let Some(w) = weather {
-            doc["weather"] = serde_json::to_value(w).expect("report serializes");
-        }
         if sensors.is_some() || weather.is_some() {
-            println!("{doc}");
+            println!("{}", report::json(&OnceReport { sensors, weather }));
         }
         return;
     }
