@@ -23,6 +23,13 @@
 //! A write the filesystem refuses as a whole (read-only, full, over quota, or a root we may
 //! not write in) is [`RefusesWrites`](super::RefusesWrites): an outage, not one file's error.
 
+#[cfg(not(target_os = "linux"))]
+use super::fs::sync_file;
+#[cfg(target_os = "linux")]
+use super::fs::syncfs;
+use super::fs::{
+    create_exclusive, create_one_dir, hash_regular, mtime_ns, refuse_unless_dir, remove_link,
+};
 use super::layout::{self, file_name, is_temp_name};
 use super::{
     refused_link, refuses_writes, stage_outcome, Bronze, EntryMeta, Found, ReadBack, StageOutcome,
@@ -31,7 +38,7 @@ use super::{
 use crate::identity::ContentHash;
 use crate::source::SourceMeta;
 use crate::store::event::Replaced;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,7 +112,7 @@ impl LocalBronze {
         #[cfg(target_os = "linux")]
         {
             let _ = batch;
-            self.syncfs()
+            syncfs(&self.root)
         }
         #[cfg(not(target_os = "linux"))]
         {
@@ -126,7 +133,7 @@ impl LocalBronze {
         #[cfg(target_os = "linux")]
         {
             let _ = batch;
-            self.syncfs()
+            syncfs(&self.root)
         }
         #[cfg(all(unix, not(target_os = "linux")))]
         {
@@ -157,12 +164,6 @@ impl LocalBronze {
                 .map(|p| sync_file(p))
                 .collect()
         }
-    }
-
-    #[cfg(target_os = "linux")]
-    fn syncfs(&self) -> io::Result<()> {
-        let root = File::open(&self.root)?;
-        rustix::fs::syncfs(&root).map_err(io::Error::from)
     }
 
     /// A write error told apart: the filesystem refusing writes as a whole (read-only, full,
@@ -385,114 +386,6 @@ impl Bronze for LocalBronze {
     }
 }
 
-fn mtime_ns(m: &fs::Metadata) -> i64 {
-    m.modified()
-        .ok()
-        .and_then(|t| chrono::DateTime::<chrono::Utc>::from(t).timestamp_nanos_opt())
-        .unwrap_or(0)
-}
-
-/// Flushes one file's data and metadata to disk. The handle is opened for writing: on Windows
-/// `sync_all` is `FlushFileBuffers`, which refuses a read-only handle ("Access denied", os
-/// error 5), and that refusal once failed every copy there. Opening for write neither
-/// truncates nor changes the file.
-#[cfg(not(target_os = "linux"))]
-fn sync_file(path: &Path) -> io::Result<()> {
-    OpenOptions::new().write(true).open(path)?.sync_all()
-}
-
-/// A folder on the way to a Bronze file must be a real folder, not a link to one.
-fn refuse_unless_dir(path: &Path, m: &fs::Metadata) -> io::Result<()> {
-    if m.file_type().is_symlink() {
-        Err(refused_link(path))
-    } else if m.is_dir() {
-        Ok(())
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::NotADirectory,
-            format!("{} is in Bronze's way: not a folder", path.display()),
-        ))
-    }
-}
-
-/// Makes one folder whose parent was checked.
-fn create_one_dir(dir: &Path) -> io::Result<()> {
-    match fs::create_dir(dir) {
-        Ok(()) => Ok(()),
-        // Another copy thread made it meanwhile; what is there now must still be a folder.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            refuse_unless_dir(dir, &fs::symlink_metadata(dir)?)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// Creates `path` for writing, exclusively: it never opens an existing file and never follows
-/// a link (`O_EXCL` fails on a link, even a dangling one). Something left at the name by a
-/// crash (our stale temp file) or planted there (a link) is removed first; removing a link
-/// removes the link, never its target.
-pub fn create_exclusive(path: &Path) -> io::Result<File> {
-    match open_new(path) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            remove_stale(path)?;
-            open_new(path)
-        }
-        other => other,
-    }
-}
-
-fn open_new(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
-    }
-    #[cfg(windows)]
-    {
-        // FILE_FLAG_OPEN_REPARSE_POINT: act on a reparse point (link, junction) itself.
-        use std::os::windows::fs::OpenOptionsExt;
-        options.custom_flags(0x0020_0000);
-    }
-    options.open(path)
-}
-
-fn remove_stale(path: &Path) -> io::Result<()> {
-    let kind = fs::symlink_metadata(path)?.file_type();
-    if kind.is_symlink() {
-        return remove_link(path, kind, "a temp file's name");
-    }
-    fs::remove_file(path)
-}
-
-/// Removes a link planted at one of Bronze's own names (`at` says which kind): the link
-/// itself, never its target. Logged as a warning with where it pointed, so the removal is on
-/// record (the event log has no field for it).
-fn remove_link(path: &Path, kind: fs::FileType, at: &str) -> io::Result<()> {
-    let target = fs::read_link(path)
-        .map_or_else(|e| format!("unreadable: {e}"), |t| t.display().to_string());
-    tracing::warn!(path = %path.display(), %target, at, "removed a link planted in Bronze (never followed)");
-    #[cfg(not(windows))]
-    let _ = kind;
-    #[cfg(windows)]
-    {
-        // A link to a folder is removed as a folder on Windows (the link, not its target).
-        use std::os::windows::fs::FileTypeExt;
-        if kind.is_symlink_dir() {
-            return fs::remove_dir(path);
-        }
-    }
-    fs::remove_file(path)
-}
-
-/// The temp name beside `dest` that a file is written under before it is renamed to `dest`
-/// (the layout's temp name; also used for the hook's manifest beside the store).
-pub fn temp_path(dest: &Path) -> PathBuf {
-    let name = dest.file_name().unwrap_or_default().to_string_lossy();
-    dest.with_file_name(layout::temp_rel(&name))
-}
-
 /// Hash of a regular file already at `dest`, `None` if nothing is there. A link there was
 /// planted (a file's final name is ours): it is removed, never hashed or followed (its target
 /// is not ours), so the file lands in its place.
@@ -509,49 +402,6 @@ fn existing_hash(dest: &Path) -> io::Result<Option<ContentHash>> {
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
-    }
-}
-
-/// blake3 of the regular file at `path`: a link there is refused, and so is anything else
-/// that is not a regular file (a FIFO would block the read forever).
-fn hash_regular(path: &Path) -> io::Result<ContentHash> {
-    let m = fs::symlink_metadata(path)?;
-    if m.file_type().is_symlink() {
-        return Err(refused_link(path));
-    }
-    let mut file = open_no_follow(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} is not a regular file", path.display()),
-        ));
-    }
-    hash_reader(&mut file)
-}
-
-/// Opens for reading; on Linux the kernel also refuses a link swapped in after the lookup,
-/// and does not block on a FIFO.
-fn open_no_follow(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.read(true);
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::OFlags;
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
-    }
-    options.open(path)
-}
-
-fn hash_reader(file: &mut File) -> io::Result<ContentHash> {
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hasher.finalize().into());
-        }
-        hasher.update(&buf[..n]);
     }
 }
 

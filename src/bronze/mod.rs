@@ -14,14 +14,16 @@
 //! when the file is copied there; no link is ever followed, hashed or adopted. An error of
 //! the layer as a whole ([`Unreachable`], [`RefusesWrites`]) is an outage, not a file's.
 
+mod fs;
 mod latch;
 pub mod layout;
 mod local;
 pub mod object;
 pub mod s3;
 
+pub use fs::{create_exclusive, temp_path};
 pub use latch::OutageLatch;
-pub use local::{create_exclusive, temp_path, LocalBronze};
+pub use local::LocalBronze;
 pub use object::ObjectBronze;
 
 use crate::config::StreamMap;
