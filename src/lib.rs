@@ -21,11 +21,13 @@
 //! - [`daemon`]: every flow as a task under one shutdown, its HTTP endpoint, and the silence
 //!   alerts; [`metrics`]: what the flows report for Prometheus; [`schedule`] and [`clock`]: when.
 //! - [`cli`]: the subcommands (the binary only parses and maps exit codes); [`config`],
-//!   [`identity`], [`facts`], [`error`], [`parallel`]: shared vocabulary; [`sample`]: generated shares.
+//!   [`identity`], [`facts`], [`error`], [`parallel`]: shared vocabulary; [`blocking`]: a tokio
+//!   runtime for the async clients the synchronous passes call; [`sample`]: generated shares.
 //! - `testing` (tests only): test doubles, fault injection around the seams, model tests.
 
 pub mod adopt;
 pub mod audit;
+pub mod blocking;
 pub mod bronze;
 pub mod cli;
 pub mod clock;

@@ -19,6 +19,7 @@
 
 use super::layout::{self, file_name, is_temp_name};
 use super::{stage_outcome, Bronze, EntryMeta, Found, ReadBack, StageOutcome, Staged, Unreachable};
+use crate::blocking::BlockingRuntime;
 use crate::identity::ContentHash;
 use crate::source::SourceMeta;
 use crate::store::event::Replaced;
@@ -32,7 +33,6 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Seek, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use tokio::runtime::Runtime;
 
 /// Staged bytes up to this size stay in memory and go up in one PUT; larger files are spooled
 /// to a temp file and uploaded in parts of this size.
@@ -52,13 +52,14 @@ pub const HASH_METADATA: &str = "blake3";
 
 /// A Bronze layer in an object store, below a prefix.
 pub struct ObjectBronze {
+    /// `object_store` is async and the passes are threads: every call blocks on this runtime.
+    /// First, so it is shut down (without waiting) before the client is dropped.
+    runtime: BlockingRuntime,
     store: Arc<dyn ObjectStore>,
     /// Key prefix without a trailing `/`; empty for the bucket's root.
     prefix: String,
     /// How the layer is named to people and the hook (`s3://bucket/prefix`).
     url: String,
-    /// `object_store` is async and the passes are threads: every call blocks on this runtime.
-    runtime: Option<Runtime>,
     spools: Mutex<HashMap<u64, Spool>>,
     next_spool: AtomicU64,
     /// Bytes of the spools in memory now (see [`MEMORY_BUDGET`]).
@@ -95,16 +96,12 @@ impl ObjectBronze {
     /// A layer over `store` below `prefix` (`/`-separated, no leading or trailing `/`), named
     /// `url` in messages.
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str, url: String) -> io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("ingest-bronze")
-            .enable_all()
-            .build()?;
+        let runtime = BlockingRuntime::new("ingest-bronze", 2)?;
         Ok(ObjectBronze {
             store,
             prefix: prefix.trim_matches('/').to_owned(),
             url,
-            runtime: Some(runtime),
+            runtime,
             spools: Mutex::new(HashMap::new()),
             next_spool: AtomicU64::new(0),
             in_memory: Arc::new(AtomicUsize::new(0)),
@@ -113,10 +110,7 @@ impl ObjectBronze {
     }
 
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.runtime
-            .as_ref()
-            .expect("the runtime is taken only in drop")
-            .block_on(f)
+        self.runtime.block_on(f)
     }
 
     /// The object key of a Bronze path.
@@ -332,16 +326,6 @@ impl ObjectBronze {
             emit(last, visit);
         }
         Ok(seen)
-    }
-}
-
-impl Drop for ObjectBronze {
-    /// The layer may be dropped inside the daemon's own runtime, where dropping another runtime
-    /// the usual way (waiting for it) panics: it is shut down without waiting.
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 

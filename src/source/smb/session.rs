@@ -6,13 +6,13 @@
 //! lookups, the daemon's idle check) always uses the first, and never opens a second.
 
 use super::SmbSettings;
+use crate::blocking::BlockingRuntime;
 use smb2::{ErrorKind, SmbClient, Tree};
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::runtime::Runtime;
 
 /// A connected client and the share's tree.
 pub struct Connected {
@@ -25,7 +25,7 @@ const CONNECTIONS: usize = 4;
 
 /// The runtime and the connections on it (each none before its first call and after a loss).
 pub struct Session {
-    runtime: Option<Runtime>,
+    runtime: BlockingRuntime,
     slots: Vec<Mutex<Option<Connected>>>,
     next: AtomicUsize,
     /// Failures of the share as a whole so far, and the last one's cause: a call that waited
@@ -51,13 +51,8 @@ pub enum Failure {
 
 impl Session {
     pub fn new() -> io::Result<Session> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("ingest-smb")
-            .enable_all()
-            .build()?;
         Ok(Session {
-            runtime: Some(runtime),
+            runtime: BlockingRuntime::new("ingest-smb", 1)?,
             slots: (0..CONNECTIONS).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
             lost: AtomicUsize::new(0),
@@ -82,7 +77,7 @@ impl Session {
     where
         F: for<'a> FnOnce(&'a mut Connected) -> BoxFuture<'a, smb2::Result<T>>,
     {
-        let runtime = self.runtime();
+        let runtime = &self.runtime;
         let losses_before = self.lost.load(Ordering::SeqCst);
         let mut conn = self.slot();
         let connected = match &mut *conn {
@@ -95,9 +90,7 @@ impl Session {
             }
             none => {
                 let limit = settings.timeout;
-                match runtime
-                    .block_on(async { tokio::time::timeout(limit, connect(settings)).await })
-                {
+                match runtime.block_on_within(limit, connect(settings)) {
                     Ok(Ok(connected)) => none.insert(connected),
                     Ok(Err(failure)) => return Err(self.note_loss(failure)),
                     Err(_) => return Err(self.note_loss(stalled(limit))),
@@ -107,11 +100,10 @@ impl Session {
         // The client waits for an answer as long as the connection lives: a server that
         // stalls (a hung smbd, a link gone dark) is given one timeout per request.
         let limit = settings.timeout;
-        let result =
-            match runtime.block_on(async { tokio::time::timeout(limit, op(connected)).await }) {
-                Ok(answer) => answer.map_err(failure),
-                Err(_) => Err(stalled(settings.timeout)),
-            };
+        let result = match runtime.block_on_within(limit, op(connected)) {
+            Ok(answer) => answer.map_err(failure),
+            Err(_) => Err(stalled(settings.timeout)),
+        };
         if let Err(Failure::Share(_)) = &result {
             // The others most likely died with it (a restarted server): idle ones are dropped
             // too, so the next pass does not meet them one by one, each ending it again.
@@ -138,31 +130,19 @@ impl Session {
     /// Blocks on `f` on the session's runtime (for a download's further chunks), at most
     /// `limit`: past it, the share is taken for stalled.
     pub fn block_on_within<F: Future>(&self, limit: Duration, f: F) -> Result<F::Output, Failure> {
-        self.runtime()
-            .block_on(async { tokio::time::timeout(limit, f).await })
-            .map_err(|_| self.note_loss(stalled(limit)))
-    }
-
-    /// The runtime, taken only by `drop`.
-    fn runtime(&self) -> &Runtime {
         self.runtime
-            .as_ref()
-            .expect("the runtime is taken only in drop")
+            .block_on_within(limit, f)
+            .map_err(|_| self.note_loss(stalled(limit)))
     }
 }
 
 impl Drop for Session {
-    /// The session may be dropped inside the daemon's own runtime, where blocking on or
-    /// dropping another runtime panics: the client goes first (aborting its tasks), then the
-    /// runtime is shut down without waiting.
+    /// The clients go first, inside the runtime (dropping one aborts its tasks); the runtime
+    /// itself is then shut down without waiting when the `runtime` field drops.
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            let inside = runtime.enter();
-            for slot in &mut self.slots {
-                slot.get_mut().unwrap_or_else(|e| e.into_inner()).take();
-            }
-            drop(inside);
-            runtime.shutdown_background();
+        let _inside = self.runtime.enter();
+        for slot in &mut self.slots {
+            slot.get_mut().unwrap_or_else(|e| e.into_inner()).take();
         }
     }
 }
