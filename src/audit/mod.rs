@@ -28,7 +28,7 @@ use crate::store::{Store, WriteLock};
 use chrono::NaiveDateTime;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -306,14 +306,10 @@ impl Auditor<'_> {
     fn hash_source(&self, key: &FileKey) -> io::Result<ContentHash> {
         let name = os_name(&key.name).ok_or(io::ErrorKind::InvalidInput)?;
         let (mut reader, _) = self.source.open(&name)?;
-        let mut hasher = blake3::Hasher::new();
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match reader.read(&mut buf)? {
-                0 => return Ok(hasher.finalize().into()),
-                n => hasher.update(&buf[..n]),
-            };
-        }
+        Ok(blake3::Hasher::new()
+            .update_reader(&mut reader)?
+            .finalize()
+            .into())
     }
 
     /// Re-copies Bronze files that are missing or corrupt, or whose name holds a planted link

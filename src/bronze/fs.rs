@@ -8,7 +8,7 @@ use super::layout;
 use super::refused_link;
 use crate::identity::ContentHash;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// Flushes the whole filesystem holding `root` (Linux `syncfs`): one call for a batch's data,
@@ -135,14 +135,14 @@ pub(super) fn hash_regular(path: &Path) -> io::Result<ContentHash> {
     if m.file_type().is_symlink() {
         return Err(refused_link(path));
     }
-    let mut file = open_no_follow(path)?;
+    let file = open_no_follow(path)?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{} is not a regular file", path.display()),
         ));
     }
-    hash_reader(&mut file)
+    Ok(blake3::Hasher::new().update_reader(file)?.finalize().into())
 }
 
 /// Opens for reading; on Linux the kernel also refuses a link swapped in after the lookup,
@@ -157,16 +157,4 @@ fn open_no_follow(path: &Path) -> io::Result<File> {
         options.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
     }
     options.open(path)
-}
-
-fn hash_reader(file: &mut File) -> io::Result<ContentHash> {
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hasher.finalize().into());
-        }
-        hasher.update(&buf[..n]);
-    }
 }

@@ -30,6 +30,7 @@ use super::fs::syncfs;
 use super::fs::{
     create_exclusive, create_one_dir, hash_regular, mtime_ns, refuse_unless_dir, remove_link,
 };
+use super::hashing::{self, Copying};
 use super::layout::{self, file_name, is_temp_name};
 use super::{
     refused_link, refuses_writes, stage_outcome, Bronze, EntryMeta, Found, ReadBack, StageOutcome,
@@ -405,12 +406,6 @@ fn existing_hash(dest: &Path) -> io::Result<Option<ContentHash>> {
     }
 }
 
-/// Which side of a copy failed: the source (read) or Bronze (write).
-enum Copying {
-    Reading(io::Error),
-    Writing(io::Error),
-}
-
 /// Whether an error kind is a filesystem refusing a write (see `LocalBronze::refusal`).
 fn refuses_kind(kind: io::ErrorKind) -> bool {
     use io::ErrorKind as K;
@@ -427,27 +422,11 @@ fn copy_hashing(
     mut out: File,
     temp: &Path,
 ) -> Result<(ContentHash, u64), Copying> {
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = [0u8; 16 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let _ = fs::remove_file(temp);
-                return Err(Copying::Reading(e));
-            }
-        };
-        hasher.update(&buf[..n]);
-        if let Err(e) = out.write_all(&buf[..n]) {
-            let _ = fs::remove_file(temp);
-            return Err(Copying::Writing(e));
-        }
-        total += n as u64;
+    let copied = hashing::copy_hashing(reader, &mut out);
+    if copied.is_err() {
+        let _ = fs::remove_file(temp);
     }
-    Ok((hasher.finalize().into(), total))
+    copied
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! the layer as a whole ([`Unreachable`], [`RefusesWrites`]) is an outage, not a file's.
 
 mod fs;
+mod hashing;
 mod latch;
 pub mod layout;
 mod local;

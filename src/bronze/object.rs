@@ -17,6 +17,7 @@
 //! different bytes already there are copied aside to `NAME.kept-HASH` first. Nothing in the
 //! bucket is trusted: an existing object is hashed by reading it, never by its metadata.
 
+use super::hashing;
 use super::layout::{self, file_name, is_temp_name};
 use super::{stage_outcome, Bronze, EntryMeta, Found, ReadBack, StageOutcome, Staged, Unreachable};
 use crate::blocking::BlockingRuntime;
@@ -501,45 +502,55 @@ fn spool_hashing(
     reader: &mut dyn Read,
     meter: &Arc<AtomicUsize>,
 ) -> io::Result<(Spool, ContentHash, u64)> {
-    let mut hasher = blake3::Hasher::new();
-    let mut memory = Vec::new();
-    let mut file: Option<std::fs::File> = None;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        total += n as u64;
-        match &mut file {
-            Some(f) => f.write_all(&buf[..n])?,
-            None if memory.len() + n > SPOOL_IN_MEMORY
-                || meter.load(Ordering::Relaxed) + memory.len() + n > MEMORY_BUDGET =>
-            {
-                let mut f = tempfile::tempfile()?;
-                f.write_all(&memory)?;
-                f.write_all(&buf[..n])?;
-                memory = Vec::new();
-                file = Some(f);
-            }
-            None => memory.extend_from_slice(&buf[..n]),
-        }
-    }
-    let spool = match file {
+    let mut sink = SpoolWriter {
+        memory: Vec::new(),
+        file: None,
+        meter,
+    };
+    let (hash, total) =
+        hashing::copy_hashing(reader, &mut sink).map_err(hashing::Copying::into_error)?;
+    let spool = match sink.file {
         Some(f) => Spool::File(f),
         None => {
-            meter.fetch_add(memory.len(), Ordering::Relaxed);
+            meter.fetch_add(sink.memory.len(), Ordering::Relaxed);
             Spool::Memory(Charged {
-                bytes: memory.into(),
+                bytes: sink.memory.into(),
                 meter: Arc::clone(meter),
             })
         }
     };
-    Ok((spool, hasher.finalize().into(), total))
+    Ok((spool, hash, total))
+}
+
+/// Where [`spool_hashing`] writes: memory within the limits, then (all of it) a temp file.
+struct SpoolWriter<'a> {
+    memory: Vec<u8>,
+    file: Option<std::fs::File>,
+    meter: &'a Arc<AtomicUsize>,
+}
+
+impl Write for SpoolWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len();
+        match &mut self.file {
+            Some(f) => f.write_all(buf)?,
+            None if self.memory.len() + n > SPOOL_IN_MEMORY
+                || self.meter.load(Ordering::Relaxed) + self.memory.len() + n > MEMORY_BUDGET =>
+            {
+                let mut f = tempfile::tempfile()?;
+                f.write_all(&self.memory)?;
+                f.write_all(buf)?;
+                self.memory = Vec::new();
+                self.file = Some(f);
+            }
+            None => self.memory.extend_from_slice(buf),
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Whether a failed upload is about that object alone and certainly did not land: only a key
