@@ -211,7 +211,8 @@ impl Store {
         Ok(None)
     }
 
-    /// Every presence row, keyed by (stream, day).
+    /// Every presence row, keyed by (stream, day) (tests).
+    #[cfg(test)]
     pub fn presence(&self) -> Result<BTreeMap<(String, Day), DayPresence>> {
         self.presence_rows::<std::ops::RangeFull>(..)
     }
@@ -458,7 +459,8 @@ impl Store {
         log::for_each(&txn.open_table(EVENTS_V2)?, from, visit)
     }
 
-    /// Calls `visit` for every indexed file, in key order.
+    /// Calls `visit` for every indexed file, in key order (tests).
+    #[cfg(test)]
     pub fn for_each_file(&self, mut visit: impl FnMut(FileKey, FileRecord)) -> Result<()> {
         let txn = self.db.begin_read()?;
         buckets::for_each(&txn.open_table(FILES_V2)?, None, |key, record| {
