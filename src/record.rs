@@ -48,7 +48,8 @@ pub const WEATHER_STREAM: &str = "weather";
 pub const OTHER_STREAM: &str = "_other";
 
 impl Tally {
-    /// The summary event body of a pass with these counts.
+    /// The summary event body of a pass with these counts: the one conversion from a `Tally`
+    /// to the [`ScanSummary`] the log keeps (why they are two types: [`ScanSummary`]).
     pub fn summary(
         &self,
         mode: PassMode,

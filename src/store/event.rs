@@ -207,6 +207,12 @@ impl PassMode {
 }
 
 /// What a pass did, counted.
+///
+/// Its six counts (`copied` to `bytes`) repeat `Tally`'s (record.rs) on purpose, and `Tally`'s
+/// `summary` is the one place one becomes the other. This struct is in the on-disk log, encoded
+/// by bincode in field order (schema/), and `log --json` prints its fields flat: a nested
+/// `Tally` would keep the bincode bytes but rename the JSON keys, and `serde(flatten)` would
+/// change the bincode bytes. `Tally` also carries per-stream counts the log does not keep.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanSummary {
     pub mode: Option<PassMode>,
