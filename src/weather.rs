@@ -1,7 +1,7 @@
 //! The weather flow: one listing of the sFTP directory, diffed against the index, then the new
 //! and changed `Pred_YYYY-MM-DD.csv` files copied into `weather/YYYY/MM/DD/` under Bronze by
 //! the same copy pipeline as the sensor files ([`crate::copy`]): the server is a [`Source`]
-//! ([`SftpSource`]), the plan is a list of [`Action`]s.
+//! ([`sftp::source`]), the plan is a list of [`Action`]s.
 //!
 //! [`plan`] is pure (listing + index → actions); [`run`] performs one pass. The store is
 //! opened only to read the index and to record a batch ([`StoreAccess::PerUse`]), never held
@@ -21,7 +21,7 @@ use crate::identity::{FileKey, SourceId};
 use crate::naming::WeatherName;
 use crate::record::{record_events, Tally};
 use crate::schedule::backoff;
-use crate::source::sftp::{connection_error, RemoteEntry, SftpError, SftpSettings, SftpSource};
+use crate::source::sftp::{self, connection_error, RemoteEntry, SftpError, SftpSettings};
 use crate::source::{EntryKind, Source, SourceWork};
 use crate::store::event::{Event, EventKind, PassMode, SkipReason};
 use crate::store::projection::{FileRecord, FileState, META_LAST_WEATHER, META_WEATHER_ERROR_SEQ};
@@ -160,8 +160,8 @@ pub fn run_with_retries(flow: &WeatherContext, retry: Retry) -> Result<WeatherRe
 /// is recorded, and on every error path when the source is dropped.
 pub fn run(w: &WeatherContext) -> Result<WeatherReport> {
     let started = Instant::now();
-    let source = SftpSource::new(w.sftp.clone());
-    let report = pass_on(w, &source);
+    let source = sftp::source(w.sftp.clone())?;
+    let report = pass_on(w, source.as_ref());
     drop(source);
     let mut report = report?;
     report.millis = started.elapsed().as_millis() as u64;

@@ -171,7 +171,7 @@ fn pass_under_way(rig: &Rig) -> bool {
 
 /// A daemon with only the weather flow (no share) stops on SIGTERM with exit 0, like one with
 /// a share: the same stop a Windows service control sends. It was killed by the signal before.
-#[cfg(unix)]
+#[cfg(all(unix, feature = "sftp"))]
 #[test]
 fn weather_only_daemon_stops_on_sigterm_with_exit_0() {
     let rig = Rig::new();

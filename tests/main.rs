@@ -15,28 +15,29 @@ mod daemon;
 mod discovery;
 mod gaps;
 // Unix only: Garage, the object store the tests run, is started and stopped by a bash script.
-#[cfg(unix)]
+#[cfg(all(unix, feature = "s3"))]
 mod garage;
 mod ingest;
 mod metrics;
 mod migration;
-#[cfg(unix)]
+#[cfg(all(unix, feature = "s3"))]
 mod object_bronze;
 mod recovery;
-#[cfg(unix)]
+// Only the tests of remote servers (features `s3`, `sftp`, `smb-native`) use it.
+#[cfg(all(unix, any(feature = "s3", feature = "sftp", feature = "smb-native")))]
 mod relay;
 mod reliability;
 mod robustness;
 // Unix only by nature: Samba served by smbd and mounted through FUSE (smbnetfs).
 #[cfg(unix)]
 mod samba;
-// Unix only by nature: OpenSSH's sshd and ssh-keygen, which the weather tests run against.
 // Unix only by nature: the native client is tried against the same real smbd.
-#[cfg(unix)]
+#[cfg(all(unix, feature = "smb-native"))]
 mod smb_native;
-#[cfg(unix)]
+// Unix only by nature: OpenSSH's sshd and ssh-keygen, which the weather tests run against.
+#[cfg(all(unix, feature = "sftp"))]
 mod sshd;
 mod store_damage;
 mod util;
-#[cfg(unix)]
+#[cfg(all(unix, feature = "sftp"))]
 mod weather;

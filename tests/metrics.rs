@@ -241,7 +241,7 @@ fn an_apartment_named_other_is_not_mixed_with_unconfigured_names() {
 
 /// Proves `/readyz` names the weather flow while its server is down (the sensor flow being
 /// fine), and the weather failure is counted by kind.
-#[cfg(unix)] // free_port's users are Unix-only
+#[cfg(all(unix, feature = "sftp"))] // free_port's users are Unix-only
 #[test]
 fn readyz_is_503_naming_the_weather_server_while_it_is_down() {
     let rig = Rig::new();

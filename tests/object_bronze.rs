@@ -257,6 +257,8 @@ fn adopt_replay_and_a_changed_source_against_the_bucket() {
 /// copied, nothing lost),
 /// and after it is back the next pass copies everything; then the daemon, with weather from a
 /// real sshd, lands both flows in the bucket and stops cleanly on SIGTERM.
+// Both flows: the weather one needs the sFTP client.
+#[cfg(feature = "sftp")]
 #[test]
 fn a_store_that_goes_away_loses_nothing_and_the_daemon_lands_both_flows() {
     let garage = Garage::start();

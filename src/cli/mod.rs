@@ -18,10 +18,10 @@ use crate::bronze::s3::{is_s3_url, S3Location};
 use crate::config::{StreamMap, DEFAULT_STREAMS};
 use crate::error::{Error, Result};
 use crate::source::sftp::{
-    default_known_hosts, hostkey, Auth, HostKeyCheck, Secret, SecretSource, SftpSettings,
+    default_known_hosts, normalize_pin, Auth, HostKeyCheck, Secret, SecretSource, SftpSettings,
 };
-use crate::source::smb::{is_smb_url, SmbSettings};
-use crate::source::{DirSource, SmbSource, Source};
+use crate::source::smb::{self, is_smb_url, SmbSettings};
+use crate::source::{DirSource, Source};
 use crate::store::damage;
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
@@ -230,9 +230,8 @@ impl Resolved {
             return Ok(None);
         };
         Ok(Some(match &self.smb {
-            Some(smb) => Box::new(
-                SmbSource::new(smb.clone()).map_err(|e| Error::io("starting the SMB client", e))?,
-            ),
+            Some(settings) => smb::source(settings.clone())
+                .map_err(|e| Error::io("starting the SMB client", e))?,
             None => Box::new(DirSource::new(path)),
         }))
     }
@@ -301,6 +300,11 @@ impl GlobalArgs {
         let Some(url) = path.and_then(Path::to_str).filter(|p| is_smb_url(p)) else {
             return Ok(None);
         };
+        needs_feature(
+            "smb-native",
+            cfg!(feature = "smb-native"),
+            "--smb-path (SMB_PATH) smb://…",
+        )?;
         let mut smb = SmbSettings::parse(url)
             .map_err(|why| Error::Config(format!("--smb-path (SMB_PATH): {why}")))?;
         let file_pw = self
@@ -327,6 +331,7 @@ impl SftpArgs {
         let Some(host) = self.sftp_host.clone().or(file.sftp_host.clone()) else {
             return Ok(None);
         };
+        needs_feature("sftp", cfg!(feature = "sftp"), "SFTP_HOST (--sftp-host)")?;
         let missing = |what: &str| Error::Config(format!("SFTP_HOST is set but {what}"));
         let user = (self.sftp_user.clone().or(file.sftp_user.clone()))
             .ok_or_else(|| missing("SFTP_USER (--sftp-user) is not"))?;
@@ -338,7 +343,7 @@ impl SftpArgs {
             .clone()
             .or(file.sftp_host_key_sha256.clone());
         let host_key = match pin {
-            Some(pin) => HostKeyCheck::Pinned(hostkey::normalize_pin(&pin)?),
+            Some(pin) => HostKeyCheck::Pinned(normalize_pin(&pin)?),
             None => HostKeyCheck::KnownHosts {
                 file: (self.sftp_known_hosts.clone())
                     .or(file.sftp_known_hosts.clone())
@@ -420,12 +425,30 @@ fn secret_from_env(var: &str) -> Option<Secret> {
 
 /// The bucket an s3:// Bronze root names (a bad one is exit 2 naming --bronze-root).
 fn object_location(root: &Path) -> Result<Option<S3Location>> {
-    match root.to_str().filter(|r| is_s3_url(r)) {
-        Some(url) => S3Location::parse(url)
-            .map(Some)
-            .map_err(|why| Error::Config(format!("--bronze-root (BRONZE_ROOT): {why}"))),
-        None => Ok(None),
+    let Some(url) = root.to_str().filter(|r| is_s3_url(r)) else {
+        return Ok(None);
+    };
+    needs_feature(
+        "s3",
+        cfg!(feature = "s3"),
+        "--bronze-root (BRONZE_ROOT) s3://…",
+    )?;
+    S3Location::parse(url)
+        .map(Some)
+        .map_err(|why| Error::Config(format!("--bronze-root (BRONZE_ROOT): {why}")))
+}
+
+/// Refuses `setting` when this build was made without the Cargo `feature` it needs: exit 2
+/// naming both (README, "Build features"), before anything runs. The setting's value is not
+/// repeated: a URL may carry a password.
+fn needs_feature(feature: &str, built_with: bool, setting: &str) -> Result<()> {
+    if built_with {
+        return Ok(());
     }
+    Err(Error::Config(format!(
+        "{setting}: this ingest was built without the `{feature}` feature (rebuild with \
+         `cargo build --features {feature}`, or leave the default features on)"
+    )))
 }
 
 /// `ingest.redb` in the parent folder of the Bronze root (local disk, never the share).
@@ -465,3 +488,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Service(args) => service::run(&cli.global, args),
     })
 }
+
+#[cfg(test)]
+#[path = "features_tests.rs"]
+mod features_tests;

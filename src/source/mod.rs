@@ -159,5 +159,7 @@ pub mod sftp;
 pub mod smb;
 
 pub use dir::DirSource;
+#[cfg(feature = "sftp")]
 pub use sftp::SftpSource;
+#[cfg(feature = "smb-native")]
 pub use smb::SmbSource;

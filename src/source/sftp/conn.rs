@@ -4,34 +4,12 @@
 //! order, and returns only when all succeeded. The value owns the socket: dropping it (on any
 //! path, errors and panics included) says goodbye to the server and closes the socket.
 
-use super::{hostkey, Auth, SftpError, SftpSettings};
+use super::{hostkey, Auth, RemoteEntry, SftpError, SftpSettings};
 use crate::source::{EntryKind, SourceMeta};
 use ssh2::{ErrorCode, FileStat, FileType, Session, Sftp};
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
-
-/// One entry of the remote directory, with what the listing said about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteEntry {
-    /// The raw name, as the server sent it.
-    pub name: Vec<u8>,
-    pub meta: SourceMeta,
-}
-
-impl From<crate::source::Listed> for RemoteEntry {
-    fn from(listed: crate::source::Listed) -> Self {
-        let meta = listed.meta.unwrap_or(SourceMeta {
-            kind: listed.kind,
-            size: 0,
-            mtime_ns: 0,
-        });
-        RemoteEntry {
-            name: listed.name.into_encoded_bytes(),
-            meta,
-        }
-    }
-}
 
 /// An open, authenticated connection to the weather server.
 pub struct Connection {

@@ -5,8 +5,8 @@
 //! The `known_hosts` file is read line by line, so one entry libssh2 cannot parse (a key type
 //! it does not know, a certificate authority) does not hide the entries after it.
 
-use super::{HostKeyCheck, SftpError};
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use super::{fingerprint, HostKeyCheck, SftpError};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
 use std::io::{self, Write};
@@ -21,24 +21,6 @@ pub enum Verdict {
     /// The key is listed as `@revoked`.
     Revoked,
     NotFound,
-}
-
-/// OpenSSH's fingerprint format: `SHA256:` and the unpadded base64 of the SHA-256 digest.
-pub fn fingerprint(sha256: &[u8]) -> String {
-    format!("SHA256:{}", STANDARD_NO_PAD.encode(sha256))
-}
-
-/// A user-given fingerprint in canonical form; `SHA256:` prefix and `=` padding optional.
-pub fn normalize_pin(pin: &str) -> Result<String, SftpError> {
-    let body = pin.trim();
-    let body = body.strip_prefix("SHA256:").unwrap_or(body);
-    let body = body.trim_end_matches('=');
-    match STANDARD_NO_PAD.decode(body) {
-        Ok(digest) if digest.len() == 32 => Ok(fingerprint(&digest)),
-        _ => Err(SftpError::Config(format!(
-            "SFTP_HOST_KEY_SHA256 `{pin}` is not a SHA256 fingerprint (expected SHA256:<43 base64 characters>, as `ssh-keygen -lf` prints)"
-        ))),
-    }
 }
 
 /// Checks the key the server presented during the handshake; on first use (when asked to),
@@ -225,25 +207,6 @@ mod tests {
         assert_eq!(verdict(&text, 2222, &ours), Verdict::Match);
         let revoked = format!("{text}@revoked * ssh-ed25519 {}\n", STANDARD.encode(&ours));
         assert_eq!(verdict(&revoked, 2222, &ours), Verdict::Revoked);
-    }
-
-    #[test]
-    fn pins_are_normalized_and_garbage_is_refused() {
-        let digest = [7u8; 32];
-        let canonical = fingerprint(&digest);
-        assert!(canonical.starts_with("SHA256:") && !canonical.ends_with('='));
-        let bare = canonical.trim_start_matches("SHA256:");
-        assert_eq!(normalize_pin(bare).unwrap(), canonical);
-        assert_eq!(normalize_pin(&format!("{canonical}=")).unwrap(), canonical);
-        for bad in ["SHA256:tooshort", "MD5:aa:bb"] {
-            match normalize_pin(bad) {
-                Err(SftpError::Config(msg)) => {
-                    let named = format!("`{bad}` is not a SHA256 fingerprint");
-                    assert!(msg.contains(&named), "{msg}");
-                }
-                other => panic!("{bad}: {other:?}"),
-            }
-        }
     }
 
     #[test]

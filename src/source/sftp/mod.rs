@@ -5,16 +5,71 @@
 //! panic) closes it ([`Connection`]'s `Drop`). Secrets live in [`Secret`], whose `Debug` and
 //! `Display` print `***`, so no log line, error or status output can carry them.
 
+#[cfg(feature = "sftp")]
 mod conn;
+#[cfg(feature = "sftp")]
 pub mod hostkey;
 mod settings;
+#[cfg(feature = "sftp")]
 mod source;
 
-pub use conn::{is_file_level, is_missing, Connection, RemoteEntry};
-pub use settings::{default_known_hosts, Auth, HostKeyCheck, Secret, SecretSource, SftpSettings};
-pub use source::{connection_error, SftpSource};
+#[cfg(feature = "sftp")]
+pub use conn::{is_file_level, is_missing, Connection};
+pub use settings::{
+    default_known_hosts, fingerprint, normalize_pin, Auth, HostKeyCheck, Secret, SecretSource,
+    SftpSettings,
+};
+#[cfg(feature = "sftp")]
+pub use source::SftpSource;
 
+use crate::source::{Source, SourceMeta};
+use std::io;
 use std::path::PathBuf;
+
+/// The weather server's folder as a [`Source`]; connects on first use. The one place the
+/// weather flow picks its client.
+#[cfg(feature = "sftp")]
+pub fn source(settings: SftpSettings) -> Result<Box<dyn Source + Send>, SftpError> {
+    Ok(Box::new(SftpSource::new(settings)))
+}
+
+/// A build without the `sftp` feature has no client, and says so (the CLI refuses
+/// `SFTP_HOST` in such a build before it gets here).
+#[cfg(not(feature = "sftp"))]
+pub fn source(settings: SftpSettings) -> Result<Box<dyn Source + Send>, SftpError> {
+    Err(SftpError::Config(format!(
+        "{}: this ingest was built without the `sftp` feature",
+        settings.addr()
+    )))
+}
+
+/// One entry of the remote directory, with what the listing said about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEntry {
+    /// The raw name, as the server sent it.
+    pub name: Vec<u8>,
+    pub meta: SourceMeta,
+}
+
+impl From<crate::source::Listed> for RemoteEntry {
+    fn from(listed: crate::source::Listed) -> Self {
+        let meta = listed.meta.unwrap_or(SourceMeta {
+            kind: listed.kind,
+            size: 0,
+            mtime_ns: 0,
+        });
+        RemoteEntry {
+            name: listed.name.into_encoded_bytes(),
+            meta,
+        }
+    }
+}
+
+/// The connection-level failure inside `e`, if it is one.
+pub fn connection_error(e: &io::Error) -> Option<&SftpError> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<SftpError>())
+}
 
 /// Why the weather source could not be read as a whole. Per-file problems are not errors
 /// here; they become `Failed` events.

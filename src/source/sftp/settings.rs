@@ -1,7 +1,10 @@
 //! What it takes to reach the weather server: address, login, which host key to trust, and
 //! the timeouts. Built by the CLI layer from flags and environment; secrets stay wrapped.
 
+use super::SftpError;
 pub use crate::source::secret::{Secret, SecretSource};
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use base64::Engine;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -53,6 +56,24 @@ pub fn default_known_hosts() -> Option<PathBuf> {
     Some(PathBuf::from(home).join(".ssh").join("known_hosts"))
 }
 
+/// OpenSSH's fingerprint format: `SHA256:` and the unpadded base64 of the SHA-256 digest.
+pub fn fingerprint(sha256: &[u8]) -> String {
+    format!("SHA256:{}", STANDARD_NO_PAD.encode(sha256))
+}
+
+/// A user-given fingerprint in canonical form; `SHA256:` prefix and `=` padding optional.
+pub fn normalize_pin(pin: &str) -> Result<String, SftpError> {
+    let body = pin.trim();
+    let body = body.strip_prefix("SHA256:").unwrap_or(body);
+    let body = body.trim_end_matches('=');
+    match STANDARD_NO_PAD.decode(body) {
+        Ok(digest) if digest.len() == 32 => Ok(fingerprint(&digest)),
+        _ => Err(SftpError::Config(format!(
+            "SFTP_HOST_KEY_SHA256 `{pin}` is not a SHA256 fingerprint (expected SHA256:<43 base64 characters>, as `ssh-keygen -lf` prints)"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +101,24 @@ mod tests {
         std::fs::write(&path, "pa ss\n").unwrap();
         let secret = SecretSource::File(path).read().unwrap();
         assert_eq!(secret.expose(), "pa ss");
+    }
+
+    #[test]
+    fn pins_are_normalized_and_garbage_is_refused() {
+        let digest = [7u8; 32];
+        let canonical = fingerprint(&digest);
+        assert!(canonical.starts_with("SHA256:") && !canonical.ends_with('='));
+        let bare = canonical.trim_start_matches("SHA256:");
+        assert_eq!(normalize_pin(bare).unwrap(), canonical);
+        assert_eq!(normalize_pin(&format!("{canonical}=")).unwrap(), canonical);
+        for bad in ["SHA256:tooshort", "MD5:aa:bb"] {
+            match normalize_pin(bad) {
+                Err(SftpError::Config(msg)) => {
+                    let named = format!("`{bad}` is not a SHA256 fingerprint");
+                    assert!(msg.contains(&named), "{msg}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 }

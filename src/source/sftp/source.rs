@@ -4,10 +4,10 @@
 //!
 //! Errors keep their meaning across the `io::Error` boundary: a missing name is `NotFound`, a
 //! per-file refusal (permissions) is a plain error about that file, and anything about the
-//! connection carries its [`SftpError`] (see [`connection_error`]), which makes the copy step
+//! connection carries its [`SftpError`](super::SftpError) (see [`connection_error`]), which makes the copy step
 //! end the pass as an outage instead of failing every further file.
 
-use super::{is_file_level, is_missing, Connection, SftpError, SftpSettings};
+use super::{connection_error, is_file_level, is_missing, Connection, SftpSettings};
 use crate::source::{Counters, Listed, Source, SourceMeta};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
@@ -120,12 +120,6 @@ impl Source for SftpSource {
     fn lost(&self, e: &io::Error) -> bool {
         connection_error(e).is_some()
     }
-}
-
-/// The connection-level failure inside `e`, if it is one.
-pub fn connection_error(e: &io::Error) -> Option<&SftpError> {
-    e.get_ref()
-        .and_then(|inner| inner.downcast_ref::<SftpError>())
 }
 
 /// An open remote file; a failed read marks the connection broken and says so.

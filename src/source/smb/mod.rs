@@ -7,13 +7,34 @@
 //! - [`SmbSettings`]: where the share is and how to log in (the password never in the URL);
 //! - [`SmbSource`] (`source.rs`): the share as a [`crate::source::Source`].
 
+#[cfg(feature = "smb-native")]
 mod session;
+#[cfg(feature = "smb-native")]
 mod source;
 
+#[cfg(feature = "smb-native")]
 pub use source::{lost_connection, SmbSource};
 
 use crate::source::secret::SecretSource;
+use crate::source::Source;
+use std::io;
 use std::time::Duration;
+
+/// The share as a [`Source`], read natively; connects on first use. The one place a run picks
+/// the native client.
+#[cfg(feature = "smb-native")]
+pub fn source(settings: SmbSettings) -> io::Result<Box<dyn Source + Send>> {
+    Ok(Box::new(SmbSource::new(settings)?))
+}
+
+/// A build without the `smb-native` feature has no client, and says so (the CLI refuses an
+/// smb:// `--smb-path` in such a build before it gets here).
+#[cfg(not(feature = "smb-native"))]
+pub fn source(_: SmbSettings) -> io::Result<Box<dyn Source + Send>> {
+    Err(io::Error::other(
+        "this ingest was built without the `smb-native` feature",
+    ))
+}
 
 /// The SMB port when the URL names none.
 pub const DEFAULT_PORT: u16 = 445;
@@ -104,15 +125,6 @@ impl SmbSettings {
     /// `host:port` as the client dials it.
     pub fn addr(&self) -> String {
         crate::source::host_port(&self.host, self.port)
-    }
-
-    /// The share-relative path of `name` in the folder.
-    fn path_of(&self, name: &str) -> String {
-        if self.dir.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{}/{name}", self.dir)
-        }
     }
 }
 

@@ -71,7 +71,15 @@ impl SmbSource {
 
     /// A name the share can hold (SMB names are Unicode), as a share-relative path.
     fn path_of(&self, name: &OsStr) -> Option<String> {
-        name.to_str().map(|n| self.settings.path_of(n))
+        let dir = &self.settings.dir;
+        let in_dir = |n: &str| {
+            if dir.is_empty() {
+                n.to_owned()
+            } else {
+                format!("{dir}/{n}")
+            }
+        };
+        name.to_str().map(in_dir)
     }
 
     /// A file too large for one compound read, streamed chunk by chunk.
