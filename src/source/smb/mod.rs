@@ -17,8 +17,10 @@ pub use source::{lost_connection, SmbSource};
 
 use crate::source::secret::SecretSource;
 use crate::source::Source;
+use percent_encoding::percent_decode_str;
 use std::io;
 use std::time::Duration;
+use url::{Host, ParseError, Url};
 
 /// The share as a [`Source`], read natively; connects on first use. The one place a run picks
 /// the native client.
@@ -62,45 +64,55 @@ pub fn is_smb_url(path: &str) -> bool {
 }
 
 impl SmbSettings {
-    /// Parses `smb://[USER@]HOST[:PORT]/SHARE[/DIR]`. A password in the URL is refused (it
+    /// Parses `smb://[USER@]HOST[:PORT]/SHARE[/DIR]` (the `url` crate splits it; `%XX`
+    /// escapes are decoded, as file managers write them). A password in the URL is refused (it
     /// would stand in the process list and in logs), and so is a `..` folder. Errors never
-    /// repeat the URL's user part.
-    pub fn parse(url: &str) -> Result<SmbSettings, String> {
-        if !is_smb_url(url) {
+    /// repeat any part of the URL.
+    pub fn parse(text: &str) -> Result<SmbSettings, String> {
+        if !is_smb_url(text) {
             return Err("not an smb:// URL".into());
         }
-        let rest = &url[6..];
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        // An unescaped '@' after the host is a password holding a '/' (`me:pa/ss@nas`), or a
-        // folder name that must be written %40: refused either way, echoing nothing.
-        if path.contains('@') {
-            return Err("an '@' after the host: a password does not belong in the URL (use SMB_PASSWORD or --smb-password-file); an '@' in a share or folder name is written %40".into());
+        refuse_password_and_dot_dot(text)?;
+        let url = Url::parse(text).map_err(|e| match e {
+            ParseError::EmptyHost => "no host: smb://HOST/SHARE".to_owned(),
+            ParseError::InvalidPort => "the port is not a number from 1 to 65535".to_owned(),
+            other => format!("not an smb://[USER@]HOST[:PORT]/SHARE[/DIR] URL: {other}"),
+        })?;
+        if url.password().is_some() {
+            return Err(PASSWORD_IN_URL.into());
         }
-        let (user, hostport) = match authority.rsplit_once('@') {
-            Some((user, _)) if user.contains(':') => {
-                return Err("a password does not belong in the URL (it would show in the process list): use SMB_PASSWORD or --smb-password-file".into())
-            }
-            Some((user, hostport)) => (decode(user)?, hostport),
-            None => (String::new(), authority),
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(
+                "a '?' or '#' in the URL: in a share or folder name it is written %3F or %23"
+                    .into(),
+            );
+        }
+        let host = match url.host() {
+            Some(Host::Ipv6(v6)) => v6.to_string(),
+            Some(host) if !host.to_string().is_empty() => host.to_string(),
+            _ => return Err("no host: smb://HOST/SHARE".into()),
         };
-        let (host, port) = host_and_port(hostport)?;
-        let parts: Vec<String> = path
-            .split('/')
+        let port = match url.port() {
+            None => DEFAULT_PORT,
+            Some(0) => return Err("the port is not a number from 1 to 65535".into()),
+            Some(port) => port,
+        };
+        let parts: Vec<String> = (url.path_segments().into_iter().flatten())
             .filter(|p| !p.is_empty())
             .map(decode)
             .collect::<Result<_, _>>()?;
         let (share, dir) = parts
             .split_first()
             .ok_or("no share name: smb://HOST/SHARE[/DIR]")?;
-        if share == ".." || dir.iter().any(|p| p == ".." || p.contains('/')) {
-            return Err("`..` is not a folder of the share".into());
+        if parts.iter().any(|p| p.contains('/')) {
+            return Err("a '/' inside a share or folder name (%2F)".into());
         }
         Ok(SmbSettings {
             host,
             port,
             share: share.clone(),
             dir: dir.join("/"),
-            user,
+            user: decode(url.username())?,
             domain: String::new(),
             password: None,
             timeout: Duration::from_secs(30),
@@ -128,52 +140,44 @@ impl SmbSettings {
     }
 }
 
-/// A URL part with its `%XX` escapes decoded (`My%20Folder`, as file managers write URLs);
-/// a space may also stand as it is.
-fn decode(part: &str) -> Result<String, String> {
-    let bytes = part.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = part
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            out.push(hex.ok_or("a % in the URL is not followed by two hex digits")?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+/// Why a password is refused in the URL, said without repeating it.
+const PASSWORD_IN_URL: &str = "a password does not belong in the URL (it would show in the process list): use SMB_PASSWORD or --smb-password-file";
+
+/// What the URL's text must not hold, checked before the `url` crate normalizes it: an '@'
+/// after the host is a password holding a '/' (`me:pa/ss@nas`, which would otherwise parse
+/// as host `me`, port `pa`) or a folder name that must be written %40; and a `..` folder
+/// (plain or escaped), which the parser would silently resolve into another folder.
+fn refuse_password_and_dot_dot(text: &str) -> Result<(), String> {
+    let after_scheme = &text["smb://".len()..];
+    let path = after_scheme.split_once('/').map_or("", |(_, path)| path);
+    if path.contains('@') {
+        return Err(format!("an '@' after the host: {PASSWORD_IN_URL}; an '@' in a share or folder name is written %40"));
     }
-    String::from_utf8(out).map_err(|_| "the URL's escapes are not UTF-8".into())
+    if path
+        .split('/')
+        .any(|part| decode(part).is_ok_and(|p| p == ".."))
+    {
+        return Err("`..` is not a folder of the share".into());
+    }
+    Ok(())
 }
 
-/// `HOST`, `HOST:PORT`, `[V6]` or `[V6]:PORT`.
-fn host_and_port(s: &str) -> Result<(String, u16), String> {
-    let (host, port) = match s.strip_prefix('[') {
-        Some(v6) => match v6.split_once(']') {
-            Some((host, "")) => (host, None),
-            Some((host, after)) => (host, Some(after.strip_prefix(':').ok_or("text after ]")?)),
-            None => return Err("an unclosed [ in the host".into()),
-        },
-        None => match s.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (s, None),
-        },
+/// A URL part with its `%XX` escapes decoded (`My%20Folder`); a `%` not followed by two hex
+/// digits is refused rather than kept as it is.
+fn decode(part: &str) -> Result<String, String> {
+    let bytes = part.as_bytes();
+    let escape_ok = |i: usize| {
+        bytes
+            .get(i + 1..i + 3)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
     };
-    if host.is_empty() {
-        return Err("no host: smb://HOST/SHARE".into());
+    if (0..bytes.len()).any(|i| bytes[i] == b'%' && !escape_ok(i)) {
+        return Err("a % in the URL is not followed by two hex digits".into());
     }
-    let port = match port {
-        None => DEFAULT_PORT,
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or("the port is not a number from 1 to 65535")?,
-    };
-    Ok((host.to_owned(), port))
+    percent_decode_str(part)
+        .decode_utf8()
+        .map(|p| p.into_owned())
+        .map_err(|_| "the URL's escapes are not UTF-8".into())
 }
 
 #[cfg(test)]
@@ -221,5 +225,32 @@ mod tests {
             assert!(!err.contains(secret), "{url}: {err}");
         }
         assert!(SmbSettings::parse("smb://[::1]junk/share").is_err());
+    }
+
+    /// Proves what the `url` crate would resolve, split or keep differently is refused with
+    /// the reason a user needs, never echoing the URL: a `..` (it would resolve it into
+    /// another folder), a '?' or '#' (a query, a fragment), a password, a bad port or host.
+    #[test]
+    fn what_the_url_parser_would_normalize_is_refused_saying_why() {
+        for (url, why) in [
+            ("smb://nas/share/../etc", "`..`"),
+            ("smb://nas/share/a/%2e%2E/b", "`..`"),
+            ("smb://nas/share/a?b", "%3F"),
+            ("smb://nas/share/a#b", "%23"),
+            ("smb://me:hunter2@nas/share", "password"),
+            ("smb://me:p4ss/w0rd@nas/share", "password"),
+            ("smb://nas:99999/share", "1 to 65535"),
+            ("smb://:445/share", "no host"),
+            ("smb://me@/share", "no host"),
+        ] {
+            let err = SmbSettings::parse(url).unwrap_err();
+            assert!(err.contains(why), "{url}: {err}");
+            for echoed in ["hunter2", "p4ss", "nas", "etc"] {
+                assert!(!err.contains(echoed), "{url} echoed: {err}");
+            }
+        }
+        let s = SmbSettings::parse("smb://NAS/Share/./raw/").unwrap();
+        let parts = (s.host.as_str(), s.share.as_str(), s.dir.as_str());
+        assert_eq!(parts, ("NAS", "Share", "raw"));
     }
 }
