@@ -24,6 +24,11 @@
 //!   [`identity`], [`facts`], [`error`], [`parallel`]: shared vocabulary; [`blocking`]: a tokio
 //!   runtime for the async clients the synchronous passes call; [`sample`]: generated shares.
 //! - `testing` (tests only): test doubles, fault injection around the seams, model tests.
+//!
+//! The remote clients are Cargo features, all on by default (README, "Build features"): `sftp`
+//! ([`source::sftp::source`]), `smb-native` ([`source::smb::source`]) and `s3`
+//! ([`bronze::s3::S3Location::open`]); each is picked in that one factory, and a build without
+//! one refuses the setting that needs it.
 
 pub mod adopt;
 pub mod audit;
