@@ -2,6 +2,9 @@
 //! node on 127.0.0.1 per test, started and stopped by `tools/garage` (the script the benchmarks
 //! use), and a client to look into its bucket the way a downstream reader would.
 
+// `stop` and `resume` serve a test that also needs the `sftp` feature.
+#![cfg_attr(not(feature = "sftp"), allow(dead_code))]
+
 use crate::util::{free_port, Rig};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;

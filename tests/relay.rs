@@ -4,6 +4,12 @@
 //! once or after a budget of bytes from the client (mid-transfer). The kernel has no netem
 //! here (RIGS.md), hence a relay in userspace.
 
+// Each server's tests use part of it: with only some of the features built, the rest is unused.
+#![cfg_attr(
+    not(all(feature = "s3", feature = "sftp", feature = "smb-native")),
+    allow(dead_code)
+)]
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
