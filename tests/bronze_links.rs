@@ -6,7 +6,7 @@
 //! link itself and never its target, and the file lands there. Our own temp files are never
 //! "unknown" data to an audit.
 
-use crate::util::{wait_for, walk, Rig, Running};
+use crate::util::{wait_for, walk, write_fresh, Rig, Running};
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -316,7 +316,7 @@ fn audit_beside_a_copy_in_flight_reports_no_unknown_file() {
     rig.pass(&[], 0);
     let dest = rig.bronze_path("18.08.2023 1002_JimmyLoup_received.json");
     let temp = dest.with_file_name(".18.08.2023 1002_JimmyLoup_received.json.ingest-tmp");
-    fs::write(&temp, "{\"half\":").unwrap();
+    write_fresh(&temp, b"{\"half\":");
     let report = rig.audit_clean();
     assert_eq!(report["temps_in_flight"], 1, "{report}");
     assert_eq!(report["stale_temps"].as_array().unwrap().len(), 0);

@@ -1,7 +1,7 @@
 //! Ingest behaviour through the real binary: exact Bronze layout and hashes, skips with
 //! reasons, idempotent re-runs, prediction without listing, crash safety.
 
-use crate::util::{blake3_hex, sensor_names, walk, Rig};
+use crate::util::{blake3_hex, sensor_names, walk, write_fresh, Rig};
 use std::collections::BTreeMap;
 use std::fs;
 
@@ -256,7 +256,7 @@ fn existing_destinations_are_adopted_when_equal_and_kept_aside_when_different() 
 fn young_files_are_deferred_and_copied_later() {
     let rig = Rig::new();
     let name = "18.08.2023 1000_JimmyLoup_received.json";
-    fs::write(rig.share.join(name), b"{\"fresh\":true}").unwrap();
+    write_fresh(&rig.share.join(name), b"{\"fresh\":true}");
     let r = rig.pass(&["--min-age-secs", "3600"], 0);
     assert_eq!(
         (r["copied"].as_u64(), r["deferred"].as_u64()),

@@ -204,16 +204,32 @@ fn hostile_entries_get_recorded_outcomes_and_nothing_escapes_bronze() {
     big.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_692_000_000))
         .unwrap();
     drop(big);
-    let growing = rig.share.join(name(14));
-    fs::write(&growing, "{").unwrap();
+    // The growing file: every millisecond a version 4 KiB longer ("{" and zeros) takes its
+    // name, so a reader that opened one finds a longer one there when it looks again. Each is
+    // stamped with this process's clock before it lands: appended in place, the file would
+    // carry the kernel's stamp between a write and the next stamp, and under a shifted test
+    // clock (tools/test-shifted) that stamp is a year old, not young.
+    let (growing, next) = (
+        rig.share.join(name(14)),
+        rig.dir.path().join("growing.next"),
+    );
+    let grow = move |len: u64| {
+        let f = fs::File::create(&next).unwrap();
+        std::io::Write::write_all(&mut &f, b"{").unwrap();
+        f.set_len(len).unwrap();
+        f.set_modified(std::time::SystemTime::now()).unwrap();
+        drop(f);
+        fs::rename(&next, &growing).unwrap();
+    };
+    grow(1);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
-        let (stop, growing) = (stop.clone(), growing.clone());
+        let stop = stop.clone();
         std::thread::spawn(move || {
-            use std::io::Write;
-            let mut f = fs::OpenOptions::new().append(true).open(growing).unwrap();
+            let mut len = 1;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                f.write_all(&[b' '; 4096]).unwrap();
+                len += 4096;
+                grow(len);
                 std::thread::sleep(Duration::from_millis(1));
             }
         })

@@ -224,6 +224,16 @@ pub fn sensor_names(share: &Path) -> Vec<String> {
     names
 }
 
+/// Writes `contents` to `path` as a file written now by this process's clock. The kernel stamps
+/// a write with its own clock, which a test process under a shifted clock (`tools/test-shifted`,
+/// libfaketime) does not share: a file just written would look days or a year old to the binary
+/// under test, not young.
+pub fn write_fresh(path: &Path, contents: &[u8]) {
+    let f = std::fs::File::create(path).unwrap();
+    std::io::Write::write_all(&mut &f, contents).unwrap();
+    f.set_modified(std::time::SystemTime::now()).unwrap();
+}
+
 /// A port nothing listens on right now.
 #[cfg(unix)] // its users (sshd, Samba, a daemon test) are Unix-only
 pub fn free_port() -> u16 {
