@@ -502,10 +502,8 @@ fn the_second_version_of_the_last_repeated_minute_is_copied_by_prediction() {
 /// offset applies to the real clock.
 #[cfg(unix)]
 fn real_now() -> i64 {
-    let out = Command::new("date")
+    let out = crate::util::on_real_clock(&mut Command::new("date"))
         .arg("+%s")
-        .env_remove("LD_PRELOAD")
-        .env_remove("FAKETIME")
         .output()
         .unwrap();
     String::from_utf8(out.stdout)

@@ -2,8 +2,8 @@
 //! mounted through FUSE (smbnetfs), started and stopped by `tools/samba` (the same script the
 //! benchmarks use). Every lookup here is an SMB round trip.
 
-use crate::util::free_port;
 use crate::util::{blake3_hex, sensor_names, walk, Rig};
+use crate::util::{free_port, on_real_clock};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,10 +41,13 @@ impl Samba {
         samba
     }
 
-    /// Starts smbd (again, after [`Samba::stop`]) on the same port and folder.
+    /// Starts smbd (again, after [`Samba::stop`]) on the same port and folder, and its mount,
+    /// on the real clock even when the tests run under a shifted one: a server keeps its own
+    /// clock, and smbd under libfaketime reports shifted mtimes.
     pub fn start(&mut self) {
         let mut cmd = Command::new(script());
-        cmd.arg("start")
+        on_real_clock(&mut cmd)
+            .arg("start")
             .arg(self.state.path())
             .arg(&self.folder)
             .arg(self.port.to_string());

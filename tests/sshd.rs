@@ -101,7 +101,9 @@ impl Sshd {
         );
         std::fs::create_dir_all("/run/sshd").unwrap();
         let log = std::fs::File::create(self.dir.path().join("sshd.log")).unwrap();
-        let child = Command::new(SSHD)
+        // On the real clock even when the tests run under a shifted one: a server keeps its
+        // own, and sftp-server under libfaketime reports shifted mtimes.
+        let child = crate::util::on_real_clock(&mut Command::new(SSHD))
             .arg("-D")
             .arg("-e")
             .arg("-f")

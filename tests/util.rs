@@ -234,6 +234,24 @@ pub fn write_fresh(path: &Path, contents: &[u8]) {
     f.set_modified(std::time::SystemTime::now()).unwrap();
 }
 
+/// `cmd` on the real clock: without the libfaketime preload and settings a test process under
+/// `tools/test-shifted` passes on to its children. For the servers the tests start (smbd,
+/// sshd): a server keeps its own clock, and one under libfaketime reports file times shifted
+/// (libfaketime intercepts their `stat`), not the ones on disk.
+#[cfg(unix)]
+pub fn on_real_clock(cmd: &mut Command) -> &mut Command {
+    let preload = std::env::var_os("LD_PRELOAD").unwrap_or_default();
+    if preload.to_string_lossy().contains("faketime") {
+        cmd.env_remove("LD_PRELOAD");
+    }
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("FAKETIME") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
 /// A port nothing listens on right now.
 #[cfg(unix)] // its users (sshd, Samba, a daemon test) are Unix-only
 pub fn free_port() -> u16 {
