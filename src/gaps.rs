@@ -58,7 +58,7 @@ pub struct Late {
 }
 
 /// One stream over its window.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamGaps {
     pub stream: String,
     /// First and last minute looked at (inclusive); `None` when the window is empty.
@@ -132,13 +132,8 @@ pub fn of_stream(
     });
     let mut out = StreamGaps {
         stream: stream.to_owned(),
-        window: None,
         never_started: first.is_none(),
-        expected: 0,
-        present: 0,
-        missing: 0,
-        gaps: Vec::new(),
-        late: Vec::new(),
+        ..StreamGaps::default()
     };
     let (Some(from), to) = (q.since.or(first), q.until.unwrap_or(end).min(q.now)) else {
         return out;
@@ -155,16 +150,7 @@ pub fn of_stream(
 /// The runs of missing minutes (dst-skipped ones left out) between minute indexes `from` and
 /// `to` inclusive, oldest first: what prediction's hole sweep looks up again.
 pub fn missing_runs(days: &BTreeMap<Day, DayPresence>, from: i64, to: i64, zone: Zone) -> Vec<Gap> {
-    let mut out = StreamGaps {
-        stream: String::new(),
-        window: None,
-        never_started: false,
-        expected: 0,
-        present: 0,
-        missing: 0,
-        gaps: Vec::new(),
-        late: Vec::new(),
-    };
+    let mut out = StreamGaps::default();
     if from <= to {
         scan(&mut out, days, from, to, zone);
     }

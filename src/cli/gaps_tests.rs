@@ -28,13 +28,7 @@ fn gap(from: NaiveDateTime, minutes: i64, kind: GapKind) -> Gap {
 fn stream(name: &str) -> StreamGaps {
     StreamGaps {
         stream: name.into(),
-        window: None,
-        never_started: false,
-        expected: 0,
-        present: 0,
-        missing: 0,
-        gaps: Vec::new(),
-        late: Vec::new(),
+        ..StreamGaps::default()
     }
 }
 
