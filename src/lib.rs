@@ -21,7 +21,8 @@
 //! - [`daemon`]: every flow as a task under one shutdown, its HTTP endpoint, and the silence
 //!   alerts; [`metrics`]: what the flows report for Prometheus; [`schedule`] and [`clock`]: when.
 //! - [`cli`]: the subcommands (the binary only parses and maps exit codes); [`config`],
-//!   [`identity`], [`facts`], [`error`], [`parallel`]: shared vocabulary; [`blocking`]: a tokio
+//!   [`identity`], [`facts`], [`error`], [`seam`] (what a failed Source or Bronze call
+//!   means), [`parallel`]: shared vocabulary; [`blocking`]: a tokio
 //!   runtime for the async clients the synchronous passes call; [`sample`]: generated shares.
 //! - `testing` (tests only): test doubles, fault injection around the seams, model tests.
 //!
@@ -55,6 +56,7 @@ pub mod record;
 pub mod replay;
 pub mod sample;
 pub mod schedule;
+pub mod seam;
 pub mod source;
 pub mod store;
 #[cfg(test)]
