@@ -9,12 +9,12 @@ use crate::config::Settings;
 use crate::error::Result;
 use crate::naming::truncate_to_minute;
 use crate::record::record_events_journaled;
+use crate::seam::{Kind, SeamError};
 use crate::source::Source;
 use crate::store::event::EventKind;
 use crate::store::{Journal, Store};
 use chrono::NaiveDateTime;
 use std::collections::HashMap;
-use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -150,13 +150,14 @@ impl<'a> Context<'a> {
     /// Why the share as a whole looks lost, if it does: unreachable, or listing nothing at
     /// all (the empty folder a lost CIFS or FUSE mount leaves behind). Asked before a file the
     /// share had is concluded gone: a missing name on a lost share is an outage.
-    pub fn share_lost(&self) -> Option<io::Error> {
+    pub fn share_lost(&self) -> Option<SeamError> {
         if let Err(e) = self.source.check() {
             return Some(e);
         }
         match self.source.is_empty() {
             Ok(false) => None,
-            Ok(true) => Some(io::Error::other(
+            Ok(true) => Some(SeamError::msg(
+                Kind::Lost,
                 "it lists no entries (the empty mount point of an unmounted share?)",
             )),
             Err(e) => Some(e),

@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::identity::{ContentHash, FileKey, SourceId};
 use crate::parallel::parallel_map;
 use crate::record::Tally;
-use crate::source::EntryKind;
+use crate::seam::{self, Kind, SeamError};
+use crate::source::{self, EntryKind};
 use crate::store::event::{DeferReason, Event, EventKind, SkipReason, SourceVersion};
 use crate::store::{Journal, Store, WriteLock};
 use serde::de::IgnoredAny;
@@ -50,7 +51,7 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
         });
         // A batch whose outcome Bronze cannot tell is left to the journal, like a crash.
         let events = publish_batch(ctx, batch, outcomes, &bronze_down).map_err(|e| match e {
-            e if crate::bronze::is_outage(&e) => crate::bronze::outage(ctx.bronze, e),
+            e if e.is_outage() => crate::bronze::outage(ctx.bronze, e),
             e => Error::io("publishing a batch into Bronze", e),
         })?;
         for event in &events {
@@ -233,7 +234,7 @@ fn settle_one(
     bronze: &dyn Bronze,
     key: &FileKey,
     rel: &str,
-    down: &OnceLock<io::Error>,
+    down: &OnceLock<SeamError>,
 ) -> Result<Settle> {
     if down.get().is_some() {
         return Ok(Settle::Retry("Bronze is not reachable".into()));
@@ -243,8 +244,8 @@ fn settle_one(
             return settled_as(store, key, rel, adopted(key, rel, hash, meta))
         }
         Ok(None) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Settle::Nothing),
-        Err(e) if crate::bronze::is_outage(&e) => {
+        Err(e) if e.kind() == Kind::NotFound => return Ok(Settle::Nothing),
+        Err(e) if e.is_outage() => {
             let _ = down.set(e);
             return Ok(Settle::Retry("Bronze is not reachable".into()));
         }
@@ -254,11 +255,11 @@ fn settle_one(
         Ok(None) => return Ok(Settle::Nothing),
         // Not a file we published: nothing to adopt. The file's next copy removes a link at
         // its name (a link on the way stays refused, and that copy records why).
-        Err(e) if crate::bronze::is_refused_link(&e) => {
+        Err(e) if e.kind() == Kind::Link => {
             tracing::warn!(file = %rel, error = %e, "not adopting an interrupted copy");
             return Ok(Settle::Nothing);
         }
-        Err(e) if crate::bronze::is_outage(&e) => {
+        Err(e) if e.is_outage() => {
             let _ = down.set(e);
             return Ok(Settle::Retry("Bronze is not reachable".into()));
         }
@@ -311,8 +312,8 @@ fn publish_batch(
     ctx: &Context,
     batch: &[CopyJob],
     outcomes: Vec<Verdict>,
-    bronze_down: &OnceLock<io::Error>,
-) -> io::Result<Vec<EventKind>> {
+    bronze_down: &OnceLock<SeamError>,
+) -> seam::Result<Vec<EventKind>> {
     let mut events = Vec::with_capacity(batch.len());
     let mut staged = Vec::new();
     let mut staged_jobs = Vec::new();
@@ -346,7 +347,7 @@ fn publish_batch(
                 bronze: s.rel,
                 replaced,
             },
-            Err(e) if crate::bronze::is_outage(&e) => {
+            Err(e) if e.is_outage() => {
                 let _ = bronze_down.set(e);
                 continue;
             }
@@ -360,7 +361,7 @@ fn run_job(
     ctx: &Context,
     job: &CopyJob,
     lost: &ShareLoss,
-    bronze_down: &OnceLock<io::Error>,
+    bronze_down: &OnceLock<SeamError>,
 ) -> Verdict {
     let file = job.key.clone();
     let name = job.name();
@@ -374,7 +375,7 @@ fn run_job(
     }
     let (mut reader, before) = match ctx.source.open(&name) {
         Ok(opened) => opened,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return missing(ctx, job, lost, &e),
+        Err(e) if e.kind() == Kind::NotFound => return missing(ctx, job, lost, &e),
         Err(e) => {
             let now = facts_now(ctx, &name, &e);
             return Verdict::Record(source_failed(ctx, job, now, "opening", &e, lost));
@@ -414,12 +415,12 @@ fn run_job(
             complete_or_defer(ctx, job, staged)
         }
         Ok(outcome) => outcome.verdict(file),
-        Err(e) if ctx.source.lost(&e) => {
+        Err(e) if source::lost(&e) => {
             Verdict::Record(source_failed(ctx, job, Some(facts), "reading", &e, lost))
         }
         // Bronze as a whole is down: not this file's failure. The batch's other files are
         // not tried against it and the pass ends as an outage once the batch is recorded.
-        Err(e) if crate::bronze::is_outage(&e) => {
+        Err(e) if e.is_outage() => {
             let _ = bronze_down.set(e);
             Verdict::Left
         }
@@ -435,9 +436,9 @@ fn run_job(
 fn facts_now(
     ctx: &Context,
     name: &std::ffi::OsStr,
-    e: &io::Error,
+    e: &SeamError,
 ) -> Option<crate::store::event::SourceVersion> {
-    if ctx.source.lost(e) {
+    if source::lost(e) {
         return None;
     }
     ctx.source.stat(name).ok().flatten().map(|m| m.facts())
@@ -451,10 +452,10 @@ fn source_failed(
     job: &CopyJob,
     facts: Option<crate::store::event::SourceVersion>,
     doing: &str,
-    e: &io::Error,
+    e: &SeamError,
     lost: &ShareLoss,
 ) -> EventKind {
-    if ctx.source.lost(e) {
+    if source::lost(e) {
         lost.note(e);
     }
     failed(
@@ -527,9 +528,10 @@ fn json_document(file: Box<dyn io::Read + Send>) -> std::result::Result<(), Stri
 /// A planned file the share says is not there. A share unmounted mid-pass makes every name
 /// "not found", and a lost mount point lists empty: then this is an outage, recorded as a
 /// failure (retried next pass) and ending the pass, never as files that vanished.
-fn missing(ctx: &Context, job: &CopyJob, lost: &ShareLoss, e: &io::Error) -> Verdict {
+fn missing(ctx: &Context, job: &CopyJob, lost: &ShareLoss, e: &SeamError) -> Verdict {
     let why = if lost.is_lost() {
-        Some(io::Error::other(
+        Some(SeamError::msg(
+            Kind::Lost,
             "another copy of this batch found the share lost",
         ))
     } else {
@@ -553,7 +555,7 @@ fn failed(
     job: &CopyJob,
     facts: Option<crate::store::event::SourceVersion>,
     doing: &str,
-    e: &io::Error,
+    e: &dyn std::fmt::Display,
 ) -> EventKind {
     EventKind::Failed {
         file: job.key.clone(),

@@ -25,6 +25,10 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    /// The share answered a listing far smaller than the index knows it: taken for an
+    /// unmounted or partly mounted share (`why` says so), nothing concluded from it.
+    #[error("{path} is not reachable: {why}")]
+    ListingRefused { path: String, why: String },
     /// Bronze as a whole refuses writes (read-only, full, over quota, not ours to write in).
     #[error("Bronze {root} refuses writes: {source}; its files are copied by the first pass after it takes writes again")]
     BronzeRefusesWrites {
@@ -49,10 +53,10 @@ pub enum Error {
 impl Error {
     /// A source as a whole (`what`: its description, e.g. "the share /mnt/z") could not be
     /// reached (`why`). Bronze's outages are built by `bronze::outage`, which knows its kinds.
-    pub fn unreachable(what: String, why: std::io::Error) -> Self {
+    pub fn unreachable(what: String, why: impl Into<std::io::Error>) -> Self {
         Error::ShareUnreachable {
             path: what,
-            source: why,
+            source: why.into(),
         }
     }
 
@@ -75,17 +79,20 @@ impl Error {
             | Error::StoreDamaged { .. }
             | Error::Store(_)
             | Error::Codec { .. } => "store",
-            Error::ShareUnreachable { .. } | Error::BronzeRefusesWrites { .. } => "unreachable",
+            Error::ShareUnreachable { .. }
+            | Error::ListingRefused { .. }
+            | Error::BronzeRefusesWrites { .. } => "unreachable",
             Error::Config(_) => "config",
             Error::Sftp(_) => "sftp",
             Error::Io { .. } => "io",
         }
     }
 
-    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    /// `source`: an OS error, or a `seam::SeamError` (which keeps its words).
+    pub fn io(context: impl Into<String>, source: impl Into<std::io::Error>) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            source: source.into(),
         }
     }
 }

@@ -279,7 +279,7 @@ fn adopt_existing_bronze(ctx: &Context) -> Result<()> {
         // Bronze as a whole unreachable (a stalled object store): the pass ends here, an
         // outage after this one request, before the share is listed for copies that would
         // meet the same store.
-        Err(e) if crate::bronze::is_outage(&e) => return Err(crate::bronze::outage(ctx.bronze, e)),
+        Err(e) if e.is_outage() => return Err(crate::bronze::outage(ctx.bronze, e)),
         // A Bronze that cannot be read otherwise has nothing to adopt; the copies then fail
         // saying why.
         Err(_) => return Ok(()),

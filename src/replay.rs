@@ -224,7 +224,7 @@ fn bronze_state(bronze: &dyn Bronze, rec: &FileRecord) -> Option<ReplayReason> {
     match bronze.hash(rel) {
         Ok(h) if Some(h) == rec.hash => None,
         Ok(_) => Some(ReplayReason::BronzeDiffers),
-        Err(e) if crate::bronze::is_refused_link(&e) => Some(ReplayReason::BronzeDiffers),
+        Err(e) if e.kind() == crate::seam::Kind::Link => Some(ReplayReason::BronzeDiffers),
         Err(_) => Some(ReplayReason::MissingInBronze),
     }
 }

@@ -1,5 +1,5 @@
-//! What goes wrong at the two seams, [`Source`](crate::source::Source) and
-//! [`Bronze`](crate::bronze::Bronze): every call on either returns a [`SeamError`] whose
+//! What goes wrong at the two seams, `Source` (where files come from) and `Bronze` (where
+//! copies land): every call on either returns a [`SeamError`] whose
 //! [`Kind`] tells the caller what it may conclude. The kind is the contract (a missing file is
 //! `NotFound`, never "lost"; a link is `Link`, never followed; a dropped session is `Lost`),
 //! so callers match on it instead of downcasting what an `io::Error` carries.
@@ -14,13 +14,15 @@ pub enum Kind {
     NotFound,
     /// A symbolic link or junction where a file or folder was expected; never followed.
     Link,
-    /// The source or Bronze as a whole cannot be reached (down, unmounted, refusing us):
-    /// nothing about any file may be concluded from it.
+    /// Bronze as a whole cannot be reached (an object store down or refusing us): nothing
+    /// about any file may be concluded from it. Bronze's only: a source says `Lost`.
     Unreachable,
-    /// The connection a pass works over dropped mid-pass: the pass ends as an outage.
+    /// The source as a whole failed (unreachable, a dropped session, a refused login, an
+    /// unmounted folder): the pass ends as an outage. A source's only, so a copy that meets
+    /// an outage knows whose it is.
     Lost,
-    /// The whole layer refuses the operation (a read-only or full Bronze, a listing the
-    /// server refuses): every other file would meet the same refusal.
+    /// Bronze as a whole refuses writes (read-only, full, over quota, a root not ours):
+    /// every other file would meet the same refusal.
     Refused,
     /// Anything else: one file's problem (a permission, a read error).
     Other,

@@ -202,11 +202,11 @@ pub fn pass_on(w: &WeatherContext, source: &dyn Source) -> Result<WeatherReport>
 
 /// A failure of the server as a whole, in the words of the sFTP client (so transient ones are
 /// retried).
-fn sftp_error(e: io::Error) -> Error {
-    match e.into_inner().map(|inner| inner.downcast::<SftpError>()) {
-        Some(Ok(sftp)) => Error::from(*sftp),
-        Some(Err(other)) => Error::io("weather", io::Error::other(other)),
-        None => Error::io("weather", io::Error::other("the sFTP server failed")),
+fn sftp_error(e: impl Into<io::Error>) -> Error {
+    let e = e.into();
+    match connection_error(&e) {
+        Some(sftp) => Error::Sftp(sftp.server_error()),
+        None => Error::io("weather", e),
     }
 }
 

@@ -5,6 +5,7 @@
 
 use crate::samba::Samba;
 use crate::util::{blake3_hex, sensor_names, walk, Rig};
+use ingest::seam::Kind;
 use ingest::source::smb::SmbSettings;
 use ingest::source::{SmbSource, Source};
 use serde_json::Value;
@@ -259,10 +260,10 @@ fn the_native_source_answers_lookups_listings_and_reads_like_a_folder() {
 
     fs::remove_file(rig.share.join(name)).unwrap();
     let gone = source.open(OsStr::new(name)).err().unwrap();
-    assert_eq!(gone.kind(), std::io::ErrorKind::NotFound, "{gone}");
-    assert!(
-        !source.lost(&gone),
-        "one missing file is not the share's loss"
+    assert_eq!(
+        gone.kind(),
+        Kind::NotFound,
+        "one missing file is not the share's loss: {gone}"
     );
     assert_eq!(source.counters().snapshot().lookups, 2);
 
@@ -270,10 +271,11 @@ fn the_native_source_answers_lookups_listings_and_reads_like_a_folder() {
     let lost = source
         .stat(OsStr::new(name))
         .expect_err("the server is gone");
-    assert!(source.lost(&lost), "{lost}");
+    assert_eq!(lost.kind(), Kind::Lost, "{lost}");
     let down = source.check().expect_err("the server is gone");
-    assert!(
-        source.lost(&down),
+    assert_eq!(
+        down.kind(),
+        Kind::Lost,
         "the check says the share is lost: {down}"
     );
 }

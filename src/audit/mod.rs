@@ -11,7 +11,7 @@
 //! are never findings: a fresh one belongs to a copy in flight, an old one is a crash's
 //! leftover, listed as stale and removed by `--repair`.
 
-use crate::bronze::{is_outage, is_refused_link, is_unreachable, Bronze, StageOutcome, Staged};
+use crate::bronze::{Bronze, StageOutcome, Staged};
 use crate::clock::Clock;
 use crate::config::{Settings, StreamMap};
 use crate::context::Context;
@@ -21,6 +21,7 @@ use crate::identity::{hex_opt, ContentHash, FileKey, SourceId};
 use crate::naming::{SensorName, WeatherName};
 use crate::parallel::parallel_map;
 use crate::record::Tally;
+use crate::seam::{self, Kind};
 use crate::source::{os_name, Source};
 use crate::store::event::{AuditSummary, Event, EventKind, Finding};
 use crate::store::projection::FileRecord;
@@ -261,7 +262,7 @@ impl Auditor<'_> {
     }
 
     /// Hashes one file's Bronze copy (and source) and says what is wrong, if anything.
-    fn check(&self, t: &Target, check_source: bool) -> io::Result<Vec<Checked>> {
+    fn check(&self, t: &Target, check_source: bool) -> seam::Result<Vec<Checked>> {
         let mut out = Vec::new();
         let bronze_hash = match self.bronze.hash(&t.rel) {
             Ok(h) if h == t.hash => Some(h),
@@ -269,13 +270,13 @@ impl Auditor<'_> {
                 out.push(Finding::BronzeCorrupt);
                 Some(h)
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(e) if e.kind() == Kind::NotFound => {
                 out.push(Finding::MissingInBronze);
                 None
             }
             // Not a finding about this file: the audit stops, saying so.
-            Err(e) if is_unreachable(&e) => return Err(e),
-            Err(e) if is_refused_link(&e) => {
+            Err(e) if e.kind() == Kind::Unreachable => return Err(e),
+            Err(e) if e.kind() == Kind::Link => {
                 out.push(Finding::LinkInBronze);
                 None
             }
@@ -293,7 +294,7 @@ impl Auditor<'_> {
                     }
                     source_hash = Some(h);
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => out.push(Finding::MissingOnSource),
+                Err(e) if e.kind() == Kind::NotFound => out.push(Finding::MissingOnSource),
                 Err(_) => out.push(Finding::SourceChanged),
             }
         }
@@ -303,8 +304,8 @@ impl Auditor<'_> {
             .collect())
     }
 
-    fn hash_source(&self, key: &FileKey) -> io::Result<ContentHash> {
-        let name = os_name(&key.name).ok_or(io::ErrorKind::InvalidInput)?;
+    fn hash_source(&self, key: &FileKey) -> seam::Result<ContentHash> {
+        let name = os_name(&key.name).ok_or(io::Error::from(io::ErrorKind::InvalidInput))?;
         let (mut reader, _) = self.source.open(&name)?;
         Ok(blake3::Hasher::new()
             .update_reader(&mut reader)?
@@ -408,7 +409,7 @@ impl Auditor<'_> {
         let Some(name) = os_name(&t.key.name) else {
             return Ok(None);
         };
-        let io_err = |e| Error::io(format!("repairing {}", t.rel), e);
+        let io_err = |e: seam::SeamError| Error::io(format!("repairing {}", t.rel), e);
         let (mut reader, before) = self.source.open(&name).map_err(io_err)?;
         let outcome =
             match self
@@ -416,11 +417,11 @@ impl Auditor<'_> {
                 .stage(&mut reader, before, &mut || self.source.stat(&name), &t.rel)
             {
                 Ok(outcome) => outcome,
-                Err(e) if is_refused_link(&e) => {
+                Err(e) if e.kind() == Kind::Link => {
                     tracing::warn!(file = %t.rel, error = %e, "not repaired");
                     return Ok(None);
                 }
-                Err(e) if is_outage(&e) => return Err(crate::bronze::outage(self.bronze, e)),
+                Err(e) if e.is_outage() => return Err(crate::bronze::outage(self.bronze, e)),
                 Err(e) => return Err(io_err(e)),
             };
         let StageOutcome::Staged(staged) = outcome else {

@@ -1,20 +1,21 @@
 //! One pass's view of a Bronze layer that stops asking once the layer did not answer:
 //! [`OutageLatch`] wraps any [`Bronze`] for one pass (or one command), and the first call that
-//! finds the layer as a whole unreachable ([`Unreachable`]: a stalled or unreachable object
+//! finds the layer as a whole unreachable (`Kind::Unreachable`: a stalled or unreachable object
 //! store) makes every later call of that pass fail at once with the same cause. Without it a
 //! pass met a stalled store once per step it took in turn: the emptiness check, then the first
 //! copy's listing, each waiting out a request timeout (240 s at the default 120 s, where one
 //! timeout is what an outage may cost). The native SMB client does the same for its share
 //! (`source::smb::session`'s `lost`). The next pass wraps the layer anew and asks again.
 
-use super::{is_unreachable, Bronze, EntryMeta, Found, StageOutcome, Staged, Unreachable};
+use super::{Bronze, EntryMeta, Found, StageOutcome, Staged};
 use crate::identity::ContentHash;
+use crate::seam::{Kind, Result, SeamError};
 use crate::source::SourceMeta;
 use crate::store::event::Replaced;
-use std::io::{self, Read};
+use std::io::Read;
 use std::sync::{Arc, OnceLock};
 
-/// A Bronze layer for one pass: after the first [`Unreachable`], every call that would reach
+/// A Bronze layer for one pass: after the first `Unreachable`, every call that would reach
 /// the layer fails at once with that cause. Calls on staged copies kept in memory
 /// (`open_staged`, `discard`) and naming (`locate`, `describe`) never reach it and go on.
 pub struct OutageLatch {
@@ -39,13 +40,13 @@ impl OutageLatch {
 
     /// Runs `call` on the layer unless it was found unreachable already; notes it if `call`
     /// finds it so.
-    fn reach<T>(&self, call: impl FnOnce(&dyn Bronze) -> io::Result<T>) -> io::Result<T> {
+    fn reach<T>(&self, call: impl FnOnce(&dyn Bronze) -> Result<T>) -> Result<T> {
         if let Some(why) = self.lost.get() {
-            return Err(io::Error::other(Unreachable(why.clone())));
+            return Err(SeamError::msg(Kind::Unreachable, why.clone()));
         }
         let result = call(&*self.inner);
         if let Err(e) = &result {
-            if is_unreachable(e) {
+            if e.kind() == Kind::Unreachable {
                 let _ = self.lost.set(e.to_string());
             }
         }
@@ -58,45 +59,45 @@ impl Bronze for OutageLatch {
         &self,
         reader: &mut dyn Read,
         before: SourceMeta,
-        recheck: &mut dyn FnMut() -> io::Result<Option<SourceMeta>>,
+        recheck: &mut dyn FnMut() -> Result<Option<SourceMeta>>,
         rel: &str,
-    ) -> io::Result<StageOutcome> {
+    ) -> Result<StageOutcome> {
         self.reach(|b| b.stage(reader, before, recheck, rel))
     }
 
-    fn open_staged(&self, staged: &Staged) -> io::Result<Box<dyn Read + Send>> {
+    fn open_staged(&self, staged: &Staged) -> Result<Box<dyn Read + Send>> {
         self.inner.open_staged(staged)
     }
 
-    fn discard(&self, staged: Staged) -> io::Result<()> {
+    fn discard(&self, staged: Staged) -> Result<()> {
         self.inner.discard(staged)
     }
 
-    fn publish(&self, batch: &[Staged]) -> io::Result<Vec<io::Result<Option<Replaced>>>> {
+    fn publish(&self, batch: &[Staged]) -> Result<Vec<Result<Option<Replaced>>>> {
         self.reach(|b| b.publish(batch))
     }
 
-    fn stat(&self, rel: &str) -> io::Result<Option<EntryMeta>> {
+    fn stat(&self, rel: &str) -> Result<Option<EntryMeta>> {
         self.reach(|b| b.stat(rel))
     }
 
-    fn hash(&self, rel: &str) -> io::Result<ContentHash> {
+    fn hash(&self, rel: &str) -> Result<ContentHash> {
         self.reach(|b| b.hash(rel))
     }
 
-    fn stored_hash(&self, rel: &str) -> io::Result<Option<(ContentHash, EntryMeta)>> {
+    fn stored_hash(&self, rel: &str) -> Result<Option<(ContentHash, EntryMeta)>> {
         self.reach(|b| b.stored_hash(rel))
     }
 
-    fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> io::Result<()> {
+    fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> Result<()> {
         self.reach(|b| b.walk(under, visit))
     }
 
-    fn is_empty(&self) -> io::Result<bool> {
+    fn is_empty(&self) -> Result<bool> {
         self.reach(|b| b.is_empty())
     }
 
-    fn remove_temp(&self, rel: &str) -> io::Result<()> {
+    fn remove_temp(&self, rel: &str) -> Result<()> {
         self.reach(|b| b.remove_temp(rel))
     }
 
@@ -112,6 +113,7 @@ impl Bronze for OutageLatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A layer that counts the calls reaching it and answers `stat` of `missing` with nothing
@@ -122,9 +124,9 @@ mod tests {
     }
 
     impl Stalled {
-        fn answer<T>(&self, ok: Option<T>) -> io::Result<T> {
+        fn answer<T>(&self, ok: Option<T>) -> Result<T> {
             self.calls.fetch_add(1, Ordering::SeqCst);
-            ok.ok_or_else(|| io::Error::other(Unreachable("no answer within 2 s".into())))
+            ok.ok_or_else(|| SeamError::msg(Kind::Unreachable, "no answer within 2 s"))
         }
     }
 
@@ -133,37 +135,37 @@ mod tests {
             &self,
             _: &mut dyn Read,
             _: SourceMeta,
-            _: &mut dyn FnMut() -> io::Result<Option<SourceMeta>>,
+            _: &mut dyn FnMut() -> Result<Option<SourceMeta>>,
             _: &str,
-        ) -> io::Result<StageOutcome> {
+        ) -> Result<StageOutcome> {
             self.answer(None)
         }
-        fn open_staged(&self, _: &Staged) -> io::Result<Box<dyn Read + Send>> {
+        fn open_staged(&self, _: &Staged) -> Result<Box<dyn Read + Send>> {
             Ok(Box::new(io::empty()))
         }
-        fn discard(&self, _: Staged) -> io::Result<()> {
+        fn discard(&self, _: Staged) -> Result<()> {
             Ok(())
         }
-        fn publish(&self, _: &[Staged]) -> io::Result<Vec<io::Result<Option<Replaced>>>> {
+        fn publish(&self, _: &[Staged]) -> Result<Vec<Result<Option<Replaced>>>> {
             self.answer(None)
         }
-        fn stat(&self, rel: &str) -> io::Result<Option<EntryMeta>> {
+        fn stat(&self, rel: &str) -> Result<Option<EntryMeta>> {
             if rel == "missing" {
                 self.calls.fetch_add(1, Ordering::SeqCst);
-                return Err(io::Error::new(io::ErrorKind::NotFound, "no such key"));
+                return Err(io::Error::new(io::ErrorKind::NotFound, "no such key").into());
             }
             self.answer(None)
         }
-        fn hash(&self, _: &str) -> io::Result<ContentHash> {
+        fn hash(&self, _: &str) -> Result<ContentHash> {
             self.answer(None)
         }
-        fn walk(&self, _: &str, _: &mut dyn FnMut(Found)) -> io::Result<()> {
+        fn walk(&self, _: &str, _: &mut dyn FnMut(Found)) -> Result<()> {
             self.answer(None)
         }
-        fn is_empty(&self) -> io::Result<bool> {
+        fn is_empty(&self) -> Result<bool> {
             self.answer(None)
         }
-        fn remove_temp(&self, _: &str) -> io::Result<()> {
+        fn remove_temp(&self, _: &str) -> Result<()> {
             self.answer(None)
         }
         fn locate(&self, rel: &str) -> String {
@@ -182,10 +184,12 @@ mod tests {
         let stalled = Arc::new(Stalled::default());
         let pass = OutageLatch::new(Arc::clone(&stalled) as Arc<dyn Bronze>);
         let calls = || stalled.calls.load(Ordering::SeqCst);
-        assert!(pass.stat("missing").is_err_and(|e| !is_unreachable(&e)));
+        assert!(pass
+            .stat("missing")
+            .is_err_and(|e| e.kind() == Kind::NotFound));
         assert_eq!((calls(), pass.lost()), (1, None));
         let first = pass.is_empty().unwrap_err();
-        assert!(is_unreachable(&first));
+        assert_eq!(first.kind(), Kind::Unreachable);
         assert_eq!(pass.lost(), Some("no answer within 2 s"));
         for later in [
             pass.stat("a/b").map(drop),
@@ -195,7 +199,7 @@ mod tests {
             pass.remove_temp("a/.b.tmp"),
         ] {
             let e = later.unwrap_err();
-            assert!(is_unreachable(&e), "{e}");
+            assert_eq!(e.kind(), Kind::Unreachable, "{e}");
             assert_eq!(e.to_string(), first.to_string());
         }
         assert_eq!(

@@ -21,7 +21,7 @@
 //! root itself is configuration and may be a link.
 //!
 //! A write the filesystem refuses as a whole (read-only, full, over quota, or a root we may
-//! not write in) is [`RefusesWrites`](super::RefusesWrites): an outage, not one file's error.
+//! not write in) is `Refused` (`seam::Kind`): an outage, not one file's error.
 
 #[cfg(not(target_os = "linux"))]
 use super::fs::sync_file;
@@ -37,6 +37,7 @@ use super::{
     Staged,
 };
 use crate::identity::ContentHash;
+use crate::seam::{Kind, Result, SeamError};
 use crate::source::SourceMeta;
 use crate::store::event::Replaced;
 use std::fs::{self, File};
@@ -168,8 +169,7 @@ impl LocalBronze {
     }
 
     /// A write error told apart: the filesystem refusing writes as a whole (read-only, full,
-    /// over quota) or a root we may not write in becomes [`RefusesWrites`](super::RefusesWrites),
-    /// an outage for the pass; anything else (one folder's permissions, a non-folder in the
+    /// over quota) or a root we may not write in becomes `Refused`, an outage for the pass; anything else (one folder's permissions, a non-folder in the
     /// way of one file) stays that file's error.
     fn refusal(&self, e: io::Error) -> io::Error {
         let whole = match e.kind() {
@@ -249,9 +249,9 @@ impl Bronze for LocalBronze {
         &self,
         reader: &mut dyn Read,
         before: SourceMeta,
-        recheck: &mut dyn FnMut() -> io::Result<Option<SourceMeta>>,
+        recheck: &mut dyn FnMut() -> Result<Option<SourceMeta>>,
         rel: &str,
-    ) -> io::Result<StageOutcome> {
+    ) -> Result<StageOutcome> {
         let dest = self.checked(rel, true).map_err(|e| self.refusal(e))?;
         let existing = existing_hash(&dest).map_err(|e| self.refusal(e))?;
         let temp_rel = layout::temp_rel(rel);
@@ -283,25 +283,25 @@ impl Bronze for LocalBronze {
         Ok(outcome)
     }
 
-    fn open_staged(&self, staged: &Staged) -> io::Result<Box<dyn Read + Send>> {
+    fn open_staged(&self, staged: &Staged) -> Result<Box<dyn Read + Send>> {
         Ok(Box::new(File::open(self.path_of(&staged.temp))?))
     }
 
-    fn discard(&self, staged: Staged) -> io::Result<()> {
-        fs::remove_file(self.path_of(&staged.temp))
+    fn discard(&self, staged: Staged) -> Result<()> {
+        Ok(fs::remove_file(self.path_of(&staged.temp))?)
     }
 
-    fn publish(&self, batch: &[Staged]) -> io::Result<Vec<io::Result<Option<Replaced>>>> {
+    fn publish(&self, batch: &[Staged]) -> Result<Vec<Result<Option<Replaced>>>> {
         if let Err(e) = self.flush(batch) {
             // Nothing was published: drop the temp files (the files are staged again later).
             batch.iter().for_each(|s| self.remove_staged(s));
-            let e = self.refusal(e);
-            if super::is_outage(&e) {
+            let e = SeamError::from(self.refusal(e));
+            if e.is_outage() {
                 return Err(e);
             }
             return Ok(batch
                 .iter()
-                .map(|_| Err(io::Error::new(e.kind(), e.to_string())))
+                .map(|_| Err(io::Error::new(e.io().kind(), e.to_string()).into()))
                 .collect());
         }
         let results: Vec<_> = batch
@@ -311,7 +311,7 @@ impl Bronze for LocalBronze {
                 if renamed.is_err() {
                     self.remove_staged(s);
                 }
-                renamed.map_err(|e| self.refusal(e))
+                renamed.map_err(|e| self.refusal(e).into())
             })
             .collect();
         // Renamed but perhaps not durable: the journal settles the batch at the next pass.
@@ -319,28 +319,28 @@ impl Bronze for LocalBronze {
         Ok(results)
     }
 
-    fn stat(&self, rel: &str) -> io::Result<Option<EntryMeta>> {
+    fn stat(&self, rel: &str) -> Result<Option<EntryMeta>> {
         Ok(self.lstat(rel)?.map(|m| EntryMeta {
             size: m.len(),
             mtime_ns: mtime_ns(&m),
         }))
     }
 
-    fn hash(&self, rel: &str) -> io::Result<ContentHash> {
-        hash_regular(&self.checked(rel, false)?)
+    fn hash(&self, rel: &str) -> Result<ContentHash> {
+        Ok(hash_regular(&self.checked(rel, false)?)?)
     }
 
-    fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> io::Result<()> {
+    fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> Result<()> {
         if under.is_empty() {
             return match fs::metadata(&self.root) {
-                Ok(_) => self.walk_dir(&self.root, "", visit),
+                Ok(_) => Ok(self.walk_dir(&self.root, "", visit)?),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             };
         }
-        match self.lstat(under) {
+        match self.lstat(under).map_err(SeamError::from) {
             Ok(None) => Ok(()),
-            Err(e) if super::is_refused_link(&e) => {
+            Err(e) if e.kind() == Kind::Link => {
                 visit(Found {
                     rel: under.to_owned(),
                     link: true,
@@ -348,7 +348,7 @@ impl Bronze for LocalBronze {
                 Ok(())
             }
             Err(e) => Err(e),
-            Ok(Some(m)) if m.is_dir() => self.walk_dir(&self.path_of(under), under, visit),
+            Ok(Some(m)) if m.is_dir() => Ok(self.walk_dir(&self.path_of(under), under, visit)?),
             Ok(Some(_)) => {
                 visit(Found {
                     rel: under.to_owned(),
@@ -360,22 +360,23 @@ impl Bronze for LocalBronze {
     }
 
     /// Reads at most the first entry.
-    fn is_empty(&self) -> io::Result<bool> {
+    fn is_empty(&self) -> Result<bool> {
         match fs::read_dir(&self.root) {
             Ok(mut entries) => Ok(entries.next().transpose()?.is_none()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
-    fn remove_temp(&self, rel: &str) -> io::Result<()> {
+    fn remove_temp(&self, rel: &str) -> Result<()> {
         if !is_temp_name(file_name(rel)) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("{rel} is not a temp file"),
-            ));
+            )
+            .into());
         }
-        fs::remove_file(self.checked(rel, false)?)
+        Ok(fs::remove_file(self.checked(rel, false)?)?)
     }
 
     fn locate(&self, rel: &str) -> String {

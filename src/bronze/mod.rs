@@ -10,9 +10,10 @@
 //! names). Only after `publish` returns may the caller commit `Copied` events. Different bytes
 //! at a destination are kept aside ([`layout::kept_rel`]), never overwritten. Nothing below
 //! the root is trusted to be what it seems: a link on the way to a file is refused
-//! ([`RefusedLink`]); a link at a file's own name is removed (the link, never its target)
-//! when the file is copied there; no link is ever followed, hashed or adopted. An error of
-//! the layer as a whole ([`Unreachable`], [`RefusesWrites`]) is an outage, not a file's.
+//! (a [`Kind::Link`] error); a link at a file's own name is removed (the link, never its
+//! target) when the file is copied there; no link is ever followed, hashed or adopted. An
+//! error of the layer as a whole ([`Kind::Unreachable`], [`Kind::Refused`]) is an outage,
+//! not a file's. Bronze never says `Lost`: that is a source's, so a copy knows whose outage.
 
 mod fs;
 mod hashing;
@@ -29,11 +30,12 @@ pub use object::ObjectBronze;
 
 use crate::config::StreamMap;
 use crate::identity::{ContentHash, FileKey};
+use crate::seam::{Kind, Result, SeamError};
 use crate::source::{EntryKind, SourceMeta};
 use crate::store::event::{DeferReason, EventKind, Replaced, SourceVersion};
 use layout::Entry;
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::path::Path;
 
 /// A Bronze layer: the only way into the files copies land in.
 pub trait Bronze: Send + Sync {
@@ -43,42 +45,43 @@ pub trait Bronze: Send + Sync {
     /// `rel` must come from [`layout`] (it is trusted to hold no `..` or absolute parts).
     /// A link at `rel` itself was planted (Bronze's names are ours): it is removed, never
     /// followed, and the file is staged as if nothing were there. An error of the layer as
-    /// a whole is a [`RefusesWrites`] or [`Unreachable`] (see [`is_outage`]).
+    /// a whole is `Refused` or `Unreachable` ([`SeamError::is_outage`]); a read that failed
+    /// because the source went away is the source's `Lost`.
     fn stage(
         &self,
         reader: &mut dyn Read,
         before: SourceMeta,
-        recheck: &mut dyn FnMut() -> io::Result<Option<SourceMeta>>,
+        recheck: &mut dyn FnMut() -> Result<Option<SourceMeta>>,
         rel: &str,
-    ) -> io::Result<StageOutcome>;
+    ) -> Result<StageOutcome>;
 
     /// The staged bytes, for checks that need the whole file before it is published (the
     /// sensor flow's JSON completeness check).
-    fn open_staged(&self, staged: &Staged) -> io::Result<Box<dyn Read + Send>>;
+    fn open_staged(&self, staged: &Staged) -> Result<Box<dyn Read + Send>>;
 
     /// Drops a staged copy without publishing it.
-    fn discard(&self, staged: Staged) -> io::Result<()>;
+    fn discard(&self, staged: Staged) -> Result<()>;
 
     /// Makes a batch durable and visible. `Ok` holds, per staged file in order, what it
     /// replaced or the error that kept it from being published (that file is then not
     /// copied). `Err` means the batch's outcome is unknown (moved into place, but perhaps not
     /// durable): the caller records nothing and stops; the `publishing` journal settles the
     /// batch at the next pass.
-    fn publish(&self, batch: &[Staged]) -> io::Result<Vec<io::Result<Option<Replaced>>>>;
+    fn publish(&self, batch: &[Staged]) -> Result<Vec<Result<Option<Replaced>>>>;
 
     /// What is at `rel`, looked at without following any link: `None` if it (or a folder on
-    /// the way) is missing, a [`RefusedLink`] error if a link is on the way or at `rel`.
-    fn stat(&self, rel: &str) -> io::Result<Option<EntryMeta>>;
+    /// the way) is missing, a `Link` error if a link is on the way or at `rel`.
+    fn stat(&self, rel: &str) -> Result<Option<EntryMeta>>;
 
     /// blake3 of the file at `rel`, never through a link (`NotFound` if missing).
-    fn hash(&self, rel: &str) -> io::Result<ContentHash>;
+    fn hash(&self, rel: &str) -> Result<ContentHash>;
 
     /// The blake3 that `ingest` stored beside the object at `rel` when it wrote it (object
     /// metadata), with the object's size and mtime, read without its bytes; `None` where
     /// Bronze keeps no such record (a folder) or the object carries none. A claim, not proof:
     /// it only settles this store's own interrupted batches cheaply; `audit` hashes bytes.
     /// May be `NotFound` when nothing is at `rel`.
-    fn stored_hash(&self, rel: &str) -> io::Result<Option<(ContentHash, EntryMeta)>> {
+    fn stored_hash(&self, rel: &str) -> Result<Option<(ContentHash, EntryMeta)>> {
         let _ = rel;
         Ok(None)
     }
@@ -86,13 +89,13 @@ pub trait Bronze: Send + Sync {
     /// Calls `visit` for every file at or below `under` (a Bronze folder path; empty for the
     /// whole layer), links reported as links and never walked into. A missing `under` visits
     /// nothing.
-    fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> io::Result<()>;
+    fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> Result<()>;
 
     /// Whether the layer holds nothing at all (a first run over it then adopts nothing).
-    fn is_empty(&self) -> io::Result<bool>;
+    fn is_empty(&self) -> Result<bool>;
 
     /// Removes one of our temp files (`rel` must name one), never through a link.
-    fn remove_temp(&self, rel: &str) -> io::Result<()>;
+    fn remove_temp(&self, rel: &str) -> Result<()>;
 
     /// Where a Bronze file can be read by others (the hook's manifest): a path or a URL.
     fn locate(&self, rel: &str) -> String;
@@ -245,7 +248,7 @@ pub fn inventory(
     under: &str,
     streams: &StreamMap,
     visit: &mut dyn FnMut(Entry),
-) -> io::Result<()> {
+) -> Result<()> {
     bronze.walk(under, &mut |found| {
         visit(if found.link {
             Entry::Link { rel: found.rel }
@@ -255,99 +258,42 @@ pub fn inventory(
     })
 }
 
-/// A symbolic link (or Windows junction) found where Bronze expects its own file or folder.
-/// Carried inside an `io::Error`, so callers can tell it apart with [`is_refused_link`].
-#[derive(Debug)]
-pub struct RefusedLink {
-    pub path: PathBuf,
-}
-
-impl std::fmt::Display for RefusedLink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} is a symbolic link; Bronze never follows links below its root",
-            self.path.display()
-        )
-    }
-}
-
-impl std::error::Error for RefusedLink {}
-
-pub(crate) fn refused_link(path: impl Into<PathBuf>) -> io::Error {
-    io::Error::other(RefusedLink { path: path.into() })
-}
-
-/// Whether `e` is Bronze refusing to follow a link.
-pub fn is_refused_link(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<RefusedLink>())
+/// A symbolic link (or Windows junction) found where Bronze expects its own file or folder,
+/// as the `io::Error` the filesystem helpers return (the trait's `SeamError::from` gets the
+/// `Link` kind back).
+pub(crate) fn refused_link(path: impl AsRef<Path>) -> io::Error {
+    let why = format!(
+        "{} is a symbolic link; Bronze never follows links below its root",
+        path.as_ref().display()
+    );
+    SeamError::msg(Kind::Link, why).into()
 }
 
 /// Bronze as a whole cannot be reached (an object store that is down or refuses us), as
-/// opposed to one file's problem. Carried inside an `io::Error`: a copy that meets it ends the
-/// pass as an outage instead of failing file after file, and an audit stops instead of
-/// calling every file corrupt.
-#[derive(Debug)]
-pub struct Unreachable(pub String);
-
-impl std::fmt::Display for Unreachable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Unreachable {}
-
-/// Whether `e` is Bronze as a whole being unreachable.
-pub fn is_unreachable(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<Unreachable>())
+/// opposed to one file's problem: a copy that meets it ends the pass as an outage instead of
+/// failing file after file, and an audit stops instead of calling every file corrupt.
+pub(crate) fn unreachable(why: impl Into<String>) -> io::Error {
+    SeamError::msg(Kind::Unreachable, why).into()
 }
 
 /// Bronze as a whole refuses writes: its filesystem is read-only, full or over quota, or its
-/// root is not ours to write in. Like [`Unreachable`], an outage of the whole layer, not one
-/// file's problem: every other file of the pass would meet the same refusal. Carries the OS
-/// error that said so.
-#[derive(Debug)]
-pub struct RefusesWrites(pub io::Error);
-
-impl std::fmt::Display for RefusesWrites {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for RefusesWrites {}
-
+/// root is not ours to write in. Like [`unreachable`], an outage of the whole layer: every
+/// other file of the pass would meet the same refusal. Keeps the OS error that said so.
 pub(crate) fn refuses_writes(cause: io::Error) -> io::Error {
-    io::Error::new(cause.kind(), RefusesWrites(cause))
-}
-
-/// The OS error inside a [`RefusesWrites`], or `e` unchanged when it is something else.
-pub fn refusal_cause(e: io::Error) -> Result<io::Error, io::Error> {
-    if !e.get_ref().is_some_and(|inner| inner.is::<RefusesWrites>()) {
-        return Err(e);
-    }
-    let inner = e.into_inner().expect("checked above");
-    Ok(inner.downcast::<RefusesWrites>().expect("checked above").0)
+    SeamError::new(Kind::Refused, cause).into()
 }
 
 /// The pass-ending error for an outage of `bronze` as a whole (an object store that is down, a
 /// filesystem that refuses writes), `why`.
-pub fn outage(bronze: &dyn Bronze, why: io::Error) -> crate::Error {
-    match refusal_cause(why) {
-        Ok(cause) => crate::Error::BronzeRefusesWrites {
+pub fn outage(bronze: &dyn Bronze, why: SeamError) -> crate::Error {
+    match why.kind() {
+        Kind::Refused => crate::Error::BronzeRefusesWrites {
             root: bronze.describe(),
-            source: cause,
+            source: why.into_io(),
         },
-        Err(why) => crate::Error::ShareUnreachable {
+        _ => crate::Error::ShareUnreachable {
             path: format!("Bronze {}", bronze.describe()),
-            source: why,
+            source: why.into_io(),
         },
     }
-}
-
-/// Whether `e` is an outage of Bronze as a whole (unreachable, or refusing every write): a
-/// copy that meets one ends the pass without recording its files as failed.
-pub fn is_outage(e: &io::Error) -> bool {
-    is_unreachable(e) || e.get_ref().is_some_and(|inner| inner.is::<RefusesWrites>())
 }

@@ -19,9 +19,10 @@
 
 use super::hashing;
 use super::layout::{self, file_name, is_temp_name};
-use super::{stage_outcome, Bronze, EntryMeta, Found, ReadBack, StageOutcome, Staged, Unreachable};
+use super::{stage_outcome, unreachable, Bronze, EntryMeta, Found, ReadBack, StageOutcome, Staged};
 use crate::blocking::BlockingRuntime;
 use crate::identity::ContentHash;
+use crate::seam::Result;
 use crate::source::SourceMeta;
 use crate::store::event::Replaced;
 use futures::{StreamExt, TryStreamExt};
@@ -160,7 +161,7 @@ impl ObjectBronze {
             Ok(None) => Ok(true),
             Err(why) => {
                 self.lock_listings().remove(folder);
-                Err(io::Error::other(Unreachable(why.clone())))
+                Err(unreachable(why.clone()))
             }
         }
     }
@@ -335,9 +336,9 @@ impl Bronze for ObjectBronze {
         &self,
         reader: &mut dyn Read,
         before: SourceMeta,
-        recheck: &mut dyn FnMut() -> io::Result<Option<SourceMeta>>,
+        recheck: &mut dyn FnMut() -> Result<Option<SourceMeta>>,
         rel: &str,
-    ) -> io::Result<StageOutcome> {
+    ) -> Result<StageOutcome> {
         let key = self.key(rel)?;
         let existing = match self.present(rel)? {
             true => self.block_on(self.existing_hash(&key))?,
@@ -353,7 +354,7 @@ impl Bronze for ObjectBronze {
         Ok(stage_outcome(rel, read, existing, || self.keep(spool)))
     }
 
-    fn open_staged(&self, staged: &Staged) -> io::Result<Box<dyn Read + Send>> {
+    fn open_staged(&self, staged: &Staged) -> Result<Box<dyn Read + Send>> {
         let spools = self.lock_spools();
         let spool = staged.temp.parse().ok().and_then(|id| spools.get(&id));
         match spool {
@@ -363,11 +364,11 @@ impl Bronze for ObjectBronze {
                 file.rewind()?;
                 Ok(Box::new(file))
             }
-            None => Err(io::Error::other(format!("{} is not staged", staged.rel))),
+            None => Err(io::Error::other(format!("{} is not staged", staged.rel)).into()),
         }
     }
 
-    fn discard(&self, staged: Staged) -> io::Result<()> {
+    fn discard(&self, staged: Staged) -> Result<()> {
         self.take(&staged);
         Ok(())
     }
@@ -380,7 +381,7 @@ impl Bronze for ObjectBronze {
     /// The first such failure ends the batch at once: the uploads in flight are dropped and
     /// no further one starts. A stalled store then holds a pass for one request timeout, not
     /// one per 32 files of the batch (a batch of 1,000 once waited about an hour).
-    fn publish(&self, batch: &[Staged]) -> io::Result<Vec<io::Result<Option<Replaced>>>> {
+    fn publish(&self, batch: &[Staged]) -> Result<Vec<Result<Option<Replaced>>>> {
         // The folders change now: the next stage lists them again.
         self.lock_listings().clear();
         let spools: Vec<Option<Spool>> = batch.iter().map(|s| self.take(s)).collect();
@@ -391,17 +392,15 @@ impl Bronze for ObjectBronze {
             let mut results = Vec::with_capacity(batch.len());
             while let Some(result) = uploads.next().await {
                 match result {
-                    Err(e) if !is_one_objects(&e) => {
-                        return Err(io::Error::other(Unreachable(e.to_string())))
-                    }
-                    result => results.push(result),
+                    Err(e) if !is_one_objects(&e) => return Err(unreachable(e.to_string()).into()),
+                    result => results.push(result.map_err(Into::into)),
                 }
             }
             Ok(results)
         })
     }
 
-    fn stat(&self, rel: &str) -> io::Result<Option<EntryMeta>> {
+    fn stat(&self, rel: &str) -> Result<Option<EntryMeta>> {
         let key = self.key(rel)?;
         match self.block_on(self.store.head(&key)) {
             Ok(meta) => Ok(Some(EntryMeta {
@@ -409,18 +408,18 @@ impl Bronze for ObjectBronze {
                 mtime_ns: meta.last_modified.timestamp_nanos_opt().unwrap_or(0),
             })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(io_error(e)),
+            Err(e) => Err(io_error(e).into()),
         }
     }
 
-    fn hash(&self, rel: &str) -> io::Result<ContentHash> {
+    fn hash(&self, rel: &str) -> Result<ContentHash> {
         let key = self.key(rel)?;
-        self.block_on(self.hash_object(&key))
+        Ok(self.block_on(self.hash_object(&key))?)
     }
 
     /// From a HEAD request: the `blake3` metadata every upload carries (`NotFound` when there
     /// is no object, which answers `stat`'s question too).
-    fn stored_hash(&self, rel: &str) -> io::Result<Option<(ContentHash, EntryMeta)>> {
+    fn stored_hash(&self, rel: &str) -> Result<Option<(ContentHash, EntryMeta)>> {
         let key = self.key(rel)?;
         let head = GetOptions {
             head: true,
@@ -428,7 +427,7 @@ impl Bronze for ObjectBronze {
         };
         let got = match self.block_on(self.store.get_opts(&key, head)) {
             Ok(got) => got,
-            Err(e) => return Err(io_error(e)),
+            Err(e) => return Err(io_error(e).into()),
         };
         let meta = EntryMeta {
             size: got.meta.size,
@@ -442,7 +441,7 @@ impl Bronze for ObjectBronze {
     }
 
     /// A listing of every key below `under`; `under` naming one object visits that object.
-    fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> io::Result<()> {
+    fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> Result<()> {
         let seen = self.block_on(self.walk_prefix(under, visit))?;
         if seen == 0 && !under.is_empty() && self.stat(under)?.is_some() {
             visit(Found {
@@ -454,7 +453,7 @@ impl Bronze for ObjectBronze {
     }
 
     /// Lists at most one key.
-    fn is_empty(&self) -> io::Result<bool> {
+    fn is_empty(&self) -> Result<bool> {
         let prefix = self.listing_prefix("")?;
         let first = self.block_on(async { self.store.list(prefix.as_ref()).try_next().await });
         Ok(first.map_err(io_error)?.is_none())
@@ -462,15 +461,16 @@ impl Bronze for ObjectBronze {
 
     /// Our staging never writes temp objects; one found in the bucket was planted or left by
     /// another tool, and `audit --repair` removes it.
-    fn remove_temp(&self, rel: &str) -> io::Result<()> {
+    fn remove_temp(&self, rel: &str) -> Result<()> {
         if !is_temp_name(file_name(rel)) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("{rel} is not a temp file"),
-            ));
+            )
+            .into());
         }
         let key = self.key(rel)?;
-        self.block_on(self.store.delete(&key)).map_err(io_error)
+        Ok(self.block_on(self.store.delete(&key)).map_err(io_error)?)
     }
 
     fn locate(&self, rel: &str) -> String {
@@ -565,7 +565,7 @@ fn is_one_objects(e: &io::Error) -> bool {
 /// The object store's error as an `io::Error` of the matching kind (`NotFound` for a missing
 /// object, so callers treat both layers alike). Anything not about one object (no connection,
 /// a timeout, server errors after the client's retries, refused credentials) is
-/// [`Unreachable`]: the store as a whole.
+/// `Unreachable` (`seam::Kind`): the store as a whole.
 fn io_error(e: object_store::Error) -> io::Error {
     use object_store::Error as E;
     let kind = match &e {
@@ -579,7 +579,7 @@ fn io_error(e: object_store::Error) -> io::Error {
             return io::Error::new(io::ErrorKind::AlreadyExists, why);
         }
         E::InvalidPath { .. } => io::ErrorKind::InvalidInput,
-        _ => return io::Error::other(Unreachable(plain(&e.to_string()))),
+        _ => return unreachable(plain(&e.to_string())),
     };
     io::Error::new(kind, plain(&e.to_string()))
 }

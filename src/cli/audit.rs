@@ -94,7 +94,7 @@ fn share(cfg: &Resolved, args: &AuditArgs) -> Result<Box<dyn Source + Send>> {
         .share()?
         .ok_or_else(|| Error::Config("audit needs --smb-path (or --no-source)".into()))?;
     source.check().map_err(|e| {
-        let hint = io::Error::new(e.kind(), format!("{e} (or audit with --no-source)"));
+        let hint = io::Error::new(e.io().kind(), format!("{e} (or audit with --no-source)"));
         Error::unreachable(source.describe(), hint)
     })?;
     Ok(source)

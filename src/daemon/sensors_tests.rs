@@ -101,11 +101,11 @@ fn meta_of(at: DateTime<Utc>, len: usize) -> SourceMeta {
 }
 
 impl Source for LandingShare {
-    fn stat(&self, name: &OsStr) -> io::Result<Option<SourceMeta>> {
+    fn stat(&self, name: &OsStr) -> crate::seam::Result<Option<SourceMeta>> {
         self.counters.lookups.fetch_add(1, Ordering::Relaxed);
         Ok(self.visible(name).map(|(at, b)| meta_of(at, b.len())))
     }
-    fn list(&self) -> io::Result<Vec<Listed>> {
+    fn list(&self) -> crate::seam::Result<Vec<Listed>> {
         self.counters.listings.fetch_add(1, Ordering::Relaxed);
         let names: Vec<OsString> = self.versions.lock().unwrap().keys().cloned().collect();
         Ok(names
@@ -120,9 +120,11 @@ impl Source for LandingShare {
             })
             .collect())
     }
-    fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)> {
+    fn open(&self, name: &OsStr) -> crate::seam::Result<(Box<dyn Read + Send>, SourceMeta)> {
         self.counters.opens.fetch_add(1, Ordering::Relaxed);
-        let (at, bytes) = self.visible(name).ok_or(io::ErrorKind::NotFound)?;
+        let (at, bytes) = self
+            .visible(name)
+            .ok_or(io::Error::from(io::ErrorKind::NotFound))?;
         let meta = meta_of(at, bytes.len());
         Ok((Box::new(io::Cursor::new(bytes)), meta))
     }

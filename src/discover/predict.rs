@@ -257,7 +257,7 @@ fn retry_pending(ctx: &Context) -> Result<Vec<Action>> {
     Ok(actions)
 }
 
-fn unreachable(ctx: &Context, source: std::io::Error) -> Error {
+fn unreachable(ctx: &Context, source: crate::seam::SeamError) -> Error {
     Error::unreachable(ctx.source.describe(), source)
 }
 

@@ -105,29 +105,16 @@ fn check_listing(ctx: &Context, listed: u64, indexed: u64) -> Result<()> {
          (if files were removed from the share on purpose, run `ingest run --scan \
          --accept-shrunk-share` once)"
     );
-    Err(Error::unreachable(
-        ctx.source.describe(),
-        std::io::Error::other(ListingRefused(why)),
-    ))
+    Err(Error::ListingRefused {
+        path: ctx.source.describe(),
+        why,
+    })
 }
-
-/// Why a listing was not taken as evidence (inside the [`Error::ShareUnreachable`] it causes).
-#[derive(Debug)]
-struct ListingRefused(String);
-
-impl std::fmt::Display for ListingRefused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ListingRefused {}
 
 /// Whether `e` is a refused listing (the share answered, but far smaller than the index
 /// knows it), as opposed to a share that could not be listed at all.
 pub fn is_refused_listing(e: &Error) -> bool {
-    matches!(e, Error::ShareUnreachable { source, .. }
-        if source.get_ref().is_some_and(|inner| inner.is::<ListingRefused>()))
+    matches!(e, Error::ListingRefused { .. })
 }
 
 /// Whether the index already says all there is to say about this entry.

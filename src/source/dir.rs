@@ -2,6 +2,7 @@
 //! mount), read with `std::fs`.
 
 use super::{Counters, EntryKind, Listed, Source, SourceMeta};
+use crate::seam::{Kind, Result, SeamError};
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read};
@@ -25,20 +26,21 @@ impl DirSource {
 }
 
 impl Source for DirSource {
-    fn stat(&self, name: &OsStr) -> io::Result<Option<SourceMeta>> {
+    fn stat(&self, name: &OsStr) -> Result<Option<SourceMeta>> {
         self.counters.lookups.fetch_add(1, Ordering::Relaxed);
         match fs::symlink_metadata(self.root.join(name)) {
             Ok(m) => Ok(Some(meta_of(&m))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
-    fn list(&self) -> io::Result<Vec<Listed>> {
+    /// The folder itself failing to list is the share failing as a whole (`Lost`).
+    fn list(&self) -> Result<Vec<Listed>> {
         self.counters.listings.fetch_add(1, Ordering::Relaxed);
         let mut out = Vec::new();
-        for entry in fs::read_dir(&self.root)? {
-            let entry = entry?;
+        for entry in fs::read_dir(&self.root).map_err(lost)? {
+            let entry = entry.map_err(lost)?;
             // d_type from the directory entry: no extra lookup per file on Linux.
             let kind = entry.file_type().map(kind_of).unwrap_or(EntryKind::Other);
             // Size and mtime let a reconcile see a source that changed after it was ingested.
@@ -55,7 +57,7 @@ impl Source for DirSource {
         Ok(out)
     }
 
-    fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)> {
+    fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
         self.counters.opens.fetch_add(1, Ordering::Relaxed);
         let file = open_no_follow(&self.root.join(name))?;
         let meta = meta_of(&file.metadata()?);
@@ -71,21 +73,27 @@ impl Source for DirSource {
     }
 
     /// Reads at most the first entry: one round trip on a network share, not a listing.
-    fn is_empty(&self) -> io::Result<bool> {
+    fn is_empty(&self) -> Result<bool> {
         self.counters.lookups.fetch_add(1, Ordering::Relaxed);
-        Ok(fs::read_dir(&self.root)?.next().transpose()?.is_none())
+        let mut entries = fs::read_dir(&self.root).map_err(lost)?;
+        Ok(entries.next().transpose().map_err(lost)?.is_none())
     }
 
-    fn check(&self) -> io::Result<()> {
-        if fs::metadata(&self.root)?.is_dir() {
+    fn check(&self) -> Result<()> {
+        if fs::metadata(&self.root).map_err(lost)?.is_dir() {
             Ok(())
         } else {
-            Err(io::Error::new(
+            Err(lost(io::Error::new(
                 io::ErrorKind::NotADirectory,
                 "not a directory",
-            ))
+            )))
         }
     }
+}
+
+/// A failure of the folder itself (missing, unmounted, not a folder): the share as a whole.
+fn lost(e: io::Error) -> SeamError {
+    SeamError::new(Kind::Lost, e)
 }
 
 /// Opens for reading without following a symlink (one swapped in after the lookup would

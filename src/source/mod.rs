@@ -1,11 +1,17 @@
 //! Where files come from. A [`Source`] answers three questions (is this name there, what names
 //! are there, give me its bytes) and counts how often it was asked, because on a network share
 //! every question is a round trip: performance is pinned by counting lookups, not by timing.
+//!
+//! Every call fails with a [`SeamError`] whose kind is the contract: a missing name is
+//! `NotFound` (or `Ok(None)` for a lookup), a failure of the source as a whole (unreachable,
+//! dropped, refusing the login) is `Lost`, one file's problem is `Other`. A source never says
+//! `Unreachable` or `Refused`: those are Bronze's, so a copy that meets an outage knows whose.
 
 use crate::facts::SourceVersion;
+use crate::seam::{Result, SeamError};
 use crate::store::projection::FileState;
 use std::ffi::{OsStr, OsString};
-use std::io::{self, Read};
+use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a directory entry is. Only regular files are ever copied.
@@ -102,30 +108,33 @@ impl SourceWork {
 /// A flat folder of files (the mounted SMB share, or a test double).
 pub trait Source: Sync {
     /// One metadata lookup, not following symlinks. `Ok(None)` means the name is absent.
-    fn stat(&self, name: &OsStr) -> io::Result<Option<SourceMeta>>;
+    fn stat(&self, name: &OsStr) -> Result<Option<SourceMeta>>;
     /// One full listing of the folder.
-    fn list(&self) -> io::Result<Vec<Listed>>;
-    /// Opens a regular file for reading; the metadata is taken from the open handle.
-    fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)>;
+    fn list(&self) -> Result<Vec<Listed>>;
+    /// Opens a regular file for reading; the metadata is taken from the open handle. A read
+    /// that fails because the source as a whole went away carries a `Lost` [`SeamError`]
+    /// inside its `io::Error` (`SeamError::from` gets it back).
+    fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)>;
     fn counters(&self) -> &Counters;
     /// A human description (path), for messages.
     fn describe(&self) -> String;
     /// Fails when the source as a whole is unreachable (unmounted share, wrong path), so a
     /// pass never draws "missing" conclusions from a source that is not there.
-    fn check(&self) -> io::Result<()> {
+    fn check(&self) -> Result<()> {
         Ok(())
     }
     /// Whether the folder holds no entry at all. A lost CIFS or FUSE mount leaves its mount
     /// point as an empty folder that [`Source::check`] accepts, so a share that had files and
     /// now lists none is taken for lost. Asked only before concluding that a file is gone.
-    fn is_empty(&self) -> io::Result<bool> {
+    fn is_empty(&self) -> Result<bool> {
         self.list().map(|entries| entries.is_empty())
     }
-    /// Whether `e`, from a call on this source, means the source as a whole went away (a
-    /// dropped connection) rather than one file failing: the pass then ends as an outage.
-    fn lost(&self, _e: &io::Error) -> bool {
-        false
-    }
+}
+
+/// Whether `e`, from a call on a source, means the source as a whole went away (a dropped
+/// connection) rather than one file failing: the pass then ends as an outage.
+pub fn lost(e: &SeamError) -> bool {
+    e.kind() == crate::seam::Kind::Lost
 }
 
 /// `host:port` as a client dials it and messages name it (`[v6]:port` for an IPv6 host).

@@ -8,6 +8,7 @@
 
 use crate::bronze::{Bronze, EntryMeta, Found, StageOutcome, Staged};
 use crate::identity::ContentHash;
+use crate::seam::{Kind, Result, SeamError};
 use crate::source::{Counters, Listed, Source, SourceMeta};
 use crate::store::event::Replaced;
 use std::collections::HashMap;
@@ -56,21 +57,9 @@ pub enum Fault {
     ShortRead,
     /// The call takes this long first (a slow share or disk), then succeeds.
     Slow(Duration),
-    /// The call fails as on a dropped connection: the source reports itself lost.
+    /// The call fails as on a dropped connection: a `Lost` error.
     Disconnect,
 }
-
-/// The error of a [`Fault::Disconnect`]: [`FaultySource`] says the source is lost on it.
-#[derive(Debug)]
-pub struct Disconnected;
-
-impl std::fmt::Display for Disconnected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the connection dropped")
-    }
-}
-
-impl std::error::Error for Disconnected {}
 
 pub const ENOSPC: i32 = 28;
 pub const EACCES: i32 = 13;
@@ -140,7 +129,8 @@ impl FaultPlan {
         match fault {
             Fault::Errno(code) => Err(io::Error::from_raw_os_error(code)),
             Fault::ShortRead => Ok(true),
-            Fault::Disconnect => Err(io::Error::other(Disconnected)),
+            // `Lost` rides inside the `io::Error`; the seam's `From` gets it back.
+            Fault::Disconnect => Err(SeamError::msg(Kind::Lost, "the connection dropped").into()),
             Fault::Slow(d) => {
                 std::thread::sleep(d);
                 Ok(false)
@@ -156,17 +146,17 @@ pub struct FaultySource<S> {
 }
 
 impl<S: Source> Source for FaultySource<S> {
-    fn stat(&self, name: &OsStr) -> io::Result<Option<SourceMeta>> {
+    fn stat(&self, name: &OsStr) -> Result<Option<SourceMeta>> {
         self.plan.before(Op::Stat)?;
         self.inner.stat(name)
     }
 
-    fn list(&self) -> io::Result<Vec<Listed>> {
+    fn list(&self) -> Result<Vec<Listed>> {
         self.plan.before(Op::List)?;
         self.inner.list()
     }
 
-    fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)> {
+    fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
         self.plan.before(Op::Open)?;
         let (inner, meta) = self.inner.open(name)?;
         let plan = Arc::clone(&self.plan);
@@ -181,16 +171,12 @@ impl<S: Source> Source for FaultySource<S> {
         self.inner.describe()
     }
 
-    fn check(&self) -> io::Result<()> {
+    fn check(&self) -> Result<()> {
         self.inner.check()
     }
 
-    fn is_empty(&self) -> io::Result<bool> {
+    fn is_empty(&self) -> Result<bool> {
         self.inner.is_empty()
-    }
-
-    fn lost(&self, e: &io::Error) -> bool {
-        e.get_ref().is_some_and(|inner| inner.is::<Disconnected>()) || self.inner.lost(e)
     }
 }
 
@@ -222,9 +208,9 @@ impl<B: Bronze> Bronze for FaultyBronze<B> {
         &self,
         reader: &mut dyn Read,
         before: SourceMeta,
-        recheck: &mut dyn FnMut() -> io::Result<Option<SourceMeta>>,
+        recheck: &mut dyn FnMut() -> Result<Option<SourceMeta>>,
         rel: &str,
-    ) -> io::Result<StageOutcome> {
+    ) -> Result<StageOutcome> {
         let plan = Arc::clone(&self.plan);
         let mut writes = FailingWrites {
             inner: reader,
@@ -233,18 +219,18 @@ impl<B: Bronze> Bronze for FaultyBronze<B> {
         self.inner.stage(&mut writes, before, recheck, rel)
     }
 
-    fn open_staged(&self, staged: &Staged) -> io::Result<Box<dyn Read + Send>> {
+    fn open_staged(&self, staged: &Staged) -> Result<Box<dyn Read + Send>> {
         self.inner.open_staged(staged)
     }
 
-    fn discard(&self, staged: Staged) -> io::Result<()> {
+    fn discard(&self, staged: Staged) -> Result<()> {
         self.inner.discard(staged)
     }
 
-    fn publish(&self, batch: &[Staged]) -> io::Result<Vec<io::Result<Option<Replaced>>>> {
+    fn publish(&self, batch: &[Staged]) -> Result<Vec<Result<Option<Replaced>>>> {
         if let Err(e) = self.plan.before(Op::Flush) {
             batch.iter().for_each(|s| self.drop_staged(s));
-            return Ok(batch.iter().map(|_| Err(copy_of(&e))).collect());
+            return Ok(batch.iter().map(|_| Err(copy_of(&e).into())).collect());
         }
         let renames: Vec<Option<io::Error>> = batch
             .iter()
@@ -263,7 +249,7 @@ impl<B: Bronze> Bronze for FaultyBronze<B> {
             .map(|(s, fault)| match fault {
                 Some(e) => {
                     self.drop_staged(s);
-                    Err(e)
+                    Err(e.into())
                 }
                 None => published.next().expect("one result per published file"),
             })
@@ -272,23 +258,23 @@ impl<B: Bronze> Bronze for FaultyBronze<B> {
         Ok(results)
     }
 
-    fn stat(&self, rel: &str) -> io::Result<Option<EntryMeta>> {
+    fn stat(&self, rel: &str) -> Result<Option<EntryMeta>> {
         self.inner.stat(rel)
     }
 
-    fn hash(&self, rel: &str) -> io::Result<ContentHash> {
+    fn hash(&self, rel: &str) -> Result<ContentHash> {
         self.inner.hash(rel)
     }
 
-    fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> io::Result<()> {
+    fn walk(&self, under: &str, visit: &mut dyn FnMut(Found)) -> Result<()> {
         self.inner.walk(under, visit)
     }
 
-    fn is_empty(&self) -> io::Result<bool> {
+    fn is_empty(&self) -> Result<bool> {
         self.inner.is_empty()
     }
 
-    fn remove_temp(&self, rel: &str) -> io::Result<()> {
+    fn remove_temp(&self, rel: &str) -> Result<()> {
         self.inner.remove_temp(rel)
     }
 

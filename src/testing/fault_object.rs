@@ -4,9 +4,10 @@
 //! failed lookup, read or listing, a slow call. [`Layer`] lets the model test run the same
 //! script against a folder or a bucket. Test-only.
 
-use super::fault::{Disconnected, FaultPlan, FaultyBronze, Op};
+use super::fault::{FaultPlan, FaultyBronze, Op};
 use crate::bronze::layout::is_temp_name;
 use crate::bronze::{Bronze, LocalBronze, ObjectBronze};
+use crate::seam::{Kind, SeamError};
 use async_trait::async_trait;
 use futures::stream::{BoxStream, StreamExt};
 use object_store::memory::InMemory;
@@ -67,8 +68,8 @@ impl ObjectStore for FaultyObjectStore {
             mode: object_store::PutMode::Overwrite,
             ..opts
         };
-        match self.plan.before(Op::Put) {
-            Err(e) if e.get_ref().is_some_and(|i| i.is::<Disconnected>()) => {
+        match self.plan.before(Op::Put).map_err(SeamError::from) {
+            Err(e) if e.kind() == Kind::Lost => {
                 self.inner.put_opts(location, payload, opts).await?;
                 Err(transport(
                     "the answer to an upload was lost (a timeout)".into(),

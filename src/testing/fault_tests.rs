@@ -291,8 +291,12 @@ impl World {
     /// operator's `--accept-shrunk-share` then lets it complete.
     fn refused_then_accepted(&mut self, outcome: crate::Result<()>) {
         let err = outcome.expect_err("a shrunk listing is an outage");
+        // Refused by the shrink guard, or found lost (listing empty) before it: both outages.
         assert!(
-            matches!(err, crate::Error::ShareUnreachable { .. }),
+            matches!(
+                err,
+                crate::Error::ListingRefused { .. } | crate::Error::ShareUnreachable { .. }
+            ),
             "{err}"
         );
         let store = self.store.as_ref().unwrap();

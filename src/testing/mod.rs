@@ -116,7 +116,7 @@ impl MemorySource {
 }
 
 impl Source for MemorySource {
-    fn stat(&self, name: &OsStr) -> io::Result<Option<SourceMeta>> {
+    fn stat(&self, name: &OsStr) -> crate::seam::Result<Option<SourceMeta>> {
         self.counters.lookups.fetch_add(1, Ordering::Relaxed);
         Ok(self.get(name).map(|(b, mtime_ns)| SourceMeta {
             kind: EntryKind::File,
@@ -125,7 +125,7 @@ impl Source for MemorySource {
         }))
     }
 
-    fn list(&self) -> io::Result<Vec<Listed>> {
+    fn list(&self) -> crate::seam::Result<Vec<Listed>> {
         self.counters.listings.fetch_add(1, Ordering::Relaxed);
         let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         Ok(files
@@ -142,9 +142,11 @@ impl Source for MemorySource {
             .collect())
     }
 
-    fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)> {
+    fn open(&self, name: &OsStr) -> crate::seam::Result<(Box<dyn Read + Send>, SourceMeta)> {
         self.counters.opens.fetch_add(1, Ordering::Relaxed);
-        let (bytes, mtime_ns) = self.get(name).ok_or(io::ErrorKind::NotFound)?;
+        let (bytes, mtime_ns) = self
+            .get(name)
+            .ok_or(io::Error::from(io::ErrorKind::NotFound))?;
         let meta = SourceMeta {
             kind: EntryKind::File,
             size: bytes.len() as u64,
@@ -161,7 +163,7 @@ impl Source for MemorySource {
         "memory".into()
     }
 
-    fn is_empty(&self) -> io::Result<bool> {
+    fn is_empty(&self) -> crate::seam::Result<bool> {
         self.counters.lookups.fetch_add(1, Ordering::Relaxed);
         let files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         Ok(files.is_empty())

@@ -65,10 +65,14 @@ impl From<crate::source::Listed> for RemoteEntry {
     }
 }
 
-/// The connection-level failure inside `e`, if it is one.
+/// The client's own words inside a `Lost` error from [`SftpSource`] (or an `io::Error` made
+/// from one), for whether to retry: the kind says it was the connection, these say why.
 pub fn connection_error(e: &io::Error) -> Option<&SftpError> {
-    e.get_ref()
-        .and_then(|inner| inner.downcast_ref::<SftpError>())
+    let inner = e.get_ref()?;
+    if let Some(seam) = inner.downcast_ref::<crate::seam::SeamError>() {
+        return connection_error(seam.io());
+    }
+    inner.downcast_ref::<SftpError>()
 }
 
 /// Why the weather source could not be read as a whole. Per-file problems are not errors
@@ -121,15 +125,20 @@ pub enum SftpError {
 /// How a flow meets the server's failure: in the client's words, with whether to retry.
 impl From<SftpError> for crate::Error {
     fn from(e: SftpError) -> Self {
-        crate::Error::Sftp(crate::error::ServerError {
-            transient: e.is_transient(),
-            stall: e.is_stall(),
-            message: e.to_string(),
-        })
+        crate::Error::Sftp(e.server_error())
     }
 }
 
 impl SftpError {
+    /// What a flow needs to know: the words, and whether to retry.
+    pub fn server_error(&self) -> crate::error::ServerError {
+        crate::error::ServerError {
+            transient: self.is_transient(),
+            stall: self.is_stall(),
+            message: self.to_string(),
+        }
+    }
+
     /// Whether trying again later may help. Host-key, login and configuration errors need a
     /// person: retrying them only hammers the server (and may lock the account).
     pub fn is_transient(&self) -> bool {

@@ -2,12 +2,14 @@
 //! pipeline as the share: one connection, opened on first use and again after it dropped,
 //! shared by every call of a pass.
 //!
-//! Errors keep their meaning across the `io::Error` boundary: a missing name is `NotFound`, a
-//! per-file refusal (permissions) is a plain error about that file, and anything about the
-//! connection carries its [`SftpError`](super::SftpError) (see [`connection_error`]), which makes the copy step
-//! end the pass as an outage instead of failing every further file.
+//! Errors say what they mean (`seam::Kind`): a missing name is `NotFound`, a per-file refusal
+//! (permissions) is `Other`, and anything about the connection is `Lost`, which makes the copy
+//! step end the pass as an outage instead of failing every further file. A `Lost` error
+//! carries the client's [`SftpError`](super::SftpError) (see [`super::connection_error`]), so
+//! the weather flow can tell a stall from a refused login.
 
-use super::{connection_error, is_file_level, is_missing, Connection, SftpSettings};
+use super::{is_file_level, is_missing, Connection, SftpError, SftpSettings};
+use crate::seam::{Kind, Result, SeamError};
 use crate::source::{Counters, Listed, Source, SourceMeta};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
@@ -34,7 +36,7 @@ impl SftpSource {
     }
 
     /// The open connection, or a new one (after none, or one that failed).
-    fn connection(&self) -> io::Result<Arc<Connection>> {
+    fn connection(&self) -> Result<Arc<Connection>> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         if self.broken.swap(false, Ordering::Relaxed) {
             *conn = None;
@@ -42,15 +44,15 @@ impl SftpSource {
         if let Some(c) = &*conn {
             return Ok(Arc::clone(c));
         }
-        let opened = Arc::new(Connection::open(&self.settings).map_err(io::Error::other)?);
+        let opened = Arc::new(Connection::open(&self.settings).map_err(lost)?);
         *conn = Some(Arc::clone(&opened));
         Ok(opened)
     }
 
     /// A connection-level failure: the connection is dropped (the next call reconnects).
-    fn lost(&self, conn: &Connection, doing: &str, e: &dyn std::fmt::Display) -> io::Error {
+    fn lost(&self, conn: &Connection, doing: &str, e: &dyn std::fmt::Display) -> SeamError {
         self.broken.store(true, Ordering::Relaxed);
-        io::Error::other(conn.lost(doing, e))
+        lost(conn.lost(doing, e))
     }
 
     fn describe_addr(&self) -> String {
@@ -59,7 +61,7 @@ impl SftpSource {
 }
 
 impl Source for SftpSource {
-    fn stat(&self, name: &OsStr) -> io::Result<Option<SourceMeta>> {
+    fn stat(&self, name: &OsStr) -> Result<Option<SourceMeta>> {
         self.counters.lookups.fetch_add(1, Ordering::Relaxed);
         let name = utf8(name)?;
         let conn = self.connection()?;
@@ -67,14 +69,14 @@ impl Source for SftpSource {
             .map_err(|e| self.lost(&conn, &format!("looking up {name}"), &e))
     }
 
-    fn list(&self) -> io::Result<Vec<Listed>> {
+    fn list(&self) -> Result<Vec<Listed>> {
         self.counters.listings.fetch_add(1, Ordering::Relaxed);
         let conn = self.connection()?;
         let entries = conn.list().inspect_err(|_| {
             self.broken.store(true, Ordering::Relaxed);
         });
         Ok(entries
-            .map_err(io::Error::other)?
+            .map_err(lost)?
             .into_iter()
             .map(|entry| Listed {
                 name: os_name(entry.name),
@@ -84,7 +86,7 @@ impl Source for SftpSource {
             .collect())
     }
 
-    fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)> {
+    fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
         self.counters.opens.fetch_add(1, Ordering::Relaxed);
         let name = utf8(name)?;
         let conn = self.connection()?;
@@ -98,8 +100,8 @@ impl Source for SftpSource {
                 };
                 Ok((Box::new(reader), meta))
             }
-            Err(e) if is_missing(&e) => Err(io::Error::new(io::ErrorKind::NotFound, e)),
-            Err(e) if is_file_level(&e) => Err(io::Error::other(e)),
+            Err(e) if is_missing(&e) => Err(SeamError::new(Kind::NotFound, io::Error::other(e))),
+            Err(e) if is_file_level(&e) => Err(SeamError::new(Kind::Other, io::Error::other(e))),
             Err(e) => Err(self.lost(&conn, &format!("opening {name}"), &e)),
         }
     }
@@ -113,12 +115,8 @@ impl Source for SftpSource {
     }
 
     /// Connects (and logs in), if not connected: the server as a whole is there.
-    fn check(&self) -> io::Result<()> {
+    fn check(&self) -> Result<()> {
         self.connection().map(|_| ())
-    }
-
-    fn lost(&self, e: &io::Error) -> bool {
-        connection_error(e).is_some()
     }
 }
 
@@ -134,16 +132,22 @@ impl Read for Remote {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.file.read(buf).map_err(|e| {
             self.broken.store(true, Ordering::Relaxed);
-            io::Error::other(self.conn.lost(&self.doing, &e))
+            // The kind rides inside the `io::Error` (`SeamError::from` gets it back).
+            lost(self.conn.lost(&self.doing, &e)).into()
         })
     }
 }
 
 /// Weather names that matter are UTF-8 (they parsed as forecast names); any other name is not
 /// on a server that speaks UTF-8 names.
-fn utf8(name: &OsStr) -> io::Result<&str> {
+fn utf8(name: &OsStr) -> Result<&str> {
     name.to_str()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not a UTF-8 name"))
+        .ok_or_else(|| SeamError::msg(Kind::NotFound, "not a UTF-8 name"))
+}
+
+/// The connection failed: the server as a whole, in the client's words.
+fn lost(e: SftpError) -> SeamError {
+    SeamError::new(Kind::Lost, io::Error::other(e))
 }
 
 /// The raw name the server sent, as a name (exact on Unix; Windows keeps UTF-8 names whole and

@@ -13,7 +13,7 @@ mod session;
 mod source;
 
 #[cfg(feature = "smb-native")]
-pub use source::{lost_connection, SmbSource};
+pub use source::SmbSource;
 
 use crate::source::secret::SecretSource;
 use crate::source::Source;

@@ -1,14 +1,14 @@
 //! The share's folder over SMB as a [`Source`]: one session, opened on first use and again
 //! after it was lost, shared by every call of a pass and, in the daemon, by every pass.
 //!
-//! Errors keep their meaning across the `io::Error` boundary, as for sFTP: a missing name is
-//! `NotFound` (or `Ok(None)` for a lookup), one file's refusal (permissions, a writer's lock)
-//! is a plain error about that file, and a failure of the share as a whole carries
-//! [`ShareLost`], which [`Source::lost`] recognises, so the copy step ends the pass as an
+//! Errors say what they mean (`seam::Kind`), as for sFTP: a missing name is `NotFound` (or
+//! `Ok(None)` for a lookup), one file's refusal (permissions, a writer's lock) is `Other`,
+//! and a failure of the share as a whole is `Lost`, so the copy step ends the pass as an
 //! outage instead of failing every further file (and nothing is concluded "gone").
 
 use super::session::{failure, BoxFuture, Connected, Failure, Session};
 use super::SmbSettings;
+use crate::seam::{Kind, Result, SeamError};
 use crate::source::{Counters, EntryKind, Listed, Source, SourceMeta};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Cursor, Read};
@@ -24,21 +24,8 @@ pub struct SmbSource {
 }
 
 /// The share as a whole failed (unreachable, dropped, refused the login): an outage.
-#[derive(Debug)]
-pub struct ShareLost(pub String);
-
-impl std::fmt::Display for ShareLost {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ShareLost {}
-
-/// The share-level failure inside `e`, if it is one.
-pub fn lost_connection(e: &io::Error) -> Option<&ShareLost> {
-    e.get_ref()
-        .and_then(|inner| inner.downcast_ref::<ShareLost>())
+fn share_lost(why: String) -> SeamError {
+    SeamError::msg(Kind::Lost, why)
 }
 
 impl SmbSource {
@@ -57,15 +44,13 @@ impl SmbSource {
         self.session.call(&self.settings, op)
     }
 
-    /// `e` as an `io::Error` about `doing`.
-    fn error(&self, doing: &str, e: Failure) -> io::Error {
+    /// `e` as an error about `doing`.
+    fn error(&self, doing: &str, e: Failure) -> SeamError {
         match e {
-            Failure::NotFound => {
-                io::Error::new(io::ErrorKind::NotFound, format!("{doing}: not found"))
-            }
-            Failure::File(why) => io::Error::other(format!("{doing}: {why}")),
-            Failure::TooLarge => io::Error::other(format!("{doing}: too large to read")),
-            Failure::Share(why) => io::Error::other(ShareLost(format!("{doing}: {why}"))),
+            Failure::NotFound => SeamError::msg(Kind::NotFound, format!("{doing}: not found")),
+            Failure::File(why) => SeamError::msg(Kind::Other, format!("{doing}: {why}")),
+            Failure::TooLarge => SeamError::msg(Kind::Other, format!("{doing}: too large to read")),
+            Failure::Share(why) => share_lost(format!("{doing}: {why}")),
         }
     }
 
@@ -101,7 +86,7 @@ impl SmbSource {
 }
 
 impl Source for SmbSource {
-    fn stat(&self, name: &OsStr) -> io::Result<Option<SourceMeta>> {
+    fn stat(&self, name: &OsStr) -> Result<Option<SourceMeta>> {
         self.counters.lookups.fetch_add(1, Ordering::Relaxed);
         let Some(path) = self.path_of(name) else {
             return Ok(None);
@@ -114,7 +99,7 @@ impl Source for SmbSource {
         }
     }
 
-    fn list(&self) -> io::Result<Vec<Listed>> {
+    fn list(&self) -> Result<Vec<Listed>> {
         self.counters.listings.fetch_add(1, Ordering::Relaxed);
         let dir = self.settings.dir.clone();
         let entries = self
@@ -138,11 +123,11 @@ impl Source for SmbSource {
 
     /// One round trip for a file up to the server's read size (open, read, close as one
     /// compound request), with the size and mtime of that open.
-    fn open(&self, name: &OsStr) -> io::Result<(Box<dyn Read + Send>, SourceMeta)> {
+    fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
         self.counters.opens.fetch_add(1, Ordering::Relaxed);
         let path = self
             .path_of(name)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "not a Unicode name"))?;
+            .ok_or_else(|| SeamError::msg(Kind::NotFound, "not a Unicode name"))?;
         let doing = format!("reading {path}");
         let whole = path.clone();
         let read = self.call(move |c| {
@@ -171,7 +156,7 @@ impl Source for SmbSource {
     }
 
     /// Connects (and logs in) if not connected, and finds the folder: the share is there.
-    fn check(&self) -> io::Result<()> {
+    fn check(&self) -> Result<()> {
         if self.settings.dir.is_empty() {
             return self
                 .call(|c| Box::pin(async move { c.client.fs_info(&mut c.tree).await }))
@@ -185,20 +170,16 @@ impl Source for SmbSource {
             Err(e) => Err(self.folder_error("opening the folder", e)),
         }
     }
-
-    fn lost(&self, e: &io::Error) -> bool {
-        lost_connection(e).is_some()
-    }
 }
 
 impl SmbSource {
     /// The folder itself missing is a failure of the share as configured, not a missing file.
-    fn folder_error(&self, doing: &str, e: Failure) -> io::Error {
+    fn folder_error(&self, doing: &str, e: Failure) -> SeamError {
         match e {
-            Failure::NotFound => io::Error::other(ShareLost(format!(
+            Failure::NotFound => share_lost(format!(
                 "{doing}: the folder {:?} is not in the share",
                 self.settings.dir
-            ))),
+            )),
             other => self.error(doing, other),
         }
     }
@@ -263,8 +244,9 @@ impl Read for Download {
                 Ok(Some(Err(e))) => failure(e),
                 Err(stalled) => stalled,
             };
+            // The kind rides inside the `io::Error` (`SeamError::from` gets it back).
             return Err(match failed {
-                Failure::Share(why) => io::Error::other(ShareLost(why)),
+                Failure::Share(why) => share_lost(why).into(),
                 other => io::Error::other(format!("reading: {other:?}")),
             });
         }
