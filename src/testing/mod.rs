@@ -1,11 +1,17 @@
 //! Test doubles for fast unit tests of the core: a clock that moves only when told to, one
 //! that follows tokio's paused time, an in-memory share, and [`fault`] injection around the
-//! Source and Bronze seams with the model tests that use it, and [`golden`] files of what
-//! commands print. Compiled for tests only: none of this is in the release binary.
+//! Source and Bronze seams with the model tests that use it, [`golden`] files of what
+//! commands print, and the [`contract`] suites every Source and Bronze must pass.
+//! Compiled for tests only: none of this is in the release binary.
 
+pub mod contract;
+mod contract_tests;
 pub mod fault;
 pub mod fault_object;
 pub mod golden;
+
+/// The library as [`contract`] names it (the integration tests name `ingest` so).
+use crate as lib;
 
 use crate::clock::{Clock, Zone};
 use crate::source::{Counters, EntryKind, Listed, Source, SourceMeta};
