@@ -9,6 +9,21 @@ mod bronze_links;
 mod bronze_outage;
 mod cli;
 mod completeness;
+// The contract suites of src/testing/contract, run here against the real servers (the unit
+// tests run them against the rest); they name the library `lib`. With a server's feature
+// off, that seam's suite has nothing to run against here.
+#[cfg(all(unix, any(feature = "s3", feature = "sftp", feature = "smb-native")))]
+#[cfg_attr(
+    not(all(feature = "s3", any(feature = "sftp", feature = "smb-native"))),
+    allow(dead_code)
+)]
+#[path = "../src/testing/contract/mod.rs"]
+mod contract;
+#[cfg(all(unix, any(feature = "s3", feature = "sftp", feature = "smb-native")))]
+mod contract_servers;
+#[cfg(all(unix, any(feature = "s3", feature = "sftp", feature = "smb-native")))]
+// `::`: the crate, not this binary's `ingest` module (tests/ingest.rs).
+use ::ingest as lib;
 // Unix only by nature: the daemon tests stop the process with kill(1) signals.
 #[cfg(unix)]
 mod daemon;

@@ -14,8 +14,8 @@ use std::fs;
 use std::io::Read;
 use std::path::PathBuf;
 
-const USER: &str = "ingest-smb-test";
-const PASSWORD: &str = "s3cret pass-word";
+pub(crate) const USER: &str = "ingest-smb-test";
+pub(crate) const PASSWORD: &str = "s3cret pass-word";
 
 /// A rig whose share is served by a Samba of its own and read natively, logged in as USER.
 fn native_rig() -> (Rig, Samba) {

@@ -6,7 +6,7 @@
 //! Written once, compiled twice: by the unit tests (`src/testing`, with the in-memory and
 //! fault-injecting doubles) and by the integration tests (`tests/main.rs`, against a real
 //! Garage, smbd and sshd). Each includer names the library `lib` (`use crate as lib;` or
-//! `use ingest as lib;`), so only its public API is used here.
+//! `use ::ingest as lib;`), so only its public API is used here.
 
 pub mod bronze;
 pub mod source;
