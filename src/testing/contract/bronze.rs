@@ -4,13 +4,13 @@
 //! their `kept` name, no link is followed, and a layer that is down says so.
 //! [`run`] runs every check on one layer, which must start empty.
 
-use super::lib::bronze::{self, layout, Bronze, Found, StageOutcome, Staged};
+use super::lib::bronze::{layout, Bronze, Found, StageOutcome, Staged};
 use super::lib::facts::Replaced;
 use super::lib::identity::ContentHash;
-use super::lib::seam::Kind;
+use super::lib::seam::{Kind, SeamError};
 use super::lib::source::{EntryKind, SourceMeta};
 use super::Skipped;
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::PathBuf;
 
 /// What only the layer's owner can do, for the checks that need it. A method returns the
@@ -24,22 +24,6 @@ pub trait BronzeFixture {
     fn link_folder(&self, dir: &str) -> Result<(), &'static str>;
     /// Makes the layer unreachable as a whole from now on (the store stopped).
     fn cut_off(&self) -> Result<(), &'static str>;
-}
-
-/// The seam's kind of a Bronze error, from today's predicates. When `Bronze` returns
-/// `seam::Result`, this becomes `e.kind()`.
-pub fn kind_of_bronze(e: &io::Error) -> Kind {
-    if bronze::is_refused_link(e) {
-        Kind::Link
-    } else if bronze::is_unreachable(e) {
-        Kind::Unreachable
-    } else if bronze::is_outage(e) {
-        Kind::Refused
-    } else if e.kind() == io::ErrorKind::NotFound {
-        Kind::NotFound
-    } else {
-        Kind::Other
-    }
 }
 
 /// Every check, in an order that needs nothing but a fresh, empty layer: the checks that
@@ -77,11 +61,11 @@ pub fn absent_is_none_or_not_found_never_an_outage(b: &dyn Bronze) {
     for rel in ["e/2023/08/18/10/absent.json", "absent/2023/08/18/10/x.json"] {
         assert_eq!(b.stat(rel).unwrap(), None, "{rel}");
         let e = b.hash(rel).expect_err(rel);
-        assert_eq!(kind_of_bronze(&e), Kind::NotFound, "{rel}: {e}");
+        assert_eq!(e.kind(), Kind::NotFound, "{rel}: {e}");
         assert_eq!(walked(b, rel), [], "{rel}");
         match b.stored_hash(rel) {
             Ok(claim) => assert_eq!(claim, None, "{rel}"),
-            Err(e) => assert_eq!(kind_of_bronze(&e), Kind::NotFound, "{rel}: {e}"),
+            Err(e) => assert_eq!(e.kind(), Kind::NotFound, "{rel}: {e}"),
         }
     }
     assert_eq!(walked(b, "absent"), [], "a missing folder walks nothing");
@@ -189,16 +173,8 @@ pub fn a_link_is_never_followed(f: &dyn BronzeFixture) -> Result<(), &'static st
     let target_bytes = std::fs::read(&target).unwrap();
     let behind = format!("{dir}/behind.json");
     for rel in [rel, behind.as_str()] {
-        assert_eq!(
-            kind_of_bronze(&b.stat(rel).unwrap_err()),
-            Kind::Link,
-            "{rel}"
-        );
-        assert_eq!(
-            kind_of_bronze(&b.hash(rel).unwrap_err()),
-            Kind::Link,
-            "{rel}"
-        );
+        assert_eq!(b.stat(rel).unwrap_err().kind(), Kind::Link, "{rel}");
+        assert_eq!(b.hash(rel).unwrap_err().kind(), Kind::Link, "{rel}");
     }
     let links = [linked(rel), linked(dir)];
     assert_eq!(
@@ -212,7 +188,7 @@ pub fn a_link_is_never_followed(f: &dyn BronzeFixture) -> Result<(), &'static st
         &mut || Ok(Some(meta(b"x"))),
         &behind,
     );
-    assert_eq!(kind_of_bronze(&through.unwrap_err()), Kind::Link);
+    assert_eq!(through.unwrap_err().kind(), Kind::Link);
     publish(b, &[stage(b, rel, b"ours")]);
     assert_published(b, rel, b"ours");
     assert_eq!(
@@ -236,9 +212,9 @@ pub fn a_layer_that_is_down_is_unreachable_never_absent(
         b.discard(staged).unwrap();
         return Err(why);
     }
-    let down = |what: &str, e: Option<io::Error>| {
+    let down = |what: &str, e: Option<SeamError>| {
         let e = e.unwrap_or_else(|| panic!("{what} succeeded on a layer that is down"));
-        assert_eq!(kind_of_bronze(&e), Kind::Unreachable, "{what}: {e}");
+        assert_eq!(e.kind(), Kind::Unreachable, "{what}: {e}");
     };
     down("stat", b.stat("s/2023/08/18/10/one.json").err());
     down("hash", b.hash("s/2023/08/18/10/one.json").err());

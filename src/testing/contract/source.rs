@@ -4,11 +4,11 @@
 //! `NotFound`, a link is reported as a link (never followed), and a dropped session makes the
 //! next call `Lost`. [`run`] runs every check on one source, whose root must start empty.
 
-use super::lib::seam::Kind;
+use super::lib::seam::{Kind, SeamError};
 use super::lib::source::{EntryKind, Source, SourceMeta};
 use super::{Skipped, MTIME_S};
 use std::ffi::OsStr;
-use std::io::{self, Read};
+use std::io::Read;
 
 /// What only the share's owner can do, for the checks that need it. A method returns the
 /// reason when the implementation cannot express it (a server that resolves links itself).
@@ -22,18 +22,6 @@ pub trait SourceFixture {
     fn link(&self, name: &str) -> Result<(), &'static str>;
     /// Drops the session the source works over (the server goes away).
     fn drop_session(&mut self) -> Result<(), &'static str>;
-}
-
-/// The seam's kind of a Source error, from today's predicates. When `Source` returns
-/// `seam::Result`, this becomes `e.kind()`.
-pub fn kind_of_source(source: &dyn Source, e: &io::Error) -> Kind {
-    if source.lost(e) {
-        Kind::Lost
-    } else if e.kind() == io::ErrorKind::NotFound {
-        Kind::NotFound
-    } else {
-        Kind::Other
-    }
 }
 
 /// Every check, in an order that needs nothing but an empty root: the empty-root check comes
@@ -66,7 +54,7 @@ pub fn an_absent_name_is_none_never_lost(s: &dyn Source) {
     let absent = OsStr::new("absent.json");
     assert_eq!(s.stat(absent).unwrap(), None);
     let e = s.open(absent).err().expect("an absent name does not open");
-    assert_eq!(kind_of_source(s, &e), Kind::NotFound, "{e}");
+    assert_eq!(e.kind(), Kind::NotFound, "{e}");
     s.check()
         .expect("a missing file leaves the source reachable");
 }
@@ -110,7 +98,7 @@ pub fn a_file_deleted_after_the_listing_is_not_found(f: &dyn SourceFixture) {
     let gone = OsStr::new("deleted.json");
     assert_eq!(s.stat(gone).unwrap(), None);
     let e = s.open(gone).err().expect("a deleted file does not open");
-    assert_eq!(kind_of_source(s, &e), Kind::NotFound, "{e}");
+    assert_eq!(e.kind(), Kind::NotFound, "{e}");
     assert!(s.stat(OsStr::new("one.json")).unwrap().is_some());
 }
 
@@ -139,9 +127,9 @@ pub fn a_dropped_session_is_lost(f: &mut dyn SourceFixture) -> Result<(), &'stat
     assert!(f.source().stat(name).unwrap().is_some(), "in session first");
     f.drop_session()?;
     let s = f.source();
-    let lost = |what: &str, e: Option<io::Error>| {
+    let lost = |what: &str, e: Option<SeamError>| {
         let e = e.unwrap_or_else(|| panic!("{what} succeeded after the session dropped"));
-        assert_eq!(kind_of_source(s, &e), Kind::Lost, "{what}: {e}");
+        assert_eq!(e.kind(), Kind::Lost, "{what}: {e}");
     };
     lost("stat", s.stat(name).err());
     lost("list", s.list().err());
