@@ -3,7 +3,7 @@
 //! the setting, never a panic and never the setting's value (a URL may carry a password). In
 //! a build with it, the same settings never meet that refusal.
 
-use super::Cli;
+use crate::cli::Cli;
 use crate::error::Error;
 use clap::Parser;
 

@@ -1,0 +1,148 @@
+//! What clap parses: the global options every subcommand understands, before or after its
+//! name, and the subcommands themselves. The doc comments here are the `--help` text. Clap
+//! puts a flag over its environment variable; the config file and the defaults come after, in
+//! `resolve`.
+
+use super::{adopt, audit, demo, gaps, log, replay, run, service, status};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ingest",
+    version,
+    about = "Copy sensor files from a share into Bronze, with an event log"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand understands, before or after its name.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// The share with the sensor JSON files: a mounted folder, or
+    /// smb://[USER@]HOST[:PORT]/SHARE[/DIR] to read it natively without mounting it (password
+    /// from SMB_PASSWORD or --smb-password-file, domain from SMB_DOMAIN).
+    #[arg(long, env = "SMB_PATH", global = true)]
+    pub smb_path: Option<PathBuf>,
+    /// File holding the password of an smb:// share (the password itself: env SMB_PASSWORD only).
+    #[arg(long, env = "SMB_PASSWORD_FILE", global = true)]
+    pub smb_password_file: Option<PathBuf>,
+    /// Limit for connecting to an smb:// share and for each request to it, in seconds. A
+    /// share that stalls ends the pass as an outage within about twice this.
+    #[arg(long, env = "SMB_TIMEOUT_SECS", default_value_t = 30.0, global = true)]
+    pub smb_timeout_secs: f64,
+    /// Bronze: a local folder, or s3://BUCKET[/PREFIX] for an S3-compatible object store
+    /// (credentials and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+    /// AWS_ENDPOINT_URL, AWS_ALLOW_HTTP) [default: storage/bronze].
+    #[arg(long, env = "BRONZE_ROOT", global = true)]
+    pub bronze_root: Option<PathBuf>,
+    /// An AWS-CLI-style credentials file for an s3:// Bronze (`[default]` with
+    /// aws_access_key_id, aws_secret_access_key; optionally region, endpoint_url); its values
+    /// win over the AWS_* variables. For a service, which has none of your environment.
+    #[arg(long, env = "S3_CREDENTIALS_FILE", global = true)]
+    pub s3_credentials_file: Option<PathBuf>,
+    /// Seconds one request to an s3:// Bronze may take (a large object's whole download
+    /// included). A store that stalls ends the pass as an outage within about twice this.
+    #[arg(long, env = "S3_TIMEOUT_SECS", default_value_t = 120.0, global = true)]
+    pub s3_timeout_secs: f64,
+    /// The redb store [default: ingest.redb beside the Bronze folder].
+    #[arg(long, env = "INGEST_STATE", global = true)]
+    pub state: Option<PathBuf>,
+    /// A stream as APARTMENT=ALIAS; repeatable [default: JimmyLoup=jimmy,JeremieVianin=jeremie].
+    #[arg(
+        long = "stream",
+        env = "INGEST_STREAMS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub streams: Vec<String>,
+    /// Optional TOML file with the same settings (smb_path, bronze_root, state, streams).
+    #[arg(long, env = "INGEST_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Seconds to wait for a store that another ingest process holds before giving up.
+    #[arg(
+        long,
+        env = "INGEST_STORE_WAIT_SECS",
+        default_value_t = 5.0,
+        global = true
+    )]
+    pub store_wait_secs: f64,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+    /// Append the log to this file instead of stderr (a Windows service has no console).
+    #[arg(long, env = "INGEST_LOG_FILE", global = true)]
+    pub log_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub sftp: SftpArgs,
+}
+
+/// The weather sFTP server. The weather flow runs only when a host is set. Secrets are read
+/// from the environment or a file, never from the command line, where any user of the
+/// machine could read them in the process list.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SftpArgs {
+    /// Weather sFTP server; the weather flow runs only when this is set.
+    #[arg(long, env = "SFTP_HOST", global = true)]
+    pub sftp_host: Option<String>,
+    /// sFTP port [default: 22].
+    #[arg(long, env = "SFTP_PORT", global = true)]
+    pub sftp_port: Option<u16>,
+    /// sFTP login name.
+    #[arg(long, env = "SFTP_USER", global = true)]
+    pub sftp_user: Option<String>,
+    /// File holding the sFTP password (the password itself: env SFTP_PASSWORD only).
+    #[arg(long, env = "SFTP_PASSWORD_FILE", global = true)]
+    pub sftp_password_file: Option<PathBuf>,
+    /// Private key for the sFTP login; wins over a password (passphrase: env SFTP_KEY_PASSPHRASE).
+    #[arg(long, env = "SFTP_KEY_FILE", global = true)]
+    pub sftp_key_file: Option<PathBuf>,
+    /// Remote folder with the Pred_YYYY-MM-DD.csv files [default: the login folder].
+    #[arg(long, env = "SFTP_PATH", global = true)]
+    pub sftp_path: Option<String>,
+    /// OpenSSH known_hosts file the server's host key must be in [default: ~/.ssh/known_hosts].
+    #[arg(long, env = "SFTP_KNOWN_HOSTS", global = true)]
+    pub sftp_known_hosts: Option<PathBuf>,
+    /// Trust exactly this host key instead, as `ssh-keygen -lf` shows it (SHA256:...).
+    #[arg(long, env = "SFTP_HOST_KEY_SHA256", global = true)]
+    pub sftp_host_key_sha256: Option<String>,
+    /// Trust a server that has no known_hosts entry yet, and record its key there.
+    #[arg(long, global = true)]
+    pub accept_new_host_key: bool,
+    /// Limit for connecting and for each sFTP operation, in seconds.
+    #[arg(long, env = "SFTP_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    pub sftp_timeout_secs: u64,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Ingest: one pass (--once), a full reconcile (--scan), or keep running.
+    Run(run::RunArgs),
+    /// Streams, baselines and event counts.
+    Status(status::StatusArgs),
+    /// Which expected minutes never arrived, per stream (exit 1 if any is missing).
+    Gaps(gaps::GapsArgs),
+    /// The event log, oldest first.
+    Log(log::LogArgs),
+    /// Verify Bronze and the share against the recorded hashes.
+    Audit(audit::AuditArgs),
+    /// Recover a time window after an outage.
+    Replay(replay::ReplayArgs),
+    /// Record an existing Bronze tree in the index (hashing every file).
+    Adopt(adopt::AdoptArgs),
+    /// Build a sample share, ingest it, and show the result.
+    Demo(demo::DemoArgs),
+    /// Run `ingest run` as a Windows service: install or uninstall it.
+    Service(service::ServiceArgs),
+}

@@ -1,0 +1,303 @@
+//! From parsed options to the settings a command runs with: the TOML config file, the layering
+//! (flags > environment > config file > defaults), secrets (from the environment or a file,
+//! never a flag), the checks that refuse a bad value as a configuration error (exit 2) before
+//! anything runs, and the factories that pick the share's `Source` and the `Bronze`.
+
+use super::args::{GlobalArgs, SftpArgs};
+use crate::bronze::s3::{is_s3_url, S3Location};
+use crate::config::{StreamMap, DEFAULT_STREAMS};
+use crate::error::{Error, Result};
+use crate::source::sftp::{
+    default_known_hosts, normalize_pin, Auth, HostKeyCheck, Secret, SecretSource, SftpSettings,
+};
+use crate::source::smb::{self, is_smb_url, SmbSettings};
+use crate::source::{DirSource, Source};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The config file: the global options, nothing else.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    smb_path: Option<PathBuf>,
+    smb_password_file: Option<PathBuf>,
+    bronze_root: Option<PathBuf>,
+    s3_credentials_file: Option<PathBuf>,
+    state: Option<PathBuf>,
+    streams: Option<Vec<String>>,
+    sftp_host: Option<String>,
+    sftp_port: Option<u16>,
+    sftp_user: Option<String>,
+    sftp_password_file: Option<PathBuf>,
+    sftp_key_file: Option<PathBuf>,
+    sftp_path: Option<String>,
+    sftp_known_hosts: Option<PathBuf>,
+    sftp_host_key_sha256: Option<String>,
+}
+
+/// Global options after merging flags, environment, file and defaults.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub smb_path: Option<PathBuf>,
+    /// The share read natively, when `smb_path` is an smb:// URL.
+    pub smb: Option<SmbSettings>,
+    pub bronze_root: PathBuf,
+    /// The bucket, when `bronze_root` is an s3:// URL.
+    pub object: Option<S3Location>,
+    /// Its credentials file, if one is given.
+    pub s3_credentials: Option<PathBuf>,
+    /// How long one request to it may take.
+    pub s3_timeout: Duration,
+    pub state: PathBuf,
+    pub streams: StreamMap,
+    /// How long to wait for a busy store.
+    pub store_wait: Duration,
+    /// The weather server, when one is configured.
+    pub weather: Option<SftpSettings>,
+}
+
+impl Resolved {
+    /// The Bronze layer the configuration names: the one place a run picks its implementation.
+    pub fn bronze(&self) -> Result<std::sync::Arc<dyn crate::bronze::Bronze>> {
+        Ok(match &self.object {
+            Some(bucket) => std::sync::Arc::new(
+                bucket
+                    .open(self.s3_credentials.as_deref(), self.s3_timeout)
+                    .map_err(|why| Error::Config(format!("--bronze-root (BRONZE_ROOT): {why}")))?,
+            ),
+            None => std::sync::Arc::new(crate::bronze::LocalBronze::new(&self.bronze_root)),
+        })
+    }
+
+    /// The share the configuration names, if any: a mounted folder or, for an smb:// URL, the
+    /// native client. The one place a run picks the share's implementation.
+    pub fn share(&self) -> Result<Option<Box<dyn Source + Send>>> {
+        let Some(path) = &self.smb_path else {
+            return Ok(None);
+        };
+        Ok(Some(match &self.smb {
+            Some(settings) => smb::source(settings.clone())
+                .map_err(|e| Error::io("starting the SMB client", e))?,
+            None => Box::new(DirSource::new(path)),
+        }))
+    }
+}
+
+impl GlobalArgs {
+    pub fn resolve(&self) -> Result<Resolved> {
+        let file = match &self.config {
+            Some(path) => read_config(path)?,
+            None => FileConfig::default(),
+        };
+        let weather = self.sftp.resolve(&file)?;
+        let smb_path = self.smb_path.clone().or(file.smb_path.clone());
+        let smb = self.smb_settings(smb_path.as_deref(), &file)?;
+        let bronze_root = self
+            .bronze_root
+            .clone()
+            .or(file.bronze_root)
+            .unwrap_or_else(|| PathBuf::from("storage/bronze"));
+        let object = object_location(&bronze_root)?;
+        let state = self
+            .state
+            .clone()
+            .or(file.state)
+            .unwrap_or_else(|| match &object {
+                // On local disk, one store per bucket and prefix: never the local Bronze's,
+                // whose log would claim files the bucket does not hold.
+                Some(bucket) => bucket.default_state(),
+                None => default_state(&bronze_root),
+            });
+        let streams = match (&self.streams, file.streams) {
+            (s, _) if !s.is_empty() => s.clone(),
+            (_, Some(s)) => s,
+            _ => vec![DEFAULT_STREAMS.to_owned()],
+        };
+        Ok(Resolved {
+            smb_path,
+            smb,
+            bronze_root,
+            object,
+            s3_credentials: self
+                .s3_credentials_file
+                .clone()
+                .or(file.s3_credentials_file),
+            s3_timeout: seconds(
+                "--s3-timeout-secs (S3_TIMEOUT_SECS)",
+                self.s3_timeout_secs,
+                1.0,
+            )?,
+            state,
+            streams: StreamMap::parse(&streams)?,
+            store_wait: seconds(
+                "--store-wait-secs (INGEST_STORE_WAIT_SECS)",
+                self.store_wait_secs,
+                0.0,
+            )?,
+            weather,
+        })
+    }
+}
+
+impl GlobalArgs {
+    /// The native share's settings when `path` is an smb:// URL (a bad one is exit 2 naming
+    /// --smb-path, without repeating the URL, which may hold a password by mistake).
+    fn smb_settings(&self, path: Option<&Path>, file: &FileConfig) -> Result<Option<SmbSettings>> {
+        let Some(url) = path.and_then(Path::to_str).filter(|p| is_smb_url(p)) else {
+            return Ok(None);
+        };
+        needs_feature(
+            "smb-native",
+            cfg!(feature = "smb-native"),
+            "--smb-path (SMB_PATH) smb://…",
+        )?;
+        let mut smb = SmbSettings::parse(url)
+            .map_err(|why| Error::Config(format!("--smb-path (SMB_PATH): {why}")))?;
+        let file_pw = self
+            .smb_password_file
+            .clone()
+            .or(file.smb_password_file.clone());
+        smb.password = match file_pw {
+            Some(pw) => Some(SecretSource::File(pw)),
+            None => secret_from_env("SMB_PASSWORD").map(SecretSource::Value),
+        };
+        smb.domain = std::env::var("SMB_DOMAIN").unwrap_or_default();
+        smb.timeout = seconds(
+            "--smb-timeout-secs (SMB_TIMEOUT_SECS)",
+            self.smb_timeout_secs,
+            1.0,
+        )?;
+        Ok(Some(smb))
+    }
+}
+
+impl SftpArgs {
+    /// The weather server's settings, or `None` when no host is configured.
+    fn resolve(&self, file: &FileConfig) -> Result<Option<SftpSettings>> {
+        let Some(host) = self.sftp_host.clone().or(file.sftp_host.clone()) else {
+            return Ok(None);
+        };
+        needs_feature("sftp", cfg!(feature = "sftp"), "SFTP_HOST (--sftp-host)")?;
+        let missing = |what: &str| Error::Config(format!("SFTP_HOST is set but {what}"));
+        let user = (self.sftp_user.clone().or(file.sftp_user.clone()))
+            .ok_or_else(|| missing("SFTP_USER (--sftp-user) is not"))?;
+        let auth = self.auth(file).ok_or_else(|| {
+            missing("no login is: set SFTP_KEY_FILE, SFTP_PASSWORD_FILE or SFTP_PASSWORD")
+        })?;
+        let pin = self
+            .sftp_host_key_sha256
+            .clone()
+            .or(file.sftp_host_key_sha256.clone());
+        let host_key = match pin {
+            Some(pin) => HostKeyCheck::Pinned(normalize_pin(&pin)?),
+            None => HostKeyCheck::KnownHosts {
+                file: (self.sftp_known_hosts.clone())
+                    .or(file.sftp_known_hosts.clone())
+                    .or_else(default_known_hosts)
+                    .ok_or_else(|| missing("no known_hosts file is: set SFTP_KNOWN_HOSTS"))?,
+                accept_new: self.accept_new_host_key,
+            },
+        };
+        Ok(Some(SftpSettings {
+            host,
+            port: self.sftp_port.or(file.sftp_port).unwrap_or(22),
+            user,
+            auth,
+            path: (self.sftp_path.clone().or(file.sftp_path.clone())).unwrap_or_else(|| ".".into()),
+            host_key,
+            timeout: Duration::from_secs(self.sftp_timeout_secs.max(1)),
+        }))
+    }
+
+    /// A key file wins over a password file, which wins over `SFTP_PASSWORD`.
+    fn auth(&self, file: &FileConfig) -> Option<Auth> {
+        if let Some(key) = self.sftp_key_file.clone().or(file.sftp_key_file.clone()) {
+            let passphrase = secret_from_env("SFTP_KEY_PASSPHRASE");
+            return Some(Auth::Key {
+                file: key,
+                passphrase,
+            });
+        }
+        if let Some(pw) = self
+            .sftp_password_file
+            .clone()
+            .or(file.sftp_password_file.clone())
+        {
+            return Some(Auth::Password(SecretSource::File(pw)));
+        }
+        secret_from_env("SFTP_PASSWORD").map(|pw| Auth::Password(SecretSource::Value(pw)))
+    }
+}
+
+/// The longest duration any option accepts: a year. Beyond it a value is a typo, and huge
+/// ones (`1e20`, `inf`) do not fit a `Duration` or overflow `Instant + duration` later.
+const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// A number of seconds given for `option`, checked: finite, at least `min` and at most a year.
+/// Refused values are a configuration error naming the option (exit 2), never a panic.
+pub(crate) fn seconds(option: &str, value: f64, min: f64) -> Result<Duration> {
+    if value.is_finite() && value >= min && value <= MAX_SECONDS {
+        if let Ok(d) = Duration::try_from_secs_f64(value) {
+            return Ok(d);
+        }
+    }
+    Err(Error::Config(format!(
+        "{option} must be a number of seconds from {min} to {MAX_SECONDS}, not {value}"
+    )))
+}
+
+/// A secret from the environment only: flags would show it in the process list.
+fn secret_from_env(var: &str) -> Option<Secret> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
+}
+
+/// The bucket an s3:// Bronze root names (a bad one is exit 2 naming --bronze-root).
+fn object_location(root: &Path) -> Result<Option<S3Location>> {
+    let Some(url) = root.to_str().filter(|r| is_s3_url(r)) else {
+        return Ok(None);
+    };
+    needs_feature(
+        "s3",
+        cfg!(feature = "s3"),
+        "--bronze-root (BRONZE_ROOT) s3://…",
+    )?;
+    S3Location::parse(url)
+        .map(Some)
+        .map_err(|why| Error::Config(format!("--bronze-root (BRONZE_ROOT): {why}")))
+}
+
+/// Refuses `setting` when this build was made without the Cargo `feature` it needs: exit 2
+/// naming both (README, "Build features"), before anything runs. The setting's value is not
+/// repeated: a URL may carry a password.
+fn needs_feature(feature: &str, built_with: bool, setting: &str) -> Result<()> {
+    if built_with {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{setting}: this ingest was built without the `{feature}` feature (rebuild with \
+         `cargo build --features {feature}`, or leave the default features on)"
+    )))
+}
+
+/// `ingest.redb` in the parent folder of the Bronze root (local disk, never the share).
+fn default_state(bronze_root: &Path) -> PathBuf {
+    match bronze_root.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.join("ingest.redb"),
+        _ => PathBuf::from("ingest.redb"),
+    }
+}
+
+fn read_config(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
+    toml::from_str(&text)
+        .map_err(|e| Error::Config(format!("config file {}: {}", path.display(), e.message())))
+}
+
+#[cfg(test)]
+#[path = "features_tests.rs"]
+mod features_tests;
