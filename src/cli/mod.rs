@@ -4,7 +4,7 @@
 //!
 //! `args` is what clap parses (its doc comments are the help); `resolve` turns that into the
 //! [`Resolved`] settings (config file, layering, secrets, the Source and Bronze factories);
-//! this module dispatches a parsed command to its subcommand.
+//! `report` is what commands print; this module dispatches a parsed command to its subcommand.
 
 mod adopt;
 mod args;
@@ -20,28 +20,15 @@ mod service;
 mod since;
 mod status;
 
+// What `main` and the subcommands use, named here so a caller need not know which file holds it.
 pub use args::{Cli, Command, GlobalArgs, LogFormat, SftpArgs};
+pub(crate) use report::escaped;
 pub(crate) use resolve::seconds;
 pub use resolve::Resolved;
 
 use crate::error::Result;
 use crate::store::damage;
 use std::process::ExitCode;
-
-/// `text` for a terminal line: control characters (a newline that would forge a line, an ESC
-/// that would drive the terminal) are shown escaped (`\n`, `\u{1b}`); the rest unchanged.
-/// For human output only; JSON output is escaped by the serializer.
-pub(crate) fn escaped(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// Runs the parsed command. A damaged store ends any command with
 /// [`Error::StoreDamaged`](crate::error::Error::StoreDamaged) (exit 2), not a panic.

@@ -35,3 +35,18 @@ pub(super) fn span(secs: i64) -> String {
         _ => format!("{d}d {h}h"),
     }
 }
+
+/// `text` for a terminal line: control characters (a newline that would forge a line, an ESC
+/// that would drive the terminal) are shown escaped (`\n`, `\u{1b}`); the rest unchanged.
+/// For human output only; JSON output is escaped by the serializer.
+pub(crate) fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
