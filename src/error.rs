@@ -1,7 +1,8 @@
-//! The library's one error type. Each variant says what failed and where; `is_usage` tells the
-//! binary which errors mean "could not run" (exit 2) as opposed to per-file failures, which are
-//! never errors here but `Failed` events.
+//! The library's one error type. Each variant says what failed and where; [`Error::exit_code`]
+//! tells the binary what it means: "could not run" (exit 2), or a bug in ingest (exit 101, as
+//! an uncaught panic). Per-file failures are never errors here but `Failed` events.
 
+use std::any::Any;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,10 @@ pub enum Error {
         context: String,
         source: std::io::Error,
     },
+    /// A bug in ingest: a panic caught where it cannot be damage to the store, or a state the
+    /// code rules out. Never a problem of the configuration or the data.
+    #[error("internal error, a bug in ingest (please report it with this message): {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -61,13 +66,14 @@ impl Error {
     }
 
     /// Every value [`Error::kind`] can return.
-    pub const KINDS: [&'static str; 6] = [
+    pub const KINDS: [&'static str; 7] = [
         "store_locked",
         "store",
         "unreachable",
         "config",
         "sftp",
         "io",
+        "internal",
     ];
 
     /// What kind of failure this is, in one word: the `kind` label of the daemon's error
@@ -85,7 +91,23 @@ impl Error {
             Error::Config(_) => "config",
             Error::Sftp(_) => "sftp",
             Error::Io { .. } => "io",
+            Error::Internal(_) => "internal",
         }
+    }
+
+    /// The binary's exit code for a command that ends with this error: 101 for a bug (what
+    /// Rust gives an uncaught panic, so a caught one ends the same way), else 2 ("could not
+    /// run"). Exit 1 stays "ran, but some files failed", which no error means.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Internal(_) => 101,
+            _ => 2,
+        }
+    }
+
+    /// A panic caught in `what` (e.g. "the sensor pass"), with the panic's own message.
+    pub fn panicked(what: &str, payload: &(dyn Any + Send)) -> Self {
+        Error::Internal(format!("{what} panicked: {}", panic_message(payload)))
     }
 
     /// `source`: an OS error, or a `seam::SeamError` (which keeps its words).
@@ -98,6 +120,15 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a panic said (`panic!` with a literal or a formatted message).
+pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
 
 /// A remote server's failure as its client described it, with what a flow needs to decide
 /// whether to try again: a transient failure is retried with backoff, a stall is not (each

@@ -1,5 +1,6 @@
 //! The `ingest` binary: parse arguments, set up logging, call the library, map the outcome to
-//! an exit code (0 all good, 1 ran but some files failed, 2 could not run).
+//! an exit code (0 all good, 1 ran but some files failed, 2 could not run, 101 a bug in ingest:
+//! `Error::exit_code`).
 
 use clap::Parser;
 use ingest::cli::{dispatch, Cli, LogFormat};
@@ -19,7 +20,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("ingest: {e}");
-            ExitCode::from(2)
+            ExitCode::from(e.exit_code())
         }
     }
 }

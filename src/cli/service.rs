@@ -208,7 +208,7 @@ mod platform {
             Ok(_) => 0,
             Err(e) => {
                 tracing::error!("service: {e}");
-                2
+                u32::from(e.exit_code())
             }
         };
         tracing::info!(service = %launch.name, "service stopped");

@@ -84,11 +84,75 @@ pub fn serve(
             .map(|w| tokio::spawn(w.run(trigger.subscribe())));
         shutdown::stop_signal(stop_on).await;
         trigger.fire();
+        let mut bug = None;
         for task in [sensors, weather].into_iter().flatten() {
-            // A flow that panicked has already said so; the others still finish.
-            let _ = task.await;
+            // A flow that panicked ends the daemon as the bug it is, once the others finished.
+            if let Err(e) = task.await {
+                bug.get_or_insert(unfinished(state, "a flow of the daemon", e));
+            }
         }
-    });
+        bug.map_or(Ok(()), Err)
+    })?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Why a task of the daemon (`what`, e.g. "the sensor pass") did not return: a panic raised
+/// inside the store is damage to the store at `state` (`store::damage`); any other panic, or
+/// a task cancelled under it, is a bug in ingest, never a problem of the configuration.
+fn unfinished(state: &Path, what: &str, e: tokio::task::JoinError) -> Error {
+    if let Some(detail) = crate::store::damage::take_panic() {
+        let corrupted = Error::Store(redb::Error::Corrupted(detail));
+        return crate::store::damage::classify(state, corrupted);
+    }
+    match e.try_into_panic() {
+        Ok(payload) => Error::panicked(what, &*payload),
+        Err(e) => Error::Internal(format!("{what} did not finish: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Flow;
+
+    /// A task that panicked outside the store.
+    fn panicked_task(message: &'static str) -> tokio::task::JoinError {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(async { tokio::spawn(async move { panic!("{message}") }).await })
+            .unwrap_err()
+    }
+
+    /// Issue 26: a pass that panicked outside the store is a bug in ingest, named with the
+    /// panic's message, counted under `kind="internal"` (and exit 101 if it ends a command),
+    /// never a configuration error (which the daemon used to report it as).
+    #[test]
+    fn a_panicked_pass_is_an_internal_error_not_a_configuration_error() {
+        let e = unfinished(
+            Path::new("s.redb"),
+            "the sensor pass",
+            panicked_task("index out of bounds"),
+        );
+        assert!(matches!(e, Error::Internal(_)), "{e:?}");
+        let said = e.to_string();
+        assert!(said.contains("a bug in ingest"), "{said}");
+        assert!(
+            said.contains("the sensor pass panicked: index out of bounds"),
+            "{said}"
+        );
+        assert_eq!(e.exit_code(), 101);
+        let metrics = Metrics::new(&[Flow::Sensors], &[]);
+        let internal = r#"ingest_errors_total{flow="sensors",kind="internal"} "#;
+        let count = |m: &Metrics| {
+            m.render()
+                .lines()
+                .find_map(|l| l.strip_prefix(internal).map(str::to_owned))
+        };
+        assert_eq!(count(&metrics).as_deref(), Some("0"), "exists before");
+        metrics.pass_failed(Flow::Sensors, &e);
+        assert_eq!(count(&metrics).as_deref(), Some("1"));
+    }
 }

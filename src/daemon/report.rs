@@ -46,19 +46,17 @@ pub fn sensor_failure(metrics: &Metrics, e: &Error) {
     metrics.pass_failed(Flow::Sensors, e);
 }
 
-/// A weather pass (`None`: it did not finish, e.g. it panicked).
-pub fn weather_pass(metrics: &Metrics, outcome: Option<&Result<WeatherReport>>) {
+/// A weather pass, or why it failed (a panic included: `daemon::unfinished`).
+pub fn weather_pass(metrics: &Metrics, outcome: &Result<WeatherReport>) {
     match outcome {
-        Some(Ok(r)) => metrics.weather_pass(r),
-        Some(Err(e)) => metrics.pass_failed(Flow::Weather, e),
-        None => metrics.pass_failed(Flow::Weather, &Error::Config("the pass aborted".into())),
+        Ok(r) => metrics.weather_pass(r),
+        Err(e) => metrics.pass_failed(Flow::Weather, e),
     }
     match outcome {
-        Some(Ok(r)) if r.tally.copied + r.tally.failed + r.tally.skipped > 0 => {
+        Ok(r) if r.tally.copied + r.tally.failed + r.tally.skipped > 0 => {
             tracing::info!("{}", r.line())
         }
-        Some(Ok(r)) => tracing::debug!("{}", r.line()),
-        Some(Err(e)) => tracing::warn!("weather pass failed: {e}"),
-        None => tracing::warn!("weather pass aborted"),
+        Ok(r) => tracing::debug!("{}", r.line()),
+        Err(e) => tracing::warn!("weather pass failed: {e}"),
     }
 }

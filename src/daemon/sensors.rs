@@ -13,7 +13,7 @@ use crate::bronze::{Bronze, OutageLatch};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::context::{Context, StreamMemory};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hook::{self, Hook};
 use crate::identity::SourceId;
 use crate::metrics::{Flow, Metrics};
@@ -154,17 +154,11 @@ impl SensorLoop {
         }
         let this = self.clone();
         let mut task = tokio::task::spawn_blocking(move || this.tick());
-        // A pass that panicked inside the store met a damaged file: say so, not "aborted".
+        // A pass that panicked met a damaged store, or a bug: say which, not "aborted".
         let join = |r: std::result::Result<Result<Tick>, tokio::task::JoinError>| {
             let state = &self.state;
-            r.unwrap_or_else(|e| match crate::store::damage::take_panic() {
-                Some(detail) => Err(crate::store::damage::classify(
-                    state,
-                    Error::Store(redb::Error::Corrupted(detail)),
-                )),
-                None => Err(Error::Config(format!("pass aborted: {e}"))),
-            })
-            .map_err(|e| crate::store::damage::classify(state, e))
+            r.unwrap_or_else(|e| Err(super::unfinished(state, "the sensor pass", e)))
+                .map_err(|e| crate::store::damage::classify(state, e))
         };
         tokio::select! {
             r = &mut task => (join(r), false),

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinError;
 
 /// How long a weather pass waits for the store while a sensor pass of this daemon holds it.
 const STORE_WAIT: Duration = Duration::from_secs(600);
@@ -74,13 +75,13 @@ impl WeatherLoop {
             let mut pass = tokio::task::spawn_blocking(move || this.pass());
             let stopping = tokio::select! {
                 r = &mut pass => {
-                    super::report::weather_pass(&self.metrics, r.ok().as_ref());
+                    super::report::weather_pass(&self.metrics, &self.outcome(r));
                     false
                 }
                 _ = &mut shutdown => {
                     tracing::info!("weather: shutting down, finishing the batch in flight");
                     self.stop.store(true, Ordering::Relaxed);
-                    super::report::weather_pass(&self.metrics, pass.await.ok().as_ref());
+                    super::report::weather_pass(&self.metrics, &self.outcome(pass.await));
                     true
                 }
             };
@@ -94,6 +95,14 @@ impl WeatherLoop {
                 _ = tokio::time::sleep(self.interval) => {}
             }
         }
+    }
+
+    /// What a pass's task returned; a panic is a bug (or damage), reported like any failure.
+    fn outcome(
+        &self,
+        r: std::result::Result<Result<WeatherReport>, JoinError>,
+    ) -> Result<WeatherReport> {
+        r.unwrap_or_else(|e| Err(super::unfinished(&self.state, "the weather pass", e)))
     }
 
     /// One pass with its retries; a damaged store is a logged failure, not a dead task.

@@ -13,8 +13,7 @@
 //! neither do the paths the crates were built from. Panics anywhere else are bugs and unwind
 //! as before.
 
-use crate::error::Error;
-use std::any::Any;
+use crate::error::{panic_message, Error};
 use std::cell::Cell;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, PanicHookInfo};
@@ -126,19 +125,11 @@ pub fn install_hook() {
 /// The panic's message and where it was raised (which tells a reader whether redb, std or
 /// our decoding met the garbage).
 fn detail(info: &PanicHookInfo) -> String {
-    let message = message(info.payload());
+    let message = panic_message(info.payload());
     match info.location() {
         Some(at) => format!("{message}, at {}:{}", at.file(), at.line()),
         None => message.to_owned(),
     }
-}
-
-fn message(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic inside the store")
 }
 
 #[cfg(test)]

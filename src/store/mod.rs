@@ -155,8 +155,8 @@ impl Db {
         match self {
             Db::ReadWrite(db) => Ok(Txn::begin(|| db.begin_write())?),
             // A bug, not an input: callers only hand read-only stores to read-only work.
-            Db::ReadOnly(_) => Err(Error::Config(
-                "internal: a write on a store opened read-only".into(),
+            Db::ReadOnly(_) => Err(Error::Internal(
+                "a write on a store opened read-only".into(),
             )),
         }
     }
