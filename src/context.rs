@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::naming::truncate_to_minute;
 use crate::record::record_events_journaled;
 use crate::seam::{Kind, SeamError};
-use crate::source::Source;
+use crate::source::{self, Counted, Source};
 use crate::store::event::EventKind;
 use crate::store::{Journal, Store};
 use chrono::NaiveDateTime;
@@ -23,7 +23,8 @@ use std::time::Duration;
 /// Everything a pass works with, passed in so tests can swap any of it.
 pub struct Context<'a> {
     pub store: StoreAccess<'a>,
-    pub source: &'a dyn Source,
+    /// Counted: a pass reports the work it asked of the source ([`Counted::work`]).
+    pub source: &'a Counted<dyn Source + 'a>,
     pub bronze: &'a dyn Bronze,
     pub clock: &'a dyn Clock,
     pub settings: &'a Settings,
@@ -109,7 +110,7 @@ impl StoreAccess<'_> {
 impl<'a> Context<'a> {
     pub fn new(
         store: &'a Store,
-        source: &'a dyn Source,
+        source: &'a Counted<dyn Source + 'a>,
         bronze: &'a dyn Bronze,
         clock: &'a dyn Clock,
         settings: &'a Settings,
@@ -120,7 +121,7 @@ impl<'a> Context<'a> {
     /// A context over any [`StoreAccess`].
     pub fn with_store(
         store: StoreAccess<'a>,
-        source: &'a dyn Source,
+        source: &'a Counted<dyn Source + 'a>,
         bronze: &'a dyn Bronze,
         clock: &'a dyn Clock,
         settings: &'a Settings,
@@ -154,7 +155,7 @@ impl<'a> Context<'a> {
         if let Err(e) = self.source.check() {
             return Some(e);
         }
-        match self.source.is_empty() {
+        match source::is_empty(self.source) {
             Ok(false) => None,
             Ok(true) => Some(SeamError::msg(
                 Kind::Lost,

@@ -13,7 +13,7 @@ use crate::identity::{ContentHash, FileKey, SourceId};
 use crate::parallel::parallel_map;
 use crate::record::Tally;
 use crate::seam::{self, Kind, SeamError};
-use crate::source::{self, EntryKind};
+use crate::source::{self, EntryKind, Source};
 use crate::store::event::{DeferReason, Event, EventKind, SkipReason, SourceVersion};
 use crate::store::{Journal, Store, WriteLock};
 use serde::de::IgnoredAny;

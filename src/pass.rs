@@ -9,7 +9,7 @@ use crate::discover::{predict, reconcile};
 use crate::error::{Error, Result};
 use crate::naming::minute_from_index;
 use crate::record::{summary_of, PassReport, Tally};
-use crate::source::{Source, SourceWork};
+use crate::source::{Counted, Source, SourceWork};
 use crate::store::event::{EventKind, PassMode};
 use crate::store::projection::META_LAST_RECONCILE;
 use crate::store::Store;
@@ -118,9 +118,9 @@ pub struct PassStart {
 }
 
 impl PassStart {
-    pub fn now(source: &dyn Source) -> PassStart {
+    pub fn now(source: &Counted<dyn Source + '_>) -> PassStart {
         PassStart {
-            work: source.counters().snapshot(),
+            work: source.work(),
             at: Instant::now(),
         }
     }
@@ -261,7 +261,7 @@ fn report_of(
     PassReport {
         mode: mode.name(),
         tally,
-        work: ctx.source.counters().snapshot().since(start.work),
+        work: ctx.source.work().since(start.work),
         listed,
         millis: start.at.elapsed().as_millis() as u64,
     }

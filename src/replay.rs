@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::{next_minute, SensorName};
 use crate::record::{summary_of, PassReport, Tally};
-use crate::source::{EntryKind, Source};
+use crate::source::{Counted, EntryKind, Source};
 use crate::store::event::{EventKind, PassMode};
 use crate::store::projection::FileRecord;
 use crate::store::Store;
@@ -130,7 +130,7 @@ impl Known {
 
 /// The share and Bronze side of a plan: no store.
 pub struct Probe<'a> {
-    pub source: &'a dyn Source,
+    pub source: &'a Counted<dyn Source + 'a>,
     pub bronze: &'a dyn Bronze,
     pub streams: &'a StreamMap,
 }
@@ -233,7 +233,7 @@ fn bronze_state(bronze: &dyn Bronze, rec: &FileRecord) -> Option<ReplayReason> {
 /// one summary event.
 pub fn apply(ctx: &Context, plan: &ReplayPlan) -> Result<PassReport> {
     let started = Instant::now();
-    let before = ctx.source.counters().snapshot();
+    let before = ctx.source.work();
     let mut tally = Tally::default();
     ctx.store
         .with(|s| crate::copy::settle_interrupted(s, ctx.bronze, ctx.clock))?;
@@ -242,7 +242,7 @@ pub fn apply(ctx: &Context, plan: &ReplayPlan) -> Result<PassReport> {
     let report = PassReport {
         mode: PassMode::Replay.name(),
         tally,
-        work: ctx.source.counters().snapshot().since(before),
+        work: ctx.source.work().since(before),
         listed: 0,
         millis: started.elapsed().as_millis() as u64,
     };

@@ -22,7 +22,7 @@ use crate::naming::WeatherName;
 use crate::record::{record_events, Tally};
 use crate::schedule::backoff;
 use crate::source::sftp::{self, connection_error, RemoteEntry, SftpError, SftpSettings};
-use crate::source::{EntryKind, Source, SourceWork};
+use crate::source::{Counted, EntryKind, Source, SourceWork};
 use crate::store::event::{Event, EventKind, PassMode, SkipReason};
 use crate::store::projection::{FileRecord, FileState, META_LAST_WEATHER, META_WEATHER_ERROR_SEQ};
 use crate::store::{Store, WriteLock};
@@ -172,7 +172,7 @@ pub fn run(w: &WeatherContext) -> Result<WeatherReport> {
 
 /// List `source`, diff with the index, copy what is new or changed (the summary is left to
 /// the caller).
-pub fn pass_on(w: &WeatherContext, source: &dyn Source) -> Result<WeatherReport> {
+pub fn pass_on(w: &WeatherContext, source: &Counted<dyn Source + '_>) -> Result<WeatherReport> {
     let listing = source.list().map_err(sftp_error)?;
     let settings = w.settings();
     let store = StoreAccess::PerUse {

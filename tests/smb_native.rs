@@ -7,7 +7,7 @@ use crate::samba::Samba;
 use crate::util::{blake3_hex, sensor_names, walk, Rig};
 use ingest::seam::Kind;
 use ingest::source::smb::SmbSettings;
-use ingest::source::{SmbSource, Source};
+use ingest::source::{Counted, SmbSource, Source};
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::fs;
@@ -229,7 +229,7 @@ fn the_native_source_answers_lookups_listings_and_reads_like_a_folder() {
     settings.password = Some(ingest::source::secret::SecretSource::Value(
         ingest::source::secret::Secret::new(PASSWORD),
     ));
-    let source = SmbSource::new(settings).unwrap();
+    let source = Counted::new(SmbSource::new(settings).unwrap());
     source.check().unwrap();
     let name = "18.08.2023 1001_JimmyLoup_received.json";
     let on_disk = fs::metadata(rig.share.join(name)).unwrap();
@@ -265,7 +265,7 @@ fn the_native_source_answers_lookups_listings_and_reads_like_a_folder() {
         Kind::NotFound,
         "one missing file is not the share's loss: {gone}"
     );
-    assert_eq!(source.counters().snapshot().lookups, 2);
+    assert_eq!(source.work().lookups, 2);
 
     samba.stop();
     let lost = source

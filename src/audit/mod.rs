@@ -22,7 +22,7 @@ use crate::naming::{SensorName, WeatherName};
 use crate::parallel::parallel_map;
 use crate::record::Tally;
 use crate::seam::{self, Kind};
-use crate::source::{os_name, Source};
+use crate::source::{os_name, Counted, Source};
 use crate::store::event::{AuditSummary, Event, EventKind, Finding};
 use crate::store::projection::FileRecord;
 use crate::store::{Store, WriteLock};
@@ -129,7 +129,7 @@ struct Target {
 pub struct Auditor<'a> {
     pub store_path: &'a Path,
     pub store_wait: Duration,
-    pub source: &'a dyn Source,
+    pub source: &'a Counted<dyn Source + 'a>,
     pub bronze: &'a dyn Bronze,
     pub streams: &'a StreamMap,
     pub clock: &'a dyn Clock,

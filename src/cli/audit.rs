@@ -7,7 +7,7 @@ use crate::audit::{AuditOptions, AuditReport, Auditor};
 use crate::bronze::OutageLatch;
 use crate::clock::SystemClock;
 use crate::error::{Error, Result};
-use crate::source::{DirSource, Source};
+use crate::source::{Counted, DirSource, Source};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{self, IsTerminal};
@@ -84,11 +84,11 @@ pub fn run(cfg: &Resolved, args: &AuditArgs) -> Result<ExitCode> {
     })
 }
 
-fn share(cfg: &Resolved, args: &AuditArgs) -> Result<Box<dyn Source + Send>> {
+fn share(cfg: &Resolved, args: &AuditArgs) -> Result<Box<Counted<dyn Source + Send>>> {
     if args.no_source {
         // Never read: a placeholder for the paths the report names.
         let path = cfg.smb_path.clone().unwrap_or_default();
-        return Ok(Box::new(DirSource::new(path)));
+        return Ok(Box::new(Counted::new(DirSource::new(path))));
     }
     let source = cfg
         .share()?

@@ -14,7 +14,7 @@ use crate::naming::{truncate_to_minute, SensorName};
 use crate::pass::run_pass;
 use crate::record::PassReport;
 use crate::sample::{write_share, ShareSpec};
-use crate::source::DirSource;
+use crate::source::{Counted, DirSource};
 use crate::store::Store;
 use clap::Args;
 use std::fs;
@@ -58,7 +58,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
 
     let streams = StreamMap::parse(&[DEFAULT_STREAMS.into()])?;
     let settings = Settings::new(streams);
-    let source = DirSource::new(&share);
+    let source = Counted::new(DirSource::new(&share));
     let bronze = LocalBronze::new(&bronze_root);
     let _writing = crate::store::WriteLock::acquire(&state)?;
     let store = Store::open(&state, std::time::Duration::from_secs(5))?;

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::naming::truncate_to_minute;
 use crate::record::PassReport;
 use crate::replay::{apply, plan, Known, Probe, ReplayPlan};
-use crate::source::Source;
+use crate::source::{Counted, Source};
 use crate::store::{Store, WriteLock};
 use chrono::NaiveDateTime;
 use clap::Args;
@@ -98,7 +98,7 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
 /// the share and Bronze are probed; `run` opens it again to record the copies.
 fn plan_with_progress(
     cfg: &Resolved,
-    source: &dyn Source,
+    source: &Counted<dyn Source + '_>,
     bronze: &dyn Bronze,
     since: NaiveDateTime,
     until: NaiveDateTime,

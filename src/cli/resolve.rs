@@ -11,7 +11,7 @@ use crate::source::sftp::{
     default_known_hosts, normalize_pin, Auth, HostKeyCheck, Secret, SecretSource, SftpSettings,
 };
 use crate::source::smb::{self, is_smb_url, SmbSettings};
-use crate::source::{DirSource, Source};
+use crate::source::{Counted, DirSource, Source};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -71,15 +71,16 @@ impl Resolved {
     }
 
     /// The share the configuration names, if any: a mounted folder or, for an smb:// URL, the
-    /// native client. The one place a run picks the share's implementation.
-    pub fn share(&self) -> Result<Option<Box<dyn Source + Send>>> {
+    /// native client. The one place a run picks the share's implementation; counted, as every
+    /// source a run reads ([`Counted`]).
+    pub fn share(&self) -> Result<Option<Box<Counted<dyn Source + Send>>>> {
         let Some(path) = &self.smb_path else {
             return Ok(None);
         };
         Ok(Some(match &self.smb {
             Some(settings) => smb::source(settings.clone())
                 .map_err(|e| Error::io("starting the SMB client", e))?,
-            None => Box::new(DirSource::new(path)),
+            None => Box::new(Counted::new(DirSource::new(path))),
         }))
     }
 }

@@ -15,7 +15,7 @@ use crate::pass::Discovery;
 use crate::pass::{finish_probe, nightly_due, probe, PassStart, Probe};
 use crate::record::PassReport;
 use crate::source::sftp::SftpSettings;
-use crate::source::Source;
+use crate::source::{Counted, Source};
 use crate::store::event::EventKind;
 use crate::store::{Store, WriteLock};
 use crate::weather::{self, WeatherReport};
@@ -373,7 +373,7 @@ fn sensor_loop(
     cfg: &Resolved,
     args: &RunArgs,
     timing: &Timing,
-    share: Arc<dyn Source + Send>,
+    share: Arc<Counted<dyn Source + Send>>,
     bronze: Arc<dyn Bronze>,
     settings: &Settings,
 ) -> SensorLoop {

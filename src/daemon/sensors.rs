@@ -20,7 +20,7 @@ use crate::metrics::{Flow, Metrics};
 use crate::pass::{finish_probe, must_reconcile, nightly_due, probe, Discovery, PassStart, Probe};
 use crate::record::PassReport;
 use crate::schedule::backoff;
-use crate::source::Source;
+use crate::source::{Counted, Source};
 use crate::store::event::HookSummary;
 use crate::store::{Store, WriteLock};
 use std::future::Future;
@@ -49,7 +49,7 @@ pub struct SensorSchedule {
 pub struct SensorLoop {
     pub state: PathBuf,
     pub store_wait: Duration,
-    pub source: Arc<dyn Source + Send>,
+    pub source: Arc<Counted<dyn Source + Send>>,
     pub bronze: Arc<dyn Bronze>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
@@ -84,7 +84,7 @@ impl SensorLoop {
     pub fn new(
         state: PathBuf,
         store_wait: Duration,
-        source: Arc<dyn Source + Send>,
+        source: Arc<Counted<dyn Source + Send>>,
         bronze: Arc<dyn Bronze>,
         clock: Arc<dyn Clock>,
         settings: Settings,

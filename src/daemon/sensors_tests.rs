@@ -7,7 +7,7 @@ use crate::clock::{Clock, Zone};
 use crate::config::{Settings, StreamMap};
 use crate::daemon::{DaemonStats, SensorLoop, SensorSchedule};
 use crate::naming::SensorName;
-use crate::source::{Counters, EntryKind, Listed, Source, SourceMeta};
+use crate::source::{Counted, EntryKind, Listed, Source, SourceMeta};
 use crate::store::event::EventKind;
 use crate::store::Store;
 use crate::testing::TokioClock;
@@ -15,7 +15,6 @@ use chrono::{DateTime, Duration as CDuration, NaiveDate, NaiveDateTime, TimeZone
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,7 +43,6 @@ type Version = (DateTime<Utc>, Vec<u8>);
 struct LandingShare {
     clock: Arc<TokioClock>,
     versions: Mutex<BTreeMap<OsString, Vec<Version>>>,
-    counters: Counters,
 }
 
 impl LandingShare {
@@ -52,7 +50,6 @@ impl LandingShare {
         LandingShare {
             clock,
             versions: Mutex::default(),
-            counters: Counters::default(),
         }
     }
 
@@ -102,11 +99,9 @@ fn meta_of(at: DateTime<Utc>, len: usize) -> SourceMeta {
 
 impl Source for LandingShare {
     fn stat(&self, name: &OsStr) -> crate::seam::Result<Option<SourceMeta>> {
-        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
         Ok(self.visible(name).map(|(at, b)| meta_of(at, b.len())))
     }
     fn list(&self) -> crate::seam::Result<Vec<Listed>> {
-        self.counters.listings.fetch_add(1, Ordering::Relaxed);
         let names: Vec<OsString> = self.versions.lock().unwrap().keys().cloned().collect();
         Ok(names
             .into_iter()
@@ -121,15 +116,11 @@ impl Source for LandingShare {
             .collect())
     }
     fn open(&self, name: &OsStr) -> crate::seam::Result<(Box<dyn Read + Send>, SourceMeta)> {
-        self.counters.opens.fetch_add(1, Ordering::Relaxed);
         let (at, bytes) = self
             .visible(name)
             .ok_or(io::Error::from(io::ErrorKind::NotFound))?;
         let meta = meta_of(at, bytes.len());
         Ok((Box::new(io::Cursor::new(bytes)), meta))
-    }
-    fn counters(&self) -> &Counters {
-        &self.counters
     }
     fn describe(&self) -> String {
         "landing share".into()
@@ -139,14 +130,15 @@ impl Source for LandingShare {
 struct Rig {
     dir: tempfile::TempDir,
     clock: Arc<TokioClock>,
-    share: Arc<LandingShare>,
+    /// Counted as the daemon's share is (`cli::run` wraps every source it builds).
+    share: Arc<Counted<LandingShare>>,
 }
 
 impl Rig {
     /// Paused tokio time starts "now" at local `start` in Zurich.
     fn new(start: NaiveDateTime) -> Rig {
         let clock = Arc::new(TokioClock::new(zurich(start), ZURICH));
-        let share = Arc::new(LandingShare::new(clock.clone()));
+        let share = Arc::new(Counted::new(LandingShare::new(clock.clone())));
         Rig {
             dir: fast_tempdir(),
             clock,
@@ -224,6 +216,7 @@ async fn three_days_of_ticks_reconcile_once_a_night_and_copy_everything() {
     // Passes at half past each minute: a file is never caught in the second it lands.
     let rig = Rig::new(start + CDuration::seconds(30));
     rig.share
+        .inner()
         .land_range(start - CDuration::hours(1), start + CDuration::days(3));
     // Stop between two ticks, so the count does not depend on which of two simultaneous
     // timers fires first.
@@ -240,7 +233,7 @@ async fn three_days_of_ticks_reconcile_once_a_night_and_copy_everything() {
     assert_eq!(stats.failed_passes, 0);
     let files = rig.store().file_count().unwrap();
     assert_eq!(files, 2 * (60 + 3 * 1440), "every landed file, once");
-    let work = rig.share.counters.snapshot();
+    let work = rig.share.work();
     // Per prediction pass and stream: the new file + the next, absent minute, + one re-check
     // per copy: 2 streams * 3 lookups; plus one re-check per file of the first reconcile.
     assert!(
@@ -258,6 +251,7 @@ async fn three_days_of_ticks_reconcile_once_a_night_and_copy_everything() {
 async fn missed_night_is_caught_up_and_a_restart_at_0030_does_not_reconcile_twice() {
     let rig = Rig::new(local(2023, 8, 18, 23, 40));
     rig.share
+        .inner()
         .land_range(local(2023, 8, 18, 23, 0), local(2023, 8, 19, 2, 0));
     let first = rig.run_daemon(Duration::from_secs(50 * 60)).await; // until 00:30
     assert_eq!(first.reconciles, 2, "at start, and at midnight");
@@ -281,6 +275,7 @@ async fn missed_night_is_caught_up_and_a_restart_at_0030_does_not_reconcile_twic
 async fn spring_dst_gap_is_bridged_within_two_intervals() {
     let rig = Rig::new(local(2023, 3, 26, 1, 50));
     rig.share
+        .inner()
         .land_range(local(2023, 3, 26, 1, 30), local(2023, 3, 26, 3, 30));
     rig.run_daemon(Duration::from_secs(40 * 60)).await;
     let at = rig.copied_at("26.03.2023 0300_A_received.json");
@@ -299,14 +294,15 @@ async fn spring_dst_gap_is_bridged_within_two_intervals() {
 async fn autumn_repeated_hour_loses_nothing_and_counts_each_name_once() {
     let rig = Rig::new(local(2023, 10, 29, 1, 50));
     rig.share
+        .inner()
         .land_range(local(2023, 10, 29, 1, 30), local(2023, 10, 29, 3, 30));
     // The second occurrence of 02:00-02:59 is one hour later in UTC.
     let first_two = zurich(local(2023, 10, 29, 2, 0));
     for i in 0..60 {
         let m = local(2023, 10, 29, 2, 0) + CDuration::minutes(i);
         let again = first_two + CDuration::hours(1) + CDuration::minutes(i);
-        rig.share.land_at("A", m, again);
-        rig.share.land_at("B", m, again);
+        rig.share.inner().land_at("A", m, again);
+        rig.share.inner().land_at("B", m, again);
     }
     rig.run_daemon(Duration::from_secs(3 * 3600)).await;
     let a = rig.store().streams().unwrap()["A"];
@@ -335,13 +331,15 @@ async fn autumn_repeated_hour_loses_nothing_and_counts_each_name_once() {
 async fn three_hour_outage_costs_few_lookups_and_resumption_is_found_quickly() {
     let rig = Rig::new(local(2023, 8, 18, 9, 50));
     rig.share
+        .inner()
         .land_range(local(2023, 8, 18, 9, 0), local(2023, 8, 18, 10, 0));
     rig.share
+        .inner()
         .land_range(local(2023, 8, 18, 13, 0), local(2023, 8, 18, 14, 0));
     rig.run_daemon(Duration::from_secs(30 * 60)).await; // into the outage: until 10:20
-    let before = rig.share.counters.snapshot().lookups;
+    let before = rig.share.work().lookups;
     let outage = rig.run_daemon(Duration::from_secs(150 * 60)).await; // 10:20 .. 12:50
-    let per_pass = (rig.share.counters.snapshot().lookups - before) as f64 / outage.passes as f64;
+    let per_pass = (rig.share.work().lookups - before) as f64 / outage.passes as f64;
     assert!(
         per_pass <= 2.0 * 14.0,
         "a fresh daemon walks the gap once; {per_pass} per pass"
@@ -362,8 +360,10 @@ async fn three_hour_outage_costs_few_lookups_and_resumption_is_found_quickly() {
 async fn silence_is_logged_once_per_change_of_state_not_per_pass() {
     let rig = Rig::new(local(2023, 8, 18, 9, 50));
     rig.share
+        .inner()
         .land_range(local(2023, 8, 18, 9, 0), local(2023, 8, 18, 10, 0));
     rig.share
+        .inner()
         .land_range(local(2023, 8, 18, 13, 0), local(2023, 8, 18, 14, 0));
     let stats = rig.run_daemon(Duration::from_secs(210 * 60)).await; // 09:50 .. 13:20
     assert!(stats.passes > 200, "{stats:?}");

@@ -19,7 +19,7 @@ use crate::discover::plan::{classify, Action};
 use crate::error::{Error, Result};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::{minute_from_index, next_minute, truncate_to_minute, SensorName};
-use crate::source::{os_name, EntryKind, SourceMeta};
+use crate::source::{os_name, EntryKind, Source, SourceMeta};
 use crate::store::event::SkipReason;
 use chrono::{Duration, NaiveDateTime};
 use std::collections::HashSet;

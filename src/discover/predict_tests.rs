@@ -10,7 +10,7 @@ use crate::naming::SensorName;
 use crate::pass::run_pass;
 use crate::pass::Discovery;
 use crate::record::PassReport;
-use crate::source::Source;
+use crate::source::Counted;
 use crate::store::Store;
 use crate::testing::ManualClock;
 use crate::testing::MemorySource;
@@ -20,7 +20,7 @@ use std::time::Duration as StdDuration;
 struct Rig {
     _dir: tempfile::TempDir,
     store: Store,
-    source: MemorySource,
+    source: Counted<MemorySource>,
     bronze: LocalBronze,
     clock: ManualClock,
     settings: Settings,
@@ -45,7 +45,7 @@ impl Rig {
         Rig {
             _dir: dir,
             store,
-            source: MemorySource::default(),
+            source: Counted::new(MemorySource::default()),
             bronze,
             clock,
             settings,
@@ -57,6 +57,7 @@ impl Rig {
         let name = SensorName::new(minute, apartment).to_string();
         let mtime = minute.and_utc().timestamp_nanos_opt().unwrap();
         self.source
+            .inner()
             .put(&name, format!("{{\"name\":\"{name}\"}}").as_bytes(), mtime);
     }
 
@@ -313,7 +314,7 @@ fn a_young_file_is_deferred_then_copied_by_the_next_pass() {
     // 10:05 lands "now": younger than the minimum age.
     let mtime = rig.clock.now_utc().timestamp_nanos_opt().unwrap();
     let name = SensorName::new(t(18, 10, 5), "A").to_string();
-    rig.source.put(&name, b"{\"fresh\":true}", mtime);
+    rig.source.inner().put(&name, b"{\"fresh\":true}", mtime);
     let r = rig.pass(None);
     assert_eq!((r.tally.copied, r.tally.deferred), (0, 1));
     let key = FileKey::share(name.as_bytes());
@@ -342,7 +343,7 @@ fn reconcile_of_a_known_share_copies_nothing_and_writes_only_a_summary() {
     rig.land("A", t(18, 9, 0));
     assert_eq!(rig.pass(None).tally.copied, 0);
     assert_eq!(rig.pass(Some(Discovery::Reconcile)).tally.copied, 1);
-    assert_eq!(rig.source.counters().snapshot().listings, 3);
+    assert_eq!(rig.source.work().listings, 3);
 }
 
 /// A name dated past the horizon (wall clock + 1 day) is skipped `in-future` and pending: it
@@ -427,13 +428,13 @@ fn a_pending_file_missing_from_an_empty_share_is_an_outage_not_vanished() {
     rig.pass(None);
     let name = SensorName::new(t(18, 10, 5), "A").to_string();
     let mtime = rig.clock.now_utc().timestamp_nanos_opt().unwrap();
-    rig.source.put(&name, b"{\"fresh\":true}", mtime);
+    rig.source.inner().put(&name, b"{\"fresh\":true}", mtime);
     assert_eq!(rig.pass(None).tally.deferred, 1);
     let all: Vec<_> = (0..6)
         .flat_map(|i| ["A", "B"].map(|a| SensorName::new(t(18, 10, i), a).to_string()))
         .collect();
     for n in &all {
-        rig.source.remove(n);
+        rig.source.inner().remove(n);
     }
     rig.clock.advance(Duration::seconds(30));
     let ctx = Context::new(
@@ -453,6 +454,6 @@ fn a_pending_file_missing_from_an_empty_share_is_an_outage_not_vanished() {
         1,
         "still pending, not vanished"
     );
-    rig.source.put(&name, b"{\"fresh\":true}", mtime);
+    rig.source.inner().put(&name, b"{\"fresh\":true}", mtime);
     assert_eq!(rig.pass(None).tally.copied, 1);
 }

@@ -19,7 +19,7 @@ use crate::context::Context;
 use crate::discover::plan::{classify, source_changed, Action};
 use crate::error::{Error, Result};
 use crate::identity::SourceId;
-use crate::source::Listed;
+use crate::source::{Listed, Source};
 use crate::store::event::{PassMode, SourceVersion};
 use crate::store::projection::FileState;
 

@@ -1,33 +1,27 @@
 //! The share as a local or mounted folder (a Windows drive letter or UNC path, a CIFS or FUSE
 //! mount), read with `std::fs`.
 
-use super::{Counters, EntryKind, Listed, Source, SourceMeta};
+use super::{EntryKind, Listed, Source, SourceMeta};
 use crate::seam::{Kind, Result, SeamError};
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 
 /// A local or mounted folder, read with `std::fs`.
 #[derive(Debug)]
 pub struct DirSource {
     root: PathBuf,
-    counters: Counters,
 }
 
 impl DirSource {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DirSource {
-            root: root.into(),
-            counters: Counters::default(),
-        }
+        DirSource { root: root.into() }
     }
 }
 
 impl Source for DirSource {
     fn stat(&self, name: &OsStr) -> Result<Option<SourceMeta>> {
-        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
         match fs::symlink_metadata(self.root.join(name)) {
             Ok(m) => Ok(Some(meta_of(&m))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -37,7 +31,6 @@ impl Source for DirSource {
 
     /// The folder itself failing to list is the share failing as a whole (`Lost`).
     fn list(&self) -> Result<Vec<Listed>> {
-        self.counters.listings.fetch_add(1, Ordering::Relaxed);
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.root).map_err(lost)? {
             let entry = entry.map_err(lost)?;
@@ -58,14 +51,9 @@ impl Source for DirSource {
     }
 
     fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
-        self.counters.opens.fetch_add(1, Ordering::Relaxed);
         let file = open_no_follow(&self.root.join(name))?;
         let meta = meta_of(&file.metadata()?);
         Ok((Box::new(file), meta))
-    }
-
-    fn counters(&self) -> &Counters {
-        &self.counters
     }
 
     fn describe(&self) -> String {
@@ -73,10 +61,9 @@ impl Source for DirSource {
     }
 
     /// Reads at most the first entry: one round trip on a network share, not a listing.
-    fn is_empty(&self) -> Result<bool> {
-        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
-        let mut entries = fs::read_dir(&self.root).map_err(lost)?;
-        Ok(entries.next().transpose().map_err(lost)?.is_none())
+    fn peek_empty(&self) -> Option<Result<bool>> {
+        let first = || fs::read_dir(&self.root)?.next().transpose();
+        Some(first().map(|entry| entry.is_none()).map_err(lost))
     }
 
     fn check(&self) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Where files come from. A [`Source`] answers three questions (is this name there, what names
-//! are there, give me its bytes) and counts how often it was asked, because on a network share
-//! every question is a round trip: performance is pinned by counting lookups, not by timing.
+//! are there, give me its bytes). On a network share every question is a round trip, so
+//! performance is pinned by counting them, not by timing: every source a run uses is wrapped
+//! in one [`Counted`], which counts for all of them.
 //!
 //! Every call fails with a [`SeamError`] whose kind is the contract: a missing name is
 //! `NotFound` (or `Ok(None)` for a lookup), a failure of the source as a whole (unreachable,
@@ -12,7 +13,6 @@ use crate::seam::{Result, SeamError};
 use crate::store::projection::FileState;
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a directory entry is. Only regular files are ever copied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,30 +69,12 @@ pub struct Listed {
     pub meta: Option<SourceMeta>,
 }
 
-/// Work done against a source, reported in pass summaries and benchmarks.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub lookups: AtomicU64,
-    pub listings: AtomicU64,
-    pub opens: AtomicU64,
-}
-
-/// A snapshot of [`Counters`].
+/// Work done against a source ([`Counted::work`]), reported in pass summaries and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SourceWork {
     pub lookups: u64,
     pub listings: u64,
     pub opens: u64,
-}
-
-impl Counters {
-    pub fn snapshot(&self) -> SourceWork {
-        SourceWork {
-            lookups: self.lookups.load(Ordering::Relaxed),
-            listings: self.listings.load(Ordering::Relaxed),
-            opens: self.opens.load(Ordering::Relaxed),
-        }
-    }
 }
 
 impl SourceWork {
@@ -115,7 +97,6 @@ pub trait Source: Sync {
     /// that fails because the source as a whole went away carries a `Lost` [`SeamError`]
     /// inside its `io::Error` (`SeamError::from` gets it back).
     fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)>;
-    fn counters(&self) -> &Counters;
     /// A human description (path), for messages.
     fn describe(&self) -> String;
     /// Fails when the source as a whole is unreachable (unmounted share, wrong path), so a
@@ -123,11 +104,11 @@ pub trait Source: Sync {
     fn check(&self) -> Result<()> {
         Ok(())
     }
-    /// Whether the folder holds no entry at all. A lost CIFS or FUSE mount leaves its mount
-    /// point as an empty folder that [`Source::check`] accepts, so a share that had files and
-    /// now lists none is taken for lost. Asked only before concluding that a file is gone.
-    fn is_empty(&self) -> Result<bool> {
-        self.list().map(|entries| entries.is_empty())
+    /// Whether the folder holds no entry, when the source can tell from its first entry alone
+    /// (one round trip instead of a listing); `None` when only a listing tells. Callers ask
+    /// [`is_empty`], which falls back to the listing.
+    fn peek_empty(&self) -> Option<Result<bool>> {
+        None
     }
 }
 
@@ -135,6 +116,18 @@ pub trait Source: Sync {
 /// connection) rather than one file failing: the pass then ends as an outage.
 pub fn lost(e: &SeamError) -> bool {
     e.kind() == crate::seam::Kind::Lost
+}
+
+/// Whether `source`'s folder holds no entry at all: its [`Source::peek_empty`], else a
+/// listing. A lost CIFS or FUSE mount leaves its mount point as an empty folder that
+/// [`Source::check`] accepts, so a share that had files and now lists none is taken for lost.
+/// Asked only before concluding that a file is gone. A free function, not a method a source
+/// could override: through a [`Counted`] the listing it may take is counted as one.
+pub fn is_empty(source: &(impl Source + ?Sized)) -> Result<bool> {
+    match source.peek_empty() {
+        Some(answer) => answer,
+        None => source.list().map(|entries| entries.is_empty()),
+    }
 }
 
 /// `host:port` as a client dials it and messages name it (`[v6]:port` for an IPv6 host).
@@ -162,11 +155,13 @@ pub fn os_name(bytes: &[u8]) -> Option<OsString> {
     }
 }
 
+mod counted;
 mod dir;
 pub mod secret;
 pub mod sftp;
 pub mod smb;
 
+pub use counted::Counted;
 pub use dir::DirSource;
 #[cfg(feature = "sftp")]
 pub use sftp::SftpSource;

@@ -9,7 +9,7 @@
 use crate::bronze::{Bronze, EntryMeta, Found, StageOutcome, Staged};
 use crate::identity::ContentHash;
 use crate::seam::{Kind, Result, SeamError};
-use crate::source::{Counters, Listed, Source, SourceMeta};
+use crate::source::{Listed, Source, SourceMeta};
 use crate::store::event::Replaced;
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -163,10 +163,6 @@ impl<S: Source> Source for FaultySource<S> {
         Ok((Box::new(FaultyReader { inner, plan }), meta))
     }
 
-    fn counters(&self) -> &Counters {
-        self.inner.counters()
-    }
-
     fn describe(&self) -> String {
         self.inner.describe()
     }
@@ -175,8 +171,8 @@ impl<S: Source> Source for FaultySource<S> {
         self.inner.check()
     }
 
-    fn is_empty(&self) -> Result<bool> {
-        self.inner.is_empty()
+    fn peek_empty(&self) -> Option<Result<bool>> {
+        self.inner.peek_empty()
     }
 }
 

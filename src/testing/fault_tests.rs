@@ -21,6 +21,7 @@ use crate::context::Context;
 use crate::identity::{ContentHash, FileKey};
 use crate::naming::SensorName;
 use crate::pass::{run_pass, Discovery};
+use crate::source::Counted;
 use crate::store::event::{Finding, PassMode};
 use crate::store::Store;
 use crate::testing::fault::weather_tests::recorded_copy;
@@ -147,7 +148,7 @@ struct World {
     dir: tempfile::TempDir,
     store: Option<Store>,
     plan: Arc<FaultPlan>,
-    source: FaultySource<MemorySource>,
+    source: Counted<FaultySource<MemorySource>>,
     bronze: Layer,
     clock: ManualClock,
     settings: Settings,
@@ -175,10 +176,10 @@ impl World {
         let store = Store::open(&dir.path().join("s.redb"), StdDuration::ZERO).unwrap();
         World {
             store: Some(store),
-            source: FaultySource {
+            source: Counted::new(FaultySource {
                 inner: MemorySource::default(),
                 plan: Arc::clone(&plan),
-            },
+            }),
             plan,
             bronze,
             clock: ManualClock::at_local(start() + Duration::days(2)),
@@ -198,7 +199,7 @@ impl World {
     fn put(&mut self, name: String, bytes: Vec<u8>) {
         self.tick += 1;
         let mtime = (start().and_utc().timestamp() + self.tick) * 1_000_000_000;
-        self.source.inner.put(&name, &bytes, mtime);
+        self.source.inner().inner.put(&name, &bytes, mtime);
         self.versions
             .entry(name.clone())
             .or_default()
@@ -229,7 +230,7 @@ impl World {
                     let i = usize::from(*pick) % self.share.len();
                     let name = self.share.keys().nth(i).unwrap().clone();
                     self.share.remove(&name);
-                    self.source.inner.remove(&name);
+                    self.source.inner().inner.remove(&name);
                 }
             }
             Step::BadName { body } => self.put(format!("notes {body}.txt"), vec![b'x'; 10]),
@@ -576,7 +577,7 @@ fn a_file_published_before_a_crash_is_adopted_after_it_left_the_share() {
     world.apply(&crash_before_commit, &injected);
     world.apply(&Step::Crash, &injected);
     let (name, bytes) = world.share.pop_first().unwrap();
-    world.source.inner.remove(&name);
+    world.source.inner().inner.remove(&name);
     let key = FileKey::share(name.clone().into_bytes());
     let store = world.store.as_ref().unwrap();
     assert_eq!(
@@ -647,7 +648,7 @@ proptest! {
             f.set_modified(old).unwrap();
         }
         let store = Store::open(&dir.path().join("s.redb"), StdDuration::ZERO).unwrap();
-        let source = crate::source::DirSource::new(&share);
+        let source = Counted::new(crate::source::DirSource::new(&share));
         let bronze = LocalBronze::new(dir.path().join("bronze"));
         let settings = Settings::new(StreamMap::parse(&["A=a".into()]).unwrap());
         let clock = ManualClock::at_local(start() + Duration::days(400));

@@ -15,6 +15,7 @@ use crate::bronze::layout::is_temp_name;
 use crate::bronze::LocalBronze;
 use crate::identity::{ContentHash, FileKey, SourceId};
 use crate::source::sftp::{Auth, HostKeyCheck, Secret, SecretSource, SftpSettings};
+use crate::source::Counted;
 use crate::store::Store;
 use crate::testing::fault::{Fault, FaultPlan, FaultyBronze, FaultySource, Op, EIO, ENOSPC};
 use crate::testing::{files_under as walk, ManualClock, MemorySource};
@@ -81,7 +82,7 @@ struct World {
     /// Holds Bronze and the store; removed when the case ends.
     _dir: tempfile::TempDir,
     plan: Arc<FaultPlan>,
-    source: FaultySource<MemorySource>,
+    source: Counted<FaultySource<MemorySource>>,
     bronze: FaultyBronze<LocalBronze>,
     clock: ManualClock,
     sftp: SftpSettings,
@@ -99,10 +100,10 @@ impl World {
             inner: LocalBronze::new(dir.path().join("bronze")),
             plan: Arc::clone(&plan),
         };
-        let source = FaultySource {
+        let source = Counted::new(FaultySource {
             inner: MemorySource::default(),
             plan: Arc::clone(&plan),
-        };
+        });
         let start = NaiveDate::from_ymd_opt(2023, 3, 1).unwrap();
         World {
             plan,
@@ -121,7 +122,7 @@ impl World {
     fn put(&mut self, name: String, bytes: Vec<u8>) {
         self.tick += 1;
         let mtime = (1_677_000_000 + self.tick) * 1_000_000_000;
-        self.source.inner.put(&name, &bytes, mtime);
+        self.source.inner().inner.put(&name, &bytes, mtime);
         let versions = self.versions.entry(name.clone()).or_default();
         versions.insert(bytes.clone());
         self.server.insert(name, bytes);
@@ -144,7 +145,7 @@ impl World {
                     let i = usize::from(*pick) % self.server.len();
                     let name = self.server.keys().nth(i).unwrap().clone();
                     self.server.remove(&name);
-                    self.source.inner.remove(&name);
+                    self.source.inner().inner.remove(&name);
                 }
             }
             Step::BadName => self.put("Pred_notes.txt".into(), b"x".to_vec()),

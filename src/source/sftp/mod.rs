@@ -22,21 +22,21 @@ pub use settings::{
 #[cfg(feature = "sftp")]
 pub use source::SftpSource;
 
-use crate::source::{Source, SourceMeta};
+use crate::source::{Counted, Source, SourceMeta};
 use std::io;
 use std::path::PathBuf;
 
-/// The weather server's folder as a [`Source`]; connects on first use. The one place the
-/// weather flow picks its client.
+/// The weather server's folder as a [`Source`] (counted, as every source a run reads);
+/// connects on first use. The one place the weather flow picks its client.
 #[cfg(feature = "sftp")]
-pub fn source(settings: SftpSettings) -> Result<Box<dyn Source + Send>, SftpError> {
-    Ok(Box::new(SftpSource::new(settings)))
+pub fn source(settings: SftpSettings) -> Result<Box<Counted<dyn Source + Send>>, SftpError> {
+    Ok(Box::new(Counted::new(SftpSource::new(settings))))
 }
 
 /// A build without the `sftp` feature has no client, and says so (the CLI refuses
 /// `SFTP_HOST` in such a build before it gets here).
 #[cfg(not(feature = "sftp"))]
-pub fn source(settings: SftpSettings) -> Result<Box<dyn Source + Send>, SftpError> {
+pub fn source(settings: SftpSettings) -> Result<Box<Counted<dyn Source + Send>>, SftpError> {
     Err(SftpError::Config(format!(
         "{}: this ingest was built without the `sftp` feature",
         settings.addr()

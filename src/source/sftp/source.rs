@@ -10,7 +10,7 @@
 
 use super::{is_file_level, is_missing, Connection, SftpError, SftpSettings};
 use crate::seam::{Kind, Result, SeamError};
-use crate::source::{Counters, Listed, Source, SourceMeta};
+use crate::source::{Listed, Source, SourceMeta};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +22,6 @@ pub struct SftpSource {
     conn: Mutex<Option<Arc<Connection>>>,
     /// Set when a read on an open file failed: the connection is not used again.
     broken: Arc<AtomicBool>,
-    counters: Counters,
 }
 
 impl SftpSource {
@@ -31,7 +30,6 @@ impl SftpSource {
             settings,
             conn: Mutex::new(None),
             broken: Arc::new(AtomicBool::new(false)),
-            counters: Counters::default(),
         }
     }
 
@@ -62,7 +60,6 @@ impl SftpSource {
 
 impl Source for SftpSource {
     fn stat(&self, name: &OsStr) -> Result<Option<SourceMeta>> {
-        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
         let name = utf8(name)?;
         let conn = self.connection()?;
         conn.lstat(name)
@@ -70,7 +67,6 @@ impl Source for SftpSource {
     }
 
     fn list(&self) -> Result<Vec<Listed>> {
-        self.counters.listings.fetch_add(1, Ordering::Relaxed);
         let conn = self.connection()?;
         let entries = conn.list().inspect_err(|_| {
             self.broken.store(true, Ordering::Relaxed);
@@ -87,7 +83,6 @@ impl Source for SftpSource {
     }
 
     fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
-        self.counters.opens.fetch_add(1, Ordering::Relaxed);
         let name = utf8(name)?;
         let conn = self.connection()?;
         match conn.open_file(name) {
@@ -104,10 +99,6 @@ impl Source for SftpSource {
             Err(e) if is_file_level(&e) => Err(SeamError::new(Kind::Other, io::Error::other(e))),
             Err(e) => Err(self.lost(&conn, &format!("opening {name}"), &e)),
         }
-    }
-
-    fn counters(&self) -> &Counters {
-        &self.counters
     }
 
     fn describe(&self) -> String {

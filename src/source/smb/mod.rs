@@ -16,23 +16,23 @@ mod source;
 pub use source::SmbSource;
 
 use crate::source::secret::SecretSource;
-use crate::source::Source;
+use crate::source::{Counted, Source};
 use percent_encoding::percent_decode_str;
 use std::io;
 use std::time::Duration;
 use url::{Host, ParseError, Url};
 
-/// The share as a [`Source`], read natively; connects on first use. The one place a run picks
-/// the native client.
+/// The share as a [`Source`] (counted, as every source a run reads), read natively; connects
+/// on first use. The one place a run picks the native client.
 #[cfg(feature = "smb-native")]
-pub fn source(settings: SmbSettings) -> io::Result<Box<dyn Source + Send>> {
-    Ok(Box::new(SmbSource::new(settings)?))
+pub fn source(settings: SmbSettings) -> io::Result<Box<Counted<dyn Source + Send>>> {
+    Ok(Box::new(Counted::new(SmbSource::new(settings)?)))
 }
 
 /// A build without the `smb-native` feature has no client, and says so (the CLI refuses an
 /// smb:// `--smb-path` in such a build before it gets here).
 #[cfg(not(feature = "smb-native"))]
-pub fn source(_: SmbSettings) -> io::Result<Box<dyn Source + Send>> {
+pub fn source(_: SmbSettings) -> io::Result<Box<Counted<dyn Source + Send>>> {
     Err(io::Error::other(
         "this ingest was built without the `smb-native` feature",
     ))

@@ -9,10 +9,9 @@
 use super::session::{failure, BoxFuture, Connected, Failure, Session};
 use super::SmbSettings;
 use crate::seam::{Kind, Result, SeamError};
-use crate::source::{Counters, EntryKind, Listed, Source, SourceMeta};
+use crate::source::{EntryKind, Listed, Source, SourceMeta};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Cursor, Read};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -20,7 +19,6 @@ use std::time::SystemTime;
 pub struct SmbSource {
     settings: SmbSettings,
     session: Arc<Session>,
-    counters: Counters,
 }
 
 /// The share as a whole failed (unreachable, dropped, refused the login): an outage.
@@ -33,7 +31,6 @@ impl SmbSource {
         Ok(SmbSource {
             settings,
             session: Arc::new(Session::new()?),
-            counters: Counters::default(),
         })
     }
 
@@ -87,7 +84,6 @@ impl SmbSource {
 
 impl Source for SmbSource {
     fn stat(&self, name: &OsStr) -> Result<Option<SourceMeta>> {
-        self.counters.lookups.fetch_add(1, Ordering::Relaxed);
         let Some(path) = self.path_of(name) else {
             return Ok(None);
         };
@@ -100,7 +96,6 @@ impl Source for SmbSource {
     }
 
     fn list(&self) -> Result<Vec<Listed>> {
-        self.counters.listings.fetch_add(1, Ordering::Relaxed);
         let dir = self.settings.dir.clone();
         let entries = self
             .call(move |c| {
@@ -124,7 +119,6 @@ impl Source for SmbSource {
     /// One round trip for a file up to the server's read size (open, read, close as one
     /// compound request), with the size and mtime of that open.
     fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
-        self.counters.opens.fetch_add(1, Ordering::Relaxed);
         let path = self
             .path_of(name)
             .ok_or_else(|| SeamError::msg(Kind::NotFound, "not a Unicode name"))?;
@@ -145,10 +139,6 @@ impl Source for SmbSource {
             Err(Failure::TooLarge) => self.download(path).map_err(|e| self.error(&doing, e)),
             Err(e) => Err(self.error(&doing, e)),
         }
-    }
-
-    fn counters(&self) -> &Counters {
-        &self.counters
     }
 
     fn describe(&self) -> String {
