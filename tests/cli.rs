@@ -227,3 +227,110 @@ fn service_commands_outside_windows_are_exit_2_naming_the_alternative() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--once"), "{err}");
 }
+
+/// The keys README "Configuration" says the config file takes (the backquoted snake_case
+/// words of its first paragraph).
+fn readme_config_keys() -> Vec<String> {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("\n## Configuration\n").nth(1).unwrap();
+    let paragraph = section
+        .split("\n\n")
+        .find(|p| !p.trim().is_empty())
+        .unwrap();
+    let keys: Vec<String> = (paragraph.split('`').skip(1).step_by(2))
+        .filter(|w| {
+            w.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+        .map(str::to_owned)
+        .collect();
+    assert!(keys.len() > 10, "README lists the keys: {keys:?}");
+    keys
+}
+
+/// `--help` for `--config` names every key the config file takes (it once named four of
+/// fourteen), and a file with all of them, as README lists them, is accepted.
+#[test]
+fn config_help_names_every_key_the_file_takes() {
+    let keys = readme_config_keys();
+    let out = crate::util::output_of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ingest")).arg("--help"),
+    );
+    let help = String::from_utf8_lossy(&out.stdout);
+    let after = help.split("--config <CONFIG>").nth(1).unwrap();
+    let entry: String = (after.lines())
+        .take_while(|line| !line.trim_start().starts_with('-'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for key in &keys {
+        assert!(
+            entry.contains(key.as_str()),
+            "--config help names {key}:{entry}"
+        );
+    }
+    let rig = Rig::new();
+    let config = rig.dir.path().join("all.toml");
+    let value = |key: &str| match key {
+        "sftp_port" => "2222".to_owned(),
+        "streams" => "[\"JimmyLoup=jimmy\"]".to_owned(),
+        "sftp_host_key_sha256" => format!("\"SHA256:{}\"", "A".repeat(43)),
+        _ => format!("{:?}", rig.dir.path().join(key)),
+    };
+    let text: String = keys
+        .iter()
+        .map(|k| format!("{k} = {}\n", value(k)))
+        .collect();
+    fs::write(&config, text).unwrap();
+    let out = rig.run(&["status", "--config", config.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("no store at"), "every key accepted: {err}");
+}
+
+/// Errors about an incomplete weather server name where its host was set: a host from the
+/// config file names `sftp_host` and the file (they once said "SFTP_HOST is set", which the
+/// user never set), a host from a flag names the flag, and each names every way to set what
+/// is missing, the config key included.
+#[cfg(feature = "sftp")]
+#[test]
+fn sftp_errors_name_the_config_key_when_the_host_came_from_the_file() {
+    let rig = Rig::new();
+    let config = rig.dir.path().join("weather.toml");
+    let path = config.to_str().unwrap();
+    let pw = rig.dir.path().join("pw");
+    fs::write(&pw, "x").unwrap();
+    let cases = [
+        (
+            "sftp_host = \"127.0.0.1\"\n".to_owned(),
+            "sftp_user in the config file",
+        ),
+        (
+            "sftp_host = \"127.0.0.1\"\nsftp_user = \"u\"\n".to_owned(),
+            "sftp_key_file",
+        ),
+        (
+            format!(
+                "sftp_host = \"127.0.0.1\"\nsftp_user = \"u\"\nsftp_password_file = {pw:?}\n\
+                 sftp_host_key_sha256 = \"nope\"\n"
+            ),
+            "sftp_host_key_sha256 in",
+        ),
+    ];
+    for (text, missing) in cases {
+        fs::write(&config, &text).unwrap();
+        let out = rig.run(&["run", "--once", "--config", path]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(err.contains(missing), "{text}: names {missing}: {err}");
+        assert!(err.contains(path), "{text}: names the file: {err}");
+        assert!(!err.contains("SFTP_HOST is set"), "{text}: {err}");
+        if !missing.starts_with("sftp_host_key") {
+            assert!(err.contains("sftp_host in"), "{text}: names the key: {err}");
+        }
+    }
+    let out = rig.run(&["run", "--once", "--sftp-host", "127.0.0.1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--sftp-host (SFTP_HOST) is set but"), "{err}");
+    assert!(err.contains("--sftp-user, SFTP_USER or sftp_user"), "{err}");
+}

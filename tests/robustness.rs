@@ -63,6 +63,65 @@ fn bad_duration_values_are_exit_2_naming_the_option() {
     }
 }
 
+/// `value` for the environment variable `var` in a `run --once` on an empty folder share: the
+/// exit code and stderr.
+fn once_with(rig: &Rig, var: &str, value: &str) -> (Option<i32>, String) {
+    let mut cmd = rig.cmd(&["run", "--once"]);
+    cmd.env(var, value);
+    let out = crate::util::output_of(&mut cmd);
+    (out.status.code(), stderr(&out))
+}
+
+/// `--sftp-timeout-secs` is checked like every other duration, with or without a weather
+/// server: 0 (once silently 1 s), a negative number, NaN, `inf` or more than a year (once a
+/// `Duration` that `Instant + timeout` could overflow mid-pass) is exit 2 naming the option.
+/// Whole seconds are accepted as before, and now fractions too.
+#[test]
+fn sftp_timeout_is_checked_like_every_duration() {
+    let rig = Rig::new();
+    for value in [
+        "0",
+        "-1",
+        "0.5",
+        "NaN",
+        "inf",
+        "1e20",
+        "31536001",
+        "18446744073709551615",
+    ] {
+        let (code, err) = once_with(&rig, "SFTP_TIMEOUT_SECS", value);
+        assert_eq!(code, Some(2), "SFTP_TIMEOUT_SECS={value}: {err}");
+        assert!(
+            err.contains("--sftp-timeout-secs"),
+            "{value} names the option: {err}"
+        );
+        assert!(!err.contains("panicked"), "{value}: {err}");
+    }
+    for value in ["1", "30", "31536000", "2.5"] {
+        let (code, err) = once_with(&rig, "SFTP_TIMEOUT_SECS", value);
+        assert_eq!(code, Some(0), "SFTP_TIMEOUT_SECS={value}: {err}");
+    }
+}
+
+/// `--smb-timeout-secs` is checked whatever the share: with a mounted folder it has nothing to
+/// limit, but a user who set it and saw no error would believe it applies, so a bad value is
+/// exit 2 naming it there too (it once was accepted silently).
+#[test]
+fn smb_timeout_is_checked_for_a_mounted_share_too() {
+    let rig = Rig::new();
+    for value in ["inf", "0", "-1", "NaN", "1e20"] {
+        let (code, err) = once_with(&rig, "SMB_TIMEOUT_SECS", value);
+        assert_eq!(code, Some(2), "SMB_TIMEOUT_SECS={value}: {err}");
+        assert!(
+            err.contains("--smb-timeout-secs"),
+            "{value} names the option: {err}"
+        );
+        assert!(!err.contains("panicked"), "{value}: {err}");
+    }
+    let (code, err) = once_with(&rig, "SMB_TIMEOUT_SECS", "30");
+    assert_eq!(code, Some(0), "{err}");
+}
+
 /// Overwrites a few 4 KiB pages in the middle of the file with garbage (deterministic).
 fn damage_pages(path: &Path, round: usize) {
     let mut bytes = fs::read(path).unwrap();

@@ -60,7 +60,9 @@ pub struct GlobalArgs {
         global = true
     )]
     pub streams: Vec<String>,
-    /// Optional TOML file with the same settings (smb_path, bronze_root, state, streams).
+    /// Optional TOML file with the same settings (smb_path, smb_password_file, bronze_root,
+    /// s3_credentials_file, state, streams, sftp_host, sftp_port, sftp_user, sftp_password_file,
+    /// sftp_key_file, sftp_path, sftp_known_hosts, sftp_host_key_sha256).
     #[arg(long, env = "INGEST_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Seconds to wait for a store that another ingest process holds before giving up.
@@ -114,8 +116,8 @@ pub struct SftpArgs {
     #[arg(long, global = true)]
     pub accept_new_host_key: bool,
     /// Limit for connecting and for each sFTP operation, in seconds.
-    #[arg(long, env = "SFTP_TIMEOUT_SECS", default_value_t = 30, global = true)]
-    pub sftp_timeout_secs: u64,
+    #[arg(long, env = "SFTP_TIMEOUT_SECS", default_value_t = 30.0, global = true)]
+    pub sftp_timeout_secs: f64,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -8,7 +8,8 @@ use crate::bronze::s3::{is_s3_url, S3Location};
 use crate::config::{StreamMap, DEFAULT_STREAMS};
 use crate::error::{Error, Result};
 use crate::source::sftp::{
-    default_known_hosts, normalize_pin, Auth, HostKeyCheck, Secret, SecretSource, SftpSettings,
+    default_known_hosts, normalize_pin, Auth, HostKeyCheck, Secret, SecretSource, SftpError,
+    SftpSettings,
 };
 use crate::source::smb::{self, is_smb_url, SmbSettings};
 use crate::source::{Counted, DirSource, Source};
@@ -91,7 +92,7 @@ impl GlobalArgs {
             Some(path) => read_config(path)?,
             None => FileConfig::default(),
         };
-        let weather = self.sftp.resolve(&file)?;
+        let weather = self.sftp.resolve(&file, self.config.as_deref())?;
         let smb_path = self.smb_path.clone().or(file.smb_path.clone());
         let smb = self.smb_settings(smb_path.as_deref(), &file)?;
         let bronze_root = self
@@ -143,8 +144,14 @@ impl GlobalArgs {
 
 impl GlobalArgs {
     /// The native share's settings when `path` is an smb:// URL (a bad one is exit 2 naming
-    /// --smb-path, without repeating the URL, which may hold a password by mistake).
+    /// --smb-path, without repeating the URL, which may hold a password by mistake). The
+    /// timeout is checked whatever the share: one set and accepted looks as if it applied.
     fn smb_settings(&self, path: Option<&Path>, file: &FileConfig) -> Result<Option<SmbSettings>> {
+        let timeout = seconds(
+            "--smb-timeout-secs (SMB_TIMEOUT_SECS)",
+            self.smb_timeout_secs,
+            1.0,
+        )?;
         let Some(url) = path.and_then(Path::to_str).filter(|p| is_smb_url(p)) else {
             return Ok(None);
         };
@@ -164,42 +171,46 @@ impl GlobalArgs {
             None => secret_from_env("SMB_PASSWORD").map(SecretSource::Value),
         };
         smb.domain = std::env::var("SMB_DOMAIN").unwrap_or_default();
-        smb.timeout = seconds(
-            "--smb-timeout-secs (SMB_TIMEOUT_SECS)",
-            self.smb_timeout_secs,
-            1.0,
-        )?;
+        smb.timeout = timeout;
         Ok(Some(smb))
     }
 }
 
 impl SftpArgs {
-    /// The weather server's settings, or `None` when no host is configured.
-    fn resolve(&self, file: &FileConfig) -> Result<Option<SftpSettings>> {
+    /// The weather server's settings, or `None` when no host is configured; `config` is the
+    /// config file's path, for messages. The timeout is checked even without a host, as the
+    /// other timeouts are.
+    fn resolve(&self, file: &FileConfig, config: Option<&Path>) -> Result<Option<SftpSettings>> {
+        let timeout = seconds(
+            "--sftp-timeout-secs (SFTP_TIMEOUT_SECS)",
+            self.sftp_timeout_secs,
+            1.0,
+        )?;
         let Some(host) = self.sftp_host.clone().or(file.sftp_host.clone()) else {
             return Ok(None);
         };
-        needs_feature("sftp", cfg!(feature = "sftp"), "SFTP_HOST (--sftp-host)")?;
-        let missing = |what: &str| Error::Config(format!("SFTP_HOST is set but {what}"));
-        let user = (self.sftp_user.clone().or(file.sftp_user.clone()))
-            .ok_or_else(|| missing("SFTP_USER (--sftp-user) is not"))?;
-        let auth = self.auth(file).ok_or_else(|| {
-            missing("no login is: set SFTP_KEY_FILE, SFTP_PASSWORD_FILE or SFTP_PASSWORD")
+        let host_set_in = set_in("sftp-host", self.sftp_host.is_some(), config);
+        needs_feature("sftp", cfg!(feature = "sftp"), &host_set_in)?;
+        let missing = |what: String| Error::Config(format!("{host_set_in} is set but {what}"));
+        let user = (self.sftp_user.clone().or(file.sftp_user.clone())).ok_or_else(|| {
+            missing(format!(
+                "no login name is: set {}",
+                ways_to_set("sftp-user")
+            ))
         })?;
-        let pin = self
-            .sftp_host_key_sha256
-            .clone()
-            .or(file.sftp_host_key_sha256.clone());
-        let host_key = match pin {
-            Some(pin) => HostKeyCheck::Pinned(normalize_pin(&pin)?),
-            None => HostKeyCheck::KnownHosts {
-                file: (self.sftp_known_hosts.clone())
-                    .or(file.sftp_known_hosts.clone())
-                    .or_else(default_known_hosts)
-                    .ok_or_else(|| missing("no known_hosts file is: set SFTP_KNOWN_HOSTS"))?,
-                accept_new: self.accept_new_host_key,
-            },
-        };
+        let auth = self.auth(file).ok_or_else(|| {
+            missing(format!(
+                "no login is: set a key file ({}), a password file ({}) or SFTP_PASSWORD",
+                ways_to_set("sftp-key-file"),
+                ways_to_set("sftp-password-file")
+            ))
+        })?;
+        let host_key = self.host_key(file, config)?.ok_or_else(|| {
+            missing(format!(
+                "no known_hosts file is: set {}",
+                ways_to_set("sftp-known-hosts")
+            ))
+        })?;
         Ok(Some(SftpSettings {
             host,
             port: self.sftp_port.or(file.sftp_port).unwrap_or(22),
@@ -207,7 +218,30 @@ impl SftpArgs {
             auth,
             path: (self.sftp_path.clone().or(file.sftp_path.clone())).unwrap_or_else(|| ".".into()),
             host_key,
-            timeout: Duration::from_secs(self.sftp_timeout_secs.max(1)),
+            timeout,
+        }))
+    }
+
+    /// A pinned key wins over a known_hosts file; `None` when neither is set and there is no
+    /// home folder for the default known_hosts. A bad pin names where it was set.
+    fn host_key(&self, file: &FileConfig, config: Option<&Path>) -> Result<Option<HostKeyCheck>> {
+        let flag = self.sftp_host_key_sha256.as_ref();
+        if let Some(pin) = flag.or(file.sftp_host_key_sha256.as_ref()) {
+            return match normalize_pin(pin) {
+                Ok(pin) => Ok(Some(HostKeyCheck::Pinned(pin))),
+                Err(SftpError::Config(why)) => {
+                    let setting = set_in("sftp-host-key-sha256", flag.is_some(), config);
+                    Err(Error::Config(format!("{setting}: {why}")))
+                }
+                Err(other) => Err(other.into()),
+            };
+        }
+        let known_hosts = (self.sftp_known_hosts.clone())
+            .or(file.sftp_known_hosts.clone())
+            .or_else(default_known_hosts);
+        Ok(known_hosts.map(|file| HostKeyCheck::KnownHosts {
+            file,
+            accept_new: self.accept_new_host_key,
         }))
     }
 
@@ -229,6 +263,25 @@ impl SftpArgs {
         }
         secret_from_env("SFTP_PASSWORD").map(|pw| Auth::Password(SecretSource::Value(pw)))
     }
+}
+
+/// Where `flag`, a global option the config file also takes, was set, for messages: the flag
+/// (clap does not tell it from its variable) when `by_flag`, else the config file's key.
+fn set_in(flag: &str, by_flag: bool, config: Option<&Path>) -> String {
+    let key = flag.replace('-', "_");
+    match config {
+        Some(file) if !by_flag => format!("{key} in the config file {}", file.display()),
+        _ => format!("--{flag} ({})", key.to_uppercase()),
+    }
+}
+
+/// Every way to set `flag`, a global option the config file also takes, for messages.
+fn ways_to_set(flag: &str) -> String {
+    let key = flag.replace('-', "_");
+    format!(
+        "--{flag}, {} or {key} in the config file",
+        key.to_uppercase()
+    )
 }
 
 /// The longest duration any option accepts: a year. Beyond it a value is a typo, and huge
@@ -302,3 +355,7 @@ fn read_config(path: &Path) -> Result<FileConfig> {
 #[cfg(test)]
 #[path = "features_tests.rs"]
 mod features_tests;
+
+#[cfg(test)]
+#[path = "resolve_tests.rs"]
+mod tests;

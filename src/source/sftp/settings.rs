@@ -61,7 +61,8 @@ pub fn fingerprint(sha256: &[u8]) -> String {
     format!("SHA256:{}", STANDARD_NO_PAD.encode(sha256))
 }
 
-/// A user-given fingerprint in canonical form; `SHA256:` prefix and `=` padding optional.
+/// A user-given fingerprint in canonical form; `SHA256:` prefix and `=` padding optional. A
+/// refusal does not name the setting: only the caller knows where the pin was set.
 pub fn normalize_pin(pin: &str) -> Result<String, SftpError> {
     let body = pin.trim();
     let body = body.strip_prefix("SHA256:").unwrap_or(body);
@@ -69,7 +70,7 @@ pub fn normalize_pin(pin: &str) -> Result<String, SftpError> {
     match STANDARD_NO_PAD.decode(body) {
         Ok(digest) if digest.len() == 32 => Ok(fingerprint(&digest)),
         _ => Err(SftpError::Config(format!(
-            "SFTP_HOST_KEY_SHA256 `{pin}` is not a SHA256 fingerprint (expected SHA256:<43 base64 characters>, as `ssh-keygen -lf` prints)"
+            "`{pin}` is not a SHA256 fingerprint (expected SHA256:<43 base64 characters>, as `ssh-keygen -lf` prints)"
         ))),
     }
 }
