@@ -307,10 +307,7 @@ impl Auditor<'_> {
     fn hash_source(&self, key: &FileKey) -> seam::Result<ContentHash> {
         let name = os_name(&key.name).ok_or(io::Error::from(io::ErrorKind::InvalidInput))?;
         let (mut reader, _) = self.source.open(&name)?;
-        Ok(blake3::Hasher::new()
-            .update_reader(&mut reader)?
-            .finalize()
-            .into())
+        Ok(ContentHash::of_reader(&mut reader)?)
     }
 
     /// Re-copies Bronze files that are missing or corrupt, or whose name holds a planted link

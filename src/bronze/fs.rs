@@ -135,14 +135,14 @@ pub(super) fn hash_regular(path: &Path) -> io::Result<ContentHash> {
     if m.file_type().is_symlink() {
         return Err(refused_link(path));
     }
-    let file = open_no_follow(path)?;
+    let mut file = open_no_follow(path)?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{} is not a regular file", path.display()),
         ));
     }
-    Ok(blake3::Hasher::new().update_reader(file)?.finalize().into())
+    ContentHash::of_reader(&mut file)
 }
 
 /// Opens for reading; on Linux the kernel also refuses a link swapped in after the lookup,

@@ -1,7 +1,7 @@
 //! Staging's one read pass: the bytes of a source file are written to where they are staged
 //! and hashed with blake3 as they go by, so a file is never read twice (a second read could
-//! see other bytes than the first wrote). Reading goes through blake3's `update_reader`, which
-//! retries an interrupted read and reads in 64 KiB blocks.
+//! see other bytes than the first wrote). Reading goes through [`ContentHash::of_reader`], which
+//! retries an interrupted read.
 
 use crate::identity::ContentHash;
 use std::io::{self, Read, Write};
@@ -32,9 +32,8 @@ pub(super) fn copy_hashing(
         copied: 0,
         write_error: None,
     };
-    let mut hasher = blake3::Hasher::new();
-    match hasher.update_reader(&mut tee) {
-        Ok(_) => Ok((hasher.finalize().into(), tee.copied)),
+    match ContentHash::of_reader(&mut tee) {
+        Ok(hash) => Ok((hash, tee.copied)),
         Err(e) => Err(match tee.write_error.take() {
             Some(written) => Copying::Writing(written),
             None => Copying::Reading(e),
