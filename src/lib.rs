@@ -58,6 +58,7 @@ pub mod sample;
 pub mod schedule;
 pub mod seam;
 pub mod source;
+pub mod status_page;
 pub mod store;
 #[cfg(test)]
 pub mod testing;

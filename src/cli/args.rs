@@ -3,7 +3,7 @@
 //! puts a flag over its environment variable; the config file and the defaults come after, in
 //! `resolve`.
 
-use super::{adopt, audit, demo, gaps, log, replay, run, service, status};
+use super::{adopt, audit, demo, gaps, log, replay, report_html, run, service, status};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -137,6 +137,8 @@ pub enum Command {
     Gaps(gaps::GapsArgs),
     /// The event log, oldest first.
     Log(log::LogArgs),
+    /// The status page (freshness, completeness heatmap) as one static HTML file.
+    Report(report_html::ReportArgs),
     /// Verify Bronze and the share against the recorded hashes.
     Audit(audit::AuditArgs),
     /// Recover a time window after an outage.

@@ -113,7 +113,7 @@ pub(super) fn open(cfg: &Resolved) -> Result<Store> {
 
 /// The configured streams, then any other stream the index holds; or just `only` (an
 /// apartment name or alias), which must be one of them.
-fn streams_of(cfg: &Resolved, store: &Store, only: Option<&str>) -> Result<Vec<String>> {
+pub(super) fn streams_of(cfg: &Resolved, store: &Store, only: Option<&str>) -> Result<Vec<String>> {
     let mut all: Vec<String> = cfg
         .streams
         .iter()

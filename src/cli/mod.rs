@@ -14,6 +14,7 @@ mod gaps;
 mod log;
 mod replay;
 mod report;
+mod report_html;
 mod resolve;
 mod run;
 mod service;
@@ -44,6 +45,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Status(args) => status::run(&cfg, args),
         Command::Log(args) => log::run(&cfg, args),
         Command::Gaps(args) => gaps::run(&cfg, args),
+        Command::Report(args) => report_html::run(&cfg, args),
         Command::Audit(args) => audit::run(&cfg, args),
         Command::Replay(args) => replay::run(&cfg, args),
         Command::Adopt(args) => adopt::run(&cfg, args),
