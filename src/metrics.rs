@@ -259,6 +259,16 @@ impl Metrics {
         }
     }
 
+    /// Why `flow`'s last pass failed, in the words of [`Metrics::ready`]; `None` while it
+    /// succeeds or before its first pass.
+    pub fn failing(&self, flow: Flow) -> Option<String> {
+        let readiness = self.readiness.lock().unwrap_or_else(|e| e.into_inner());
+        match readiness.get(&flow) {
+            Some(Readiness::Failing(why)) => Some(why.clone()),
+            _ => None,
+        }
+    }
+
     /// Files a pass of `flow` handled, per stream and outcome.
     pub fn files_handled(&self, flow: Flow, tally: &Tally) {
         for (stream, t) in &tally.by_stream {

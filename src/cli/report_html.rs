@@ -68,6 +68,7 @@ pub fn run(cfg: &Resolved, args: &ReportArgs) -> Result<ExitCode> {
         now: options.now_utc,
         silent_after: chrono::Duration::minutes(i64::from(args.silence_minutes)),
         ready: None,
+        unreachable: None,
         links: Links::InPage,
     };
     let text = html::page(&page, &view);

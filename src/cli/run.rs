@@ -16,6 +16,7 @@ use crate::pass::{finish_probe, nightly_due, probe, PassStart, Probe};
 use crate::record::PassReport;
 use crate::source::sftp::SftpSettings;
 use crate::source::{Counted, Source};
+use crate::status_page::Board;
 use crate::store::event::EventKind;
 use crate::store::{Store, WriteLock};
 use crate::weather::{self, WeatherReport};
@@ -130,17 +131,21 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
         };
     }
     let metrics = metrics_of(cfg);
+    let silence = chrono::Duration::minutes(i64::from(args.silence_minutes));
+    let board = Arc::new(Board::new(silence));
     let flows = Flows {
         sensors: cfg.share()?.map(|share| {
             let share = Arc::from(share);
             let sensors = sensor_loop(cfg, args, &timing, share, Arc::clone(&bronze), &settings);
-            Arc::new(sensors.with_metrics(Arc::clone(&metrics)))
+            let sensors = sensors.with_metrics(Arc::clone(&metrics));
+            Arc::new(sensors.with_board(Arc::clone(&board)))
         }),
         weather: cfg.weather.clone().map(|sftp| {
             let weather = weather_loop(cfg, args, sftp, bronze, &settings);
             Arc::new(weather.with_metrics(Arc::clone(&metrics)))
         }),
         metrics,
+        board,
     };
     daemon::serve(&cfg.state, flows, stop_on, args.metrics_addr)?;
     Ok(ExitCode::SUCCESS)

@@ -1,9 +1,11 @@
 //! The daemon's HTTP endpoint (`run --metrics-addr`): `GET /metrics` (Prometheus text
-//! format), `GET /healthz` (the process is alive) and `GET /readyz` (200 while the last pass
-//! of every flow succeeded, else 503 and one line saying why). Any other path is 404, any
+//! format), `GET /healthz` (the process is alive), `GET /readyz` (200 while the last pass
+//! of every flow succeeded, else 503 and one line saying why), and the status page: `GET /`
+//! and `GET /day/STREAM/YYYY-MM-DD` (HTML, `status_page`). Any other path is 404, any
 //! other method 405; hyper answers malformed requests itself. Each connection is its own task
 //! on the daemon's runtime, and passes run on blocking threads, so a slow or hostile client
-//! never holds up a pass.
+//! never holds up a pass. A page is rendered on a blocking thread from the sensor flow's last
+//! [`Board`] page, never from the store: it waits for no pass, and no pass waits for it.
 //!
 //! At most 64 connections are served at once, and a new connection is never made to wait for
 //! a slot: it takes the slot of the oldest connection, which is dropped. Clients that hold
@@ -15,7 +17,8 @@
 
 use super::shutdown::Shutdown;
 use crate::error::{Error, Result};
-use crate::metrics::{Metrics, CONTENT_TYPE};
+use crate::metrics::{Flow, Metrics, CONTENT_TYPE};
+use crate::status_page::{html, Board, Links, View};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE as CONTENT_TYPE_HEADER};
@@ -46,7 +49,12 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 }
 
 /// Answers requests on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Shutdown) {
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    board: Arc<Board>,
+    shutdown: Shutdown,
+) {
     let stop = shutdown.wait();
     tokio::pin!(stop);
     let open = Arc::new(Connections::default());
@@ -69,6 +77,7 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Shutd
         let task = tokio::spawn(connection(
             stream,
             Arc::clone(&metrics),
+            Arc::clone(&board),
             Arc::clone(&open),
             id,
         ));
@@ -78,10 +87,16 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: Shutd
 
 /// One connection, served until the client closes it, the header timeout drops it, or a newer
 /// connection takes its slot.
-async fn connection(stream: TcpStream, metrics: Arc<Metrics>, open: Arc<Connections>, id: u64) {
+async fn connection(
+    stream: TcpStream,
+    metrics: Arc<Metrics>,
+    board: Arc<Board>,
+    open: Arc<Connections>,
+    id: u64,
+) {
     let service = service_fn(move |req| {
-        let response = respond(&metrics, &req);
-        async move { Ok::<_, Infallible>(response) }
+        let (metrics, board) = (Arc::clone(&metrics), Arc::clone(&board));
+        async move { Ok::<_, Infallible>(respond(metrics, board, req).await) }
     });
     let served = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -134,12 +149,36 @@ impl Connections {
     }
 }
 
-fn respond(metrics: &Metrics, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+/// A page of the status page: `/` or one day of one stream.
+enum PagePath {
+    Index,
+    Day(String, chrono::NaiveDate),
+}
+
+/// The page `path` names, if it names one.
+fn page_path(path: &str) -> Option<PagePath> {
+    if path == "/" {
+        return Some(PagePath::Index);
+    }
+    let (stream, date) = path.strip_prefix("/day/")?.split_once('/')?;
+    let stream = percent_encoding::percent_decode_str(stream)
+        .decode_utf8()
+        .ok()?;
+    let date = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    (!stream.is_empty()).then(|| PagePath::Day(stream.into_owned(), date))
+}
+
+async fn respond(
+    metrics: Arc<Metrics>,
+    board: Arc<Board>,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let path = req.uri().path();
-    if !matches!(path, "/metrics" | "/healthz" | "/readyz") {
+    let page = page_path(path);
+    if page.is_none() && !matches!(path, "/metrics" | "/healthz" | "/readyz") {
         return text(
             StatusCode::NOT_FOUND,
-            "not found: /metrics, /healthz, /readyz\n",
+            "not found: /, /day/STREAM/YYYY-MM-DD, /metrics, /healthz, /readyz\n",
         );
     }
     if req.method() != Method::GET {
@@ -147,6 +186,13 @@ fn respond(metrics: &Metrics, req: &Request<Incoming>) -> Response<Full<Bytes>> 
         r.headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET"));
         return r;
+    }
+    if let Some(page) = page {
+        let rendered = tokio::task::spawn_blocking(move || render(&metrics, &board, page)).await;
+        return rendered.unwrap_or_else(|e| {
+            tracing::warn!("status page: rendering failed: {e}");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n")
+        });
     }
     match path {
         "/metrics" => {
@@ -161,6 +207,48 @@ fn respond(metrics: &Metrics, req: &Request<Incoming>) -> Response<Full<Bytes>> 
         },
         _ => text(StatusCode::OK, "alive\n"),
     }
+}
+
+/// The status page or a day page, from the board's latest page (on a blocking thread).
+fn render(metrics: &Metrics, board: &Board, page: PagePath) -> Response<Full<Bytes>> {
+    let Some(latest) = board.latest() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no status page yet: the sensor flow has not read the store (no sensor flow, or no pass finished)\n",
+        );
+    };
+    let body = match page {
+        PagePath::Index => {
+            let view = View {
+                now: chrono::Utc::now(),
+                silent_after: board.silent_after,
+                ready: Some(metrics.ready()),
+                unreachable: metrics.failing(Flow::Sensors),
+                links: Links::Server,
+            };
+            html::page(&latest, &view)
+        }
+        PagePath::Day(stream, date) => {
+            let day = (latest.streams.iter())
+                .find(|s| s.stream == stream)
+                .and_then(|s| s.day_of(date));
+            match day {
+                Some(day) => html::day_page(&stream, date, &day),
+                None => {
+                    return text(
+                        StatusCode::NOT_FOUND,
+                        "not found: no such stream, or the day is outside the page's window\n",
+                    )
+                }
+            }
+        }
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut().insert(
+        CONTENT_TYPE_HEADER,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
 }
 
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {

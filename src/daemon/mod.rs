@@ -7,7 +7,8 @@
 //!   when needed), health and backoff, and the downstream hook;
 //! - [`weather`]: the weather flow's schedule;
 //! - [`report`]: the one place every flow reports each pass to (the log and the metrics);
-//! - [`endpoint`]: `/metrics`, `/healthz` and `/readyz` over HTTP (`run --metrics-addr`);
+//! - [`endpoint`]: `/metrics`, `/healthz`, `/readyz` and the status page (`/`, `/day/…`)
+//!   over HTTP (`run --metrics-addr`);
 //! - [`shutdown`]: the one stop signal; [`lock`]: one daemon per store;
 //! - [`silence`]: one WARN when a stream stops delivering, one INFO when it resumes.
 
@@ -25,6 +26,7 @@ pub use weather::WeatherLoop;
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::status_page::Board;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -35,6 +37,8 @@ pub struct Flows {
     pub weather: Option<Arc<WeatherLoop>>,
     /// What the flows report to, served over HTTP when an address is given.
     pub metrics: Arc<Metrics>,
+    /// The status page the sensor flow keeps up to date, served as `/`.
+    pub board: Arc<Board>,
 }
 
 /// Runs every configured flow until `stop_on` fires, then lets each finish its batch in
@@ -70,6 +74,7 @@ pub fn serve(
             tokio::spawn(endpoint::serve(
                 listener,
                 flows.metrics,
+                flows.board,
                 trigger.subscribe(),
             ));
         }

@@ -17,10 +17,12 @@ use crate::error::Result;
 use crate::hook::{self, Hook};
 use crate::identity::SourceId;
 use crate::metrics::{Flow, Metrics};
+use crate::naming::truncate_to_minute;
 use crate::pass::{finish_probe, must_reconcile, nightly_due, probe, Discovery, PassStart, Probe};
 use crate::record::PassReport;
 use crate::schedule::backoff;
 use crate::source::{Counted, Source};
+use crate::status_page::{self, Board};
 use crate::store::event::HookSummary;
 use crate::store::{Store, WriteLock};
 use std::future::Future;
@@ -56,6 +58,8 @@ pub struct SensorLoop {
     pub config: SensorSchedule,
     /// What every pass is reported to (and the endpoint serves).
     pub metrics: Arc<Metrics>,
+    /// The status page, rebuilt after each pass (the endpoint serves it).
+    pub board: Arc<Board>,
     memory: StreamMemory,
     stop: AtomicBool,
 }
@@ -93,6 +97,9 @@ impl SensorLoop {
         let (memory, stop) = (StreamMemory::default(), AtomicBool::new(false));
         let streams: Vec<String> = settings.streams.iter().map(|(n, _)| n.to_owned()).collect();
         let metrics = Arc::new(Metrics::new(&[Flow::Sensors], &streams));
+        let board = Arc::new(Board::new(
+            chrono::Duration::from_std(config.silence).unwrap_or(chrono::Duration::MAX),
+        ));
         SensorLoop {
             state,
             store_wait,
@@ -102,9 +109,16 @@ impl SensorLoop {
             settings,
             config,
             metrics,
+            board,
             memory,
             stop,
         }
+    }
+
+    /// Publishes its status page on `board` (shared with the endpoint).
+    pub fn with_board(mut self, board: Arc<Board>) -> Self {
+        self.board = board;
+        self
     }
 
     /// Reports to `metrics` (shared with the other flows and the endpoint).
@@ -205,10 +219,26 @@ impl SensorLoop {
         self.observe(store);
     }
 
-    /// The metrics' state gauges, read from `store` (a failure only costs their freshness).
+    /// The metrics' state gauges and the status page, read from `store` (a failure only
+    /// costs their freshness).
     fn observe(&self, store: &Store) {
         if let Err(e) = self.metrics.observe_store(store, &*self.clock) {
             tracing::debug!("metrics: reading the store: {e}");
+        }
+        let streams: Vec<(String, String)> = (self.settings.streams.iter())
+            .map(|(name, alias)| (name.to_owned(), alias.to_owned()))
+            .collect();
+        let options = status_page::Options {
+            since: None,
+            until: None,
+            zone: self.clock.zone(),
+            now_local: truncate_to_minute(self.clock.now_local()),
+            now_utc: self.clock.now_utc(),
+            late_after: chrono::Duration::minutes(60),
+        };
+        match status_page::Page::build(store, &streams, &options) {
+            Ok(page) => self.board.publish(page),
+            Err(e) => tracing::debug!("status page: reading the store: {e}"),
         }
     }
 

@@ -26,9 +26,12 @@ pub struct View {
     pub now: DateTime<Utc>,
     /// A stream whose newest minute is older than this is "silent".
     pub silent_after: Duration,
-    /// The daemon's readiness (`/readyz`): `Some(Err(why))` marks every stream unreachable
-    /// with that reason; `None` for a static report, which has no daemon to ask.
+    /// The daemon's readiness, as `/readyz` says it; `None` for a static report, which has
+    /// no daemon to ask.
     pub ready: Option<Result<(), String>>,
+    /// Why the sensor flow's last pass failed (the share or Bronze unreachable), in the same
+    /// words as `/readyz`: every stream shows it as its state.
+    pub unreachable: Option<String>,
     pub links: Links,
 }
 
@@ -154,8 +157,8 @@ fn stream(out: &mut String, s: &StreamStatus, v: &View) {
 
 fn facts(out: &mut String, s: &StreamStatus, v: &View) {
     let age = s.newest_at.map(|at| v.now - at);
-    let state = match (&v.ready, age) {
-        (Some(Err(why)), _) => format!("<span class=bad>unreachable: {}</span>", esc(why)),
+    let state = match (&v.unreachable, age) {
+        (Some(why), _) => format!("<span class=bad>unreachable: {}</span>", esc(why)),
         (_, None) => "<span class=bad>no file yet</span>".to_owned(),
         (_, Some(age)) if age > v.silent_after => format!(
             "<span class=bad>silent since {}</span>",

@@ -14,15 +14,26 @@ pub mod model;
 pub use html::{Links, View};
 pub use model::{Options, Page};
 
+use chrono::Duration;
 use std::sync::{Arc, Mutex};
 
 /// The newest page the daemon built; shared by the sensor flow (writer) and the endpoint.
 #[derive(Default)]
 pub struct Board {
     page: Mutex<Option<Arc<Page>>>,
+    /// The daemon's silence threshold (`--silence-minutes`): older streams show as silent.
+    pub silent_after: Duration,
 }
 
 impl Board {
+    /// An empty board for a daemon whose silence threshold is `silent_after`.
+    pub fn new(silent_after: Duration) -> Board {
+        Board {
+            page: Mutex::default(),
+            silent_after,
+        }
+    }
+
     /// Replaces the page.
     pub fn publish(&self, page: Page) {
         *self.lock() = Some(Arc::new(page));
