@@ -52,6 +52,9 @@ mod smb_native;
 // Unix only by nature: OpenSSH's sshd and ssh-keygen, which the weather tests run against.
 #[cfg(all(unix, feature = "sftp"))]
 mod sshd;
+// Unix only: Debian's headless chromium loads the pages (issue 28).
+#[cfg(unix)]
+mod status_page;
 mod store_damage;
 mod util;
 #[cfg(all(unix, feature = "sftp"))]

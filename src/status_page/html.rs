@@ -120,7 +120,7 @@ fn head(out: &mut String, title: &str) {
 }
 
 fn legend(out: &mut String) {
-    out.push_str("<p class=legend id=legend>Each cell is one hour; its text is the number of missing minutes. ");
+    out.push_str("<p class=legend id=legend>Each cell is one hour of a day; its text is the number of missing minutes, its tooltip the hour, present/expected minutes and the missing ranges. ");
     for (class, glyph, meaning) in LEGEND {
         let _ = write!(out, "<span class={class}>{glyph}</span> {meaning} ");
     }
@@ -222,14 +222,14 @@ fn heatmap(out: &mut String, s: &StreamStatus, links: Links) {
         }
         out.push_str("</th>");
         for c in &cells {
-            cell(out, date, c);
+            cell(out, c);
         }
         out.push_str("</tr>");
     }
     out.push_str("</tbody></table></div>");
 }
 
-fn cell(out: &mut String, date: NaiveDate, c: &Cell) {
+fn cell(out: &mut String, c: &Cell) {
     let (class, text) = match (c.expected, c.missing_minutes()) {
         (0, _) => ("cn", String::new()),
         (_, 0) => ("c4", "\u{b7}".to_owned()),
@@ -238,13 +238,12 @@ fn cell(out: &mut String, date: NaiveDate, c: &Cell) {
         (e, m) if m * 2 <= e => ("c2", m.to_string()),
         (_, m) => ("c1", m.to_string()),
     };
+    // Compact on purpose (4,320 cells for 2 streams × 90 days): the row names the day, the
+    // legend says what the numbers are; `</td>` is optional in HTML.
     let _ = write!(
         out,
-        "<td class={class} title=\"{} {:02}h: {}/{} present",
-        date.format("%m-%d"),
-        c.hour,
-        c.present,
-        c.expected
+        "<td class={class} title=\"{:02}h: {}/{}",
+        c.hour, c.present, c.expected
     );
     for (i, (a, b)) in c.missing.iter().enumerate() {
         out.push_str(if i == 0 { "; missing " } else { ", " });
@@ -253,7 +252,7 @@ fn cell(out: &mut String, date: NaiveDate, c: &Cell) {
             let _ = write!(out, "\u{2013}{}", b.format("%H:%M"));
         }
     }
-    let _ = write!(out, "\">{text}</td>");
+    let _ = write!(out, "\">{text}");
 }
 
 fn day_section(out: &mut String, s: &StreamStatus, date: NaiveDate) {
@@ -274,7 +273,9 @@ fn day_body(out: &mut String, day: &StreamGaps) {
         "<p class=daysum data-expected={} data-present={} data-missing={}>{} of {} expected minutes present, {} missing, {} late.</p>",
         day.expected, day.present, day.missing, day.present, day.expected, day.missing, day.late.len()
     );
-    out.push_str("<table class=list><tr><th>missing from</th><th>to</th><th>minutes</th></tr>");
+    if day.missing > 0 {
+        out.push_str("<table class=list><tr><th>missing from</th><th>to</th><th>minutes</th></tr>");
+    }
     for g in day.gaps.iter().filter(|g| g.kind == GapKind::Missing) {
         let _ = write!(
             out,

@@ -1,1 +1,205 @@
+//! The heatmap is `gaps` cut into hours: its cells add up to the window's counts, an outage's
+//! hours are the cells that show it, and the page escapes every name.
 
+use super::*;
+use crate::status_page::html::{self, Links, View};
+use chrono::Timelike;
+use proptest::prelude::*;
+
+const ZURICH: Zone = Zone::Named(chrono_tz::Europe::Zurich);
+
+fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(y, mo, d)
+        .unwrap()
+        .and_hms_opt(h, mi, 0)
+        .unwrap()
+}
+
+/// A stream over `[from, to]` whose present minutes are `present` (minute indexes).
+fn stream_of(
+    name: &str,
+    present: impl IntoIterator<Item = i64>,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> StreamStatus {
+    let mut days: BTreeMap<Day, DayPresence> = BTreeMap::new();
+    for index in present {
+        let (day, m) = split_minute(index);
+        days.entry(day).or_default().set(m);
+    }
+    let query = Query {
+        since: Some(from),
+        until: Some(to),
+        late_after: Duration::minutes(60),
+        zone: ZURICH,
+        now: at(2100, 1, 1, 0, 0),
+    };
+    StreamStatus {
+        stream: name.to_owned(),
+        alias: name.to_lowercase(),
+        window: gaps::of_stream(name, &days, &query, to),
+        days,
+        query: Some(query),
+        ..StreamStatus::default()
+    }
+}
+
+proptest! {
+    /// Over random present minutes across three days (the spring DST night of Europe/Zurich
+    /// among them) and a random window, the cells' present and missing minutes add up to
+    /// `gaps`' counts for the same window, and each cell's missing ranges lie in its hour.
+    #[test]
+    fn the_cells_add_up_to_the_gaps_of_the_window(
+        present in prop::collection::btree_set(0i64..4320, 0..2000),
+        start in 0i64..300,
+        len in 1i64..4000,
+    ) {
+        let base = minute_index(at(2023, 3, 25, 0, 0));
+        let from = minute_from_index(base + start).unwrap();
+        let to = minute_from_index(base + start + len - 1).unwrap();
+        let s = stream_of("A", present.iter().map(|m| base + m), from, to);
+        let (mut p, mut m) = (0u64, 0u64);
+        for (date, cells) in s.heatmap() {
+            prop_assert_eq!(cells.len(), 24);
+            for c in cells {
+                p += u64::from(c.present);
+                m += u64::from(c.missing_minutes());
+                for (a, b) in &c.missing {
+                    prop_assert_eq!(a.date(), date);
+                    prop_assert_eq!(b.date(), date);
+                    prop_assert!(a.hour() == c.hour && b.hour() == c.hour);
+                }
+            }
+        }
+        prop_assert_eq!(p, s.window.present);
+        prop_assert_eq!(m, s.window.missing);
+    }
+}
+
+/// An outage from 10:00 to 11:39 and one of 3 minutes at 01:00 the next day: exactly the
+/// hours 10 (60 missing), 11 (40) and the next day's 01 (3) show missing minutes, and the
+/// day's detail lists the runs as `gaps` does.
+#[test]
+fn the_outage_hours_are_the_cells_that_show_it() {
+    let (from, to) = (at(2023, 8, 16, 0, 0), at(2023, 8, 17, 23, 59));
+    let base = minute_index(from);
+    let outage = |m: i64| (600..700).contains(&m) || (1500..1503).contains(&m);
+    let s = stream_of(
+        "A",
+        (0..2880).filter(|m| !outage(*m)).map(|m| base + m),
+        from,
+        to,
+    );
+    let marked: Vec<(NaiveDate, u32, u32)> = s
+        .heatmap()
+        .into_iter()
+        .flat_map(|(date, cells)| {
+            cells
+                .into_iter()
+                .filter(|c| c.missing_minutes() > 0)
+                .map(move |c| (date, c.hour, c.missing_minutes()))
+        })
+        .collect();
+    let (d16, d17) = (from.date(), to.date());
+    assert_eq!(marked, vec![(d16, 10, 60), (d16, 11, 40), (d17, 1, 3)]);
+    let day = s.day_of(d17).unwrap();
+    assert_eq!((day.expected, day.missing), (1440, 3));
+    assert_eq!(day.gaps[0].from, at(2023, 8, 17, 1, 0));
+    assert!(s.day_of(at(2023, 8, 18, 0, 0).date()).is_none(), "outside");
+}
+
+/// A hostile stream name and problem text appear escaped, never as markup; the outage's
+/// cells carry their number of missing minutes as text and the striped class.
+#[test]
+fn names_are_escaped_and_cells_carry_text() {
+    let (from, to) = (at(2023, 8, 16, 0, 0), at(2023, 8, 16, 23, 59));
+    let base = minute_index(from);
+    let hostile = "<script>alert(1)</script>\"'&";
+    let s = stream_of(
+        hostile,
+        (0..1440)
+            .filter(|m| !(600..660).contains(m))
+            .map(|m| base + m),
+        from,
+        to,
+    );
+    let page = Page {
+        streams: vec![s],
+        problems: vec![Problem {
+            at: DateTime::default(),
+            what: "skipped:bad-name:pattern".into(),
+            subject: "<img src=x onerror=alert(2)>".into(),
+            detail: String::new(),
+        }],
+        ..Page::default()
+    };
+    for links in [Links::Server, Links::InPage] {
+        let view = View {
+            now: DateTime::default(),
+            silent_after: Duration::minutes(15),
+            ready: Some(Err("sensors: <b>share</b> unreachable".into())),
+            unreachable: Some("<b>share</b> unreachable".into()),
+            links,
+        };
+        let text = html::page(&page, &view);
+        assert!(!text.contains("<script"), "{text}");
+        assert!(!text.contains("<img"), "{text}");
+        assert!(!text.contains("<b>"), "{text}");
+        assert!(text.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;"));
+        assert!(
+            text.contains("<td class=c0 title=\"10h: 0/60; missing 10:00\u{2013}10:59\">60<td"),
+            "{text}"
+        );
+    }
+    let text = html::page(
+        &page,
+        &View {
+            now: DateTime::default(),
+            silent_after: Duration::minutes(15),
+            ready: None,
+            unreachable: None,
+            links: Links::Server,
+        },
+    );
+    assert!(text.contains(&format!("href=\"/day/{}/2023-08-16\"", html::url(hostile))));
+    assert!(!html::url(hostile).contains(['<', '/', '"']));
+}
+
+/// Issue 28's budget: two streams over 90 days, each day with an outage (so its cells carry
+/// ranges), render into at most 300 KB, day links and all.
+#[test]
+fn ninety_days_of_two_streams_fit_in_300_kb() {
+    let (from, to) = (at(2023, 6, 1, 0, 0), at(2023, 8, 29, 23, 59));
+    let base = minute_index(from);
+    let outage = |m: i64| {
+        let (d, in_day) = (m / 1440, m % 1440);
+        (300 + d * 7..300 + d * 7 + 5 + d % 30).contains(&in_day)
+    };
+    let streams = ["JimmyLoup", "JeremieVianin"]
+        .map(|name| {
+            stream_of(
+                name,
+                (0..90 * 1440).filter(|m| !outage(*m)).map(|m| base + m),
+                from,
+                to,
+            )
+        })
+        .to_vec();
+    let page = Page {
+        streams,
+        ..Page::default()
+    };
+    for links in [Links::Server, Links::InPage] {
+        let view = View {
+            now: DateTime::default(),
+            silent_after: Duration::minutes(15),
+            ready: Some(Ok(())),
+            unreachable: None,
+            links,
+        };
+        let text = html::page(&page, &view);
+        println!("2 streams x 90 days, {links:?} links: {} bytes", text.len());
+        assert_eq!(text.matches("<tr data-day=").count(), 2 * 90);
+        assert!(text.len() <= 300 * 1024, "{} bytes", text.len());
+    }
+}
