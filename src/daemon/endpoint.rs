@@ -21,7 +21,9 @@ use crate::metrics::{Flow, Metrics, CONTENT_TYPE};
 use crate::status_page::{html, Board, Links, View};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE as CONTENT_TYPE_HEADER};
+use hyper::header::{
+    HeaderValue, ALLOW, CONTENT_SECURITY_POLICY, CONTENT_TYPE as CONTENT_TYPE_HEADER,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -248,6 +250,8 @@ fn render(metrics: &Metrics, board: &Board, page: PagePath) -> Response<Full<Byt
         CONTENT_TYPE_HEADER,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    r.headers_mut()
+        .insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(html::CSP));
     r
 }
 

@@ -1,5 +1,6 @@
 //! The page as HTML: one document with inline CSS, server-rendered, no script and no external
-//! asset, so it opens offline, from a file share, and with JavaScript disabled. Every name and
+//! asset (its [`CSP`] forbids both), so it opens offline, from a file share, and with
+//! JavaScript disabled. Every name and
 //! message from the store or the configuration goes through [`esc`]. Colour is never the only
 //! signal: each heatmap cell shows its missing minutes as text, an hour with nothing is also
 //! striped, and its `title` names the exact missing ranges.
@@ -9,6 +10,11 @@ use crate::gaps::{GapKind, StreamGaps};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use std::fmt::Write;
+
+/// The page's Content-Security-Policy (in the document, and as the daemon's header): no
+/// script runs on it and nothing is fetched, whatever text made it onto the page. It also
+/// makes every browser that opens the page a browser with JavaScript disabled.
+pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'";
 
 /// Where a day's detail is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +120,7 @@ fn head(out: &mut String, title: &str) {
     let _ = write!(
         out,
         "<!doctype html><html lang=en><head><meta charset=utf-8>\
+         <meta http-equiv=Content-Security-Policy content=\"{CSP}\">\
          <meta name=viewport content=\"width=device-width,initial-scale=1\">\
          <title>{title}</title><style>{STYLE}</style></head><body>"
     );
