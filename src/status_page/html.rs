@@ -50,7 +50,7 @@ table{border-collapse:collapse}.facts td,.facts th,.list td,.list th{padding:2px
 .c4{background:#1a7f37;color:#fff}.c3{background:#9be9a8}.c2{background:#f2cc60}\
 .c1{background:#f0883e}.c0{background:repeating-linear-gradient(45deg,#cf222e 0 4px,#a40e26 4px 8px);color:#fff;font-weight:bold}\
 .cn{background:repeating-linear-gradient(45deg,#eee 0 3px,#fff 3px 6px)}\
-.legend span{display:inline-block;min-width:22px;padding:0 6px;margin:2px;text-align:center}\
+.legend span{display:inline-block;min-width:22px;padding:0 6px;margin:2px;text-align:center;border:1px solid #888}\
 .ok{color:#1a7f37}.bad{color:#cf222e;font-weight:bold}\
 @media(max-width:600px){body{font-size:13px}.facts th,.facts td{padding:2px 4px}}";
 
