@@ -18,6 +18,9 @@
 //!   [`weather`]: one weather pass; [`adopt`], [`audit`], [`replay`], [`hook`]: the other jobs.
 //! - [`gaps`]: completeness, which expected minutes never arrived (from the presence rows);
 //!   [`freshness`]: each stream's newest minute and missing counts, for `status` and metrics.
+//! - [`status_page`]: the status page (freshness, an hour-by-hour completeness heatmap, the
+//!   last passes and problems) as HTML, read from the index like `gaps`; the daemon serves it
+//!   and `ingest report --html` writes it to a file.
 //! - [`daemon`]: every flow as a task under one shutdown, its HTTP endpoint, and the silence
 //!   alerts; [`metrics`]: what the flows report for Prometheus; [`schedule`] and [`clock`]: when.
 //! - [`cli`]: the subcommands (the binary only parses and maps exit codes); [`config`],

@@ -203,3 +203,98 @@ fn ninety_days_of_two_streams_fit_in_300_kb() {
         assert!(text.len() <= 300 * 1024, "{} bytes", text.len());
     }
 }
+
+/// A `Copied` event of `stream`'s minute `minute` at `at_ms`, 10 bytes.
+fn copied(stream: &str, minute: NaiveDateTime, at_ms: i64) -> crate::store::event::Event {
+    use crate::identity::{ContentHash, FileKey};
+    let file = FileKey::share(SensorName::new(minute, stream).to_string().into_bytes());
+    crate::store::event::Event {
+        at_ms,
+        kind: EventKind::Copied {
+            file,
+            facts: crate::facts::SourceVersion {
+                size: 10,
+                mtime_ns: 0,
+            },
+            hash: ContentHash([1; 32]),
+            bronze: "b".into(),
+            replaced: None,
+        },
+    }
+}
+
+/// Built from a real store: each stream's window counts equal `gaps::of_streams` over the
+/// same window (the page and `ingest gaps` cannot disagree), "today" counts only the files
+/// ingested since local midnight of the pinned clock, and a failure is listed as a problem.
+#[test]
+fn a_page_from_the_store_counts_as_gaps_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), std::time::Duration::ZERO).unwrap();
+    let start = at(2023, 8, 16, 0, 0);
+    let now_utc = at(2023, 8, 20, 12, 0).and_utc();
+    let (yesterday, today) = (
+        (now_utc - Duration::days(1)).timestamp_millis(),
+        now_utc.timestamp_millis() - 1000,
+    );
+    let mut events = Vec::new();
+    for m in 0..3 * 1440 {
+        let minute = start + Duration::minutes(m);
+        let at_ms = if m < 1440 { yesterday } else { today };
+        events.push(copied("B", minute, at_ms));
+        if !(600..700).contains(&m) && !(2000..2040).contains(&m) {
+            events.push(copied("A", minute, at_ms));
+        }
+    }
+    events.push(crate::store::event::Event {
+        at_ms: today,
+        kind: EventKind::Failed {
+            file: crate::identity::FileKey::share(b"<x>".to_vec()),
+            facts: None,
+            error: "boom".into(),
+        },
+    });
+    store.append(&events).unwrap();
+    let o = Options {
+        since: Some(at(2023, 8, 16, 6, 0)),
+        until: Some(at(2023, 8, 18, 20, 0)),
+        zone: Zone::Named(chrono_tz::UTC),
+        now_local: now_utc.naive_utc(),
+        now_utc,
+        late_after: Duration::minutes(60),
+    };
+    let streams = [("A", "a"), ("B", "b")].map(|(s, a)| (s.to_owned(), a.to_owned()));
+    let page = Page::build(&store, &streams, &o).unwrap();
+    let q = Query {
+        since: o.since,
+        until: o.until,
+        late_after: o.late_after,
+        zone: o.zone,
+        now: o.now_local,
+    };
+    let names = ["A".to_owned(), "B".to_owned()];
+    let want = gaps::of_streams(&store, &names, &q).unwrap();
+    for (s, w) in page.streams.iter().zip(&want) {
+        assert_eq!(s.window, *w, "{}", s.stream);
+        let cells: u64 = s
+            .heatmap()
+            .iter()
+            .flat_map(|(_, c)| c)
+            .map(|c| u64::from(c.missing_minutes()))
+            .sum();
+        assert_eq!(cells, w.missing);
+    }
+    assert_eq!(page.streams[0].window.missing, 140);
+    assert_eq!(
+        (page.streams[0].files_today, page.streams[0].bytes_today),
+        (2 * 1440 - 40, 10 * (2 * 1440 - 40))
+    );
+    assert_eq!(page.streams[1].files_today, 2 * 1440);
+    assert_eq!(page.problems.len(), 1);
+    assert_eq!(
+        (
+            page.problems[0].subject.as_str(),
+            page.problems[0].detail.as_str()
+        ),
+        ("<x>", "boom")
+    );
+}
