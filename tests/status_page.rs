@@ -350,3 +350,44 @@ fn the_static_report_reads_the_same_without_javascript() {
     assert_not_blank(&rig, &url, (1280, 800));
     assert_not_blank(&rig, &url, (390, 844));
 }
+
+/// While the share is gone, every stream's state on `/` is `unreachable:` with `/readyz`'s
+/// own one-line reason (escaped); once it is back, the state leaves `unreachable`.
+#[test]
+fn the_page_says_unreachable_with_the_readyz_reason_while_the_share_is_gone() {
+    let rig = Rig::new();
+    share(&rig);
+    scan(&rig);
+    let (_daemon, addr) = daemon_with(&rig, "daemon.log", |c| {
+        c.env("TZ", "UTC");
+    });
+    wait_for("the first pass", || http(&addr, "GET", "/readyz").0 == 200);
+    assert!(!http(&addr, "GET", "/").1.contains("unreachable:"));
+    let away = rig.dir.path().join("share.away");
+    std::fs::rename(&rig.share, &away).unwrap();
+    let mut why = String::new();
+    wait_for("/readyz to say the share is gone", || {
+        let (code, body) = http(&addr, "GET", "/readyz");
+        why = body;
+        code == 503
+    });
+    let reason = why.trim().strip_prefix("sensors: ").unwrap().to_owned();
+    let escaped = reason
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;");
+    let page = http(&addr, "GET", "/").1;
+    let state = format!("<td class=state><span class=bad>unreachable: {escaped}</span>");
+    assert_eq!(
+        page.matches(&state).count(),
+        2,
+        "both streams: {reason}\n{page:.3000}"
+    );
+    std::fs::rename(&away, &rig.share).unwrap();
+    wait_for("/readyz to recover", || {
+        http(&addr, "GET", "/readyz").0 == 200
+    });
+    assert!(!http(&addr, "GET", "/").1.contains("unreachable:"));
+}
