@@ -12,7 +12,7 @@
 //! (a control page's script still ran). A control page below proves the policy stops scripts.
 
 use crate::metrics::{daemon_with, http};
-use crate::util::{wait_for, Rig};
+use crate::util::{on_real_clock, wait_for, Rig};
 use chrono::{NaiveDate, NaiveDateTime};
 use ingest::sample::{write_share, ShareSpec};
 use serde_json::Value;
@@ -51,10 +51,12 @@ fn outage_cells() -> Vec<(String, u32, String)> {
     .to_vec()
 }
 
-/// `chromium --headless` with its own profile (tests run in parallel); `args` follow.
+/// `chromium --headless` with its own profile (tests run in parallel), on the real clock;
+/// `args` follow.
 fn chromium(rig: &Rig, args: &[&str]) -> std::process::Output {
     let profile = tempfile::tempdir_in(rig.dir.path()).unwrap();
-    Command::new("chromium")
+    // The browser keeps the real clock (tools/test-shifted): only the pages carry dates.
+    on_real_clock(&mut Command::new("chromium"))
         .args([
             "--headless",
             "--no-sandbox",
