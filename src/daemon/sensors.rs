@@ -60,6 +60,8 @@ pub struct SensorLoop {
     pub metrics: Arc<Metrics>,
     /// The status page, rebuilt after each pass (the endpoint serves it).
     pub board: Arc<Board>,
+    /// Today's files and bytes, read on from where the last page build stopped.
+    today: std::sync::Mutex<status_page::TodayTally>,
     memory: StreamMemory,
     stop: AtomicBool,
 }
@@ -110,6 +112,7 @@ impl SensorLoop {
             config,
             metrics,
             board,
+            today: Default::default(),
             memory,
             stop,
         }
@@ -236,7 +239,8 @@ impl SensorLoop {
             now_utc: self.clock.now_utc(),
             late_after: chrono::Duration::minutes(60),
         };
-        match status_page::Page::build(store, &streams, &options) {
+        let mut today = self.today.lock().unwrap_or_else(|e| e.into_inner());
+        match status_page::Page::build(store, &streams, &options, &mut today) {
             Ok(page) => self.board.publish(page),
             Err(e) => tracing::debug!("status page: reading the store: {e}"),
         }

@@ -181,14 +181,17 @@ fn facts(out: &mut String, s: &StreamStatus, v: &View) {
         out,
         "<table class=facts><tr><th>newest minute</th><td>{newest}</td></tr>\
          <tr><th>age</th><td>{age}</td></tr><tr><th>state</th><td class=state>{state}</td></tr>\
-         <tr><th>today</th><td>{} files, {}</td></tr><tr><th>complete</th><td>",
+         <tr><th>ingested today</th><td>{} files, {}</td></tr><tr><th>complete</th><td>",
         s.files_today,
         bytes(s.bytes_today)
     );
-    for ((present, expected), label) in s.recent.iter().zip(["24 h", "7 d", "30 d"]) {
+    for (i, ((present, expected), label)) in
+        s.recent.iter().zip(["24 h", "7 d", "30 d"]).enumerate()
+    {
+        let sep = if i == 0 { "" } else { " \u{b7} " };
         let _ = write!(
             out,
-            "{label}: {} ({present}/{expected}) ",
+            "{sep}{label}: {} ({present}/{expected})",
             percent(*present, *expected)
         );
     }

@@ -12,7 +12,7 @@ pub mod html;
 pub mod model;
 
 pub use html::{Links, View};
-pub use model::{Options, Page};
+pub use model::{Options, Page, TodayTally};
 
 use chrono::Duration;
 use std::sync::{Arc, Mutex};

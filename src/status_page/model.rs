@@ -100,7 +100,14 @@ impl Cell {
 
 impl Page {
     /// Reads the page from `store` for `streams` (name, alias), in that order.
-    pub fn build(store: &Store, streams: &[(String, String)], o: &Options) -> Result<Page> {
+    /// `today` carries the tally of today's files from the last build (a fresh one reads the
+    /// day's events from midnight).
+    pub fn build(
+        store: &Store,
+        streams: &[(String, String)],
+        o: &Options,
+        today: &mut TodayTally,
+    ) -> Result<Page> {
         let baselines = store.streams()?;
         let end = default_end(baselines.values().map(|r| r.newest_minute), o.now_local);
         let until = o.until.unwrap_or(end).min(o.now_local);
@@ -108,7 +115,7 @@ impl Page {
             let first_day = until.date() - Duration::days(DEFAULT_DAYS - 1);
             first_day.and_hms_opt(0, 0, 0).unwrap_or(until)
         });
-        let today = today_tally(store, o)?;
+        today.update(store, o)?;
         let mut out = Page {
             built_at: o.now_utc,
             ..Page::default()
@@ -118,7 +125,7 @@ impl Page {
                 .get(stream)
                 .and_then(|r| minute_from_index(r.newest_minute));
             let all = store.presence_of(stream)?;
-            let (files_today, bytes_today) = today.get(stream).copied().unwrap_or_default();
+            let (files_today, bytes_today) = today.of(stream);
             let query = |since| Query {
                 since,
                 until: Some(until),
@@ -242,16 +249,61 @@ fn minute_of_day(t: NaiveDateTime) -> usize {
     split_minute(minute_index(t)).1
 }
 
-/// Files and bytes first ingested since local midnight, per stream: the log from the first
-/// event of today (found by bisection: events are appended in time order) to its end.
-fn today_tally(store: &Store, o: &Options) -> Result<BTreeMap<String, (u64, u64)>> {
-    let midnight = o.zone.latest_utc(
-        o.now_local
-            .date()
-            .and_hms_opt(0, 0, 0)
-            .unwrap_or(o.now_local),
-    );
-    let midnight_ms = midnight.timestamp_millis();
+/// Files and bytes first ingested since local midnight, per stream, read from the log and
+/// kept between builds: a later build of the same day reads only the events appended since
+/// (the daemon keeps one across passes; on the day of a first ingest of a million files,
+/// re-reading them all after every pass would cost the pass ~0.5 s).
+#[derive(Debug, Clone, Default)]
+pub struct TodayTally {
+    day: Option<NaiveDate>,
+    /// The first event not read yet.
+    next_seq: u64,
+    by_stream: BTreeMap<String, (u64, u64)>,
+}
+
+impl TodayTally {
+    /// Reads the events appended since the last update (all of today's after midnight).
+    pub fn update(&mut self, store: &Store, o: &Options) -> Result<()> {
+        let date = o.now_local.date();
+        if self.day != Some(date) {
+            *self = TodayTally {
+                day: Some(date),
+                next_seq: first_event_since(store, o)?,
+                by_stream: BTreeMap::new(),
+            };
+        }
+        let by_stream = &mut self.by_stream;
+        let mut next = self.next_seq;
+        store.for_each_event(self.next_seq, |seq, event| {
+            next = seq + 1;
+            if let EventKind::Copied { file, facts, .. } | EventKind::Adopted { file, facts, .. } =
+                &event.kind
+            {
+                if let (SourceId::Share, Ok(name)) =
+                    (file.source, SensorName::parse_bytes(&file.name))
+                {
+                    let entry = by_stream.entry(name.apartment).or_default();
+                    entry.0 += 1;
+                    entry.1 += facts.size;
+                }
+            }
+            Ok(())
+        })?;
+        self.next_seq = next;
+        Ok(())
+    }
+
+    /// (files, bytes) of `stream` today.
+    pub fn of(&self, stream: &str) -> (u64, u64) {
+        self.by_stream.get(stream).copied().unwrap_or_default()
+    }
+}
+
+/// The first event at or after local midnight of the wall clock's day (bisection: events are
+/// appended in time order).
+fn first_event_since(store: &Store, o: &Options) -> Result<u64> {
+    let midnight = (o.now_local.date().and_hms_opt(0, 0, 0)).unwrap_or(o.now_local);
+    let midnight_ms = o.zone.latest_utc(midnight).timestamp_millis();
     let (mut lo, mut hi) = (0, store.event_count()?);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
@@ -260,21 +312,7 @@ fn today_tally(store: &Store, o: &Options) -> Result<BTreeMap<String, (u64, u64)
             _ => hi = mid,
         }
     }
-    let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    store.for_each_event(lo, |_, event| {
-        if let EventKind::Copied { file, facts, .. } | EventKind::Adopted { file, facts, .. } =
-            &event.kind
-        {
-            if let (SourceId::Share, Ok(name)) = (file.source, SensorName::parse_bytes(&file.name))
-            {
-                let entry = out.entry(name.apartment).or_default();
-                entry.0 += 1;
-                entry.1 += facts.size;
-            }
-        }
-        Ok(())
-    })?;
-    Ok(out)
+    Ok(lo)
 }
 
 type Recent = (Vec<(DateTime<Utc>, ScanSummary)>, Vec<Problem>);

@@ -225,7 +225,8 @@ fn copied(stream: &str, minute: NaiveDateTime, at_ms: i64) -> crate::store::even
 
 /// Built from a real store: each stream's window counts equal `gaps::of_streams` over the
 /// same window (the page and `ingest gaps` cannot disagree), "today" counts only the files
-/// ingested since local midnight of the pinned clock, and a failure is listed as a problem.
+/// ingested since local midnight of the pinned clock (read on incrementally, reset the next
+/// day), and a failure is listed as a problem.
 #[test]
 fn a_page_from_the_store_counts_as_gaps_does() {
     let dir = tempfile::tempdir().unwrap();
@@ -263,7 +264,8 @@ fn a_page_from_the_store_counts_as_gaps_does() {
         late_after: Duration::minutes(60),
     };
     let streams = [("A", "a"), ("B", "b")].map(|(s, a)| (s.to_owned(), a.to_owned()));
-    let page = Page::build(&store, &streams, &o).unwrap();
+    let mut tally = TodayTally::default();
+    let page = Page::build(&store, &streams, &o, &mut tally).unwrap();
     let q = Query {
         since: o.since,
         until: o.until,
@@ -289,6 +291,21 @@ fn a_page_from_the_store_counts_as_gaps_does() {
         (2 * 1440 - 40, 10 * (2 * 1440 - 40))
     );
     assert_eq!(page.streams[1].files_today, 2 * 1440);
+    // The tally goes on from where it stopped: new copies count once, old ones not again;
+    // the next day starts from zero.
+    store
+        .append(&[copied("B", at(2023, 8, 19, 0, 0), today + 500)])
+        .unwrap();
+    let again = Page::build(&store, &streams, &o, &mut tally).unwrap();
+    assert_eq!(again.streams[1].files_today, 2 * 1440 + 1);
+    assert_eq!(again.streams[0].files_today, 2 * 1440 - 40);
+    let next_day = Options {
+        now_utc: now_utc + Duration::days(1),
+        now_local: (now_utc + Duration::days(1)).naive_utc(),
+        ..o
+    };
+    let tomorrow = Page::build(&store, &streams, &next_day, &mut tally).unwrap();
+    assert_eq!(tomorrow.streams[1].files_today, 0);
     assert_eq!(page.problems.len(), 1);
     assert_eq!(
         (
