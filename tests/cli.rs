@@ -157,6 +157,36 @@ fn global_options_work_before_the_subcommand() {
     assert_eq!(rig.status()["streams"][1]["files"], 1);
 }
 
+/// `run` with neither a share nor a weather server configured is exit 2 saying so, and names
+/// every way to set each, the config file's keys included (a service has only its file).
+#[test]
+fn run_with_nothing_configured_names_every_way_to_configure_it() {
+    let rig = Rig::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(["run", "--once", "--bronze-root"])
+        .arg(&rig.bronze)
+        .arg("--state")
+        .arg(&rig.state)
+        .env_remove("SMB_PATH")
+        .env_remove("SFTP_HOST")
+        .env_remove("INGEST_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for way in [
+        "--smb-path",
+        "SMB_PATH",
+        "smb_path in the config file",
+        "--sftp-host",
+        "SFTP_HOST",
+        "sftp_host in the config file",
+    ] {
+        assert!(err.contains(way), "names {way}: {err}");
+    }
+    assert!(!rig.state.exists(), "refused before the store is created");
+}
+
 /// Malformed `--since` values (for `audit` and `replay`) and malformed config files are usage
 /// errors: exit 2, a message that names the bad input, never a panic, nothing written.
 #[test]

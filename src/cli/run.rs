@@ -112,7 +112,9 @@ pub fn run(cfg: &Resolved, args: &RunArgs) -> Result<ExitCode> {
 pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<ExitCode> {
     if cfg.smb_path.is_none() && cfg.weather.is_none() {
         return Err(Error::Config(
-            "no share configured (--smb-path or SMB_PATH) and no weather server (--sftp-host or SFTP_HOST)".into(),
+            "nothing to ingest: no share (--smb-path, SMB_PATH or smb_path in the config file) \
+             and no weather server (--sftp-host, SFTP_HOST or sftp_host in the config file)"
+                .into(),
         ));
     }
     let timing = Timing::of(args)?;
@@ -132,7 +134,7 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
     }
     let metrics = metrics_of(cfg);
     let silence = chrono::Duration::minutes(i64::from(args.silence_minutes));
-    let board = Arc::new(Board::new(silence));
+    let board = Arc::new(Board::new(silence, Arc::new(SystemClock)));
     let flows = Flows {
         sensors: cfg.share()?.map(|share| {
             let share = Arc::from(share);

@@ -222,7 +222,7 @@ fn render(metrics: &Metrics, board: &Board, page: PagePath) -> Response<Full<Byt
     let body = match page {
         PagePath::Index => {
             let view = View {
-                now: chrono::Utc::now(),
+                now: board.now(),
                 silent_after: board.silent_after,
                 ready: Some(metrics.ready()),
                 unreachable: metrics.failing(Flow::Sensors),

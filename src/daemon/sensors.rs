@@ -101,6 +101,7 @@ impl SensorLoop {
         let metrics = Arc::new(Metrics::new(&[Flow::Sensors], &streams));
         let board = Arc::new(Board::new(
             chrono::Duration::from_std(config.silence).unwrap_or(chrono::Duration::MAX),
+            Arc::clone(&clock),
         ));
         SensorLoop {
             state,

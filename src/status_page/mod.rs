@@ -14,24 +14,33 @@ pub mod model;
 pub use html::{Links, View};
 pub use model::{Options, Page, TodayTally};
 
-use chrono::Duration;
+use crate::clock::Clock;
+use chrono::{DateTime, Duration, Utc};
 use std::sync::{Arc, Mutex};
 
 /// The newest page the daemon built; shared by the sensor flow (writer) and the endpoint.
-#[derive(Default)]
 pub struct Board {
     page: Mutex<Option<Arc<Page>>>,
     /// The daemon's silence threshold (`--silence-minutes`): older streams show as silent.
     pub silent_after: Duration,
+    /// The daemon's clock: ages on the page are the passes' ages, never the system clock's.
+    clock: Arc<dyn Clock>,
 }
 
 impl Board {
-    /// An empty board for a daemon whose silence threshold is `silent_after`.
-    pub fn new(silent_after: Duration) -> Board {
+    /// An empty board for a daemon whose silence threshold is `silent_after` and whose
+    /// passes run on `clock`.
+    pub fn new(silent_after: Duration, clock: Arc<dyn Clock>) -> Board {
         Board {
             page: Mutex::default(),
             silent_after,
+            clock,
         }
+    }
+
+    /// Now, as the daemon's passes see it: what a page's ages are measured from.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now_utc()
     }
 
     /// Replaces the page.
