@@ -5,16 +5,21 @@ use crate::bronze::LocalBronze;
 use crate::clock::Clock;
 use crate::config::{Settings, StreamMap};
 use crate::context::{Context, StreamMemory};
+use crate::discover::predict::LOOKUPS_IN_FLIGHT;
 use crate::identity::FileKey;
 use crate::naming::SensorName;
 use crate::pass::run_pass;
 use crate::pass::Discovery;
 use crate::record::PassReport;
-use crate::source::Counted;
+use crate::source::{Counted, Listed, Source, SourceMeta};
 use crate::store::Store;
 use crate::testing::ManualClock;
 use crate::testing::MemorySource;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
+use std::ffi::OsStr;
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Condvar, Mutex};
 use std::time::Duration as StdDuration;
 
 struct Rig {
@@ -456,4 +461,93 @@ fn a_pending_file_missing_from_an_empty_share_is_an_outage_not_vanished() {
     );
     rig.source.inner().put(&name, b"{\"fresh\":true}", mtime);
     assert_eq!(rig.pass(None).tally.copied, 1);
+}
+
+/// A source that notes how many lookups are in flight at once. A lookup that finds itself
+/// alone waits (at most 20 ms, once a second lookup has never been seen) for another to
+/// arrive, so lookups made together are seen together however the threads are scheduled;
+/// lookups made one after the other never are.
+struct InFlight<'a> {
+    inner: &'a dyn Source,
+    now: AtomicUsize,
+    most: AtomicUsize,
+    together: (Mutex<()>, Condvar),
+}
+
+impl<'a> InFlight<'a> {
+    fn new(inner: &'a dyn Source) -> Self {
+        InFlight {
+            inner,
+            now: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+            together: (Mutex::new(()), Condvar::new()),
+        }
+    }
+}
+
+impl Source for InFlight<'_> {
+    fn stat(&self, name: &OsStr) -> crate::seam::Result<Option<SourceMeta>> {
+        let here = self.now.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(here, SeqCst);
+        let (lock, cvar) = &self.together;
+        let guard = lock.lock().unwrap();
+        cvar.notify_all();
+        if self.most.load(SeqCst) < 2 {
+            let _ = cvar
+                .wait_timeout(guard, StdDuration::from_millis(20))
+                .unwrap();
+        }
+        let answer = self.inner.stat(name);
+        self.now.fetch_sub(1, SeqCst);
+        answer
+    }
+    fn list(&self) -> crate::seam::Result<Vec<Listed>> {
+        self.inner.list()
+    }
+    fn open(&self, name: &OsStr) -> crate::seam::Result<(Box<dyn Read + Send>, SourceMeta)> {
+        self.inner.open(name)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn peek_empty(&self) -> Option<crate::seam::Result<bool>> {
+        self.inner.peek_empty()
+    }
+}
+
+/// Issue 30, item 2: prediction looks up a backlog's minutes several at a time (over a link
+/// each is a round trip), at most `LOOKUPS_IN_FLIGHT` at once, and makes exactly the lookups
+/// one at a time would make; a caught-up stream's check stays one lookup at a time. Discovery
+/// only: the copies' own lookups (the recheck after each read) run on the copy threads.
+#[test]
+fn a_backlog_is_looked_up_several_at_a_time_and_an_idle_check_one_at_a_time() {
+    let rig = Rig::new(t(18, 11, 0));
+    rig.land_range(t(18, 9, 0), 1);
+    rig.pass(None);
+    rig.land_range(t(18, 9, 1), 119);
+    let discover = |source: &Counted<InFlight>| {
+        let ctx = Context::new(&rig.store, source, &rig.bronze, &rig.clock, &rig.settings);
+        let found = crate::discover::predict::discover(&ctx).unwrap();
+        (
+            found.len(),
+            source.work().lookups,
+            source.inner().most.load(SeqCst),
+        )
+    };
+    let backlog = Counted::new(InFlight::new(rig.source.inner()));
+    let (found, lookups, most) = discover(&backlog);
+    // Per stream: one lookup per minute from 09:01 to 11:00 (absent, at the wall clock: the
+    // walk ends there), as one at a time.
+    assert_eq!((found, lookups), (2 * 119, 2 * 120));
+    assert!(
+        (2..=LOOKUPS_IN_FLIGHT).contains(&most),
+        "lookups in flight at once: {most}"
+    );
+    rig.pass(None);
+    let idle = Counted::new(InFlight::new(rig.source.inner()));
+    assert_eq!(
+        discover(&idle),
+        (0, 2, 1),
+        "an idle check: one lookup per stream, one at a time"
+    );
 }

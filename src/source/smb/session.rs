@@ -1,9 +1,10 @@
 //! The SMB sessions with the share, and the runtime their clients run on. `smb2` is async; the
 //! passes are synchronous threads, so the session owns a small tokio runtime (one worker,
 //! which also runs the clients' receivers and keepalives between calls) and every call blocks
-//! on it. A client takes one request at a time (`&mut`), so parallel copies spread over a few
-//! connections, opened only when every open one is busy: a sequential caller (prediction's
-//! lookups, the daemon's idle check) always uses the first, and never opens a second.
+//! on it. A client takes one request at a time (`&mut`), so parallel calls (a backlog's
+//! lookups, up to 8 in flight; the copies) spread over a few connections, opened only when
+//! every open one is busy: a sequential caller (the daemon's idle check, one lookup per
+//! stream) always uses the first, and never opens a second.
 
 use super::SmbSettings;
 use crate::blocking::BlockingRuntime;
@@ -20,8 +21,10 @@ pub struct Connected {
     pub tree: Tree,
 }
 
-/// Connections at most, for the copy threads (Samba serves each with a process of its own).
-const CONNECTIONS: usize = 4;
+/// Connections at most, for a backlog's lookups and the copy threads: over a link each call
+/// is a round trip, so this many are in flight at once (8: as many as prediction's lookups,
+/// `discover::predict`; Samba serves each connection with a process of its own).
+const CONNECTIONS: usize = 8;
 
 /// The runtime and the connections on it (each none before its first call and after a loss).
 pub struct Session {
