@@ -14,7 +14,8 @@
 //! 1,440: a day of minutes); while the last day has missing minutes behind the baseline, at
 //! most `sweep_budget` more (default 4) that find nothing.
 //!
-//! Lookups of a backlog are made up to [`LOOKUPS_IN_FLIGHT`] at a time (the gap walk's window
+//! Where the source takes lookups in flight (the native SMB client: each is a round trip), a
+//! backlog's are made up to [`LOOKUPS_IN_FLIGHT`] at a time (the gap walk's window
 //! doubles while every lookup finds a file, the bridge's minutes are all known): over a link
 //! each lookup is a round trip, and one after the other they cost 12.5 s for 1,246 files at
 //! 10 ms (BENCHMARKS.md, "Over a link"). The counts above are unchanged: no lookup is made that
@@ -32,8 +33,8 @@ use chrono::{Duration, NaiveDateTime};
 use std::collections::HashSet;
 use std::ffi::OsString;
 
-/// Lookups a walk has in flight at most: each is a round trip to the share (one connection of
-/// the native SMB client's few, or one thread on a mounted share).
+/// Lookups a walk has in flight at most, where the source takes them
+/// ([`Source::lookups_in_flight`]: the native SMB client, whose every call is a round trip).
 pub(super) const LOOKUPS_IN_FLIGHT: usize = 8;
 
 /// What a prediction pass would act on: the files found after each stream's baseline, and the
@@ -113,7 +114,7 @@ impl Walk<'_, '_> {
     fn probe_all(&mut self, minutes: &[NaiveDateTime]) -> Result<Vec<bool>> {
         let looked = match minutes {
             [one] => vec![self.lookup(*one)],
-            _ => parallel_map(minutes, LOOKUPS_IN_FLIGHT, |m| self.lookup(*m)),
+            _ => parallel_map(minutes, self.in_flight(), |m| self.lookup(*m)),
         };
         let mut hits = Vec::with_capacity(minutes.len());
         for result in looked {
@@ -124,6 +125,14 @@ impl Walk<'_, '_> {
             hits.push(meta.is_some());
         }
         Ok(hits)
+    }
+
+    /// Lookups to have in flight at once: what the source takes, at most [`LOOKUPS_IN_FLIGHT`].
+    fn in_flight(&self) -> usize {
+        self.ctx
+            .source
+            .lookups_in_flight()
+            .clamp(1, LOOKUPS_IN_FLIGHT)
     }
 
     /// The minutes to look up together next, from `minute`: up to `window` of them, none past
@@ -182,7 +191,7 @@ impl Walk<'_, '_> {
                 }
             }
             window = match hits.iter().all(|hit| *hit) {
-                true => (window * 2).min(gap as usize).min(LOOKUPS_IN_FLIGHT),
+                true => (window * 2).min(gap as usize).min(self.in_flight()),
                 false => 1,
             };
             minute = next_minute(*minutes.last().expect("a window holds a minute"));
@@ -226,7 +235,7 @@ impl Walk<'_, '_> {
             minutes.push(minute);
             minute = next_minute(minute);
         }
-        for window in minutes.chunks(LOOKUPS_IN_FLIGHT) {
+        for window in minutes.chunks(self.in_flight()) {
             self.probe_all(window)?;
         }
         self.remember(end);

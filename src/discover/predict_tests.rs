@@ -469,15 +469,18 @@ fn a_pending_file_missing_from_an_empty_share_is_an_outage_not_vanished() {
 /// lookups made one after the other never are.
 struct InFlight<'a> {
     inner: &'a dyn Source,
+    /// What it says of itself as [`Source::lookups_in_flight`].
+    takes: usize,
     now: AtomicUsize,
     most: AtomicUsize,
     together: (Mutex<()>, Condvar),
 }
 
 impl<'a> InFlight<'a> {
-    fn new(inner: &'a dyn Source) -> Self {
+    fn new(inner: &'a dyn Source, takes: usize) -> Self {
         InFlight {
             inner,
+            takes,
             now: AtomicUsize::new(0),
             most: AtomicUsize::new(0),
             together: (Mutex::new(()), Condvar::new()),
@@ -513,12 +516,16 @@ impl Source for InFlight<'_> {
     fn peek_empty(&self) -> Option<crate::seam::Result<bool>> {
         self.inner.peek_empty()
     }
+    fn lookups_in_flight(&self) -> usize {
+        self.takes
+    }
 }
 
 /// Issue 30, item 2: prediction looks up a backlog's minutes several at a time (over a link
 /// each is a round trip), at most `LOOKUPS_IN_FLIGHT` at once, and makes exactly the lookups
-/// one at a time would make; a caught-up stream's check stays one lookup at a time. Discovery
-/// only: the copies' own lookups (the recheck after each read) run on the copy threads.
+/// one at a time would make; a caught-up stream's check stays one lookup at a time, and so does
+/// every lookup of a source that takes one at a time (a local folder). Discovery only: the
+/// copies' own lookups (the recheck after each read) run on the copy threads.
 #[test]
 fn a_backlog_is_looked_up_several_at_a_time_and_an_idle_check_one_at_a_time() {
     let rig = Rig::new(t(18, 11, 0));
@@ -534,7 +541,7 @@ fn a_backlog_is_looked_up_several_at_a_time_and_an_idle_check_one_at_a_time() {
             source.inner().most.load(SeqCst),
         )
     };
-    let backlog = Counted::new(InFlight::new(rig.source.inner()));
+    let backlog = Counted::new(InFlight::new(rig.source.inner(), LOOKUPS_IN_FLIGHT));
     let (found, lookups, most) = discover(&backlog);
     // Per stream: one lookup per minute from 09:01 to 11:00 (absent, at the wall clock: the
     // walk ends there), as one at a time.
@@ -543,8 +550,14 @@ fn a_backlog_is_looked_up_several_at_a_time_and_an_idle_check_one_at_a_time() {
         (2..=LOOKUPS_IN_FLIGHT).contains(&most),
         "lookups in flight at once: {most}"
     );
+    let local = Counted::new(InFlight::new(rig.source.inner(), 1));
+    assert_eq!(
+        discover(&local),
+        (2 * 119, 2 * 120, 1),
+        "a local folder: one at a time"
+    );
     rig.pass(None);
-    let idle = Counted::new(InFlight::new(rig.source.inner()));
+    let idle = Counted::new(InFlight::new(rig.source.inner(), LOOKUPS_IN_FLIGHT));
     assert_eq!(
         discover(&idle),
         (0, 2, 1),

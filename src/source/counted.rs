@@ -80,6 +80,10 @@ impl<S: Source + ?Sized> Source for Counted<S> {
         self.inner.check()
     }
 
+    fn lookups_in_flight(&self) -> usize {
+        self.inner.lookups_in_flight()
+    }
+
     fn peek_empty(&self) -> Option<Result<bool>> {
         let answer = self.inner.peek_empty();
         if answer.is_some() {

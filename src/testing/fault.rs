@@ -171,6 +171,10 @@ impl<S: Source> Source for FaultySource<S> {
         self.inner.check()
     }
 
+    fn lookups_in_flight(&self) -> usize {
+        self.inner.lookups_in_flight()
+    }
+
     fn peek_empty(&self) -> Option<Result<bool>> {
         self.inner.peek_empty()
     }

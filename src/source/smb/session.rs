@@ -24,7 +24,7 @@ pub struct Connected {
 /// Connections at most, for a backlog's lookups and the copy threads: over a link each call
 /// is a round trip, so this many are in flight at once (8: as many as prediction's lookups,
 /// `discover::predict`; Samba serves each connection with a process of its own).
-const CONNECTIONS: usize = 8;
+pub(super) const CONNECTIONS: usize = 8;
 
 /// The runtime and the connections on it (each none before its first call and after a loss).
 pub struct Session {

@@ -145,6 +145,12 @@ impl Source for SmbSource {
         format!("the share {}", self.settings.url())
     }
 
+    /// One per connection: each lookup is a round trip, and the session spreads calls made
+    /// together over its connections.
+    fn lookups_in_flight(&self) -> usize {
+        super::session::CONNECTIONS
+    }
+
     /// Connects (and logs in) if not connected, and finds the folder: the share is there.
     fn check(&self) -> Result<()> {
         if self.settings.dir.is_empty() {
