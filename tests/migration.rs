@@ -251,8 +251,9 @@ fn inspect(path: &Path, events: &[Event], files: u64) -> u64 {
 /// SIGKILL at a dozen pseudo-random moments of a migration (spread over the time a whole one
 /// takes, from a fixed seed): every kill leaves a v1 store whose log and files are whole, or
 /// a v2 store that reads every event and passes the projection check; the next open finishes
-/// the job, compaction included (the file ends smaller than the v1 store). At least one kill must land mid-migration (after it said it began, before the
-/// flip) and one after the flip, or the test proves nothing.
+/// the job, compaction included (the file ends smaller than the v1 store). At least one kill
+/// must land mid-migration (after it said it began, before the flip) and one after the flip,
+/// or the test proves nothing: two kills wait for the migration's log lines to make sure.
 #[cfg(unix)]
 #[test]
 fn a_migration_killed_at_random_points_leaves_a_whole_v1_or_v2_store() {
@@ -318,6 +319,42 @@ fn a_migration_killed_at_random_points_leaves_a_whole_v1_or_v2_store() {
         assert!(
             size < v1_size,
             "compacted by the next open: {size} >= {v1_size}"
+        );
+    }
+    // Two kills that wait for the migration's own words instead of a time, so a loaded
+    // machine (where a run takes longer than the timed one) still has one of each: right
+    // after "migrating" (mid-migration) and right after "layout v2 in place" (after the flip).
+    for (line, expect) in [
+        ("migrating the store to layout v2", 1),
+        ("layout v2 in place", 2),
+    ] {
+        let r = with_copy();
+        let said = r.dir.path().join("stderr");
+        let mut child = migrate(&r)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&said).unwrap())
+            .spawn()
+            .unwrap();
+        let waited = Instant::now();
+        while !std::fs::read_to_string(&said).unwrap().contains(line) {
+            assert!(child.try_wait().unwrap().is_none(), "exited before: {line}");
+            assert!(
+                waited.elapsed() < Duration::from_secs(120),
+                "never said: {line}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+        let layout = inspect(&r.state, &events, files);
+        eprintln!("kill on \"{line}\": v{layout}");
+        mid += usize::from(layout == 1 && expect == 1);
+        after += usize::from(layout == 2);
+        assert!(output_of(&mut migrate(&r)).status.success());
+        assert_eq!(
+            inspect(&r.state, &events, files),
+            2,
+            "finished by the next open"
         );
     }
     assert!(

@@ -54,6 +54,9 @@ pub fn to_v2(db: &mut Database, path: &Path) -> Result<()> {
     let events = copy_events(db)?;
     let files = copy_files(db)?;
     flip(db)?;
+    // Said before the compaction, which can take a while on a large store: the layout is v2
+    // from here on, whatever happens (the crash test kills on this line).
+    tracing::info!(store = %path.display(), "layout v2 in place, compacting");
     let compacted = compact(db)?;
     tracing::info!(
         store = %path.display(), events, files, compacted,
