@@ -2,7 +2,6 @@
 //! an exit code (0 all good, 1 ran but some files failed, 2 could not run, 101 a bug in ingest:
 //! `Error::exit_code`).
 
-use clap::Parser;
 use ingest::cli::{dispatch, Cli, LogFormat};
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,7 +10,7 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_argv(std::env::args_os()).unwrap_or_else(|e| e.exit());
     if let Err(e) = init_logging(cli.global.log_format, cli.global.log_file.as_deref()) {
         eprintln!("ingest: {e}");
         return ExitCode::from(2);

@@ -259,22 +259,24 @@ fn service_commands_outside_windows_are_exit_2_naming_the_alternative() {
 }
 
 /// The keys README "Configuration" says the config file takes (the backquoted snake_case
-/// words of its first paragraph).
-fn readme_config_keys() -> Vec<String> {
+/// words of its first paragraph), with whether each is in the `[run]` table (named after it).
+fn readme_config_keys() -> Vec<(String, bool)> {
     let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let section = readme.split("\n## Configuration\n").nth(1).unwrap();
     let paragraph = section
         .split("\n\n")
         .find(|p| !p.trim().is_empty())
         .unwrap();
-    let keys: Vec<String> = (paragraph.split('`').skip(1).step_by(2))
-        .filter(|w| {
-            w.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        })
-        .map(str::to_owned)
-        .collect();
-    assert!(keys.len() > 10, "README lists the keys: {keys:?}");
+    let mut in_run = false;
+    let mut keys = Vec::new();
+    for word in paragraph.split('`').skip(1).step_by(2) {
+        in_run |= word == "[run]";
+        if (word.chars()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            keys.push((word.to_owned(), in_run));
+        }
+    }
+    assert!(keys.len() > 30, "README lists the keys: {keys:?}");
+    assert!(keys.iter().any(|(_, run)| *run), "and the [run] table's");
     keys
 }
 
@@ -292,7 +294,7 @@ fn config_help_names_every_key_the_file_takes() {
         .take_while(|line| !line.trim_start().starts_with('-'))
         .collect::<Vec<_>>()
         .join("\n");
-    for key in &keys {
+    for (key, _) in &keys {
         assert!(
             entry.contains(key.as_str()),
             "--config help names {key}:{entry}"
@@ -304,11 +306,24 @@ fn config_help_names_every_key_the_file_takes() {
         "sftp_port" => "2222".to_owned(),
         "streams" => "[\"JimmyLoup=jimmy\"]".to_owned(),
         "sftp_host_key_sha256" => format!("\"SHA256:{}\"", "A".repeat(43)),
+        "metrics_addr" => "\"127.0.0.1:0\"".to_owned(),
+        "on_new" => "\"true\"".to_owned(),
+        "nightly_hour" => "3".to_owned(),
+        k if k.ends_with("_secs") => "7".to_owned(),
+        k if ["_minutes", "_threads", "_size", "_retries"]
+            .iter()
+            .any(|s| k.ends_with(s)) =>
+        {
+            "5".to_owned()
+        }
         _ => format!("{:?}", rig.dir.path().join(key)),
     };
-    let text: String = keys
-        .iter()
-        .map(|k| format!("{k} = {}\n", value(k)))
+    let top = keys.iter().filter(|(_, run)| !run);
+    let run = keys.iter().filter(|(_, run)| *run);
+    let line = |(k, _): &(String, bool)| format!("{k} = {}\n", value(k));
+    let text: String = (top.map(line))
+        .chain(std::iter::once("[run]\n".to_owned()))
+        .chain(run.map(line))
         .collect();
     fs::write(&config, text).unwrap();
     let out = rig.run(&["status", "--config", config.to_str().unwrap()]);

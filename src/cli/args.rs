@@ -4,7 +4,10 @@
 //! `resolve`.
 
 use super::{adopt, audit, demo, gaps, log, replay, report_html, run, service, status};
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -60,9 +63,14 @@ pub struct GlobalArgs {
         global = true
     )]
     pub streams: Vec<String>,
-    /// Optional TOML file with the same settings (smb_path, smb_password_file, bronze_root,
-    /// s3_credentials_file, state, streams, sftp_host, sftp_port, sftp_user, sftp_password_file,
-    /// sftp_key_file, sftp_path, sftp_known_hosts, sftp_host_key_sha256).
+    /// Optional TOML file with the same settings, under flags and environment: smb_path,
+    /// smb_password_file, smb_timeout_secs, bronze_root, s3_credentials_file, s3_timeout_secs,
+    /// state, store_wait_secs, streams, sftp_host, sftp_port, sftp_user, sftp_password_file,
+    /// sftp_key_file, sftp_path, sftp_known_hosts, sftp_host_key_sha256, sftp_timeout_secs; and
+    /// in a [run] table: copy_threads, gap_minutes, min_age_secs, incomplete_secs, batch_size,
+    /// interval_secs, max_backoff_secs, on_new, hook_timeout_secs, weather_interval_secs,
+    /// sftp_retries, sftp_retry_secs, nightly_hour, metrics_addr, silence_minutes. No secrets
+    /// inline: *_file keys or the environment.
     #[arg(long, env = "INGEST_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Seconds to wait for a store that another ingest process holds before giving up.
@@ -81,6 +89,88 @@ pub struct GlobalArgs {
     pub log_file: Option<PathBuf>,
     #[command(flatten)]
     pub sftp: SftpArgs,
+    /// Where each option's value came from; filled by [`Cli::from_argv`].
+    #[arg(skip)]
+    pub origins: Origins,
+}
+
+/// Where a setting's value came from, for layering and for `ingest config show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    Env,
+    File,
+    Default,
+}
+
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Flag => "flag",
+            Origin::Env => "env",
+            Origin::File => "file",
+            Origin::Default => "default",
+        }
+    }
+}
+
+/// The origin of every option clap saw, by its id (the flag's name with `_`). An option not
+/// in the map counts as given: a file value never overrides what a caller may have set, even
+/// for a `Cli` parsed without [`Cli::from_argv`].
+#[derive(Debug, Clone, Default)]
+pub struct Origins(BTreeMap<String, Origin>);
+
+impl Origins {
+    /// Whether `id` holds clap's default, so a config file value may replace it.
+    pub fn defaulted(&self, id: &str) -> bool {
+        self.0.get(id) == Some(&Origin::Default)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Origin> {
+        self.0.get(id).copied()
+    }
+
+    /// Records every argument `command` takes: one absent from `matches` (no default, not
+    /// given) counts as defaulted too, so the file may set it.
+    fn record(&mut self, command: &clap::Command, matches: &ArgMatches) {
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            let origin = match matches
+                .try_get_raw(id)
+                .ok()
+                .and_then(|_| matches.value_source(id))
+            {
+                Some(ValueSource::CommandLine) => Origin::Flag,
+                Some(ValueSource::EnvVariable) => Origin::Env,
+                _ => Origin::Default,
+            };
+            self.0.insert(id.to_owned(), origin);
+        }
+    }
+}
+
+impl Cli {
+    /// Parses `argv` and records where each value came from (flag, environment or clap's
+    /// default), which the config file's layering needs: clap alone cannot tell a default
+    /// from a value given. The only way the binary and the service parse a command line.
+    pub fn from_argv<I, T>(argv: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let command = Cli::command();
+        let matches = command.clone().try_get_matches_from(argv)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        let mut origins = Origins::default();
+        origins.record(&command, &matches);
+        if let Some((name, sub)) = matches.subcommand() {
+            if let Some(sub_command) = command.find_subcommand(name) {
+                origins.record(sub_command, sub);
+            }
+        }
+        cli.global.origins = origins;
+        Ok(cli)
+    }
 }
 
 /// The weather sFTP server. The weather flow runs only when a host is set. Secrets are read

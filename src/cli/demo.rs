@@ -93,6 +93,9 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
         streams: settings.streams.clone(),
         store_wait: std::time::Duration::from_secs(5),
         weather: None,
+        config: None,
+        run_file: Default::default(),
+        origins: Default::default(),
     };
     status::run(&resolved, &status::StatusArgs { json: false })?;
     println!("\n6. What never arrived (`ingest gaps`): JimmyLoup's 45-minute outage");

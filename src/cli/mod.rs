@@ -9,6 +9,7 @@
 mod adopt;
 mod args;
 mod audit;
+mod config_file;
 mod demo;
 mod gaps;
 mod log;
@@ -22,7 +23,7 @@ mod since;
 mod status;
 
 // What `main` and the subcommands use, named here so a caller need not know which file holds it.
-pub use args::{Cli, Command, GlobalArgs, LogFormat, SftpArgs};
+pub use args::{Cli, Command, GlobalArgs, LogFormat, Origin, Origins, SftpArgs};
 pub(crate) use report::escaped;
 pub(crate) use resolve::seconds;
 pub use resolve::Resolved;
@@ -41,7 +42,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
     let cfg = cli.global.resolve()?;
     damage::guard(&cfg.state, || match &cli.command {
-        Command::Run(args) => run::run(&cfg, args),
+        Command::Run(args) => run::run(&cfg, &cfg.run_args(args)?),
         Command::Status(args) => status::run(&cfg, args),
         Command::Log(args) => log::run(&cfg, args),
         Command::Gaps(args) => gaps::run(&cfg, args),

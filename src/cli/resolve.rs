@@ -3,7 +3,9 @@
 //! never a flag), the checks that refuse a bad value as a configuration error (exit 2) before
 //! anything runs, and the factories that pick the share's `Source` and the `Bronze`.
 
-use super::args::{GlobalArgs, SftpArgs};
+use super::args::{GlobalArgs, Origins, SftpArgs};
+use super::config_file::{read_config, FileConfig, RunFile};
+use super::run::RunArgs;
 use crate::bronze::s3::{is_s3_url, S3Location};
 use crate::config::{StreamMap, DEFAULT_STREAMS};
 use crate::error::{Error, Result};
@@ -13,29 +15,8 @@ use crate::source::sftp::{
 };
 use crate::source::smb::{self, is_smb_url, SmbSettings};
 use crate::source::{Counted, DirSource, Source};
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// The config file: the global options, nothing else.
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    smb_path: Option<PathBuf>,
-    smb_password_file: Option<PathBuf>,
-    bronze_root: Option<PathBuf>,
-    s3_credentials_file: Option<PathBuf>,
-    state: Option<PathBuf>,
-    streams: Option<Vec<String>>,
-    sftp_host: Option<String>,
-    sftp_port: Option<u16>,
-    sftp_user: Option<String>,
-    sftp_password_file: Option<PathBuf>,
-    sftp_key_file: Option<PathBuf>,
-    sftp_path: Option<String>,
-    sftp_known_hosts: Option<PathBuf>,
-    sftp_host_key_sha256: Option<String>,
-}
 
 /// Global options after merging flags, environment, file and defaults.
 #[derive(Debug, Clone)]
@@ -56,9 +37,23 @@ pub struct Resolved {
     pub store_wait: Duration,
     /// The weather server, when one is configured.
     pub weather: Option<SftpSettings>,
+    /// The config file, if one is given, and its `[run]` table.
+    pub config: Option<PathBuf>,
+    pub(super) run_file: RunFile,
+    pub(super) origins: Origins,
 }
 
 impl Resolved {
+    /// `ingest run`'s options with the config file's `[run]` table under them: a value the
+    /// file sets replaces only a default, never a flag or an environment variable.
+    pub fn run_args(&self, args: &RunArgs) -> Result<RunArgs> {
+        let mut args = args.clone();
+        if let Some(file) = &self.config {
+            self.run_file.layer_onto(&mut args, &self.origins, file)?;
+        }
+        Ok(args)
+    }
+
     /// The Bronze layer the configuration names: the one place a run picks its implementation.
     pub fn bronze(&self) -> Result<std::sync::Arc<dyn crate::bronze::Bronze>> {
         Ok(match &self.object {
@@ -88,11 +83,13 @@ impl Resolved {
 
 impl GlobalArgs {
     pub fn resolve(&self) -> Result<Resolved> {
-        let file = match &self.config {
+        let mut file = match &self.config {
             Some(path) => read_config(path)?,
             None => FileConfig::default(),
         };
-        let weather = self.sftp.resolve(&file, self.config.as_deref())?;
+        let weather = self
+            .sftp
+            .resolve(&file, &self.origins, self.config.as_deref())?;
         let smb_path = self.smb_path.clone().or(file.smb_path.clone());
         let smb = self.smb_settings(smb_path.as_deref(), &file)?;
         let bronze_root = self
@@ -127,18 +124,43 @@ impl GlobalArgs {
                 .or(file.s3_credentials_file),
             s3_timeout: seconds(
                 "--s3-timeout-secs (S3_TIMEOUT_SECS)",
-                self.s3_timeout_secs,
+                self.layered(
+                    "s3_timeout_secs",
+                    self.s3_timeout_secs,
+                    file.s3_timeout_secs,
+                ),
                 1.0,
             )?,
             state,
             streams: StreamMap::parse(&streams)?,
             store_wait: seconds(
                 "--store-wait-secs (INGEST_STORE_WAIT_SECS)",
-                self.store_wait_secs,
+                self.layered(
+                    "store_wait_secs",
+                    self.store_wait_secs,
+                    file.store_wait_secs,
+                ),
                 0.0,
             )?,
             weather,
+            config: self.config.clone(),
+            run_file: file.run.take().unwrap_or_default(),
+            origins: self.origins.clone(),
         })
+    }
+
+    /// The flag's (or environment's) `value` for option `id`, or the config file's when the
+    /// option was left at its default.
+    fn layered<T>(&self, id: &str, value: T, from_file: Option<T>) -> T {
+        layered(&self.origins, id, value, from_file)
+    }
+}
+
+/// `value`, or `from_file` when option `id` holds clap's default.
+fn layered<T>(origins: &Origins, id: &str, value: T, from_file: Option<T>) -> T {
+    match from_file {
+        Some(v) if origins.defaulted(id) => v,
+        _ => value,
     }
 }
 
@@ -149,7 +171,11 @@ impl GlobalArgs {
     fn smb_settings(&self, path: Option<&Path>, file: &FileConfig) -> Result<Option<SmbSettings>> {
         let timeout = seconds(
             "--smb-timeout-secs (SMB_TIMEOUT_SECS)",
-            self.smb_timeout_secs,
+            self.layered(
+                "smb_timeout_secs",
+                self.smb_timeout_secs,
+                file.smb_timeout_secs,
+            ),
             1.0,
         )?;
         let Some(url) = path.and_then(Path::to_str).filter(|p| is_smb_url(p)) else {
@@ -180,10 +206,20 @@ impl SftpArgs {
     /// The weather server's settings, or `None` when no host is configured; `config` is the
     /// config file's path, for messages. The timeout is checked even without a host, as the
     /// other timeouts are.
-    fn resolve(&self, file: &FileConfig, config: Option<&Path>) -> Result<Option<SftpSettings>> {
+    fn resolve(
+        &self,
+        file: &FileConfig,
+        origins: &Origins,
+        config: Option<&Path>,
+    ) -> Result<Option<SftpSettings>> {
         let timeout = seconds(
             "--sftp-timeout-secs (SFTP_TIMEOUT_SECS)",
-            self.sftp_timeout_secs,
+            layered(
+                origins,
+                "sftp_timeout_secs",
+                self.sftp_timeout_secs,
+                file.sftp_timeout_secs,
+            ),
             1.0,
         )?;
         let Some(host) = self.sftp_host.clone().or(file.sftp_host.clone()) else {
@@ -343,13 +379,6 @@ fn default_state(bronze_root: &Path) -> PathBuf {
         Some(p) if !p.as_os_str().is_empty() => p.join("ingest.redb"),
         _ => PathBuf::from("ingest.redb"),
     }
-}
-
-fn read_config(path: &Path) -> Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
-    toml::from_str(&text)
-        .map_err(|e| Error::Config(format!("config file {}: {}", path.display(), e.message())))
 }
 
 #[cfg(test)]

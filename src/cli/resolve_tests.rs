@@ -4,8 +4,9 @@
 
 use super::FileConfig;
 
-/// The backquoted snake_case words of the paragraph that opens README "Configuration".
-fn readme_config_keys() -> Vec<String> {
+/// The backquoted snake_case words of the paragraph that opens README "Configuration": the
+/// top-level keys, then (after `[run]`) the `[run]` table's.
+fn readme_config_keys() -> (Vec<String>, Vec<String>) {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
     let section = readme.split("\n## Configuration\n").nth(1).unwrap();
@@ -13,26 +14,36 @@ fn readme_config_keys() -> Vec<String> {
         .split("\n\n")
         .find(|p| !p.trim().is_empty())
         .unwrap();
-    (paragraph.split('`').skip(1).step_by(2))
-        .filter(|w| {
-            w.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        })
-        .map(str::to_owned)
-        .collect()
+    let (top, run) = paragraph
+        .split_once("`[run]`")
+        .expect("README names the [run] table");
+    let keys = |text: &str| -> Vec<String> {
+        (text.split('`').skip(1).step_by(2))
+            .filter(|w| {
+                w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    (keys(top), keys(run))
 }
 
 #[test]
 fn readme_lists_exactly_the_keys_the_config_file_takes() {
-    let keys = readme_config_keys();
+    let (top, run) = readme_config_keys();
     let value = |key: &str| match key {
-        "sftp_port" => "22",
         "streams" => "[\"JimmyLoup=jimmy\"]",
-        _ => "\"x\"",
+        "metrics_addr" => "\"127.0.0.1:0\"",
+        "on_new" | "sftp_host" | "sftp_user" | "sftp_path" | "sftp_host_key_sha256" => "\"x\"",
+        k if k.ends_with("_file") || k.ends_with("_path") || k.ends_with("_root") => "\"x\"",
+        k if k == "state" || k == "sftp_known_hosts" => "\"x\"",
+        _ => "22",
     };
-    let text: String = keys
-        .iter()
-        .map(|k| format!("{k} = {}\n", value(k)))
+    let line = |k: &String| format!("{k} = {}\n", value(k));
+    let text: String = (top.iter().map(line))
+        .chain(std::iter::once("[run]\n".to_owned()))
+        .chain(run.iter().map(line))
         .collect();
     // Unknown fields are refused: every key README lists is one the file takes.
     let file: FileConfig = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -42,4 +53,95 @@ fn readme_lists_exactly_the_keys_the_config_file_takes() {
         !fields.contains("None"),
         "a key README does not list: {fields}"
     );
+}
+
+/// `ingest ARGS` with `config` written to a temp file and passed as `--config`, resolved, and
+/// its `run` options layered.
+fn run_options(config: &str, args: &[&str]) -> crate::Result<super::super::run::RunArgs> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ingest.toml");
+    std::fs::write(&file, config).unwrap();
+    let argv = ["ingest", "--config", file.to_str().unwrap(), "run"]
+        .into_iter()
+        .chain(args.iter().copied());
+    let cli = crate::cli::Cli::from_argv(argv).expect("the arguments parse");
+    let crate::cli::Command::Run(run) = &cli.command else {
+        unreachable!()
+    };
+    cli.global.resolve()?.run_args(run)
+}
+
+/// One file holds the daemon's settings: the `[run]` table replaces defaults, and a flag
+/// still wins over it (flags > environment > file > defaults).
+#[test]
+fn the_run_table_replaces_defaults_and_a_flag_wins_over_it() {
+    let file = "[run]\ninterval_secs = 7.5\nnightly_hour = 3\nsilence_minutes = 90\n\
+                metrics_addr = \"127.0.0.1:9464\"\non_new = \"notify.cmd\"\nbatch_size = 50\n";
+    let run = run_options(file, &[]).unwrap();
+    assert_eq!(run.interval_secs, 7.5);
+    assert_eq!(run.nightly_hour, 3);
+    assert_eq!(run.silence_minutes, 90);
+    assert_eq!(run.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+    assert_eq!(run.on_new.as_deref(), Some("notify.cmd"));
+    assert_eq!(run.batch_size, 50);
+    let run = run_options(file, &["--interval-secs", "60", "--nightly-hour", "0"]).unwrap();
+    assert_eq!(
+        run.interval_secs, 60.0,
+        "a flag equal to the default still wins"
+    );
+    assert_eq!(run.nightly_hour, 0);
+    assert_eq!(run.silence_minutes, 90);
+}
+
+/// A value clap would refuse as a flag is refused from the file too, naming the key.
+#[test]
+fn an_out_of_range_run_value_is_exit_2_naming_the_key() {
+    for (file, key) in [
+        ("[run]\nnightly_hour = 24\n", "nightly_hour"),
+        ("[run]\nsilence_minutes = 0\n", "silence_minutes"),
+    ] {
+        match run_options(file, &[]) {
+            Err(e @ crate::Error::Config(_)) => {
+                assert!(e.to_string().contains(key), "{e}");
+                assert_eq!(e.exit_code(), 2);
+            }
+            other => panic!("{file}: {other:?}"),
+        }
+    }
+}
+
+/// A secret is never inline in the file: the key is refused by name, its value never echoed,
+/// at the top level and inside tables.
+#[test]
+fn an_inline_secret_is_refused_by_key_without_its_value() {
+    for (file, key) in [
+        ("sftp_password = \"hunter2\"\n", "sftp_password"),
+        ("smb_password = \"hunter2\"\n", "smb_password"),
+        ("[run]\npassword = \"hunter2\"\n", "run.password"),
+        (
+            "[[feed]]\nname = \"x\"\naws_secret_access_key = \"hunter2\"\n",
+            "feed.aws_secret_access_key",
+        ),
+    ] {
+        let e = run_options(file, &[]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains(&format!("`{key}`")), "{msg}");
+        assert!(!msg.contains("hunter2"), "the secret was echoed: {msg}");
+        assert_eq!(e.exit_code(), 2);
+    }
+}
+
+/// A value of the wrong type is named by its line and key, never quoted: the line may hold
+/// a misspelt secret.
+#[test]
+fn a_bad_value_is_named_by_line_and_key_without_the_value() {
+    let e = run_options(
+        "state = \"s.redb\"\n[run]\nnightly_hour = \"hunter2\"\n",
+        &[],
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("line 3, `nightly_hour`"), "{msg}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+    assert_eq!(e.exit_code(), 2);
 }

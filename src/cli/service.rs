@@ -8,7 +8,7 @@
 
 use super::{Cli, Command, GlobalArgs, Resolved};
 use crate::error::{Error, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Subcommand};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -122,7 +122,7 @@ fn daemon_args(run_args: &[OsString]) -> Result<(Resolved, super::run::RunArgs)>
     let argv = ["ingest".into(), "run".into()]
         .into_iter()
         .chain(run_args.iter().cloned());
-    let cli = Cli::try_parse_from::<_, OsString>(argv)
+    let cli = Cli::from_argv::<_, OsString>(argv)
         .map_err(|e| Error::Config(format!("options for `ingest run`: {e}")))?;
     let Command::Run(run) = cli.command else {
         return Err(Error::Config("expected options for `ingest run`".into()));
@@ -132,7 +132,9 @@ fn daemon_args(run_args: &[OsString]) -> Result<(Resolved, super::run::RunArgs)>
             "a service keeps running: leave out --once and --scan".into(),
         ));
     }
-    Ok((cli.global.resolve()?, run))
+    let cfg = cli.global.resolve()?;
+    let run = cfg.run_args(&run)?;
+    Ok((cfg, run))
 }
 
 #[cfg(windows)]
@@ -400,7 +402,7 @@ mod tests {
             log,
             &run_args,
         ));
-        let cli = Cli::try_parse_from(argv).unwrap();
+        let cli = Cli::from_argv(argv).unwrap();
         assert_eq!(cli.global.log_file.as_deref(), Some(log));
         let Command::Service(ServiceArgs {
             action:

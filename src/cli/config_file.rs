@@ -1,0 +1,196 @@
+//! The config file (`--config`, TOML): the global options at the top level, `ingest run`'s in a
+//! `[run]` table, so one file holds every setting a service needs (a Windows service has no
+//! user environment). Secrets are never inline: a key that would hold one is refused by name,
+//! without its value, before anything else is read.
+
+use super::run::RunArgs;
+use super::Origins;
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The config file's global options.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileConfig {
+    pub smb_path: Option<PathBuf>,
+    pub smb_password_file: Option<PathBuf>,
+    pub smb_timeout_secs: Option<f64>,
+    pub bronze_root: Option<PathBuf>,
+    pub s3_credentials_file: Option<PathBuf>,
+    pub s3_timeout_secs: Option<f64>,
+    pub state: Option<PathBuf>,
+    pub store_wait_secs: Option<f64>,
+    pub streams: Option<Vec<String>>,
+    pub sftp_host: Option<String>,
+    pub sftp_port: Option<u16>,
+    pub sftp_user: Option<String>,
+    pub sftp_password_file: Option<PathBuf>,
+    pub sftp_key_file: Option<PathBuf>,
+    pub sftp_path: Option<String>,
+    pub sftp_known_hosts: Option<PathBuf>,
+    pub sftp_host_key_sha256: Option<String>,
+    pub sftp_timeout_secs: Option<f64>,
+    /// `ingest run`'s options.
+    pub run: Option<RunFile>,
+}
+
+/// The `[run]` table: `ingest run`'s options, each named as its flag with `_`.
+#[derive(Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RunFile {
+    pub copy_threads: Option<usize>,
+    pub gap_minutes: Option<u32>,
+    pub min_age_secs: Option<u32>,
+    pub incomplete_secs: Option<u32>,
+    pub batch_size: Option<usize>,
+    pub interval_secs: Option<f64>,
+    pub max_backoff_secs: Option<f64>,
+    pub on_new: Option<String>,
+    pub hook_timeout_secs: Option<f64>,
+    pub weather_interval_secs: Option<u64>,
+    pub sftp_retries: Option<u32>,
+    pub sftp_retry_secs: Option<u64>,
+    pub nightly_hour: Option<u32>,
+    pub metrics_addr: Option<SocketAddr>,
+    pub silence_minutes: Option<u32>,
+}
+
+/// Copies each `[run]` value the file sets into `args` where the option was left at clap's
+/// default: flags and environment win over the file. `file` names the config file, for
+/// messages. Ranges clap checks on flags are checked here too.
+macro_rules! layer {
+    ($args:ident, $run:ident, $origins:ident, $($field:ident),* $(,)?) => {
+        $(
+            if let Some(value) = $run.$field.clone() {
+                if $origins.defaulted(stringify!($field)) {
+                    $args.$field = value.into();
+                }
+            }
+        )*
+    };
+}
+
+impl RunFile {
+    pub fn layer_onto(&self, args: &mut RunArgs, origins: &Origins, file: &Path) -> Result<()> {
+        let out_of_range = |key: &str, range: &str| {
+            Error::Config(format!(
+                "{key} in the config file {} must be {range}",
+                file.display()
+            ))
+        };
+        if self.nightly_hour.is_some_and(|h| h > 23) {
+            return Err(out_of_range("nightly_hour", "an hour from 0 to 23"));
+        }
+        if self
+            .silence_minutes
+            .is_some_and(|m| !(1..=525_600).contains(&m))
+        {
+            return Err(out_of_range("silence_minutes", "1 to 525600 minutes"));
+        }
+        let run = self;
+        layer!(
+            args,
+            run,
+            origins,
+            copy_threads,
+            gap_minutes,
+            min_age_secs,
+            incomplete_secs,
+            batch_size,
+            interval_secs,
+            max_backoff_secs,
+            on_new,
+            hook_timeout_secs,
+            weather_interval_secs,
+            sftp_retries,
+            sftp_retry_secs,
+            nightly_hour,
+            metrics_addr,
+            silence_minutes,
+        );
+        Ok(())
+    }
+}
+
+/// Keys that would hold a secret inline. The file takes only a `*_file` key (or the
+/// environment) for each: a config file is copied, mailed and checked in.
+const INLINE_SECRETS: [(&str, &str); 6] = [
+    ("smb_password", "smb_password_file or SMB_PASSWORD"),
+    ("sftp_password", "sftp_password_file or SFTP_PASSWORD"),
+    ("sftp_key_passphrase", "SFTP_KEY_PASSPHRASE"),
+    ("password", "a *_password_file key or the environment"),
+    (
+        "aws_secret_access_key",
+        "s3_credentials_file or AWS_SECRET_ACCESS_KEY",
+    ),
+    (
+        "aws_access_key_id",
+        "s3_credentials_file or AWS_ACCESS_KEY_ID",
+    ),
+];
+
+pub(super) fn read_config(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
+    let at = |why: String| Error::Config(format!("config file {}: {why}", path.display()));
+    // Read as plain TOML first, so an inline secret is refused by its key before the typed
+    // parse. Errors name the line and its key, never quote it: it may hold a misspelt secret.
+    let table: toml::Table = toml::from_str(&text).map_err(|e| at(located(&text, &e)))?;
+    refuse_inline_secrets(&table, "").map_err(at)?;
+    toml::from_str(&text).map_err(|e| at(located(&text, &e)))
+}
+
+/// A TOML error with the line it is on and that line's key, for a file of many keys.
+fn located(text: &str, e: &toml::de::Error) -> String {
+    let message = redacted(e.message());
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text[start..].lines().next().unwrap_or("");
+    match line.split_once('=').map(|(k, _)| k.trim()) {
+        Some(key) if !key.is_empty() && !key.starts_with('[') => {
+            format!("line {line_no}, `{key}`: {message}")
+        }
+        _ => format!("line {line_no}: {message}"),
+    }
+}
+
+/// `message` with every double-quoted part (serde quotes the value it refused) replaced by
+/// `"…"`: a refused value may be a secret under a misspelt key.
+fn redacted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for (i, part) in message.split('"').enumerate() {
+        out.push_str(if i % 2 == 1 { "…" } else { part });
+        out.push('"');
+    }
+    out.pop();
+    out
+}
+
+/// Refuses any key of `table` (or of a table inside it) that would hold a secret, naming the
+/// key and what to use instead, never the value.
+fn refuse_inline_secrets(table: &toml::Table, prefix: &str) -> std::result::Result<(), String> {
+    for (key, value) in table {
+        let path = format!("{prefix}{key}");
+        if let Some((_, instead)) = INLINE_SECRETS.iter().find(|(k, _)| *k == key) {
+            return Err(format!(
+                "`{path}` would hold a secret inline; the file takes none (use {instead})"
+            ));
+        }
+        let nested = match value {
+            toml::Value::Table(t) => vec![t],
+            toml::Value::Array(items) => items.iter().filter_map(|v| v.as_table()).collect(),
+            _ => Vec::new(),
+        };
+        for t in nested {
+            refuse_inline_secrets(t, &format!("{path}."))?;
+        }
+    }
+    Ok(())
+}
