@@ -4,6 +4,8 @@
 //! # Layout
 //! Data flows source → discover/plan → copy → record, with Bronze and the store beside it:
 //! - [`naming`]: the file-name grammar (sensor minutes, forecast days).
+//! - [`feed`]: a feed's name pattern and cadence, the grammar any time-named file feed is
+//!   declared with.
 //! - [`source`]: where files come from, behind the [`source::Source`] trait: the share as a
 //!   folder ([`source::DirSource`]) and the weather server over sFTP ([`source::sftp`]).
 //! - [`discover`]: which files a pass copies: [`discover::predict`] (lookups of the names the
@@ -47,6 +49,7 @@ pub mod daemon;
 pub mod discover;
 pub mod error;
 pub mod facts;
+pub mod feed;
 pub mod freshness;
 pub mod gaps;
 pub mod hook;
