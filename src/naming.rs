@@ -170,7 +170,8 @@ pub fn truncate_to_minute(t: NaiveDateTime) -> NaiveDateTime {
         .unwrap_or(t)
 }
 
-fn reject_path_like(name: &str) -> Result<(), NameError> {
+/// Refuses what could be a path, a relative component or a hidden file (also for feed patterns).
+pub(crate) fn reject_path_like(name: &str) -> Result<(), NameError> {
     let bad = name.is_empty()
         || name == "."
         || name == ".."
@@ -190,7 +191,8 @@ fn digits(b: &[u8]) -> Result<u32, NameError> {
     Ok(b.iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0')))
 }
 
-fn check_apartment(apartment: &str) -> Result<(), NameError> {
+/// A stream (apartment) value: 1 to 64 ASCII letters and digits (also for feed patterns).
+pub(crate) fn check_apartment(apartment: &str) -> Result<(), NameError> {
     let ok = !apartment.is_empty()
         && apartment.len() <= MAX_APARTMENT_LEN
         && apartment.bytes().all(|c| c.is_ascii_alphanumeric());
