@@ -548,3 +548,7 @@ fn witness(mut chosen: Vec<u8>) -> String {
 #[cfg(test)]
 #[path = "pattern_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "pattern_seed_tests.rs"]
+mod seed_tests;
