@@ -22,7 +22,8 @@ const TEMP_ENDING: &str = ".ingest-tmp";
 /// The longest stream value (`naming::check_apartment`, `config::check_stream_name`).
 const MAX_STREAM_LEN: usize = 64;
 
-/// A checked name pattern and the cadence its names are on.
+/// A checked name pattern and the cadence its names are on. `{` and `}` only open and close
+/// placeholders (there is no escape: no data name needs a brace).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
     text: String,
