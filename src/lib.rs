@@ -4,8 +4,8 @@
 //! # Layout
 //! Data flows source → discover/plan → copy → record, with Bronze and the store beside it:
 //! - [`naming`]: the file-name grammar (sensor minutes, forecast days).
-//! - [`feed`]: a feed's name pattern and cadence, the grammar any time-named file feed is
-//!   declared with.
+//! - [`feed`]: a feed declared (source, name pattern, cadence, streams, layout, check, zone),
+//!   its grammar, the seed's two as feeds, and `[[feed]]` tables read into feeds.
 //! - [`source`]: where files come from, behind the [`source::Source`] trait: the share as a
 //!   folder ([`source::DirSource`]) and the weather server over sFTP ([`source::sftp`]).
 //! - [`discover`]: which files a pass copies: [`discover::predict`] (lookups of the names the

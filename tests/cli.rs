@@ -181,6 +181,7 @@ fn run_with_nothing_configured_names_every_way_to_configure_it() {
         "--sftp-host",
         "SFTP_HOST",
         "sftp_host in the config file",
+        "a [[feed]] there",
     ] {
         assert!(err.contains(way), "names {way}: {err}");
     }
@@ -258,25 +259,39 @@ fn service_commands_outside_windows_are_exit_2_naming_the_alternative() {
     assert!(err.contains("--once"), "{err}");
 }
 
+/// Where a key README "Configuration" lists goes in the config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Top,
+    Run,
+    Feed,
+}
+
 /// The keys README "Configuration" says the config file takes (the backquoted snake_case
-/// words of its first paragraph), with whether each is in the `[run]` table (named after it).
-fn readme_config_keys() -> Vec<(String, bool)> {
+/// words of its first paragraph), each with its table (named before its keys).
+fn readme_config_keys() -> Vec<(String, Table)> {
     let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let section = readme.split("\n## Configuration\n").nth(1).unwrap();
     let paragraph = section
         .split("\n\n")
         .find(|p| !p.trim().is_empty())
         .unwrap();
-    let mut in_run = false;
+    let mut table = Table::Top;
     let mut keys = Vec::new();
     for word in paragraph.split('`').skip(1).step_by(2) {
-        in_run |= word == "[run]";
+        match word {
+            "[run]" => table = Table::Run,
+            "[[feed]]" => table = Table::Feed,
+            _ => {}
+        }
         if (word.chars()).all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-            keys.push((word.to_owned(), in_run));
+            keys.push((word.to_owned(), table));
         }
     }
-    assert!(keys.len() > 30, "README lists the keys: {keys:?}");
-    assert!(keys.iter().any(|(_, run)| *run), "and the [run] table's");
+    assert!(keys.len() > 40, "README lists the keys: {keys:?}");
+    for t in [Table::Run, Table::Feed] {
+        assert!(keys.iter().any(|(_, k)| *k == t), "and the {t:?} table's");
+    }
     keys
 }
 
@@ -302,6 +317,7 @@ fn config_help_names_every_key_the_file_takes() {
     }
     let rig = Rig::new();
     let config = rig.dir.path().join("all.toml");
+    let path = |key: &str| format!("{:?}", rig.dir.path().join(key));
     let value = |key: &str| match key {
         "sftp_port" => "2222".to_owned(),
         "streams" => "[\"JimmyLoup=jimmy\"]".to_owned(),
@@ -316,15 +332,45 @@ fn config_help_names_every_key_the_file_takes() {
         {
             "5".to_owned()
         }
-        _ => format!("{:?}", rig.dir.path().join(key)),
+        _ => path(key),
     };
-    let top = keys.iter().filter(|(_, run)| !run);
-    let run = keys.iter().filter(|(_, run)| *run);
-    let line = |(k, _): &(String, bool)| format!("{k} = {}\n", value(k));
-    let text: String = (top.map(line))
-        .chain(std::iter::once("[run]\n".to_owned()))
-        .chain(run.map(line))
-        .collect();
+    // A feed's keys are valid together only for some sources: every key but `alias` in an
+    // sFTP feed with {stream}, `alias` in a second feed without it.
+    let feed_value = |key: &str| match key {
+        "name" => "\"meter\"".to_owned(),
+        "source" => "\"sftp://u@127.0.0.1:2222/x\"".to_owned(),
+        "pattern" => "\"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"".to_owned(),
+        "cadence" => "\"5m\"".to_owned(),
+        "streams" => "{ A1 = \"a1\" }".to_owned(),
+        "layout" => "\"{alias}/{YYYY}/{MM}\"".to_owned(),
+        "check" => "\"csv\"".to_owned(),
+        "timezone" => "\"Europe/Zurich\"".to_owned(),
+        "silence_minutes" => "30".to_owned(),
+        "host_key_sha256" => format!("\"SHA256:{}\"", "A".repeat(43)),
+        _ => path(key),
+    };
+    let mut text = String::new();
+    for (table, header) in [
+        (Table::Top, ""),
+        (Table::Run, "[run]\n"),
+        (Table::Feed, "[[feed]]\n"),
+    ] {
+        text.push_str(header);
+        for (k, _) in keys.iter().filter(|(k, t)| *t == table && k != "alias") {
+            let v = if table == Table::Feed {
+                feed_value(k)
+            } else {
+                value(k)
+            };
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    assert!(keys.iter().any(|(k, t)| k == "alias" && *t == Table::Feed));
+    text.push_str(&format!(
+        "[[feed]]\nname = \"daily\"\nsource = {}\npattern = \"d_{{YYYY}}{{MM}}{{DD}}.csv\"\n\
+         cadence = \"1d\"\nalias = \"daily\"\n",
+        path("daily")
+    ));
     fs::write(&config, text).unwrap();
     let out = rig.run(&["status", "--config", config.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);

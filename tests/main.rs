@@ -9,6 +9,7 @@ mod bronze_links;
 mod bronze_outage;
 mod cli;
 mod completeness;
+mod config;
 // The contract suites of src/testing/contract, run here against the real servers (the unit
 // tests run them against the rest); they name the library `lib`. With a server's feature
 // off, that seam's suite has nothing to run against here.

@@ -3,7 +3,7 @@
 //! puts a flag over its environment variable; the config file and the defaults come after, in
 //! `resolve`.
 
-use super::{adopt, audit, demo, gaps, log, replay, report_html, run, service, status};
+use super::{adopt, audit, config_cmd, demo, gaps, log, replay, report_html, run, service, status};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::collections::BTreeMap;
@@ -69,8 +69,10 @@ pub struct GlobalArgs {
     /// sftp_key_file, sftp_path, sftp_known_hosts, sftp_host_key_sha256, sftp_timeout_secs; and
     /// in a [run] table: copy_threads, gap_minutes, min_age_secs, incomplete_secs, batch_size,
     /// interval_secs, max_backoff_secs, on_new, hook_timeout_secs, weather_interval_secs,
-    /// sftp_retries, sftp_retry_secs, nightly_hour, metrics_addr, silence_minutes. No secrets
-    /// inline: *_file keys or the environment.
+    /// sftp_retries, sftp_retry_secs, nightly_hour, metrics_addr, silence_minutes; and any
+    /// number of [[feed]] tables: name, source, pattern, cadence, streams or alias, layout,
+    /// check, timezone, silence_minutes, password_file, key_file, known_hosts,
+    /// host_key_sha256. No secrets inline: *_file keys or the environment.
     #[arg(long, env = "INGEST_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Seconds to wait for a store that another ingest process holds before giving up.
@@ -168,6 +170,13 @@ impl Cli {
                 origins.record(sub_command, sub);
             }
         }
+        if let Command::Config(config) = &mut cli.command {
+            // What `run` would take from the environment, for `config show`.
+            let run = command.find_subcommand("run").expect("the run subcommand");
+            let matches = run.clone().try_get_matches_from(["run"])?;
+            origins.record(run, &matches);
+            config.run = Some(super::run::RunArgs::from_arg_matches(&matches)?);
+        }
         cli.global.origins = origins;
         Ok(cli)
     }
@@ -237,6 +246,8 @@ pub enum Command {
     Adopt(adopt::AdoptArgs),
     /// Build a sample share, ingest it, and show the result.
     Demo(demo::DemoArgs),
+    /// Check the configuration and reach every source and Bronze with it, or show it.
+    Config(config_cmd::ConfigArgs),
     /// Run `ingest run` as a Windows service: install or uninstall it.
     Service(service::ServiceArgs),
 }

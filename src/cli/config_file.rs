@@ -6,7 +6,11 @@
 use super::run::RunArgs;
 use super::Origins;
 use crate::error::{Error, Result};
+use crate::feed::seed::{shape_of, SeedShape};
+use crate::feed::table::{self, Declared, FeedTable};
+use crate::feed::{FeedSource, Streams};
 use serde::Deserialize;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -34,6 +38,88 @@ pub(super) struct FileConfig {
     pub sftp_timeout_secs: Option<f64>,
     /// `ingest run`'s options.
     pub run: Option<RunFile>,
+    /// `[[feed]]` tables.
+    pub feed: Option<Vec<FeedTable>>,
+    /// The keys the file set (`[run]`'s as `run.KEY`), and those its seed-shaped feeds set:
+    /// where `config show` says "file".
+    #[serde(skip)]
+    pub keys: BTreeSet<String>,
+}
+
+impl FileConfig {
+    /// Reads the `[[feed]]` tables. A feed of one of the seed's shapes (README, "Feeds") is
+    /// written into the keys its flow reads (`smb_path`, `streams`, `sftp_*`), so flags and
+    /// environment still win over it; the feeds of other shapes are returned, declared and
+    /// checked but not run by this release.
+    pub fn desugar_feeds(&mut self, file: &Path) -> Result<Vec<Declared>> {
+        let declared = table::read_all(self.feed.as_deref().unwrap_or_default())?;
+        let mut others = Vec::new();
+        for one in declared {
+            match shape_of(&one.feed) {
+                Some(SeedShape::Sensors) => self.take_sensors(&one, file)?,
+                Some(SeedShape::Weather) => self.take_weather(&one, file)?,
+                None => others.push(one),
+            }
+        }
+        Ok(others)
+    }
+
+    fn take_sensors(&mut self, one: &Declared, file: &Path) -> Result<()> {
+        self.unset_or_twice(
+            &one.feed.name,
+            &[("smb_path", self.smb_path.is_some())],
+            file,
+        )?;
+        self.smb_path = Some(match &one.feed.source {
+            FeedSource::Folder(p) => p.clone(),
+            other => PathBuf::from(other.describe()),
+        });
+        if let Streams::Named(map) = &one.feed.streams {
+            self.streams = Some(map.iter().map(|(s, a)| format!("{s}={a}")).collect());
+        }
+        self.smb_password_file = one.password_file.clone().or(self.smb_password_file.take());
+        self.keys.extend(["smb_path", "streams"].map(String::from));
+        Ok(())
+    }
+
+    fn take_weather(&mut self, one: &Declared, file: &Path) -> Result<()> {
+        self.unset_or_twice(
+            &one.feed.name,
+            &[("sftp_host", self.sftp_host.is_some())],
+            file,
+        )?;
+        if let FeedSource::Sftp {
+            user,
+            host,
+            port,
+            path,
+        } = &one.feed.source
+        {
+            self.sftp_host = Some(host.clone());
+            self.sftp_port = Some(*port);
+            self.sftp_user = Some(user.clone());
+            self.sftp_path = Some(path.clone());
+        }
+        self.sftp_password_file = one.password_file.clone().or(self.sftp_password_file.take());
+        self.sftp_key_file = one.key_file.clone().or(self.sftp_key_file.take());
+        self.sftp_known_hosts = one.known_hosts.clone().or(self.sftp_known_hosts.take());
+        self.sftp_host_key_sha256 =
+            (one.host_key_sha256.clone()).or(self.sftp_host_key_sha256.take());
+        Ok(())
+    }
+
+    /// Refuses a seed-shaped feed when the file already names its flow's source, by a key or
+    /// by another feed of the same shape: which one runs would be a guess.
+    fn unset_or_twice(&self, feed: &str, keys: &[(&str, bool)], file: &Path) -> Result<()> {
+        match keys.iter().find(|(_, set)| *set) {
+            Some((key, _)) => Err(Error::Config(format!(
+                "config file {}: feed `{feed}` and `{key}` (or another feed of its shape) both \
+                 name the same flow's source; keep one",
+                file.display()
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The `[run]` table: `ingest run`'s options, each named as its flag with `_`.
@@ -139,7 +225,14 @@ pub(super) fn read_config(path: &Path) -> Result<FileConfig> {
     // parse. Errors name the line and its key, never quote it: it may hold a misspelt secret.
     let table: toml::Table = toml::from_str(&text).map_err(|e| at(located(&text, &e)))?;
     refuse_inline_secrets(&table, "").map_err(at)?;
-    toml::from_str(&text).map_err(|e| at(located(&text, &e)))
+    let mut config: FileConfig = toml::from_str(&text).map_err(|e| at(located(&text, &e)))?;
+    for (key, value) in &table {
+        config.keys.insert(key.clone());
+        if let (true, Some(run)) = (key == "run", value.as_table()) {
+            config.keys.extend(run.keys().map(|k| format!("run.{k}")));
+        }
+    }
+    Ok(config)
 }
 
 /// A TOML error with the line it is on and that line's key, for a file of many keys.

@@ -94,8 +94,10 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
         store_wait: std::time::Duration::from_secs(5),
         weather: None,
         config: None,
+        undriven: Vec::new(),
         run_file: Default::default(),
         origins: Default::default(),
+        file_keys: Default::default(),
     };
     status::run(&resolved, &status::StatusArgs { json: false })?;
     println!("\n6. What never arrived (`ingest gaps`): JimmyLoup's 45-minute outage");

@@ -4,11 +4,14 @@
 //!
 //! `args` is what clap parses (its doc comments are the help); `resolve` turns that into the
 //! [`Resolved`] settings (config file, layering, secrets, the Source and Bronze factories);
-//! `report` is what commands print; this module dispatches a parsed command to its subcommand.
+//! `config_file` is the TOML file (its `[run]` and `[[feed]]` tables, inline secrets refused);
+//! `config_cmd` is `ingest config check|show`; `report` is what commands print; this module
+//! dispatches a parsed command to its subcommand.
 
 mod adopt;
 mod args;
 mod audit;
+mod config_cmd;
 mod config_file;
 mod demo;
 mod gaps;
@@ -50,6 +53,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Audit(args) => audit::run(&cfg, args),
         Command::Replay(args) => replay::run(&cfg, args),
         Command::Adopt(args) => adopt::run(&cfg, args),
+        Command::Config(args) => config_cmd::run(&cfg, args),
         // Returned above: the demo keeps its store in its own folder, not at `cfg.state`,
         // and `service` only registers a command line.
         Command::Demo(args) => demo::run(&cli.global, args),

@@ -39,11 +39,29 @@ pub struct Resolved {
     pub weather: Option<SftpSettings>,
     /// The config file, if one is given, and its `[run]` table.
     pub config: Option<PathBuf>,
+    /// The file's feeds of shapes other than the seed's two: declared and checked, not yet
+    /// run by this release (`run` refuses them, naming each).
+    pub undriven: Vec<crate::feed::table::Declared>,
     pub(super) run_file: RunFile,
     pub(super) origins: Origins,
+    /// The keys the config file set (see `FileConfig::keys`).
+    pub(super) file_keys: std::collections::BTreeSet<String>,
 }
 
 impl Resolved {
+    /// Where option `id`'s value came from: a flag or the environment, else the config file
+    /// when it set the key (`[run]`'s included), else the default.
+    pub fn origin_of(&self, id: &str) -> super::Origin {
+        use super::Origin;
+        match self.origins.get(id) {
+            Some(o @ (Origin::Flag | Origin::Env)) => o,
+            _ if self.file_keys.contains(id) || self.file_keys.contains(&format!("run.{id}")) => {
+                Origin::File
+            }
+            _ => Origin::Default,
+        }
+    }
+
     /// `ingest run`'s options with the config file's `[run]` table under them: a value the
     /// file sets replaces only a default, never a flag or an environment variable.
     pub fn run_args(&self, args: &RunArgs) -> Result<RunArgs> {
@@ -86,6 +104,10 @@ impl GlobalArgs {
         let mut file = match &self.config {
             Some(path) => read_config(path)?,
             None => FileConfig::default(),
+        };
+        let undriven = match &self.config {
+            Some(path) => file.desugar_feeds(path)?,
+            None => Vec::new(),
         };
         let weather = self
             .sftp
@@ -144,7 +166,9 @@ impl GlobalArgs {
             )?,
             weather,
             config: self.config.clone(),
+            undriven,
             run_file: file.run.take().unwrap_or_default(),
+            file_keys: std::mem::take(&mut file.keys),
             origins: self.origins.clone(),
         })
     }

@@ -5,8 +5,8 @@
 use super::FileConfig;
 
 /// The backquoted snake_case words of the paragraph that opens README "Configuration": the
-/// top-level keys, then (after `[run]`) the `[run]` table's.
-fn readme_config_keys() -> (Vec<String>, Vec<String>) {
+/// top-level keys, then (after `[run]`) the `[run]` table's, then (after `[[feed]]`) a feed's.
+fn readme_config_keys() -> (Vec<String>, Vec<String>, Vec<String>) {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
     let section = readme.split("\n## Configuration\n").nth(1).unwrap();
@@ -14,9 +14,10 @@ fn readme_config_keys() -> (Vec<String>, Vec<String>) {
         .split("\n\n")
         .find(|p| !p.trim().is_empty())
         .unwrap();
-    let (top, run) = paragraph
+    let (top, rest) = paragraph
         .split_once("`[run]`")
         .expect("README names the [run] table");
+    let (run, feed) = rest.split_once("`[[feed]]`").expect("and [[feed]] tables");
     let keys = |text: &str| -> Vec<String> {
         (text.split('`').skip(1).step_by(2))
             .filter(|w| {
@@ -26,25 +27,32 @@ fn readme_config_keys() -> (Vec<String>, Vec<String>) {
             .map(str::to_owned)
             .collect()
     };
-    (keys(top), keys(run))
+    (keys(top), keys(run), keys(feed))
 }
 
 #[test]
 fn readme_lists_exactly_the_keys_the_config_file_takes() {
-    let (top, run) = readme_config_keys();
-    let value = |key: &str| match key {
+    let (top, run, feed) = readme_config_keys();
+    // Values of the right type only: this checks the keys, not the values.
+    let value = |key: &str, in_feed: bool| match key {
+        "streams" if in_feed => "{ A = \"a\" }",
         "streams" => "[\"JimmyLoup=jimmy\"]",
         "metrics_addr" => "\"127.0.0.1:0\"",
-        "on_new" | "sftp_host" | "sftp_user" | "sftp_path" | "sftp_host_key_sha256" => "\"x\"",
-        k if k.ends_with("_file") || k.ends_with("_path") || k.ends_with("_root") => "\"x\"",
-        k if k == "state" || k == "sftp_known_hosts" => "\"x\"",
-        _ => "22",
+        k if k.ends_with("_secs") || k.ends_with("_minutes") || k.ends_with("_hour") => "22",
+        "copy_threads" | "batch_size" | "sftp_retries" | "sftp_port" => "22",
+        _ => "\"x\"",
     };
-    let line = |k: &String| format!("{k} = {}\n", value(k));
-    let text: String = (top.iter().map(line))
-        .chain(std::iter::once("[run]\n".to_owned()))
-        .chain(run.iter().map(line))
-        .collect();
+    let lines = |keys: &[String], in_feed: bool| -> String {
+        keys.iter()
+            .map(|k| format!("{k} = {}\n", value(k, in_feed)))
+            .collect()
+    };
+    let text = format!(
+        "{}[run]\n{}[[feed]]\n{}",
+        lines(&top, false),
+        lines(&run, false),
+        lines(&feed, true)
+    );
     // Unknown fields are refused: every key README lists is one the file takes.
     let file: FileConfig = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     // And every field is set: the file takes no key README leaves out.

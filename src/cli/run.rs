@@ -103,6 +103,40 @@ pub struct RunArgs {
     pub silence_minutes: u32,
 }
 
+impl RunArgs {
+    /// The options the config file's `[run]` table takes, as `config show` prints them
+    /// (TOML values; `None`: not set).
+    pub fn shown(&self) -> Vec<(&'static str, Option<String>)> {
+        let some = |v: String| Some(v);
+        vec![
+            ("copy_threads", some(self.copy_threads.to_string())),
+            ("gap_minutes", some(self.gap_minutes.to_string())),
+            ("min_age_secs", some(self.min_age_secs.to_string())),
+            ("incomplete_secs", some(self.incomplete_secs.to_string())),
+            ("batch_size", some(self.batch_size.to_string())),
+            ("interval_secs", some(self.interval_secs.to_string())),
+            ("max_backoff_secs", some(self.max_backoff_secs.to_string())),
+            ("on_new", self.on_new.as_ref().map(|v| format!("{v:?}"))),
+            (
+                "hook_timeout_secs",
+                some(self.hook_timeout_secs.to_string()),
+            ),
+            (
+                "weather_interval_secs",
+                some(self.weather_interval_secs.to_string()),
+            ),
+            ("sftp_retries", some(self.sftp_retries.to_string())),
+            ("sftp_retry_secs", some(self.sftp_retry_secs.to_string())),
+            ("nightly_hour", some(self.nightly_hour.to_string())),
+            (
+                "metrics_addr",
+                self.metrics_addr.map(|a| format!("\"{a}\"")),
+            ),
+            ("silence_minutes", some(self.silence_minutes.to_string())),
+        ]
+    }
+}
+
 /// `ingest run` from the command line.
 pub fn run(cfg: &Resolved, args: &RunArgs) -> Result<ExitCode> {
     run_until(cfg, args, StopOn::Console)
@@ -110,10 +144,21 @@ pub fn run(cfg: &Resolved, args: &RunArgs) -> Result<ExitCode> {
 
 /// `ingest run`, with the daemon stopped by `stop_on`.
 pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<ExitCode> {
+    if let Some(one) = cfg.undriven.first() {
+        // Refused rather than skipped: a declared feed that silently never runs would be
+        // found missing only when its files are needed.
+        return Err(Error::Config(format!(
+            "feed `{}`: this release runs feeds shaped like the seed's sensors or weather \
+             (README, \"Feeds\"); this one is declared and checked (`ingest config check`) but \
+             cannot run yet: remove it from the config file to run the others",
+            one.feed.name
+        )));
+    }
     if cfg.smb_path.is_none() && cfg.weather.is_none() {
         return Err(Error::Config(
-            "nothing to ingest: no share (--smb-path, SMB_PATH or smb_path in the config file) \
-             and no weather server (--sftp-host, SFTP_HOST or sftp_host in the config file)"
+            "nothing to ingest: no share (--smb-path, SMB_PATH, smb_path in the config file or \
+             a [[feed]] there) and no weather server (--sftp-host, SFTP_HOST, sftp_host in the \
+             config file or a [[feed]] there)"
                 .into(),
         ));
     }

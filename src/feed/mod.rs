@@ -1,9 +1,136 @@
 //! Feeds: a time-named file feed is declared by a name pattern and a cadence, as values.
 //! [`Cadence`] is how often a file comes (and the slots it comes in); [`Pattern`] is the name
-//! grammar, checked once so that every name it formats parses back to the same slot.
+//! grammar, checked once so that every name it formats parses back to the same slot. A
+//! [`Feed`] is the whole declaration: where the files come from, their grammar, the streams
+//! and where each lands in Bronze, the whole-file check and the names' time zone.
+//! [`table`] reads `[[feed]]` tables of the config file into feeds, refusing a bad one by feed
+//! and field; [`seed`] builds the seed's two (`sensors`, `weather`) when no table names them.
 
 pub mod cadence;
 pub mod pattern;
+pub mod seed;
+pub mod table;
 
 pub use cadence::Cadence;
 pub use pattern::{Pattern, PatternError};
+
+use crate::config::StreamMap;
+use chrono_tz::Tz;
+use std::path::PathBuf;
+
+/// One declared feed.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    /// Its name: lower-case letters, digits, `-`, `_` (it labels metrics and events).
+    pub name: String,
+    pub source: FeedSource,
+    pub pattern: Pattern,
+    pub streams: Streams,
+    /// Where a file lands below Bronze, `{alias}/{YYYY}/{MM}/{DD}[/{HH}]` by default.
+    pub layout: String,
+    pub check: Check,
+    /// The zone the names' times are in; `None`: the machine's.
+    pub zone: Option<Tz>,
+    /// Minutes without a new file before a stream is reported silent; `None`: scaled to the
+    /// cadence.
+    pub silence_minutes: Option<u32>,
+}
+
+impl Feed {
+    pub fn cadence(&self) -> Cadence {
+        self.pattern.cadence()
+    }
+
+    /// The Bronze layout when the feed sets none: by hour below a day, by day for daily feeds
+    /// (the seed's two layouts).
+    pub fn default_layout(cadence: Cadence) -> &'static str {
+        if cadence.is_daily() {
+            "{alias}/{YYYY}/{MM}/{DD}"
+        } else {
+            "{alias}/{YYYY}/{MM}/{DD}/{HH}"
+        }
+    }
+}
+
+/// Where a feed's files come from; credentials stay in the settings that reach them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedSource {
+    /// A folder: a mounted share, a mapped drive (`Z:\`) or a local folder.
+    Folder(PathBuf),
+    /// A share read natively, `smb://[USER@]HOST[:PORT]/SHARE[/DIR]`.
+    Smb(String),
+    /// `sftp://USER@HOST[:PORT]/PATH`.
+    Sftp {
+        user: String,
+        host: String,
+        port: u16,
+        path: String,
+    },
+}
+
+impl FeedSource {
+    /// What it is, for messages and `config show` (never a password: none is accepted in it).
+    pub fn describe(&self) -> String {
+        match self {
+            FeedSource::Folder(p) => p.display().to_string(),
+            FeedSource::Smb(url) => url.clone(),
+            FeedSource::Sftp {
+                user,
+                host,
+                port,
+                path,
+            } => format!("sftp://{user}@{host}:{port}{path}"),
+        }
+    }
+}
+
+/// The streams of a feed: `{stream}` values → Bronze aliases, or the one alias of a feed
+/// whose pattern has no `{stream}`.
+#[derive(Debug, Clone)]
+pub enum Streams {
+    Named(StreamMap),
+    Single(String),
+}
+
+impl Streams {
+    /// (stream, alias) pairs; a single-stream feed's stream is its alias.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        match self {
+            Streams::Named(map) => map
+                .iter()
+                .map(|(s, a)| (s.to_owned(), a.to_owned()))
+                .collect(),
+            Streams::Single(alias) => vec![(alias.clone(), alias.clone())],
+        }
+    }
+}
+
+/// The whole-file check a file passes before it is copied: a writer that paused leaves a
+/// file that is not yet a whole document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// One whole JSON document.
+    Json,
+    /// Ends with a line break (a CSV writer finishes its last row).
+    Csv,
+    None,
+}
+
+impl Check {
+    pub fn parse(text: &str) -> Option<Check> {
+        match text {
+            "json" => Some(Check::Json),
+            "csv" => Some(Check::Csv),
+            "none" => Some(Check::None),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::Json => "json",
+            Check::Csv => "csv",
+            Check::None => "none",
+        }
+    }
+}
