@@ -146,7 +146,7 @@ fn a_feed_this_release_does_not_run_is_checked_and_run_refuses_it() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("feed `meter`: declared, not run by this release"),
+        stdout.contains("feed `meter`: source share reached (declared, not run by this release"),
         "{stdout}"
     );
     let out = ingest(
@@ -215,4 +215,19 @@ fn a_share_named_by_a_key_and_a_feed_is_refused() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("feed `sensors` and `smb_path`"), "{stderr}");
+}
+
+/// With nothing configured, `config check` does not say all is well: a FAIL line names every
+/// way to declare a feed (exit 1), as `run` would refuse to start.
+#[test]
+fn config_check_with_no_feed_fails_naming_how_to_declare_one() {
+    let rig = Rig::new();
+    let out = ingest(rig.dir.path(), &["config", "check"], &[]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("no config file: valid, 0 feed(s)"), "{stdout}");
+    let fail = stdout.lines().find(|l| l.starts_with("FAIL")).unwrap_or_default();
+    for way in ["SMB_PATH", "sftp_host", "[[feed]]"] {
+        assert!(fail.contains(way), "names {way}: {stdout}");
+    }
 }

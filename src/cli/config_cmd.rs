@@ -84,19 +84,15 @@ fn check(cfg: &Resolved) -> ExitCode {
     });
     let feeds = feeds(cfg);
     line(true, format!("{file}: valid, {} feed(s)", feeds.len()));
+    if feeds.is_empty() {
+        let none = "no feed: set a share (--smb-path, SMB_PATH or smb_path) or a weather server \
+                    (--sftp-host, SFTP_HOST or sftp_host), or declare a [[feed]] in the config file";
+        line(false, none.into());
+    }
     for feed in &feeds {
         line(true, sample_line(feed));
-        match reach(cfg, feed) {
-            Some(Ok(())) => line(true, format!("feed `{}`: source {} reached", feed.name, feed.source.describe())),
-            Some(Err(why)) => line(false, format!("feed `{}`: source {}: {why}", feed.name, feed.source.describe())),
-            None => line(
-                true,
-                format!(
-                    "feed `{}`: declared, not run by this release (README, \"Feeds\"); its source is not reached",
-                    feed.name
-                ),
-            ),
-        }
+        let (ok, what) = reach_line(cfg, feed);
+        line(ok, what);
     }
     match bronze_check(cfg) {
         Ok(what) => line(true, what),
@@ -128,11 +124,38 @@ fn sample_line(feed: &Feed) -> String {
     )
 }
 
+/// Whether the feed's source was reached, and the line saying so.
+fn reach_line(cfg: &Resolved, feed: &Feed) -> (bool, String) {
+    let (name, at) = (&feed.name, feed.source.describe());
+    let unrun = cfg.undriven.iter().any(|d| &d.feed.name == name);
+    let note = if unrun {
+        " (declared, not run by this release: README, \"Feeds\")"
+    } else {
+        ""
+    };
+    match reach(cfg, feed) {
+        Some(Ok(())) => (true, format!("feed `{name}`: source {at} reached{note}")),
+        Some(Err(why)) => (false, format!("feed `{name}`: source {at}: {why}")),
+        None => (
+            true,
+            format!(
+                "feed `{name}`: declared, not run by this release (README, \"Feeds\"); its \
+                 source {at} is not reached"
+            ),
+        ),
+    }
+}
+
 /// Reaches the feed's source with the configured client and login (`None`: a feed this
-/// release does not run, so no client is configured for it).
+/// release does not run, so no client is configured for it, unless it is a folder).
 fn reach(cfg: &Resolved, feed: &Feed) -> Option<std::result::Result<(), String>> {
     let source: Box<crate::source::Counted<dyn Source + Send>> = match seed::shape_of(feed) {
-        _ if cfg.undriven.iter().any(|d| d.feed.name == feed.name) => return None,
+        _ if cfg.undriven.iter().any(|d| d.feed.name == feed.name) => match &feed.source {
+            FeedSource::Folder(path) => Box::new(crate::source::Counted::new(
+                crate::source::DirSource::new(path),
+            )),
+            _ => return None,
+        },
         Some(seed::SeedShape::Sensors) => match cfg.share() {
             Ok(Some(s)) => s,
             Ok(None) => return None,
