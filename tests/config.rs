@@ -3,16 +3,23 @@
 //! example file from the repo, a typo, a share that is not there, a feed this release does
 //! not run yet.
 
-use crate::util::{output_of, Rig};
+use crate::util::{output_of, Rig, INGEST_VARS};
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// The binary in `dir`, with an empty environment (nothing of the caller's ingest settings
-/// leaks in) plus `env`.
+/// The binary in `dir`, with none of the caller's ingest settings (the environment is not
+/// cleared: Windows needs its own variables) plus `env`.
 fn ingest(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
-    c.env_clear().env("HOME", dir).current_dir(dir).args(args);
+    for var in
+        INGEST_VARS
+            .iter()
+            .chain(&["INTERVAL_SECS", "NIGHTLY_HOUR", "INGEST_SILENCE_MINUTES"])
+    {
+        c.env_remove(var);
+    }
+    c.env("HOME", dir).current_dir(dir).args(args);
     c.envs(env.iter().copied());
     output_of(&mut c)
 }
@@ -225,8 +232,14 @@ fn config_check_with_no_feed_fails_naming_how_to_declare_one() {
     let out = ingest(rig.dir.path(), &["config", "check"], &[]);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("no config file: valid, 0 feed(s)"), "{stdout}");
-    let fail = stdout.lines().find(|l| l.starts_with("FAIL")).unwrap_or_default();
+    assert!(
+        stdout.contains("no config file: valid, 0 feed(s)"),
+        "{stdout}"
+    );
+    let fail = stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL"))
+        .unwrap_or_default();
     for way in ["SMB_PATH", "sftp_host", "[[feed]]"] {
         assert!(fail.contains(way), "names {way}: {stdout}");
     }

@@ -18,6 +18,38 @@ pub struct Rig {
     pub env: Vec<(&'static str, String)>,
 }
 
+/// The environment variables ingest reads settings from: removed from every command a test
+/// runs, so nothing of the caller's setup leaks in.
+pub const INGEST_VARS: [&str; 27] = [
+    "SMB_PATH",
+    "BRONZE_ROOT",
+    "INGEST_STATE",
+    "INGEST_STREAMS",
+    "INGEST_CONFIG",
+    "SFTP_HOST",
+    "SFTP_PORT",
+    "SFTP_USER",
+    "SFTP_PASSWORD",
+    "SFTP_PASSWORD_FILE",
+    "SFTP_KEY_FILE",
+    "SFTP_KEY_PASSPHRASE",
+    "SFTP_PATH",
+    "SFTP_KNOWN_HOSTS",
+    "SFTP_HOST_KEY_SHA256",
+    "INGEST_METRICS_ADDR",
+    "SMB_PASSWORD",
+    "SMB_PASSWORD_FILE",
+    "SMB_DOMAIN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ALLOW_HTTP",
+    "S3_CREDENTIALS_FILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+];
+
 impl Rig {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Rig {
@@ -57,35 +89,7 @@ impl Rig {
     /// The binary with this rig's paths, and none of the caller's ingest environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
-        for var in [
-            "SMB_PATH",
-            "BRONZE_ROOT",
-            "INGEST_STATE",
-            "INGEST_STREAMS",
-            "INGEST_CONFIG",
-            "SFTP_HOST",
-            "SFTP_PORT",
-            "SFTP_USER",
-            "SFTP_PASSWORD",
-            "SFTP_PASSWORD_FILE",
-            "SFTP_KEY_FILE",
-            "SFTP_KEY_PASSPHRASE",
-            "SFTP_PATH",
-            "SFTP_KNOWN_HOSTS",
-            "SFTP_HOST_KEY_SHA256",
-            "INGEST_METRICS_ADDR",
-            "SMB_PASSWORD",
-            "SMB_PASSWORD_FILE",
-            "SMB_DOMAIN",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_REGION",
-            "AWS_ENDPOINT_URL",
-            "AWS_ALLOW_HTTP",
-            "S3_CREDENTIALS_FILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_PROFILE",
-        ] {
+        for var in INGEST_VARS {
             c.env_remove(var);
         }
         c.envs(self.env.iter().map(|(k, v)| (k, v)));
