@@ -15,6 +15,7 @@ pub use cadence::Cadence;
 pub use pattern::{Pattern, PatternError};
 
 use crate::config::StreamMap;
+use chrono::{Datelike, NaiveDateTime, Timelike};
 use chrono_tz::Tz;
 use std::path::PathBuf;
 
@@ -41,6 +42,41 @@ impl Feed {
         self.pattern.cadence()
     }
 
+    /// Where a file of this feed lands in Bronze: its layout with `alias` and the slot's time
+    /// fields filled in, then the file's own name. `name` must be one the pattern parsed (so it
+    /// holds no separator and is not a temp or kept-aside name).
+    pub fn rel(&self, alias: &str, slot: NaiveDateTime, name: &str) -> String {
+        let mut folder = self.layout.replace("{alias}", alias);
+        for (field, value) in [
+            ("{YYYY}", format!("{:04}", slot.year())),
+            ("{MM}", format!("{:02}", slot.month())),
+            ("{DD}", format!("{:02}", slot.day())),
+            ("{HH}", format!("{:02}", slot.hour())),
+            ("{mi}", format!("{:02}", slot.minute())),
+        ] {
+            folder = folder.replace(field, &value);
+        }
+        format!("{folder}/{name}")
+    }
+
+    /// A source name of this feed read into its stream's alias, its slot and its Bronze path;
+    /// `None` for a name the pattern refuses or a stream the feed does not declare (those are
+    /// skipped with a reason by the flow, never copied).
+    pub fn locate(&self, name: &str) -> Option<Located> {
+        let parsed = self.pattern.parse_name(name).ok()?;
+        let alias = match (&self.streams, parsed.stream.as_deref()) {
+            (Streams::Named(map), Some(stream)) => map.alias(stream)?.to_owned(),
+            (Streams::Single(alias), None) => alias.clone(),
+            _ => return None,
+        };
+        let rel = self.rel(&alias, parsed.slot, name);
+        Some(Located {
+            alias,
+            slot: parsed.slot,
+            rel,
+        })
+    }
+
     /// The Bronze layout when the feed sets none: by hour below a day, by day for daily feeds
     /// (the seed's two layouts).
     pub fn default_layout(cadence: Cadence) -> &'static str {
@@ -50,6 +86,14 @@ impl Feed {
             "{alias}/{YYYY}/{MM}/{DD}/{HH}"
         }
     }
+}
+
+/// A file of a feed, placed: its stream's alias, its slot and its path in Bronze.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub alias: String,
+    pub slot: NaiveDateTime,
+    pub rel: String,
 }
 
 /// Where a feed's files come from; credentials stay in the settings that reach them.
@@ -134,3 +178,7 @@ impl Check {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "feed_tests.rs"]
+mod tests;
