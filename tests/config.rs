@@ -3,33 +3,8 @@
 //! example file from the repo, a typo, a share that is not there, a feed this release does
 //! not run yet.
 
-use crate::util::{output_of, Rig, INGEST_VARS};
+use crate::util::{ingest, text, Rig};
 use std::fs;
-use std::path::Path;
-use std::process::{Command, Output};
-
-/// The binary in `dir`, with none of the caller's ingest settings (the environment is not
-/// cleared: Windows needs its own variables) plus `env`.
-fn ingest(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
-    for var in
-        INGEST_VARS
-            .iter()
-            .chain(&["INTERVAL_SECS", "NIGHTLY_HOUR", "INGEST_SILENCE_MINUTES"])
-    {
-        c.env_remove(var);
-    }
-    c.env("HOME", dir).current_dir(dir).args(args);
-    c.envs(env.iter().copied());
-    output_of(&mut c)
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// The sensors feed of `examples/ingest.toml`, over `share`, as a file in the rig's folder.
 fn example_config(rig: &Rig) -> std::path::PathBuf {

@@ -104,7 +104,7 @@ impl Garage {
         url.trim_start_matches("http://").parse().unwrap()
     }
 
-    /// Every key below `prefix` (relative to it), sorted.
+    /// Every key below `prefix` (relative to it; `""`: the whole bucket), sorted.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         use futures::TryStreamExt;
         let prefix = Key::from(prefix);
@@ -114,7 +114,12 @@ impl Garage {
             .unwrap();
         let mut keys: Vec<String> = metas
             .iter()
-            .map(|m| m.location.as_ref()[prefix.as_ref().len() + 1..].to_owned())
+            .map(|m| {
+                let key = m.location.as_ref();
+                key[prefix.as_ref().len()..]
+                    .trim_start_matches('/')
+                    .to_owned()
+            })
             .collect();
         keys.sort();
         keys

@@ -71,13 +71,7 @@ impl Sshd {
 
     /// The fingerprint as `ssh-keygen -lf` prints it (`SHA256:…`).
     pub fn fingerprint(&self) -> String {
-        let out = Command::new("ssh-keygen")
-            .arg("-lf")
-            .arg(self.dir.path().join("host_key.pub"))
-            .output()
-            .unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
-        text.split_whitespace().nth(1).unwrap().to_owned()
+        fingerprint_of(&self.dir.path().join("host_key.pub"))
     }
 
     fn write_config(&self) {
@@ -198,13 +192,25 @@ fn ensure_user() {
     });
 }
 
-fn keygen(path: &Path) {
+/// A new ed25519 key pair at `path` and `path.pub`, without a passphrase.
+pub(crate) fn keygen(path: &Path) {
     let status = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(path)
         .status()
         .unwrap();
     assert!(status.success(), "ssh-keygen failed");
+}
+
+/// The fingerprint of a public key file as `ssh-keygen -lf` prints it (`SHA256:…`).
+pub(crate) fn fingerprint_of(public: &Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(public)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split_whitespace().nth(1).unwrap().to_owned()
 }
 
 fn chmod(path: &Path, mode: u32) {

@@ -329,6 +329,30 @@ pub fn output_of(cmd: &mut std::process::Command) -> Output {
     }
 }
 
+/// The binary in `dir`, with none of the caller's ingest settings (the environment is not
+/// cleared: Windows needs its own variables) plus `env`.
+pub fn ingest(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
+    for var in
+        INGEST_VARS
+            .iter()
+            .chain(&["INTERVAL_SECS", "NIGHTLY_HOUR", "INGEST_SILENCE_MINUTES"])
+    {
+        c.env_remove(var);
+    }
+    c.env("HOME", dir).current_dir(dir).args(args);
+    c.envs(env.iter().copied());
+    output_of(&mut c)
+}
+
+/// stdout and stderr as text.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A size-limited tmpfs mounted at `path`; unmounted on drop (Linux `mount`: needs root, as
 /// CI runs).
 #[cfg(unix)]
