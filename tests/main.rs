@@ -10,6 +10,9 @@ mod bronze_outage;
 mod cli;
 mod completeness;
 mod config;
+// Unix only: the real sshd and Garage of the `sshd` and `garage` modules.
+#[cfg(all(unix, any(feature = "s3", feature = "sftp")))]
+mod config_servers;
 // The contract suites of src/testing/contract, run here against the real servers (the unit
 // tests run them against the rest); they name the library `lib`. With a server's feature
 // off, that seam's suite has nothing to run against here.

@@ -108,9 +108,11 @@ fn check(cfg: &Resolved) -> ExitCode {
 /// What a name of the feed looks like, formatted from its pattern and read back: a pattern
 /// typo shows in the example before any file is missed.
 fn sample_line(feed: &Feed) -> String {
-    let slot = NaiveDate::from_ymd_opt(2023, 8, 18)
+    let time = NaiveDate::from_ymd_opt(2023, 8, 18)
         .and_then(|d| d.and_hms_opt(10, 0, 0))
         .expect("a valid time");
+    // On the feed's grid (a daily feed's slot is midnight): `format`'s contract.
+    let slot = feed.cadence().slot_of(time);
     let pairs = feed.streams.pairs();
     let stream = (feed.pattern.has_stream()).then(|| pairs[0].0.as_str());
     let name = feed.pattern.format(stream, slot);
