@@ -114,3 +114,108 @@ mod weather {
         );
     }
 }
+
+#[cfg(feature = "s3")]
+mod bronze {
+    use super::{config_check, fail_lines};
+    use crate::garage::Garage;
+    use std::fs;
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    /// The configured `s3_timeout_secs`: small, so an unreachable store is told at once.
+    const S3_TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// Bronze in the bucket `bronze` with a small request timeout, and a sensors feed over a
+    /// local folder (so the only server is the store), in `dir/ingest.toml`.
+    fn bronze_config(dir: &Path) {
+        fs::create_dir(dir.join("share")).unwrap();
+        let config = format!(
+            "bronze_root = \"s3://bronze\"\nstate = \"ingest.redb\"\ns3_timeout_secs = {}\n\n\
+             [[feed]]\nname = \"sensors\"\nsource = \"share\"\n\
+             pattern = \"{{DD}}.{{MM}}.{{YYYY}} {{HH}}{{mi}}_{{stream}}_received.json\"\n\
+             cadence = \"1m\"\nstreams = {{ JimmyLoup = \"jimmy\" }}\ncheck = \"json\"\n",
+            S3_TIMEOUT.as_secs()
+        );
+        fs::write(dir.join("ingest.toml"), config).unwrap();
+    }
+
+    fn env(garage: &Garage) -> Vec<(&str, &str)> {
+        garage.env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
+    /// A reachable bucket: Bronze's line says reached and writable, exit 0, and the bucket
+    /// holds exactly what it held before (the probe is staged and discarded, never
+    /// published).
+    #[test]
+    fn a_reachable_bucket_is_reached_and_left_as_it_was() {
+        let garage = Garage::start();
+        garage.put("jimmy/2023/08/18/10/earlier.json", b"{}");
+        let before = garage.keys("");
+        let dir = tempfile::tempdir().unwrap();
+        bronze_config(dir.path());
+        let (out, stdout, stderr) = config_check(dir.path(), &env(&garage));
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+        assert!(stdout.lines().all(|l| l.starts_with("ok ")), "{stdout}");
+        assert!(
+            stdout.contains("Bronze s3://bronze: reached and writable"),
+            "{stdout}"
+        );
+        assert_eq!(garage.keys(""), before, "nothing published");
+        assert_eq!(before, ["jimmy/2023/08/18/10/earlier.json"]);
+    }
+
+    /// A key that may read the bucket but not write it: one FAIL line naming Bronze and the
+    /// refused write, exit 1 (staging alone spools locally, so it cannot tell), and still
+    /// nothing in the bucket.
+    #[test]
+    fn a_bucket_the_key_may_not_write_is_one_fail_line_naming_bronze() {
+        let garage = Garage::start();
+        garage.read_only();
+        let dir = tempfile::tempdir().unwrap();
+        bronze_config(dir.path());
+        let (out, stdout, stderr) = config_check(dir.path(), &env(&garage));
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        let fail = fail_lines(&stdout);
+        assert_eq!(fail.len(), 1, "{stdout}");
+        assert!(
+            fail[0].starts_with("FAIL  Bronze s3://bronze: writing a probe: "),
+            "{stdout}"
+        );
+        assert!(
+            fail[0].ends_with("(may these credentials write to the bucket?)"),
+            "what to fix: {stdout}"
+        );
+        assert!(garage.keys("").is_empty(), "nothing written");
+    }
+
+    /// The store stopped: one FAIL line naming Bronze, the address it could not reach and
+    /// what to check, exit 1, told within the configured `s3_timeout_secs` (the client's
+    /// retries are bounded by it).
+    #[test]
+    fn a_stopped_store_is_one_fail_line_naming_bronze_within_the_timeout() {
+        let garage = Garage::start();
+        let dir = tempfile::tempdir().unwrap();
+        bronze_config(dir.path());
+        garage.stop();
+        let started = Instant::now();
+        let (out, stdout, stderr) = config_check(dir.path(), &env(&garage));
+        let took = started.elapsed();
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        let fail = fail_lines(&stdout);
+        assert_eq!(fail.len(), 1, "{stdout}");
+        assert!(
+            fail[0].starts_with("FAIL  Bronze s3://bronze: reading: "),
+            "{stdout}"
+        );
+        let endpoint = garage.endpoint().to_string();
+        assert!(fail[0].contains(&endpoint), "the address tried: {stdout}");
+        assert!(
+            fail[0].ends_with(
+                "(is the store up at that address? are the endpoint and credentials right?)"
+            ),
+            "what to fix: {stdout}"
+        );
+        assert!(took < S3_TIMEOUT, "took {took:?}");
+    }
+}

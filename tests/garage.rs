@@ -196,6 +196,16 @@ impl Garage {
             .status();
     }
 
+    /// Takes the test key's right to write the bucket away; it may still list and read.
+    pub fn read_only(&self) {
+        let ok = Command::new(script())
+            .arg("read-only")
+            .arg(self.state.path().join("node"))
+            .status()
+            .unwrap();
+        assert!(ok.success(), "tools/garage read-only failed");
+    }
+
     /// Starts a stopped node again on the same port, with its data.
     pub fn resume(&self) {
         let ok = Command::new(script())

@@ -187,6 +187,20 @@ impl ObjectBronze {
         }
     }
 
+    /// Whether this layer's credentials may write, leaving nothing behind (`config check`:
+    /// staging spools locally, so it cannot tell): a multipart upload to `rel` started and
+    /// aborted, so no object is ever completed, and an upload whose abort fails is never
+    /// listed either.
+    pub fn probe_write(&self, rel: &str) -> Result<()> {
+        let key = self.key(rel)?;
+        self.block_on(async {
+            let mut upload = self.store.put_multipart(&key).await?;
+            upload.abort().await
+        })
+        .map_err(io_error)?;
+        Ok(())
+    }
+
     /// Bytes staged in memory now, for tests of the budget.
     pub fn staged_in_memory(&self) -> usize {
         self.in_memory.load(Ordering::Relaxed)

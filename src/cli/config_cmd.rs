@@ -6,7 +6,7 @@
 
 use super::run::RunArgs;
 use super::Resolved;
-use crate::bronze::StageOutcome;
+use crate::bronze::{Bronze, StageOutcome};
 use crate::error::Result;
 use crate::feed::{seed, Feed, FeedSource};
 use crate::source::secret::SecretSource;
@@ -198,7 +198,26 @@ fn bronze_check(cfg: &Resolved) -> std::result::Result<String, String> {
             )),
         };
     }
-    let fail = |what: &str, e: crate::seam::SeamError| format!("Bronze {at}: {what}: {e}");
+    probe_bronze(cfg, &*bronze, &at)?;
+    Ok(format!(
+        "Bronze {at}: reached and writable (a probe staged and removed)"
+    ))
+}
+
+/// Reads Bronze and stages a probe at its root, discarded (never published); in a bucket,
+/// where staging only spools locally, a write is also started there and aborted. An error is
+/// the FAIL line.
+fn probe_bronze(cfg: &Resolved, bronze: &dyn Bronze, at: &str) -> std::result::Result<(), String> {
+    // The client's words name the address but not what to check.
+    let hint = |what: &str| match (&cfg.object, what) {
+        (None, _) => "",
+        (Some(_), "reading") => {
+            " (is the store up at that address? are the endpoint and credentials right?)"
+        }
+        (Some(_), _) => " (may these credentials write to the bucket?)",
+    };
+    let fail =
+        |what: &str, e: crate::seam::SeamError| format!("Bronze {at}: {what}: {e}{}", hint(what));
     bronze.is_empty().map_err(|e| fail("reading", e))?;
     let probe = b"ingest config check\n";
     let meta = SourceMeta {
@@ -216,9 +235,15 @@ fn bronze_check(cfg: &Resolved) -> std::result::Result<String, String> {
             .discard(staged)
             .map_err(|e| fail("removing the probe", e))?;
     }
-    Ok(format!(
-        "Bronze {at}: reached and writable (a probe staged and removed)"
-    ))
+    if let Some(bucket) = &cfg.object {
+        // Staging spooled the probe locally: the bucket itself is asked whether it takes one.
+        let object = (bucket.open(cfg.s3_credentials.as_deref(), cfg.s3_timeout))
+            .map_err(|why| format!("Bronze {at}: {why}"))?;
+        object
+            .probe_write("ingest-config-check")
+            .map_err(|e| fail("writing a probe", e))?;
+    }
+    Ok(())
 }
 
 /// The effective settings as TOML, each line with its origin in a comment.
