@@ -5,6 +5,16 @@
 
 use crate::util::{ingest, text, Rig};
 use std::fs;
+use std::process::Output;
+
+/// `ingest --config ingest.toml config check` in the rig's folder.
+fn config_check(rig: &Rig) -> Output {
+    ingest(
+        rig.dir.path(),
+        &["--config", "ingest.toml", "config", "check"],
+        &[],
+    )
+}
 
 /// The sensors feed of `examples/ingest.toml`, over `share`, as a file in the rig's folder.
 fn example_config(rig: &Rig) -> std::path::PathBuf {
@@ -27,11 +37,7 @@ fn the_example_config_file_passes_config_check_and_runs_the_seed_feed() {
     let rig = Rig::new();
     rig.add_minutes(0, 2);
     example_config(&rig);
-    let out = ingest(
-        rig.dir.path(),
-        &["--config", "ingest.toml", "config", "check"],
-        &[],
-    );
+    let out = config_check(&rig);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.lines().all(|l| l.starts_with("ok ")), "{stdout}");
@@ -72,11 +78,7 @@ fn config_check_names_the_feed_and_what_to_fix() {
         example.replace("source = \"share\"", "source = \"no-such-share\""),
     )
     .unwrap();
-    let out = ingest(
-        rig.dir.path(),
-        &["--config", "ingest.toml", "config", "check"],
-        &[],
-    );
+    let out = config_check(&rig);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let fail: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
@@ -91,11 +93,7 @@ fn config_check_names_the_feed_and_what_to_fix() {
         example.replace("{HH}{mi}_{stream}", "{HH}{mm}_{stream}"),
     )
     .unwrap();
-    let out = ingest(
-        rig.dir.path(),
-        &["--config", "ingest.toml", "config", "check"],
-        &[],
-    );
+    let out = config_check(&rig);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert!(stderr.contains("feed `sensors`, `pattern`"), "{stderr}");
@@ -115,11 +113,7 @@ fn a_feed_this_release_does_not_run_is_checked_and_run_refuses_it() {
     let mut text_ = fs::read_to_string(&config).unwrap();
     text_.push_str(meter);
     fs::write(&config, text_).unwrap();
-    let out = ingest(
-        rig.dir.path(),
-        &["--config", "ingest.toml", "config", "check"],
-        &[],
-    );
+    let out = config_check(&rig);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("valid, 2 feed(s)"), "{stdout}");
