@@ -48,6 +48,45 @@ mod weather {
         format!("known_hosts = {:?}", sshd.known_hosts.display().to_string())
     }
 
+    /// A feed this release does not run yet (hourly observations, not the seed's shape) is
+    /// still reached with its own login: the right password is an `ok` line that says the
+    /// feed is not run, a wrong one a FAIL line naming the feed (exit 1), never the password.
+    #[test]
+    fn a_feed_not_run_yet_is_reached_with_its_own_login() {
+        let sshd = Sshd::start();
+        let dir = tempfile::tempdir().unwrap();
+        let hourly = |password: &str| {
+            weather_config(dir.path(), &sshd, password, &known_hosts(&sshd));
+            let config = dir.path().join("ingest.toml");
+            let text = fs::read_to_string(&config).unwrap();
+            let text = text
+                .replace("name = \"weather\"", "name = \"obs\"")
+                .replace("Pred_{YYYY}-{MM}-{DD}.csv", "obs_{YYYY}{MM}{DD}{HH}.csv")
+                .replace("cadence = \"1d\"", "cadence = \"1h\"")
+                .replace("alias = \"weather\"", "alias = \"obs\"");
+            fs::write(&config, text).unwrap();
+            config_check(dir.path(), &[])
+        };
+        let (out, stdout, _) = hourly(PASSWORD);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        let reached = (stdout.lines()).find(|l| l.contains("feed `obs`: source sftp://"));
+        assert!(
+            reached.is_some_and(|l| l.starts_with("ok ")
+                && l.contains("reached (declared, not run by this release")),
+            "{stdout}"
+        );
+        let wrong = "not-the-password-43";
+        let (out, stdout, stderr) = hourly(wrong);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        let fail = fail_lines(&stdout);
+        assert_eq!(fail.len(), 1, "{stdout}");
+        assert!(
+            fail[0].contains("feed `obs`") && fail[0].contains("failed"),
+            "{stdout}"
+        );
+        assert!(!format!("{stdout}{stderr}").contains(wrong), "leaked");
+    }
+
     /// The right password and the server's known_hosts: every line `ok`, exit 0, and the
     /// feed's line says its source was reached (a login, not just a TCP connect: the wrong
     /// password below fails where this passes).

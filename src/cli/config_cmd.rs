@@ -137,7 +137,7 @@ fn reach_line(cfg: &Resolved, feed: &Feed) -> (bool, String) {
     };
     match reach(cfg, feed) {
         Some(Ok(())) => (true, format!("feed `{name}`: source {at} reached{note}")),
-        Some(Err(why)) => (false, format!("feed `{name}`: source {at}: {why}")),
+        Some(Err(why)) => (false, format!("feed `{name}`: source {at}: {why}{note}")),
         None => (
             true,
             format!(
@@ -148,15 +148,14 @@ fn reach_line(cfg: &Resolved, feed: &Feed) -> (bool, String) {
     }
 }
 
-/// Reaches the feed's source with the configured client and login (`None`: a feed this
-/// release does not run, so no client is configured for it, unless it is a folder).
+/// Reaches the feed's source with the configured client and login: the seed's flows' for a
+/// feed of their shape, the feed's own for any other (`None`: nothing configured reaches it).
 fn reach(cfg: &Resolved, feed: &Feed) -> Option<std::result::Result<(), String>> {
+    let unrun = cfg.undriven.iter().find(|d| d.feed.name == feed.name);
     let source: Box<crate::source::Counted<dyn Source + Send>> = match seed::shape_of(feed) {
-        _ if cfg.undriven.iter().any(|d| d.feed.name == feed.name) => match &feed.source {
-            FeedSource::Folder(path) => Box::new(crate::source::Counted::new(
-                crate::source::DirSource::new(path),
-            )),
-            _ => return None,
+        _ if unrun.is_some() => match unrun.map(|d| cfg.feed_source(d))? {
+            Ok(source) => source,
+            Err(why) => return Some(Err(why)),
         },
         Some(seed::SeedShape::Sensors) => match cfg.share() {
             Ok(Some(s)) => s,

@@ -89,6 +89,8 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
         object: None,
         s3_credentials: None,
         s3_timeout: std::time::Duration::from_secs(120),
+        smb_timeout: std::time::Duration::from_secs(30),
+        sftp_timeout: std::time::Duration::from_secs(30),
         state: state.clone(),
         streams: settings.streams.clone(),
         store_wait: std::time::Duration::from_secs(5),

@@ -31,6 +31,9 @@ pub struct Resolved {
     pub s3_credentials: Option<PathBuf>,
     /// How long one request to it may take.
     pub s3_timeout: Duration,
+    /// The limits for one request to a native share and to an sFTP server.
+    pub smb_timeout: Duration,
+    pub sftp_timeout: Duration,
     pub state: PathBuf,
     pub streams: StreamMap,
     /// How long to wait for a busy store.
@@ -84,6 +87,67 @@ impl Resolved {
         })
     }
 
+    /// The source of a feed this release declares but does not run, for `config check`: the
+    /// feed's own login (`password_file`, `key_file`, or the environment as for the seed's
+    /// flows) and host key, and the global timeouts.
+    pub fn feed_source(
+        &self,
+        declared: &crate::feed::table::Declared,
+    ) -> std::result::Result<Box<Counted<dyn Source + Send>>, String> {
+        use crate::feed::FeedSource;
+        let password = |var: &str| match &declared.password_file {
+            Some(file) => Some(SecretSource::File(file.clone())),
+            None => secret_from_env(var).map(SecretSource::Value),
+        };
+        match &declared.feed.source {
+            FeedSource::Folder(path) => Ok(Box::new(Counted::new(DirSource::new(path)))),
+            FeedSource::Smb(url) => {
+                let mut smb = SmbSettings::parse(url)?;
+                smb.password = password("SMB_PASSWORD");
+                smb.domain = std::env::var("SMB_DOMAIN").unwrap_or_default();
+                smb.timeout = self.smb_timeout;
+                smb::source(smb).map_err(|e| e.to_string())
+            }
+            FeedSource::Sftp {
+                user,
+                host,
+                port,
+                path,
+            } => {
+                let auth = match &declared.key_file {
+                    Some(file) => Auth::Key {
+                        file: file.clone(),
+                        passphrase: secret_from_env("SFTP_KEY_PASSPHRASE"),
+                    },
+                    None => Auth::Password(password("SFTP_PASSWORD").ok_or(
+                        "no login: set `key_file` or `password_file` in the feed, or SFTP_PASSWORD",
+                    )?),
+                };
+                let host_key = match (&declared.host_key_sha256, &declared.known_hosts) {
+                    (Some(pin), _) => {
+                        HostKeyCheck::Pinned(normalize_pin(pin).map_err(|e| e.to_string())?)
+                    }
+                    (None, file) => HostKeyCheck::KnownHosts {
+                        file: (file.clone())
+                            .or_else(default_known_hosts)
+                            .ok_or("no known_hosts: set `known_hosts` or `host_key_sha256`")?,
+                        accept_new: false,
+                    },
+                };
+                let settings = SftpSettings {
+                    host: host.clone(),
+                    port: *port,
+                    user: user.clone(),
+                    auth,
+                    path: path.clone(),
+                    host_key,
+                    timeout: self.sftp_timeout,
+                };
+                crate::source::sftp::source(settings).map_err(|e| e.to_string())
+            }
+        }
+    }
+
     /// The share the configuration names, if any: a mounted folder or, for an smb:// URL, the
     /// native client. The one place a run picks the share's implementation; counted, as every
     /// source a run reads ([`Counted`]).
@@ -109,11 +173,29 @@ impl GlobalArgs {
             Some(path) => file.desugar_feeds(path)?,
             None => Vec::new(),
         };
-        let weather = self
-            .sftp
-            .resolve(&file, &self.origins, self.config.as_deref())?;
+        // Timeouts are checked whatever is configured: one set and accepted looks as if it
+        // applied.
+        let smb_timeout = seconds(
+            "--smb-timeout-secs (SMB_TIMEOUT_SECS)",
+            self.layered(
+                "smb_timeout_secs",
+                self.smb_timeout_secs,
+                file.smb_timeout_secs,
+            ),
+            1.0,
+        )?;
+        let sftp_timeout = seconds(
+            "--sftp-timeout-secs (SFTP_TIMEOUT_SECS)",
+            self.layered(
+                "sftp_timeout_secs",
+                self.sftp.sftp_timeout_secs,
+                file.sftp_timeout_secs,
+            ),
+            1.0,
+        )?;
+        let weather = (self.sftp).resolve(&file, sftp_timeout, self.config.as_deref())?;
         let smb_path = self.smb_path.clone().or(file.smb_path.clone());
-        let smb = self.smb_settings(smb_path.as_deref(), &file)?;
+        let smb = self.smb_settings(smb_path.as_deref(), &file, smb_timeout)?;
         let bronze_root = self
             .bronze_root
             .clone()
@@ -165,6 +247,8 @@ impl GlobalArgs {
                 0.0,
             )?,
             weather,
+            smb_timeout,
+            sftp_timeout,
             config: self.config.clone(),
             undriven,
             run_file: file.run.take().unwrap_or_default(),
@@ -192,16 +276,12 @@ impl GlobalArgs {
     /// The native share's settings when `path` is an smb:// URL (a bad one is exit 2 naming
     /// --smb-path, without repeating the URL, which may hold a password by mistake). The
     /// timeout is checked whatever the share: one set and accepted looks as if it applied.
-    fn smb_settings(&self, path: Option<&Path>, file: &FileConfig) -> Result<Option<SmbSettings>> {
-        let timeout = seconds(
-            "--smb-timeout-secs (SMB_TIMEOUT_SECS)",
-            self.layered(
-                "smb_timeout_secs",
-                self.smb_timeout_secs,
-                file.smb_timeout_secs,
-            ),
-            1.0,
-        )?;
+    fn smb_settings(
+        &self,
+        path: Option<&Path>,
+        file: &FileConfig,
+        timeout: Duration,
+    ) -> Result<Option<SmbSettings>> {
         let Some(url) = path.and_then(Path::to_str).filter(|p| is_smb_url(p)) else {
             return Ok(None);
         };
@@ -233,19 +313,9 @@ impl SftpArgs {
     fn resolve(
         &self,
         file: &FileConfig,
-        origins: &Origins,
+        timeout: Duration,
         config: Option<&Path>,
     ) -> Result<Option<SftpSettings>> {
-        let timeout = seconds(
-            "--sftp-timeout-secs (SFTP_TIMEOUT_SECS)",
-            layered(
-                origins,
-                "sftp_timeout_secs",
-                self.sftp_timeout_secs,
-                file.sftp_timeout_secs,
-            ),
-            1.0,
-        )?;
         let Some(host) = self.sftp_host.clone().or(file.sftp_host.clone()) else {
             return Ok(None);
         };
