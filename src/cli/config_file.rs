@@ -79,6 +79,19 @@ impl FileConfig {
         }
         self.smb_password_file = one.password_file.clone().or(self.smb_password_file.take());
         self.keys.extend(["smb_path", "streams"].map(String::from));
+        if let Some(minutes) = one.feed.silence_minutes {
+            // The sensors' silence is the daemon's `silence_minutes`: one value, said once.
+            let run = self.run.get_or_insert_with(RunFile::default);
+            if run.silence_minutes.is_some_and(|m| m != minutes) {
+                return Err(Error::Config(format!(
+                    "config file {}: feed `{}` sets silence_minutes and [run] another; keep one",
+                    file.display(),
+                    one.feed.name
+                )));
+            }
+            run.silence_minutes = Some(minutes);
+            self.keys.insert("run.silence_minutes".into());
+        }
         Ok(())
     }
 
@@ -88,6 +101,15 @@ impl FileConfig {
             &[("sftp_host", self.sftp_host.is_some())],
             file,
         )?;
+        if one.feed.silence_minutes.is_some() {
+            // Refused, not ignored: a threshold accepted and never watched looks as if it were.
+            return Err(Error::Config(format!(
+                "config file {}: feed `{}`, `silence_minutes`: this release watches the silence \
+                 of the sensors only; remove it",
+                file.display(),
+                one.feed.name
+            )));
+        }
         if let FeedSource::Sftp {
             user,
             host,

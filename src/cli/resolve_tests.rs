@@ -153,3 +153,25 @@ fn a_bad_value_is_named_by_line_and_key_without_the_value() {
     assert!(!msg.contains("hunter2"), "{msg}");
     assert_eq!(e.exit_code(), 2);
 }
+
+/// A seed-shaped feed's `silence_minutes` is never silently dropped: the sensors' becomes the
+/// daemon's threshold (a different one in [run] is refused), the weather's is refused.
+#[test]
+fn a_feeds_silence_is_applied_or_refused_never_dropped() {
+    let sensors = "[[feed]]\nname = \"sensors\"\nsource = \"share\"\n\
+                   pattern = \"{DD}.{MM}.{YYYY} {HH}{mi}_{stream}_received.json\"\n\
+                   cadence = \"1m\"\nstreams = { JimmyLoup = \"jimmy\" }\ncheck = \"json\"\n\
+                   silence_minutes = 42\n";
+    assert_eq!(run_options(sensors, &[]).unwrap().silence_minutes, 42);
+    let both = format!("[run]\nsilence_minutes = 7\n{sensors}");
+    let e = run_options(&both, &[]).unwrap_err().to_string();
+    assert!(
+        e.contains("feed `sensors` sets silence_minutes and [run] another"),
+        "{e}"
+    );
+    let weather = "[[feed]]\nname = \"weather\"\nsource = \"sftp://u@127.0.0.1/x\"\n\
+                   pattern = \"Pred_{YYYY}-{MM}-{DD}.csv\"\ncadence = \"1d\"\nalias = \"weather\"\n\
+                   password_file = \"pw\"\nknown_hosts = \"kh\"\nsilence_minutes = 3000\n";
+    let e = run_options(weather, &[]).unwrap_err().to_string();
+    assert!(e.contains("feed `weather`, `silence_minutes`"), "{e}");
+}
