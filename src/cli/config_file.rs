@@ -240,9 +240,10 @@ const INLINE_SECRETS: [(&str, &str); 6] = [
 ];
 
 pub(super) fn read_config(path: &Path) -> Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
     let at = |why: String| Error::Config(format!("config file {}: {why}", path.display()));
+    let text = decode(&bytes).map_err(at)?;
     // Read as plain TOML first, so an inline secret is refused by its key before the typed
     // parse. Errors name the line and its key, never quote it: it may hold a misspelt secret.
     let table: toml::Table = toml::from_str(&text).map_err(|e| at(located(&text, &e)))?;
@@ -255,6 +256,33 @@ pub(super) fn read_config(path: &Path) -> Result<FileConfig> {
         }
     }
     Ok(config)
+}
+
+/// The file's text: UTF-8, with or without the byte-order mark Windows editors write, or
+/// UTF-16 with its mark (what PowerShell 5's `>` and `Out-File` write).
+fn decode(bytes: &[u8]) -> std::result::Result<String, String> {
+    let utf16 = |units: Vec<u16>| {
+        String::from_utf16(&units).map_err(|_| "not valid UTF-16 text".to_owned())
+    };
+    let pairs = |rest: &[u8], le: bool| -> Vec<u16> {
+        (rest.chunks(2))
+            .map(|p| {
+                let (a, b) = (p[0], *p.get(1).unwrap_or(&0));
+                if le {
+                    u16::from_le_bytes([a, b])
+                } else {
+                    u16::from_be_bytes([a, b])
+                }
+            })
+            .collect()
+    };
+    match bytes {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => std::str::from_utf8(rest).map(str::to_owned),
+        [0xFF, 0xFE, rest @ ..] => return utf16(pairs(rest, true)),
+        [0xFE, 0xFF, rest @ ..] => return utf16(pairs(rest, false)),
+        _ => std::str::from_utf8(bytes).map(str::to_owned),
+    }
+    .map_err(|e| format!("not UTF-8 text (save it as UTF-8): {e}"))
 }
 
 /// A TOML error with the line it is on and that line's key, for a file of many keys.

@@ -175,3 +175,29 @@ fn a_feeds_silence_is_applied_or_refused_never_dropped() {
     let e = run_options(weather, &[]).unwrap_err().to_string();
     assert!(e.contains("feed `weather`, `silence_minutes`"), "{e}");
 }
+
+/// A config file as Windows tools save it is read: UTF-8 with a byte-order mark (Notepad),
+/// UTF-16 LE with its mark (PowerShell 5's `>`); other bytes are exit 2 saying to save as UTF-8.
+#[test]
+fn a_config_file_saved_by_windows_tools_is_read() {
+    let text = "[run]\nnightly_hour = 4\n";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ingest.toml");
+    let bom_utf8 = [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat();
+    let utf16le: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let utf16be: Vec<u8> = [0xFE, 0xFF]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+        .collect();
+    for bytes in [bom_utf8, utf16le, utf16be] {
+        std::fs::write(&file, &bytes).unwrap();
+        let config = super::read_config(&file).unwrap();
+        assert_eq!(config.run.unwrap().nightly_hour, Some(4));
+    }
+    std::fs::write(&file, [b'a', 0xFF, b'\n']).unwrap();
+    let e = super::read_config(&file).unwrap_err().to_string();
+    assert!(e.contains("save it as UTF-8"), "{e}");
+}
