@@ -425,3 +425,36 @@ fn sftp_errors_name_the_config_key_when_the_host_came_from_the_file() {
     assert!(err.contains("--sftp-host (SFTP_HOST) is set but"), "{err}");
     assert!(err.contains("--sftp-user, SFTP_USER or sftp_user"), "{err}");
 }
+
+/// `ingest --version` names the release, the commit it was built from (the checkout's HEAD,
+/// when built from one) and that commit's date, so a bug report says exactly what ran.
+#[test]
+fn version_names_the_release_the_commit_and_its_date() {
+    let out = crate::util::output_of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ingest")).arg("--version"),
+    );
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let rest = line
+        .strip_prefix(&format!("ingest {} (commit ", env!("CARGO_PKG_VERSION")))
+        .unwrap_or_else(|| panic!("{line}"));
+    let (commit, date) = rest.trim_end_matches(')').split_once(", ").unwrap();
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let hex = commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit());
+    assert!(hex || commit == "unknown", "{line}");
+    // Where git runs (not under Wine), the commit is the checkout's.
+    if let Some(head) = head {
+        assert_eq!(commit, head, "{line}");
+    }
+    let digits = |s: &str| s.len() > 1 && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = date.split('-').collect();
+    assert!(
+        date == "unknown" || (parts.len() == 3 && parts.iter().all(|p| digits(p))),
+        "{line}"
+    );
+}

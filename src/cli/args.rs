@@ -10,10 +10,21 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+/// `ingest --version`: the release, the commit it was built from and that commit's date
+/// (`build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("INGEST_COMMIT"),
+    ", ",
+    env!("INGEST_COMMIT_DATE"),
+    ")"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ingest",
-    version,
+    version = VERSION,
     about = "Copy sensor files from a share into Bronze, with an event log"
 )]
 pub struct Cli {
