@@ -42,8 +42,13 @@ fn main() {
         .iter()
         .filter_map(|a| git(&["rev-parse", a]))
     {
+        // Only paths that exist: cargo reruns a build script whose watched path is missing on
+        // every build (and recompiles the crate after it).
         for watched in ["HEAD", "refs/heads", "packed-refs"] {
-            println!("cargo:rerun-if-changed={dir}/{watched}");
+            let path = format!("{dir}/{watched}");
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
         }
     }
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");

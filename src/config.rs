@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 pub const DEFAULT_STREAMS: &str = "JimmyLoup=jimmy,JeremieVianin=jeremie";
 
 /// Configured sensor streams: apartment name (as in file names) → Bronze alias folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StreamMap(BTreeMap<String, String>);
 
 impl StreamMap {

@@ -213,3 +213,49 @@ fn config_check_with_no_feed_fails_naming_how_to_declare_one() {
         assert!(fail.contains(way), "names {way}: {stdout}");
     }
 }
+
+/// `config check` refuses what `run` would refuse when it starts (a `[run]` interval of 0,
+/// exit 2 naming it); a weather feed and a top-level sFTP key for the same flow are refused
+/// (one would be silently ignored); `--config` before `service install` is refused (it would
+/// not reach the service).
+#[test]
+fn config_check_refuses_what_run_would_and_nothing_is_silently_ignored() {
+    let rig = Rig::new();
+    let config = example_config(&rig);
+    let example = fs::read_to_string(&config).unwrap();
+    fs::write(
+        &config,
+        example.replace("interval_secs = 60", "interval_secs = 0"),
+    )
+    .unwrap();
+    let out = config_check(&rig);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("--interval-secs"), "{stderr}");
+
+    let weather = "\n[[feed]]\nname = \"weather\"\nsource = \"sftp://u@127.0.0.1/x\"\n\
+                   pattern = \"Pred_{YYYY}-{MM}-{DD}.csv\"\ncadence = \"1d\"\nalias = \"weather\"\n\
+                   password_file = \"pw\"\nknown_hosts = \"kh\"\n";
+    fs::write(
+        &config,
+        format!("sftp_user = \"other\"\n{example}{weather}"),
+    )
+    .unwrap();
+    let out = config_check(&rig);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("feed `weather` and `sftp_user`"),
+        "{stderr}"
+    );
+
+    fs::write(&config, &example).unwrap();
+    let out = ingest(
+        rig.dir.path(),
+        &["--config", "ingest.toml", "service", "install"],
+        &[],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("put it after `--`"), "{stderr}");
+}

@@ -18,8 +18,9 @@ pub struct Rig {
     pub env: Vec<(&'static str, String)>,
 }
 
-/// The environment variables ingest reads settings from: removed from every command a test
-/// runs, so nothing of the caller's setup leaks in.
+/// The environment variables ingest reads that are not a flag's (secrets, the object store's),
+/// and the flags' most used ones: with the flags' own ([`ingest_vars`]), removed from every
+/// command a test runs, so nothing of the caller's setup leaks in.
 pub const INGEST_VARS: [&str; 27] = [
     "SMB_PATH",
     "BRONZE_ROOT",
@@ -49,6 +50,22 @@ pub const INGEST_VARS: [&str; 27] = [
     "AWS_SESSION_TOKEN",
     "AWS_PROFILE",
 ];
+
+/// Every environment variable ingest reads: the flags' (from the command line's own
+/// definition, so a new option is never missed) and [`INGEST_VARS`].
+pub fn ingest_vars() -> Vec<String> {
+    use clap::CommandFactory;
+    let cli = ingest::cli::Cli::command();
+    let args = (cli.get_arguments())
+        .chain(cli.get_subcommands().flat_map(|c| c.get_arguments()))
+        .filter_map(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned());
+    INGEST_VARS
+        .iter()
+        .map(|v| v.to_string())
+        .chain(args)
+        .collect()
+}
 
 impl Rig {
     #[allow(clippy::new_without_default)]
@@ -89,7 +106,7 @@ impl Rig {
     /// The binary with this rig's paths, and none of the caller's ingest environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
-        for var in INGEST_VARS {
+        for var in ingest_vars() {
             c.env_remove(var);
         }
         c.envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -333,11 +350,7 @@ pub fn output_of(cmd: &mut std::process::Command) -> Output {
 /// cleared: Windows needs its own variables) plus `env`.
 pub fn ingest(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
-    for var in
-        INGEST_VARS
-            .iter()
-            .chain(&["INTERVAL_SECS", "NIGHTLY_HOUR", "INGEST_SILENCE_MINUTES"])
-    {
+    for var in ingest_vars() {
         c.env_remove(var);
     }
     c.env("HOME", dir).current_dir(dir).args(args);

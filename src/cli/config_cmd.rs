@@ -38,13 +38,18 @@ pub enum ConfigAction {
 
 pub fn run(cfg: &Resolved, args: &ConfigArgs) -> Result<ExitCode> {
     match (&args.action, &args.run) {
-        (ConfigAction::Check, _) => Ok(check(cfg)),
+        (ConfigAction::Check, Some(run)) => {
+            // The [run] table and the options `run` checks only when it starts are refused
+            // here too (exit 2): a check that passes must mean `run` starts.
+            super::run::check_options(cfg, &cfg.run_args(run)?)?;
+            Ok(check(cfg))
+        }
         (ConfigAction::Show, Some(run)) => {
             print!("{}", show(cfg, &cfg.run_args(run)?));
             Ok(ExitCode::SUCCESS)
         }
-        (ConfigAction::Show, None) => Err(crate::Error::Internal(
-            "config show without run's options (not parsed by Cli::from_argv)".into(),
+        (_, None) => Err(crate::Error::Internal(
+            "config without run's options (not parsed by Cli::from_argv)".into(),
         )),
     }
 }

@@ -46,6 +46,20 @@ pub(super) struct FileConfig {
     pub keys: BTreeSet<String>,
 }
 
+/// The top-level keys a sensors-shaped feed configures.
+const SENSOR_KEYS: [&str; 3] = ["smb_path", "streams", "smb_password_file"];
+/// The top-level keys a weather-shaped feed configures.
+const WEATHER_KEYS: [&str; 8] = [
+    "sftp_host",
+    "sftp_port",
+    "sftp_user",
+    "sftp_path",
+    "sftp_password_file",
+    "sftp_key_file",
+    "sftp_known_hosts",
+    "sftp_host_key_sha256",
+];
+
 impl FileConfig {
     /// Reads the `[[feed]]` tables. A feed of one of the seed's shapes (README, "Feeds") is
     /// written into the keys its flow reads (`smb_path`, `streams`, `sftp_*`), so flags and
@@ -65,11 +79,7 @@ impl FileConfig {
     }
 
     fn take_sensors(&mut self, one: &Declared, file: &Path) -> Result<()> {
-        self.unset_or_twice(
-            &one.feed.name,
-            &[("smb_path", self.smb_path.is_some())],
-            file,
-        )?;
+        self.take_keys(&one.feed.name, &SENSOR_KEYS, file)?;
         self.smb_path = Some(match &one.feed.source {
             FeedSource::Folder(p) => p.clone(),
             other => PathBuf::from(other.describe()),
@@ -77,8 +87,7 @@ impl FileConfig {
         if let Streams::Named(map) = &one.feed.streams {
             self.streams = Some(map.iter().map(|(s, a)| format!("{s}={a}")).collect());
         }
-        self.smb_password_file = one.password_file.clone().or(self.smb_password_file.take());
-        self.keys.extend(["smb_path", "streams"].map(String::from));
+        self.smb_password_file = one.password_file.clone();
         if let Some(minutes) = one.feed.silence_minutes {
             // The sensors' silence is the daemon's `silence_minutes`: one value, said once.
             let run = self.run.get_or_insert_with(RunFile::default);
@@ -96,11 +105,7 @@ impl FileConfig {
     }
 
     fn take_weather(&mut self, one: &Declared, file: &Path) -> Result<()> {
-        self.unset_or_twice(
-            &one.feed.name,
-            &[("sftp_host", self.sftp_host.is_some())],
-            file,
-        )?;
+        self.take_keys(&one.feed.name, &WEATHER_KEYS, file)?;
         if one.feed.silence_minutes.is_some() {
             // Refused, not ignored: a threshold accepted and never watched looks as if it were.
             return Err(Error::Config(format!(
@@ -122,25 +127,26 @@ impl FileConfig {
             self.sftp_user = Some(user.clone());
             self.sftp_path = Some(path.clone());
         }
-        self.sftp_password_file = one.password_file.clone().or(self.sftp_password_file.take());
-        self.sftp_key_file = one.key_file.clone().or(self.sftp_key_file.take());
-        self.sftp_known_hosts = one.known_hosts.clone().or(self.sftp_known_hosts.take());
-        self.sftp_host_key_sha256 =
-            (one.host_key_sha256.clone()).or(self.sftp_host_key_sha256.take());
+        self.sftp_password_file = one.password_file.clone();
+        self.sftp_key_file = one.key_file.clone();
+        self.sftp_known_hosts = one.known_hosts.clone();
+        self.sftp_host_key_sha256 = one.host_key_sha256.clone();
         Ok(())
     }
 
-    /// Refuses a seed-shaped feed when the file already names its flow's source, by a key or
-    /// by another feed of the same shape: which one runs would be a guess.
-    fn unset_or_twice(&self, feed: &str, keys: &[(&str, bool)], file: &Path) -> Result<()> {
-        match keys.iter().find(|(_, set)| *set) {
-            Some((key, _)) => Err(Error::Config(format!(
+    /// Claims `keys` for a seed-shaped feed: refused when the file already set one of them,
+    /// as a key or through another feed of the same shape (which would win is a guess, and
+    /// the loser would be silently ignored); then they count as the file's (`config show`).
+    fn take_keys(&mut self, feed: &str, keys: &[&str], file: &Path) -> Result<()> {
+        if let Some(key) = keys.iter().find(|k| self.keys.contains(**k)) {
+            return Err(Error::Config(format!(
                 "config file {}: feed `{feed}` and `{key}` (or another feed of its shape) both \
-                 name the same flow's source; keep one",
+                 configure the same flow; keep the feed's own keys",
                 file.display()
-            ))),
-            None => Ok(()),
+            )));
         }
+        self.keys.extend(keys.iter().map(|k| k.to_string()));
+        Ok(())
     }
 }
 
@@ -287,7 +293,11 @@ fn decode(bytes: &[u8]) -> std::result::Result<String, String> {
 
 /// A TOML error with the line it is on and that line's key, for a file of many keys.
 fn located(text: &str, e: &toml::de::Error) -> String {
-    let message = redacted(e.message());
+    let mut message = redacted(e.message());
+    if message.contains("escape") {
+        // A Windows path in double quotes: TOML reads its backslashes as escapes.
+        message.push_str(" (write a Windows path in single quotes, 'Z:\\data', or with /)");
+    }
     let Some(span) = e.span() else {
         return message;
     };

@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::context::Context;
 use crate::daemon::{self, Flows, SensorLoop, SensorSchedule, StopOn, WeatherLoop};
 use crate::error::{Error, Result};
+use crate::feed::seed::SeedShape;
 use crate::hook::{check_root, manifest_for, Hook};
 use crate::metrics::{Flow, Metrics};
 use crate::pass::Discovery;
@@ -147,10 +148,17 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
     if let Some(one) = cfg.undriven.first() {
         // Refused rather than skipped: a declared feed that silently never runs would be
         // found missing only when its files are needed.
+        let shape = if one.feed.pattern.has_stream() {
+            SeedShape::Sensors
+        } else {
+            SeedShape::Weather
+        };
+        let unlike = crate::feed::seed::unlike(&one.feed, shape).unwrap_or_default();
         return Err(Error::Config(format!(
             "feed `{}`: this release runs feeds shaped like the seed's sensors or weather \
-             (README, \"Feeds\"); this one is declared and checked (`ingest config check`) but \
-             cannot run yet: remove it from the config file to run the others",
+             only (README, \"Feeds\") and {unlike}; this one is declared and checked \
+             (`ingest config check`) but cannot run yet: make it the seed's shape, or remove \
+             it from the config file to run the others",
             one.feed.name
         )));
     }
@@ -196,6 +204,16 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
     };
     daemon::serve(&cfg.state, flows, stop_on, args.metrics_addr)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Checks `run`'s options as a run would before starting (durations, the hook's Bronze root):
+/// `config check` refuses what `run` would refuse.
+pub(super) fn check_options(cfg: &Resolved, args: &RunArgs) -> Result<()> {
+    Timing::of(args)?;
+    if args.on_new.is_some() {
+        check_root(&cfg.bronze_root)?;
+    }
+    Ok(())
 }
 
 /// The metrics every configured flow of the daemon reports to.

@@ -60,6 +60,14 @@ pub enum ServiceAction {
 pub fn run(global: &GlobalArgs, args: &ServiceArgs) -> Result<ExitCode> {
     match &args.action {
         ServiceAction::Install { name, run_args } => {
+            if global.origins.get("config") == Some(super::Origin::Flag) {
+                // Only what follows `--` is what the service runs with.
+                return Err(Error::Config(
+                    "--config before `service install` would not reach the service: put it \
+                     after `--` (ingest service install -- --config FILE)"
+                        .into(),
+                ));
+            }
             daemon_args(run_args)?;
             let here =
                 std::env::current_dir().map_err(|e| Error::io("finding the current folder", e))?;

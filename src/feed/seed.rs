@@ -43,22 +43,60 @@ pub fn weather(source: FeedSource) -> Feed {
 /// layout, check and zone (a source and streams of its own are fine). This release runs
 /// feeds of these two shapes; others are declared and checked, not yet run.
 pub fn shape_of(feed: &Feed) -> Option<SeedShape> {
-    let same = |pattern: &str, check: Check| {
-        feed.pattern.text() == pattern
-            && feed.layout == Feed::default_layout(feed.cadence())
-            && feed.check == check
-            && feed.zone.is_none()
-    };
-    if same(SENSOR_PATTERN, Check::Json) && !matches!(feed.source, FeedSource::Sftp { .. }) {
-        Some(SeedShape::Sensors)
-    } else if same(WEATHER_PATTERN, Check::None)
-        && matches!(&feed.streams, Streams::Single(a) if a == WEATHER_ALIAS)
-        && matches!(feed.source, FeedSource::Sftp { .. })
-    {
-        Some(SeedShape::Weather)
+    let shape = if feed.pattern.has_stream() {
+        SeedShape::Sensors
     } else {
-        None
-    }
+        SeedShape::Weather
+    };
+    unlike(feed, shape).is_none().then_some(shape)
+}
+
+/// The first way `feed` differs from the seed's feed of its kind (with {stream}: the
+/// sensors; without: the weather), said as what to set; `None` when it is of that shape.
+/// `run` names it when it refuses a feed this release does not run.
+pub fn unlike(feed: &Feed, shape: SeedShape) -> Option<String> {
+    let seed = match shape {
+        SeedShape::Sensors => sensors(FeedSource::Folder(".".into()), StreamMap::default()),
+        SeedShape::Weather => weather(FeedSource::Folder(".".into())),
+    };
+    let sftp = matches!(feed.source, FeedSource::Sftp { .. });
+    let differs = [
+        (
+            feed.pattern.text() != seed.pattern.text(),
+            format!("pattern = {:?}", seed.pattern.text()),
+        ),
+        (
+            feed.cadence() != seed.cadence(),
+            format!("cadence = \"{}\"", seed.cadence()),
+        ),
+        (
+            feed.layout != seed.layout,
+            format!("layout = {:?} (or no layout)", seed.layout),
+        ),
+        (
+            feed.check != seed.check,
+            format!("check = \"{}\"", seed.check.name()),
+        ),
+        (feed.zone.is_some(), "no timezone (the machine's)".into()),
+        (
+            sftp != (shape == SeedShape::Weather),
+            match shape {
+                SeedShape::Sensors => "a folder or smb:// source".into(),
+                SeedShape::Weather => "an sftp:// source".into(),
+            },
+        ),
+        (
+            shape == SeedShape::Weather
+                && !matches!(&feed.streams, Streams::Single(a) if a == WEATHER_ALIAS),
+            format!("alias = {WEATHER_ALIAS:?}"),
+        ),
+        // Last: a feed like the seed's in all but its name is told just that.
+        (feed.name != seed.name, format!("name = {:?}", seed.name)),
+    ];
+    differs.into_iter().find(|(d, _)| *d).map(|(_, want)| {
+        let seed_name = &seed.name;
+        format!("the seed's {seed_name} feed has {want}")
+    })
 }
 
 /// The seed flow a feed runs as.

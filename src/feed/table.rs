@@ -141,6 +141,10 @@ impl FeedTable {
     ) -> std::result::Result<Streams, (&'static str, String)> {
         match (pattern.has_stream(), &self.streams, &self.alias) {
             (true, Some(map), None) => {
+                // Joined as NAME=ALIAS specs: a `,` or `=` inside would split into others.
+                if let Some((s, a)) = (map.iter()).find(|(s, a)| (*s).contains([',', '=']) || (*a).contains([',', '='])) {
+                    return Err(("streams", format!("`{s} = {a:?}`: no `,` or `=` in a stream or alias")));
+                }
                 let specs: Vec<String> = map.iter().map(|(s, a)| format!("{s}={a}")).collect();
                 StreamMap::parse(&specs)
                     .map(Streams::Named)
@@ -175,6 +179,10 @@ impl FeedTable {
         let is_sftp = matches!(source, FeedSource::Sftp { .. });
         if let Some((field, _)) = sftp_only.iter().find(|(_, set)| *set && !is_sftp) {
             return Err((field, "applies to an sftp:// source only".into()));
+        }
+        if let Some(pin) = &self.host_key_sha256 {
+            crate::source::sftp::normalize_pin(pin)
+                .map_err(|e| ("host_key_sha256", e.to_string()))?;
         }
         if self.password_file.is_some() && matches!(source, FeedSource::Folder(_)) {
             return Err((
@@ -221,6 +229,9 @@ fn check_alias(alias: &str) -> std::result::Result<(), String> {
 /// starts, as `--smb-path` is), or a folder. No password is accepted in a URL.
 fn source_of(text: &str) -> std::result::Result<FeedSource, String> {
     if is_smb_url(text) {
+        // Checked as the client will read it (a password in the URL is refused, without
+        // repeating the URL), so a bad one is refused here by feed and field.
+        crate::source::smb::SmbSettings::parse(text)?;
         return Ok(FeedSource::Smb(text.to_owned()));
     }
     let Some(rest) = text.strip_prefix("sftp://") else {
@@ -231,7 +242,9 @@ fn source_of(text: &str) -> std::result::Result<FeedSource, String> {
         }
         return Ok(FeedSource::Folder(PathBuf::from(text)));
     };
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let Some((authority, path)) = rest.split_once('/') else {
+        return Err("name the folder: sftp://USER@HOST[:PORT]/PATH (`/` alone is the root)".into());
+    };
     let Some((user, host_port)) = authority.rsplit_once('@') else {
         return Err("an sftp:// source names its login: sftp://USER@HOST[:PORT]/PATH".into());
     };

@@ -153,6 +153,21 @@ fn each_bad_field_is_refused_naming_the_feed_and_the_field() {
         ),
         ("source = \"ftp://h/p\"", "", "feed `meter`, `source`"),
         ("key_file = \"k\"", "", "feed `meter`, `key_file`"),
+        (
+            "source = \"smb://u:hunter2@h/s\"",
+            "",
+            "feed `meter`, `source`",
+        ),
+        (
+            "source = \"sftp://u@h\"",
+            "",
+            "feed `meter`, `source`: name the folder",
+        ),
+        (
+            "streams = { A1 = \"x,B2=y\" }",
+            "",
+            "feed `meter`, `streams`",
+        ),
     ];
     for (extra, drop, named) in cases {
         let e = read_all(&[base(extra, drop)]).unwrap_err();
@@ -175,4 +190,39 @@ fn names_and_bronze_folders_are_unique_across_feeds() {
         e.contains("alias `meter-a1` is already feed `meter2`'s"),
         "{e}"
     );
+}
+
+/// A feed is run by a seed flow only when it is of that flow's shape in every field: the
+/// sensors' pattern every 5 minutes, or under another name, is not (and `unlike` says what
+/// differs, as `run` reports it); a bad pin is refused when the file is read.
+#[test]
+fn only_the_seeds_exact_shape_runs_as_a_seed_flow() {
+    let sensors = |extra: &str| {
+        format!(
+            "[[feed]]\nname = \"sensors\"\nsource = \"share\"\n\
+             pattern = \"{{DD}}.{{MM}}.{{YYYY}} {{HH}}{{mi}}_{{stream}}_received.json\"\n\
+             streams = {{ JimmyLoup = \"jimmy\" }}\n{extra}"
+        )
+    };
+    let feed = |text: &str| read_all(&tables(text)).unwrap().remove(0).feed;
+    let seed = feed(&sensors("cadence = \"1m\"\ncheck = \"json\"\n"));
+    assert_eq!(shape_of(&seed), Some(SeedShape::Sensors));
+    for (extra, differs) in [
+        ("cadence = \"5m\"\ncheck = \"json\"\n", "cadence = \"1m\""),
+        ("cadence = \"1m\"\n", "check = \"json\""),
+    ] {
+        let other = feed(&sensors(extra));
+        assert_eq!(shape_of(&other), None, "{extra}");
+        let why = crate::feed::seed::unlike(&other, SeedShape::Sensors).unwrap();
+        assert!(why.contains(differs), "{why}");
+    }
+    let renamed =
+        feed(&sensors("cadence = \"1m\"\ncheck = \"json\"\n").replace("\"sensors\"", "\"plant\""));
+    assert_eq!(shape_of(&renamed), None, "another name is another feed");
+    let pin = sensors("cadence = \"1m\"\n").replace(
+        "source = \"share\"",
+        "source = \"sftp://u@h/x\"\nhost_key_sha256 = \"nope\"",
+    );
+    let e = read_all(&tables(&pin)).unwrap_err().to_string();
+    assert!(e.contains("`host_key_sha256`"), "{e}");
 }
