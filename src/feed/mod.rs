@@ -123,7 +123,11 @@ impl FeedSource {
                 host,
                 port,
                 path,
-            } => format!("sftp://{user}@{host}:{port}{path}"),
+            } => {
+                // A path from SFTP_PATH may be relative to the login folder (`.`, `Meteo2`).
+                let sep = if path.starts_with('/') { "" } else { "/" };
+                format!("sftp://{user}@{host}:{port}{sep}{path}")
+            }
         }
     }
 }
