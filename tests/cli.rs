@@ -458,3 +458,44 @@ fn version_names_the_release_the_commit_and_its_date() {
         "{line}"
     );
 }
+
+/// `ingest man --dir` writes a page for the binary and one per subcommand, each naming its
+/// command; `ingest man` prints the top page; `ingest completions` prints a script per shell
+/// that names the subcommands, and an unknown shell is exit 2 listing the known ones. What
+/// the packages install (tools/release) comes from here.
+#[test]
+fn man_pages_and_completions_cover_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::util::ingest(dir.path(), &["man", "--dir", "pages"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", crate::util::text(&out));
+    for page in [
+        "ingest",
+        "ingest-run",
+        "ingest-gaps",
+        "ingest-config-check",
+        "ingest-man",
+    ] {
+        let text = fs::read_to_string(dir.path().join(format!("pages/{page}.1")))
+            .unwrap_or_else(|e| panic!("no page {page}.1: {e}"));
+        assert!(text.contains(".TH"), "{page}.1 is not a manual page");
+    }
+    let top = crate::util::ingest(dir.path(), &["man"], &[]);
+    let (page, _) = crate::util::text(&top);
+    assert!(
+        page.contains(".SH SUBCOMMANDS") && page.contains("ingest\\-run(1)"),
+        "{page}"
+    );
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = crate::util::ingest(dir.path(), &["completions", shell], &[]);
+        let (script, _) = crate::util::text(&out);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        assert!(
+            script.contains("config") && script.contains("replay"),
+            "{shell}: {script}"
+        );
+    }
+    let out = crate::util::ingest(dir.path(), &["completions", "cmd"], &[]);
+    let (_, err) = crate::util::text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("bash") && err.contains("powershell"), "{err}");
+}

@@ -3,7 +3,9 @@
 //! puts a flag over its environment variable; the config file and the defaults come after, in
 //! `resolve`.
 
-use super::{adopt, audit, config_cmd, demo, gaps, log, replay, report_html, run, service, status};
+use super::{
+    adopt, audit, config_cmd, demo, gaps, log, manual, replay, report_html, run, service, status,
+};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::collections::BTreeMap;
@@ -261,4 +263,8 @@ pub enum Command {
     Config(config_cmd::ConfigArgs),
     /// Run `ingest run` as a Windows service: install or uninstall it.
     Service(service::ServiceArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish).
+    Completions(manual::CompletionsArgs),
+    /// Print the manual page, or write one per subcommand into a folder (--dir).
+    Man(manual::ManArgs),
 }

@@ -5,7 +5,7 @@
 //! `args` is what clap parses (its doc comments are the help); `resolve` turns that into the
 //! [`Resolved`] settings (config file, layering, secrets, the Source and Bronze factories);
 //! `config_file` is the TOML file (its `[run]` and `[[feed]]` tables, inline secrets refused);
-//! `config_cmd` is `ingest config check|show`; `report` is what commands print; this module
+//! `config_cmd` is `ingest config check|show`; `manual` the completions and man pages; `report` is what commands print; this module
 //! dispatches a parsed command to its subcommand.
 
 mod adopt;
@@ -16,6 +16,7 @@ mod config_file;
 mod demo;
 mod gaps;
 mod log;
+mod manual;
 mod replay;
 mod report;
 mod report_html;
@@ -41,6 +42,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Demo(args) => return demo::run(&cli.global, args),
         Command::Service(args) => return service::run(&cli.global, args),
+        Command::Completions(args) => return manual::completions(args),
+        Command::Man(args) => return manual::man(args),
         _ => {}
     }
     let cfg = cli.global.resolve()?;
@@ -55,8 +58,10 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Adopt(args) => adopt::run(&cfg, args),
         Command::Config(args) => config_cmd::run(&cfg, args),
         // Returned above: the demo keeps its store in its own folder, not at `cfg.state`,
-        // and `service` only registers a command line.
+        // `service` only registers a command line, and the manual needs no configuration.
         Command::Demo(args) => demo::run(&cli.global, args),
         Command::Service(args) => service::run(&cli.global, args),
+        Command::Completions(args) => manual::completions(args),
+        Command::Man(args) => manual::man(args),
     })
 }

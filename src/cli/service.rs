@@ -4,7 +4,7 @@
 //! is that entry point: it reports to the SCM and runs the daemon until a service stop or a
 //! system shutdown, which end it the way SIGTERM does on Linux (the batch in flight finished
 //! and committed, exit 0). Other platforms refuse these commands (Linux: systemd, with
-//! `tools/ingest.service`).
+//! `packaging/ingest.service`).
 
 use super::{Cli, Command, GlobalArgs, Resolved};
 use crate::error::{Error, Result};
@@ -368,7 +368,7 @@ mod platform {
     fn refuse() -> Error {
         Error::Config(
             "`ingest service` manages a Windows service; elsewhere run `ingest run` under the \
-             system's service manager (systemd: tools/ingest.service)"
+             system's service manager (systemd: packaging/ingest.service, installed by the .deb)"
                 .into(),
         )
     }
