@@ -14,6 +14,7 @@ use crate::source::sftp::{Auth, HostKeyCheck};
 use crate::source::{EntryKind, Source, SourceMeta};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
@@ -34,6 +35,55 @@ pub enum ConfigAction {
     /// The effective settings as TOML, each with where it came from (flag, env, file,
     /// default); secrets are never shown.
     Show,
+    /// Write the annotated example configuration to FILE, unless FILE exists (then it is left
+    /// exactly as it is, and said so): the first step of a new setup, and what the Windows
+    /// installer runs so an upgrade never overwrites an edited file.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "ingest.toml")]
+        file: PathBuf,
+    },
+}
+
+/// `examples/ingest.toml`, annotated; its relative paths are taken from the working folder (a
+/// service's `--work-dir`).
+const EXAMPLE: &str = include_str!("../../examples/ingest.toml");
+
+/// `ingest config init FILE`: writes [`EXAMPLE`] to `file` unless something is there already;
+/// created exclusively, so a file appearing meanwhile is not overwritten either. On Windows
+/// with CRLF line ends, for Notepad.
+pub fn init(file: &Path) -> Result<ExitCode> {
+    let text = if cfg!(windows) {
+        EXAMPLE.replace('\n', "\r\n")
+    } else {
+        EXAMPLE.to_owned()
+    };
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file);
+    match created {
+        Ok(mut f) => {
+            use std::io::Write;
+            f.write_all(text.as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|e| crate::Error::io(format!("cannot write {}", file.display()), e))?;
+            println!(
+                "wrote {}: edit it, then `ingest --config {0} config check`",
+                file.display()
+            );
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            println!("{} exists: left as it is", file.display());
+        }
+        Err(e) => {
+            return Err(crate::Error::io(
+                format!("cannot create {}", file.display()),
+                e,
+            ))
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn run(cfg: &Resolved, args: &ConfigArgs) -> Result<ExitCode> {
@@ -48,6 +98,7 @@ pub fn run(cfg: &Resolved, args: &ConfigArgs) -> Result<ExitCode> {
             print!("{}", show(cfg, &cfg.run_args(run)?));
             Ok(ExitCode::SUCCESS)
         }
+        (ConfigAction::Init { file }, _) => init(file),
         (_, None) => Err(crate::Error::Internal(
             "config without run's options (not parsed by Cli::from_argv)".into(),
         )),

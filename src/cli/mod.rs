@@ -44,6 +44,11 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Service(args) => return service::run(&cli.global, args),
         Command::Completions(args) => return manual::completions(args),
         Command::Man(args) => return manual::man(args),
+        // Writes the file the configuration is read from: nothing to resolve yet.
+        Command::Config(config_cmd::ConfigArgs {
+            action: config_cmd::ConfigAction::Init { file },
+            ..
+        }) => return config_cmd::init(file),
         _ => {}
     }
     let cfg = cli.global.resolve()?;
