@@ -499,3 +499,40 @@ fn man_pages_and_completions_cover_every_subcommand() {
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("bash") && err.contains("powershell"), "{err}");
 }
+
+/// `ingest config init` writes the annotated example (which `config check` accepts: the
+/// examples test) where there is no file, leaves an existing file exactly as it is — the
+/// Windows installer runs it on every install and upgrade, so an edited config must survive —
+/// and needs no configuration to run, even with INGEST_CONFIG naming the file it is to
+/// write. A folder that is not there is exit 2 naming the path.
+#[test]
+fn config_init_writes_the_example_once_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let example =
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ingest.toml")).unwrap();
+    // Windows gets CRLF line ends, for Notepad.
+    let example = if cfg!(windows) {
+        example.replace('\n', "\r\n")
+    } else {
+        example
+    };
+    let env = [("INGEST_CONFIG", "ingest.toml")];
+    let out = crate::util::ingest(dir.path(), &["config", "init"], &env);
+    let (stdout, stderr) = crate::util::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.starts_with("wrote ingest.toml"), "{stdout}");
+    let path = dir.path().join("ingest.toml");
+    assert_eq!(fs::read_to_string(&path).unwrap(), example);
+
+    fs::write(&path, "# edited\n").unwrap();
+    let out = crate::util::ingest(dir.path(), &["config", "init", "ingest.toml"], &[]);
+    let (stdout, _) = crate::util::text(&out);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.contains("exists: left as it is"), "{stdout}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "# edited\n");
+
+    let out = crate::util::ingest(dir.path(), &["config", "init", "no/such/dir.toml"], &[]);
+    let (_, stderr) = crate::util::text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("no/such/dir.toml"), "{stderr}");
+}

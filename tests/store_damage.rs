@@ -68,11 +68,7 @@ fn damage(store: &[u8], seed: u64) -> (Vec<u8>, Vec<usize>) {
 
 /// Runs `cmd` for at most `HANG_SECS`; `None` (after killing it) if it was still running.
 fn output_within(mut cmd: Command) -> Option<Output> {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = crate::util::spawn_of(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()));
     // Drained on threads: a command that writes more than a pipe holds must not block.
     let stdout = drain(child.stdout.take().unwrap());
     let stderr = drain(child.stderr.take().unwrap());

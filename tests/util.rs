@@ -346,6 +346,19 @@ pub fn output_of(cmd: &mut std::process::Command) -> Output {
     }
 }
 
+/// Starts `cmd`, retrying a start that fails under Wine as [`output_of`] does.
+pub fn spawn_of(cmd: &mut std::process::Command) -> std::process::Child {
+    let mut tries = if cfg!(windows) { 3 } else { 1 };
+    loop {
+        tries -= 1;
+        match cmd.spawn() {
+            Ok(child) => return child,
+            Err(e) if tries > 0 => eprintln!("could not start {cmd:?} ({e}); trying again"),
+            Err(e) => panic!("could not start {cmd:?}: {e}"),
+        }
+    }
+}
+
 /// The binary in `dir`, with none of the caller's ingest settings (the environment is not
 /// cleared: Windows needs its own variables) plus `env`.
 pub fn ingest(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {

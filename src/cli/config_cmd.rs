@@ -65,9 +65,15 @@ pub fn init(file: &Path) -> Result<ExitCode> {
     match created {
         Ok(mut f) => {
             use std::io::Write;
-            f.write_all(text.as_bytes())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| crate::Error::io(format!("cannot write {}", file.display()), e))?;
+            if let Err(e) = f.write_all(text.as_bytes()).and_then(|()| f.sync_all()) {
+                // Not left half written: a next run would take it for the user's file.
+                drop(f);
+                let _ = std::fs::remove_file(file);
+                return Err(crate::Error::io(
+                    format!("cannot write {}", file.display()),
+                    e,
+                ));
+            }
             println!(
                 "wrote {}: edit it, then `ingest --config {0} config check`",
                 file.display()

@@ -95,13 +95,32 @@ pub fn run(global: &GlobalArgs, args: &ServiceArgs) -> Result<ExitCode> {
             work_dir,
             run_args,
         } => {
-            std::env::set_current_dir(work_dir)
-                .map_err(|e| Error::io(format!("entering {}", work_dir.display()), e))?;
-            let (cfg, run) = daemon_args(run_args)?;
-            platform::serve(name, cfg, run)
+            // A folder or configuration that is refused still goes through the SCM: the
+            // service reports Stopped with the exit code and its log says why. Exiting before
+            // the SCM hears from it would look like a crash, restarted every minute.
+            let daemon = std::env::set_current_dir(work_dir)
+                .map_err(|e| Error::io(format!("entering {}", work_dir.display()), e))
+                .and_then(|()| daemon_args(run_args))
+                .map_err(|e| Refused {
+                    why: e.to_string(),
+                    code: e.exit_code(),
+                });
+            platform::serve(name, daemon)
         }
     }
 }
+
+/// Why `service run` cannot run the daemon, and the exit code it reports to the SCM (read by
+/// the Windows side only: elsewhere `service run` is refused before it gets that far).
+#[derive(Debug)]
+#[cfg_attr(not(windows), allow(dead_code))]
+pub struct Refused {
+    why: String,
+    code: u8,
+}
+
+/// What `service run` hands the SCM's thread: the daemon's settings, or why there are none.
+type Daemon = std::result::Result<(Resolved, super::run::RunArgs), Refused>;
 
 /// The command line the SCM starts: logging to `log`, paths relative to `work_dir`.
 pub fn launch_arguments(
@@ -149,8 +168,8 @@ fn daemon_args(run_args: &[OsString]) -> Result<(Resolved, super::run::RunArgs)>
 mod platform {
     //! The SCM side, with the `windows-service` crate.
 
-    use super::super::run::{run_until, RunArgs};
-    use super::Resolved;
+    use super::super::run::run_until;
+    use super::{Daemon, Refused};
     use crate::daemon::StopOn;
     use crate::error::{Error, Result};
     use std::ffi::OsString;
@@ -159,8 +178,10 @@ mod platform {
     use std::time::{Duration, Instant};
     use tokio::sync::Notify;
     use windows_service::service::{
-        ServiceAccess, ServiceControl, ServiceControlAccept, ServiceErrorControl, ServiceExitCode,
-        ServiceInfo, ServiceStartType, ServiceState, ServiceStatus, ServiceType,
+        Service, ServiceAccess, ServiceAction, ServiceActionType, ServiceControl,
+        ServiceControlAccept, ServiceErrorControl, ServiceExitCode, ServiceFailureActions,
+        ServiceFailureResetPeriod, ServiceInfo, ServiceStartType, ServiceState, ServiceStatus,
+        ServiceType,
     };
     use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
     use windows_service::service_dispatcher;
@@ -169,8 +190,7 @@ mod platform {
     /// What `service_main` runs: the SCM calls it with no way to pass Rust values.
     struct Launch {
         name: String,
-        cfg: Resolved,
-        args: RunArgs,
+        daemon: Daemon,
     }
 
     static LAUNCH: OnceLock<Launch> = OnceLock::new();
@@ -179,11 +199,10 @@ mod platform {
 
     /// Hands the process to the SCM, which calls `service_main` on its own thread; returns when
     /// the service has stopped.
-    pub fn serve(name: &str, cfg: Resolved, args: RunArgs) -> Result<ExitCode> {
+    pub fn serve(name: &str, daemon: Daemon) -> Result<ExitCode> {
         let launch = Launch {
             name: name.to_owned(),
-            cfg,
-            args,
+            daemon,
         };
         if LAUNCH.set(launch).is_err() {
             return Err(Error::Config("the service is already running".into()));
@@ -214,11 +233,17 @@ mod platform {
         })?;
         status.set_service_status(status_of(ServiceState::Running, 0))?;
         tracing::info!(service = %launch.name, "service started");
-        let code = match run_until(&launch.cfg, &launch.args, StopOn::Service(stop)) {
-            Ok(_) => 0,
-            Err(e) => {
-                tracing::error!("service: {e}");
-                u32::from(e.exit_code())
+        let code = match &launch.daemon {
+            Ok((cfg, args)) => match run_until(cfg, args, StopOn::Service(stop)) {
+                Ok(_) => 0,
+                Err(e) => {
+                    tracing::error!("service: {e}");
+                    u32::from(e.exit_code())
+                }
+            },
+            Err(Refused { why, code }) => {
+                tracing::error!("service: {why}");
+                u32::from(*code)
             }
         };
         tracing::info!(service = %launch.name, "service stopped");
@@ -278,12 +303,36 @@ mod platform {
             account_name: None,
             account_password: None,
         };
+        // START: the SCM asks for it on a handle that sets restart actions.
+        let access = ServiceAccess::CHANGE_CONFIG | ServiceAccess::START;
         let service = manager
-            .create_service(&info, ServiceAccess::CHANGE_CONFIG)
+            .create_service(&info, access)
             .map_err(|e| scm_error(&format!("creating service `{name}`"), e))?;
+        restart_after_a_crash(&service);
         service
             .set_description("Copies sensor files from the share into Bronze (ingest run).")
             .map_err(|e| scm_error("describing the service", e))
+    }
+
+    /// Recovery, as the MSI sets it too: a process that dies without reporting Stopped (a
+    /// crash, a kill) is started again after 10 s, 10 s, then 60 s, the count reset after a
+    /// day without one. A stop with an exit code (2: the configuration refused) is not a
+    /// crash and is not restarted, as systemd's `RestartPreventExitStatus=2`. A system that
+    /// refuses the setting gets a warning: the service works without it.
+    fn restart_after_a_crash(service: &Service) {
+        let restart = |secs| ServiceAction {
+            action_type: ServiceActionType::Restart,
+            delay: Duration::from_secs(secs),
+        };
+        let actions = ServiceFailureActions {
+            reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(86_400)),
+            reboot_msg: None,
+            command: None,
+            actions: Some(vec![restart(10), restart(10), restart(60)]),
+        };
+        if let Err(e) = service.update_failure_actions(actions) {
+            tracing::warn!("the service is not set to restart after a crash: {e}");
+        }
     }
 
     /// Stops the service if it runs (waiting up to a minute for its batch), then deletes it.
@@ -359,8 +408,6 @@ mod platform {
 mod platform {
     //! Services are a Windows thing; systemd runs `ingest run` on Linux.
 
-    use super::super::run::RunArgs;
-    use super::Resolved;
     use crate::error::{Error, Result};
     use std::ffi::OsString;
     use std::process::ExitCode;
@@ -381,7 +428,7 @@ mod platform {
         Err(refuse())
     }
 
-    pub fn serve(_name: &str, _cfg: Resolved, _args: RunArgs) -> Result<ExitCode> {
+    pub fn serve(_name: &str, _daemon: super::Daemon) -> Result<ExitCode> {
         Err(refuse())
     }
 }
