@@ -331,28 +331,28 @@ impl Drop for Running {
     }
 }
 
-/// Runs `cmd` to completion. Under Wine a process now and then fails to start at all when the
-/// tests run two at a time (the check's own launcher retries "ShellExecuteEx failed" the same
-/// way); such a start is retried twice. Only the start: a program that ran is never re-run.
+/// Runs `cmd` to completion, retrying a start that fails ([`start_retrying`]).
 pub fn output_of(cmd: &mut std::process::Command) -> Output {
-    let mut tries = if cfg!(windows) { 3 } else { 1 };
-    loop {
-        tries -= 1;
-        match cmd.output() {
-            Ok(out) => return out,
-            Err(e) if tries > 0 => eprintln!("could not start {cmd:?} ({e}); trying again"),
-            Err(e) => panic!("could not start {cmd:?}: {e}"),
-        }
-    }
+    start_retrying(cmd, std::process::Command::output)
 }
 
-/// Starts `cmd`, retrying a start that fails under Wine as [`output_of`] does.
+/// Starts `cmd`, retrying a start that fails ([`start_retrying`]).
 pub fn spawn_of(cmd: &mut std::process::Command) -> std::process::Child {
+    start_retrying(cmd, std::process::Command::spawn)
+}
+
+/// `start(cmd)`. Under Wine a process now and then fails to start at all when the tests run
+/// two at a time (the check's own launcher retries "ShellExecuteEx failed" the same way); such
+/// a start is retried twice. Only the start: a program that ran is never re-run.
+fn start_retrying<T>(
+    cmd: &mut std::process::Command,
+    start: impl Fn(&mut std::process::Command) -> std::io::Result<T>,
+) -> T {
     let mut tries = if cfg!(windows) { 3 } else { 1 };
     loop {
         tries -= 1;
-        match cmd.spawn() {
-            Ok(child) => return child,
+        match start(cmd) {
+            Ok(started) => return started,
             Err(e) if tries > 0 => eprintln!("could not start {cmd:?} ({e}); trying again"),
             Err(e) => panic!("could not start {cmd:?}: {e}"),
         }
