@@ -5,8 +5,8 @@
 //! `args` is what clap parses (its doc comments are the help); `resolve` turns that into the
 //! [`Resolved`] settings (config file, layering, secrets, the Source and Bronze factories);
 //! `config_file` is the TOML file (its `[run]` and `[[feed]]` tables, inline secrets refused);
-//! `config_cmd` is `ingest config check|show`; `manual` the completions and man pages; `report` is what commands print; this module
-//! dispatches a parsed command to its subcommand.
+//! `config_cmd` is `ingest config check|show|init`; `manual` the completions and man pages;
+//! `report` is what commands print; this module dispatches a parsed command to its subcommand.
 
 mod adopt;
 mod args;
