@@ -66,6 +66,8 @@ fn check_alias(alias: &str) -> Result<()> {
     let ok = !alias.is_empty()
         && alias.len() <= 64
         && alias != "weather"
+        // Bronze's own folder (`bronze::layout::RESERVED`, a layer above this one).
+        && alias != "_ingest"
         && !alias.starts_with('.')
         && alias
             .bytes()
@@ -74,7 +76,8 @@ fn check_alias(alias: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Config(format!(
-            "alias `{alias}` must be lower-case letters, digits, - or _ (and not `weather`)"
+            "alias `{alias}` must be lower-case letters, digits, - or _ (and not `weather` or \
+             `_ingest`)"
         )))
     }
 }

@@ -40,6 +40,10 @@ pub enum Error {
     DaemonRunning { lock: PathBuf },
     #[error("configuration: {0}")]
     Config(String),
+    /// The log shipped into Bronze cannot be read back or continued (`shipping`): a damaged or
+    /// missing segment, a gap, or a log in Bronze ahead of this store's.
+    #[error("shipped log: {0}")]
+    ShippedLog(String),
     /// The weather server's own failure, in its client's words (`source::sftp::SftpError`
     /// converts into it where it is defined, so this vocabulary imports no source).
     #[error("weather: {0}")]
@@ -90,7 +94,8 @@ impl Error {
             | Error::BronzeRefusesWrites { .. } => "unreachable",
             Error::Config(_) => "config",
             Error::Sftp(_) => "sftp",
-            Error::Io { .. } => "io",
+            // The shipped log is read and written in Bronze: its faults are I/O of a kind.
+            Error::Io { .. } | Error::ShippedLog(_) => "io",
             Error::Internal(_) => "internal",
         }
     }

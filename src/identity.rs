@@ -35,7 +35,49 @@ impl SourceId {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct FileKey {
     pub source: SourceId,
+    /// Bytes in the store (bincode); text, or `{"b64": …}` when not UTF-8, in JSON (`shipping`).
+    #[serde(with = "name_bytes")]
     pub name: Vec<u8>,
+}
+
+/// A name's serde form: the raw bytes for binary formats, exactly as derived for `Vec<u8>` (the
+/// store's encoding must not change), and readable text for human-readable ones (the shipped
+/// log's lines), with the bytes in base64 when they are not UTF-8, so nothing is lost.
+mod name_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Readable {
+        Text(String),
+        Raw { b64: String },
+    }
+
+    pub fn serialize<S: Serializer>(name: &Vec<u8>, s: S) -> Result<S::Ok, S::Error> {
+        if !s.is_human_readable() {
+            return name.serialize(s);
+        }
+        match std::str::from_utf8(name) {
+            Ok(text) => Readable::Text(text.to_owned()).serialize(s),
+            Err(_) => Readable::Raw {
+                b64: base64::engine::general_purpose::STANDARD.encode(name),
+            }
+            .serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        if !d.is_human_readable() {
+            return Vec::<u8>::deserialize(d);
+        }
+        match Readable::deserialize(d)? {
+            Readable::Text(text) => Ok(text.into_bytes()),
+            Readable::Raw { b64 } => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 impl FileKey {
@@ -89,9 +131,31 @@ impl fmt::Display for StreamId {
     }
 }
 
-/// A blake3 digest of a file's bytes.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A blake3 digest of a file's bytes. Serialized as its 32 bytes in binary formats (the store)
+/// and as hex text in human-readable ones (the shipped log's lines).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ContentHash(pub [u8; 32]);
+
+impl Serialize for ContentHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_hex())
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            return <[u8; 32]>::deserialize(d).map(ContentHash);
+        }
+        let hex = String::deserialize(d)?;
+        ContentHash::from_hex(&hex)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{hex}` is not a blake3 hex digest")))
+    }
+}
 
 impl ContentHash {
     pub fn of(bytes: &[u8]) -> Self {
@@ -118,6 +182,20 @@ impl ContentHash {
 
     pub fn to_hex(self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The digest written as 64 hex digits (either case); `None` for anything else.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let bytes = hex.as_bytes();
+        // Checked first: `from_str_radix` would take a sign (`+f`).
+        if bytes.len() != 64 || !bytes.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(bytes.chunks(2)) {
+            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+        }
+        Some(ContentHash(out))
     }
 }
 

@@ -63,6 +63,7 @@ pub mod replay;
 pub mod sample;
 pub mod schedule;
 pub mod seam;
+pub mod shipping;
 pub mod source;
 pub mod status_page;
 pub mod store;

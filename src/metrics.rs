@@ -74,6 +74,8 @@ pub struct Metrics {
     missing: IntGaugeVec,
     errors: IntCounterVec,
     store_bytes: IntGauge,
+    log_events: IntGauge,
+    log_shipped: IntGauge,
     readiness: Mutex<BTreeMap<Flow, Readiness>>,
 }
 
@@ -144,6 +146,15 @@ impl Metrics {
                 &["flow", "kind"],
             ),
             store_bytes: r.int_gauge("store_bytes", "Size of the event store file."),
+            log_events: r.int_gauge(
+                "log_events",
+                "Events in the store's log.",
+            ),
+            log_shipped: r.int_gauge(
+                "log_shipped_events",
+                "Events of the log shipped into Bronze; log_events minus this is what losing \
+                 the machine now would lose.",
+            ),
             readiness: Mutex::new(flows.iter().map(|f| (*f, Readiness::NoPassYet)).collect()),
             registry,
         };
@@ -220,6 +231,8 @@ impl Metrics {
             missing("total").set(gauge(f.missing_total));
         }
         self.observe_store_size(store.path());
+        self.log_events.set(gauge(store.event_count()?));
+        self.log_shipped.set(gauge(store.shipped()?.to));
         Ok(())
     }
 

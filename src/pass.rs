@@ -284,6 +284,16 @@ fn adopt_existing_bronze(ctx: &Context) -> Result<()> {
         // saying why.
         Err(_) => return Ok(()),
     }
+    // A lost machine's store is better restored than adopted: the history comes back too.
+    if let Ok(ids) = crate::shipping::ingesters(ctx.bronze) {
+        if !ids.is_empty() {
+            tracing::warn!(
+                ingesters = %ids.join(","),
+                "Bronze holds a shipped log: `ingest restore` rebuilds a store with the whole \
+                 history (skips, versions, arrival times); this pass adopts the files only"
+            );
+        }
+    }
     let threads = ctx.settings.copy_threads.min(8);
     let streams = &ctx.settings.streams;
     let r = ctx

@@ -125,6 +125,14 @@ impl Garage {
         keys
     }
 
+    /// [`Garage::keys`] without ingest's own objects (the shipped log below `_ingest/`, which
+    /// is not data: `bronze::layout::RESERVED`).
+    pub fn data_keys(&self, prefix: &str) -> Vec<String> {
+        let mut keys = self.keys(prefix);
+        keys.retain(|k| !k.starts_with("_ingest/"));
+        keys
+    }
+
     pub fn get(&self, key: &str) -> Vec<u8> {
         let key = Key::parse(key).unwrap();
         self.runtime

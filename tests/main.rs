@@ -50,6 +50,7 @@ mod robustness;
 // Unix only by nature: Samba served by smbd and mounted through FUSE (smbnetfs).
 #[cfg(unix)]
 mod samba;
+mod shipping;
 // Unix only by nature: the native client is tried against the same real smbd.
 #[cfg(all(unix, feature = "smb-native"))]
 mod smb_native;

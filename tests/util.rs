@@ -208,8 +208,17 @@ impl Rig {
     }
 }
 
-/// Every file under `root`, recursively.
+/// Every file under `root`, recursively, except ingest's own files in Bronze (the shipped log
+/// below `_ingest/`, which is not data: `bronze::layout::RESERVED`). `walk_all` sees them too.
 pub fn walk(root: &Path) -> Vec<PathBuf> {
+    walk_all(root)
+        .into_iter()
+        .filter(|p| !p.strip_prefix(root).is_ok_and(|r| r.starts_with("_ingest")))
+        .collect()
+}
+
+/// Every file under `root`, recursively.
+pub fn walk_all(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(root) else {
         return out;
@@ -217,7 +226,7 @@ pub fn walk(root: &Path) -> Vec<PathBuf> {
     for e in entries.flatten() {
         let p = e.path();
         if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&p));
+            out.extend(walk_all(&p));
         } else {
             out.push(p);
         }

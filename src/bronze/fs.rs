@@ -145,6 +145,51 @@ pub(super) fn hash_regular(path: &Path) -> io::Result<ContentHash> {
     ContentHash::of_reader(&mut file)
 }
 
+/// Replaces `path` with `bytes`, all or nothing and durably: written under the temp name beside
+/// it (exclusively, never through a link), flushed, renamed over it (a rename replaces a link
+/// at `path` itself, never its target), and the rename flushed: the folder on Unix; on Windows,
+/// which has no folder flush, the renamed file (see `LocalBronze::flush_dirs`).
+pub(super) fn replace_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let temp = temp_path(path);
+    let written = create_exclusive(&temp).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| fs::rename(&temp, path)) {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    #[cfg(windows)]
+    OpenOptions::new().write(true).open(path)?.sync_all()?;
+    Ok(())
+}
+
+/// The bytes of the regular file at `path`, never through a link; `None` if nothing is there.
+pub(super) fn read_regular(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return Err(refused_link(path)),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut file = open_no_follow(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
 /// Opens for reading; on Linux the kernel also refuses a link swapped in after the lookup,
 /// and does not block on a FIFO.
 fn open_no_follow(path: &Path) -> io::Result<File> {

@@ -101,6 +101,18 @@ impl Bronze for OutageLatch {
         self.reach(|b| b.remove_temp(rel))
     }
 
+    fn put_reserved(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        self.reach(|b| b.put_reserved(rel, bytes))
+    }
+
+    fn get_reserved(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        self.reach(|b| b.get_reserved(rel))
+    }
+
+    fn remove_reserved(&self, rel: &str) -> Result<()> {
+        self.reach(|b| b.remove_reserved(rel))
+    }
+
     fn locate(&self, rel: &str) -> String {
         self.inner.locate(rel)
     }
@@ -166,6 +178,15 @@ mod tests {
             self.answer(None)
         }
         fn remove_temp(&self, _: &str) -> Result<()> {
+            self.answer(None)
+        }
+        fn put_reserved(&self, _: &str, _: &[u8]) -> Result<()> {
+            self.answer(None)
+        }
+        fn get_reserved(&self, _: &str) -> Result<Option<Vec<u8>>> {
+            self.answer(None)
+        }
+        fn remove_reserved(&self, _: &str) -> Result<()> {
             self.answer(None)
         }
         fn locate(&self, rel: &str) -> String {

@@ -8,6 +8,11 @@ use crate::identity::{ContentHash, FileKey, SourceId};
 use crate::naming::{SensorName, WeatherName};
 use chrono::{Datelike, Timelike};
 
+/// The top folder of ingest's own files in Bronze (the shipped log, `shipping`): never data,
+/// never a stray, never seen by audit, adopt or a reader of `{alias}/**`. No stream's alias
+/// may take the name (`config`).
+pub const RESERVED: &str = "_ingest";
+
 /// Suffix of a staged copy's temp name (`.NAME.ingest-tmp`, beside its destination).
 const TEMP_SUFFIX: &str = ".ingest-tmp";
 
@@ -45,6 +50,32 @@ pub fn temp_rel(rel: &str) -> String {
 /// Where the previous bytes at `rel` are kept when different bytes replace them.
 pub fn kept_rel(rel: &str, replaced: ContentHash) -> String {
     format!("{rel}.kept-{}", &replaced.to_hex()[..16])
+}
+
+/// Whether a Bronze path is [`RESERVED`] or below it.
+pub fn is_reserved(rel: &str) -> bool {
+    rel.strip_prefix(RESERVED)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Refuses a reserved path that is not a plain path below [`RESERVED`] (empty, `.` or `..`
+/// parts, a backslash): these paths are built by `shipping`, so a refusal is a bug there.
+pub fn check_reserved(rel: &str) -> std::io::Result<()> {
+    let plain = rel
+        .strip_prefix(RESERVED)
+        .and_then(|r| r.strip_prefix('/'))
+        .is_some_and(|r| {
+            r.split('/')
+                .all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains('\\'))
+        });
+    if plain {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("`{rel}` is not a path below Bronze's {RESERVED}/ folder"),
+        ))
+    }
 }
 
 /// Whether a Bronze file name is one of our temp files (for cleanup and reports).

@@ -28,7 +28,8 @@ use super::fs::sync_file;
 #[cfg(target_os = "linux")]
 use super::fs::syncfs;
 use super::fs::{
-    create_exclusive, create_one_dir, hash_regular, mtime_ns, refuse_unless_dir, remove_link,
+    create_exclusive, create_one_dir, hash_regular, mtime_ns, read_regular, refuse_unless_dir,
+    remove_link, replace_durably,
 };
 use super::hashing::{self, Copying};
 use super::layout::{self, file_name, is_temp_name};
@@ -377,6 +378,38 @@ impl Bronze for LocalBronze {
             .into());
         }
         Ok(fs::remove_file(self.checked(rel, false)?)?)
+    }
+
+    fn put_reserved(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        layout::check_reserved(rel)?;
+        let path = self.checked(rel, true).map_err(|e| self.refusal(e))?;
+        Ok(replace_durably(&path, bytes).map_err(|e| self.refusal(e))?)
+    }
+
+    fn get_reserved(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        layout::check_reserved(rel)?;
+        match self.checked(rel, false) {
+            Ok(path) => Ok(read_regular(&path)?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn remove_reserved(&self, rel: &str) -> Result<()> {
+        layout::check_reserved(rel)?;
+        let path = match self.checked(rel, false) {
+            Ok(path) => path,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                Ok(remove_link(&path, m.file_type(), "a reserved file's name")?)
+            }
+            Ok(_) => Ok(fs::remove_file(&path)?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn locate(&self, rel: &str) -> String {

@@ -97,6 +97,18 @@ pub trait Bronze: Send + Sync {
     /// Removes one of our temp files (`rel` must name one), never through a link.
     fn remove_temp(&self, rel: &str) -> Result<()>;
 
+    /// Writes `bytes` at `rel` below [`layout::RESERVED`], replacing what is there: all or
+    /// nothing, durable when it returns, never through a link. For ingest's own files in
+    /// Bronze (the shipped log, `shipping`), which are not data and follow none of its rules.
+    fn put_reserved(&self, rel: &str, bytes: &[u8]) -> Result<()>;
+
+    /// The bytes at `rel` below [`layout::RESERVED`]; `None` when nothing is there.
+    fn get_reserved(&self, rel: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Removes `rel` below [`layout::RESERVED`] (the file, or a link there, never its target);
+    /// nothing there is fine.
+    fn remove_reserved(&self, rel: &str) -> Result<()>;
+
     /// Where a Bronze file can be read by others (the hook's manifest): a path or a URL.
     fn locate(&self, rel: &str) -> String;
 
@@ -243,6 +255,7 @@ pub struct Found {
 }
 
 /// Walks `under` and tells each file's place in the layout (data, temp, kept, stray, link).
+/// Ingest's own files ([`layout::RESERVED`]) are not data and never visited.
 pub fn inventory(
     bronze: &dyn Bronze,
     under: &str,
@@ -250,6 +263,9 @@ pub fn inventory(
     visit: &mut dyn FnMut(Entry),
 ) -> Result<()> {
     bronze.walk(under, &mut |found| {
+        if layout::is_reserved(&found.rel) {
+            return;
+        }
         visit(if found.link {
             Entry::Link { rel: found.rel }
         } else {

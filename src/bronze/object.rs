@@ -450,7 +450,7 @@ impl Bronze for ObjectBronze {
         let stored = got
             .attributes
             .get(&Attribute::Metadata(HASH_METADATA.into()))
-            .and_then(|hex| parse_hash(hex));
+            .and_then(|hex| ContentHash::from_hex(hex));
         Ok(stored.map(|hash| (hash, meta)))
     }
 
@@ -485,6 +485,38 @@ impl Bronze for ObjectBronze {
         }
         let key = self.key(rel)?;
         Ok(self.block_on(self.store.delete(&key)).map_err(io_error)?)
+    }
+
+    /// One PUT: an object is never visible half-written, and overwriting is what is asked.
+    fn put_reserved(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        layout::check_reserved(rel)?;
+        let key = self.key(rel)?;
+        let payload = PutPayload::from(bytes.to_vec());
+        self.block_on(self.store.put(&key, payload))
+            .map_err(io_error)?;
+        Ok(())
+    }
+
+    fn get_reserved(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        layout::check_reserved(rel)?;
+        let key = self.key(rel)?;
+        let got = self.block_on(async {
+            match self.store.get(&key).await {
+                Ok(got) => got.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        Ok(got.map_err(io_error)?.map(|b| b.to_vec()))
+    }
+
+    fn remove_reserved(&self, rel: &str) -> Result<()> {
+        layout::check_reserved(rel)?;
+        let key = self.key(rel)?;
+        match self.block_on(self.store.delete(&key)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(io_error(e).into()),
+        }
     }
 
     fn locate(&self, rel: &str) -> String {
@@ -596,20 +628,6 @@ fn io_error(e: object_store::Error) -> io::Error {
         _ => return unreachable(plain(&e.to_string())),
     };
     io::Error::new(kind, plain(&e.to_string()))
-}
-
-/// A blake3 written as 64 hex digits.
-fn parse_hash(hex: &str) -> Option<ContentHash> {
-    let bytes = hex.as_bytes();
-    if bytes.len() != 64 || !bytes.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks(2).enumerate() {
-        let pair = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(pair, 16).ok()?;
-    }
-    Some(ContentHash(out))
 }
 
 /// A client error as one plain line: an S3 error document in it (`<Error><Code>NoSuchBucket

@@ -31,6 +31,7 @@ pub fn run(cfg: &Resolved, args: &AdoptArgs) -> Result<ExitCode> {
         &SystemClock,
         args.threads.max(1),
     )?;
+    crate::shipping::ship_after_pass(&store, &bronze);
     if args.json {
         println!(
             "{}",

@@ -4,7 +4,8 @@
 //! `resolve`.
 
 use super::{
-    adopt, audit, config_cmd, demo, gaps, log, manual, replay, report_html, run, service, status,
+    adopt, audit, config_cmd, demo, gaps, log, manual, replay, report_html, restore, run, service,
+    status,
 };
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -257,6 +258,8 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Record an existing Bronze tree in the index (hashing every file).
     Adopt(adopt::AdoptArgs),
+    /// Rebuild the store on a new machine from the log shipped into Bronze.
+    Restore(restore::RestoreArgs),
     /// Build a sample share, ingest it, and show the result.
     Demo(demo::DemoArgs),
     /// Check the configuration and reach every source and Bronze with it, or show it.

@@ -69,6 +69,8 @@ pub fn run(cfg: &Resolved, args: &AuditArgs) -> Result<ExitCode> {
         bar.inc(n);
     })?;
     bar.finish_and_clear();
+    // The audit's events (findings, repairs) join the shipped log.
+    crate::shipping::ship_store(&cfg.state, cfg.store_wait, &bronze);
     if args.json {
         println!(
             "{}",

@@ -23,6 +23,10 @@ pub struct LogArgs {
     /// Only events about this file name (its whole history).
     #[arg(long)]
     pub file: Option<String>,
+    /// Only events after this sequence number: a consumer's checkpoint, the last `seq` it
+    /// processed (read from the store, without walking the events before it).
+    #[arg(long, value_name = "SEQ")]
+    pub after: Option<u64>,
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
@@ -38,7 +42,8 @@ pub fn run(cfg: &Resolved, args: &LogArgs) -> Result<ExitCode> {
     let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    store.for_each_event(0, |seq, event| {
+    let from = args.after.map_or(0, |seq| seq.saturating_add(1));
+    store.for_each_event(from, |seq, event| {
         let wanted_time = since_ms.is_none_or(|t| event.at_ms >= t);
         let wanted_file = args
             .file

@@ -21,6 +21,7 @@ mod replay;
 mod report;
 mod report_html;
 mod resolve;
+mod restore;
 mod run;
 mod service;
 mod since;
@@ -51,6 +52,15 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         }) => return config_cmd::init(file),
         _ => {}
     }
+    let mut cli = cli;
+    if let Command::Restore(restore::RestoreArgs {
+        from: Some(from), ..
+    }) = &cli.command
+    {
+        // `--from` is the Bronze root the restored store is for: every default (the state's
+        // place for a bucket) follows from it, as from --bronze-root.
+        cli.global.bronze_root = Some(from.into());
+    }
     let cfg = cli.global.resolve()?;
     damage::guard(&cfg.state, || match &cli.command {
         Command::Run(args) => run::run(&cfg, &cfg.run_args(args)?),
@@ -61,6 +71,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Audit(args) => audit::run(&cfg, args),
         Command::Replay(args) => replay::run(&cfg, args),
         Command::Adopt(args) => adopt::run(&cfg, args),
+        Command::Restore(args) => restore::run(&cfg, args),
         Command::Config(args) => config_cmd::run(&cfg, args),
         // Returned above: the demo keeps its store in its own folder, not at `cfg.state`,
         // `service` only registers a command line, and the manual needs no configuration.

@@ -69,6 +69,7 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
     let ctx = Context::new(&store, source, &bronze, &SystemClock, &settings);
     let report = apply(&ctx, &plan)?;
+    crate::shipping::ship_after_pass(&store, &bronze);
     drop((store, writing));
     if args.json {
         let result = Some(&report);

@@ -357,6 +357,8 @@ fn run_once(
         let flow = weather_flow(cfg, sftp, bronze, settings, cfg.store_wait);
         weather::run_with_retries(&flow, retry_of(args))
     });
+    // The log into Bronze after both flows recorded (`shipping`; a failure is a warning).
+    crate::shipping::ship_store(&cfg.state, cfg.store_wait, bronze);
     let sensor_report = sensors.as_ref().and_then(|r| r.as_ref().ok());
     let weather_report = weather.as_ref().and_then(|r| r.as_ref().ok());
     print_reports(sensor_report, weather_report, args.json);

@@ -56,6 +56,9 @@ struct Status {
     /// Files every pass retries.
     pending: u64,
     last_reconcile: Option<String>,
+    /// How far the log is shipped into Bronze (`shipping`); left out before the first time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shipped: Option<ShippedStatus>,
     /// Left out when weather is neither configured nor seen in the store.
     #[serde(skip_serializing_if = "Option::is_none")]
     weather: Option<WeatherStatus>,
@@ -74,6 +77,16 @@ struct StreamStatus {
     age_secs: Option<i64>,
     missing_24h: u64,
     missing_total: u64,
+}
+
+/// The log shipped into Bronze: by which ingester id, how far, how many events are not yet.
+#[derive(Serialize)]
+struct ShippedStatus {
+    ingester: String,
+    /// Events before this sequence number are in Bronze.
+    to: u64,
+    /// Events recorded and not yet shipped: what losing this machine now would lose.
+    unshipped: u64,
 }
 
 /// The weather flow, from the store alone.
@@ -112,9 +125,20 @@ impl Status {
             last_reconcile: meta
                 .get(META_LAST_RECONCILE)
                 .and_then(|ms| report::time(*ms as i64)),
+            shipped: shipped(store)?,
             weather: weather_status(store, &meta, cfg.weather.is_some())?,
         })
     }
+}
+
+fn shipped(store: &Store) -> Result<Option<ShippedStatus>> {
+    let row = store.shipped()?;
+    let events = store.event_count()?;
+    Ok(row.id.map(|id| ShippedStatus {
+        ingester: format!("{id:016x}"),
+        to: row.to,
+        unshipped: events.saturating_sub(row.to),
+    }))
 }
 
 /// Each configured stream's baseline (from the projection) and freshness (from the presence rows).
@@ -225,6 +249,13 @@ impl fmt::Display for Status {
         writeln!(f, "files: {files}; pending retry: {}", self.pending)?;
         let last = self.last_reconcile.as_deref().unwrap_or("never");
         writeln!(f, "last reconcile: {last}")?;
+        if let Some(s) = &self.shipped {
+            writeln!(
+                f,
+                "log shipped to Bronze: {} events, {} not yet (ingester {})",
+                s.to, s.unshipped, s.ingester
+            )?;
+        }
         match &self.weather {
             Some(w) => write!(f, "{w}"),
             None => Ok(()),

@@ -40,6 +40,7 @@ fn status() -> Status {
         files: counts([("failed".into(), 1), ("ingested".into(), 1413)]),
         pending: 1,
         last_reconcile: Some("2023-08-19T02:00:04.120+00:00".into()),
+        shipped: None,
         weather: Some(weather()),
     }
 }

@@ -279,6 +279,7 @@ impl SensorLoop {
         };
         let report = finish_probe(&ctx, probe, Some(discovery), start)
             .inspect_err(|_| self.count_recorded(&store, first_seq))?;
+        crate::shipping::ship_after_pass(&store, &bronze);
         self.observe(&store);
         drop(writing);
         let hook = match &self.config.hook {

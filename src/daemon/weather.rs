@@ -119,6 +119,8 @@ impl WeatherLoop {
             batch_size: self.batch_size,
             stop: Some(&self.stop),
         };
-        damage::guard(&self.state, || weather::run_with_retries(&ctx, self.retry))
+        let report = damage::guard(&self.state, || weather::run_with_retries(&ctx, self.retry));
+        crate::shipping::ship_store(&self.state, STORE_WAIT, &bronze);
+        report
     }
 }

@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 pub use buckets::FILES_V2;
 pub use log::EVENTS_V2;
-pub use tables::{BASELINE, EVENTS, FILES, META, PENDING, PRESENCE, PUBLISHING};
+pub use tables::{BASELINE, EVENTS, FILES, META, PENDING, PRESENCE, PUBLISHING, SHIPPING};
 pub use write_lock::WriteLock;
 
 /// The store layout this release writes (`meta` `schema`): 2, the packed log and `files`
@@ -91,6 +91,17 @@ pub struct Store {
     last_bucket: Mutex<Option<CachedBucket>>,
     /// Commits through this handle (see `last_bucket`).
     generation: AtomicU64,
+}
+
+/// How far the log is shipped into Bronze ([`SHIPPING`], the `shipping` module).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shipped {
+    /// This store's ingester id in Bronze, drawn at the first shipping.
+    pub id: Option<u64>,
+    /// Events before this sequence number are shipped.
+    pub to: u64,
+    /// `to..pending_to` is being shipped: a crash re-ships exactly this range.
+    pub pending_to: Option<u64>,
 }
 
 /// redb opened for writing, or read-only. A read-write open and close of redb costs five
@@ -273,6 +284,42 @@ impl Store {
         txn.commit()?;
         self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(first)
+    }
+
+    /// How far the log is shipped into Bronze ([`SHIPPING`]); all zero before the first time.
+    pub fn shipped(&self) -> Result<Shipped> {
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(SHIPPING) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Shipped::default()),
+            Err(e) => return Err(e.into()),
+        };
+        let get = |key: &str| -> Result<Option<u64>> { Ok(table.get(key)?.map(|v| v.value())) };
+        Ok(Shipped {
+            id: get("id")?,
+            to: get("to")?.unwrap_or(0),
+            pending_to: get("pending_to")?,
+        })
+    }
+
+    /// Records how far the log is shipped, durably.
+    pub fn set_shipped(&self, shipped: &Shipped) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(SHIPPING)?;
+            let mut put = |key: &str, value: Option<u64>| -> Result<()> {
+                match value {
+                    Some(v) => table.insert(key, v)?,
+                    None => table.remove(key)?,
+                };
+                Ok(())
+            };
+            put("id", shipped.id)?;
+            put("to", Some(shipped.to))?;
+            put("pending_to", shipped.pending_to)?;
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// Files that may be in Bronze without their event (see [`PUBLISHING`]), with their paths.
@@ -526,4 +573,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -43,6 +43,12 @@ pub const PUBLISHING: TableDefinition<&[u8], &str> = TableDefinition::new("publi
 /// Absent in stores written before it existed: built from the log on their first open.
 pub const PRESENCE: TableDefinition<(&str, i32), &[u8]> = TableDefinition::new("presence");
 
+/// `shipping`: how far the log is shipped into Bronze (the `shipping` module): `to` (the first
+/// sequence number not shipped), `pending_to` (a range `to..pending_to` being shipped, so a
+/// crash re-ships exactly it) and `id` (this store's ingester id in Bronze). Not a projection:
+/// the log says nothing of it. Absent until the first shipping.
+pub const SHIPPING: TableDefinition<&str, u64> = TableDefinition::new("shipping");
+
 /// `meta`: key → u64. Schema version, last reconcile time, event counts by kind.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 

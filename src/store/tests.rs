@@ -32,7 +32,7 @@ fn facts() -> impl Strategy<Value = SourceVersion> {
     (0u64..5000, 0i64..1_000_000).prop_map(|(size, mtime_ns)| SourceVersion { size, mtime_ns })
 }
 
-pub(super) fn event_kind() -> impl Strategy<Value = EventKind> {
+pub(crate) fn event_kind() -> impl Strategy<Value = EventKind> {
     let hash = any::<[u8; 32]>().prop_map(ContentHash);
     prop_oneof![
         (

@@ -278,6 +278,18 @@ impl<B: Bronze> Bronze for FaultyBronze<B> {
         self.inner.remove_temp(rel)
     }
 
+    fn put_reserved(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        self.inner.put_reserved(rel, bytes)
+    }
+
+    fn get_reserved(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.get_reserved(rel)
+    }
+
+    fn remove_reserved(&self, rel: &str) -> Result<()> {
+        self.inner.remove_reserved(rel)
+    }
+
     fn locate(&self, rel: &str) -> String {
         self.inner.locate(rel)
     }

@@ -38,6 +38,7 @@ pub fn run(f: &dyn BronzeFixture) -> Skipped {
     a_file_changed_while_read_is_deferred_and_never_visible(f.bronze());
     a_discarded_copy_leaves_nothing(f.bronze());
     remove_temp_refuses_a_data_file(f.bronze());
+    reserved_files_replace_read_back_and_remove(f.bronze());
     skipped.run("a_link_is_never_followed", || a_link_is_never_followed(f));
     skipped.run("a_layer_that_is_down_is_unreachable_never_absent", || {
         a_layer_that_is_down_is_unreachable_never_absent(f)
@@ -162,6 +163,39 @@ pub fn remove_temp_refuses_a_data_file(b: &dyn Bronze) {
     assert_published(b, rel, b"data");
 }
 
+/// Ingest's own files (the shipped log, below `_ingest/`): a write replaces what is there
+/// whole, reads back the bytes written, a missing one is `None`, removal leaves nothing (and
+/// removing nothing is fine); they are never data to `inventory`; a path outside `_ingest/`
+/// or with a `..` part is refused without writing anything.
+pub fn reserved_files_replace_read_back_and_remove(b: &dyn Bronze) {
+    let rel = "_ingest/log/0000000000000001/manifest.json";
+    assert_eq!(b.get_reserved(rel).unwrap(), None, "absent is None");
+    b.put_reserved(rel, b"first, longer than the second")
+        .unwrap();
+    b.put_reserved(rel, b"second").unwrap();
+    assert_eq!(
+        b.get_reserved(rel).unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
+    assert_eq!(walked(b, "_ingest"), [file(rel)], "one file, no temp left");
+    let streams = super::lib::config::StreamMap::parse(&["A=a".into()]).unwrap();
+    let mut data = Vec::new();
+    super::lib::bronze::inventory(b, "", &streams, &mut |e| data.push(e.rel().to_owned())).unwrap();
+    assert!(!data.iter().any(|r| r.starts_with("_ingest")), "{data:?}");
+    for outside in [
+        "a/2023/08/18/10/x.json",
+        "_ingest/../a/x",
+        "_ingestx/y",
+        "_ingest/",
+    ] {
+        assert!(b.put_reserved(outside, b"no").is_err(), "{outside}");
+    }
+    assert_eq!(b.stat("a/2023/08/18/10/x.json").unwrap(), None);
+    b.remove_reserved(rel).unwrap();
+    b.remove_reserved(rel).unwrap();
+    assert_eq!(b.get_reserved(rel).unwrap(), None);
+}
+
 /// No link below the root is followed: a link at a file's name or on the way to it is
 /// `Link` to `stat` and `hash`, walked as a link and never into; staging through a linked
 /// folder is refused; staging at a linked name replaces the link (never writing its target).
@@ -196,6 +230,11 @@ pub fn a_link_is_never_followed(f: &dyn BronzeFixture) -> Result<(), &'static st
         target_bytes,
         "target untouched"
     );
+    // Ingest's own files are never written or read through a linked folder either.
+    f.link_folder("_ingest/elsewhere")?;
+    let own = "_ingest/elsewhere/manifest.json";
+    assert_eq!(b.put_reserved(own, b"x").unwrap_err().kind(), Kind::Link);
+    assert_eq!(b.get_reserved(own).unwrap_err().kind(), Kind::Link);
     Ok(())
 }
 
