@@ -345,3 +345,33 @@ fn the_duckdb_consumer_processes_each_new_file_once() {
         "each data file in Bronze processed exactly once"
     );
 }
+
+/// `audit` reads the shipped log back and compares it with the store's: clean as shipped, and
+/// a difference (exit 1, naming the segment) once a segment in Bronze is damaged.
+#[test]
+fn audit_finds_a_damaged_shipped_log() {
+    let rig = Rig::new();
+    rig.add_minutes(0, 5);
+    rig.pass(&["--min-age-secs", "0"], 0);
+    let report = rig.audit_clean();
+    assert_eq!(report["shipped_log"]["problem"], Value::Null, "{report}");
+    assert_eq!(
+        report["shipped_log"]["checked"],
+        rig.log().len() as u64 - 1,
+        "{report}"
+    );
+    let segment = std::fs::read_dir(log_dir(&rig.bronze))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".jsonl.gz"))
+        .unwrap();
+    std::fs::write(&segment, b"not gzip").unwrap();
+    let out = rig.run(&["audit", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problem = report["shipped_log"]["problem"]
+        .as_str()
+        .unwrap_or_default();
+    let name = segment.file_name().unwrap().to_string_lossy();
+    assert!(problem.contains(&*name), "{report}");
+}

@@ -22,6 +22,7 @@ use crate::naming::{SensorName, WeatherName};
 use crate::parallel::parallel_map;
 use crate::record::Tally;
 use crate::seam::{self, Kind};
+use crate::shipping::ShippedCheck;
 use crate::source::{os_name, Counted, Source};
 use crate::store::event::{AuditSummary, Event, EventKind, Finding};
 use crate::store::projection::FileRecord;
@@ -99,6 +100,9 @@ pub struct AuditReport {
     pub stale_temps: Vec<StaleTemp>,
     /// Younger temp files: copies in flight beside this audit.
     pub temps_in_flight: u64,
+    /// The log shipped into Bronze, read back and compared with the store's (a whole audit of
+    /// a store that ships); its problem counts as a difference.
+    pub shipped_log: Option<ShippedCheck>,
 }
 
 /// A temp file left by an interrupted copy.
@@ -114,6 +118,11 @@ impl AuditReport {
     pub fn unresolved(&self) -> usize {
         self.problems.iter().filter(|p| !p.repaired).count()
             + usize::from(!self.summary.projections_ok)
+            + usize::from(
+                self.shipped_log
+                    .as_ref()
+                    .is_some_and(|s| s.problem.is_some()),
+            )
     }
 }
 
@@ -151,7 +160,9 @@ impl Auditor<'_> {
         let mut problems = Vec::new();
         let flagged = self.check_files(opts, total, &mut summary, &mut problems, progress)?;
         let mut walked = Walked::default();
+        let mut shipped_log = None;
         if opts.since.is_none() {
+            shipped_log = self.check_shipped()?;
             walked = self.walk_bronze(opts)?;
             problems.extend(self.still_unknown(std::mem::take(&mut walked.unknown))?);
             problems.append(&mut walked.links);
@@ -176,7 +187,14 @@ impl Auditor<'_> {
             repair_commits,
             stale_temps: walked.stale_temps,
             temps_in_flight: walked.temps_in_flight,
+            shipped_log,
         })
+    }
+
+    /// The shipped log against the store's (`shipping::verify`).
+    fn check_shipped(&self) -> Result<Option<ShippedCheck>> {
+        let store = Store::open_existing(self.store_path, self.store_wait)?;
+        crate::shipping::verify(&store, self.bronze)
     }
 
     /// Checks every selected file the index records, a chunk at a time; returns the targets

@@ -147,9 +147,10 @@ pub(super) fn hash_regular(path: &Path) -> io::Result<ContentHash> {
 
 /// Replaces `path` with `bytes`, all or nothing and durably: written under the temp name beside
 /// it (exclusively, never through a link), flushed, renamed over it (a rename replaces a link
-/// at `path` itself, never its target), and the rename flushed: the folder on Unix; on Windows,
-/// which has no folder flush, the renamed file (see `LocalBronze::flush_dirs`).
-pub(super) fn replace_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// at `path` itself, never its target), and the rename flushed: the folder on Unix (with
+/// `new_dirs` folders above it, which were just made); on Windows, which has no folder flush,
+/// the renamed file (see `LocalBronze::flush_dirs`).
+pub(super) fn replace_durably(path: &Path, bytes: &[u8], new_dirs: usize) -> io::Result<()> {
     use std::io::Write;
     let temp = temp_path(path);
     let written = create_exclusive(&temp).and_then(|mut file| {
@@ -161,16 +162,20 @@ pub(super) fn replace_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
         return Err(e);
     }
     #[cfg(unix)]
-    if let Some(dir) = path.parent() {
+    for dir in path.ancestors().skip(1).take(1 + new_dirs) {
         File::open(dir)?.sync_all()?;
     }
     #[cfg(windows)]
-    OpenOptions::new().write(true).open(path)?.sync_all()?;
+    {
+        let _ = new_dirs;
+        OpenOptions::new().write(true).open(path)?.sync_all()?;
+    }
     Ok(())
 }
 
-/// The bytes of the regular file at `path`, never through a link; `None` if nothing is there.
-pub(super) fn read_regular(path: &Path) -> io::Result<Option<Vec<u8>>> {
+/// The bytes of the regular file at `path`, never through a link; `None` if nothing is there;
+/// refused when larger than `limit`.
+pub(super) fn read_regular(path: &Path, limit: u64) -> io::Result<Option<Vec<u8>>> {
     use std::io::Read;
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => return Err(refused_link(path)),
@@ -178,16 +183,32 @@ pub(super) fn read_regular(path: &Path) -> io::Result<Option<Vec<u8>>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     }
-    let mut file = open_no_follow(path)?;
-    if !file.metadata()?.is_file() {
+    let file = open_no_follow(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{} is not a regular file", path.display()),
         ));
     }
+    if meta.len() > limit {
+        return Err(too_large(path.display(), limit));
+    }
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
+    // Bounded again: the file may grow between the check and the read.
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(path.display(), limit));
+    }
     Ok(Some(bytes))
+}
+
+/// A file of ingest's own in Bronze larger than any it writes.
+pub(super) fn too_large(what: impl std::fmt::Display, limit: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{what} is larger than {limit} bytes: not a file ingest wrote"),
+    )
 }
 
 /// Opens for reading; on Linux the kernel also refuses a link swapped in after the lookup,

@@ -105,8 +105,8 @@ impl Bronze for OutageLatch {
         self.reach(|b| b.put_reserved(rel, bytes))
     }
 
-    fn get_reserved(&self, rel: &str) -> Result<Option<Vec<u8>>> {
-        self.reach(|b| b.get_reserved(rel))
+    fn get_reserved(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        self.reach(|b| b.get_reserved(rel, limit))
     }
 
     fn remove_reserved(&self, rel: &str) -> Result<()> {
@@ -183,7 +183,7 @@ mod tests {
         fn put_reserved(&self, _: &str, _: &[u8]) -> Result<()> {
             self.answer(None)
         }
-        fn get_reserved(&self, _: &str) -> Result<Option<Vec<u8>>> {
+        fn get_reserved(&self, _: &str, _: u64) -> Result<Option<Vec<u8>>> {
             self.answer(None)
         }
         fn remove_reserved(&self, _: &str) -> Result<()> {

@@ -382,14 +382,18 @@ impl Bronze for LocalBronze {
 
     fn put_reserved(&self, rel: &str, bytes: &[u8]) -> Result<()> {
         layout::check_reserved(rel)?;
+        // Folders made for this file are flushed with it (the first shipping makes three).
+        let missing = (rel.match_indices('/').map(|(i, _)| &rel[..i]))
+            .filter(|dir| matches!(self.lstat(dir), Ok(None)))
+            .count();
         let path = self.checked(rel, true).map_err(|e| self.refusal(e))?;
-        Ok(replace_durably(&path, bytes).map_err(|e| self.refusal(e))?)
+        Ok(replace_durably(&path, bytes, missing).map_err(|e| self.refusal(e))?)
     }
 
-    fn get_reserved(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+    fn get_reserved(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>> {
         layout::check_reserved(rel)?;
         match self.checked(rel, false) {
-            Ok(path) => Ok(read_regular(&path)?),
+            Ok(path) => Ok(read_regular(&path, limit)?),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }

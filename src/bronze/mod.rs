@@ -102,8 +102,10 @@ pub trait Bronze: Send + Sync {
     /// Bronze (the shipped log, `shipping`), which are not data and follow none of its rules.
     fn put_reserved(&self, rel: &str, bytes: &[u8]) -> Result<()>;
 
-    /// The bytes at `rel` below [`layout::RESERVED`]; `None` when nothing is there.
-    fn get_reserved(&self, rel: &str) -> Result<Option<Vec<u8>>>;
+    /// The bytes at `rel` below [`layout::RESERVED`]; `None` when nothing is there. A file
+    /// larger than `limit` bytes is refused (`InvalidData`) before it is read: nothing in
+    /// Bronze is trusted, so a planted file cannot exhaust memory.
+    fn get_reserved(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>>;
 
     /// Removes `rel` below [`layout::RESERVED`] (the file, or a link there, never its target);
     /// nothing there is fine.

@@ -497,17 +497,22 @@ impl Bronze for ObjectBronze {
         Ok(())
     }
 
-    fn get_reserved(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+    fn get_reserved(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>> {
         layout::check_reserved(rel)?;
         let key = self.key(rel)?;
         let got = self.block_on(async {
             match self.store.get(&key).await {
-                Ok(got) => got.bytes().await.map(Some),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                // The size is known before the body is read.
+                Ok(got) if got.meta.size > limit => Ok(Err(got.meta.size)),
+                Ok(got) => got.bytes().await.map(|b| Ok(Some(b.to_vec()))),
+                Err(object_store::Error::NotFound { .. }) => Ok(Ok(None)),
                 Err(e) => Err(e),
             }
         });
-        Ok(got.map_err(io_error)?.map(|b| b.to_vec()))
+        match got.map_err(io_error)? {
+            Ok(bytes) => Ok(bytes),
+            Err(_) => Err(super::fs::too_large(self.locate(rel), limit).into()),
+        }
     }
 
     fn remove_reserved(&self, rel: &str) -> Result<()> {

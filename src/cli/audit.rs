@@ -145,6 +145,16 @@ fn print_human(r: &AuditReport) {
         "projections == rebuild",
         if s.projections_ok { "yes" } else { "NO" }
     );
+    if let Some(shipped) = &r.shipped_log {
+        let verdict = match &shipped.problem {
+            None => format!(
+                "yes ({} events, {} not yet)",
+                shipped.checked, shipped.unshipped
+            ),
+            Some(why) => format!("NO: {why}"),
+        };
+        println!("  {:<28} {verdict}", "shipped log == log");
+    }
     for p in r.problems.iter().take(50) {
         let fixed = if p.repaired { " (repaired)" } else { "" };
         println!(

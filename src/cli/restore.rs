@@ -9,8 +9,7 @@ use crate::adopt::adopt;
 use crate::bronze::{Bronze, OutageLatch};
 use crate::clock::SystemClock;
 use crate::error::{Error, Result};
-use crate::shipping::{self, ShipReport};
-use crate::store::event::Event;
+use crate::shipping::{self, Manifest, ShipReport};
 use crate::store::{Shipped, Store, WriteLock};
 use clap::Args;
 use serde::Serialize;
@@ -55,18 +54,18 @@ pub fn run(cfg: &Resolved, args: &RestoreArgs) -> Result<ExitCode> {
     }
     let bronze = OutageLatch::new(cfg.bronze()?);
     let ingester = which_ingester(&bronze, args.ingester.as_deref())?;
-    let (manifest, events) = shipping::read_log(&bronze, &ingester)?;
+    let id = shipping::id_of(&ingester)?;
     let _writing = WriteLock::acquire(&cfg.state)?;
     let building = building_path(&cfg.state);
     remove_leftover(&building)?;
-    let adopted = {
+    let (manifest, adopted) = {
         let store = Store::open(&building, cfg.store_wait)?;
-        rebuild(&store, &ingester, &events)?;
+        let manifest = rebuild(&store, &bronze, &ingester, id)?;
         let adopted = adopt(&store, &bronze, &cfg.streams, &SystemClock, 8)?;
         // The adopted files join the shipped log, so the next restore needs no adoption.
         let shipped: Option<ShipReport> = shipping::ship_after_pass(&store, &bronze);
         tracing::info!(?shipped, "restored store shipped");
-        adopted.adopted
+        (manifest, adopted.adopted)
     };
     if cfg.state.exists() {
         return Err(Error::Config(format!(
@@ -83,7 +82,7 @@ pub fn run(cfg: &Resolved, args: &RestoreArgs) -> Result<ExitCode> {
     })?;
     let report = RestoreReport {
         ingester,
-        events: events.len() as u64,
+        events: manifest.shipped_to,
         segments: manifest.segments.len(),
         adopted,
         state: cfg.state.display().to_string(),
@@ -124,19 +123,22 @@ fn listed(ids: &[String]) -> String {
     }
 }
 
-/// The shipped events appended in order (their sequence numbers come out as shipped: the new
-/// store starts empty), and the shipping row pointing past them under the same id.
-fn rebuild(store: &Store, ingester: &str, events: &[Event]) -> Result<()> {
-    for chunk in events.chunks(CHUNK) {
-        store.append(chunk)?;
-    }
-    let id = u64::from_str_radix(ingester, 16)
-        .map_err(|_| Error::ShippedLog(format!("`{ingester}` is not an ingester id")))?;
+/// The shipped events appended in order, a segment at a time (their sequence numbers come out
+/// as shipped: the new store starts empty), and the shipping row pointing past them under the
+/// same id. Every segment is checked before its events are appended (`read_log_with`).
+fn rebuild(store: &Store, bronze: &dyn Bronze, ingester: &str, id: u64) -> Result<Manifest> {
+    let manifest = shipping::read_log_with(bronze, ingester, |events| {
+        for chunk in events.chunks(CHUNK) {
+            store.append(chunk)?;
+        }
+        Ok(())
+    })?;
     store.set_shipped(&Shipped {
         id: Some(id),
-        to: events.len() as u64,
+        to: manifest.shipped_to,
         pending_to: None,
-    })
+    })?;
+    Ok(manifest)
 }
 
 /// Where the new store is built: beside the target, under a name no other command opens.

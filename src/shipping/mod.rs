@@ -21,6 +21,7 @@ use crate::bronze::layout::RESERVED;
 use crate::bronze::Bronze;
 use crate::error::{Error, Result};
 use crate::identity::ContentHash;
+use crate::parallel::parallel_map;
 use crate::store::event::Event;
 use crate::store::{Shipped, Store, WriteLock};
 use serde::{Deserialize, Serialize};
@@ -30,11 +31,18 @@ use std::time::Duration;
 
 /// Consecutive segments of one level merged into one of the next.
 pub const FAN: usize = 8;
+/// Segments of a backlog encoded at once, one thread each (the machine's two cores).
+const ENCODERS: usize = 2;
 /// A merge never makes a segment of more events than this (a first ingest's segments are
 /// this size already and stay as they are), nor does a single shipping.
 pub const SEGMENT_EVENTS: u64 = 65_536;
 /// The manifest's format version.
 const MANIFEST_VERSION: u32 = 1;
+/// Merge levels a log can reach: [`FAN`]^`MAX_LEVEL` passes is far beyond any log.
+const MAX_LEVEL: u32 = 32;
+/// The largest segment or manifest read back: far above what [`SEGMENT_EVENTS`] events
+/// compress to (~5 MB), far below what would exhaust memory.
+pub const SEGMENT_BYTES: u64 = 256 << 20;
 
 /// The folder of every ingester's shipped log.
 pub fn log_root() -> String {
@@ -79,7 +87,7 @@ pub struct SegmentEntry {
 
 impl SegmentEntry {
     fn events(&self) -> u64 {
-        self.to - self.from
+        self.to.saturating_sub(self.from)
     }
 }
 
@@ -102,8 +110,10 @@ pub fn ship(store: &Store, bronze: &dyn Bronze) -> Result<ShipReport> {
         let step = ship_one(store, bronze)?;
         report.events += step.events;
         report.written += step.written;
+        // Done, or no progress (a manifest read back stale): never loop holding the lock.
+        let progressed = step.shipped_to > report.shipped_to;
         report.shipped_to = step.shipped_to;
-        if step.events == 0 {
+        if step.events == 0 || !progressed {
             return Ok(report);
         }
     }
@@ -170,40 +180,65 @@ fn ship_one(store: &Store, bronze: &dyn Bronze) -> Result<ShipReport> {
         )));
     }
     check_tail(store, &manifest)?;
-    let to = match row.pending_to.filter(|&p| p > from && p <= end) {
+    // A pending range counts only where it starts: a manifest that was moved or wiped starts
+    // over from its own end, in segments of the usual size.
+    let pending = row
+        .pending_to
+        .filter(|&p| row.to == from && p > from && p <= end);
+    let to = match pending {
         Some(pending) => pending,
-        None => end.min(from + SEGMENT_EVENTS),
+        None => end.min(from + SEGMENT_EVENTS * ENCODERS as u64),
     };
     if from == to {
         return finish(store, row, &ingester, from, ShipReport::default());
     }
     // Pending first: after a crash from here on, this exact range is shipped again.
     row = Shipped {
-        id: Some(u64::from_str_radix(&ingester, 16).unwrap_or_default()),
+        id: Some(id_of(&ingester)?),
         to: from,
         pending_to: Some(to),
     };
     store.set_shipped(&row)?;
     tracing::debug!(from, to, %ingester, "shipping the log into Bronze");
-    let events = events_between(store, from, to)?;
-    let entry = put_segment(bronze, &ingester, from, &events, 0)?;
-    tracing::debug!(segment = %entry.name, "segment written");
-    manifest.segments.push(entry);
-    manifest.shipped_to = to;
-    manifest.tail = events.last().map(|e| segment::line_hash(to - 1, e));
-    let mut written = 1;
-    let merged = merge(store, bronze, &mut manifest)?;
-    written += merged.len() as u64 / FAN as u64;
-    put_manifest(bronze, &manifest)?;
-    if !merged.is_empty() {
-        sweep(bronze, &manifest)?;
+    // A backlog's segments (the range split the same way after a crash) are encoded side by
+    // side: compressing is most of shipping's cost, and a first ingest's copies are done.
+    let ranges: Vec<(u64, u64)> = (from..to)
+        .step_by(SEGMENT_EVENTS as usize)
+        .map(|start| (start, to.min(start + SEGMENT_EVENTS)))
+        .collect();
+    let encoded = parallel_map(&ranges, ENCODERS, |&(a, b)| Encoded::of(store, a, b, 0));
+    for segment in encoded {
+        let entry = put_segment(bronze, &ingester, segment?)?;
+        tracing::debug!(segment = %entry.name, "segment written");
+        manifest.segments.push(entry);
     }
+    manifest.shipped_to = to;
+    manifest.tail = store.event(to - 1)?.map(|e| segment::tail_hash(to - 1, &e));
+    let merged = merge(store, bronze, &mut manifest)?;
+    put_manifest(bronze, &manifest)?;
     let report = ShipReport {
         events: to - from,
         shipped_to: to,
-        written,
+        written: (ranges.len() + merged.len() / FAN) as u64,
     };
-    finish(store, row, &ingester, to, report)
+    let report = finish(store, row, &ingester, to, report)?;
+    if !merged.is_empty() {
+        // Cleanup only: what it leaves, the next sweep removes.
+        if let Err(e) = sweep(bronze, &manifest) {
+            tracing::warn!(error = %e, "replaced segments of the shipped log were not all removed");
+        }
+    }
+    Ok(report)
+}
+
+/// The id an ingester's folder is named by: exactly 16 lower-case hex digits.
+pub fn id_of(ingester: &str) -> Result<u64> {
+    let canonical = ingester.len() == 16
+        && (ingester.bytes()).all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    canonical
+        .then(|| u64::from_str_radix(ingester, 16).ok())
+        .flatten()
+        .ok_or_else(|| Error::ShippedLog(format!("`{ingester}` is not an ingester id")))
 }
 
 /// Refuses to go on from a manifest whose last event is not this store's: another store ships
@@ -212,7 +247,7 @@ fn check_tail(store: &Store, manifest: &Manifest) -> Result<()> {
     let (Some(tail), Some(last)) = (&manifest.tail, manifest.shipped_to.checked_sub(1)) else {
         return Ok(());
     };
-    let ours = store.event(last)?.map(|e| segment::line_hash(last, &e));
+    let ours = store.event(last)?.map(|e| segment::tail_hash(last, &e));
     if ours.as_ref() == Some(tail) {
         return Ok(());
     }
@@ -234,7 +269,7 @@ fn finish(
     report: ShipReport,
 ) -> Result<ShipReport> {
     let done = Shipped {
-        id: Some(u64::from_str_radix(ingester, 16).unwrap_or_default()),
+        id: Some(id_of(ingester)?),
         to,
         pending_to: None,
     };
@@ -264,8 +299,8 @@ fn merge(store: &Store, bronze: &dyn Bronze, manifest: &mut Manifest) -> Result<
             return Ok(replaced);
         }
         let (from, to) = (tail[0].from, tail[FAN - 1].to);
-        let all = events_between(store, from, to)?;
-        let entry = put_segment(bronze, &manifest.ingester, from, &all, level + 1)?;
+        let merged = Encoded::of(store, from, to, level + 1)?;
+        let entry = put_segment(bronze, &manifest.ingester, merged)?;
         replaced.extend(manifest.segments.drain(n - FAN..));
         manifest.segments.push(entry);
     }
@@ -298,26 +333,40 @@ fn sweep(bronze: &dyn Bronze, manifest: &Manifest) -> Result<()> {
 }
 
 /// Writes the segment of `events` (the first numbered `from`) and returns its entry.
-fn put_segment(
-    bronze: &dyn Bronze,
-    ingester: &str,
+/// A segment encoded, not yet written: events `from..to` at a merge level.
+struct Encoded {
     from: u64,
-    events: &[Event],
+    to: u64,
     level: u32,
-) -> Result<SegmentEntry> {
-    let to = from + events.len() as u64;
-    let bytes = segment::encode(from, events);
-    let name = format!("{from:020}-{to:020}.jsonl.gz");
+    bytes: Vec<u8>,
+}
+
+impl Encoded {
+    fn of(store: &Store, from: u64, to: u64, level: u32) -> Result<Encoded> {
+        let events = events_between(store, from, to)?;
+        let bytes = segment::encode(from, &events);
+        Ok(Encoded {
+            from,
+            to,
+            level,
+            bytes,
+        })
+    }
+}
+
+/// Writes an encoded segment and returns its manifest entry.
+fn put_segment(bronze: &dyn Bronze, ingester: &str, s: Encoded) -> Result<SegmentEntry> {
+    let name = segment_name(s.from, s.to);
     bronze
-        .put_reserved(&format!("{}/{name}", log_dir(ingester)), &bytes)
+        .put_reserved(&format!("{}/{name}", log_dir(ingester)), &s.bytes)
         .map_err(|e| shipping_error(bronze, "writing a segment", e))?;
     Ok(SegmentEntry {
         name,
-        from,
-        to,
-        level,
-        bytes: bytes.len() as u64,
-        blake3: ContentHash::of(&bytes).to_hex(),
+        from: s.from,
+        to: s.to,
+        level: s.level,
+        bytes: s.bytes.len() as u64,
+        blake3: ContentHash::of(&s.bytes).to_hex(),
     })
 }
 
@@ -333,7 +382,7 @@ fn put_manifest(bronze: &dyn Bronze, manifest: &Manifest) -> Result<()> {
 pub fn read_manifest(bronze: &dyn Bronze, ingester: &str) -> Result<Option<Manifest>> {
     let rel = manifest_rel(ingester);
     let Some(bytes) = bronze
-        .get_reserved(&rel)
+        .get_reserved(&rel, SEGMENT_BYTES)
         .map_err(|e| shipping_error(bronze, "reading the manifest", e))?
     else {
         return Ok(None);
@@ -348,7 +397,48 @@ pub fn read_manifest(bronze: &dyn Bronze, ingester: &str) -> Result<Option<Manif
             manifest.ingester
         )));
     }
+    if let Some(why) = manifest.fault() {
+        let at = bronze.locate(&rel);
+        return Err(Error::ShippedLog(format!(
+            "{at} is not a manifest ingest wrote: {why}"
+        )));
+    }
     Ok(Some(manifest))
+}
+
+impl Manifest {
+    /// What makes this manifest one ingest cannot have written (nothing in Bronze is trusted):
+    /// segments that do not follow one another from 0, or end elsewhere than `shipped_to`, a
+    /// name other than its range's, a level or size out of reach, a hash that is not one.
+    fn fault(&self) -> Option<String> {
+        let mut next = 0;
+        for s in &self.segments {
+            let fault = if s.from != next || s.to <= s.from {
+                Some(format!("segment {} does not follow event {next}", s.name))
+            } else if s.name != segment_name(s.from, s.to) {
+                Some(format!("segment `{}` is not named by its range", s.name))
+            } else if s.level > MAX_LEVEL || s.bytes > SEGMENT_BYTES {
+                Some(format!(
+                    "segment {} has a level or size out of reach",
+                    s.name
+                ))
+            } else if ContentHash::from_hex(&s.blake3).is_none() {
+                Some(format!("segment {} has no blake3", s.name))
+            } else {
+                None
+            };
+            if fault.is_some() {
+                return fault;
+            }
+            next = s.to;
+        }
+        (next != self.shipped_to).then(|| {
+            format!(
+                "its segments end at event {next}, its shipped_to says {}",
+                self.shipped_to
+            )
+        })
+    }
 }
 
 /// The ingesters that shipped a log into this Bronze (those with a manifest), in name order.
@@ -359,7 +449,8 @@ pub fn ingesters(bronze: &dyn Bronze) -> Result<Vec<String>> {
         .walk(&root, &mut |f| {
             let rest = f.rel.strip_prefix(&root).and_then(|r| r.strip_prefix('/'));
             if let Some((id, "manifest.json")) = rest.and_then(|r| r.split_once('/')) {
-                if !f.link {
+                // Only folders named as ingest names them; anything else was not shipped.
+                if !f.link && id_of(id).is_ok() {
                     found.push(id.to_owned());
                 }
             }
@@ -370,9 +461,14 @@ pub fn ingesters(bronze: &dyn Bronze) -> Result<Vec<String>> {
 }
 
 /// Every event an ingester shipped, read back and checked: the manifest's segments follow one
-/// another from 0 without a gap, each object is the one the manifest names (size, blake3),
-/// and each line is numbered where it belongs. Any fault is an error naming the segment.
-pub fn read_log(bronze: &dyn Bronze, ingester: &str) -> Result<(Manifest, Vec<Event>)> {
+/// another from 0 without a gap ([`read_manifest`]), each object is the one the manifest names
+/// (size, blake3), and each line is numbered where it belongs. Any fault is an error naming
+/// the segment. `visit` gets each segment's events in order, one segment in memory at a time.
+pub fn read_log_with(
+    bronze: &dyn Bronze,
+    ingester: &str,
+    mut visit: impl FnMut(Vec<Event>) -> Result<()>,
+) -> Result<Manifest> {
     let manifest = read_manifest(bronze, ingester)?.ok_or_else(|| {
         Error::ShippedLog(format!(
             "no shipped log of ingester {ingester} in {} ({} is missing)",
@@ -380,27 +476,26 @@ pub fn read_log(bronze: &dyn Bronze, ingester: &str) -> Result<(Manifest, Vec<Ev
             manifest_rel(ingester)
         ))
     })?;
-    let mut events = Vec::new();
-    let mut next = 0;
     for s in &manifest.segments {
         let rel = format!("{}/{}", log_dir(ingester), s.name);
         let at = bronze.locate(&rel);
-        if s.from != next {
-            return Err(Error::ShippedLog(format!(
-                "{at} starts at event {} where {next} belongs: the log has a gap",
-                s.from
-            )));
-        }
-        let bytes = bronze
-            .get_reserved(&rel)
-            .map_err(|e| shipping_error(bronze, "reading a segment", e))?
-            .ok_or_else(|| Error::ShippedLog(format!("{at} is missing")))?;
+        let bytes = match bronze.get_reserved(&rel, s.bytes) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(Error::ShippedLog(format!("{at} is missing"))),
+            // Larger than the manifest says: refused unread, as any other size would be.
+            Err(e) if e.io().kind() == std::io::ErrorKind::InvalidData => {
+                return Err(Error::ShippedLog(format!(
+                    "{at} is not the segment the manifest names (size or blake3 differ)"
+                )))
+            }
+            Err(e) => return Err(shipping_error(bronze, "reading a segment", e)),
+        };
         if bytes.len() as u64 != s.bytes || ContentHash::of(&bytes).to_hex() != s.blake3 {
             return Err(Error::ShippedLog(format!(
                 "{at} is not the segment the manifest names (size or blake3 differ)"
             )));
         }
-        let mut part = segment::decode(&at, &bytes, s.from)?;
+        let part = segment::decode(&at, &bytes, s.from, s.events())?;
         if part.len() as u64 != s.events() {
             return Err(Error::ShippedLog(format!(
                 "{at} holds {} events where the manifest says {}",
@@ -408,26 +503,94 @@ pub fn read_log(bronze: &dyn Bronze, ingester: &str) -> Result<(Manifest, Vec<Ev
                 s.events()
             )));
         }
+        visit(part)?;
+    }
+    Ok(manifest)
+}
+
+/// [`read_log_with`], every event in memory (tests, small logs).
+pub fn read_log(bronze: &dyn Bronze, ingester: &str) -> Result<(Manifest, Vec<Event>)> {
+    let mut events = Vec::new();
+    let manifest = read_log_with(bronze, ingester, |mut part| {
         events.append(&mut part);
-        next = s.to;
-    }
-    if next != manifest.shipped_to {
-        return Err(Error::ShippedLog(format!(
-            "{}'s segments end at event {next}, its shipped_to says {}",
-            manifest_rel(ingester),
-            manifest.shipped_to
-        )));
-    }
+        Ok(())
+    })?;
     Ok((manifest, events))
 }
 
-/// Events `from..to` of the log.
-fn events_between(store: &Store, from: u64, to: u64) -> Result<Vec<Event>> {
-    let mut events = Vec::with_capacity((to - from) as usize);
-    store.for_each_event(from, |seq, event| {
-        if seq < to {
-            events.push(event);
+/// What `audit` found of the store's log in Bronze.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShippedCheck {
+    pub ingester: String,
+    /// Shipped events compared with the store's, one by one.
+    pub checked: u64,
+    /// Events the store holds that are not shipped yet (shipped by the next writing command).
+    pub unshipped: u64,
+    /// Why the shipped log is not the store's (a segment damaged or missing, an event that
+    /// differs); `None` when it is.
+    pub problem: Option<String>,
+}
+
+/// Reads the store's shipped log back from Bronze and compares it, event by event, with the
+/// store's own; `None` when the store has never shipped. A fault of the shipped log is the
+/// check's `problem`, not an error: the store itself is fine.
+pub fn verify(store: &Store, bronze: &dyn Bronze) -> Result<Option<ShippedCheck>> {
+    let Some(id) = store.shipped()?.id else {
+        return Ok(None);
+    };
+    let ingester = format!("{id:016x}");
+    let end = store.event_count()?;
+    let mut check = ShippedCheck {
+        ingester: ingester.clone(),
+        checked: 0,
+        unshipped: end,
+        problem: None,
+    };
+    if read_manifest(bronze, &ingester).is_ok_and(|m| m.is_none()) {
+        check.problem = Some(format!("{} is missing", manifest_rel(&ingester)));
+        return Ok(Some(check));
+    }
+    // Segment by segment against the store's events of the same range.
+    let mut next = 0;
+    let compared = read_log_with(bronze, &ingester, |theirs| {
+        let from = next;
+        next += theirs.len() as u64;
+        if next > end {
+            return Err(Error::ShippedLog(
+                "Bronze holds more events than the store".into(),
+            ));
         }
+        let mut theirs = theirs.into_iter();
+        store.for_each_event_between(from, next, |seq, ours| {
+            if theirs.next().as_ref() != Some(&ours) {
+                return Err(Error::ShippedLog(format!(
+                    "event {seq} in Bronze differs from the store's"
+                )));
+            }
+            Ok(())
+        })?;
+        check.checked = next;
+        Ok(())
+    });
+    match compared {
+        Ok(_) => check.unshipped = end - next,
+        Err(e @ Error::ShippedLog(_)) => check.problem = Some(e.to_string()),
+        Err(e) => return Err(e),
+    }
+    Ok(Some(check))
+}
+
+/// Events `from..to` of the log.
+fn segment_name(from: u64, to: u64) -> String {
+    format!("{from:020}-{to:020}.jsonl.gz")
+}
+
+/// Events `from..to` of the log (at most [`SEGMENT_EVENTS`]: ranges come from the store's
+/// own row or the manifest, checked by [`read_manifest`]).
+fn events_between(store: &Store, from: u64, to: u64) -> Result<Vec<Event>> {
+    let mut events = Vec::with_capacity(to.saturating_sub(from).min(SEGMENT_EVENTS) as usize);
+    store.for_each_event_between(from, to, |_, event| {
+        events.push(event);
         Ok(())
     })?;
     Ok(events)

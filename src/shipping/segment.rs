@@ -15,13 +15,14 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 
 /// The line schema's version, in every line (`v`): a reader refuses lines of a newer one.
 pub const LINE_VERSION: u32 = 1;
 
-/// One event as shipped. `None` fields are `null`: every line has every key.
-#[derive(Debug, Serialize, Deserialize)]
+/// One event as shipped, read back (written as [`LineOut`]). `None` fields are `null`: every
+/// line has every key.
+#[derive(Debug, Deserialize)]
 pub struct Line {
     pub v: u32,
     /// The event's sequence number in the log: dense from 0, never reused.
@@ -49,39 +50,58 @@ pub struct Line {
     pub event: EventKind,
 }
 
-impl Line {
-    pub fn of(seq: u64, event: &Event) -> Line {
+/// [`Line`] as written: the event by reference (a segment of 65,536 events is encoded without
+/// copying one), the same keys in the same order.
+#[derive(Serialize)]
+struct LineOut<'a> {
+    v: u32,
+    seq: u64,
+    at: Option<String>,
+    at_ms: i64,
+    kind: &'static str,
+    source: Option<&'static str>,
+    stream: Option<String>,
+    file: Option<String>,
+    bronze: Option<&'a str>,
+    blake3: Option<String>,
+    size: Option<u64>,
+    reason: Option<String>,
+    event: &'a EventKind,
+}
+
+impl<'a> LineOut<'a> {
+    fn of(seq: u64, event: &'a Event) -> LineOut<'a> {
         let kind = &event.kind;
         let file = kind.file();
         let (bronze, blake3, size, reason) = details(kind);
-        Line {
+        LineOut {
             v: LINE_VERSION,
             seq,
             at: chrono::DateTime::from_timestamp_millis(event.at_ms)
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
             at_ms: event.at_ms,
-            kind: kind.name().to_owned(),
-            source: file.map(|f| f.source.name().to_owned()),
+            kind: kind.name(),
+            source: file.map(|f| f.source.name()),
             stream: file.map(stream_of),
             file: file.map(|f| f.display_name()),
             bronze,
             blake3: blake3.map(ContentHash::to_hex),
             size,
             reason,
-            event: kind.clone(),
+            event: kind,
         }
     }
 }
 
-type Details = (
-    Option<String>,
+type Details<'a> = (
+    Option<&'a str>,
     Option<ContentHash>,
     Option<u64>,
     Option<String>,
 );
 
 /// The flat fields of an event: Bronze path, hash, size, reason.
-fn details(kind: &EventKind) -> Details {
+fn details(kind: &EventKind) -> Details<'_> {
     match kind {
         EventKind::Copied {
             facts,
@@ -94,7 +114,7 @@ fn details(kind: &EventKind) -> Details {
             hash,
             bronze,
             ..
-        } => (Some(bronze.clone()), Some(*hash), Some(facts.size), None),
+        } => (Some(bronze), Some(*hash), Some(facts.size), None),
         EventKind::Discovered { facts, reason, .. } => {
             (None, None, Some(facts.size), Some(format!("{reason:?}")))
         }
@@ -110,7 +130,7 @@ fn details(kind: &EventKind) -> Details {
             bronze_hash,
             ..
         } => (
-            Some(bronze.clone()),
+            Some(bronze),
             *bronze_hash,
             None,
             Some(finding.code().to_owned()),
@@ -122,17 +142,25 @@ fn details(kind: &EventKind) -> Details {
     }
 }
 
-/// blake3 (hex) of the line event `seq` ships as: what the manifest's `tail` compares.
-pub fn line_hash(seq: u64, event: &Event) -> String {
-    let json = serde_json::to_vec(&Line::of(seq, event)).expect("a log line serializes");
+/// blake3 (hex) of event `seq` itself, what the manifest's `tail` compares: the event and its
+/// number only, none of the line's derived fields (which a later release may derive
+/// differently from the same event).
+pub fn tail_hash(seq: u64, event: &Event) -> String {
+    let json = serde_json::to_vec(&(seq, event)).expect("an event serializes");
     ContentHash::of(&json).to_hex()
 }
 
+/// The longest line a segment may hold: far above any event ingest writes (names and errors
+/// are short), so a planted segment cannot make a reader hold one unbounded line.
+const MAX_LINE: u64 = 1 << 20;
+
 /// The segment of `events`, the first of which has sequence number `first`.
 pub fn encode(first: u64, events: &[Event]) -> Vec<u8> {
-    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    // Level 4: measured on a 65,536-event segment of sensor files, 75 B an event in 0.20 s
+    // where the default (6) gives 70 B in 0.29 s (zlib); compressing is most of shipping's cost.
+    let mut gz = GzEncoder::new(Vec::new(), Compression::new(4));
     for (i, event) in events.iter().enumerate() {
-        let line = Line::of(first + i as u64, event);
+        let line = LineOut::of(first + i as u64, event);
         // Writing into memory cannot fail, and these types always serialize.
         let json = serde_json::to_vec(&line).expect("a log line serializes");
         gz.write_all(&json).expect("writing into memory");
@@ -141,9 +169,11 @@ pub fn encode(first: u64, events: &[Event]) -> Vec<u8> {
     gz.finish().expect("writing into memory")
 }
 
-/// The events of a segment, checked to be numbered `first`, `first + 1`, … `name` is for
-/// errors: a damaged segment is an error naming it and the line.
-pub fn decode(name: &str, bytes: &[u8], first: u64) -> Result<Vec<Event>> {
+/// The events of a segment, checked to be numbered `first`, `first + 1`, … and to be at most
+/// `count`. `name` is for errors: a damaged segment is an error naming it and the line.
+/// Decompression is bounded (by `count` lines of at most [`MAX_LINE`]), so a planted segment
+/// that inflates without end is refused, not held in memory.
+pub fn decode(name: &str, bytes: &[u8], first: u64, count: u64) -> Result<Vec<Event>> {
     let damaged = |line: usize, why: String| {
         Error::ShippedLog(format!(
             "segment {name} is damaged at line {}: {why}",
@@ -151,8 +181,26 @@ pub fn decode(name: &str, bytes: &[u8], first: u64) -> Result<Vec<Event>> {
         ))
     };
     let mut events = Vec::new();
-    for (i, text) in BufReader::new(GzDecoder::new(bytes)).lines().enumerate() {
-        let text = text.map_err(|e| damaged(i, e.to_string()))?;
+    let mut reader = BufReader::new(GzDecoder::new(bytes));
+    let mut text = String::new();
+    for i in 0.. {
+        text.clear();
+        let read = (&mut reader)
+            .take(MAX_LINE)
+            .read_line(&mut text)
+            .map_err(|e| damaged(i, e.to_string()))?;
+        if read == 0 {
+            break;
+        }
+        if !text.ends_with('\n') {
+            return Err(damaged(
+                i,
+                "a line cut short or longer than any event".into(),
+            ));
+        }
+        if i as u64 >= count {
+            return Err(damaged(i, format!("more than the {count} events named")));
+        }
         let line: Line = serde_json::from_str(&text).map_err(|e| damaged(i, e.to_string()))?;
         if line.v > LINE_VERSION {
             let why = format!("line version {} is newer than this release's", line.v);
@@ -215,7 +263,7 @@ mod tests {
     fn a_segment_round_trips_and_is_deterministic() {
         let events = sample();
         let bytes = encode(7, &events);
-        assert_eq!(decode("s", &bytes, 7).unwrap(), events);
+        assert_eq!(decode("s", &bytes, 7, 2).unwrap(), events);
         assert_eq!(bytes, encode(7, &events));
         let text = std::io::read_to_string(GzDecoder::new(&bytes[..])).unwrap();
         let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
@@ -231,13 +279,15 @@ mod tests {
     #[test]
     fn a_damaged_or_misplaced_segment_is_refused_by_name() {
         let bytes = encode(7, &sample());
-        let err = decode("seg-a", &bytes, 8).unwrap_err().to_string();
+        let err = decode("seg-a", &bytes, 8, 2).unwrap_err().to_string();
         assert!(
             err.contains("seg-a") && err.contains("sequence 7 where 8"),
             "{err}"
         );
         let cut = &bytes[..bytes.len() - 9];
-        let err = decode("seg-b", cut, 7).unwrap_err().to_string();
+        let err = decode("seg-b", cut, 7, 2).unwrap_err().to_string();
         assert!(err.contains("seg-b"), "{err}");
+        let err = decode("seg-c", &bytes, 7, 1).unwrap_err().to_string();
+        assert!(err.contains("more than the 1 events"), "{err}");
     }
 }

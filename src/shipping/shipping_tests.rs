@@ -210,7 +210,8 @@ proptest! {
             .map(|(i, kind)| Event { at_ms: i as i64 * 1000 - 5000, kind })
             .collect();
         let bytes = segment::encode(first, &events);
-        prop_assert_eq!(segment::decode("p", &bytes, first).unwrap(), events);
+        let n = events.len() as u64;
+        prop_assert_eq!(segment::decode("p", &bytes, first, n).unwrap(), events);
     }
 }
 
@@ -237,4 +238,63 @@ fn a_second_store_under_the_same_id_is_refused_never_interleaved() {
         1,
         "the owner goes on"
     );
+}
+
+/// Nothing in Bronze is trusted: planted manifests (a gap, a name that is not its range's, a
+/// range that ends before it starts, a hash that is not one, a `..` name) are refused naming
+/// the manifest, by shipping and by `read_log`, never a panic and never a read outside the
+/// folder; a folder not named as ingest names ingesters is not listed as one.
+#[test]
+fn planted_manifests_are_refused_never_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, bronze) = (
+        store_in(dir.path()),
+        LocalBronze::new(dir.path().join("bronze")),
+    );
+    append(&store, 0, 3);
+    ship(&store, &bronze).unwrap();
+    let id = ingesters(&bronze).unwrap().remove(0);
+    let (good, _) = read_log(&bronze, &id).unwrap();
+    let hex = "0".repeat(64);
+    let entry = |from: u64, to: u64, name: &str, blake3: &str| SegmentEntry {
+        name: name.into(),
+        from,
+        to,
+        level: 0,
+        bytes: 10,
+        blake3: blake3.into(),
+    };
+    let plants = [
+        vec![entry(1, 3, &segment_name(1, 3), &hex)],
+        vec![entry(
+            0,
+            3,
+            "00000000000000000000-00000000000000000009.jsonl.gz",
+            &hex,
+        )],
+        vec![entry(0, 3, "../../../../../outside", &hex)],
+        vec![entry(3, 0, &segment_name(3, 0), &hex)],
+        vec![entry(0, 3, &segment_name(0, 3), "not a hash")],
+    ];
+    for segments in plants {
+        let planted = Manifest {
+            segments: segments.clone(),
+            ..good.clone()
+        };
+        bronze
+            .put_reserved(&manifest_rel(&id), &serde_json::to_vec(&planted).unwrap())
+            .unwrap();
+        let err = read_log(&bronze, &id).unwrap_err().to_string();
+        assert!(
+            err.contains("not a manifest ingest wrote"),
+            "{segments:?}: {err}"
+        );
+        append(&store, 100, 1);
+        let err = ship(&store, &bronze).unwrap_err().to_string();
+        assert!(err.contains("manifest.json"), "{err}");
+    }
+    bronze
+        .put_reserved("_ingest/log/NOT-AN-ID/manifest.json", b"{}")
+        .unwrap();
+    assert_eq!(ingesters(&bronze).unwrap(), vec![id]);
 }

@@ -103,16 +103,29 @@ pub fn get(log: &impl ReadableTable<u64, &'static [u8]>, seq: u64) -> Result<Opt
 pub fn for_each(
     log: &impl ReadableTable<u64, &'static [u8]>,
     from: u64,
+    visit: impl FnMut(u64, Event) -> Result<()>,
+) -> Result<()> {
+    for_each_between(log, from, u64::MAX, visit)
+}
+
+/// [`for_each`] for the events `from..to` only: the values after `to` are never read.
+pub fn for_each_between(
+    log: &impl ReadableTable<u64, &'static [u8]>,
+    from: u64,
+    to: u64,
     mut visit: impl FnMut(u64, Event) -> Result<()>,
 ) -> Result<()> {
     let start = match log.range(..=from)?.next_back() {
         Some(row) => row?.0.value(),
         None => 0,
     };
-    for row in log.range(start..)? {
+    for row in log.range(start..to.max(start))? {
         let (k, v) = row?;
         let mut seq = k.value();
         Records::unpack(WHAT, v.value())?.visit(WHAT, |event: Event| {
+            if seq >= to {
+                return Ok(false);
+            }
             if seq >= from {
                 visit(seq, event)?;
             }

@@ -506,6 +506,17 @@ impl Store {
         log::for_each(&txn.open_table(EVENTS_V2)?, from, visit)
     }
 
+    /// Calls `visit` for the events `from..to`, oldest first; the log after `to` is not read.
+    pub fn for_each_event_between(
+        &self,
+        from: u64,
+        to: u64,
+        visit: impl FnMut(u64, Event) -> Result<()>,
+    ) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        log::for_each_between(&txn.open_table(EVENTS_V2)?, from, to, visit)
+    }
+
     /// Calls `visit` for every indexed file, in key order (tests).
     #[cfg(test)]
     pub fn for_each_file(&self, mut visit: impl FnMut(FileKey, FileRecord)) -> Result<()> {

@@ -282,8 +282,8 @@ impl<B: Bronze> Bronze for FaultyBronze<B> {
         self.inner.put_reserved(rel, bytes)
     }
 
-    fn get_reserved(&self, rel: &str) -> Result<Option<Vec<u8>>> {
-        self.inner.get_reserved(rel)
+    fn get_reserved(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        self.inner.get_reserved(rel, limit)
     }
 
     fn remove_reserved(&self, rel: &str) -> Result<()> {

@@ -165,19 +165,20 @@ pub fn remove_temp_refuses_a_data_file(b: &dyn Bronze) {
 
 /// Ingest's own files (the shipped log, below `_ingest/`): a write replaces what is there
 /// whole, reads back the bytes written, a missing one is `None`, removal leaves nothing (and
-/// removing nothing is fine); they are never data to `inventory`; a path outside `_ingest/`
-/// or with a `..` part is refused without writing anything.
+/// removing nothing is fine); one larger than the reader's limit is refused, unread; they are
+/// never data to `inventory`; a path outside `_ingest/` or with a `..` part is refused
+/// without writing anything.
 pub fn reserved_files_replace_read_back_and_remove(b: &dyn Bronze) {
     let rel = "_ingest/log/0000000000000001/manifest.json";
-    assert_eq!(b.get_reserved(rel).unwrap(), None, "absent is None");
+    let get = |rel: &str| b.get_reserved(rel, 1 << 20);
+    assert_eq!(get(rel).unwrap(), None, "absent is None");
     b.put_reserved(rel, b"first, longer than the second")
         .unwrap();
     b.put_reserved(rel, b"second").unwrap();
-    assert_eq!(
-        b.get_reserved(rel).unwrap().as_deref(),
-        Some(&b"second"[..])
-    );
+    assert_eq!(get(rel).unwrap().as_deref(), Some(&b"second"[..]));
     assert_eq!(walked(b, "_ingest"), [file(rel)], "one file, no temp left");
+    let big = b.get_reserved(rel, 5).unwrap_err();
+    assert_eq!(big.io().kind(), std::io::ErrorKind::InvalidData, "{big}");
     let streams = super::lib::config::StreamMap::parse(&["A=a".into()]).unwrap();
     let mut data = Vec::new();
     super::lib::bronze::inventory(b, "", &streams, &mut |e| data.push(e.rel().to_owned())).unwrap();
@@ -193,7 +194,7 @@ pub fn reserved_files_replace_read_back_and_remove(b: &dyn Bronze) {
     assert_eq!(b.stat("a/2023/08/18/10/x.json").unwrap(), None);
     b.remove_reserved(rel).unwrap();
     b.remove_reserved(rel).unwrap();
-    assert_eq!(b.get_reserved(rel).unwrap(), None);
+    assert_eq!(get(rel).unwrap(), None);
 }
 
 /// No link below the root is followed: a link at a file's name or on the way to it is
@@ -234,7 +235,7 @@ pub fn a_link_is_never_followed(f: &dyn BronzeFixture) -> Result<(), &'static st
     f.link_folder("_ingest/elsewhere")?;
     let own = "_ingest/elsewhere/manifest.json";
     assert_eq!(b.put_reserved(own, b"x").unwrap_err().kind(), Kind::Link);
-    assert_eq!(b.get_reserved(own).unwrap_err().kind(), Kind::Link);
+    assert_eq!(b.get_reserved(own, 64).unwrap_err().kind(), Kind::Link);
     Ok(())
 }
 
