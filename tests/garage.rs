@@ -18,8 +18,8 @@ fn script() -> PathBuf {
 
 /// A running Garage node with the bucket `bronze`; stopped (by its pid file) on drop.
 pub struct Garage {
-    /// Declared first, so it is dropped (the node stopped) before the state folder goes.
-    _node: Node,
+    /// Declared first, so they are dropped (the nodes stopped) before the state folder goes.
+    _nodes: Vec<Node>,
     state: tempfile::TempDir,
     /// `AWS_*` variables that reach the node with the test key.
     pub env: Vec<(&'static str, String)>,
@@ -43,7 +43,8 @@ impl Garage {
             if out.status.success() {
                 // Stops the node even if connecting to it below panics.
                 let node = Node(state.path().join("node"));
-                return Garage::connected(node, state, &String::from_utf8(out.stdout).unwrap());
+                let vars = String::from_utf8(out.stdout).unwrap();
+                return Garage::connected(vec![node], state, &vars);
             }
             last = String::from_utf8_lossy(&out.stderr).into_owned();
             let _ = Command::new(script())
@@ -54,7 +55,49 @@ impl Garage {
         panic!("tools/garage start failed: {last}");
     }
 
-    fn connected(node: Node, state: tempfile::TempDir, vars: &str) -> Garage {
+    /// Three nodes (`tools/garage cluster`), replication factor 3: a write needs two of them.
+    /// The client and the rigs reach node 1; nodes 2 and 3 can be stopped and resumed.
+    pub fn cluster() -> Garage {
+        let state = tempfile::tempdir().unwrap();
+        let nodes = || (1..=3).map(|n| Node(state.path().join(format!("node{n}"))));
+        let mut last = String::new();
+        for _ in 0..5 {
+            // S3 on PORT, PORT+10, PORT+20; RPC and admin on +1 and +3 of each.
+            let out = Command::new(script())
+                .arg("cluster")
+                .arg(state.path())
+                .arg(free_port().to_string())
+                .output()
+                .unwrap();
+            let started: Vec<Node> = nodes().collect();
+            if out.status.success() {
+                let vars = String::from_utf8(out.stdout).unwrap();
+                return Garage::connected(started, state, &vars);
+            }
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+            drop(started);
+        }
+        panic!("tools/garage cluster failed: {last}");
+    }
+
+    /// Stops node `n` of a cluster (its data kept).
+    pub fn stop_node(&self, n: u8) {
+        let dir = self.state.path().join(format!("node{n}"));
+        let _ = Command::new(script()).arg("stop").arg(dir).status();
+    }
+
+    /// Starts node `n` of a cluster again, with its data.
+    pub fn resume_node(&self, n: u8) {
+        let dir = self.state.path().join(format!("node{n}"));
+        let ok = Command::new(script())
+            .arg("resume")
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "tools/garage resume node{n} failed");
+    }
+
+    fn connected(nodes: Vec<Node>, state: tempfile::TempDir, vars: &str) -> Garage {
         let env: Vec<(&'static str, String)> = vars
             .lines()
             .filter_map(|l| l.split_once('='))
@@ -77,7 +120,7 @@ impl Garage {
             .build()
             .unwrap();
         Garage {
-            _node: node,
+            _nodes: nodes,
             state,
             env,
             client,

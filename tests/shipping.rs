@@ -375,3 +375,113 @@ fn audit_finds_a_damaged_shipped_log() {
     let name = segment.file_name().unwrap().to_string_lossy();
     assert!(problem.contains(&*name), "{report}");
 }
+
+/// Issue 29's cluster: three Garage nodes, replication factor 3, on loopback. A first ingest
+/// goes on at quorum while node 3 is stopped halfway, and node 3 comes back; then the store is
+/// lost, and `restore` from the cluster gives the same `log --json`, `status` and `gaps` (a
+/// 10-minute outage in the share), and a clean audit.
+#[cfg(all(unix, feature = "s3"))]
+#[test]
+fn a_cluster_that_loses_a_node_keeps_the_shipped_log_and_restores_it() {
+    use crate::util::{spawn_of, wait_every};
+    let garage = crate::garage::Garage::cluster();
+    let rig = garage.rig("raw");
+    rig.add_minutes(0, 1000);
+    rig.add_minutes(1010, 990);
+    let mut child = spawn_of(
+        rig.cmd(&["run", "--once", "--min-age-secs", "0", "--batch-size", "50"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    );
+    wait_every(
+        "a quarter of the files in the bucket",
+        std::time::Duration::from_millis(20),
+        || garage.data_keys("raw").len() >= 1000,
+    );
+    garage.stop_node(3);
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "the ingest ended before the node stopped"
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    garage.resume_node(3);
+    rig.add_minutes(2000, 10);
+    rig.pass(&["--min-age-secs", "0"], 0);
+    assert_eq!(rig.status()["files"]["ingested"], 4000);
+    rig.audit_clean();
+    let gaps = |rig: &Rig| {
+        let out = rig.run(&[
+            "gaps",
+            "--json",
+            "--since",
+            "2023-08-18",
+            "--until",
+            "2023-08-20",
+        ]);
+        let mut gaps: Value = serde_json::from_slice(&out.stdout).unwrap();
+        strip_times(&mut gaps);
+        gaps
+    };
+    let (log, status, before) = (rig.log(), status_at_rest(&rig), gaps(&rig));
+    // Minutes 1000..1010 after 18.08.2023 10:00 never landed: 02:40 to 02:49 the next day.
+    let outage = before["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["from"] == "2023-08-19T02:40" && g["minutes"] == 10);
+    assert_eq!(
+        outage.count(),
+        2,
+        "the outage is a gap of both streams: {before}"
+    );
+
+    std::fs::remove_file(&rig.state).unwrap();
+    let out = restore(&rig, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same_log(&rig.log(), &log);
+    assert_eq!(gaps(&rig), before);
+    let mut restored = status_at_rest(&rig);
+    assert_eq!(restored["files"], status["files"]);
+    assert_eq!(restored["streams"], status["streams"]);
+    restored["shipped"]["to"] = status["shipped"]["to"].clone();
+    assert_eq!(restored["shipped"], status["shipped"]);
+    rig.audit_clean();
+}
+
+/// SIGKILL in the middle of a restore (waiting for its first segment's log line; more follow):
+/// no store is left at `--state`, only the half-built one beside it, and the next restore
+/// removes that and rebuilds the whole log.
+#[cfg(unix)]
+#[test]
+fn a_restore_killed_midway_leaves_no_store_and_the_next_one_restores_the_log() {
+    use crate::util::{kill_mid_run, spawn_of, wait_every};
+    let rig = Rig::new();
+    for pass in 0..20 {
+        rig.add_minutes(pass * 5, 5);
+        rig.pass(&["--min-age-secs", "0"], 0);
+    }
+    let log = rig.log();
+    assert!(manifest(&rig.bronze)["segments"].as_array().unwrap().len() > 2);
+    std::fs::remove_file(&rig.state).unwrap();
+    let said = rig.dir.path().join("restore.err");
+    let mut cmd = rig.cmd(&["restore"]);
+    cmd.env("RUST_LOG", "info,ingest::cli::restore=debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&said).unwrap());
+    let mut child = spawn_of(&mut cmd);
+    let line = "restored a segment";
+    wait_every(line, std::time::Duration::from_millis(1), || {
+        std::fs::read_to_string(&said).unwrap().contains(line)
+    });
+    kill_mid_run(&mut child, "the restore");
+    assert!(
+        !rig.state.exists(),
+        "a killed restore left a store at --state"
+    );
+    let out = restore(&rig, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("did not finish"), "{}", stderr(&out));
+    assert_same_log(&rig.log(), &log);
+}

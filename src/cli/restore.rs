@@ -131,6 +131,7 @@ fn rebuild(store: &Store, bronze: &dyn Bronze, ingester: &str, id: u64) -> Resul
         for chunk in events.chunks(CHUNK) {
             store.append(chunk)?;
         }
+        tracing::debug!(events = events.len(), "restored a segment");
         Ok(())
     })?;
     store.set_shipped(&Shipped {

@@ -298,3 +298,46 @@ fn planted_manifests_are_refused_never_trusted() {
         .unwrap();
     assert_eq!(ingesters(&bronze).unwrap(), vec![id]);
 }
+
+/// What a crash in the middle of a merge leaves (the merged segment written, the manifest still
+/// naming its parts, or the manifest written and the parts not yet removed) is finished by the
+/// next shipping: the merge is made again as the same object, the leftovers are swept, and
+/// the log reads back whole.
+#[test]
+fn a_merge_cut_short_by_a_crash_is_finished_by_the_next_shipping() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, bronze) = (
+        store_in(dir.path()),
+        LocalBronze::new(dir.path().join("bronze")),
+    );
+    for round in 0..(FAN - 1) as u64 {
+        append(&store, round, 1);
+        ship(&store, &bronze).unwrap();
+    }
+    let id = ingesters(&bronze).unwrap().remove(0);
+    // The crash: the merged segment of the next shipping is in Bronze, nothing else changed.
+    append(&store, FAN as u64 - 1, 1);
+    let merged = Encoded::of(&store, 0, FAN as u64, 1).unwrap();
+    let merged_bytes = merged.bytes.clone();
+    put_segment(&bronze, &id, merged).unwrap();
+    // And a part of an older merge that a crash kept from being swept.
+    bronze
+        .put_reserved(
+            &format!("{}/{}", log_dir(&id), segment_name(0, 1)),
+            b"left over",
+        )
+        .unwrap();
+    ship(&store, &bronze).unwrap();
+    let (manifest, events) = read_log(&bronze, &id).unwrap();
+    assert_eq!(events, whole_log(&store));
+    assert_eq!(manifest.segments.len(), 1);
+    let rel = format!("{}/{}", log_dir(&id), segment_name(0, FAN as u64));
+    let again = bronze.get_reserved(&rel, 1 << 20).unwrap().unwrap();
+    assert_eq!(
+        again, merged_bytes,
+        "the merge made again is the same object"
+    );
+    let mut want = vec![rel, manifest_rel(&id)];
+    want.sort();
+    assert_eq!(shipped_files(&bronze), want);
+}
