@@ -14,7 +14,7 @@ pub enum Error {
         path: PathBuf,
         source: redb::DatabaseError,
     },
-    #[error("the store {path} is damaged ({detail}). To recover (RELIABILITY.md, \"Recovering a damaged store\"): stop the daemon, move the file aside (it keeps the history), run `ingest adopt`, then `ingest run --scan`")]
+    #[error("the store {path} is damaged ({detail}). To recover (RELIABILITY.md, \"Recovering a damaged store\"): stop the daemon, move the file aside (it keeps the history), run `ingest restore` (the history back from the log shipped into Bronze; `ingest adopt` where none was shipped), then `ingest run --scan`")]
     StoreDamaged { path: PathBuf, detail: String },
     #[error("store error: {0}")]
     Store(#[from] redb::Error),

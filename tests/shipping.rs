@@ -485,3 +485,43 @@ fn a_restore_killed_midway_leaves_no_store_and_the_next_one_restores_the_log() {
     assert!(stderr(&out).contains("did not finish"), "{}", stderr(&out));
     assert_same_log(&rig.log(), &log);
 }
+
+/// Two ingesters of the same feed into one Bronze: the second refuses to start (exit 2, naming
+/// the first's id and host) while the first's heartbeat is fresh, and starts once it is
+/// stale. The first's own store replaced in place (moved aside, as after damage) is still the
+/// first, not another.
+#[test]
+fn a_second_ingester_of_the_same_feed_into_one_bronze_is_refused_while_the_first_lives() {
+    let first = Rig::new();
+    first.add_minutes(0, 5);
+    first.pass(&["--min-age-secs", "0"], 0);
+    let id = log_dir(&first.bronze)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let mut second = Rig::new();
+    second.bronze = first.bronze.clone();
+    second.add_minutes(0, 5);
+    let out = second.run(&["run", "--once", "--min-age-secs", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let why = stderr(&out);
+    assert!(
+        why.contains("already served for feed `sensors`") && why.contains(&id),
+        "{why}"
+    );
+    assert!(!second.state.exists(), "a refused run made a store");
+
+    // The first's store moved aside and made anew at the same place: still the first.
+    std::fs::rename(&first.state, first.dir.path().join("damaged.redb")).unwrap();
+    first.pass(&["--min-age-secs", "0"], 0);
+
+    // Stale heartbeats (an hour old) refuse no one.
+    let beats = first.bronze.join("_ingest").join("ingesters");
+    for file in walk_all(&beats) {
+        let mut beat: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        beat["at_ms"] = (beat["at_ms"].as_i64().unwrap() - 3_600_000).into();
+        std::fs::write(&file, serde_json::to_vec(&beat).unwrap()).unwrap();
+    }
+    second.pass(&["--min-age-secs", "0"], 0);
+}

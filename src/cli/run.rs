@@ -15,6 +15,7 @@ use crate::metrics::{Flow, Metrics};
 use crate::pass::Discovery;
 use crate::pass::{finish_probe, nightly_due, probe, PassStart, Probe};
 use crate::record::PassReport;
+use crate::shipping::heartbeat;
 use crate::source::sftp::SftpSettings;
 use crate::source::{Counted, Source};
 use crate::status_page::Board;
@@ -175,6 +176,9 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
         check_root(&cfg.bronze_root)?;
     }
     let bronze = cfg.bronze()?;
+    // Another live ingester of the same feeds into this Bronze: refused before any pass.
+    let now = chrono::Utc::now().timestamp_millis();
+    heartbeat::refuse_if_served(&*bronze, &cfg.state, &flows_of(cfg), now)?;
     let settings = settings_of(cfg, args);
     if args.once || args.scan {
         // One pass: Bronze found unreachable once is not asked again (see `OutageLatch`).
@@ -357,8 +361,13 @@ fn run_once(
         let flow = weather_flow(cfg, sftp, bronze, settings, cfg.store_wait);
         weather::run_with_retries(&flow, retry_of(args))
     });
-    // The log into Bronze after both flows recorded (`shipping`; a failure is a warning).
+    // The log into Bronze after both flows recorded (`shipping`; a failure is a warning), and
+    // this ingester's heartbeat for each flow (fresh for three of the daemon's intervals).
     crate::shipping::ship_store(&cfg.state, cfg.store_wait, bronze);
+    let every = Duration::try_from_secs_f64(args.interval_secs).unwrap_or(Duration::from_secs(60));
+    for feed in flows_of(cfg) {
+        heartbeat::beat_after_pass_at(&cfg.state, bronze, feed, every);
+    }
     let sensor_report = sensors.as_ref().and_then(|r| r.as_ref().ok());
     let weather_report = weather.as_ref().and_then(|r| r.as_ref().ok());
     print_reports(sensor_report, weather_report, args.json);
@@ -380,6 +389,13 @@ fn run_once(
         None if failed => Ok(ExitCode::from(1)),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// The flows this configuration runs, by the names their heartbeats carry.
+fn flows_of(cfg: &Resolved) -> Vec<&'static str> {
+    let sensors = cfg.smb_path.is_some().then_some("sensors");
+    let weather = cfg.weather.is_some().then_some("weather");
+    sensors.into_iter().chain(weather).collect()
 }
 
 fn weather_flow<'a>(

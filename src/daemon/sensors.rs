@@ -280,6 +280,8 @@ impl SensorLoop {
         let report = finish_probe(&ctx, probe, Some(discovery), start)
             .inspect_err(|_| self.count_recorded(&store, first_seq))?;
         crate::shipping::ship_after_pass(&store, &bronze);
+        let every = self.config.interval;
+        crate::shipping::heartbeat::beat_after_pass(&store, &bronze, "sensors", every);
         self.observe(&store);
         drop(writing);
         let hook = match &self.config.hook {

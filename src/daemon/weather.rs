@@ -121,6 +121,8 @@ impl WeatherLoop {
         };
         let report = damage::guard(&self.state, || weather::run_with_retries(&ctx, self.retry));
         crate::shipping::ship_store(&self.state, STORE_WAIT, &bronze);
+        let every = self.interval;
+        crate::shipping::heartbeat::beat_after_pass_at(&self.state, &bronze, "weather", every);
         report
     }
 }

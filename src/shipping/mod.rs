@@ -15,6 +15,7 @@
 //! Small segments (a daemon's passes of two files) are merged [`FAN`] at a time into one of
 //! the next level, so a daemon leaves a few objects a day, not one per pass.
 
+pub mod heartbeat;
 pub mod segment;
 
 use crate::bronze::layout::RESERVED;
@@ -43,6 +44,9 @@ const MAX_LEVEL: u32 = 32;
 /// The largest segment or manifest read back: far above what [`SEGMENT_EVENTS`] events
 /// compress to (~5 MB), far below what would exhaust memory.
 pub const SEGMENT_BYTES: u64 = 256 << 20;
+
+/// The folder of every ingester's heartbeats (`heartbeat`).
+const RESERVED_INGESTERS: &str = "_ingest/ingesters";
 
 /// The folder of every ingester's shipped log.
 pub fn log_root() -> String {
