@@ -33,6 +33,8 @@ pub struct Heartbeat {
     /// The store it records in: a heartbeat from this host and store path is this ingester's
     /// own, even from before its store was replaced (moved aside when damaged, restored).
     pub state: String,
+    /// The process that wrote it first within its freshness (a scheduler's next run leaves a
+    /// recent heartbeat as it is).
     pub pid: u32,
     /// When it was written (Unix ms, the writer's clock).
     pub at_ms: i64,
@@ -104,6 +106,18 @@ pub fn beat(
         at_ms: now_ms,
         fresh_secs: (interval * 3).max(MIN_FRESH).as_secs(),
     };
+    // A write costs a flush (a PUT in a bucket); a read does not. Our own heartbeat younger
+    // than a third of its freshness is left as it is: an idle `run --once` every minute from
+    // a scheduler writes one every other run, not every run.
+    let there = read(bronze, &rel(ingester, feed)).ok().flatten();
+    let recent = there.is_some_and(|t| {
+        me.is(&t)
+            && t.fresh_secs == beat.fresh_secs
+            && (0..(beat.fresh_secs as i64) * 1000 / 3).contains(&(now_ms - t.at_ms))
+    });
+    if recent {
+        return Ok(());
+    }
     let json = serde_json::to_vec_pretty(&beat).expect("a heartbeat serializes");
     bronze
         .put_reserved(&rel(ingester, feed), &json)
@@ -294,5 +308,34 @@ mod tests {
         );
         let weather = others_serving(&bronze, &stranger, &["weather"], now).unwrap();
         assert_eq!(weather.len(), 1);
+    }
+
+    /// A heartbeat is written again only once a third of its freshness has passed (a write
+    /// is a flush, or a PUT): the next beat within it leaves the file as it is.
+    #[test]
+    fn a_recent_heartbeat_of_its_own_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let bronze = LocalBronze::new(dir.path());
+        let me = Me::at(&dir.path().join("state.redb"));
+        let me = Me {
+            ingester: Some("00000000000000aa".into()),
+            ..me
+        };
+        let minute = Duration::from_secs(60);
+        let read_at = || {
+            read(&bronze, &rel("00000000000000aa", "sensors"))
+                .unwrap()
+                .unwrap()
+                .at_ms
+        };
+        beat(&bronze, &me, "sensors", minute, 1_000_000).unwrap();
+        beat(&bronze, &me, "sensors", minute, 1_000_000 + 99_000).unwrap();
+        assert_eq!(
+            read_at(),
+            1_000_000,
+            "written again within a third of 300 s"
+        );
+        beat(&bronze, &me, "sensors", minute, 1_000_000 + 100_000).unwrap();
+        assert_eq!(read_at(), 1_100_000);
     }
 }

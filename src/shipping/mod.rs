@@ -539,7 +539,8 @@ pub struct ShippedCheck {
 /// store's own; `None` when the store has never shipped. A fault of the shipped log is the
 /// check's `problem`, not an error: the store itself is fine.
 pub fn verify(store: &Store, bronze: &dyn Bronze) -> Result<Option<ShippedCheck>> {
-    let Some(id) = store.shipped()?.id else {
+    let row = store.shipped()?;
+    let Some(id) = row.id else {
         return Ok(None);
     };
     let ingester = format!("{id:016x}");
@@ -551,7 +552,10 @@ pub fn verify(store: &Store, bronze: &dyn Bronze) -> Result<Option<ShippedCheck>
         problem: None,
     };
     if read_manifest(bronze, &ingester).is_ok_and(|m| m.is_none()) {
-        check.problem = Some(format!("{} is missing", manifest_rel(&ingester)));
+        // Nothing shipped yet (the first shipping met an outage) is behind, not wrong.
+        if row.to > 0 {
+            check.problem = Some(format!("{} is missing", manifest_rel(&ingester)));
+        }
         return Ok(Some(check));
     }
     // Segment by segment against the store's events of the same range.
