@@ -32,6 +32,10 @@ pub struct Context<'a> {
     pub stop: Option<&'a AtomicBool>,
     /// What prediction remembers of each stream between passes (kept by the daemon).
     pub memory: Option<&'a StreamMemory>,
+    /// Ship the log into Bronze as batches commit, once a minute at most
+    /// (`shipping::SHIP_EVERY`): set by the commands that run real passes; off for the rest
+    /// (tests and tools see exactly the Bronze writes they asked for).
+    pub ship_as_it_goes: bool,
 }
 
 /// What prediction remembers of each stream between the daemon's passes, so a pass goes on
@@ -134,6 +138,7 @@ impl<'a> Context<'a> {
             settings,
             stop: None,
             memory: None,
+            ship_as_it_goes: false,
         }
     }
 
@@ -190,7 +195,16 @@ impl Context<'_> {
         if kinds.is_empty() && journal.is_empty() {
             return Ok(());
         }
+        let batch = !journal.is_empty();
         self.store
-            .with(|store| record_events_journaled(store, at_ms, kinds, journal))
+            .with(|store| record_events_journaled(store, at_ms, kinds, journal))?;
+        // A long pass ships its log as it goes, not only at its end (`shipping::SHIP_EVERY`).
+        if batch && self.ship_as_it_goes && crate::shipping::due() {
+            self.store.with(|store| {
+                crate::shipping::ship_after_pass(store, self.bronze);
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 }

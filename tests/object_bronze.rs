@@ -224,6 +224,12 @@ fn adopt_replay_and_a_changed_source_against_the_bucket() {
 
     let mut second = garage.rig("lake");
     second.source = rig.share.clone();
+    // While the first ingester lives, a second one of the same flow is refused (its heartbeat
+    // is fresh); once that machine is gone (its heartbeat removed, as README says), the
+    // second starts and adopts.
+    let refused = second.run(&["run", "--once"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    forget_heartbeats(&garage, "lake");
     let first = second.pass(&[], 0);
     assert_eq!(first["copied"], 0, "nothing uploaded again: {first}");
     assert_eq!(ingested(&second), 60, "every object adopted");
@@ -243,6 +249,8 @@ fn adopt_replay_and_a_changed_source_against_the_bucket() {
     let done = json(&rig.run(&window), 0);
     assert_eq!(done["result"]["copied"], 4, "{done}");
     assert_bucket_mirrors_share(&garage, &rig, "lake");
+    // Back to the first ingester: the second one is gone now.
+    forget_heartbeats(&garage, "lake");
 
     let changed = &names[5];
     let old = fs::read(rig.share.join(changed)).unwrap();
@@ -258,6 +266,15 @@ fn adopt_replay_and_a_changed_source_against_the_bucket() {
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(garage.get(&format!("lake/{}", kept[0])), old);
     rig.audit_clean();
+}
+
+/// Removes every ingester's heartbeat below `prefix`: those machines are gone.
+fn forget_heartbeats(garage: &Garage, prefix: &str) {
+    for key in garage.keys(prefix) {
+        if key.starts_with("_ingest/ingesters/") {
+            garage.delete(&format!("{prefix}/{key}"));
+        }
+    }
 }
 
 /// A store that is down ends the pass as an outage (exit 2 naming Bronze; nothing recorded as

@@ -525,3 +525,51 @@ fn a_second_ingester_of_the_same_feed_into_one_bronze_is_refused_while_the_first
     }
     second.pass(&["--min-age-secs", "0"], 0);
 }
+
+/// SIGKILL while segments are being merged (waiting for the merge's own log line; merging
+/// 8 segments of 7,000 events takes a while): the next run finishes the shipping, and the
+/// shipped log restores to the store's, every event once. The events are skips of names that
+/// are no sensor file's (cheap to make by the thousand), one reconcile a pass.
+#[cfg(unix)]
+#[test]
+fn a_run_killed_while_merging_segments_leaves_the_next_run_to_ship_exactly_the_log() {
+    use crate::util::{kill_mid_run, spawn_of, wait_every};
+    let rig = Rig::new();
+    let batch = |pass: usize| {
+        for i in 0..7_000 {
+            std::fs::write(rig.share.join(format!("notes-{pass}-{i}.txt")), b"x").unwrap();
+        }
+    };
+    for pass in 0..7 {
+        batch(pass);
+        rig.pass(&["--scan"], 0);
+    }
+    let segments = manifest(&rig.bronze)["segments"].as_array().unwrap().len();
+    assert_eq!(segments, 7, "one segment a pass, none merged yet");
+    batch(7);
+    let said = rig.dir.path().join("merge.err");
+    let mut cmd = rig.cmd(&["run", "--scan"]);
+    cmd.env("RUST_LOG", "info,ingest::shipping=debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&said).unwrap());
+    let mut child = spawn_of(&mut cmd);
+    let line = "merging segments";
+    wait_every(line, std::time::Duration::from_millis(1), || {
+        std::fs::read_to_string(&said).unwrap().contains(line)
+    });
+    kill_mid_run(&mut child, "the merging run");
+    rig.pass(&[], 0);
+    let log = rig.log();
+    let shipped = manifest(&rig.bronze);
+    assert_eq!(shipped["shipped_to"], log.len() as u64);
+    assert_eq!(
+        shipped["segments"][0]["level"], 1,
+        "the merge was made: {shipped}"
+    );
+    let mut other = Rig::new();
+    other.bronze = rig.bronze.clone();
+    other.source = rig.source.clone();
+    let out = restore(&other, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_same_log(&other.log(), &log);
+}

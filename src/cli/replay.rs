@@ -67,7 +67,8 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     // The write lock before the store (lock order: `store::write_lock`).
     let writing = WriteLock::acquire(&cfg.state)?;
     let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
-    let ctx = Context::new(&store, source, &bronze, &SystemClock, &settings);
+    let mut ctx = Context::new(&store, source, &bronze, &SystemClock, &settings);
+    ctx.ship_as_it_goes = true;
     let report = apply(&ctx, &plan)?;
     crate::shipping::ship_after_pass(&store, &bronze);
     drop((store, writing));

@@ -176,19 +176,22 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
         check_root(&cfg.bronze_root)?;
     }
     let bronze = cfg.bronze()?;
+    let settings = settings_of(cfg, args);
     // Another live ingester of the same feeds into this Bronze: refused before any pass.
     let now = chrono::Utc::now().timestamp_millis();
-    heartbeat::refuse_if_served(&*bronze, &cfg.state, &flows_of(cfg), now)?;
-    let settings = settings_of(cfg, args);
     if args.once || args.scan {
-        // One pass: Bronze found unreachable once is not asked again (see `OutageLatch`).
+        // One pass: Bronze found unreachable once is not asked again (see `OutageLatch`), the
+        // heartbeats' listing included, so a stalled store costs the run one request.
         let bronze = OutageLatch::new(bronze);
+        heartbeat::refuse_if_served(&bronze, &cfg.state, &flows_of(cfg), now)?;
         let code = run_once(cfg, args, &bronze, &settings)?;
         return match hook_of(cfg, args, &timing) {
             Some(hook) => run_hook_once(cfg, &hook, &bronze, code),
             None => Ok(code),
         };
     }
+    let latched = OutageLatch::new(Arc::clone(&bronze));
+    heartbeat::refuse_if_served(&latched, &cfg.state, &flows_of(cfg), now)?;
     let metrics = metrics_of(cfg);
     let silence = chrono::Duration::minutes(i64::from(args.silence_minutes));
     let board = Arc::new(Board::new(silence, Arc::new(SystemClock)));
@@ -347,7 +350,8 @@ fn run_once(
         // Scheduled `run --once` (cron, Task Scheduler) reconciles nightly like the daemon,
         // so files only a listing finds (late, come back after vanishing) are not left out.
         let discovery = (args.scan || nightly(&store)?).then_some(Discovery::Reconcile);
-        let ctx = Context::new(&store, source, bronze, &SystemClock, settings);
+        let mut ctx = Context::new(&store, source, bronze, &SystemClock, settings);
+        ctx.ship_as_it_goes = true;
         let report = finish_probe(&ctx, probe, discovery, start)?;
         if report.tally.failed > 0 {
             eprintln!(

@@ -249,6 +249,7 @@ impl SensorLoop {
 
     fn context<'a>(&'a self, store: &'a Store, bronze: &'a dyn Bronze) -> Context<'a> {
         let mut ctx = Context::new(store, &*self.source, bronze, &*self.clock, &self.settings);
+        ctx.ship_as_it_goes = true;
         ctx.stop = Some(&self.stop);
         ctx.memory = Some(&self.memory);
         ctx

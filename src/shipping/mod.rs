@@ -28,7 +28,8 @@ use crate::store::{Shipped, Store, WriteLock};
 use serde::{Deserialize, Serialize};
 use std::hash::BuildHasher;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Consecutive segments of one level merged into one of the next.
 pub const FAN: usize = 8;
@@ -123,9 +124,40 @@ pub fn ship(store: &Store, bronze: &dyn Bronze) -> Result<ShipReport> {
     }
 }
 
+/// While a long pass (a first ingest, a nightly reconcile of a backlog) records batch after
+/// batch, its log is shipped at most this often, so losing the machine mid-pass loses at most
+/// this much of its history (README, "RPO"); a short pass ships at its end.
+pub const SHIP_EVERY: Duration = Duration::from_secs(60);
+
+/// When this process last shipped, or first asked whether a shipping was due.
+static LAST_SHIPPED: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Whether a shipping is due after a batch committed mid-pass: [`SHIP_EVERY`] since this
+/// process last shipped (the first ask only starts the clock). Asked before the store is opened
+/// for it, so a batch pays nothing when none is due.
+pub fn due() -> bool {
+    due_at(&LAST_SHIPPED, Instant::now())
+}
+
+fn due_at(last: &Mutex<Option<Instant>>, now: Instant) -> bool {
+    let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+    match *last {
+        Some(at) => now.duration_since(at) >= SHIP_EVERY,
+        None => {
+            *last = Some(now);
+            false
+        }
+    }
+}
+
+fn shipped_now() {
+    *LAST_SHIPPED.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+}
+
 /// [`ship`] at the end of a pass, which has recorded what it did: a failure is logged as a
 /// warning, never the pass's (the events are safe in the store, and the next pass ships them).
 pub fn ship_after_pass(store: &Store, bronze: &dyn Bronze) -> Option<ShipReport> {
+    shipped_now();
     match ship(store, bronze) {
         Ok(report) => Some(report),
         Err(e) => {
@@ -303,6 +335,7 @@ fn merge(store: &Store, bronze: &dyn Bronze, manifest: &mut Manifest) -> Result<
             return Ok(replaced);
         }
         let (from, to) = (tail[0].from, tail[FAN - 1].to);
+        tracing::debug!(from, to, level = level + 1, "merging segments");
         let merged = Encoded::of(store, from, to, level + 1)?;
         let entry = put_segment(bronze, &manifest.ingester, merged)?;
         replaced.extend(manifest.segments.drain(n - FAN..));

@@ -341,3 +341,16 @@ fn a_merge_cut_short_by_a_crash_is_finished_by_the_next_shipping() {
     want.sort();
     assert_eq!(shipped_files(&bronze), want);
 }
+
+/// Mid-pass shipping is due [`SHIP_EVERY`] after the last one, never at the first batch (which
+/// only starts the clock), and not again before another [`SHIP_EVERY`].
+#[test]
+fn a_mid_pass_shipping_is_due_once_a_minute() {
+    let last = std::sync::Mutex::new(None);
+    let t0 = std::time::Instant::now();
+    assert!(!due_at(&last, t0), "the first batch starts the clock");
+    assert!(!due_at(&last, t0 + SHIP_EVERY / 2));
+    assert!(due_at(&last, t0 + SHIP_EVERY));
+    *last.lock().unwrap() = Some(t0 + SHIP_EVERY);
+    assert!(!due_at(&last, t0 + SHIP_EVERY + SHIP_EVERY / 2));
+}
