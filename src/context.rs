@@ -199,11 +199,16 @@ impl Context<'_> {
         self.store
             .with(|store| record_events_journaled(store, at_ms, kinds, journal))?;
         // A long pass ships its log as it goes, not only at its end (`shipping::SHIP_EVERY`).
-        if batch && self.ship_as_it_goes && crate::shipping::due() {
-            self.store.with(|store| {
+        if batch && self.ship_as_it_goes && !self.stopping() && crate::shipping::due() {
+            let shipped = self.store.with(|store| {
                 crate::shipping::ship_after_pass(store, self.bronze);
                 Ok(())
-            })?;
+            });
+            if let Err(e) = shipped {
+                tracing::warn!(error = %e, "the log was not shipped mid-pass; the pass goes on");
+            }
+            // This ingester's heartbeats stay fresh through a pass longer than they last.
+            crate::shipping::heartbeat::refresh(self.bronze);
         }
         Ok(())
     }

@@ -573,3 +573,28 @@ fn a_run_killed_while_merging_segments_leaves_the_next_run_to_ship_exactly_the_l
     assert!(out.status.success(), "{}", stderr(&out));
     assert_same_log(&other.log(), &log);
 }
+
+/// A daemon whose store has shipped before beats at start, before any pass has work: an idle
+/// ingester is a live one to whoever starts beside it.
+#[cfg(unix)]
+#[test]
+fn a_daemon_beats_at_start_even_when_idle() {
+    use crate::util::{spawn_of, wait_for, Running};
+    let rig = Rig::new();
+    rig.add_minutes(0, 3);
+    rig.pass(&["--min-age-secs", "0"], 0);
+    let beats = rig.bronze.join("_ingest").join("ingesters");
+    assert_eq!(walk_all(&beats).len(), 1, "run --once beats");
+    std::fs::remove_dir_all(&beats).unwrap();
+    let daemon = Running(spawn_of(
+        rig.daemon_cmd(&[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    ));
+    wait_for("the daemon's heartbeat", || walk_all(&beats).len() == 1);
+    let mut second = Rig::new();
+    second.bronze = rig.bronze.clone();
+    let refused = second.run(&["run", "--once"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    drop(daemon);
+}

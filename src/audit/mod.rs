@@ -193,8 +193,7 @@ impl Auditor<'_> {
 
     /// The shipped log against the store's (`shipping::verify`).
     fn check_shipped(&self) -> Result<Option<ShippedCheck>> {
-        let store = Store::open_existing(self.store_path, self.store_wait)?;
-        crate::shipping::verify(&store, self.bronze)
+        crate::shipping::verify(&|| self.open_to_read(), self.bronze)
     }
 
     /// Checks every selected file the index records, a chunk at a time; returns the targets

@@ -184,6 +184,7 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
         // heartbeats' listing included, so a stalled store costs the run one request.
         let bronze = OutageLatch::new(bronze);
         heartbeat::refuse_if_served(&bronze, &cfg.state, &flows_of(cfg), now)?;
+        beat(cfg, args, &bronze);
         let code = run_once(cfg, args, &bronze, &settings)?;
         return match hook_of(cfg, args, &timing) {
             Some(hook) => run_hook_once(cfg, &hook, &bronze, code),
@@ -192,6 +193,7 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
     }
     let latched = OutageLatch::new(Arc::clone(&bronze));
     heartbeat::refuse_if_served(&latched, &cfg.state, &flows_of(cfg), now)?;
+    beat(cfg, args, &latched);
     let metrics = metrics_of(cfg);
     let silence = chrono::Duration::minutes(i64::from(args.silence_minutes));
     let board = Arc::new(Board::new(silence, Arc::new(SystemClock)));
@@ -368,10 +370,7 @@ fn run_once(
     // The log into Bronze after both flows recorded (`shipping`; a failure is a warning), and
     // this ingester's heartbeat for each flow (fresh for three of the daemon's intervals).
     crate::shipping::ship_store(&cfg.state, cfg.store_wait, bronze);
-    let every = Duration::try_from_secs_f64(args.interval_secs).unwrap_or(Duration::from_secs(60));
-    for feed in flows_of(cfg) {
-        heartbeat::beat_after_pass_at(&cfg.state, bronze, feed, every);
-    }
+    beat(cfg, args, bronze);
     let sensor_report = sensors.as_ref().and_then(|r| r.as_ref().ok());
     let weather_report = weather.as_ref().and_then(|r| r.as_ref().ok());
     print_reports(sensor_report, weather_report, args.json);
@@ -392,6 +391,20 @@ fn run_once(
         }
         None if failed => Ok(ExitCode::from(1)),
         None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// This ingester's heartbeat for each flow it runs, when its store has an id: at start (so a
+/// long first pass is known to be alive, refreshed as it ships mid-pass) and at the end of a
+/// `run --once` (written again only when a third of its freshness passed).
+fn beat(cfg: &Resolved, args: &RunArgs, bronze: &dyn Bronze) {
+    let secs = |s: f64| Duration::try_from_secs_f64(s).unwrap_or(Duration::from_secs(60));
+    for feed in flows_of(cfg) {
+        let every = match feed {
+            "weather" => Duration::from_secs(args.weather_interval_secs.max(1)),
+            _ => secs(args.interval_secs),
+        };
+        heartbeat::beat_after_pass_at(&cfg.state, bronze, feed, every);
     }
 }
 

@@ -21,6 +21,7 @@ use crate::naming::truncate_to_minute;
 use crate::pass::{finish_probe, must_reconcile, nightly_due, probe, Discovery, PassStart, Probe};
 use crate::record::PassReport;
 use crate::schedule::backoff;
+use crate::shipping::heartbeat::Beater;
 use crate::source::{Counted, Source};
 use crate::status_page::{self, Board};
 use crate::store::event::HookSummary;
@@ -64,6 +65,8 @@ pub struct SensorLoop {
     today: std::sync::Mutex<status_page::TodayTally>,
     memory: StreamMemory,
     stop: AtomicBool,
+    /// This ingester's heartbeat for the flow, kept fresh on every tick (`heartbeat`).
+    beater: Beater,
 }
 
 /// What the daemon did over its life; returned when it stops.
@@ -104,6 +107,7 @@ impl SensorLoop {
             Arc::clone(&clock),
         ));
         SensorLoop {
+            beater: Beater::new("sensors", config.interval),
             state,
             store_wait,
             source,
@@ -257,7 +261,15 @@ impl SensorLoop {
 
     /// One pass (reconcile if due or needed, else prediction), then the hook. Discovery runs first on a
     /// read-only store, so a caught-up share costs no write and no fsync.
+    /// [`SensorLoop::pass_tick`], then the heartbeat, whatever the tick did: an idle tick or a
+    /// failed pass is this ingester alive all the same.
     fn tick(&self) -> Result<Tick> {
+        let tick = self.pass_tick();
+        self.beater.tick(&self.state, &*self.bronze);
+        tick
+    }
+
+    fn pass_tick(&self) -> Result<Tick> {
         let start = PassStart::now(&*self.source);
         // Bronze found unreachable once is not asked again in this tick (a stall costs one
         // timeout, not one per step); the next tick asks again.
@@ -281,8 +293,6 @@ impl SensorLoop {
         let report = finish_probe(&ctx, probe, Some(discovery), start)
             .inspect_err(|_| self.count_recorded(&store, first_seq))?;
         crate::shipping::ship_after_pass(&store, &bronze);
-        let every = self.config.interval;
-        crate::shipping::heartbeat::beat_after_pass(&store, &bronze, "sensors", every);
         self.observe(&store);
         drop(writing);
         let hook = match &self.config.hook {

@@ -7,6 +7,7 @@ use crate::bronze::{Bronze, OutageLatch};
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::metrics::{Flow, Metrics};
+use crate::shipping::heartbeat::Beater;
 use crate::source::sftp::SftpSettings;
 use crate::store::damage;
 use crate::weather::{self, Retry, WeatherContext, WeatherReport};
@@ -32,6 +33,7 @@ pub struct WeatherLoop {
     /// What every pass is reported to (and the endpoint serves).
     pub metrics: Arc<Metrics>,
     stop: AtomicBool,
+    beater: Beater,
 }
 
 impl WeatherLoop {
@@ -57,6 +59,7 @@ impl WeatherLoop {
             interval,
             metrics: Arc::new(Metrics::new(&[Flow::Weather], &[])),
             stop: AtomicBool::new(false),
+            beater: Beater::new("weather", interval),
         }
     }
 
@@ -121,8 +124,7 @@ impl WeatherLoop {
         };
         let report = damage::guard(&self.state, || weather::run_with_retries(&ctx, self.retry));
         crate::shipping::ship_store(&self.state, STORE_WAIT, &bronze);
-        let every = self.interval;
-        crate::shipping::heartbeat::beat_after_pass_at(&self.state, &bronze, "weather", every);
+        self.beater.tick(&self.state, &bronze);
         report
     }
 }

@@ -6,8 +6,10 @@
 //!
 //! Best effort, written down in README ("The shipped log"): object stores such as Garage
 //! ignore conditional writes, so two ingesters started at the very same moment both see no
-//! other heartbeat; and a heartbeat is as fresh as its writer's clock (one more than a day
-//! ahead is not believed).
+//! other heartbeat; a heartbeat is as fresh as its writer's clock (one further ahead of the
+//! reader's than its freshness is not believed, and none is fresh for more than a day); and a
+//! copy of a store (the same id) is taken for the ingester itself (shipping's tail check then
+//! refuses its log).
 
 use super::{shipping_error, RESERVED_INGESTERS};
 use crate::bronze::Bronze;
@@ -15,14 +17,15 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// The least time a heartbeat stays fresh, whatever its writer's interval.
 const MIN_FRESH: Duration = Duration::from_secs(300);
 /// A heartbeat file is small; anything larger was not written by ingest.
 const MAX_BYTES: u64 = 64 << 10;
-/// A heartbeat this far ahead of the reader's clock is not believed.
-const SKEW_MS: i64 = 24 * 3600 * 1000;
+/// The longest a heartbeat is believed fresh, whatever it says (a day).
+const MAX_FRESH_SECS: u64 = 24 * 3600;
 
 /// One ingester's last word about one feed it serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,10 +46,13 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Fresh at `now_ms`: written less than `fresh_secs` ago, and not from far in the future.
+    /// Fresh at `now_ms`: written less than its freshness ago (at most a day, whatever the
+    /// file says), and not further ahead of the reader's clock than that either (a dead
+    /// writer whose clock ran fast is forgotten as soon as a live one would be).
     pub fn is_fresh(&self, now_ms: i64) -> bool {
+        let fresh = (self.fresh_secs.min(MAX_FRESH_SECS) as i64) * 1000;
         let age = now_ms.saturating_sub(self.at_ms);
-        age < (self.fresh_secs as i64).saturating_mul(1000) && -age < SKEW_MS
+        age < fresh && age > -fresh
     }
 
     /// How to name its writer in a message.
@@ -113,15 +119,83 @@ pub fn beat(
     let recent = there.is_some_and(|t| {
         me.is(&t)
             && t.fresh_secs == beat.fresh_secs
-            && (0..(beat.fresh_secs as i64) * 1000 / 3).contains(&(now_ms - t.at_ms))
+            && (0..(beat.fresh_secs as i64) * 1000 / 3).contains(&now_ms.saturating_sub(t.at_ms))
     });
     if recent {
         return Ok(());
     }
-    let json = serde_json::to_vec_pretty(&beat).expect("a heartbeat serializes");
+    write(bronze, &beat)
+}
+
+fn write(bronze: &dyn Bronze, beat: &Heartbeat) -> Result<()> {
+    let json = serde_json::to_vec_pretty(beat).expect("a heartbeat serializes");
     bronze
-        .put_reserved(&rel(ingester, feed), &json)
-        .map_err(|e| shipping_error(bronze, "writing the heartbeat", e))
+        .put_reserved(&rel(&beat.ingester, &beat.feed), &json)
+        .map_err(|e| shipping_error(bronze, "writing the heartbeat", e))?;
+    remember(beat);
+    Ok(())
+}
+
+/// The heartbeats this process wrote, kept fresh by [`refresh`] while a long pass runs.
+static WRITTEN: Mutex<Vec<Heartbeat>> = Mutex::new(Vec::new());
+
+fn remember(beat: &Heartbeat) {
+    let mut written = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
+    written.retain(|b| (&b.ingester, &b.feed) != (&beat.ingester, &beat.feed));
+    written.push(beat.clone());
+}
+
+/// Writes again, with the time now, every heartbeat this process wrote into `bronze`: a pass
+/// that runs longer than a heartbeat stays fresh (a first ingest of a million files) keeps
+/// its ingester known as alive. Called with the log's mid-pass shipping, once a minute.
+pub fn refresh(bronze: &dyn Bronze) {
+    let written = WRITTEN.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let now = chrono::Utc::now().timestamp_millis();
+    for beat in written {
+        let again = Heartbeat { at_ms: now, ..beat };
+        if let Err(e) = write(bronze, &again) {
+            tracing::debug!(error = %e, "a heartbeat was not refreshed mid-pass");
+        }
+    }
+}
+
+/// The daemon's heartbeat for one flow: written at start and after every tick, whatever the
+/// tick did (an idle check, a failed pass), but at most once a third of its freshness, so an
+/// idle tick costs nothing. The ingester id is read from the store once it has one.
+pub struct Beater {
+    feed: &'static str,
+    interval: Duration,
+    last: Mutex<Option<std::time::Instant>>,
+}
+
+impl Beater {
+    pub fn new(feed: &'static str, interval: Duration) -> Beater {
+        Beater {
+            feed,
+            interval,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// Beats if a third of the heartbeat's freshness passed since this one last wrote.
+    pub fn tick(&self, state: &Path, bronze: &dyn Bronze) {
+        let fresh = (self.interval * 3).max(MIN_FRESH);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| at.elapsed() < fresh / 3) {
+            return;
+        }
+        let me = Me::at(state);
+        if me.ingester.is_none() {
+            return; // Not shipped yet: beats from the first pass that ships.
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        match beat(bronze, &me, self.feed, self.interval, now) {
+            Ok(()) => *last = Some(std::time::Instant::now()),
+            Err(e) => {
+                tracing::warn!(error = %e, feed = self.feed, "no heartbeat written this time")
+            }
+        }
+    }
 }
 
 /// The fresh heartbeats of other ingesters (not `me`) for any of `feeds`. A heartbeat that
@@ -208,7 +282,14 @@ pub fn refuse_if_served(
 
 /// This store's ingester id, if it has shipped (read-only: nothing is created).
 fn own_id(state: &Path) -> Option<String> {
-    let row = Store::open_read_only(state)?.shipped().ok()?;
+    // Read-only first (no flush); a store that needs a repair after a crash, or is open
+    // elsewhere for a moment, is opened as a run would open it, waiting a little.
+    let store = match Store::open_read_only(state) {
+        Some(store) => store,
+        None if state.exists() => Store::open_existing(state, Duration::from_secs(10)).ok()?,
+        None => return None,
+    };
+    let row = store.shipped().ok()?;
     row.id.map(|id| format!("{id:016x}"))
 }
 
@@ -234,10 +315,23 @@ pub fn beat_after_pass_at(state: &Path, bronze: &dyn Bronze, feed: &str, interva
     }
 }
 
-/// A store path as every run names it, whatever its working folder.
+/// A store path as every run names it, whatever its working folder: its folder resolved
+/// (links, `..`) when it exists, else made absolute as it is spelt.
 fn absolute(path: &Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_owned())
+    let resolved = match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            dir.canonicalize().ok().map(|d| d.join(name))
+        }
+        _ => None,
+    };
+    resolved
+        .or_else(|| std::path::absolute(path).ok())
+        .unwrap_or_else(|| path.to_owned())
         .display()
         .to_string()
 }
@@ -279,7 +373,7 @@ mod tests {
         beat_as("00000000000000aa", "sensors", now - 60_000);
         beat_as("00000000000000bb", "weather", now);
         beat_as("00000000000000cc", "sensors", now - 301_000);
-        beat_as("00000000000000dd", "sensors", now + SKEW_MS + 1);
+        beat_as("00000000000000dd", "sensors", now + 301_000);
         let planted = bronze
             .get_reserved(&rel("00000000000000aa", "sensors"), MAX_BYTES)
             .unwrap()

@@ -45,6 +45,9 @@ const MAX_LEVEL: u32 = 32;
 /// The largest segment or manifest read back: far above what [`SEGMENT_EVENTS`] events
 /// compress to (~5 MB), far below what would exhaust memory.
 pub const SEGMENT_BYTES: u64 = 256 << 20;
+/// The largest manifest read back: a few hundred bytes a segment, and a log of decades has a
+/// few thousand segments.
+const MANIFEST_BYTES: u64 = 16 << 20;
 
 /// The folder of every ingester's heartbeats (`heartbeat`).
 const RESERVED_INGESTERS: &str = "_ingest/ingesters";
@@ -419,7 +422,7 @@ fn put_manifest(bronze: &dyn Bronze, manifest: &Manifest) -> Result<()> {
 pub fn read_manifest(bronze: &dyn Bronze, ingester: &str) -> Result<Option<Manifest>> {
     let rel = manifest_rel(ingester);
     let Some(bytes) = bronze
-        .get_reserved(&rel, SEGMENT_BYTES)
+        .get_reserved(&rel, MANIFEST_BYTES)
         .map_err(|e| shipping_error(bronze, "reading the manifest", e))?
     else {
         return Ok(None);
@@ -454,7 +457,8 @@ impl Manifest {
                 Some(format!("segment {} does not follow event {next}", s.name))
             } else if s.name != segment_name(s.from, s.to) {
                 Some(format!("segment `{}` is not named by its range", s.name))
-            } else if s.level > MAX_LEVEL || s.bytes > SEGMENT_BYTES {
+            } else if s.level > MAX_LEVEL || s.bytes > SEGMENT_BYTES || s.events() > SEGMENT_EVENTS
+            {
                 Some(format!(
                     "segment {} has a level or size out of reach",
                     s.name
@@ -570,14 +574,21 @@ pub struct ShippedCheck {
 
 /// Reads the store's shipped log back from Bronze and compares it, event by event, with the
 /// store's own; `None` when the store has never shipped. A fault of the shipped log is the
-/// check's `problem`, not an error: the store itself is fine.
-pub fn verify(store: &Store, bronze: &dyn Bronze) -> Result<Option<ShippedCheck>> {
-    let row = store.shipped()?;
+/// check's `problem`, not an error: the store itself is fine. The store is opened (`open`)
+/// only to compare one segment at a time, never while Bronze is read, so a daemon beside the
+/// audit is not kept out of it for the length of a download.
+pub fn verify(
+    open: &dyn Fn() -> Result<Store>,
+    bronze: &dyn Bronze,
+) -> Result<Option<ShippedCheck>> {
+    let (row, end) = {
+        let store = open()?;
+        (store.shipped()?, store.event_count()?)
+    };
     let Some(id) = row.id else {
         return Ok(None);
     };
     let ingester = format!("{id:016x}");
-    let end = store.event_count()?;
     let mut check = ShippedCheck {
         ingester: ingester.clone(),
         checked: 0,
@@ -602,7 +613,7 @@ pub fn verify(store: &Store, bronze: &dyn Bronze) -> Result<Option<ShippedCheck>
             ));
         }
         let mut theirs = theirs.into_iter();
-        store.for_each_event_between(from, next, |seq, ours| {
+        open()?.for_each_event_between(from, next, |seq, ours| {
             if theirs.next().as_ref() != Some(&ours) {
                 return Err(Error::ShippedLog(format!(
                     "event {seq} in Bronze differs from the store's"
