@@ -12,6 +12,16 @@ fn store_in(dir: &std::path::Path) -> Store {
     Store::open(&dir.join("state.redb"), Duration::from_secs(5)).unwrap()
 }
 
+/// A new store and an empty folder Bronze, in a temp folder that lives as long as they do.
+fn fresh() -> (tempfile::TempDir, Store, LocalBronze) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, bronze) = (
+        store_in(dir.path()),
+        LocalBronze::new(dir.path().join("bronze")),
+    );
+    (dir, store, bronze)
+}
+
 fn copied(i: u64) -> Event {
     let name = format!("18.08.2023 10{:02}_JimmyLoup_received.json", i % 60);
     Event {
@@ -58,11 +68,7 @@ fn shipped_files(bronze: &LocalBronze) -> Vec<String> {
 /// nothing.
 #[test]
 fn shipped_segments_read_back_as_the_whole_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, bronze) = (
-        store_in(dir.path()),
-        LocalBronze::new(dir.path().join("bronze")),
-    );
+    let (_dir, store, bronze) = fresh();
     append(&store, 0, 5);
     assert_eq!(ship(&store, &bronze).unwrap().events, 5);
     append(&store, 5, 3);
@@ -90,11 +96,7 @@ fn shipped_segments_read_back_as_the_whole_log() {
 /// exactly the manifest's segments (and the manifest), and it still reads back whole.
 #[test]
 fn small_segments_merge_and_their_parts_are_removed() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, bronze) = (
-        store_in(dir.path()),
-        LocalBronze::new(dir.path().join("bronze")),
-    );
+    let (_dir, store, bronze) = fresh();
     let mut shipped = 0;
     for round in 0..(FAN * FAN + 3) as u64 {
         append(&store, round * 2, 2);
@@ -121,11 +123,7 @@ fn small_segments_merge_and_their_parts_are_removed() {
 /// same segment, then the rest; nothing is duplicated or missing.
 #[test]
 fn a_pending_range_is_shipped_again_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, bronze) = (
-        store_in(dir.path()),
-        LocalBronze::new(dir.path().join("bronze")),
-    );
+    let (_dir, store, bronze) = fresh();
     append(&store, 0, 4);
     ship(&store, &bronze).unwrap();
     append(&store, 4, 3);
@@ -172,11 +170,7 @@ fn a_log_in_bronze_ahead_of_the_store_is_never_overwritten() {
 /// log from bytes the manifest does not vouch for.
 #[test]
 fn a_changed_or_missing_segment_is_refused_by_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, bronze) = (
-        store_in(dir.path()),
-        LocalBronze::new(dir.path().join("bronze")),
-    );
+    let (_dir, store, bronze) = fresh();
     append(&store, 0, 3);
     ship(&store, &bronze).unwrap();
     let id = ingesters(&bronze).unwrap().remove(0);
@@ -246,11 +240,7 @@ fn a_second_store_under_the_same_id_is_refused_never_interleaved() {
 /// folder; a folder not named as ingest names ingesters is not listed as one.
 #[test]
 fn planted_manifests_are_refused_never_trusted() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, bronze) = (
-        store_in(dir.path()),
-        LocalBronze::new(dir.path().join("bronze")),
-    );
+    let (_dir, store, bronze) = fresh();
     append(&store, 0, 3);
     ship(&store, &bronze).unwrap();
     let id = ingesters(&bronze).unwrap().remove(0);
@@ -305,11 +295,7 @@ fn planted_manifests_are_refused_never_trusted() {
 /// the log reads back whole.
 #[test]
 fn a_merge_cut_short_by_a_crash_is_finished_by_the_next_shipping() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, bronze) = (
-        store_in(dir.path()),
-        LocalBronze::new(dir.path().join("bronze")),
-    );
+    let (_dir, store, bronze) = fresh();
     for round in 0..(FAN - 1) as u64 {
         append(&store, round, 1);
         ship(&store, &bronze).unwrap();
