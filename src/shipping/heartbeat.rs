@@ -280,16 +280,11 @@ pub fn refuse_if_served(
     )))
 }
 
-/// This store's ingester id, if it has shipped (read-only: nothing is created).
+/// This store's ingester id, if it has shipped. Read-only (nothing is created), never waiting: a store another process of this ingester is writing, or one that
+/// needs a repair after a crash, gives no id, and the host and store path then say who it is
+/// (opening it for writing here would wait on the store before the write lock, out of order).
 fn own_id(state: &Path) -> Option<String> {
-    // Read-only first (no flush); a store that needs a repair after a crash, or is open
-    // elsewhere for a moment, is opened as a run would open it, waiting a little.
-    let store = match Store::open_read_only(state) {
-        Some(store) => store,
-        None if state.exists() => Store::open_existing(state, Duration::from_secs(10)).ok()?,
-        None => return None,
-    };
-    let row = store.shipped().ok()?;
+    let row = Store::open_read_only(state)?.shipped().ok()?;
     row.id.map(|id| format!("{id:016x}"))
 }
 
