@@ -110,7 +110,7 @@ pub fn beat(
         state: me.state.clone(),
         pid: std::process::id(),
         at_ms: now_ms,
-        fresh_secs: (interval * 3).max(MIN_FRESH).as_secs(),
+        fresh_secs: interval.saturating_mul(3).max(MIN_FRESH).as_secs(),
     };
     // A write costs a flush (a PUT in a bucket); a read does not. Our own heartbeat younger
     // than a third of its freshness is left as it is: an idle `run --once` every minute from
@@ -179,7 +179,7 @@ impl Beater {
 
     /// Beats if a third of the heartbeat's freshness passed since this one last wrote.
     pub fn tick(&self, state: &Path, bronze: &dyn Bronze) {
-        let fresh = (self.interval * 3).max(MIN_FRESH);
+        let fresh = self.interval.saturating_mul(3).max(MIN_FRESH);
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_some_and(|at| at.elapsed() < fresh / 3) {
             return;
@@ -397,6 +397,25 @@ mod tests {
         );
         let weather = others_serving(&bronze, &stranger, &["weather"], now).unwrap();
         assert_eq!(weather.len(), 1);
+    }
+
+    /// An interval as long as a config value can make it (`weather_interval_secs` is any
+    /// u64) beats without overflowing: its freshness is capped, never a panic.
+    #[test]
+    fn the_longest_interval_beats_without_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let bronze = LocalBronze::new(dir.path());
+        let me = Me {
+            ingester: Some("00000000000000aa".into()),
+            ..Me::at(&dir.path().join("state.redb"))
+        };
+        let longest = Duration::from_secs(u64::MAX);
+        beat(&bronze, &me, "weather", longest, 1_000_000).unwrap();
+        let beat = read(&bronze, &rel("00000000000000aa", "weather"))
+            .unwrap()
+            .unwrap();
+        assert!(beat.is_fresh(1_000_000 + 3_600_000));
+        Beater::new("weather", longest).tick(&dir.path().join("state.redb"), &bronze);
     }
 
     /// A heartbeat is written again only once a third of its freshness has passed (a write
