@@ -52,6 +52,7 @@ pub mod facts;
 pub mod feed;
 pub mod freshness;
 pub mod gaps;
+pub mod grammar;
 pub mod hook;
 pub mod identity;
 pub mod metrics;

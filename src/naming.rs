@@ -203,6 +203,12 @@ pub(crate) fn check_apartment(apartment: &str) -> Result<(), NameError> {
     }
 }
 
+/// `NAME.kept-<16 hex>`, as written when a previous version is kept aside.
+pub fn is_kept_aside(name: &str) -> bool {
+    name.rsplit_once(".kept-")
+        .is_some_and(|(_, hex)| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,11 +83,9 @@ pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(TEMP_SUFFIX)
 }
 
-/// `NAME.kept-<16 hex>`, as written when a previous version is kept aside.
-pub fn is_kept_aside(name: &str) -> bool {
-    name.rsplit_once(".kept-")
-        .is_some_and(|(_, hex)| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-}
+/// `NAME.kept-<16 hex>`, as written when a previous version is kept aside (a rule of names,
+/// so it lives with them: feed patterns refuse to match it).
+pub use crate::naming::is_kept_aside;
 
 /// The folder part (with its trailing `/`, or empty) and the file name of a Bronze path.
 pub fn split(rel: &str) -> (&str, &str) {

@@ -6,13 +6,10 @@
 //! [`table`] reads `[[feed]]` tables of the config file into feeds, refusing a bad one by feed
 //! and field; [`seed`] builds the seed's two (`sensors`, `weather`) when no table names them.
 
-pub mod cadence;
-pub mod pattern;
 pub mod seed;
 pub mod table;
 
-pub use cadence::Cadence;
-pub use pattern::{Pattern, PatternError};
+pub use crate::grammar::{cadence, pattern, Cadence, Pattern, PatternError};
 
 use crate::config::StreamMap;
 use chrono::{Datelike, NaiveDateTime, Timelike};

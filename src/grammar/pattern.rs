@@ -6,8 +6,7 @@
 //! `Pred_{YYYY}-{MM}-{DD}.csv` every 1d; names parse as strictly as there.
 
 use super::cadence::{Cadence, TimeField};
-use crate::bronze::layout::is_kept_aside;
-use crate::naming::{check_apartment, reject_path_like, NameError};
+use crate::naming::{check_apartment, is_kept_aside, reject_path_like, NameError};
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use std::fmt::{self, Write as _};
 
