@@ -8,7 +8,7 @@ use crate::bronze::{inventory, Bronze};
 use crate::clock::Clock;
 use crate::config::StreamMap;
 use crate::error::{Error, Result};
-use crate::identity::{FileKey, SourceId};
+use crate::identity::FileKey;
 use crate::parallel::parallel_map;
 use crate::store::event::{Event, EventKind, PassMode, ScanSummary, SourceVersion};
 use crate::store::Store;
@@ -81,7 +81,7 @@ pub fn adopt(
 
 fn known_keys(store: &Store) -> Result<HashSet<Vec<u8>>> {
     let mut known = HashSet::new();
-    for source in [SourceId::Share, SourceId::Weather] {
+    for source in store.sources()? {
         for (name, state) in store.states_of(source)? {
             if state.is_ingested() {
                 known.insert(FileKey { source, name }.to_bytes());

@@ -3,30 +3,58 @@
 //! alias and a file key always carries the source it belongs to.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Which source a file came from; the first byte of every encoded [`FileKey`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum SourceId {
-    /// The sensor share (SMB).
+    /// The sensor share (SMB): the seed's `sensors` feed.
     Share,
-    /// The weather sFTP directory.
+    /// The weather sFTP directory: the seed's `weather` feed.
     Weather,
+    // Encoded by index: only ever append below this line.
+    /// A feed declared in the config file, by the id the store gave its name
+    /// (`store::feeds`). The seed's two keep their own tags, so their keys never changed.
+    Feed(FeedId),
 }
+
+/// A declared feed's number in one store: given on the feed's first sight, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FeedId(pub u16);
 
 impl SourceId {
     /// Stable lower-case name, used in `meta` keys.
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> Cow<'static, str> {
         match self {
-            SourceId::Share => "share",
-            SourceId::Weather => "weather",
+            SourceId::Share => Cow::Borrowed("share"),
+            SourceId::Weather => Cow::Borrowed("weather"),
+            SourceId::Feed(FeedId(id)) => Cow::Owned(format!("feed-{id}")),
         }
     }
 
-    fn tag(self) -> u8 {
+    /// The first bytes of every key of this source: a tag byte, and a declared feed's id
+    /// (big-endian, so a feed's keys are contiguous).
+    pub fn key_prefix(self) -> Vec<u8> {
         match self {
-            SourceId::Share => b's',
-            SourceId::Weather => b'w',
+            SourceId::Share => vec![b's'],
+            SourceId::Weather => vec![b'w'],
+            SourceId::Feed(FeedId(id)) => {
+                let [hi, lo] = id.to_be_bytes();
+                vec![b'f', hi, lo]
+            }
+        }
+    }
+
+    /// The source a key starts with, and the rest of the key (its name).
+    pub fn split_key(bytes: &[u8]) -> Option<(SourceId, &[u8])> {
+        match bytes {
+            [b's', rest @ ..] => Some((SourceId::Share, rest)),
+            [b'w', rest @ ..] => Some((SourceId::Weather, rest)),
+            [b'f', hi, lo, rest @ ..] => {
+                Some((SourceId::Feed(FeedId(u16::from_be_bytes([*hi, *lo]))), rest))
+            }
+            _ => None,
         }
     }
 }
@@ -88,21 +116,16 @@ impl FileKey {
         }
     }
 
-    /// Table key: one tag byte then the name bytes; sorts by source, then name.
+    /// Table key: the source's prefix (a tag byte, and a feed's id) then the name bytes;
+    /// sorts by source, then name.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + self.name.len());
-        out.push(self.source.tag());
+        let mut out = self.source.key_prefix();
         out.extend_from_slice(&self.name);
         out
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        let (tag, name) = bytes.split_first()?;
-        let source = match tag {
-            b's' => SourceId::Share,
-            b'w' => SourceId::Weather,
-            _ => return None,
-        };
+        let (source, name) = SourceId::split_key(bytes)?;
         Some(FileKey {
             source,
             name: name.to_vec(),

@@ -36,6 +36,9 @@ pub fn stream_of(file: &FileKey) -> String {
         SourceId::Weather => WEATHER_STREAM.to_owned(),
         SourceId::Share => SensorName::parse_bytes(&file.name)
             .map_or_else(|_| OTHER_STREAM.to_owned(), |n| n.apartment),
+        // A declared feed's streams are read with its pattern, which the store holds
+        // (`store::feeds`); until its flow runs here, its files count under the other label.
+        SourceId::Feed(_) => OTHER_STREAM.to_owned(),
     }
 }
 
@@ -96,7 +99,8 @@ impl Tally {
             | EventKind::AuditFinding { .. }
             | EventKind::AuditCompleted(_)
             | EventKind::HookRun(_)
-            | EventKind::SourceFailed { .. } => {}
+            | EventKind::SourceFailed { .. }
+            | EventKind::FeedDeclared(_) => {}
         }
     }
 }

@@ -592,6 +592,8 @@ fn selected(key: &FileKey, opts: &AuditOptions, streams: &StreamMap) -> bool {
             ),
             Err(_) => return opts.since.is_none() && opts.stream.is_none(),
         },
+        // Declared feeds are not run yet (`feed`): selected only when nothing is narrowed.
+        SourceId::Feed(_) => return opts.since.is_none() && opts.stream.is_none(),
     };
     opts.since.is_none_or(|t| at >= t)
         && opts

@@ -11,6 +11,7 @@ use crate::store::event::{
 use crate::store::Store;
 use clap::Args;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Write;
 use std::process::ExitCode;
@@ -82,7 +83,7 @@ struct LogLine<'a> {
 #[derive(Serialize)]
 struct FileOf {
     file: String,
-    source: &'static str,
+    source: Cow<'static, str>,
 }
 
 /// What each kind of event adds to its line. A variant's fields are exactly its keys: an
@@ -117,8 +118,15 @@ enum Detail<'a> {
         summary: StoredSummary<'a>,
     },
     SourceFailed {
-        source: &'static str,
+        source: Cow<'static, str>,
         error: &'a str,
+    },
+    /// A feed of the config file given its id in this store.
+    FeedDeclared {
+        feed: &'a str,
+        id: u16,
+        pattern: &'a str,
+        cadence_minutes: u32,
     },
 }
 
@@ -228,6 +236,12 @@ impl<'a> Detail<'a> {
             EventKind::ScanCompleted(s) => Detail::completed(StoredSummary::Scan(s)),
             EventKind::AuditCompleted(s) => Detail::completed(StoredSummary::Audit(s)),
             EventKind::HookRun(h) => Detail::completed(StoredSummary::Hook(h)),
+            EventKind::FeedDeclared(d) => Detail::FeedDeclared {
+                feed: &d.name,
+                id: d.id.0,
+                pattern: &d.pattern,
+                cadence_minutes: d.cadence_minutes,
+            },
         }
     }
 
@@ -250,6 +264,9 @@ impl<'a> Detail<'a> {
             Detail::Finding { reason, bronze, .. } => vec![("bronze", bronze), ("reason", reason)],
             Detail::Failed { error } | Detail::SourceFailed { error, .. } => vec![("error", error)],
             Detail::Completed { .. } => Vec::new(),
+            Detail::FeedDeclared { feed, pattern, .. } => {
+                vec![("feed", feed), ("pattern", pattern)]
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read, Write};
 
 /// The line schema's version, in every line (`v`): a reader refuses lines of a newer one.
@@ -59,7 +60,7 @@ struct LineOut<'a> {
     at: Option<String>,
     at_ms: i64,
     kind: &'static str,
-    source: Option<&'static str>,
+    source: Option<Cow<'static, str>>,
     stream: Option<String>,
     file: Option<String>,
     bronze: Option<&'a str>,
@@ -136,9 +137,10 @@ fn details(kind: &EventKind) -> Details<'_> {
             Some(finding.code().to_owned()),
         ),
         EventKind::SourceFailed { error, .. } => (None, None, None, Some(error.clone())),
-        EventKind::ScanCompleted(_) | EventKind::AuditCompleted(_) | EventKind::HookRun(_) => {
-            (None, None, None, None)
-        }
+        EventKind::ScanCompleted(_)
+        | EventKind::AuditCompleted(_)
+        | EventKind::HookRun(_)
+        | EventKind::FeedDeclared(_) => (None, None, None, None),
     }
 }
 

@@ -1,10 +1,14 @@
 //! The `files-v2` table: the `files` projection, one packed value per bucket of neighbouring
-//! names. A bucket is the file key's first [`BUCKET_KEY_BYTES`] bytes (source tag and
+//! names. A seed file's bucket is its key's first [`BUCKET_KEY_BYTES`] bytes (source tag and
 //! `DD.MM.YYYY HH` of a sensor name: one hour of every stream, ~120 files); the value holds
 //! the rest of each name with its record, in name order, as entries (`pack`): a lookup or a
 //! scan decodes only the records it needs. Cutting keys to a prefix keeps their
-//! order, so walking the buckets in key order visits every file in name order, as v1's `files`.
+//! order, so walking the buckets in key order visits every seed file in name order, as v1's
+//! `files`. A declared feed's bucket is its prefix and its slot's hour, read with its pattern
+//! (`feeds::Feeds::split`), and its entries are whole names: its files are visited by hour,
+//! then name.
 
+use super::feeds::Feeds;
 use super::pack::{self, Level, Records};
 use super::projection::FileRecord;
 use super::projection::{FileState, StateAndFacts};
@@ -25,11 +29,31 @@ const WHAT: &str = "file record";
 /// One bucket's records, by the rest of their key.
 pub type Bucket = BTreeMap<Vec<u8>, FileRecord>;
 
-/// A file key split into its bucket and the rest.
-pub fn split(key: &FileKey) -> (Vec<u8>, Vec<u8>) {
+/// A file key split into its bucket and the rest: its place in the table, which orders files
+/// by the pair.
+pub fn split(key: &FileKey, feeds: &Feeds) -> (Vec<u8>, Vec<u8>) {
+    if let SourceId::Feed(_) = key.source {
+        return feeds.split(key);
+    }
     let mut bytes = key.to_bytes();
     let rest = bytes.split_off(BUCKET_KEY_BYTES.min(bytes.len()));
     (bytes, rest)
+}
+
+/// The key of the file at `rest` in `bucket`: the inverse of [`split`]. `None` for a bucket
+/// of no source (none is ever written).
+fn join(bucket: &[u8], rest: &[u8]) -> Option<FileKey> {
+    let (source, head) = SourceId::split_key(bucket)?;
+    // A declared feed's bucket ends with its hour; its entries are whole names.
+    let head = if let SourceId::Feed(_) = source {
+        &[][..]
+    } else {
+        head
+    };
+    let mut name = Vec::with_capacity(head.len() + rest.len());
+    name.extend_from_slice(head);
+    name.extend_from_slice(rest);
+    Some(FileKey { source, name })
 }
 
 /// A bucket's records; empty when it has none yet.
@@ -66,12 +90,11 @@ pub fn write(
     Ok(())
 }
 
-/// One file's record, decoding only it.
+/// One file's record (at `bucket` and `rest`, from [`split`]), decoding only it.
 pub fn lookup(
     files: &impl ReadableTable<&'static [u8], &'static [u8]>,
-    key: &FileKey,
+    (bucket, rest): (Vec<u8>, Vec<u8>),
 ) -> Result<Option<FileRecord>> {
-    let (bucket, rest) = split(key);
     let Some(value) = files.get(bucket.as_slice())? else {
         return Ok(None);
     };
@@ -86,23 +109,17 @@ pub fn lookup(
 }
 
 /// Calls `visit` with the key and the encoded record of every file of `source` (or of all
-/// sources) after `after`, in key order, until it returns `false`.
+/// sources) after the place `after` (a [`split`]), in table order, until it returns `false`.
 fn for_each_entry(
     files: &impl ReadableTable<&'static [u8], &'static [u8]>,
     source: Option<SourceId>,
-    after: Option<&FileKey>,
+    after: Option<&(Vec<u8>, Vec<u8>)>,
     mut visit: impl FnMut(FileKey, &[u8]) -> Result<bool>,
 ) -> Result<()> {
-    let prefix = source.map_or_else(Vec::new, |source| {
-        FileKey {
-            source,
-            name: Vec::new(),
-        }
-        .to_bytes()
-    });
-    let (from, after) = match after {
-        Some(key) => (split(key).0.max(prefix.clone()), key.to_bytes()),
-        None => (prefix.clone(), Vec::new()),
+    let prefix = source.map_or_else(Vec::new, SourceId::key_prefix);
+    let from = match after {
+        Some((bucket, _)) => bucket.clone().max(prefix.clone()),
+        None => prefix.clone(),
     };
     let mut going = true;
     for row in files.range(from.as_slice()..)? {
@@ -111,17 +128,14 @@ fn for_each_entry(
         if !bucket.starts_with(&prefix) {
             break;
         }
-        // The tag byte is the bucket's, so a bucket that has none holds no file.
-        let Some(FileKey { source, name: head }) = FileKey::from_bytes(bucket) else {
-            continue;
-        };
+        // Only an entry after `after` in the table's (bucket, rest) order is visited.
+        let resumed = after.filter(|(b, _)| b.as_slice() == bucket);
         Records::unpack(WHAT, v.value())?.visit_entries(WHAT, |rest, record| {
-            let mut name = Vec::with_capacity(head.len() + rest.len());
-            name.extend_from_slice(&head);
-            name.extend_from_slice(rest);
-            let key = FileKey { source, name };
-            // A key is its tag and its name: compared as bytes only when resuming.
-            if after.is_empty() || key.to_bytes() > after {
+            if resumed.is_some_and(|(_, r)| rest <= r.as_slice()) {
+                return Ok(true);
+            }
+            // A bucket of no source holds no file.
+            if let Some(key) = join(bucket, rest) {
                 going = visit(key, record)?;
             }
             Ok(going)
@@ -175,7 +189,7 @@ pub fn for_each_state_lazily(
 /// until it returns `false`.
 pub fn for_each_after(
     files: &impl ReadableTable<&'static [u8], &'static [u8]>,
-    after: Option<&FileKey>,
+    after: Option<&(Vec<u8>, Vec<u8>)>,
     mut visit: impl FnMut(FileKey, FileRecord) -> bool,
 ) -> Result<()> {
     for_each_entry(files, None, after, |key, record| {

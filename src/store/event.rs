@@ -2,6 +2,7 @@
 //! these; the projections are folds over them. Changing a type here changes the on-disk format:
 //! add a new envelope version in `codec` and keep decoding the old one (see `schema/`).
 
+use super::feeds::FeedDeclaration;
 use crate::identity::{ContentHash, FileKey, SourceId};
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +75,9 @@ pub enum EventKind {
     /// A whole source could not be read this pass (unreachable, refused host key, failed
     /// login). Per-file problems are `Failed`; this is the flow's own error, never a secret.
     SourceFailed { source: SourceId, error: String },
+    /// A feed of the config file was first seen by this store and given its id; the store
+    /// reads the feed's names with this pattern from here on (`store::feeds`).
+    FeedDeclared(FeedDeclaration),
 }
 
 /// One run of the downstream hook (`--on-new`).
@@ -243,6 +247,7 @@ impl EventKind {
             EventKind::AuditCompleted(_) => "audit-completed",
             EventKind::HookRun(_) => "hook-run",
             EventKind::SourceFailed { .. } => "source-failed",
+            EventKind::FeedDeclared(_) => "feed-declared",
         }
     }
 
@@ -258,7 +263,8 @@ impl EventKind {
             EventKind::ScanCompleted(_)
             | EventKind::AuditCompleted(_)
             | EventKind::HookRun(_)
-            | EventKind::SourceFailed { .. } => None,
+            | EventKind::SourceFailed { .. }
+            | EventKind::FeedDeclared(_) => None,
         }
     }
 }

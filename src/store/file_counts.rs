@@ -54,7 +54,7 @@ impl Store {
     pub(super) fn count_file_states(&self) -> Result<()> {
         let started = Instant::now();
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-        for source in [SourceId::Share, SourceId::Weather] {
+        for source in self.sources()? {
             self.for_each_state_of(source, |_, state, _| {
                 *counts.entry(file_count_key(source, &state)).or_default() += 1;
             })?;
@@ -88,7 +88,7 @@ mod tests {
     /// The counters as a count of the `files` projection's states would give them.
     fn counted(store: &Store) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
-        for source in [SourceId::Share, SourceId::Weather] {
+        for source in store.sources().unwrap() {
             for state in store.states_of(source).unwrap().values() {
                 *out.entry(file_count_key(source, state)).or_default() += 1;
             }
@@ -98,7 +98,7 @@ mod tests {
 
     fn counters(store: &Store) -> BTreeMap<String, u64> {
         let mut out = BTreeMap::new();
-        for source in [SourceId::Share, SourceId::Weather] {
+        for source in store.sources().unwrap() {
             for (category, n) in store.file_counts(source).unwrap() {
                 out.insert(
                     format!("{META_FILES_PREFIX}{}.{category}", source.name()),
@@ -133,6 +133,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("s.redb");
             let store = Store::open(&path, Duration::ZERO).unwrap();
+            store.append(&[crate::store::tests::declared_meter()]).unwrap();
             for batch in batches {
                 let events: Vec<Event> = batch.into_iter().map(|(at_ms, kind)| Event { at_ms, kind }).collect();
                 store.append(&events).unwrap();

@@ -9,6 +9,7 @@
 
 use super::buckets::{self, Bucket, FILES_V2};
 use super::event::Event;
+use super::feeds::Feeds;
 use super::log::{self, EVENTS_V2};
 use super::pack::Level;
 use super::projection::{FileRecord, META_SCHEMA};
@@ -180,7 +181,8 @@ fn copy_files(db: &Database) -> Result<u64> {
                     continue;
                 };
                 let record: FileRecord = codec::decode("file record", v.value())?;
-                let (bucket, rest) = buckets::split(&key);
+                // Layout v1 predates declared feeds: every key is a seed's.
+                let (bucket, rest) = buckets::split(&key, &Feeds::default());
                 if open.as_ref().is_none_or(|(b, _)| *b != bucket) {
                     if let Some((b, records)) = open.take() {
                         buckets::write(&mut v2, &b, &records, Level::STORED)?;

@@ -14,6 +14,7 @@ mod buckets;
 pub mod codec;
 pub mod damage;
 pub mod event;
+pub mod feeds;
 mod file_counts;
 mod log;
 mod migrate;
@@ -26,9 +27,11 @@ mod tables;
 pub mod write_lock;
 
 use crate::error::{Error, Result};
-use crate::identity::{FileKey, SourceId};
+use crate::grammar::Pattern;
+use crate::identity::{FeedId, FileKey, SourceId};
 use buckets::Bucket;
 use event::{Event, EventKind, PassMode, ScanSummary, SourceVersion};
+use feeds::{FeedDeclaration, Feeds, FEEDS};
 use presence::{Day, DayPresence};
 use projection::{FileRecord, FileState, StreamRecord};
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
@@ -91,6 +94,9 @@ pub struct Store {
     last_bucket: Mutex<Option<CachedBucket>>,
     /// Commits through this handle (see `last_bucket`).
     generation: AtomicU64,
+    /// The declared feeds, read again when a key names one not in it: declarations never
+    /// change, so what is here stays right (`feeds`).
+    feeds: Mutex<Arc<Feeds>>,
 }
 
 /// How far the log is shipped into Bronze ([`SHIPPING`], the `shipping` module).
@@ -340,7 +346,7 @@ impl Store {
     }
 
     pub fn file(&self, key: &FileKey) -> Result<Option<FileRecord>> {
-        let (bucket, rest) = buckets::split(key);
+        let (bucket, rest) = self.split(key)?;
         // Read before the snapshot: a commit in between makes the bucket read here stale.
         let generation = self.generation.load(Ordering::SeqCst);
         if let Some(records) = self.cached_bucket(generation, &bucket) {
@@ -354,6 +360,64 @@ impl Store {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some((generation, bucket, records));
         Ok(found)
+    }
+
+    /// Where `key` is kept in `files-v2`.
+    fn split(&self, key: &FileKey) -> Result<(Vec<u8>, Vec<u8>)> {
+        let feeds = match key.source {
+            SourceId::Feed(id) => self.feeds_knowing(id)?,
+            _ => Arc::default(),
+        };
+        Ok(buckets::split(key, &feeds))
+    }
+
+    /// The declared feeds, read again if `id` is not among them.
+    fn feeds_knowing(&self, id: FeedId) -> Result<Arc<Feeds>> {
+        let mut cached = self.feeds.lock().unwrap_or_else(PoisonError::into_inner);
+        if cached.get(id).is_none() {
+            *cached = Arc::new(self.read_feeds()?);
+        }
+        Ok(Arc::clone(&cached))
+    }
+
+    /// The feeds this store has declared, from its `feeds` table.
+    pub fn read_feeds(&self) -> Result<Feeds> {
+        let txn = self.db.begin_read()?;
+        match txn.open_table(FEEDS) {
+            Ok(table) => feeds::read(Some(&table)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(Feeds::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every source this store may hold files of: the seed's two and each declared feed.
+    pub fn sources(&self) -> Result<Vec<SourceId>> {
+        let mut out = vec![SourceId::Share, SourceId::Weather];
+        out.extend(self.read_feeds()?.iter().map(|d| SourceId::Feed(d.id)));
+        Ok(out)
+    }
+
+    /// Declares a feed of the config file: its id in this store, given and recorded (a
+    /// `FeedDeclared` event) on its first sight. A feed this store holds with another pattern
+    /// is refused (`Feeds::check`), so its records are never read with a grammar they were not
+    /// kept by.
+    pub fn declare_feed(&self, name: &str, pattern: &Pattern, at_ms: i64) -> Result<FeedId> {
+        let feeds = self.read_feeds()?;
+        if let Some(id) = feeds.check(name, pattern)? {
+            return Ok(id);
+        }
+        let id = feeds.next_id()?;
+        let declaration = FeedDeclaration {
+            id,
+            name: name.to_owned(),
+            pattern: pattern.text().to_owned(),
+            cadence_minutes: pattern.cadence().minutes(),
+        };
+        self.append(&[Event {
+            at_ms,
+            kind: EventKind::FeedDeclared(declaration),
+        }])?;
+        Ok(id)
     }
 
     /// The cached bucket, if it is `bucket` and no commit happened since `generation`.
@@ -545,7 +609,8 @@ impl Store {
         visit: impl FnMut(FileKey, FileRecord) -> bool,
     ) -> Result<()> {
         let txn = self.db.begin_read()?;
-        buckets::for_each_after(&txn.open_table(FILES_V2)?, after, visit)
+        let after = after.map(|key| self.split(key)).transpose()?;
+        buckets::for_each_after(&txn.open_table(FILES_V2)?, after.as_ref(), visit)
     }
 
     /// Whether the live projections equal a rebuild from the log, in bounded memory (a
@@ -573,6 +638,7 @@ impl Store {
         };
         p.streams = self.streams()?;
         p.presence = self.presence()?;
+        p.feeds = self.read_feeds()?;
         self.for_each_file(|key, record| {
             p.files.insert(key, record);
         })?;

@@ -131,6 +131,7 @@ impl Store {
             path: path.to_owned(),
             last_bucket: Mutex::new(None),
             generation: AtomicU64::new(0),
+            feeds: Mutex::default(),
         }
     }
 

@@ -5,9 +5,8 @@
 //! events, like the other projections, and rebuildable from the log alone.
 
 use super::event::{Event, EventKind};
+use super::feeds::{Feeds, Place};
 use crate::error::Result;
-use crate::identity::SourceId;
-use crate::naming::{minute_index, SensorName};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -72,33 +71,31 @@ pub trait PresenceTables {
     fn put_day(&mut self, stream: &str, day: Day, value: &DayPresence) -> Result<()>;
 }
 
-/// Folds one ingest of a share file (called for `Copied` and `Adopted` before the baseline
-/// moves). A name's first ingest sets its bit; one behind the stream's newest minute is also
-/// remembered as a late candidate. Later versions of the same name change nothing, exactly as
-/// they do not change the stream's file count.
-pub fn mark(t: &mut impl PresenceTables, file: &[u8], at_ms: i64) -> Result<()> {
-    let Ok(name) = SensorName::parse_bytes(file) else {
-        return Ok(());
-    };
-    let minute = minute_index(name.minute);
-    let (day, m) = split_minute(minute);
-    let mut row = t.day(&name.apartment, day)?.unwrap_or_default();
+/// Folds one ingest of a file at `place` (called for `Copied` and `Adopted` before the
+/// baseline moves). A name's first ingest sets its bit; one behind the stream's newest minute is
+/// also remembered as a late candidate. Later versions of the same name change nothing, exactly
+/// as they do not change the stream's file count.
+pub fn mark(t: &mut impl PresenceTables, place: &Place, at_ms: i64) -> Result<()> {
+    let (day, m) = split_minute(place.minute);
+    let mut row = t.day(&place.stream, day)?.unwrap_or_default();
     if row.has(m) {
         return Ok(());
     }
     row.set(m);
-    if t.newest_minute(&name.apartment)?
-        .is_some_and(|n| minute < n)
+    if t.newest_minute(&place.stream)?
+        .is_some_and(|n| place.minute < n)
     {
         row.behind.push((m as u16, at_ms));
     }
-    t.put_day(&name.apartment, day, &row)
+    t.put_day(&place.stream, day, &row)
 }
 
 /// The presence rows alone, folded from the log: what a store written before this table
 /// existed gets on its first open, without holding every file record in memory.
 #[derive(Debug, Default)]
 pub struct PresenceRebuild {
+    /// The feeds declared so far in the log: their names are read with their patterns.
+    feeds: Feeds,
     newest: HashMap<String, i64>,
     /// (stream, day) → row.
     pub days: BTreeMap<(String, Day), DayPresence>,
@@ -109,17 +106,15 @@ impl PresenceRebuild {
     pub fn apply(&mut self, event: &Event) -> Result<()> {
         let file = match &event.kind {
             EventKind::Copied { file, .. } | EventKind::Adopted { file, .. } => file,
+            EventKind::FeedDeclared(declaration) => return self.feeds.insert(declaration),
             _ => return Ok(()),
         };
-        if file.source != SourceId::Share {
+        let Some(place) = self.feeds.place_of(file) else {
             return Ok(());
-        }
-        mark(self, &file.name, event.at_ms)?;
-        if let Ok(name) = SensorName::parse_bytes(&file.name) {
-            let minute = minute_index(name.minute);
-            let newest = self.newest.entry(name.apartment).or_insert(minute);
-            *newest = (*newest).max(minute);
-        }
+        };
+        mark(self, &place, event.at_ms)?;
+        let newest = self.newest.entry(place.stream).or_insert(place.minute);
+        *newest = (*newest).max(place.minute);
         Ok(())
     }
 }

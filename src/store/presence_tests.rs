@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::identity::{ContentHash, FileKey};
+use crate::naming::SensorName;
 use crate::store::event::{SkipReason, SourceVersion};
 use crate::store::projection::MemoryProjections;
 use crate::store::{codec, Store, BASELINE, EVENTS, FILES, META, PENDING};

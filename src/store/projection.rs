@@ -3,10 +3,10 @@
 //! [`MemoryProjections`] (rebuild), which is what makes "rebuild equals live" checkable.
 
 use super::event::{Event, EventKind, PassMode, SkipReason, SourceVersion};
+use super::feeds::{FeedDeclaration, Feeds, Place};
 use super::presence::{self, Day, DayPresence, PresenceTables};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::identity::{ContentHash, FileKey, SourceId};
-use crate::naming::{minute_index, SensorName};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -100,6 +100,9 @@ pub trait ProjectionTables: PresenceTables {
     fn meta(&self, key: &str) -> Result<Option<u64>>;
     fn put_meta(&mut self, key: &str, value: u64) -> Result<()>;
     fn remove_meta(&mut self, key: &str) -> Result<()>;
+    /// The feeds declared so far: how their names are read.
+    fn feeds(&self) -> &Feeds;
+    fn declare(&mut self, declaration: &FeedDeclaration) -> Result<()>;
 }
 
 /// Folds one event into the projections. Pure with respect to the tables: the same events in
@@ -130,11 +133,22 @@ pub fn apply(t: &mut impl ProjectionTables, seq: u64, event: &Event) -> Result<(
             }
             return Ok(());
         }
+        EventKind::FeedDeclared(declaration) => return t.declare(declaration),
         _ => {}
     }
     let Some(key) = event.kind.file() else {
         return Ok(());
     };
+    if let SourceId::Feed(id) = key.source {
+        // Where a feed's record is kept is read with its pattern: one recorded before its
+        // declaration would be lost when the declaration moved it.
+        if t.feeds().get(id).is_none() {
+            return Err(Error::Codec {
+                what: "event",
+                detail: format!("a file of feed id {}, which the log never declared", id.0),
+            });
+        }
+    }
     let previous = t.file(key)?;
     // Audit findings are history, not state: the file's record stays what ingest made it.
     let Some(record) = record_for(&event.kind, seq, previous.as_ref()) else {
@@ -147,10 +161,13 @@ pub fn apply(t: &mut impl ProjectionTables, seq: u64, event: &Event) -> Result<(
         previous.as_ref().map(|p| &p.state),
         &record.state,
     )?;
-    if record.state.is_ingested() && key.source == SourceId::Share {
+    if let Some(place) = (record.state.is_ingested())
+        .then(|| t.feeds().place_of(key))
+        .flatten()
+    {
         // Before the baseline moves: presence needs the stream's newest minute until now.
-        presence::mark(t, &key.name, event.at_ms)?;
-        count_in_stream(t, key, previous.as_ref())?;
+        presence::mark(t, &place, event.at_ms)?;
+        count_in_stream(t, &place, previous.as_ref())?;
     }
     t.put_file(key, &record)
 }
@@ -207,7 +224,8 @@ fn record_for(kind: &EventKind, seq: u64, previous: Option<&FileRecord>) -> Opti
         | EventKind::AuditFinding { .. }
         | EventKind::AuditCompleted(_)
         | EventKind::HookRun(_)
-        | EventKind::SourceFailed { .. } => return None,
+        | EventKind::SourceFailed { .. }
+        | EventKind::FeedDeclared(_) => return None,
     };
     Some(FileRecord {
         state,
@@ -252,26 +270,19 @@ fn count_state(
 
 fn count_in_stream(
     t: &mut impl ProjectionTables,
-    key: &FileKey,
+    place: &Place,
     previous: Option<&FileRecord>,
 ) -> Result<()> {
-    if key.source != SourceId::Share {
-        return Ok(());
-    }
-    let Ok(name) = SensorName::parse_bytes(&key.name) else {
-        return Ok(());
-    };
-    let minute = minute_index(name.minute);
-    let mut rec = t.stream(&name.apartment)?.unwrap_or(StreamRecord {
-        newest_minute: minute,
+    let mut rec = t.stream(&place.stream)?.unwrap_or(StreamRecord {
+        newest_minute: place.minute,
         files: 0,
     });
-    rec.newest_minute = rec.newest_minute.max(minute);
+    rec.newest_minute = rec.newest_minute.max(place.minute);
     // Counted once per name: a new version of an ingested file is not a new file.
     if previous.and_then(|p| p.hash).is_none() {
         rec.files += 1;
     }
-    t.put_stream(&name.apartment, &rec)
+    t.put_stream(&place.stream, &rec)
 }
 
 /// All projections held in memory: the result of a rebuild, or a copy of the live tables.
@@ -283,6 +294,7 @@ pub struct MemoryProjections {
     pub meta: BTreeMap<String, u64>,
     /// (stream, naive day) → the day's presence row.
     pub presence: BTreeMap<(String, Day), DayPresence>,
+    pub feeds: Feeds,
 }
 
 impl MemoryProjections {
@@ -350,5 +362,11 @@ impl ProjectionTables for MemoryProjections {
     fn remove_meta(&mut self, key: &str) -> Result<()> {
         self.meta.remove(key);
         Ok(())
+    }
+    fn feeds(&self) -> &Feeds {
+        &self.feeds
+    }
+    fn declare(&mut self, declaration: &FeedDeclaration) -> Result<()> {
+        self.feeds.insert(declaration)
     }
 }

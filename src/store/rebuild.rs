@@ -6,6 +6,7 @@
 //! million files).
 
 use super::buckets::FILES_V2;
+use super::feeds::FEEDS;
 use super::log::{self, EVENTS_V2};
 use super::pack::{Level, Records};
 use super::projection::{self, META_SCHEMA};
@@ -103,7 +104,8 @@ pub fn projections_match_log(live: &ReadTransaction, store: &Path) -> Result<boo
         && same(live, &rebuilt, BASELINE, same_bytes)?
         && same(live, &rebuilt, PENDING, same_bytes)?
         && same(live, &rebuilt, PRESENCE, same_bytes)?
-        && same(live, &rebuilt, META, same_bytes)?)
+        && same(live, &rebuilt, META, same_bytes)?
+        && same(live, &rebuilt, FEEDS, same_bytes)?)
 }
 
 /// Folds every event of `live`'s log into `scratch`'s projection tables.

@@ -6,6 +6,7 @@
 
 use super::buckets::{self, Bucket, FILES_V2};
 use super::codec;
+use super::feeds::{self, FeedDeclaration, Feeds, FEEDS};
 use super::pack::Level;
 use super::presence::{Day, DayPresence, PresenceTables};
 use super::projection::{FileRecord, ProjectionTables, StreamRecord};
@@ -67,6 +68,10 @@ pub struct LiveTables<'txn> {
     /// Presence rows changed in this transaction, written once by [`LiveTables::flush`]: a
     /// batch of a thousand files of one day then costs one row write, not a thousand.
     presence_rows: HashMap<(String, Day), DayPresence>,
+    /// The `feeds` table, read whole at open (a handful of rows), and the table to write a
+    /// new declaration to.
+    feeds: Feeds,
+    feeds_table: Table<'txn, u16, &'static [u8]>,
     /// `baseline` and `meta` rows changed in this transaction, likewise written once: every
     /// event moves a counter, every ingested file its stream's record. A `meta` row of `None`
     /// is removed.
@@ -81,7 +86,10 @@ impl<'txn> LiveTables<'txn> {
 
     /// The tables of a scratch rebuild, packed fast (read once, then thrown away).
     pub fn open_packing(txn: &'txn WriteTransaction, level: Level) -> Result<Self> {
+        let feeds_table = txn.open_table(FEEDS)?;
         Ok(LiveTables {
+            feeds: feeds::read(Some(&feeds_table))?,
+            feeds_table,
             level,
             files: txn.open_table(FILES_V2)?,
             buckets: HashMap::new(),
@@ -141,14 +149,14 @@ impl PresenceTables for LiveTables<'_> {
 
 impl ProjectionTables for LiveTables<'_> {
     fn file(&self, key: &FileKey) -> Result<Option<FileRecord>> {
-        let (bucket, rest) = buckets::split(key);
+        let (bucket, rest) = buckets::split(key, &self.feeds);
         match self.buckets.get(&bucket) {
             Some(records) => Ok(records.get(&rest).cloned()),
-            None => buckets::lookup(&self.files, key),
+            None => buckets::lookup(&self.files, (bucket, rest)),
         }
     }
     fn put_file(&mut self, key: &FileKey, record: &FileRecord) -> Result<()> {
-        let (bucket, rest) = buckets::split(key);
+        let (bucket, rest) = buckets::split(key, &self.feeds);
         let records = match self.buckets.entry(bucket) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
@@ -193,6 +201,15 @@ impl ProjectionTables for LiveTables<'_> {
     }
     fn remove_meta(&mut self, key: &str) -> Result<()> {
         self.meta_rows.insert(key.to_owned(), None);
+        Ok(())
+    }
+    fn feeds(&self) -> &Feeds {
+        &self.feeds
+    }
+    fn declare(&mut self, declaration: &FeedDeclaration) -> Result<()> {
+        self.feeds.insert(declaration)?;
+        self.feeds_table
+            .insert(declaration.id.0, codec::encode(declaration).as_slice())?;
         Ok(())
     }
 }

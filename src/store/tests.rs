@@ -2,6 +2,7 @@
 //! every event version still decode, and a second opener gets a clear lock error.
 
 use super::event::*;
+use super::feeds::Feeds;
 use super::projection::{FileRecord, MemoryProjections};
 use super::{codec, Store};
 use crate::error::Error;
@@ -25,7 +26,33 @@ fn file_key() -> impl Strategy<Value = FileKey> {
             source: SourceId::Weather,
             name: b"Pred_2023-08-18.csv".to_vec()
         }),
+        // A declared feed's files ([`declared_meter`] comes first in every log), and a name of
+        // it its pattern does not read.
+        (0u32..6, prop::sample::select(vec!["A", "B"])).prop_map(|(m, s)| FileKey {
+            source: SourceId::Feed(METER),
+            name: format!("meter_{s}_20230818T10{m}5.csv").into_bytes(),
+        }),
+        Just(FileKey {
+            source: SourceId::Feed(METER),
+            name: b"meter_A_late.csv".to_vec()
+        }),
     ]
+}
+
+/// The feed id of [`declared_meter`].
+pub(crate) const METER: crate::identity::FeedId = crate::identity::FeedId(0);
+
+/// The event that declares the 5-minute `meter` feed, which random logs start with.
+pub(crate) fn declared_meter() -> Event {
+    Event {
+        at_ms: 0,
+        kind: EventKind::FeedDeclared(super::feeds::FeedDeclaration {
+            id: METER,
+            name: "meter".into(),
+            pattern: "meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv".into(),
+            cadence_minutes: 5,
+        }),
+    }
 }
 
 fn facts() -> impl Strategy<Value = SourceVersion> {
@@ -104,6 +131,8 @@ pub(crate) fn event_kind() -> impl Strategy<Value = EventKind> {
             source: SourceId::Weather,
             error
         }),
+        // Declared again, exactly so: what `Store::declare_feed` never writes, and harmless.
+        Just(declared_meter().kind),
     ]
 }
 
@@ -118,7 +147,8 @@ proptest! {
     ) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb"), Duration::ZERO).unwrap();
-        let mut all = Vec::new();
+        let mut all = vec![declared_meter()];
+        store.append(&all).unwrap();
         for batch in batches {
             let events: Vec<Event> = batch.into_iter().map(|(at_ms, kind)| Event { at_ms, kind }).collect();
             store.append(&events).unwrap();
@@ -201,14 +231,15 @@ fn golden_samples_of_layout_v2_still_decode() {
     let events: Vec<Event> = golden_events().into_iter().map(|(_, e)| e).collect();
     let folded =
         MemoryProjections::rebuild(events.iter().enumerate().map(|(i, e)| (i as u64, e))).unwrap();
-    let (bucket, _) = buckets::split(&FileKey::share(
-        b"18.08.2023 1000_JimmyLoup_received.json".to_vec(),
-    ));
+    let (bucket, _) = buckets::split(
+        &FileKey::share(b"18.08.2023 1000_JimmyLoup_received.json".to_vec()),
+        &Feeds::default(),
+    );
     let records: Vec<(Vec<u8>, FileRecord)> = folded
         .files
         .iter()
         .filter_map(|(key, record)| {
-            let (b, rest) = buckets::split(key);
+            let (b, rest) = buckets::split(key, &Feeds::default());
             (b == bucket).then(|| (rest, record.clone()))
         })
         .collect();
@@ -253,7 +284,7 @@ fn the_projection_check_finds_a_changed_record_a_missing_one_and_a_changed_count
     store.append(&events).unwrap();
     assert!(store.projections_match_log().unwrap());
     let key = FileKey::share(b"18.08.2023 1000_JimmyLoup_received.json".to_vec());
-    let (bucket, rest) = buckets::split(&key);
+    let (bucket, rest) = buckets::split(&key, &Feeds::default());
     let tamper = |change: &dyn Fn(&mut buckets::Bucket)| {
         let txn = store.db.begin_write().unwrap();
         {
