@@ -82,6 +82,36 @@ fn check_alias(alias: &str) -> Result<()> {
     }
 }
 
+/// The whole-file check a file passes before it is copied: a writer that paused leaves a
+/// file that is not yet a whole document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// One whole JSON document.
+    Json,
+    /// Ends with a line break (a CSV writer finishes its last row).
+    Csv,
+    None,
+}
+
+impl Check {
+    pub fn parse(text: &str) -> Option<Check> {
+        match text {
+            "json" => Some(Check::Json),
+            "csv" => Some(Check::Csv),
+            "none" => Some(Check::None),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::Json => "json",
+            Check::Csv => "csv",
+            Check::None => "none",
+        }
+    }
+}
+
 /// How passes behave.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -112,6 +142,9 @@ pub struct Settings {
     /// Accept a reconcile listing smaller than half the last completed reconcile's (files
     /// removed from the share on purpose). Without it such a listing is an outage.
     pub accept_shrunk_share: bool,
+    /// The whole-file check of a declared feed's files (`listing`); the seed's sensor files
+    /// are always checked as JSON and its forecasts not at all.
+    pub check: Check,
 }
 
 impl Settings {
@@ -128,6 +161,7 @@ impl Settings {
             sweep_budget: 4,
             future_tolerance: chrono::Duration::days(1),
             accept_shrunk_share: false,
+            check: Check::Json,
         }
     }
 }

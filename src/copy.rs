@@ -6,6 +6,7 @@
 
 use crate::bronze::{Bronze, EntryMeta, StageOutcome, Staged, Verdict};
 use crate::clock::Clock;
+use crate::config::Check;
 use crate::context::Context;
 use crate::discover::plan::{Action, CopyJob};
 use crate::error::{Error, Result};
@@ -411,8 +412,8 @@ fn run_job(
         .bronze
         .stage(&mut reader, before, &mut recheck, &job.rel)
     {
-        Ok(StageOutcome::Staged(staged)) if job.key.source == SourceId::Share => {
-            complete_or_defer(ctx, job, staged)
+        Ok(StageOutcome::Staged(staged)) if check_of(ctx, &job.key) != Check::None => {
+            complete_or_defer(ctx, job, staged, check_of(ctx, &job.key))
         }
         Ok(outcome) => outcome.verdict(file),
         Err(e) if source::lost(&e) => {
@@ -466,17 +467,31 @@ fn source_failed(
     )
 }
 
-/// A sensor file is complete when it is one whole JSON document: a writer that paused longer
-/// than the minimum age leaves a stable but truncated file, which must not be recorded as
-/// ingested. Such a file is deferred (retried every pass) until `incomplete_grace` has passed
-/// since its mtime, then recorded as failed with the parser's reason; later passes still
+/// The whole-file check of a file: a sensor file is one JSON document, a forecast is not
+/// checked, a declared feed's file passes its feed's check (`Settings::check`).
+fn check_of(ctx: &Context, key: &FileKey) -> Check {
+    match key.source {
+        SourceId::Share => Check::Json,
+        SourceId::Weather => Check::None,
+        SourceId::Feed(_) => ctx.settings.check,
+    }
+}
+
+/// A file is complete when it passes its whole-file check (`check_of`): a writer that paused
+/// longer than the minimum age leaves a stable but truncated file, which must not be recorded
+/// as ingested. Such a file is deferred (retried every pass) until `incomplete_grace` has passed
+/// since its mtime, then recorded as failed with the check's reason; later passes still
 /// retry it, so a writer that finishes even later gets its file in.
-fn complete_or_defer(ctx: &Context, job: &CopyJob, staged: Staged) -> Verdict {
+fn complete_or_defer(ctx: &Context, job: &CopyJob, staged: Staged, check: Check) -> Verdict {
+    let (whole, what): (fn(_) -> _, _) = match check {
+        Check::Csv => (line_ended, "not a complete CSV file"),
+        _ => (json_document, "not a complete JSON document"),
+    };
     let verdict = ctx
         .bronze
         .open_staged(&staged)
         .map_err(|e| format!("reading the staged copy: {e}"))
-        .and_then(json_document);
+        .and_then(whole);
     let Err(why) = verdict else {
         return Verdict::Publish(staged);
     };
@@ -503,7 +518,25 @@ fn complete_or_defer(ctx: &Context, job: &CopyJob, staged: Staged) -> Verdict {
         });
     }
     let e = io::Error::new(io::ErrorKind::InvalidData, why);
-    Verdict::Record(failed(job, Some(facts), "not a complete JSON document", &e))
+    Verdict::Record(failed(job, Some(facts), what, &e))
+}
+
+/// Whether `file` ends with a line break, as a CSV writer leaves it after its last row.
+fn line_ended(mut file: Box<dyn io::Read + Send>) -> std::result::Result<(), String> {
+    let mut last = None;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => last = Some(buf[n - 1]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    match last {
+        Some(b'\n') => Ok(()),
+        _ => Err("its last line has no line break: the writer may not have finished it".into()),
+    }
 }
 
 /// Whether `file` holds exactly one JSON value (whitespace around it, and a leading UTF-8

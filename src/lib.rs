@@ -55,6 +55,7 @@ pub mod gaps;
 pub mod grammar;
 pub mod hook;
 pub mod identity;
+pub mod listing;
 pub mod metrics;
 pub mod naming;
 pub mod parallel;

@@ -251,7 +251,7 @@ fn check_share(ctx: &Context) -> Result<()> {
         .map_err(|source| Error::unreachable(ctx.source.describe(), source))
 }
 
-fn report_of(
+pub(crate) fn report_of(
     ctx: &Context,
     mode: PassMode,
     tally: Tally,

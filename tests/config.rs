@@ -1,7 +1,7 @@
 //! One config file holds everything: `[[feed]]` tables, the `[run]` table, `ingest config
 //! check` and `ingest config show`, tried through the binary as a new user would — the
-//! example file from the repo, a typo, a share that is not there, a feed this release does
-//! not run yet.
+//! example file from the repo, a typo, a share that is not there, a feed of another shape than
+//! the seed's, run by listing.
 
 use crate::util::{ingest, text, Rig};
 use std::fs;
@@ -100,42 +100,124 @@ fn config_check_names_the_feed_and_what_to_fix() {
     assert!(stderr.contains("{mm}"), "names the typo: {stderr}");
 }
 
-/// A feed of a shape this release does not run (the issue's 5-minute meter) is declared and
-/// checked by `config check`, and `run` refuses to start rather than leave it silently
-/// unrun (exit 2 naming it).
+/// A feed of a shape the seed's flows do not run (the issue's 5-minute meter) is declared and
+/// checked by `config check`, and `run --once` runs it by listing its source: each file its
+/// pattern reads lands in the feed's layout, a name it does not read and a stream it does not
+/// declare are recorded as skipped, a CSV whose last line has no line break waits, and a second
+/// run copies nothing. `log` shows the feed's declaration, `audit` finds nothing unknown in
+/// Bronze, and the daemon, which does not run such feeds yet, refuses to start naming it.
 #[test]
-fn a_feed_this_release_does_not_run_is_checked_and_run_refuses_it() {
+fn a_feed_of_another_shape_runs_by_listing_with_run_once() {
     let rig = Rig::new();
     let config = example_config(&rig);
-    let meter = "\n[[feed]]\nname = \"meter\"\nsource = \"share\"\n\
+    let meter = "\n[[feed]]\nname = \"meter\"\nsource = \"meters\"\n\
                  pattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\ncadence = \"5m\"\n\
                  streams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\ntimezone = \"Europe/Zurich\"\n";
     let mut text_ = fs::read_to_string(&config).unwrap();
     text_.push_str(meter);
     fs::write(&config, text_).unwrap();
+    let meters = rig.dir.path().join("meters");
+    fs::create_dir(&meters).unwrap();
+    for (name, body) in [
+        ("meter_A1_20230818T1000.csv", "t,kwh\n10:00,1\n"),
+        ("meter_A1_20230818T1005.csv", "t,kwh\n10:05,2\n"),
+        ("meter_A1_20230818T1110.csv", "t,kwh\n11:10,3\n"),
+        ("meter_A1_20230818T1012.csv", "off the 5-minute grid\n"),
+        ("meter_B7_20230818T1000.csv", "a stream not declared\n"),
+        ("meter_A1_20230818T1015.csv", "t,kwh\n10:15,4"),
+    ] {
+        fs::write(meters.join(name), body).unwrap();
+    }
     let out = config_check(&rig);
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("valid, 2 feed(s)"), "{stdout}");
     assert!(
-        stdout.contains("feed `meter`: every 5m, names like `meter_A1_20230818T1000.csv`, into meter-a1/{YYYY}/{MM}/{DD}/{HH}"),
+        stdout.contains("feed `meter`: source meters reached (run by listing"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("feed `meter`: source share reached (declared, not run by this release"),
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--config",
+            "ingest.toml",
+            "run",
+            "--once",
+            "--min-age-secs",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        ingest(rig.dir.path(), &args, &[])
+    };
+    let out = run(&["--json"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let meter = &report["feeds"]["meter"];
+    assert_eq!(meter["mode"], "listing", "{stdout}");
+    assert_eq!(
+        (
+            &meter["copied"],
+            &meter["skipped"],
+            &meter["deferred"],
+            &meter["listed"]
+        ),
+        (&3.into(), &2.into(), &1.into(), &6.into()),
         "{stdout}"
+    );
+    let bronze = rig.dir.path().join("storage/bronze");
+    for rel in [
+        "meter-a1/2023/08/18/10/meter_A1_20230818T1000.csv",
+        "meter-a1/2023/08/18/10/meter_A1_20230818T1005.csv",
+        "meter-a1/2023/08/18/11/meter_A1_20230818T1110.csv",
+    ] {
+        assert!(bronze.join(rel).is_file(), "{rel} in the feed's layout");
+    }
+    let held: Vec<_> = crate::util::walk(&bronze)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("meter"))
+        .collect();
+    assert_eq!(
+        held.len(),
+        3,
+        "nothing else of the feed in Bronze: {held:?}"
+    );
+
+    let out = run(&["--json"]);
+    let (stdout, _) = text(&out);
+    let again: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(again["feeds"]["meter"]["copied"], 0, "{stdout}");
+    assert_eq!(
+        again["feeds"]["meter"]["skipped"], 0,
+        "settled skips: {stdout}"
+    );
+
+    let out = ingest(
+        rig.dir.path(),
+        &["--config", "ingest.toml", "log", "--json"],
+        &[],
+    );
+    let (log, _) = text(&out);
+    assert!(
+        log.lines()
+            .filter(|l| l.contains("\"feed-declared\""))
+            .count()
+            == 1
+            && log.contains("\"pattern\":\"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\""),
+        "declared once, with its pattern: {log}"
     );
     let out = ingest(
         rig.dir.path(),
-        &["--config", "ingest.toml", "run", "--once"],
+        &["--config", "ingest.toml", "audit", "--json"],
         &[],
     );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+
+    let out = ingest(rig.dir.path(), &["--config", "ingest.toml", "run"], &[]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("feed `meter`"), "{stderr}");
     assert!(
-        !rig.dir.path().join("storage").exists(),
-        "refused before anything ran"
+        stderr.contains("feed `meter`") && stderr.contains("run --once"),
+        "{stderr}"
     );
 }
 

@@ -68,12 +68,13 @@ impl Auditor<'_> {
             return Ok(());
         }
         let store = self.open_to_read()?;
+        let sources = store.sources()?;
         for entry in found.drain(..) {
             let rel = entry.rel().to_owned();
             let (kind, candidates) = match entry {
                 Entry::Data { key, .. } => (Finding::UnknownInBronze, vec![key]),
-                Entry::Link { .. } => (Finding::LinkInBronze, keys_named_by(&rel)),
-                _ => (Finding::UnknownInBronze, keys_named_by(&rel)),
+                Entry::Link { .. } => (Finding::LinkInBronze, keys_named_by(&rel, &sources)),
+                _ => (Finding::UnknownInBronze, keys_named_by(&rel, &sources)),
             };
             if is_known(&store, &candidates, &rel)? {
                 continue;
@@ -124,9 +125,10 @@ impl Auditor<'_> {
             return Ok(unknown);
         }
         let store = Store::open_existing(self.store_path, self.store_wait)?;
+        let sources = store.sources()?;
         let mut left = Vec::new();
         for p in unknown {
-            if !is_known(&store, &keys_named_by(&p.bronze), &p.bronze)? {
+            if !is_known(&store, &keys_named_by(&p.bronze, &sources), &p.bronze)? {
                 left.push(p);
             }
         }
@@ -145,16 +147,16 @@ fn is_known(store: &Store, keys: &[FileKey], rel: &str) -> Result<bool> {
     Ok(false)
 }
 
-/// The files a Bronze path's last part may name: a sensor file or a forecast.
-fn keys_named_by(rel: &str) -> Vec<FileKey> {
+/// The files a Bronze path's last part may name: a file of any of the store's `sources` (a
+/// sensor file, a forecast, a declared feed's file).
+fn keys_named_by(rel: &str, sources: &[SourceId]) -> Vec<FileKey> {
     let name = rel.rsplit('/').next().unwrap_or(rel).as_bytes();
-    vec![
-        FileKey::share(name),
-        FileKey {
-            source: SourceId::Weather,
+    (sources.iter())
+        .map(|&source| FileKey {
+            source,
             name: name.to_vec(),
-        },
-    ]
+        })
+        .collect()
 }
 
 /// A problem found by walking Bronze (no record behind it).

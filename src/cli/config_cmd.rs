@@ -130,7 +130,7 @@ pub fn feeds(cfg: &Resolved) -> Vec<Feed> {
         })
     });
     (sensors.into_iter().chain(weather))
-        .chain(cfg.undriven.iter().map(|d| d.feed.clone()))
+        .chain(cfg.listed_feeds.iter().map(|d| d.feed.clone()))
         .collect()
 }
 
@@ -191,9 +191,9 @@ fn sample_line(feed: &Feed) -> String {
 /// Whether the feed's source was reached, and the line saying so.
 fn reach_line(cfg: &Resolved, feed: &Feed) -> (bool, String) {
     let (name, at) = (&feed.name, feed.source.describe());
-    let unrun = cfg.undriven.iter().any(|d| &d.feed.name == name);
-    let note = if unrun {
-        " (declared, not run by this release: README, \"Feeds\")"
+    let listed = cfg.listed_feeds.iter().any(|d| &d.feed.name == name);
+    let note = if listed {
+        " (run by listing, by `run --once`: README, \"Feeds\")"
     } else {
         ""
     };
@@ -213,7 +213,7 @@ fn reach_line(cfg: &Resolved, feed: &Feed) -> (bool, String) {
 /// Reaches the feed's source with the configured client and login: the seed's flows' for a
 /// feed of their shape, the feed's own for any other (`None`: nothing configured reaches it).
 fn reach(cfg: &Resolved, feed: &Feed) -> Option<std::result::Result<(), String>> {
-    let unrun = cfg.undriven.iter().find(|d| d.feed.name == feed.name);
+    let unrun = cfg.listed_feeds.iter().find(|d| d.feed.name == feed.name);
     let source: Box<crate::source::Counted<dyn Source + Send>> = match seed::shape_of(feed) {
         _ if unrun.is_some() => match unrun.map(|d| cfg.feed_source(d))? {
             Ok(source) => source,

@@ -96,7 +96,7 @@ pub fn run(_global: &GlobalArgs, args: &DemoArgs) -> Result<ExitCode> {
         store_wait: std::time::Duration::from_secs(5),
         weather: None,
         config: None,
-        undriven: Vec::new(),
+        listed_feeds: Vec::new(),
         run_file: Default::default(),
         origins: Default::default(),
         file_keys: Default::default(),

@@ -42,9 +42,10 @@ pub struct Resolved {
     pub weather: Option<SftpSettings>,
     /// The config file, if one is given, and its `[run]` table.
     pub config: Option<PathBuf>,
-    /// The file's feeds of shapes other than the seed's two: declared and checked, not yet
-    /// run by this release (`run` refuses them, naming each).
-    pub undriven: Vec<crate::feed::table::Declared>,
+    /// The file's feeds of shapes other than the seed's two: `run --once` runs them by
+    /// listing their sources (`listing`); the daemon does not run them yet (it refuses them,
+    /// naming each).
+    pub listed_feeds: Vec<crate::feed::table::Declared>,
     pub(super) run_file: RunFile,
     pub(super) origins: Origins,
     /// The keys the config file set (see `FileConfig::keys`).
@@ -169,7 +170,7 @@ impl GlobalArgs {
             Some(path) => read_config(path)?,
             None => FileConfig::default(),
         };
-        let undriven = match &self.config {
+        let listed_feeds = match &self.config {
             Some(path) => file.desugar_feeds(path)?,
             None => Vec::new(),
         };
@@ -250,7 +251,7 @@ impl GlobalArgs {
             smb_timeout,
             sftp_timeout,
             config: self.config.clone(),
-            undriven,
+            listed_feeds,
             run_file: file.run.take().unwrap_or_default(),
             file_keys: std::mem::take(&mut file.keys),
             origins: self.origins.clone(),

@@ -24,6 +24,7 @@ use crate::store::{Store, WriteLock};
 use crate::weather::{self, WeatherReport};
 use clap::Args;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -146,7 +147,8 @@ pub fn run(cfg: &Resolved, args: &RunArgs) -> Result<ExitCode> {
 
 /// `ingest run`, with the daemon stopped by `stop_on`.
 pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<ExitCode> {
-    if let Some(one) = cfg.undriven.first() {
+    let daemon = !(args.once || args.scan);
+    if let Some(one) = cfg.listed_feeds.first().filter(|_| daemon) {
         // Refused rather than skipped: a declared feed that silently never runs would be
         // found missing only when its files are needed.
         let shape = if one.feed.pattern.has_stream() {
@@ -156,14 +158,14 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
         };
         let unlike = crate::feed::seed::unlike(&one.feed, shape).unwrap_or_default();
         return Err(Error::Config(format!(
-            "feed `{}`: this release runs feeds shaped like the seed's sensors or weather \
-             only (README, \"Feeds\") and {unlike}; this one is declared and checked \
-             (`ingest config check`) but cannot run yet: make it the seed's shape, or remove \
-             it from the config file to run the others",
+            "feed `{}`: the daemon runs feeds shaped like the seed's sensors or weather only \
+             (README, \"Feeds\") and {unlike}; run this one with `ingest run --once` from a \
+             scheduler (it lists its source each time), make it the seed's shape, or remove it \
+             from the config file to run the others in the daemon",
             one.feed.name
         )));
     }
-    if cfg.smb_path.is_none() && cfg.weather.is_none() {
+    if cfg.smb_path.is_none() && cfg.weather.is_none() && cfg.listed_feeds.is_empty() {
         return Err(Error::Config(
             "nothing to ingest: no share (--smb-path, SMB_PATH, smb_path in the config file or \
              a [[feed]] there) and no weather server (--sftp-host, SFTP_HOST, sftp_host in the \
@@ -367,20 +369,32 @@ fn run_once(
         let flow = weather_flow(cfg, sftp, bronze, settings, cfg.store_wait);
         weather::run_with_retries(&flow, retry_of(args))
     });
+    let feeds: Vec<(&str, Result<PassReport>)> = (cfg.listed_feeds.iter())
+        .map(|declared| {
+            let report = listing_pass(cfg, declared, bronze, settings);
+            (declared.feed.name.as_str(), report)
+        })
+        .collect();
     // The log into Bronze after both flows recorded (`shipping`; a failure is a warning), and
     // this ingester's heartbeat for each flow (fresh for three of the daemon's intervals).
     crate::shipping::ship_store(&cfg.state, cfg.store_wait, bronze);
     beat(cfg, args, bronze);
     let sensor_report = sensors.as_ref().and_then(|r| r.as_ref().ok());
     let weather_report = weather.as_ref().and_then(|r| r.as_ref().ok());
-    print_reports(sensor_report, weather_report, args.json);
+    let feed_reports: BTreeMap<&str, &PassReport> = (feeds.iter())
+        .filter_map(|(name, r)| Some((*name, r.as_ref().ok()?)))
+        .collect();
+    print_reports(sensor_report, weather_report, &feed_reports, args.json);
     let failed = sensor_report.is_some_and(|r| r.tally.failed > 0)
-        || weather_report.is_some_and(|r| r.tally.failed > 0);
+        || weather_report.is_some_and(|r| r.tally.failed > 0)
+        || feed_reports.values().any(|r| r.tally.failed > 0);
     let sensor_error = sensors.and_then(|r| r.err());
     let weather_error = weather.and_then(|r| r.err());
+    let feed_errors = (feeds.into_iter()).filter_map(|(name, r)| Some(of_feed(name, r.err()?)));
     let mut errors: Vec<Error> = [sensor_error, weather_error]
         .into_iter()
         .flatten()
+        .chain(feed_errors)
         .collect();
     match errors.pop() {
         Some(last) => {
@@ -391,6 +405,41 @@ fn run_once(
         }
         None if failed => Ok(ExitCode::from(1)),
         None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// One pass of a feed the seed's flows do not run, by listing its source (`listing`), with
+/// the feed's own login; the store is opened only once the source answered.
+fn listing_pass(
+    cfg: &Resolved,
+    declared: &crate::feed::table::Declared,
+    bronze: &dyn Bronze,
+    settings: &Settings,
+) -> Result<PassReport> {
+    let feed = &declared.feed;
+    let source = cfg.feed_source(declared).map_err(Error::Config)?;
+    let source = &*source;
+    source
+        .check()
+        .map_err(|e| Error::unreachable(source.describe(), e))?;
+    // The write lock before the store (lock order: `store::write_lock`).
+    let _writing = WriteLock::acquire(&cfg.state)?;
+    let store = Store::open(&cfg.state, cfg.store_wait)?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let id = store.declare_feed(&feed.name, &feed.pattern, now_ms)?;
+    let mut settings = settings.clone();
+    settings.check = feed.check;
+    let mut ctx = Context::new(&store, source, bronze, &SystemClock, &settings);
+    ctx.ship_as_it_goes = true;
+    crate::listing::pass(&ctx, feed, id)
+}
+
+/// A feed's error, saying which feed: a bug stays a bug (exit 101), anything else is the
+/// feed's problem to fix (exit 2).
+fn of_feed(name: &str, e: Error) -> Error {
+    match e {
+        Error::Internal(why) => Error::Internal(format!("feed `{name}`: {why}")),
+        other => Error::Config(format!("feed `{name}`: {other}")),
     }
 }
 
@@ -506,15 +555,28 @@ fn sensor_loop(
 struct OnceReport<'a> {
     #[serde(flatten)]
     sensors: Option<&'a PassReport>,
+    /// Each feed run by listing, by name; absent when none is declared.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    feeds: BTreeMap<&'a str, &'a PassReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     weather: Option<&'a WeatherReport>,
 }
 
 /// One JSON object on stdout, or one human line per flow.
-fn print_reports(sensors: Option<&PassReport>, weather: Option<&WeatherReport>, json: bool) {
+fn print_reports(
+    sensors: Option<&PassReport>,
+    weather: Option<&WeatherReport>,
+    feeds: &BTreeMap<&str, &PassReport>,
+    json: bool,
+) {
     if json {
-        if sensors.is_some() || weather.is_some() {
-            println!("{}", report::json(&OnceReport { sensors, weather }));
+        if sensors.is_some() || weather.is_some() || !feeds.is_empty() {
+            let once = OnceReport {
+                sensors,
+                weather,
+                feeds: feeds.clone(),
+            };
+            println!("{}", report::json(&once));
         }
         return;
     }
@@ -523,6 +585,9 @@ fn print_reports(sensors: Option<&PassReport>, weather: Option<&WeatherReport>, 
     }
     if let Some(w) = weather {
         println!("{}", w.line());
+    }
+    for (name, r) in feeds {
+        println!("feed `{name}` {}", human(r));
     }
 }
 

@@ -11,6 +11,7 @@ pub mod table;
 
 pub use crate::grammar::{cadence, pattern, Cadence, Pattern, PatternError};
 
+pub use crate::config::Check;
 use crate::config::StreamMap;
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use chrono_tz::Tz;
@@ -146,36 +147,6 @@ impl Streams {
                 .map(|(s, a)| (s.to_owned(), a.to_owned()))
                 .collect(),
             Streams::Single(alias) => vec![(alias.clone(), alias.clone())],
-        }
-    }
-}
-
-/// The whole-file check a file passes before it is copied: a writer that paused leaves a
-/// file that is not yet a whole document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
-    /// One whole JSON document.
-    Json,
-    /// Ends with a line break (a CSV writer finishes its last row).
-    Csv,
-    None,
-}
-
-impl Check {
-    pub fn parse(text: &str) -> Option<Check> {
-        match text {
-            "json" => Some(Check::Json),
-            "csv" => Some(Check::Csv),
-            "none" => Some(Check::None),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Check::Json => "json",
-            Check::Csv => "csv",
-            Check::None => "none",
         }
     }
 }

@@ -196,6 +196,9 @@ pub enum PassMode {
     Adopt,
     /// One listing of the weather sFTP directory.
     Weather,
+    // Encoded by index: only ever append below this line.
+    /// One listing of a declared feed's source (`listing`).
+    Listing,
 }
 
 impl PassMode {
@@ -206,6 +209,7 @@ impl PassMode {
             PassMode::Replay => "replay",
             PassMode::Adopt => "adopt",
             PassMode::Weather => "weather",
+            PassMode::Listing => "listing",
         }
     }
 }

@@ -44,6 +44,11 @@ pub struct Place {
     pub minute: i64,
 }
 
+/// Whether a `baseline` or `presence` stream key is a declared feed's ([`stream_key`]).
+pub fn is_feed_stream(stream: &str) -> bool {
+    stream.contains('/')
+}
+
 /// A feed's stream row key (see [`Place::stream`]).
 pub fn stream_key(feed: &str, stream: Option<&str>) -> String {
     format!("{feed}/{}", stream.unwrap_or(""))
@@ -65,9 +70,21 @@ struct Known {
 const UNPLACED: u32 = u32::MAX;
 
 impl Feeds {
-    /// Takes a declaration in (the fold of `FeedDeclared`). One whose pattern does not parse
-    /// cannot come from this program: the log is damaged.
+    /// Takes a declaration in (the fold of `FeedDeclared`). The same declaration again changes
+    /// nothing. One that would change a declaration (another feed under a given id, a feed's
+    /// name under another id) or whose pattern does not parse is refused: it would move where
+    /// records already kept are looked for, so it cannot be appended, and a log holding one is
+    /// damaged.
     pub fn insert(&mut self, declaration: &FeedDeclaration) -> Result<()> {
+        if let Some(known) = self.by_id.get(&declaration.id.0) {
+            return match known.declaration == *declaration {
+                true => Ok(()),
+                false => Err(damaged(declaration, "change of a declared feed")),
+            };
+        }
+        if self.by_name(&declaration.name).is_some() {
+            return Err(damaged(declaration, "second id for a declared feed"));
+        }
         let Some(cadence) = Cadence::from_minutes(declaration.cadence_minutes) else {
             return Err(damaged(declaration, "its cadence"));
         };
@@ -192,7 +209,7 @@ fn damaged(declaration: &FeedDeclaration, what: &str) -> Error {
     Error::Codec {
         what: "feed declaration",
         detail: format!(
-            "feed `{}` (id {}) is declared with an invalid {what}",
+            "feed `{}` (id {}): an invalid declaration ({what})",
             declaration.name, declaration.id.0
         ),
     }

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::identity::{ContentHash, FeedId, FileKey};
 use crate::store::event::{Event, EventKind, SkipReason, SourceVersion};
 use crate::store::projection::MemoryProjections;
-use crate::store::{codec, Store, FILES_V2};
+use crate::store::{buckets, codec, Store, FILES_V2};
 use chrono::{NaiveDate, NaiveDateTime};
 use proptest::prelude::*;
 use redb::ReadableTable;
@@ -82,7 +82,9 @@ fn declaring_a_feed_gives_it_an_id_once_and_refuses_a_changed_pattern() {
         let text = err.to_string();
         assert!(matches!(err, Error::Config(_)), "{text}");
         assert!(
-            text.contains("`meter`") && text.contains(METER) && text.contains(changed.text()),
+            text.contains("`meter`")
+                && text.contains(&format!("`{METER}` every 5m"))
+                && text.contains(&format!("`{}` every {}", changed.text(), changed.cadence())),
             "{text}"
         );
     }
@@ -161,7 +163,7 @@ fn a_declared_feeds_files_are_kept_by_stream_and_slot() {
     });
     store.append(&events).unwrap();
 
-    let streams = store.streams().unwrap();
+    let streams = store.stream_rows().unwrap();
     let a = streams["meter/A"];
     assert_eq!(a.files, 5);
     assert_eq!(a.newest_minute, minute_index(at(19, 0, 5)));
@@ -169,6 +171,12 @@ fn a_declared_feeds_files_are_kept_by_stream_and_slot() {
     assert_eq!(
         streams["A"].files, 1,
         "the seed stream `A` is not the feed's"
+    );
+    let seed: Vec<String> = store.streams().unwrap().into_keys().collect();
+    assert_eq!(
+        seed,
+        ["A"],
+        "the per-minute readers see the seed's streams only"
     );
 
     let presence = store.presence_of("meter/A").unwrap();
@@ -258,6 +266,12 @@ fn a_feeds_files_are_read_a_chunk_at_a_time_once_each() {
     let mut all = Vec::new();
     store.for_each_file(|key, _| all.push(key)).unwrap();
     assert_eq!(all.len(), 330);
+    let feeds = store.read_feeds().unwrap();
+    let places: Vec<_> = all.iter().map(|k| buckets::split(k, &feeds)).collect();
+    assert!(
+        places.windows(2).all(|w| w[0] < w[1]),
+        "table order: by bucket, then rest"
+    );
     for chunk in [1, 7, 64, 1000] {
         let (mut read, mut after) = (Vec::new(), None);
         loop {
@@ -277,6 +291,70 @@ fn a_feeds_files_are_read_a_chunk_at_a_time_once_each() {
         }
         assert_eq!(read, all, "chunks of {chunk}");
     }
+}
+
+/// A declaration that would change one the log holds (another feed under a given id, a
+/// feed's name under a second id) is refused at append and writes nothing: it would move where
+/// the feed's records are looked for. The same declaration again is accepted and changes nothing.
+#[test]
+fn a_declaration_that_would_change_a_declared_feed_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let id = store
+        .declare_feed("meter", &pattern(METER, "5m"), 0)
+        .unwrap();
+    store
+        .append(&[copied(meter_key(id, "A", at(18, 10, 0)), 1)])
+        .unwrap();
+    let declared = |id: u16, name: &str, pattern: &str| Event {
+        at_ms: 2,
+        kind: EventKind::FeedDeclared(FeedDeclaration {
+            id: FeedId(id),
+            name: name.into(),
+            pattern: pattern.into(),
+            cadence_minutes: 5,
+        }),
+    };
+    let events = store.event_count().unwrap();
+    for (event, why) in [
+        (
+            declared(0, "meter", "m_{stream}_{YYYY}{MM}{DD}{HH}{mi}.csv"),
+            "change of a declared feed",
+        ),
+        (declared(0, "energy", METER), "change of a declared feed"),
+        (declared(1, "meter", METER), "second id for a declared feed"),
+    ] {
+        let err = store.append(&[event]).unwrap_err().to_string();
+        assert!(err.contains(why), "{err}");
+    }
+    assert_eq!(store.event_count().unwrap(), events);
+    store.append(&[declared(0, "meter", METER)]).unwrap();
+    assert!(store
+        .file(&meter_key(id, "A", at(18, 10, 0)))
+        .unwrap()
+        .is_some());
+    assert!(store.projections_match_log().unwrap());
+}
+
+/// A store written before feeds existed, opened read-only (no `feeds` table): it has the
+/// seed's sources only, and a lookup of a feed's key finds nothing rather than failing.
+#[test]
+fn a_store_without_feeds_read_only_has_the_seeds_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    drop(Store::open(&path, Duration::ZERO).unwrap());
+    let txn = redb::Database::open(&path).unwrap().begin_write().unwrap();
+    txn.delete_table(crate::store::feeds::FEEDS).unwrap();
+    txn.commit().unwrap();
+    let store = Store::open_read_only(&path).unwrap();
+    assert_eq!(
+        store.sources().unwrap(),
+        [SourceId::Share, SourceId::Weather]
+    );
+    assert!(store
+        .file(&meter_key(FeedId(0), "A", at(18, 10, 0)))
+        .unwrap()
+        .is_none());
 }
 
 proptest! {

@@ -439,7 +439,17 @@ impl Store {
     }
 
     /// Baseline and file count of every stream that has ingested files.
+    /// Only the seed's streams (apartments): a declared feed's rows (`FEED/STREAM`) have its own
+    /// cadence, so the per-minute readers (gaps, freshness, silence, the status page) never see
+    /// them; [`Store::stream_rows`] has every row.
     pub fn streams(&self) -> Result<BTreeMap<String, StreamRecord>> {
+        let mut rows = self.stream_rows()?;
+        rows.retain(|stream, _| !feeds::is_feed_stream(stream));
+        Ok(rows)
+    }
+
+    /// Every `baseline` row, a declared feed's streams' among them.
+    pub fn stream_rows(&self) -> Result<BTreeMap<String, StreamRecord>> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(BASELINE)?;
         let mut out = BTreeMap::new();
@@ -636,7 +646,7 @@ impl Store {
             meta: self.meta()?,
             ..Default::default()
         };
-        p.streams = self.streams()?;
+        p.streams = self.stream_rows()?;
         p.presence = self.presence()?;
         p.feeds = self.read_feeds()?;
         self.for_each_file(|key, record| {

@@ -1,0 +1,150 @@
+//! The listing flow: how a feed declared in the config file runs. A pass lists the feed's
+//! source whole, diffs the listing with the feed's files in the index (by name, and by size
+//! and mtime where the listing carries them), and copies what is new or changed through the
+//! same copy pipeline as the seed's flows ([`crate::copy`]), into the feed's Bronze layout.
+//!
+//! [`plan`] is pure (listing + index → actions). Names are read with the feed's pattern: one it
+//! does not read, or of a stream the feed does not declare, is recorded as skipped with the
+//! reason, never copied; a name dated past the wall clock (in the feed's zone) plus the future
+//! tolerance waits as `in-future`. Nothing is ever concluded from a name missing from a
+//! listing, so an unmounted share or an empty answer costs a pass, never a record.
+//!
+//! A listing costs one directory read per pass: cheap for a feed of a few thousand files, the
+//! seed's weather among them. Predicting a large feed's next names instead, as the seed's
+//! sensor flow does, is the next step of the feed model (docs/feeds.md).
+
+use crate::context::Context;
+use crate::copy::{perform, settle_interrupted};
+use crate::discover::plan::{source_changed, Action, CopyJob};
+use crate::error::{Error, Result};
+use crate::feed::{Feed, Streams};
+use crate::identity::{FeedId, FileKey, SourceId};
+use crate::naming::{truncate_to_minute, NameError};
+use crate::pass::{report_of, PassStart};
+use crate::record::{summary_of, PassReport, Tally};
+use crate::source::{EntryKind, Listed, Source};
+use crate::store::event::{EventKind, PassMode, SkipReason};
+use crate::store::projection::{FileRecord, FileState};
+use chrono::NaiveDateTime;
+use std::collections::HashMap;
+use std::ffi::OsStr;
+
+/// One pass of `feed` (its id `id` in the store): list, diff, copy, record the pass.
+pub fn pass(ctx: &Context, feed: &Feed, id: FeedId) -> Result<PassReport> {
+    let start = PassStart::now(ctx.source);
+    ctx.store
+        .with(|s| settle_interrupted(s, ctx.bronze, ctx.clock))?;
+    let listing = ctx
+        .source
+        .list()
+        .map_err(|e| Error::unreachable(ctx.source.describe(), e))?;
+    let listed = listing.len() as u64;
+    let index = ctx.store.with(|s| s.records_of(SourceId::Feed(id)))?;
+    let actions = plan(feed, id, listing, &index, horizon(ctx, feed));
+    drop(index);
+    let mut tally = Tally::default();
+    let complete = perform(ctx, actions, &mut tally)?;
+    let report = report_of(ctx, PassMode::Listing, tally, listed, start);
+    if complete {
+        let summary = summary_of(&report, PassMode::Listing);
+        ctx.record(vec![EventKind::ScanCompleted(summary)])?;
+    }
+    Ok(report)
+}
+
+/// The latest slot a name may carry to be copied now: the wall clock in the feed's zone (the
+/// machine's when it sets none) plus the future tolerance.
+fn horizon(ctx: &Context, feed: &Feed) -> NaiveDateTime {
+    let now = match feed.zone {
+        Some(zone) => ctx.clock.now_utc().with_timezone(&zone).naive_local(),
+        None => ctx.clock.now_local(),
+    };
+    truncate_to_minute(now) + ctx.settings.future_tolerance
+}
+
+/// What to do about each listed entry. An entry the index already says all about (ingested
+/// and unchanged, or skipped for the same reason) produces nothing.
+pub fn plan(
+    feed: &Feed,
+    id: FeedId,
+    listing: Vec<Listed>,
+    index: &HashMap<Vec<u8>, FileRecord>,
+    horizon: NaiveDateTime,
+) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for entry in listing {
+        let known = index.get(entry.name.as_encoded_bytes());
+        if let Some(r) = known {
+            if r.state.is_ingested()
+                && !source_changed(&r.state, r.facts.as_ref(), entry.meta.as_ref())
+            {
+                continue;
+            }
+        }
+        let action = classify(feed, id, &entry.name, entry.kind, horizon);
+        let settled = matches!((known, &action),
+            (Some(r), Action::Skip { reason, .. }) if r.state == FileState::Skipped(reason.clone()));
+        if !settled {
+            actions.push(action);
+        }
+    }
+    actions
+}
+
+/// Decides what to do with one name of `feed`'s source, from the name and its kind alone.
+pub fn classify(
+    feed: &Feed,
+    id: FeedId,
+    name: &OsStr,
+    kind: EntryKind,
+    horizon: NaiveDateTime,
+) -> Action {
+    let key = FileKey {
+        source: SourceId::Feed(id),
+        name: name.as_encoded_bytes().to_vec(),
+    };
+    let skip = |reason| Action::Skip {
+        key: key.clone(),
+        facts: None,
+        reason,
+    };
+    let bad = |e: NameError| {
+        skip(SkipReason::BadName {
+            code: e.code().into(),
+        })
+    };
+    let Some(text) = name.to_str() else {
+        return bad(NameError::NotUtf8);
+    };
+    let parsed = match feed.pattern.parse_name(text) {
+        Ok(parsed) => parsed,
+        Err(e) => return bad(e),
+    };
+    let alias = match (&feed.streams, parsed.stream.as_deref()) {
+        (Streams::Named(map), Some(stream)) => match map.alias(stream) {
+            Some(alias) => alias,
+            None => {
+                return skip(SkipReason::UnknownStream {
+                    apartment: stream.to_owned(),
+                })
+            }
+        },
+        (Streams::Single(alias), None) => alias.as_str(),
+        // A feed declares named streams exactly when its pattern has `{stream}` (`table`).
+        _ => return bad(NameError::Pattern),
+    };
+    if kind != EntryKind::File {
+        return skip(SkipReason::NotRegularFile);
+    }
+    if parsed.slot > horizon {
+        return skip(SkipReason::InFuture);
+    }
+    Action::Copy(CopyJob {
+        key: key.clone(),
+        rel: feed.rel(alias, parsed.slot, text),
+    })
+}
+
+#[cfg(test)]
+#[path = "listing_tests.rs"]
+mod tests;
