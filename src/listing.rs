@@ -13,6 +13,9 @@
 //! seed's weather among them. Predicting a large feed's next names instead, as the seed's
 //! sensor flow does, is the next step of the feed model (docs/feeds.md).
 
+use crate::bronze::Bronze;
+use crate::clock::Clock;
+use crate::config::Settings;
 use crate::context::Context;
 use crate::copy::{perform, settle_interrupted};
 use crate::discover::plan::{source_changed, Action, CopyJob};
@@ -22,12 +25,50 @@ use crate::identity::{FeedId, FileKey, SourceId};
 use crate::naming::{truncate_to_minute, NameError};
 use crate::pass::{report_of, PassStart};
 use crate::record::{summary_of, PassReport, Tally};
-use crate::source::{EntryKind, Listed, Source};
+use crate::source::{Counted, EntryKind, Listed, Source};
 use crate::store::event::{EventKind, PassMode, SkipReason};
 use crate::store::projection::{FileRecord, FileState};
+use crate::store::{Store, WriteLock};
 use chrono::NaiveDateTime;
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// One pass of `feed` from `source` as a command or the daemon runs it: the source checked
+/// before the store is opened (a mistyped share leaves no store), the feed declared in the
+/// store (its id given on its first pass), the feed's whole-file check, and the log shipped as
+/// batches commit.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    feed: &Feed,
+    source: &Counted<dyn Source + '_>,
+    bronze: &dyn Bronze,
+    clock: &dyn Clock,
+    settings: &Settings,
+    state: &Path,
+    wait: Duration,
+    stop: Option<&AtomicBool>,
+) -> Result<PassReport> {
+    source
+        .check()
+        .map_err(|e| Error::unreachable(source.describe(), e))?;
+    // The write lock before the store (lock order: `store::write_lock`).
+    let _writing = WriteLock::acquire(state)?;
+    let store = Store::open(state, wait)?;
+    let id = store.declare_feed(
+        &feed.name,
+        &feed.pattern,
+        clock.now_utc().timestamp_millis(),
+    )?;
+    let mut settings = settings.clone();
+    settings.check = feed.check;
+    let mut ctx = Context::new(&store, source, bronze, clock, &settings);
+    ctx.stop = stop;
+    ctx.ship_as_it_goes = true;
+    pass(&ctx, feed, id)
+}
 
 /// One pass of `feed` (its id `id` in the store): list, diff, copy, record the pass.
 pub fn pass(ctx: &Context, feed: &Feed, id: FeedId) -> Result<PassReport> {

@@ -232,3 +232,59 @@ fn a_backlog_landing_after_an_outage_is_copied_by_the_next_passes() {
     rig.add_minutes_from(start, 5, 20);
     wait_for("the backlog copied", || walk(&rig.bronze).len() == 50);
 }
+
+/// Issue 27 through the real daemon: a feed of another shape than the seed's, alone in the
+/// config file, runs as a task of its own (a listing pass every interval): its files land in
+/// its layout, one written while the daemon runs follows, its heartbeat carries the feed's
+/// name, and SIGTERM is a clean exit.
+#[test]
+fn a_declared_feed_runs_in_the_daemon_by_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let meters = dir.path().join("meters");
+    fs::create_dir(&meters).unwrap();
+    fs::write(
+        dir.path().join("ingest.toml"),
+        "bronze_root = \"bronze\"\nstate = \"ingest.redb\"\n\n[[feed]]\nname = \"meter\"\n\
+         source = \"meters\"\npattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\n\
+         cadence = \"5m\"\nstreams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n",
+    )
+    .unwrap();
+    fs::write(
+        meters.join("meter_A1_20230818T1000.csv"),
+        "t,kwh\n10:00,1\n",
+    )
+    .unwrap();
+    let log_path = dir.path().join("daemon.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingest"));
+    for var in crate::util::ingest_vars() {
+        cmd.env_remove(var);
+    }
+    cmd.current_dir(dir.path())
+        .env("HOME", dir.path())
+        .args(["--config", "ingest.toml", "run", "--interval-secs", "1"])
+        .args(["--min-age-secs", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(fs::File::create(&log_path).unwrap()));
+    let mut child = Running(crate::util::spawn_of(&mut cmd));
+    let bronze = dir.path().join("bronze/meter-a1/2023/08/18");
+    wait_for("the feed's first file", || {
+        bronze.join("10/meter_A1_20230818T1000.csv").is_file()
+    });
+    fs::write(
+        meters.join("meter_A1_20230818T1105.csv"),
+        "t,kwh\n11:05,2\n",
+    )
+    .unwrap();
+    wait_for("a file written while the daemon runs", || {
+        bronze.join("11/meter_A1_20230818T1105.csv").is_file()
+    });
+    wait_for("the feed's heartbeat", || {
+        crate::util::walk_all(&dir.path().join("bronze/_ingest/ingesters"))
+            .iter()
+            .any(|p| p.ends_with("meter.json"))
+    });
+    sigterm(&child.0);
+    let log = || fs::read_to_string(&log_path).unwrap();
+    assert_eq!(exit_code_within(&mut child.0, 30), Some(0), "{}", log());
+    assert!(log().contains("feed pass"), "{}", log());
+}

@@ -7,9 +7,8 @@ use crate::bronze::{Bronze, OutageLatch};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::context::Context;
-use crate::daemon::{self, Flows, SensorLoop, SensorSchedule, StopOn, WeatherLoop};
+use crate::daemon::{self, FeedLoop, Flows, SensorLoop, SensorSchedule, StopOn, WeatherLoop};
 use crate::error::{Error, Result};
-use crate::feed::seed::SeedShape;
 use crate::hook::{check_root, manifest_for, Hook};
 use crate::metrics::{Flow, Metrics};
 use crate::pass::Discovery;
@@ -147,24 +146,6 @@ pub fn run(cfg: &Resolved, args: &RunArgs) -> Result<ExitCode> {
 
 /// `ingest run`, with the daemon stopped by `stop_on`.
 pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<ExitCode> {
-    let daemon = !(args.once || args.scan);
-    if let Some(one) = cfg.listed_feeds.first().filter(|_| daemon) {
-        // Refused rather than skipped: a declared feed that silently never runs would be
-        // found missing only when its files are needed.
-        let shape = if one.feed.pattern.has_stream() {
-            SeedShape::Sensors
-        } else {
-            SeedShape::Weather
-        };
-        let unlike = crate::feed::seed::unlike(&one.feed, shape).unwrap_or_default();
-        return Err(Error::Config(format!(
-            "feed `{}`: the daemon runs feeds shaped like the seed's sensors or weather only \
-             (README, \"Feeds\") and {unlike}; run this one with `ingest run --once` from a \
-             scheduler (it lists its source each time), make it the seed's shape, or remove it \
-             from the config file to run the others in the daemon",
-            one.feed.name
-        )));
-    }
     if cfg.smb_path.is_none() && cfg.weather.is_none() && cfg.listed_feeds.is_empty() {
         return Err(Error::Config(
             "nothing to ingest: no share (--smb-path, SMB_PATH, smb_path in the config file or \
@@ -207,9 +188,12 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
             Arc::new(sensors.with_board(Arc::clone(&board)))
         }),
         weather: cfg.weather.clone().map(|sftp| {
-            let weather = weather_loop(cfg, args, sftp, bronze, &settings);
+            let weather = weather_loop(cfg, args, sftp, Arc::clone(&bronze), &settings);
             Arc::new(weather.with_metrics(Arc::clone(&metrics)))
         }),
+        feeds: (cfg.listed_feeds.iter())
+            .map(|declared| Arc::new(feed_loop(cfg, args, declared, &bronze, &settings)))
+            .collect(),
         metrics,
         board,
     };
@@ -409,29 +393,24 @@ fn run_once(
 }
 
 /// One pass of a feed the seed's flows do not run, by listing its source (`listing`), with
-/// the feed's own login; the store is opened only once the source answered.
+/// the feed's own login.
 fn listing_pass(
     cfg: &Resolved,
     declared: &crate::feed::table::Declared,
     bronze: &dyn Bronze,
     settings: &Settings,
 ) -> Result<PassReport> {
-    let feed = &declared.feed;
     let source = cfg.feed_source(declared).map_err(Error::Config)?;
-    let source = &*source;
-    source
-        .check()
-        .map_err(|e| Error::unreachable(source.describe(), e))?;
-    // The write lock before the store (lock order: `store::write_lock`).
-    let _writing = WriteLock::acquire(&cfg.state)?;
-    let store = Store::open(&cfg.state, cfg.store_wait)?;
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let id = store.declare_feed(&feed.name, &feed.pattern, now_ms)?;
-    let mut settings = settings.clone();
-    settings.check = feed.check;
-    let mut ctx = Context::new(&store, source, bronze, &SystemClock, &settings);
-    ctx.ship_as_it_goes = true;
-    crate::listing::pass(&ctx, feed, id)
+    crate::listing::run(
+        &declared.feed,
+        &*source,
+        bronze,
+        &SystemClock,
+        settings,
+        &cfg.state,
+        cfg.store_wait,
+        None,
+    )
 }
 
 /// A feed's error, saying which feed: a bug stays a bug (exit 101), anything else is the
@@ -457,11 +436,13 @@ fn beat(cfg: &Resolved, args: &RunArgs, bronze: &dyn Bronze) {
     }
 }
 
-/// The flows this configuration runs, by the names their heartbeats carry.
-fn flows_of(cfg: &Resolved) -> Vec<&'static str> {
+/// The flows this configuration runs, by the names their heartbeats carry: the seed's two and
+/// each declared feed's own name.
+fn flows_of(cfg: &Resolved) -> Vec<&str> {
     let sensors = cfg.smb_path.is_some().then_some("sensors");
     let weather = cfg.weather.is_some().then_some("weather");
-    sensors.into_iter().chain(weather).collect()
+    let feeds = cfg.listed_feeds.iter().map(|d| d.feed.name.as_str());
+    sensors.into_iter().chain(weather).chain(feeds).collect()
 }
 
 fn weather_flow<'a>(
@@ -520,6 +501,29 @@ fn settings_of(cfg: &Resolved, args: &RunArgs) -> Settings {
     s.batch_size = args.batch_size.max(1);
     s.accept_shrunk_share = args.accept_shrunk_share;
     s
+}
+
+/// A declared feed's daemon task: a listing pass every `--interval-secs`, with the feed's own
+/// login made afresh for each pass.
+fn feed_loop(
+    cfg: &Resolved,
+    args: &RunArgs,
+    declared: &crate::feed::table::Declared,
+    bronze: &Arc<dyn Bronze>,
+    settings: &Settings,
+) -> FeedLoop {
+    let (resolved, owned) = (cfg.clone(), declared.clone());
+    let interval =
+        Duration::try_from_secs_f64(args.interval_secs).unwrap_or(Duration::from_secs(60));
+    FeedLoop::new(
+        declared.feed.clone(),
+        Box::new(move || resolved.feed_source(&owned)),
+        Arc::clone(bronze),
+        cfg.state.clone(),
+        Arc::new(SystemClock),
+        settings.clone(),
+        interval,
+    )
 }
 
 /// The sensor flow's daemon task over the share.

@@ -6,6 +6,7 @@
 //! - [`sensors`]: the sensor flow's schedule (prediction every interval, reconcile nightly or
 //!   when needed), health and backoff, and the downstream hook;
 //! - [`weather`]: the weather flow's schedule;
+//! - [`feeds`]: each declared feed's schedule (a listing pass every interval);
 //! - [`report`]: the one place every flow reports each pass to (the log and the metrics);
 //! - [`endpoint`]: `/metrics`, `/healthz`, `/readyz` and the status page (`/`, `/day/…`)
 //!   over HTTP (`run --metrics-addr`);
@@ -13,6 +14,7 @@
 //! - [`silence`]: one WARN when a stream stops delivering, one INFO when it resumes.
 
 pub mod endpoint;
+pub mod feeds;
 pub mod lock;
 pub mod report;
 pub mod sensors;
@@ -20,6 +22,7 @@ pub mod shutdown;
 pub mod silence;
 pub mod weather;
 
+pub use feeds::FeedLoop;
 pub use sensors::{DaemonStats, SensorLoop, SensorSchedule};
 pub use shutdown::StopOn;
 pub use weather::WeatherLoop;
@@ -35,6 +38,8 @@ use std::sync::Arc;
 pub struct Flows {
     pub sensors: Option<Arc<SensorLoop>>,
     pub weather: Option<Arc<WeatherLoop>>,
+    /// The config file's feeds of other shapes than the seed's, run by listing.
+    pub feeds: Vec<Arc<FeedLoop>>,
     /// What the flows report to, served over HTTP when an address is given.
     pub metrics: Arc<Metrics>,
     /// The status page the sensor flow keeps up to date, served as `/`.
@@ -65,6 +70,7 @@ pub fn serve(
         state = %state.display(),
         sensors = flows.sensors.is_some(),
         weather = flows.weather.is_some(),
+        feeds = flows.feeds.len(),
         metrics = endpoint.map(|a| format!("http://{a}/metrics")),
         "daemon started"
     );
@@ -87,10 +93,13 @@ pub fn serve(
         let weather = flows
             .weather
             .map(|w| tokio::spawn(w.run(trigger.subscribe())));
+        let feeds: Vec<_> = (flows.feeds.into_iter())
+            .map(|f| tokio::spawn(f.run(trigger.subscribe())))
+            .collect();
         shutdown::stop_signal(stop_on).await;
         trigger.fire();
         let mut bug = None;
-        for task in [sensors, weather].into_iter().flatten() {
+        for task in [sensors, weather].into_iter().flatten().chain(feeds) {
             // A flow that panicked ends the daemon as the bug it is, once the others finished.
             if let Err(e) = task.await {
                 bug.get_or_insert(unfinished(state, "a flow of the daemon", e));

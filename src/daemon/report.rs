@@ -60,3 +60,25 @@ pub fn weather_pass(metrics: &Metrics, outcome: &Result<WeatherReport>) {
         Err(e) => tracing::warn!("weather pass failed: {e}"),
     }
 }
+
+/// A declared feed's pass, or why it failed: to the log only (the metrics' flows are the seed's
+/// two; a feed's own labels come with the feed model's metrics, docs/feeds.md).
+pub fn feed_pass(feed: &str, outcome: &Result<PassReport>) {
+    match outcome {
+        Ok(r) if r.tally.copied + r.tally.failed + r.tally.skipped + r.tally.deferred > 0 => {
+            let t = &r.tally;
+            tracing::info!(
+                feed,
+                copied = t.copied,
+                skipped = t.skipped,
+                failed = t.failed,
+                deferred = t.deferred,
+                listed = r.listed,
+                ms = r.millis,
+                "feed pass"
+            )
+        }
+        Ok(r) => tracing::debug!(feed, listed = r.listed, ms = r.millis, "idle feed pass"),
+        Err(e) => tracing::warn!(feed, "feed pass failed: {e}"),
+    }
+}

@@ -163,15 +163,15 @@ pub fn refresh(bronze: &dyn Bronze) {
 /// tick did (an idle check, a failed pass), but at most once a third of its freshness, so an
 /// idle tick costs nothing. The ingester id is read from the store once it has one.
 pub struct Beater {
-    feed: &'static str,
+    feed: String,
     interval: Duration,
     last: Mutex<Option<std::time::Instant>>,
 }
 
 impl Beater {
-    pub fn new(feed: &'static str, interval: Duration) -> Beater {
+    pub fn new(feed: impl Into<String>, interval: Duration) -> Beater {
         Beater {
-            feed,
+            feed: feed.into(),
             interval,
             last: Mutex::new(None),
         }
@@ -189,10 +189,10 @@ impl Beater {
             return; // Not shipped yet: beats from the first pass that ships.
         }
         let now = chrono::Utc::now().timestamp_millis();
-        match beat(bronze, &me, self.feed, self.interval, now) {
+        match beat(bronze, &me, &self.feed, self.interval, now) {
             Ok(()) => *last = Some(std::time::Instant::now()),
             Err(e) => {
-                tracing::warn!(error = %e, feed = self.feed, "no heartbeat written this time")
+                tracing::warn!(error = %e, feed = %self.feed, "no heartbeat written this time")
             }
         }
     }

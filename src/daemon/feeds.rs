@@ -1,0 +1,126 @@
+//! A declared feed as a daemon task (`listing`): a pass at start, then one every interval,
+//! each on a blocking thread so a slow source never holds up the other flows. The feed's
+//! source is made afresh for each pass (a dropped sFTP or SMB session is a new login next
+//! time, not a dead task). On shutdown the pass in flight finishes its batch, records it, and
+//! the task returns.
+
+use super::shutdown::Shutdown;
+use crate::bronze::{Bronze, OutageLatch};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::feed::Feed;
+use crate::record::PassReport;
+use crate::shipping::heartbeat::Beater;
+use crate::source::{Counted, Source};
+use crate::store::damage;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a feed's pass waits for the store while another flow of this daemon holds it.
+const STORE_WAIT: Duration = Duration::from_secs(600);
+
+/// Makes the feed's source with its login; the reason when it cannot (a key file missing).
+pub type SourceOf =
+    Box<dyn Fn() -> std::result::Result<Box<Counted<dyn Source + Send>>, String> + Send + Sync>;
+
+/// Everything one feed's task runs with.
+pub struct FeedLoop {
+    pub feed: Feed,
+    source: SourceOf,
+    bronze: Arc<dyn Bronze>,
+    state: PathBuf,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+    interval: Duration,
+    stop: AtomicBool,
+    beater: Beater,
+}
+
+impl FeedLoop {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        feed: Feed,
+        source: SourceOf,
+        bronze: Arc<dyn Bronze>,
+        state: PathBuf,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+        interval: Duration,
+    ) -> Self {
+        let beater = Beater::new(feed.name.clone(), interval);
+        FeedLoop {
+            feed,
+            source,
+            bronze,
+            state,
+            clock,
+            settings,
+            interval,
+            stop: AtomicBool::new(false),
+            beater,
+        }
+    }
+
+    /// Runs passes until `shutdown`; a pass in flight then finishes its batch first.
+    pub async fn run(self: Arc<Self>, shutdown: Shutdown) {
+        let shutdown = shutdown.wait();
+        tokio::pin!(shutdown);
+        loop {
+            let this = Arc::clone(&self);
+            let mut pass = tokio::task::spawn_blocking(move || this.pass());
+            let stopping = tokio::select! {
+                r = &mut pass => {
+                    super::report::feed_pass(&self.feed.name, &self.outcome(r));
+                    false
+                }
+                _ = &mut shutdown => {
+                    tracing::info!(feed = %self.feed.name, "shutting down, finishing the batch in flight");
+                    self.stop.store(true, Ordering::Relaxed);
+                    super::report::feed_pass(&self.feed.name, &self.outcome(pass.await));
+                    true
+                }
+            };
+            if stopping {
+                return;
+            }
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(self.interval) => {}
+            }
+        }
+    }
+
+    /// What a pass's task returned; a panic is a bug (or damage), reported like any failure.
+    fn outcome(
+        &self,
+        r: std::result::Result<Result<PassReport>, tokio::task::JoinError>,
+    ) -> Result<PassReport> {
+        r.unwrap_or_else(|e| Err(super::unfinished(&self.state, "a feed's pass", e)))
+    }
+
+    /// One pass; a damaged store is a logged failure, not a dead task.
+    fn pass(&self) -> Result<PassReport> {
+        // Bronze found unreachable once is not asked again by this pass.
+        let bronze = OutageLatch::new(Arc::clone(&self.bronze));
+        let report = damage::guard(&self.state, || {
+            let source = (self.source)().map_err(Error::Config)?;
+            crate::listing::run(
+                &self.feed,
+                &*source,
+                &bronze,
+                &*self.clock,
+                &self.settings,
+                &self.state,
+                STORE_WAIT,
+                Some(&self.stop),
+            )
+        });
+        crate::shipping::ship_store(&self.state, STORE_WAIT, &bronze);
+        self.beater.tick(&self.state, &bronze);
+        report
+    }
+}
