@@ -63,8 +63,8 @@ const WEATHER_KEYS: [&str; 8] = [
 impl FileConfig {
     /// Reads the `[[feed]]` tables. A feed of one of the seed's shapes (README, "Feeds") is
     /// written into the keys its flow reads (`smb_path`, `streams`, `sftp_*`), so flags and
-    /// environment still win over it; the feeds of other shapes are returned, declared and
-    /// checked but not run by this release.
+    /// environment still win over it; the feeds of other shapes are returned, to be run by
+    /// listing (`listing`).
     pub fn desugar_feeds(&mut self, file: &Path) -> Result<Vec<Declared>> {
         let declared = table::read_all(self.feed.as_deref().unwrap_or_default())?;
         let mut others = Vec::new();

@@ -40,8 +40,8 @@ pub fn weather(source: FeedSource) -> Feed {
 }
 
 /// Which of the seed's flows runs `feed`, if its shape is one of theirs: the same pattern,
-/// layout, check and zone (a source and streams of its own are fine). This release runs
-/// feeds of these two shapes; others are declared and checked, not yet run.
+/// layout, check and zone (a source and streams of its own are fine). Feeds of these two
+/// shapes run with the seed's flows; others run by listing (`listing`).
 pub fn shape_of(feed: &Feed) -> Option<SeedShape> {
     let shape = if feed.pattern.has_stream() {
         SeedShape::Sensors
@@ -52,8 +52,8 @@ pub fn shape_of(feed: &Feed) -> Option<SeedShape> {
 }
 
 /// The first way `feed` differs from the seed's feed of its kind (with {stream}: the
-/// sensors; without: the weather), said as what to set; `None` when it is of that shape.
-/// `run` names it when it refuses a feed this release does not run.
+/// sensors; without: the weather), said as what to set; `None` when it is of that shape (and
+/// the seed's flow runs it; any other feed runs by listing).
 pub fn unlike(feed: &Feed, shape: SeedShape) -> Option<String> {
     let seed = match shape {
         SeedShape::Sensors => sensors(FeedSource::Folder(".".into()), StreamMap::default()),
