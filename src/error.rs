@@ -40,6 +40,13 @@ pub enum Error {
     DaemonRunning { lock: PathBuf },
     #[error("configuration: {0}")]
     Config(String),
+    /// A declared feed's pass failed (`listing`): its own error, named by the feed.
+    #[error("feed `{feed}`: {source}")]
+    Feed {
+        feed: String,
+        #[source]
+        source: Box<Error>,
+    },
     /// The log shipped into Bronze cannot be read back or continued (`shipping`): a damaged or
     /// missing segment, a gap, or a log in Bronze ahead of this store's.
     #[error("shipped log: {0}")]
@@ -97,6 +104,7 @@ impl Error {
             // The shipped log is read and written in Bronze: its faults are I/O of a kind.
             Error::Io { .. } | Error::ShippedLog(_) => "io",
             Error::Internal(_) => "internal",
+            Error::Feed { source, .. } => source.kind(),
         }
     }
 
@@ -106,6 +114,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Internal(_) => 101,
+            Error::Feed { source, .. } => source.exit_code(),
             _ => 2,
         }
     }

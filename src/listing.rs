@@ -16,11 +16,11 @@
 use crate::bronze::Bronze;
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::context::Context;
+use crate::context::{Context, StoreAccess};
 use crate::copy::{perform, settle_interrupted};
 use crate::discover::plan::{source_changed, Action, CopyJob};
 use crate::error::{Error, Result};
-use crate::feed::{Feed, Streams};
+use crate::feed::{Feed, FeedSource, Streams};
 use crate::identity::{FeedId, FileKey, SourceId};
 use crate::naming::{truncate_to_minute, NameError};
 use crate::pass::{report_of, PassStart};
@@ -36,10 +36,13 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-/// One pass of `feed` from `source` as a command or the daemon runs it: the source checked
-/// before the store is opened (a mistyped share leaves no store), the feed declared in the
-/// store (its id given on its first pass), the feed's whole-file check, and the log shipped as
-/// batches commit.
+/// One pass of `feed` from `source` as a command or the daemon runs it. The source is checked
+/// and listed before any lock is taken, and the listing is first diffed on a store opened
+/// read-only: a pass that finds nothing new writes nothing (no event, no write lock), so an
+/// idle feed costs its listing and a few reads. Otherwise, under the write lock, the feed is
+/// declared in the store (its id given on its first pass) and the pass copies with the feed's
+/// whole-file check, the store opened for each use (`StoreAccess::PerUse`) so copies from a
+/// slow source never hold it.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     feed: &Feed,
@@ -51,56 +54,97 @@ pub fn run(
     wait: Duration,
     stop: Option<&AtomicBool>,
 ) -> Result<PassReport> {
+    let start = PassStart::now(source);
     source
         .check()
         .map_err(|e| Error::unreachable(source.describe(), e))?;
+    let listing = source
+        .list()
+        .map_err(|e| Error::unreachable(source.describe(), e))?;
+    let mut settings = settings.clone();
+    settings.check = feed.check;
+    if let FeedSource::Sftp { .. } = feed.source {
+        // One sFTP session: one file at a time over it, as the weather flow copies.
+        settings.copy_threads = 1;
+    }
+    let horizon = horizon(clock, &settings, feed);
+    if let Some(store) = Store::open_read_only(state) {
+        if let Some(id) = store.read_feeds()?.check(&feed.name, &feed.pattern)? {
+            let index = store.records_of(SourceId::Feed(id))?;
+            if plan(feed, id, listing.clone(), &index, horizon).is_empty() {
+                let idle = Tally::default();
+                return Ok(report_at(source, PassMode::Listing, idle, &listing, start));
+            }
+        }
+    }
     // The write lock before the store (lock order: `store::write_lock`).
     let _writing = WriteLock::acquire(state)?;
-    let store = Store::open(state, wait)?;
-    let id = store.declare_feed(
+    let id = Store::open(state, wait)?.declare_feed(
         &feed.name,
         &feed.pattern,
         clock.now_utc().timestamp_millis(),
     )?;
-    let mut settings = settings.clone();
-    settings.check = feed.check;
-    let mut ctx = Context::new(&store, source, bronze, clock, &settings);
+    let access = StoreAccess::PerUse { path: state, wait };
+    let mut ctx = Context::with_store(access, source, bronze, clock, &settings);
     ctx.stop = stop;
     ctx.ship_as_it_goes = true;
-    pass(&ctx, feed, id)
+    pass(&ctx, feed, id, listing, horizon, start)
 }
 
-/// One pass of `feed` (its id `id` in the store): list, diff, copy, record the pass.
-pub fn pass(ctx: &Context, feed: &Feed, id: FeedId) -> Result<PassReport> {
-    let start = PassStart::now(ctx.source);
+/// One pass of `feed` (its id `id` in the store) over `listing`: diff, copy, and record the
+/// pass when it changed the log.
+pub fn pass(
+    ctx: &Context,
+    feed: &Feed,
+    id: FeedId,
+    listing: Vec<Listed>,
+    horizon: NaiveDateTime,
+    start: PassStart,
+) -> Result<PassReport> {
     ctx.store
         .with(|s| settle_interrupted(s, ctx.bronze, ctx.clock))?;
-    let listing = ctx
-        .source
-        .list()
-        .map_err(|e| Error::unreachable(ctx.source.describe(), e))?;
+    let events = ctx.store.with(|s| s.event_count())?;
     let listed = listing.len() as u64;
     let index = ctx.store.with(|s| s.records_of(SourceId::Feed(id)))?;
-    let actions = plan(feed, id, listing, &index, horizon(ctx, feed));
+    let actions = plan(feed, id, listing, &index, horizon);
     drop(index);
     let mut tally = Tally::default();
     let complete = perform(ctx, actions, &mut tally)?;
     let report = report_of(ctx, PassMode::Listing, tally, listed, start);
-    if complete {
+    // A pass whose every outcome repeated what the log says (a file failing again) is not
+    // recorded either: the log grows with what happens, not with the passes.
+    if complete && ctx.store.with(|s| s.event_count())? > events {
         let summary = summary_of(&report, PassMode::Listing);
         ctx.record(vec![EventKind::ScanCompleted(summary)])?;
     }
     Ok(report)
 }
 
+/// The report of a pass that found nothing to do.
+fn report_at(
+    source: &Counted<dyn Source + '_>,
+    mode: PassMode,
+    tally: Tally,
+    listing: &[Listed],
+    start: PassStart,
+) -> PassReport {
+    PassReport {
+        mode: mode.name(),
+        tally,
+        work: source.work().since(start.work()),
+        listed: listing.len() as u64,
+        millis: start.elapsed_ms(),
+    }
+}
+
 /// The latest slot a name may carry to be copied now: the wall clock in the feed's zone (the
 /// machine's when it sets none) plus the future tolerance.
-fn horizon(ctx: &Context, feed: &Feed) -> NaiveDateTime {
+fn horizon(clock: &dyn Clock, settings: &Settings, feed: &Feed) -> NaiveDateTime {
     let now = match feed.zone {
-        Some(zone) => ctx.clock.now_utc().with_timezone(&zone).naive_local(),
-        None => ctx.clock.now_local(),
+        Some(zone) => clock.now_utc().with_timezone(&zone).naive_local(),
+        None => clock.now_local(),
     };
-    truncate_to_minute(now) + ctx.settings.future_tolerance
+    truncate_to_minute(now) + settings.future_tolerance
 }
 
 /// What to do about each listed entry. An entry the index already says all about (ingested

@@ -165,6 +165,21 @@ proptest! {
         }
     }
 
+    /// Names shaped like the feed's with a hostile stream part (separators, dots, Windows'
+    /// reserved characters, any text): each is skipped, or copied into the declared stream's
+    /// folder under its own name, never elsewhere.
+    #[test]
+    fn hostile_stream_parts_never_escape_the_feeds_folder(stream in "[A-Za-z0-9./\\\\:<>|?*_ -]{0,12}|\\PC{0,8}") {
+        let name = format!("meter_{stream}_20230818T1005.csv");
+        match classify(&meter(), ID, OsStr::new(&name), EntryKind::File, horizon()) {
+            Action::Copy(job) => {
+                prop_assert_eq!(stream.as_str(), "A1");
+                prop_assert_eq!(job.rel, format!("meter-a1/2023/08/18/10/{name}"));
+            }
+            Action::Skip { key, .. } => prop_assert_eq!(key.name, name.into_bytes()),
+        }
+    }
+
     /// Every name the pattern formats for a declared stream is copied, and to the folder of
     /// its own slot.
     #[test]

@@ -124,6 +124,16 @@ impl PassStart {
             at: Instant::now(),
         }
     }
+
+    /// The source's work counted when the pass started.
+    pub fn work(&self) -> SourceWork {
+        self.work
+    }
+
+    /// Milliseconds since the pass started.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.at.elapsed().as_millis() as u64
+    }
 }
 
 /// Runs one pass. `mode` `None` picks: reconcile when [`must_reconcile`], else prediction.

@@ -182,8 +182,13 @@ fn a_feed_of_another_shape_runs_by_listing_with_run_once() {
     );
 
     let out = run(&["--json"]);
-    let (stdout, _) = text(&out);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     let again: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(
+        again["feeds"]["meter"]["deferred"], 1,
+        "the CSV still waits: {stdout}"
+    );
     assert_eq!(again["feeds"]["meter"]["copied"], 0, "{stdout}");
     assert_eq!(
         again["feeds"]["meter"]["skipped"], 0,
@@ -342,4 +347,34 @@ fn config_check_refuses_what_run_would_and_nothing_is_silently_ignored() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("put it after `--`"), "{stderr}");
+}
+
+/// A feed run by listing may not write into a folder of the seed's configured flows: a meter
+/// whose alias is a sensor stream's (the sensors set by `--smb-path` and the default streams,
+/// not by a table) is refused when the configuration is read (exit 2 naming the feed and the
+/// folder), before anything is reached or written.
+#[test]
+fn a_feed_into_a_folder_of_the_seeds_flows_is_refused() {
+    let rig = Rig::new();
+    fs::write(
+        rig.dir.path().join("ingest.toml"),
+        "bronze_root = \"storage/bronze\"\nstate = \"storage/ingest.redb\"\n\n[[feed]]\n\
+         name = \"meter\"\nsource = \"meters\"\n\
+         pattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\ncadence = \"5m\"\n\
+         streams = { A1 = \"jimmy\" }\ncheck = \"csv\"\n",
+    )
+    .unwrap();
+    let share = rig.share.to_str().unwrap();
+    for args in [&["config", "check"][..], &["run", "--once"][..]] {
+        let mut all = vec!["--config", "ingest.toml", "--smb-path", share];
+        all.extend_from_slice(args);
+        let out = ingest(rig.dir.path(), &all, &[]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("feed `meter`: its Bronze folder `jimmy` is also the sensors flow's"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!rig.dir.path().join("storage").exists(), "nothing written");
 }

@@ -236,7 +236,7 @@ fn a_backlog_landing_after_an_outage_is_copied_by_the_next_passes() {
 /// Issue 27 through the real daemon: a feed of another shape than the seed's, alone in the
 /// config file, runs as a task of its own (a listing pass every interval): its files land in
 /// its layout, one written while the daemon runs follows, its heartbeat carries the feed's
-/// name, and SIGTERM is a clean exit.
+/// name, passes that find nothing new write nothing to the log, and SIGTERM is a clean exit.
 #[test]
 fn a_declared_feed_runs_in_the_daemon_by_listing() {
     let dir = tempfile::tempdir().unwrap();
@@ -263,6 +263,7 @@ fn a_declared_feed_runs_in_the_daemon_by_listing() {
         .env("HOME", dir.path())
         .args(["--config", "ingest.toml", "run", "--interval-secs", "1"])
         .args(["--min-age-secs", "0"])
+        .env("RUST_LOG", "info,ingest::daemon::report=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::from(fs::File::create(&log_path).unwrap()));
     let mut child = Running(crate::util::spawn_of(&mut cmd));
@@ -283,8 +284,20 @@ fn a_declared_feed_runs_in_the_daemon_by_listing() {
             .iter()
             .any(|p| p.ends_with("meter.json"))
     });
-    sigterm(&child.0);
     let log = || fs::read_to_string(&log_path).unwrap();
+    let idle = || log().matches("idle feed pass").count();
+    let (before, events) = (idle(), event_count(dir.path()));
+    wait_for("three idle passes", || idle() >= before + 3);
+    assert_eq!(event_count(dir.path()), events, "idle passes write nothing");
+    sigterm(&child.0);
     assert_eq!(exit_code_within(&mut child.0, 30), Some(0), "{}", log());
     assert!(log().contains("feed pass"), "{}", log());
+}
+
+/// The number of events in the store of the config file in `dir` (`status --json`, which
+/// reads a store a daemon holds).
+fn event_count(dir: &std::path::Path) -> u64 {
+    let out = crate::util::ingest(dir, &["--config", "ingest.toml", "status", "--json"], &[]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    status["events"].as_u64().unwrap()
 }

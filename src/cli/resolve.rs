@@ -42,9 +42,8 @@ pub struct Resolved {
     pub weather: Option<SftpSettings>,
     /// The config file, if one is given, and its `[run]` table.
     pub config: Option<PathBuf>,
-    /// The file's feeds of shapes other than the seed's two: `run --once` runs them by
-    /// listing their sources (`listing`); the daemon does not run them yet (it refuses them,
-    /// naming each).
+    /// The file's feeds of shapes other than the seed's two: `run --once` and the daemon run
+    /// them by listing their sources (`listing`).
     pub listed_feeds: Vec<crate::feed::table::Declared>,
     pub(super) run_file: RunFile,
     pub(super) origins: Origins,
@@ -218,7 +217,7 @@ impl GlobalArgs {
             (_, Some(s)) => s,
             _ => vec![DEFAULT_STREAMS.to_owned()],
         };
-        Ok(Resolved {
+        let resolved = Resolved {
             smb_path,
             smb,
             bronze_root,
@@ -255,7 +254,9 @@ impl GlobalArgs {
             run_file: file.run.take().unwrap_or_default(),
             file_keys: std::mem::take(&mut file.keys),
             origins: self.origins.clone(),
-        })
+        };
+        check_feed_folders(&resolved)?;
+        Ok(resolved)
     }
 
     /// The flag's (or environment's) `value` for option `id`, or the config file's when the
@@ -474,6 +475,26 @@ fn default_state(bronze_root: &Path) -> PathBuf {
         Some(p) if !p.as_os_str().is_empty() => p.join("ingest.redb"),
         _ => PathBuf::from("ingest.redb"),
     }
+}
+
+/// Refuses a feed run by listing whose Bronze folder (an alias) is one the seed's configured
+/// flows write: two flows in one folder would take each other's files for their own.
+fn check_feed_folders(cfg: &Resolved) -> Result<()> {
+    for declared in &cfg.listed_feeds {
+        for (_, alias) in declared.feed.streams.pairs() {
+            let sensors = cfg.smb_path.is_some() && cfg.streams.iter().any(|(_, a)| a == alias);
+            let weather = cfg.weather.is_some() && alias == crate::feed::seed::WEATHER_ALIAS;
+            if sensors || weather {
+                let flow = if sensors { "sensors" } else { "weather" };
+                return Err(Error::Config(format!(
+                    "feed `{}`: its Bronze folder `{alias}` is also the {flow} flow's: give \
+                     the feed another alias, so each flow keeps its own folder",
+                    declared.feed.name
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

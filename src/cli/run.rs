@@ -413,12 +413,11 @@ fn listing_pass(
     )
 }
 
-/// A feed's error, saying which feed: a bug stays a bug (exit 101), anything else is the
-/// feed's problem to fix (exit 2).
+/// A feed's error, saying which feed; its kind and exit code stay its own.
 fn of_feed(name: &str, e: Error) -> Error {
-    match e {
-        Error::Internal(why) => Error::Internal(format!("feed `{name}`: {why}")),
-        other => Error::Config(format!("feed `{name}`: {other}")),
+    Error::Feed {
+        feed: name.to_owned(),
+        source: Box::new(e),
     }
 }
 
