@@ -273,22 +273,7 @@ fn a_feeds_files_are_read_a_chunk_at_a_time_once_each() {
         "table order: by bucket, then rest"
     );
     for chunk in [1, 7, 64, 1000] {
-        let (mut read, mut after) = (Vec::new(), None);
-        loop {
-            let mut got = Vec::new();
-            store
-                .for_each_file_after(after.as_ref(), |key, _| {
-                    got.push(key);
-                    got.len() < chunk
-                })
-                .unwrap();
-            after = got.last().cloned();
-            let done = got.len() < chunk;
-            read.extend(got);
-            if done {
-                break;
-            }
-        }
+        let read = crate::store::tests::read_in_chunks(&store, chunk);
         assert_eq!(read, all, "chunks of {chunk}");
     }
 }

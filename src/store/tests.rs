@@ -526,23 +526,27 @@ fn the_index_read_a_chunk_at_a_time_visits_every_file_once_in_order() {
     store.for_each_file(|key, _| all.push(key)).unwrap();
     assert!(all.windows(2).all(|w| w[0] < w[1]) && all.len() > 300);
     for chunk in [1, 7, 64, 1000] {
-        let (mut read, mut after) = (Vec::new(), None);
-        loop {
-            let mut got = Vec::new();
-            store
-                .for_each_file_after(after.as_ref(), |key, _| {
-                    got.push(key);
-                    got.len() < chunk
-                })
-                .unwrap();
-            after = got.last().cloned();
-            let done = got.len() < chunk;
-            read.extend(got);
-            if done {
-                break;
-            }
+        assert_eq!(read_in_chunks(&store, chunk), all, "chunks of {chunk}");
+    }
+}
+
+/// Every file of `store`, read `chunk` at a time with `for_each_file_after`, as the audit does.
+pub(crate) fn read_in_chunks(store: &Store, chunk: usize) -> Vec<FileKey> {
+    let (mut read, mut after) = (Vec::new(), None);
+    loop {
+        let mut got = Vec::new();
+        store
+            .for_each_file_after(after.as_ref(), |key, _| {
+                got.push(key);
+                got.len() < chunk
+            })
+            .unwrap();
+        after = got.last().cloned();
+        let done = got.len() < chunk;
+        read.extend(got);
+        if done {
+            return read;
         }
-        assert_eq!(read, all, "chunks of {chunk}");
     }
 }
 
