@@ -6,7 +6,9 @@
 
 use crate::clock::Zone;
 use crate::error::Result;
+use crate::feed::Feed;
 use crate::naming::{minute_from_index, minute_index, SensorName};
+use crate::store::feeds::stream_key;
 use crate::store::presence::{split_minute, Day, DayPresence, DAY_MINUTES};
 use crate::store::Store;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -60,7 +62,10 @@ pub struct Late {
 /// One stream over its window.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamGaps {
+    /// The stream's name: an apartment, or `FEED/STREAM` for a declared feed's stream.
     pub stream: String,
+    /// A declared feed's stream's Bronze folder (the seed's come from the configuration).
+    pub alias: Option<String>,
     /// First and last minute looked at (inclusive); `None` when the window is empty.
     pub window: Option<(NaiveDateTime, NaiveDateTime)>,
     /// Whether the stream has no ingested minute at all.
@@ -126,6 +131,69 @@ pub fn of_stream(
     q: &Query,
     end: NaiveDateTime,
 ) -> StreamGaps {
+    let name_of = |minute| SensorName::new(minute, stream).to_string();
+    of_slots(stream, days, q, end, &Slots::minutes(&name_of))
+}
+
+/// The expected slots of a stream: every `step` minutes from local midnight, and the name a
+/// slot's file has (for the late files).
+pub struct Slots<'a> {
+    pub step: i64,
+    pub name_of: &'a dyn Fn(NaiveDateTime) -> String,
+}
+
+impl<'a> Slots<'a> {
+    /// One file a minute, the sensors' cadence.
+    pub fn minutes(name_of: &'a dyn Fn(NaiveDateTime) -> String) -> Self {
+        Slots { step: 1, name_of }
+    }
+}
+
+/// Gaps of each stream of a feed run by listing: its slots every cadence, in its zone, up to
+/// the newest slot any of its streams holds (never past the wall clock in its zone). A missing
+/// slot is one gap like a missing minute: a daily forecast that never came is a one-day gap.
+pub fn of_feed(store: &Store, feed: &Feed, q: &Query) -> Result<Vec<StreamGaps>> {
+    let zone = feed.zone.map_or(q.zone, Zone::Named);
+    // The query's wall clock, read in the feed's zone.
+    let now = crate::naming::truncate_to_minute(zone.local(q.zone.latest_utc(q.now)));
+    let q = Query { zone, now, ..*q };
+    let keys: Vec<(String, Option<String>, String)> = (feed.streams.pairs().into_iter())
+        .map(|(stream, alias)| {
+            let named = feed.pattern.has_stream().then_some(stream);
+            (stream_key(&feed.name, named.as_deref()), named, alias)
+        })
+        .collect();
+    let rows = store.stream_rows()?;
+    let newest = keys.iter().filter_map(|(key, ..)| rows.get(key));
+    let end = default_end(newest.map(|r| r.newest_minute), q.now);
+    let step = i64::from(feed.cadence().minutes());
+    let mut out = Vec::with_capacity(keys.len());
+    for (key, stream, alias) in keys {
+        let name_of = |slot| feed.pattern.format(stream.as_deref(), slot);
+        let days = store.presence_of(&key)?;
+        let mut gaps = of_slots(
+            &key,
+            &days,
+            &q,
+            end,
+            &Slots {
+                step,
+                name_of: &name_of,
+            },
+        );
+        gaps.alias = Some(alias);
+        out.push(gaps);
+    }
+    Ok(out)
+}
+
+fn of_slots(
+    stream: &str,
+    days: &BTreeMap<Day, DayPresence>,
+    q: &Query,
+    end: NaiveDateTime,
+    slots: &Slots,
+) -> StreamGaps {
     let first = days.iter().find_map(|(day, row)| {
         row.first()
             .and_then(|m| minute_from_index(i64::from(*day) * DAY_MINUTES + m as i64))
@@ -142,8 +210,14 @@ pub fn of_stream(
         return out;
     }
     out.window = Some((from, to));
-    scan(&mut out, days, minute_index(from), minute_index(to), q.zone);
-    out.late = late_files(stream, days, (from, to), q);
+    scan(
+        &mut out,
+        days,
+        (minute_index(from), minute_index(to)),
+        q.zone,
+        slots.step,
+    );
+    out.late = late_files(days, (from, to), q, slots.name_of);
     out
 }
 
@@ -152,14 +226,21 @@ pub fn of_stream(
 pub fn missing_runs(days: &BTreeMap<Day, DayPresence>, from: i64, to: i64, zone: Zone) -> Vec<Gap> {
     let mut out = StreamGaps::default();
     if from <= to {
-        scan(&mut out, days, from, to, zone);
+        scan(&mut out, days, (from, to), zone, 1);
     }
     out.gaps.retain(|g| g.kind == GapKind::Missing);
     out.gaps
 }
 
-/// Walks the window minute by minute, day row by day row, counting and collecting runs.
-fn scan(out: &mut StreamGaps, days: &BTreeMap<Day, DayPresence>, from: i64, to: i64, zone: Zone) {
+/// Walks the window's slots (minutes of the day divisible by `step`: every minute for the
+/// sensors), day row by day row, counting and collecting runs.
+fn scan(
+    out: &mut StreamGaps,
+    days: &BTreeMap<Day, DayPresence>,
+    (from, to): (i64, i64),
+    zone: Zone,
+    step: i64,
+) {
     let empty = DayPresence::default();
     let mut run: Option<(i64, i64, GapKind)> = None;
     let mut minute = from;
@@ -168,7 +249,7 @@ fn scan(out: &mut StreamGaps, days: &BTreeMap<Day, DayPresence>, from: i64, to: 
         let row = days.get(&day).unwrap_or(&empty);
         let skipped = dst_skipped(zone, day);
         let last_m = (to - i64::from(day) * DAY_MINUTES).min(DAY_MINUTES - 1) as usize;
-        for m in first_m..=last_m {
+        for m in (first_m..=last_m).filter(|m| *m as i64 % step == 0) {
             let index = i64::from(day) * DAY_MINUTES + m as i64;
             let kind = if row.has(m) {
                 out.present += 1;
@@ -181,19 +262,21 @@ fn scan(out: &mut StreamGaps, days: &BTreeMap<Day, DayPresence>, from: i64, to: 
                 out.expected += 1;
                 Some(GapKind::Missing)
             };
-            run = extend(out, run, index, kind);
+            run = extend(out, run, index, kind, step);
         }
         minute = (i64::from(day) + 1) * DAY_MINUTES;
     }
-    extend(out, run, to + 1, None);
+    extend(out, run, to + 1, None, step);
 }
 
-/// Grows the open run with `index` of `kind`, or closes it into `out.gaps` and starts anew.
+/// Grows the open run with `index` of `kind`, or closes it into `out.gaps` and starts anew. A
+/// run of slots every `step` minutes spans its last slot's minutes too.
 fn extend(
     out: &mut StreamGaps,
     run: Option<(i64, i64, GapKind)>,
     index: i64,
     kind: Option<GapKind>,
+    step: i64,
 ) -> Option<(i64, i64, GapKind)> {
     match (run, kind) {
         (Some((start, _, k)), Some(kind)) if k == kind => Some((start, index, k)),
@@ -203,7 +286,7 @@ fn extend(
                     out.gaps.push(Gap {
                         from,
                         to,
-                        minutes: end - start + 1,
+                        minutes: end - start + step,
                         kind: k,
                     });
                 }
@@ -236,10 +319,10 @@ fn dst_skipped(zone: Zone, day: Day) -> Option<DayPresence> {
 /// Files of the window that were filled in behind their stream at least `late_after` after
 /// their minute, oldest minute first.
 fn late_files(
-    stream: &str,
     days: &BTreeMap<Day, DayPresence>,
     (from, to): (NaiveDateTime, NaiveDateTime),
     q: &Query,
+    name_of: &dyn Fn(NaiveDateTime) -> String,
 ) -> Vec<Late> {
     let (lo, hi) = (
         split_minute(minute_index(from)).0,
@@ -258,7 +341,7 @@ fn late_files(
             let delay = at - q.zone.latest_utc(minute);
             if minute >= from && minute <= to && delay >= q.late_after {
                 out.push(Late {
-                    file: SensorName::new(minute, stream).to_string(),
+                    file: name_of(minute),
                     minute,
                     ingested_at: at,
                     delay,

@@ -189,6 +189,46 @@ fn a_feed_of_another_shape_runs_by_listing_with_run_once() {
         again["feeds"]["meter"]["deferred"], 1,
         "the CSV still waits: {stdout}"
     );
+
+    // Gaps every 5 minutes: 10:00, 10:05 and 11:10 are in; 10:10 to 11:05 are not (the CSV
+    // of 10:15 still waits), one run of 12 slots.
+    let out = ingest(
+        rig.dir.path(),
+        &["--config", "ingest.toml", "gaps", "--json"],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a missing run: {stdout}{stderr}"
+    );
+    let gaps: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let of_meter = |part: &str| -> Vec<serde_json::Value> {
+        (gaps[part].as_array().unwrap().iter())
+            .filter(|g| g["stream"] == "meter/A1")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        of_meter("gaps"),
+        [
+            serde_json::json!({"stream": "meter/A1", "from": "2023-08-18T10:10",
+            "to": "2023-08-18T11:05", "minutes": 60, "kind": "missing"})
+        ],
+        "{stdout}"
+    );
+    let summary = &of_meter("streams")[0];
+    assert_eq!(
+        (
+            &summary["alias"],
+            &summary["expected"],
+            &summary["present"],
+            &summary["missing"]
+        ),
+        (&"meter-a1".into(), &15.into(), &3.into(), &12.into()),
+        "{stdout}"
+    );
     assert_eq!(again["feeds"]["meter"]["copied"], 0, "{stdout}");
     assert_eq!(
         again["feeds"]["meter"]["skipped"], 0,
@@ -377,4 +417,64 @@ fn a_feed_into_a_folder_of_the_seeds_flows_is_refused() {
         );
     }
     assert!(!rig.dir.path().join("storage").exists(), "nothing written");
+}
+
+/// A daily feed run by listing (one file a day, no `{stream}`) with a day that never came:
+/// `gaps` shows that day as one missing run of 1,440 minutes, exit 1, and the feed's other
+/// days as present.
+#[test]
+fn a_daily_feed_with_a_missing_day_shows_the_day_in_gaps() {
+    let rig = Rig::new();
+    fs::write(
+        rig.dir.path().join("ingest.toml"),
+        "bronze_root = \"storage/bronze\"\nstate = \"storage/ingest.redb\"\n\n[[feed]]\n\
+         name = \"energy\"\nsource = \"exports\"\npattern = \"energy_{YYYY}{MM}{DD}.csv\"\n\
+         cadence = \"1d\"\nalias = \"energy\"\ncheck = \"csv\"\n",
+    )
+    .unwrap();
+    let exports = rig.dir.path().join("exports");
+    fs::create_dir(&exports).unwrap();
+    for day in ["01", "02", "04", "05"] {
+        fs::write(exports.join(format!("energy_202308{day}.csv")), "kwh\n12\n").unwrap();
+    }
+    let out = ingest(
+        rig.dir.path(),
+        &[
+            "--config",
+            "ingest.toml",
+            "run",
+            "--once",
+            "--min-age-secs",
+            "0",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(rig
+        .dir
+        .path()
+        .join("storage/bronze/energy/2023/08/04/energy_20230804.csv")
+        .is_file());
+    let out = ingest(
+        rig.dir.path(),
+        &["--config", "ingest.toml", "gaps", "--json"],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let gaps: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(
+        gaps["gaps"],
+        serde_json::json!([{"stream": "energy/", "from": "2023-08-03T00:00",
+            "to": "2023-08-03T00:00", "minutes": 1440, "kind": "missing"}]),
+        "{stdout}"
+    );
+    let summary = (gaps["streams"].as_array().unwrap().iter())
+        .find(|s| s["stream"] == "energy/")
+        .unwrap();
+    assert_eq!(
+        (&summary["alias"], &summary["expected"], &summary["present"]),
+        (&"energy".into(), &5.into(), &4.into()),
+        "{stdout}"
+    );
 }

@@ -9,7 +9,7 @@ use super::Resolved;
 use crate::clock::{Clock, SystemClock};
 use crate::config::StreamMap;
 use crate::error::{Error, Result};
-use crate::gaps::{of_streams, GapKind, Query, StreamGaps};
+use crate::gaps::{of_feed, of_streams, GapKind, Query, StreamGaps};
 use crate::naming::truncate_to_minute;
 use crate::store::Store;
 use clap::Args;
@@ -58,8 +58,7 @@ impl Default for GapsArgs {
 pub fn run(cfg: &Resolved, args: &GapsArgs) -> Result<ExitCode> {
     let query = query_of(args)?;
     let store = open(cfg)?;
-    let streams = streams_of(cfg, &store, args.only_stream.as_deref())?;
-    let gaps = of_streams(&store, &streams, &query)?;
+    let gaps = gaps_of(cfg, &store, args.only_stream.as_deref(), &query)?;
     drop(store);
     let report = GapsReport::of(&cfg.streams, &gaps, i64::from(args.min_minutes));
     if args.json {
@@ -98,6 +97,30 @@ fn query_of(args: &GapsArgs) -> Result<Query> {
         }
     }
     Ok(query)
+}
+
+/// The seed's streams' gaps, then each feed run by listing's (`FEED/STREAM`, every cadence);
+/// or just `only`'s: a seed stream, or a feed's stream by its `FEED/STREAM` name or alias.
+fn gaps_of(
+    cfg: &Resolved,
+    store: &Store,
+    only: Option<&str>,
+    query: &Query,
+) -> Result<Vec<StreamGaps>> {
+    let mut feeds = Vec::new();
+    for declared in &cfg.listed_feeds {
+        feeds.extend(of_feed(store, &declared.feed, query)?);
+    }
+    if let Some(only) = only {
+        let named = |g: &&StreamGaps| g.stream == only || g.alias.as_deref() == Some(only);
+        if let Some(one) = feeds.iter().find(named) {
+            return Ok(vec![one.clone()]);
+        }
+        feeds.clear();
+    }
+    let mut gaps = of_streams(store, &streams_of(cfg, store, only)?, query)?;
+    gaps.extend(feeds);
+    Ok(gaps)
 }
 
 /// The store, read-only when it can be (no write, no fsync: the fast path); a store from an
@@ -200,7 +223,7 @@ impl<'a> GapsReport<'a> {
                 .collect(),
             late: report.iter().flat_map(LateRow::of_stream).collect(),
             streams: (report.iter())
-                .map(|s| StreamSummary::of(s, streams.alias(&s.stream)))
+                .map(|s| StreamSummary::of(s, s.alias.as_deref().or(streams.alias(&s.stream))))
                 .collect(),
             missing: report.iter().map(|s| s.missing).sum(),
         }
