@@ -478,3 +478,77 @@ fn a_daily_feed_with_a_missing_day_shows_the_day_in_gaps() {
         "{stdout}"
     );
 }
+
+/// An hourly feed in another zone than the machine's, across both DST nights of
+/// Europe/Zurich: on 2023-03-26 its clock never shows 02:00, which `gaps` shows as
+/// `dst-skipped`, not missing; on 2023-10-29 the hour 02:00 comes twice and its one name is
+/// expected once. Every file lands at its naive hour.
+#[test]
+fn an_hourly_feed_in_another_zone_across_its_dst_nights() {
+    let rig = Rig::new();
+    fs::write(
+        rig.dir.path().join("ingest.toml"),
+        "bronze_root = \"storage/bronze\"\nstate = \"storage/ingest.redb\"\n\n[[feed]]\n\
+         name = \"obs\"\nsource = \"obs\"\npattern = \"obs_{YYYY}{MM}{DD}{HH}.csv\"\n\
+         cadence = \"1h\"\nalias = \"obs\"\ncheck = \"csv\"\ntimezone = \"Europe/Zurich\"\n",
+    )
+    .unwrap();
+    let obs = rig.dir.path().join("obs");
+    fs::create_dir(&obs).unwrap();
+    for (day, hours) in [("20230326", [0, 1, 3, 4]), ("20231029", [0, 1, 2, 3])] {
+        for hour in hours {
+            fs::write(obs.join(format!("obs_{day}{hour:02}.csv")), "t\n1\n").unwrap();
+        }
+    }
+    let run = [
+        "--config",
+        "ingest.toml",
+        "run",
+        "--once",
+        "--min-age-secs",
+        "0",
+    ];
+    let out = ingest(rig.dir.path(), &run, &[("TZ", "UTC")]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let bronze = rig.dir.path().join("storage/bronze/obs/2023");
+    assert!(bronze.join("03/26/03/obs_2023032603.csv").is_file());
+    assert!(bronze.join("10/29/02/obs_2023102902.csv").is_file());
+    for (since, until, skipped) in [
+        ("2023-03-26T00:00", "2023-03-26T04:00", true),
+        ("2023-10-29T00:00", "2023-10-29T03:00", false),
+    ] {
+        let args = [
+            "--config",
+            "ingest.toml",
+            "gaps",
+            "--json",
+            "--since",
+            since,
+            "--until",
+            until,
+        ];
+        let out = ingest(rig.dir.path(), &args, &[("TZ", "UTC")]);
+        let (stdout, stderr) = text(&out);
+        let gaps: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        let of_obs: Vec<&serde_json::Value> = (gaps["gaps"].as_array().unwrap().iter())
+            .filter(|g| g["stream"] == "obs/")
+            .collect();
+        let summary = (gaps["streams"].as_array().unwrap().iter())
+            .find(|s| s["stream"] == "obs/")
+            .unwrap();
+        assert_eq!(summary["missing"], 0, "{since}: {stdout}{stderr}");
+        assert_eq!(summary["present"], 4, "{since}: {stdout}");
+        if skipped {
+            assert_eq!(
+                of_obs,
+                [
+                    &serde_json::json!({"stream": "obs/", "from": "2023-03-26T02:00",
+                    "to": "2023-03-26T02:00", "minutes": 60, "kind": "dst-skipped"})
+                ],
+                "{stdout}"
+            );
+        } else {
+            assert!(of_obs.is_empty(), "{stdout}");
+        }
+    }
+}
