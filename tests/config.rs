@@ -190,6 +190,25 @@ fn a_feed_of_another_shape_runs_by_listing_with_run_once() {
         "the CSV still waits: {stdout}"
     );
 
+    // `status` shows the feed from the store: its stream's newest slot and files, its files
+    // by state.
+    let out = ingest(
+        rig.dir.path(),
+        &["--config", "ingest.toml", "status", "--json"],
+        &[],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let status: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(
+        status["feeds"],
+        serde_json::json!([{"name": "meter", "cadence": "5m",
+            "streams": [{"stream": "meter/A1", "alias": "meter-a1",
+                "newest": "2023-08-18T11:10", "files": 3}],
+            "files": {"ingested": 3, "skipped": 2, "discovered": 1}}]),
+        "{stdout}"
+    );
+
     // Gaps every 5 minutes: 10:00, 10:05 and 11:10 are in; 10:10 to 11:05 are not (the CSV
     // of 10:15 still waits), one run of 12 slots.
     let out = ingest(

@@ -12,6 +12,7 @@ use crate::freshness::{self, Freshness};
 use crate::identity::SourceId;
 use crate::naming::{minute_from_index, WeatherName};
 use crate::store::event::{Event, EventKind};
+use crate::store::feeds::stream_key;
 use crate::store::projection::{
     FileState, StreamRecord, META_EVENTS_PREFIX, META_LAST_RECONCILE, META_LAST_WEATHER,
     META_WEATHER_ERROR_SEQ,
@@ -62,6 +63,29 @@ struct Status {
     /// Left out when weather is neither configured nor seen in the store.
     #[serde(skip_serializing_if = "Option::is_none")]
     weather: Option<WeatherStatus>,
+    /// The config file's feeds run by listing; left out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    feeds: Vec<FeedStatus>,
+}
+
+/// A feed run by listing, from the store alone: each stream's newest slot and files, and the
+/// feed's files by state.
+#[derive(Serialize)]
+struct FeedStatus {
+    name: String,
+    cadence: String,
+    streams: Vec<FeedStreamStatus>,
+    files: BTreeMap<String, u64>,
+}
+
+/// One stream of a feed: `FEED/STREAM` (`FEED/` without `{stream}`), its Bronze folder, its
+/// newest slot and its files.
+#[derive(Serialize)]
+struct FeedStreamStatus {
+    stream: String,
+    alias: String,
+    newest: Option<String>,
+    files: u64,
 }
 
 /// One stream: its baseline and files from the projection, its freshness from the presence rows.
@@ -127,8 +151,43 @@ impl Status {
                 .and_then(|ms| report::time(*ms as i64)),
             shipped: shipped(store)?,
             weather: weather_status(store, &meta, cfg.weather.is_some())?,
+            feeds: feeds(store, cfg)?,
         })
     }
+}
+
+/// Each feed run by listing, as the store knows it (nothing yet before its first pass).
+fn feeds(store: &Store, cfg: &Resolved) -> Result<Vec<FeedStatus>> {
+    let (declared, rows) = (store.read_feeds()?, store.stream_rows()?);
+    let mut out = Vec::new();
+    for feed in cfg.listed_feeds.iter().map(|d| &d.feed) {
+        let streams = (feed.streams.pairs().into_iter())
+            .map(|(stream, alias)| {
+                let named = feed.pattern.has_stream().then_some(stream.as_str());
+                let key = stream_key(&feed.name, named);
+                let row = rows.get(&key);
+                FeedStreamStatus {
+                    newest: row
+                        .and_then(|r| minute_from_index(r.newest_minute))
+                        .map(minute),
+                    files: row.map_or(0, |r| r.files),
+                    stream: key,
+                    alias,
+                }
+            })
+            .collect();
+        let files = match declared.by_name(&feed.name) {
+            Some(d) => store.file_counts(SourceId::Feed(d.id))?,
+            None => BTreeMap::new(),
+        };
+        out.push(FeedStatus {
+            name: feed.name.clone(),
+            cadence: feed.cadence().to_string(),
+            streams,
+            files,
+        });
+    }
+    Ok(out)
 }
 
 fn shipped(store: &Store) -> Result<Option<ShippedStatus>> {
@@ -256,10 +315,37 @@ impl fmt::Display for Status {
                 s.to, s.unshipped, s.ingester
             )?;
         }
-        match &self.weather {
-            Some(w) => write!(f, "{w}"),
-            None => Ok(()),
+        if let Some(w) = &self.weather {
+            write!(f, "{w}")?;
         }
+        self.feeds.iter().try_for_each(|feed| write!(f, "{feed}"))
+    }
+}
+
+/// `feed NAME (every C): files …`, then one line per stream.
+impl fmt::Display for FeedStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let files = if self.files.is_empty() {
+            "none".into()
+        } else {
+            counts(&self.files)
+        };
+        writeln!(
+            f,
+            "feed {} (every {}): files {files}",
+            self.name, self.cadence
+        )?;
+        for s in &self.streams {
+            writeln!(
+                f,
+                "  {:<16} {:<10} newest {:<18} {:>9} files",
+                s.stream,
+                s.alias,
+                s.newest.as_deref().unwrap_or("-"),
+                s.files
+            )?;
+        }
+        Ok(())
     }
 }
 
