@@ -42,6 +42,7 @@ fn status() -> Status {
         last_reconcile: Some("2023-08-19T02:00:04.120+00:00".into()),
         shipped: None,
         weather: Some(weather()),
+        feeds: Vec::new(),
     }
 }
 
