@@ -70,6 +70,11 @@ struct Known {
 const UNPLACED: u32 = u32::MAX;
 
 impl Feeds {
+    /// No feed declared: what the seed's keys are split with.
+    pub const NONE: Feeds = Feeds {
+        by_id: BTreeMap::new(),
+    };
+
     /// Takes a declaration in (the fold of `FeedDeclared`). The same declaration again changes
     /// nothing. One that would change a declaration (another feed under a given id, a feed's
     /// name under another id) or whose pattern does not parse is refused: it would move where

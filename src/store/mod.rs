@@ -364,11 +364,11 @@ impl Store {
 
     /// Where `key` is kept in `files-v2`.
     fn split(&self, key: &FileKey) -> Result<(Vec<u8>, Vec<u8>)> {
-        let feeds = match key.source {
-            SourceId::Feed(id) => self.feeds_knowing(id)?,
-            _ => Arc::default(),
-        };
-        Ok(buckets::split(key, &feeds))
+        Ok(match key.source {
+            SourceId::Feed(id) => buckets::split(key, &*self.feeds_knowing(id)?),
+            // The seed's keys are split by their bytes alone: nothing read, nothing allocated.
+            _ => buckets::split(key, &Feeds::NONE),
+        })
     }
 
     /// The declared feeds, read again if `id` is not among them.
