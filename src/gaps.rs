@@ -255,7 +255,12 @@ fn scan(
                 out.present += 1;
                 out.expected += 1;
                 None
-            } else if skipped.as_ref().is_some_and(|s| s.has(m)) {
+            } else if skipped
+                .as_ref()
+                .is_some_and(|s| (m..m + step as usize).all(|x| s.has(x)))
+            {
+                // A slot is skipped only when the clock shows none of its minutes: a day
+                // whose midnight hour is skipped, or Lord Howe's half hour, still expects it.
                 Some(GapKind::DstSkipped)
             } else {
                 out.missing += 1;

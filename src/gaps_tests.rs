@@ -152,3 +152,45 @@ fn late_files_are_the_ones_filled_in_long_after_their_minute() {
     assert_eq!(got.late[0].file, "18.08.2023 1000_JimmyLoup_received.json");
     assert_eq!(got.late[0].delay, chrono::Duration::hours(5));
 }
+
+/// A slot is DST-skipped only when the clock shows none of its minutes: in America/Santiago
+/// the clock jumps from 00:00 to 01:00 on 2023-09-03, yet a daily feed's file of that day is
+/// still expected (its slot's other minutes exist), so a day without one is missing; in
+/// Europe/Zurich a 1h feed's 02:00 slot of 2023-03-26 is wholly skipped.
+#[test]
+fn a_slot_is_skipped_only_when_the_clock_shows_none_of_its_minutes() {
+    let name_of = |slot: NaiveDateTime| slot.format("e_%Y%m%d.csv").to_string();
+    let santiago = Zone::Named(chrono_tz::America::Santiago);
+    let (day, _) = split_minute(minute_index(at(2023, 9, 3, 0, 0)));
+    assert!(
+        dst_skipped(santiago, day).is_some_and(|s| s.has(0) && !s.has(60)),
+        "the case: midnight's hour never shows"
+    );
+    let days = rows([at(2023, 9, 2, 0, 0), at(2023, 9, 4, 0, 0)].map(minute_index));
+    let q = query(santiago, at(2023, 9, 2, 0, 0), at(2023, 9, 4, 0, 0));
+    let daily = Slots {
+        step: 1440,
+        name_of: &name_of,
+    };
+    let got = of_slots("energy/", &days, &q, q.now, &daily);
+    assert_eq!((got.expected, got.present, got.missing), (3, 2, 1));
+    assert_eq!(
+        got.gaps,
+        [Gap {
+            from: at(2023, 9, 3, 0, 0),
+            to: at(2023, 9, 3, 0, 0),
+            minutes: 1440,
+            kind: GapKind::Missing
+        }]
+    );
+    let hourly = Slots {
+        step: 60,
+        name_of: &name_of,
+    };
+    let days = rows([1, 3].map(|h| minute_index(at(2023, 3, 26, h, 0))));
+    let q = query(ZURICH, at(2023, 3, 26, 1, 0), at(2023, 3, 26, 3, 0));
+    let got = of_slots("obs/", &days, &q, q.now, &hourly);
+    assert_eq!((got.expected, got.present, got.missing), (2, 2, 0));
+    assert_eq!(got.gaps[0].kind, GapKind::DstSkipped);
+    assert_eq!(got.gaps[0].minutes, 60);
+}

@@ -69,7 +69,9 @@ pub fn run(
     }
     let horizon = horizon(clock, &settings, feed);
     if let Some(store) = Store::open_read_only(state) {
-        if let Some(id) = store.read_feeds()?.check(&feed.name, &feed.pattern)? {
+        let declared = store.read_feeds()?.check(&feed.name, &feed.pattern)?;
+        // An interrupted publish is settled by the write path, even with nothing new listed.
+        if let Some(id) = declared.filter(|_| store.publishing().is_ok_and(|p| p.is_empty())) {
             let index = store.records_of(SourceId::Feed(id))?;
             if plan(feed, id, listing.clone(), &index, horizon).is_empty() {
                 let idle = Tally::default();

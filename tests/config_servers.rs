@@ -52,7 +52,7 @@ mod weather {
     /// still reached with its own login: the right password is an `ok` line that says the
     /// feed is not run, a wrong one a FAIL line naming the feed (exit 1), never the password.
     #[test]
-    fn a_feed_not_run_yet_is_reached_with_its_own_login() {
+    fn a_feed_run_by_listing_is_reached_with_its_own_login() {
         let sshd = Sshd::start();
         let dir = tempfile::tempdir().unwrap();
         let hourly = |password: &str| {

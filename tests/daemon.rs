@@ -286,6 +286,9 @@ fn a_declared_feed_runs_in_the_daemon_by_listing() {
     });
     let log = || fs::read_to_string(&log_path).unwrap();
     let idle = || log().matches("idle feed pass").count();
+    // After the pass that copied has recorded: an idle pass follows it.
+    let first = idle();
+    wait_for("an idle pass", || idle() > first);
     let (before, events) = (idle(), event_count(dir.path()));
     wait_for("three idle passes", || idle() >= before + 3);
     assert_eq!(event_count(dir.path()), events, "idle passes write nothing");

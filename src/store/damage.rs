@@ -87,6 +87,16 @@ pub fn take_panic() -> Option<String> {
 
 /// `e`, or [`Error::StoreDamaged`] when it says the store's content is unreadable.
 pub fn classify(path: &Path, e: Error) -> Error {
+    if let Error::Feed { feed, source } = e {
+        // A feed's pass that met a damaged store met the store's damage, not the feed's.
+        return match classify(path, *source) {
+            damaged @ Error::StoreDamaged { .. } => damaged,
+            other => Error::Feed {
+                feed,
+                source: Box::new(other),
+            },
+        };
+    }
     let detail = match &e {
         Error::Store(redb::Error::Corrupted(d)) => d.clone(),
         Error::StoreOpen {
