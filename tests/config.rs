@@ -7,13 +7,25 @@ use crate::util::{ingest, text, Rig};
 use std::fs;
 use std::process::Output;
 
+/// `ingest --config ingest.toml ARGS` in the rig's folder.
+fn with_config(rig: &Rig, args: &[&str]) -> Output {
+    let mut all = vec!["--config", "ingest.toml"];
+    all.extend_from_slice(args);
+    ingest(rig.dir.path(), &all, &[])
+}
+
+/// `ingest.toml` in the rig's folder: Bronze and the store under `storage/`, and one
+/// `[[feed]]` table whose keys are `feed`.
+fn write_feed_config(rig: &Rig, feed: &str) {
+    let text = format!(
+        "bronze_root = \"storage/bronze\"\nstate = \"storage/ingest.redb\"\n\n[[feed]]\n{feed}"
+    );
+    fs::write(rig.dir.path().join("ingest.toml"), text).unwrap();
+}
+
 /// `ingest --config ingest.toml config check` in the rig's folder.
 fn config_check(rig: &Rig) -> Output {
-    ingest(
-        rig.dir.path(),
-        &["--config", "ingest.toml", "config", "check"],
-        &[],
-    )
+    with_config(rig, &["config", "check"])
 }
 
 /// The sensors feed of `examples/ingest.toml`, over `share`, as a file in the rig's folder.
@@ -53,11 +65,7 @@ fn the_example_config_file_passes_config_check_and_runs_the_seed_feed() {
         !rig.dir.path().join("storage").exists(),
         "a check creates nothing"
     );
-    let out = ingest(
-        rig.dir.path(),
-        &["--config", "ingest.toml", "run", "--once"],
-        &[],
-    );
+    let out = with_config(&rig, &["run", "--once"]);
     assert!(out.status.success(), "{:?}", text(&out));
     let copied = rig
         .dir
@@ -192,11 +200,7 @@ fn a_feed_of_another_shape_runs_by_listing_with_run_once() {
 
     // `status` shows the feed from the store: its stream's newest slot and files, its files
     // by state.
-    let out = ingest(
-        rig.dir.path(),
-        &["--config", "ingest.toml", "status", "--json"],
-        &[],
-    );
+    let out = with_config(&rig, &["status", "--json"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     let status: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
@@ -211,11 +215,7 @@ fn a_feed_of_another_shape_runs_by_listing_with_run_once() {
 
     // Gaps every 5 minutes: 10:00, 10:05 and 11:10 are in; 10:10 to 11:05 are not (the CSV
     // of 10:15 still waits), one run of 12 slots.
-    let out = ingest(
-        rig.dir.path(),
-        &["--config", "ingest.toml", "gaps", "--json"],
-        &[],
-    );
+    let out = with_config(&rig, &["gaps", "--json"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(
         out.status.code(),
@@ -254,11 +254,7 @@ fn a_feed_of_another_shape_runs_by_listing_with_run_once() {
         "settled skips: {stdout}"
     );
 
-    let out = ingest(
-        rig.dir.path(),
-        &["--config", "ingest.toml", "log", "--json"],
-        &[],
-    );
+    let out = with_config(&rig, &["log", "--json"]);
     let (log, _) = text(&out);
     assert!(
         log.lines()
@@ -268,11 +264,7 @@ fn a_feed_of_another_shape_runs_by_listing_with_run_once() {
             && log.contains("\"pattern\":\"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\""),
         "declared once, with its pattern: {log}"
     );
-    let out = ingest(
-        rig.dir.path(),
-        &["--config", "ingest.toml", "audit", "--json"],
-        &[],
-    );
+    let out = with_config(&rig, &["audit", "--json"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     let audit: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
@@ -331,11 +323,7 @@ fn a_share_named_by_a_key_and_a_feed_is_refused() {
     let config = example_config(&rig);
     let example = fs::read_to_string(&config).unwrap();
     fs::write(&config, format!("smb_path = \"share\"\n{example}")).unwrap();
-    let out = ingest(
-        rig.dir.path(),
-        &["--config", "ingest.toml", "run", "--once"],
-        &[],
-    );
+    let out = with_config(&rig, &["run", "--once"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("feed `sensors` and `smb_path`"), "{stderr}");
@@ -398,11 +386,7 @@ fn config_check_refuses_what_run_would_and_nothing_is_silently_ignored() {
     );
 
     fs::write(&config, &example).unwrap();
-    let out = ingest(
-        rig.dir.path(),
-        &["--config", "ingest.toml", "service", "install"],
-        &[],
-    );
+    let out = with_config(&rig, &["service", "install"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("put it after `--`"), "{stderr}");
@@ -415,14 +399,12 @@ fn config_check_refuses_what_run_would_and_nothing_is_silently_ignored() {
 #[test]
 fn a_feed_into_a_folder_of_the_seeds_flows_is_refused() {
     let rig = Rig::new();
-    fs::write(
-        rig.dir.path().join("ingest.toml"),
-        "bronze_root = \"storage/bronze\"\nstate = \"storage/ingest.redb\"\n\n[[feed]]\n\
-         name = \"meter\"\nsource = \"meters\"\n\
+    write_feed_config(
+        &rig,
+        "name = \"meter\"\nsource = \"meters\"\n\
          pattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\ncadence = \"5m\"\n\
          streams = { A1 = \"jimmy\" }\ncheck = \"csv\"\n",
-    )
-    .unwrap();
+    );
     let share = rig.share.to_str().unwrap();
     for args in [&["config", "check"][..], &["run", "--once"][..]] {
         let mut all = vec!["--config", "ingest.toml", "--smb-path", share];
@@ -444,13 +426,11 @@ fn a_feed_into_a_folder_of_the_seeds_flows_is_refused() {
 #[test]
 fn a_daily_feed_with_a_missing_day_shows_the_day_in_gaps() {
     let rig = Rig::new();
-    fs::write(
-        rig.dir.path().join("ingest.toml"),
-        "bronze_root = \"storage/bronze\"\nstate = \"storage/ingest.redb\"\n\n[[feed]]\n\
-         name = \"energy\"\nsource = \"exports\"\npattern = \"energy_{YYYY}{MM}{DD}.csv\"\n\
+    write_feed_config(
+        &rig,
+        "name = \"energy\"\nsource = \"exports\"\npattern = \"energy_{YYYY}{MM}{DD}.csv\"\n\
          cadence = \"1d\"\nalias = \"energy\"\ncheck = \"csv\"\n",
-    )
-    .unwrap();
+    );
     let exports = rig.dir.path().join("exports");
     fs::create_dir(&exports).unwrap();
     for day in ["01", "02", "04", "05"] {
@@ -474,11 +454,7 @@ fn a_daily_feed_with_a_missing_day_shows_the_day_in_gaps() {
         .path()
         .join("storage/bronze/energy/2023/08/04/energy_20230804.csv")
         .is_file());
-    let out = ingest(
-        rig.dir.path(),
-        &["--config", "ingest.toml", "gaps", "--json"],
-        &[],
-    );
+    let out = with_config(&rig, &["gaps", "--json"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     let gaps: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
@@ -505,13 +481,11 @@ fn a_daily_feed_with_a_missing_day_shows_the_day_in_gaps() {
 #[test]
 fn an_hourly_feed_in_another_zone_across_its_dst_nights() {
     let rig = Rig::new();
-    fs::write(
-        rig.dir.path().join("ingest.toml"),
-        "bronze_root = \"storage/bronze\"\nstate = \"storage/ingest.redb\"\n\n[[feed]]\n\
-         name = \"obs\"\nsource = \"obs\"\npattern = \"obs_{YYYY}{MM}{DD}{HH}.csv\"\n\
+    write_feed_config(
+        &rig,
+        "name = \"obs\"\nsource = \"obs\"\npattern = \"obs_{YYYY}{MM}{DD}{HH}.csv\"\n\
          cadence = \"1h\"\nalias = \"obs\"\ncheck = \"csv\"\ntimezone = \"Europe/Zurich\"\n",
-    )
-    .unwrap();
+    );
     let obs = rig.dir.path().join("obs");
     fs::create_dir(&obs).unwrap();
     for (day, hours) in [("20230326", [0, 1, 3, 4]), ("20231029", [0, 1, 2, 3])] {
