@@ -1,48 +1,67 @@
-//! The listing flow: how a feed declared in the config file runs. A pass lists the feed's
-//! source whole, diffs the listing with the feed's files in the index (by name, and by size
-//! and mtime where the listing carries them), and copies what is new or changed through the
-//! same copy pipeline as the seed's flows ([`crate::copy`]), into the feed's Bronze layout.
+//! How a feed declared in the config file runs. A pass finds the feed's files one of two
+//! ways, like the seed's sensor flow: it lists the source whole (its first pass, nightly, and
+//! when prediction cannot follow), or it predicts the next names slot by slot from each
+//! stream's newest ([`crate::discover::slots`]), a lookup per stream when caught up. Either
+//! way what it found is diffed with the feed's files in the index (by name, and by size and
+//! mtime), and what is new or changed is copied through the same copy pipeline as the seed's
+//! flows ([`crate::copy`]), into the feed's Bronze layout.
 //!
-//! [`plan`] is pure (listing + index → actions). Names are read with the feed's pattern: one it
+//! [`plan`] is pure (entries + index → actions). Names are read with the feed's pattern: one it
 //! does not read, or of a stream the feed does not declare, is recorded as skipped with the
 //! reason, never copied; a name dated past the wall clock (in the feed's zone) plus the future
 //! tolerance waits as `in-future`. Nothing is ever concluded from a name missing from a
-//! listing, so an unmounted share or an empty answer costs a pass, never a record.
+//! listing or a lookup, so an unmounted share or an empty answer costs a pass, never a record.
 //!
-//! A listing costs one directory read per pass: cheap for a feed of a few thousand files, the
-//! seed's weather among them. Predicting a large feed's next names instead, as the seed's
-//! sensor flow does, is the next step of the feed model (docs/feeds.md).
+//! When the feed was last listed is kept in a marker beside the store (`STATE.listed-FEED`):
+//! a schedule, not history. Prediction does not sweep behind a stream's newest slot as the
+//! sensor flow does: a file that lands behind it (a backlog newest first) waits for the next
+//! listing, at most a day.
 
 use crate::bronze::Bronze;
 use crate::clock::Clock;
+use crate::clock::Zone;
 use crate::config::Settings;
 use crate::context::{Context, StoreAccess};
 use crate::copy::{perform, settle_interrupted};
 use crate::discover::plan::{source_changed, Action, CopyJob};
+use crate::discover::slots::SlotWalk;
 use crate::error::{Error, Result};
 use crate::feed::{Feed, FeedSource, Streams};
 use crate::identity::{FeedId, FileKey, SourceId};
 use crate::naming::{truncate_to_minute, NameError};
-use crate::pass::{report_of, PassStart};
+use crate::pass::{report_of, PassStart, CATCH_UP_EVERY};
 use crate::record::{summary_of, PassReport, Tally};
-use crate::source::{Counted, EntryKind, Listed, Source};
+use crate::schedule::reconcile_due;
+use crate::source::{os_name, Counted, EntryKind, Listed, Source};
 use crate::store::event::{EventKind, PassMode, SkipReason};
 use crate::store::projection::{FileRecord, FileState};
 use crate::store::{Store, WriteLock};
 use chrono::NaiveDateTime;
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-/// One pass of `feed` from `source` as a command or the daemon runs it. The source is checked
-/// and listed before any lock is taken, and the listing is first diffed on a store opened
-/// read-only: a pass that finds nothing new writes nothing (no event, no write lock), so an
-/// idle feed costs its listing and a few reads. Otherwise, under the write lock, the feed is
-/// declared in the store (its id given on its first pass) and the pass copies with the feed's
-/// whole-file check, the store opened for each use (`StoreAccess::PerUse`) so copies from a
-/// slow source never hold it.
+/// When a declared feed's pass lists its source whole instead of predicting its names.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// The local hour (the machine's zone) after which the nightly listing is due.
+    pub nightly_hour: u32,
+    /// List at every pass (`run --scan`).
+    pub always: bool,
+}
+
+/// One pass of `feed` from `source` as a command or the daemon runs it. Its first pass, the
+/// nightly one and one after prediction met what it cannot follow (a stream alive beyond a
+/// gap, or, at most every [`CATCH_UP_EVERY`], a stream without a file) list the source whole;
+/// the others predict the next names slot by slot ([`SlotWalk`]) and look up the pending
+/// files again. Either way the source is read before any lock is taken, and what it gave is
+/// first diffed on a store opened read-only: a pass that finds nothing new writes nothing (no
+/// event, no write lock), so an idle feed costs a lookup per stream and a few reads. Otherwise,
+/// under the write lock, the feed is declared in the store (its id given on its first pass)
+/// and the pass copies with the feed's whole-file check, the store opened for each use
+/// (`StoreAccess::PerUse`) so copies from a slow source never hold it.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     feed: &Feed,
@@ -52,14 +71,12 @@ pub fn run(
     settings: &Settings,
     state: &Path,
     wait: Duration,
+    schedule: Schedule,
     stop: Option<&AtomicBool>,
 ) -> Result<PassReport> {
     let start = PassStart::now(source);
     source
         .check()
-        .map_err(|e| Error::unreachable(source.describe(), e))?;
-    let listing = source
-        .list()
         .map_err(|e| Error::unreachable(source.describe(), e))?;
     let mut settings = settings.clone();
     settings.check = feed.check;
@@ -68,17 +85,36 @@ pub fn run(
         settings.copy_threads = 1;
     }
     let horizon = horizon(clock, &settings, feed);
-    if let Some(store) = Store::open_read_only(state) {
-        let declared = store.read_feeds()?.check(&feed.name, &feed.pattern)?;
-        // An interrupted publish is settled by the write path, even with nothing new listed.
-        if let Some(id) = declared.filter(|_| store.publishing().is_ok_and(|p| p.is_empty())) {
+    let read_only = Store::open_read_only(state);
+    let declared = match &read_only {
+        Some(store) => store.read_feeds()?.check(&feed.name, &feed.pattern)?,
+        None => None,
+    };
+    let found = match (&read_only, declared) {
+        (Some(store), Some(id)) => {
+            predict(feed, id, source, store, clock, &settings, state, schedule)?
+        }
+        _ => None,
+    };
+    let (mode, entries) = match found {
+        Some(found) => (PassMode::Prediction, found),
+        None => (PassMode::Listing, list(source)?),
+    };
+    let listed_at = clock.now_utc().timestamp_millis();
+    if let (Some(store), Some(id)) = (&read_only, declared) {
+        // An interrupted publish is settled by the write path, even with nothing new found.
+        if store.publishing().is_ok_and(|p| p.is_empty()) {
             let index = store.records_of(SourceId::Feed(id))?;
-            if plan(feed, id, listing.clone(), &index, horizon).is_empty() {
+            if plan(feed, id, entries.clone(), &index, horizon).is_empty() {
+                if mode == PassMode::Listing {
+                    mark_listed(state, &feed.name, listed_at);
+                }
                 let idle = Tally::default();
-                return Ok(report_at(source, PassMode::Listing, idle, &listing, start));
+                return Ok(report_at(source, mode, idle, &entries, start));
             }
         }
     }
+    drop(read_only);
     // The write lock before the store (lock order: `store::write_lock`).
     let _writing = WriteLock::acquire(state)?;
     let id = Store::open(state, wait)?.declare_feed(
@@ -90,36 +126,142 @@ pub fn run(
     let mut ctx = Context::with_store(access, source, bronze, clock, &settings);
     ctx.stop = stop;
     ctx.ship_as_it_goes = true;
-    pass(&ctx, feed, id, listing, horizon, start)
+    let (report, complete) = pass(&ctx, feed, id, (mode, entries), horizon, start)?;
+    if complete && mode == PassMode::Listing {
+        mark_listed(state, &feed.name, listed_at);
+    }
+    Ok(report)
 }
 
-/// One pass of `feed` (its id `id` in the store) over `listing`: diff, copy, and record the
-/// pass when it changed the log.
+/// The whole listing of the feed's source.
+fn list(source: &Counted<dyn Source + '_>) -> Result<Vec<Listed>> {
+    source
+        .list()
+        .map_err(|e| Error::unreachable(source.describe(), e))
+}
+
+/// The names prediction found for a declared feed (`id`), and its pending files looked up
+/// again; `None` when this pass lists instead: the nightly listing is due, `always` is set,
+/// or prediction met what it cannot follow.
+#[allow(clippy::too_many_arguments)]
+fn predict(
+    feed: &Feed,
+    id: FeedId,
+    source: &Counted<dyn Source + '_>,
+    store: &Store,
+    clock: &dyn Clock,
+    settings: &Settings,
+    state: &Path,
+    schedule: Schedule,
+) -> Result<Option<Vec<Listed>>> {
+    let now_utc = clock.now_utc();
+    let last = listed_at(state, &feed.name);
+    let nightly = reconcile_due(clock.zone(), last, now_utc, schedule.nightly_hour);
+    if schedule.always || nightly {
+        return Ok(None);
+    }
+    let zone = feed.zone.map_or(clock.zone(), Zone::Named);
+    let now = truncate_to_minute(zone.local(now_utc));
+    let unreachable = |e| Error::unreachable(source.describe(), e);
+    let walk = SlotWalk {
+        feed,
+        source,
+        zone,
+        now,
+        skew: chrono::Duration::minutes(settings.future_skew_minutes),
+        gap_slots: settings.gap_minutes,
+        horizon: now + settings.future_tolerance,
+    };
+    let walked = walk.walk(&store.stream_rows()?).map_err(unreachable)?;
+    let catch_up = last.is_none_or(|ms| {
+        now_utc.timestamp_millis() - ms as i64 >= CATCH_UP_EVERY.num_milliseconds()
+    });
+    if walked.past_gap || (!walked.behind.is_empty() && catch_up) {
+        tracing::info!(feed = %feed.name, past_gap = walked.past_gap, behind = ?walked.behind,
+            "prediction cannot follow every stream: listing the feed's source");
+        return Ok(None);
+    }
+    let mut found = walked.found;
+    for key in store.pending()? {
+        if key.source != SourceId::Feed(id) {
+            continue;
+        }
+        let Some(name) = os_name(&key.name) else {
+            continue;
+        };
+        // A pending file gone from the source stays pending: nothing is concluded from a
+        // name missing (the listing flow's rule); the nightly listing sees it again.
+        if let Some(meta) = source.stat(&name).map_err(unreachable)? {
+            let kind = meta.kind;
+            found.push(Listed {
+                name,
+                kind,
+                meta: Some(meta),
+            });
+        }
+    }
+    Ok(Some(found))
+}
+
+/// When `feed` was last listed whole (Unix ms), from its marker beside the store; `None`
+/// when never, or when the marker is gone (then it is listed again: the marker is a schedule,
+/// not history, and losing it costs one listing).
+fn listed_at(state: &Path, feed: &str) -> Option<u64> {
+    std::fs::read_to_string(listed_marker(state, feed))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Records that `feed` was listed whole at `at_ms` (written aside, then renamed over the
+/// marker, so a crash leaves the old marker or the new). A failure only costs a listing.
+fn mark_listed(state: &Path, feed: &str, at_ms: i64) {
+    let marker = listed_marker(state, feed);
+    let mut aside = marker.clone().into_os_string();
+    aside.push(".tmp");
+    let written =
+        std::fs::write(&aside, at_ms.to_string()).and_then(|()| std::fs::rename(&aside, &marker));
+    if let Err(e) = written {
+        tracing::warn!(feed, error = %e, "could not record the feed's listing; it is listed again next pass");
+    }
+}
+
+/// `STATE.listed-FEED` (feed names are `[a-z0-9_-]`).
+fn listed_marker(state: &Path, feed: &str) -> PathBuf {
+    let mut path = state.as_os_str().to_owned();
+    path.push(format!(".listed-{feed}"));
+    PathBuf::from(path)
+}
+
+/// One pass of `feed` (its id `id` in the store) over what `mode` found (`entries`: a whole
+/// listing, or the names prediction looked up): diff, copy, and record the pass when it
+/// changed the log. Says whether every batch was done (not stopped midway).
 pub fn pass(
     ctx: &Context,
     feed: &Feed,
     id: FeedId,
-    listing: Vec<Listed>,
+    (mode, entries): (PassMode, Vec<Listed>),
     horizon: NaiveDateTime,
     start: PassStart,
-) -> Result<PassReport> {
+) -> Result<(PassReport, bool)> {
     ctx.store
         .with(|s| settle_interrupted(s, ctx.bronze, ctx.clock))?;
     let events = ctx.store.with(|s| s.event_count())?;
-    let listed = listing.len() as u64;
+    let listed = listed_count(mode, &entries);
     let index = ctx.store.with(|s| s.records_of(SourceId::Feed(id)))?;
-    let actions = plan(feed, id, listing, &index, horizon);
+    let actions = plan(feed, id, entries, &index, horizon);
     drop(index);
     let mut tally = Tally::default();
     let complete = perform(ctx, actions, &mut tally)?;
-    let report = report_of(ctx, PassMode::Listing, tally, listed, start);
+    let report = report_of(ctx, mode, tally, listed, start);
     // A pass whose every outcome repeated what the log says (a file failing again) is not
     // recorded either: the log grows with what happens, not with the passes.
     if complete && ctx.store.with(|s| s.event_count())? > events {
-        let summary = summary_of(&report, PassMode::Listing);
+        let summary = summary_of(&report, mode);
         ctx.record(vec![EventKind::ScanCompleted(summary)])?;
     }
-    Ok(report)
+    Ok((report, complete))
 }
 
 /// The report of a pass that found nothing to do.
@@ -134,8 +276,16 @@ fn report_at(
         mode: mode.name(),
         tally,
         work: source.work().since(start.work()),
-        listed: listing.len() as u64,
+        listed: listed_count(mode, listing),
         millis: start.elapsed_ms(),
+    }
+}
+
+/// Entries in the listing, or 0 for a prediction pass (as the seed's summaries count them).
+fn listed_count(mode: PassMode, entries: &[Listed]) -> u64 {
+    match mode {
+        PassMode::Listing => entries.len() as u64,
+        _ => 0,
     }
 }
 

@@ -108,6 +108,72 @@ fn config_check_names_the_feed_and_what_to_fix() {
     assert!(stderr.contains("{mm}"), "names the typo: {stderr}");
 }
 
+/// After its first pass lists the source, a declared feed predicts its next names: the next
+/// slots are looked up, no listing is made, the files after the newest are copied at once, and
+/// one that lands behind the newest waits for a listing (`--scan` here, the nightly one in
+/// operation).
+#[test]
+fn a_declared_feed_predicts_its_next_names_after_its_first_listing() {
+    let rig = Rig::new();
+    write_feed_config(
+        &rig,
+        "name = \"meter\"\nsource = \"meters\"\n\
+         pattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\ncadence = \"5m\"\n\
+         streams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n",
+    );
+    let meters = rig.dir.path().join("meters");
+    fs::create_dir(&meters).unwrap();
+    let put = |hhmm: &str| {
+        let name = format!("meter_A1_20230818T{hhmm}.csv");
+        fs::write(meters.join(name), format!("t,kwh\n{hhmm},1\n")).unwrap();
+    };
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["run", "--once", "--min-age-secs", "0", "--json"];
+        args.extend_from_slice(extra);
+        let out = with_config(&rig, &args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+        let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        report["feeds"]["meter"].clone()
+    };
+    put("1000");
+    put("1005");
+    let first = run(&[]);
+    assert_eq!(
+        (&first["mode"], &first["copied"], &first["listings"]),
+        (&"listing".into(), &2.into(), &1.into()),
+        "the first pass lists: {first}"
+    );
+
+    put("1010");
+    put("1015");
+    put("0955");
+    let second = run(&[]);
+    assert_eq!(
+        (&second["mode"], &second["copied"], &second["listings"]),
+        (&"prediction".into(), &2.into(), &0.into()),
+        "10:10 and 10:15 by prediction, without a listing: {second}"
+    );
+    // 10:10 and 10:15 found, then the gap limit's 10 misses (10:20 to 11:05), then the slot
+    // at the wall clock and the one before it (the stream is silent there): 14; and the copy
+    // pipeline's one look after staging each of the 2 files.
+    assert_eq!(second["lookups"], 16, "{second}");
+    let bronze = rig.dir.path().join("storage/bronze/meter-a1/2023/08/18");
+    assert!(bronze.join("10/meter_A1_20230818T1015.csv").is_file());
+    assert!(
+        !bronze.join("09/meter_A1_20230818T0955.csv").exists(),
+        "behind the newest slot: not predicted"
+    );
+
+    let scan = run(&["--scan"]);
+    assert_eq!(
+        (&scan["mode"], &scan["copied"]),
+        (&"listing".into(), &1.into()),
+        "{scan}"
+    );
+    assert!(bronze.join("09/meter_A1_20230818T0955.csv").is_file());
+}
+
 /// A feed of a shape the seed's flows do not run (the issue's 5-minute meter) is declared and
 /// checked by `config check`, and `run --once` runs it by listing its source: each file its
 /// pattern reads lands in the feed's layout, a name it does not read and a stream it does not
@@ -140,7 +206,7 @@ fn a_feed_of_another_shape_runs_by_listing_with_run_once() {
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("feed `meter`: source meters reached (run by listing"),
+        stdout.contains("feed `meter`: source meters reached (run by prediction"),
         "{stdout}"
     );
     let run = |extra: &[&str]| {

@@ -71,9 +71,8 @@ mod weather {
         assert_eq!(out.status.code(), Some(0), "{stdout}");
         let reached = (stdout.lines()).find(|l| l.contains("feed `obs`: source sftp://"));
         assert!(
-            reached
-                .is_some_and(|l| l.starts_with("ok ")
-                    && l.contains("reached (run by listing, by `run --once`")),
+            reached.is_some_and(|l| l.starts_with("ok ")
+                && l.contains("reached (run by prediction and a nightly listing")),
             "{stdout}"
         );
         let wrong = "not-the-password-43";

@@ -193,7 +193,7 @@ fn reach_line(cfg: &Resolved, feed: &Feed) -> (bool, String) {
     let (name, at) = (&feed.name, feed.source.describe());
     let listed = cfg.listed_feeds.iter().any(|d| &d.feed.name == name);
     let note = if listed {
-        " (run by listing, by `run --once`: README, \"Feeds\")"
+        " (run by prediction and a nightly listing: README, \"Feeds\")"
     } else {
         ""
     };

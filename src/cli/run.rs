@@ -355,7 +355,7 @@ fn run_once(
     });
     let feeds: Vec<(&str, Result<PassReport>)> = (cfg.listed_feeds.iter())
         .map(|declared| {
-            let report = listing_pass(cfg, declared, bronze, settings);
+            let report = listing_pass(cfg, declared, bronze, settings, args);
             (declared.feed.name.as_str(), report)
         })
         .collect();
@@ -399,8 +399,13 @@ fn listing_pass(
     declared: &crate::feed::table::Declared,
     bronze: &dyn Bronze,
     settings: &Settings,
+    args: &RunArgs,
 ) -> Result<PassReport> {
     let source = cfg.feed_source(declared).map_err(Error::Config)?;
+    let schedule = crate::listing::Schedule {
+        nightly_hour: args.nightly_hour,
+        always: args.scan,
+    };
     crate::listing::run(
         &declared.feed,
         &*source,
@@ -409,6 +414,7 @@ fn listing_pass(
         settings,
         &cfg.state,
         cfg.store_wait,
+        schedule,
         None,
     )
 }
@@ -502,8 +508,8 @@ fn settings_of(cfg: &Resolved, args: &RunArgs) -> Settings {
     s
 }
 
-/// A declared feed's daemon task: a listing pass every `--interval-secs`, with the feed's own
-/// login made afresh for each pass.
+/// A declared feed's daemon task: a pass every `--interval-secs` (prediction, listing
+/// nightly), with the feed's own login made afresh for each pass.
 fn feed_loop(
     cfg: &Resolved,
     args: &RunArgs,
@@ -522,6 +528,7 @@ fn feed_loop(
         Arc::new(SystemClock),
         settings.clone(),
         interval,
+        args.nightly_hour,
     )
 }
 

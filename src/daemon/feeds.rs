@@ -1,4 +1,5 @@
-//! A declared feed as a daemon task (`listing`): a pass at start, then one every interval,
+//! A declared feed as a daemon task (`listing`): a pass at start, then one every interval
+//! (each predicts or lists, as `listing::run` decides),
 //! each on a blocking thread so a slow source never holds up the other flows. The feed's
 //! source is made afresh for each pass (a dropped sFTP or SMB session is a new login next
 //! time, not a dead task). On shutdown the pass in flight finishes its batch, records it, and
@@ -35,6 +36,8 @@ pub struct FeedLoop {
     clock: Arc<dyn Clock>,
     settings: Settings,
     interval: Duration,
+    /// The local hour after which the nightly listing is due.
+    nightly_hour: u32,
     stop: AtomicBool,
     beater: Beater,
 }
@@ -49,6 +52,7 @@ impl FeedLoop {
         clock: Arc<dyn Clock>,
         settings: Settings,
         interval: Duration,
+        nightly_hour: u32,
     ) -> Self {
         let beater = Beater::new(feed.name.clone(), interval);
         FeedLoop {
@@ -59,6 +63,7 @@ impl FeedLoop {
             clock,
             settings,
             interval,
+            nightly_hour,
             stop: AtomicBool::new(false),
             beater,
         }
@@ -116,6 +121,10 @@ impl FeedLoop {
                 &self.settings,
                 &self.state,
                 STORE_WAIT,
+                crate::listing::Schedule {
+                    nightly_hour: self.nightly_hour,
+                    always: false,
+                },
                 Some(&self.stop),
             )
         });

@@ -7,4 +7,5 @@
 pub mod plan;
 pub mod predict;
 pub mod reconcile;
+pub mod slots;
 pub mod sweep;
