@@ -108,6 +108,93 @@ fn config_check_names_the_feed_and_what_to_fix() {
     assert!(stderr.contains("{mm}"), "names the typo: {stderr}");
 }
 
+/// `audit` checks a declared feed's files against the feed's own source, and `--repair`
+/// re-copies from it what is missing or corrupt in Bronze, as for the share's; a file whose
+/// source changed since it was ingested is reported and never spread into Bronze. The feed is
+/// alone in the config file: no share is needed.
+#[test]
+fn audit_repairs_a_feeds_bronze_files_from_the_feeds_source() {
+    let rig = Rig::new();
+    write_feed_config(
+        &rig,
+        "name = \"meter\"\nsource = \"meters\"\n\
+         pattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\ncadence = \"5m\"\n\
+         streams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n",
+    );
+    let meters = rig.dir.path().join("meters");
+    fs::create_dir(&meters).unwrap();
+    let slots = ["1000", "1005", "1010"];
+    for hhmm in slots {
+        let name = format!("meter_A1_20230818T{hhmm}.csv");
+        fs::write(meters.join(name), format!("t,kwh\n{hhmm},1\n")).unwrap();
+    }
+    let out = with_config(&rig, &["run", "--once", "--min-age-secs", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let bronze = rig.dir.path().join("storage/bronze/meter-a1/2023/08/18/10");
+    let at = |hhmm: &str| bronze.join(format!("meter_A1_20230818T{hhmm}.csv"));
+    fs::remove_file(at("1000")).unwrap();
+    fs::write(at("1005"), "t,kwh\n10:05,999\n").unwrap();
+    fs::write(
+        meters.join("meter_A1_20230818T1010.csv"),
+        "t,kwh\nrewritten\n",
+    )
+    .unwrap();
+
+    let audit = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["audit", "--json"];
+        args.extend_from_slice(extra);
+        let out = with_config(&rig, &args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        serde_json::from_str(stdout.trim()).unwrap()
+    };
+    let findings = |report: &serde_json::Value| -> Vec<(String, String, bool)> {
+        let mut v: Vec<_> = (report["problems"].as_array().unwrap().iter())
+            .map(|p| {
+                let file = p["file"].as_str().unwrap().to_owned();
+                let finding = p["finding"].as_str().unwrap().to_owned();
+                (file, finding, p["repaired"].as_bool().unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let found = findings(&audit(&[]));
+    let expected = |repaired: bool| {
+        vec![
+            (
+                "meter_A1_20230818T1000.csv".to_string(),
+                "missing-in-bronze".to_string(),
+                repaired,
+            ),
+            (
+                "meter_A1_20230818T1005.csv".to_string(),
+                "bronze-corrupt".to_string(),
+                repaired,
+            ),
+            (
+                "meter_A1_20230818T1010.csv".to_string(),
+                "source-changed".to_string(),
+                false,
+            ),
+        ]
+    };
+    assert_eq!(
+        found,
+        expected(false),
+        "each read against the feed's source"
+    );
+
+    assert_eq!(findings(&audit(&["--repair"])), expected(true));
+    assert_eq!(fs::read_to_string(at("1000")).unwrap(), "t,kwh\n1000,1\n");
+    assert_eq!(fs::read_to_string(at("1005")).unwrap(), "t,kwh\n1005,1\n");
+    assert_eq!(
+        fs::read_to_string(at("1010")).unwrap(),
+        "t,kwh\n1010,1\n",
+        "a changed source is not spread into Bronze"
+    );
+}
+
 /// After its first pass lists the source, a declared feed predicts its next names: the next
 /// slots are looked up, no listing is made, the files after the newest are copied at once, and
 /// one that lands behind the newest waits for a listing (`--scan` here, the nightly one in

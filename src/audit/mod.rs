@@ -17,7 +17,7 @@ use crate::config::{Settings, StreamMap};
 use crate::context::Context;
 use crate::discover::plan::CopyJob;
 use crate::error::{Error, Result};
-use crate::identity::{hex_opt, ContentHash, FileKey, SourceId};
+use crate::identity::{hex_opt, ContentHash, FeedId, FileKey, SourceId};
 use crate::naming::{SensorName, WeatherName};
 use crate::parallel::parallel_map;
 use crate::record::Tally;
@@ -138,7 +138,13 @@ struct Target {
 pub struct Auditor<'a> {
     pub store_path: &'a Path,
     pub store_wait: Duration,
-    pub source: &'a Counted<dyn Source + 'a>,
+    /// The share, where sensor files are checked against and repaired from; `None` with
+    /// `--no-source`, or when the configuration has feeds but no share.
+    pub source: Option<&'a Counted<dyn Source + 'a>>,
+    /// The sources of the declared feeds the configuration runs, by their id in the store:
+    /// their files are checked against them and repaired from them as the share's are. A
+    /// feed without one here (`--no-source`, or not configured) is checked in Bronze only.
+    pub feed_sources: Vec<(FeedId, &'a Counted<dyn Source + 'a>)>,
     pub bronze: &'a dyn Bronze,
     pub streams: &'a StreamMap,
     pub clock: &'a dyn Clock,
@@ -303,8 +309,8 @@ impl Auditor<'_> {
             }
         };
         let mut source_hash = None;
-        if check_source && t.key.source == SourceId::Share {
-            match self.hash_source(&t.key) {
+        if let Some(source) = self.source_of(&t.key).filter(|_| check_source) {
+            match hash_source(source, &t.key) {
                 Ok(h) => {
                     if h != t.hash {
                         out.push(Finding::SourceChanged);
@@ -321,10 +327,17 @@ impl Auditor<'_> {
             .collect())
     }
 
-    fn hash_source(&self, key: &FileKey) -> seam::Result<ContentHash> {
-        let name = os_name(&key.name).ok_or(io::Error::from(io::ErrorKind::InvalidInput))?;
-        let (mut reader, _) = self.source.open(&name)?;
-        Ok(ContentHash::of_reader(&mut reader)?)
+    /// Where a recorded file came from and can be read again: the share for a sensor file,
+    /// its feed's source for a declared feed's; `None` for the weather (its sFTP server is not
+    /// audited) and a feed without a source here.
+    fn source_of(&self, key: &FileKey) -> Option<&Counted<dyn Source + '_>> {
+        match key.source {
+            SourceId::Share => self.source,
+            SourceId::Weather => None,
+            SourceId::Feed(id) => (self.feed_sources.iter())
+                .find(|(feed, _)| *feed == id)
+                .map(|(_, source)| *source),
+        }
     }
 
     /// Re-copies Bronze files that are missing or corrupt, or whose name holds a planted link
@@ -347,7 +360,7 @@ impl Auditor<'_> {
                 matches!(
                     p.kind,
                     Finding::MissingInBronze | Finding::BronzeCorrupt | Finding::LinkInBronze
-                ) && p.key.source == SourceId::Share
+                ) && self.source_of(&p.key).is_some()
                     && p.source_hash.is_some()
                     && !source_changed.contains(&p.key)
             })
@@ -401,14 +414,14 @@ impl Auditor<'_> {
                 rel: t.rel.clone(),
             })
             .collect();
-        if jobs.is_empty() {
+        let Some(source) = self.source.filter(|_| !jobs.is_empty()) else {
             return Ok(());
-        }
+        };
         let _writing = WriteLock::acquire(self.store_path)?;
         let store = Store::open_existing(self.store_path, self.store_wait)?;
         let mut settings = Settings::new(self.streams.clone());
         settings.copy_threads = threads;
-        let ctx = Context::new(&store, self.source, self.bronze, self.clock, &settings);
+        let ctx = Context::new(&store, source, self.bronze, self.clock, &settings);
         crate::copy::settle_interrupted(&store, self.bronze, self.clock)?;
         crate::copy::copy_all(&ctx, &jobs, &mut Tally::default())?;
         for p in problems.iter_mut().filter(|p| changed.contains(&p.key)) {
@@ -423,12 +436,15 @@ impl Auditor<'_> {
         let Some(name) = os_name(&t.key.name) else {
             return Ok(None);
         };
+        let Some(source) = self.source_of(&t.key) else {
+            return Ok(None);
+        };
         let io_err = |e: seam::SeamError| Error::io(format!("repairing {}", t.rel), e);
-        let (mut reader, before) = self.source.open(&name).map_err(io_err)?;
+        let (mut reader, before) = source.open(&name).map_err(io_err)?;
         let outcome =
             match self
                 .bronze
-                .stage(&mut reader, before, &mut || self.source.stat(&name), &t.rel)
+                .stage(&mut reader, before, &mut || source.stat(&name), &t.rel)
             {
                 Ok(outcome) => outcome,
                 Err(e) if e.kind() == Kind::Link => {
@@ -550,6 +566,13 @@ fn count(s: &mut AuditSummary, problems: &[Problem]) -> u64 {
     links
 }
 
+/// The blake3 of a file's bytes on its source now.
+fn hash_source(source: &Counted<dyn Source + '_>, key: &FileKey) -> seam::Result<ContentHash> {
+    let name = os_name(&key.name).ok_or(io::Error::from(io::ErrorKind::InvalidInput))?;
+    let (mut reader, _) = source.open(&name)?;
+    Ok(ContentHash::of_reader(&mut reader)?)
+}
+
 /// What to check of an indexed file, if it is ingested and selected.
 fn target_of(
     key: &FileKey,
@@ -592,7 +615,8 @@ fn selected(key: &FileKey, opts: &AuditOptions, streams: &StreamMap) -> bool {
             ),
             Err(_) => return opts.since.is_none() && opts.stream.is_none(),
         },
-        // Declared feeds are not run yet (`feed`): selected only when nothing is narrowed.
+        // A declared feed's file: `--since` and `--stream` read the seed's names only yet, so
+        // it is selected when nothing is narrowed.
         SourceId::Feed(_) => return opts.since.is_none() && opts.stream.is_none(),
     };
     opts.since.is_none_or(|t| at >= t)

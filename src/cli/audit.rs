@@ -7,7 +7,9 @@ use crate::audit::{AuditOptions, AuditReport, Auditor};
 use crate::bronze::OutageLatch;
 use crate::clock::SystemClock;
 use crate::error::{Error, Result};
-use crate::source::{Counted, DirSource, Source};
+use crate::identity::FeedId;
+use crate::source::{Counted, Source};
+use crate::store::Store;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{self, IsTerminal};
@@ -42,6 +44,7 @@ pub struct AuditArgs {
 
 pub fn run(cfg: &Resolved, args: &AuditArgs) -> Result<ExitCode> {
     let source = share(cfg, args)?;
+    let feeds = feed_sources(cfg, args)?;
     let bronze = OutageLatch::new(cfg.bronze()?);
     let opts = AuditOptions {
         since: args
@@ -58,7 +61,10 @@ pub fn run(cfg: &Resolved, args: &AuditArgs) -> Result<ExitCode> {
     let auditor = Auditor {
         store_path: &cfg.state,
         store_wait: cfg.store_wait,
-        source: &*source,
+        source: source.as_deref().map(|s| s as &Counted<dyn Source>),
+        feed_sources: (feeds.iter())
+            .map(|(id, s)| (*id, &**s as &Counted<dyn Source>))
+            .collect(),
         bronze: &bronze,
         streams: &cfg.streams,
         clock: &SystemClock,
@@ -86,20 +92,62 @@ pub fn run(cfg: &Resolved, args: &AuditArgs) -> Result<ExitCode> {
     })
 }
 
-fn share(cfg: &Resolved, args: &AuditArgs) -> Result<Box<Counted<dyn Source + Send>>> {
+/// The share, reached; `None` with `--no-source`, or when the configuration runs feeds and no
+/// share (sensor files then are checked in Bronze only).
+fn share(cfg: &Resolved, args: &AuditArgs) -> Result<Option<SourceBox>> {
     if args.no_source {
-        // Never read: a placeholder for the paths the report names.
-        let path = cfg.smb_path.clone().unwrap_or_default();
-        return Ok(Box::new(Counted::new(DirSource::new(path))));
+        return Ok(None);
     }
-    let source = cfg
-        .share()?
-        .ok_or_else(|| Error::Config("audit needs --smb-path (or --no-source)".into()))?;
+    let source = match cfg.share()? {
+        Some(source) => source,
+        None if !cfg.listed_feeds.is_empty() => return Ok(None),
+        None => {
+            return Err(Error::Config(
+                "audit needs --smb-path (or --no-source)".into(),
+            ))
+        }
+    };
     source.check().map_err(|e| {
         let hint = io::Error::new(e.io().kind(), format!("{e} (or audit with --no-source)"));
         Error::unreachable(source.describe(), hint)
     })?;
-    Ok(source)
+    Ok(Some(source))
+}
+
+/// A source reached for the audit.
+type SourceBox = Box<Counted<dyn Source + Send>>;
+
+/// The source of each feed the configuration runs by prediction and listing (`listing`)
+/// that the store has declared, reached with the feed's own login; none with `--no-source`. A
+/// feed's source that cannot be reached fails the audit as the share does, naming the feed.
+fn feed_sources(cfg: &Resolved, args: &AuditArgs) -> Result<Vec<(FeedId, SourceBox)>> {
+    if args.no_source || cfg.listed_feeds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(store) = Store::open_read_only(&cfg.state) else {
+        return Ok(Vec::new());
+    };
+    let feeds = store.read_feeds()?;
+    let mut out = Vec::new();
+    for declared in &cfg.listed_feeds {
+        let feed = &declared.feed;
+        let Some(id) = feeds.check(&feed.name, &feed.pattern)? else {
+            continue;
+        };
+        let of_feed = |e: Error| Error::Feed {
+            feed: feed.name.clone(),
+            source: Box::new(e),
+        };
+        let source = cfg
+            .feed_source(declared)
+            .map_err(|e| of_feed(Error::Config(e)))?;
+        source.check().map_err(|e| {
+            let hint = io::Error::new(e.io().kind(), format!("{e} (or audit with --no-source)"));
+            of_feed(Error::unreachable(source.describe(), hint))
+        })?;
+        out.push((id, source));
+    }
+    Ok(out)
 }
 
 /// A bar on a terminal; nothing when stderr is piped or redirected.

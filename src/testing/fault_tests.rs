@@ -423,7 +423,8 @@ impl World {
         let auditor = Auditor {
             store_path: &self.store_path(),
             store_wait: StdDuration::ZERO,
-            source: &self.source,
+            source: Some(&self.source),
+            feed_sources: Vec::new(),
             bronze: self.bronze.as_dyn(),
             streams: &self.settings.streams,
             clock: &self.clock,
