@@ -60,6 +60,13 @@ impl Zone {
         !self.instants(naive).is_empty()
     }
 
+    /// Whether the local clock shows any minute of the `minutes` long slot starting at `slot`:
+    /// a slot of a spring-forward hour shows none (no file can be named by it).
+    pub fn shows(self, slot: NaiveDateTime, minutes: u32) -> bool {
+        self.exists(slot)
+            || (1..i64::from(minutes)).any(|m| self.exists(slot + Duration::minutes(m)))
+    }
+
     /// Whether the local clock reads `naive` twice (the autumn repeated hour).
     pub fn is_repeated(self, naive: NaiveDateTime) -> bool {
         self.instants(naive).len() > 1

@@ -58,7 +58,8 @@ pub struct Schedule {
 /// the others predict the next names slot by slot ([`SlotWalk`]) and look up the pending
 /// files again. Either way the source is read before any lock is taken, and what it gave is
 /// first diffed on a store opened read-only: a pass that finds nothing new writes nothing (no
-/// event, no write lock), so an idle feed costs a lookup per stream and a few reads. Otherwise,
+/// event, no write lock), so an idle feed costs a lookup per caught-up stream (`gap_minutes` + 2
+/// per silent one), one per pending file, and a few reads. Otherwise,
 /// under the write lock, the feed is declared in the store (its id given on its first pass)
 /// and the pass copies with the feed's whole-file check, the store opened for each use
 /// (`StoreAccess::PerUse`) so copies from a slow source never hold it.
@@ -90,6 +91,12 @@ pub fn run(
         Some(store) => store.read_feeds()?.check(&feed.name, &feed.pattern)?,
         None => None,
     };
+    // A listing started before the nightly hour does not count for the night after it.
+    let listed_at = clock.now_utc().timestamp_millis();
+    if declared.is_none() {
+        // A marker left by a store since deleted is not this store's listing.
+        let _ = std::fs::remove_file(listed_marker(state, &feed.name));
+    }
     let found = match (&read_only, declared) {
         (Some(store), Some(id)) => {
             predict(feed, id, source, store, clock, &settings, state, schedule)?
@@ -100,13 +107,14 @@ pub fn run(
         Some(found) => (PassMode::Prediction, found),
         None => (PassMode::Listing, list(source)?),
     };
-    let listed_at = clock.now_utc().timestamp_millis();
+    // An empty listing (an unmounted share's mount point lists empty) is not a night's listing.
+    let listed = mode == PassMode::Listing && !entries.is_empty();
     if let (Some(store), Some(id)) = (&read_only, declared) {
         // An interrupted publish is settled by the write path, even with nothing new found.
         if store.publishing().is_ok_and(|p| p.is_empty()) {
             let index = store.records_of(SourceId::Feed(id))?;
             if plan(feed, id, entries.clone(), &index, horizon).is_empty() {
-                if mode == PassMode::Listing {
+                if listed {
                     mark_listed(state, &feed.name, listed_at);
                 }
                 let idle = Tally::default();
@@ -127,7 +135,7 @@ pub fn run(
     ctx.stop = stop;
     ctx.ship_as_it_goes = true;
     let (report, complete) = pass(&ctx, feed, id, (mode, entries), horizon, start)?;
-    if complete && mode == PassMode::Listing {
+    if complete && listed {
         mark_listed(state, &feed.name, listed_at);
     }
     Ok(report)
@@ -168,7 +176,6 @@ fn predict(
         source,
         zone,
         now,
-        skew: chrono::Duration::minutes(settings.future_skew_minutes),
         gap_slots: settings.gap_minutes,
         horizon: now + settings.future_tolerance,
     };
@@ -189,6 +196,10 @@ fn predict(
         let Some(name) = os_name(&key.name) else {
             continue;
         };
+        // Still dated past the horizon: not looked up (it waits as `in-future`).
+        if (feed.pattern.parse_name_bytes(&key.name)).is_ok_and(|p| p.slot > walk.horizon) {
+            continue;
+        }
         // A pending file gone from the source stays pending: nothing is concluded from a
         // name missing (the listing flow's rule); the nightly listing sees it again.
         if let Some(meta) = source.stat(&name).map_err(unreachable)? {

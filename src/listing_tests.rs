@@ -194,3 +194,90 @@ proptest! {
         prop_assert_eq!(job.rel, format!("meter-a1/{}/{name}", slot.format("%Y/%m/%d/%H")));
     }
 }
+
+/// `run`'s choice between a listing and prediction, at a manual clock: the first pass lists
+/// (and marks the feed listed), the next ones predict (lookups, no listing), a pass after the
+/// nightly hour lists again, and so does one when the marker is gone. An empty listing is not
+/// marked (an unmounted share's mount point lists empty), nor is a marker from a store since
+/// deleted taken for this store's listing.
+#[test]
+fn a_pass_lists_first_nightly_and_when_unmarked_and_predicts_otherwise() {
+    use crate::bronze::LocalBronze;
+    use crate::testing::{ManualClock, MemorySource};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.redb");
+    let bronze = LocalBronze::new(dir.path().join("bronze"));
+    // 2023-08-18 10:12 UTC, the nightly hour 0 of the clock's zone (UTC).
+    let clock = ManualClock::at_local(at(10, 12));
+    let mut settings = Settings::new(Default::default());
+    settings.min_age = chrono::Duration::zero();
+    let feed = meter();
+    let counted = Counted::new(MemorySource::default());
+    let source: &Counted<dyn Source> = &counted;
+    let schedule = Schedule {
+        nightly_hour: 0,
+        always: false,
+    };
+    let pass = || {
+        let report = run(
+            &feed,
+            source,
+            &bronze,
+            &clock,
+            &settings,
+            &state,
+            Duration::ZERO,
+            schedule,
+            None,
+        )
+        .unwrap();
+        (report.mode, report.work.listings, report.tally.copied)
+    };
+    let marker = listed_marker(&state, "meter");
+
+    assert_eq!(pass(), ("listing", 1, 0), "the first pass lists");
+    assert!(
+        !marker.exists(),
+        "an empty listing is not a night's listing"
+    );
+    let put = |t: NaiveDateTime| {
+        let name = format!("meter_A1_{}.csv", t.format("%Y%m%dT%H%M"));
+        counted.inner().put(&name, b"t,kwh\n1,2\n", 1);
+    };
+    put(at(10, 0));
+    assert_eq!(
+        pass(),
+        ("listing", 1, 1),
+        "still no listing marked: it lists"
+    );
+    assert!(marker.exists());
+    put(at(10, 5));
+    put(at(10, 10));
+    assert_eq!(pass(), ("prediction", 0, 2));
+    assert_eq!(pass(), ("prediction", 0, 0), "idle");
+
+    clock.advance(chrono::Duration::hours(14)); // 00:12 the next day: past the nightly hour
+    assert_eq!(pass(), ("listing", 1, 0), "the nightly listing");
+    assert_eq!(pass(), ("prediction", 0, 0), "done for the night");
+    std::fs::remove_file(&marker).unwrap();
+    assert_eq!(pass(), ("listing", 1, 0), "no marker: listed again");
+
+    // A new store beside an old marker (and a source that lists empty for now): its first
+    // pass lists, and the old store's marker is not left to stand for this store's listing.
+    std::fs::remove_file(&state).unwrap();
+    assert!(marker.exists());
+    for t in [at(10, 0), at(10, 5), at(10, 10)] {
+        counted
+            .inner()
+            .remove(&format!("meter_A1_{}.csv", t.format("%Y%m%dT%H%M")));
+    }
+    assert_eq!(pass(), ("listing", 1, 0), "a new store's first pass lists");
+    assert!(!marker.exists(), "the old store's marker is gone");
+}
+
+fn at(h: u32, mi: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2023, 8, 18)
+        .unwrap()
+        .and_hms_opt(h, mi, 0)
+        .unwrap()
+}

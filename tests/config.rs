@@ -214,8 +214,11 @@ fn a_declared_feed_predicts_its_next_names_after_its_first_listing() {
         let name = format!("meter_A1_20230818T{hhmm}.csv");
         fs::write(meters.join(name), format!("t,kwh\n{hhmm},1\n")).unwrap();
     };
+    // No nightly listing between the runs, whatever the time of day.
+    let nightly = crate::util::nightly_hour_far_from_now();
     let run = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec!["run", "--once", "--min-age-secs", "0", "--json"];
+        args.extend_from_slice(&["--nightly-hour", &nightly]);
         args.extend_from_slice(extra);
         let out = with_config(&rig, &args);
         let (stdout, stderr) = text(&out);

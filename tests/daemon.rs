@@ -264,6 +264,8 @@ fn a_declared_feed_runs_in_the_daemon() {
         .env("HOME", dir.path())
         .args(["--config", "ingest.toml", "run", "--interval-secs", "1"])
         .args(["--min-age-secs", "0"])
+        // No nightly listing while it runs, whatever the time of day.
+        .args(["--nightly-hour", &crate::util::nightly_hour_far_from_now()])
         .env("RUST_LOG", "info,ingest::daemon::report=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::from(fs::File::create(&log_path).unwrap()));
@@ -296,7 +298,20 @@ fn a_declared_feed_runs_in_the_daemon() {
     assert_eq!(event_count(dir.path()), events, "idle passes write nothing");
     sigterm(&child.0);
     assert_eq!(exit_code_within(&mut child.0, 30), Some(0), "{}", log());
-    assert!(log().contains("feed pass"), "{}", log());
+    let by_prediction = |l: &&str| l.contains("mode=\"prediction\"");
+    assert!(
+        (log().lines())
+            .any(|l| l.contains("feed pass") && l.contains("copied=1") && by_prediction(&l)),
+        "10:05 was found by prediction: {}",
+        log()
+    );
+    assert!(
+        (log().lines())
+            .filter(|l| l.contains("idle feed pass"))
+            .all(|l| by_prediction(&l)),
+        "the passes after the first list nothing: {}",
+        log()
+    );
 }
 
 /// The number of events in the store of the config file in `dir` (`status --json`, which

@@ -51,6 +51,13 @@ pub const INGEST_VARS: [&str; 27] = [
     "AWS_PROFILE",
 ];
 
+/// A `--nightly-hour` twelve hours from the machine's local clock: a test whose passes must
+/// not meet a nightly listing or reconcile stays clear of one, whatever the time it runs at.
+pub fn nightly_hour_far_from_now() -> String {
+    use chrono::Timelike;
+    ((chrono::Local::now().hour() + 12) % 24).to_string()
+}
+
 /// Every environment variable ingest reads: the flags' (from the command line's own
 /// definition, so a new option is never missed) and [`INGEST_VARS`].
 pub fn ingest_vars() -> Vec<String> {

@@ -392,8 +392,8 @@ fn run_once(
     }
 }
 
-/// One pass of a feed the seed's flows do not run, by listing its source (`listing`), with
-/// the feed's own login.
+/// One pass of a feed the seed's flows do not run (`listing`: prediction, or a listing of its
+/// source), with the feed's own login.
 fn listing_pass(
     cfg: &Resolved,
     declared: &crate::feed::table::Declared,

@@ -6,7 +6,7 @@
 //! - [`sensors`]: the sensor flow's schedule (prediction every interval, reconcile nightly or
 //!   when needed), health and backoff, and the downstream hook;
 //! - [`weather`]: the weather flow's schedule;
-//! - [`feeds`]: each declared feed's schedule (a listing pass every interval);
+//! - [`feeds`]: each declared feed's schedule (a pass every interval, predicting or listing);
 //! - [`report`]: the one place every flow reports each pass to (the log and the metrics);
 //! - [`endpoint`]: `/metrics`, `/healthz`, `/readyz` and the status page (`/`, `/day/…`)
 //!   over HTTP (`run --metrics-addr`);
@@ -38,7 +38,7 @@ use std::sync::Arc;
 pub struct Flows {
     pub sensors: Option<Arc<SensorLoop>>,
     pub weather: Option<Arc<WeatherLoop>>,
-    /// The config file's feeds of other shapes than the seed's, run by listing.
+    /// The config file's feeds of other shapes than the seed's (`listing`).
     pub feeds: Vec<Arc<FeedLoop>>,
     /// What the flows report to, served over HTTP when an address is given.
     pub metrics: Arc<Metrics>,

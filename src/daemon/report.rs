@@ -69,6 +69,7 @@ pub fn feed_pass(feed: &str, outcome: &Result<PassReport>) {
             let t = &r.tally;
             tracing::info!(
                 feed,
+                mode = r.mode,
                 copied = t.copied,
                 skipped = t.skipped,
                 failed = t.failed,
@@ -78,7 +79,10 @@ pub fn feed_pass(feed: &str, outcome: &Result<PassReport>) {
                 "feed pass"
             )
         }
-        Ok(r) => tracing::debug!(feed, listed = r.listed, ms = r.millis, "idle feed pass"),
+        Ok(r) => {
+            let (mode, listed, ms) = (r.mode, r.listed, r.millis);
+            tracing::debug!(feed, mode, listed, ms, "idle feed pass")
+        }
         Err(e) => tracing::warn!(feed, "feed pass failed: {e}"),
     }
 }

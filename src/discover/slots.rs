@@ -8,10 +8,15 @@
 //! minutes the zone's clock shows (a spring-forward hour) is not looked up, and counts neither
 //! as a hit nor as a miss; the autumn hour's names are its naive times, read once.
 //!
+//! A stream whose newest slot is ahead of the clock (a writer's clock ahead, a forecast named
+//! by the day it forecasts) is walked on from there: a miss past the clock ends the walk, a
+//! hit goes on, up to the horizon (the clock plus the future tolerance), so such a stream
+//! costs one lookup a pass too.
+//!
 //! What prediction cannot follow is said, never guessed: a stream without a file yet (or one
-//! whose newest slot is past the clock), and a stream alive near the clock beyond a gap longer
-//! than the limit (the files in between are found only by a listing, which the caller then
-//! makes: `listing`).
+//! whose newest slot is past the horizon), and a stream alive near the clock beyond a gap
+//! longer than the limit (the files in between are found only by a listing, which the caller
+//! then makes: `listing`).
 
 use super::predict::LOOKUPS_IN_FLIGHT;
 use crate::clock::Zone;
@@ -32,7 +37,7 @@ pub struct Walked {
     /// Names found, with what their lookup said, to act on; each once, in the order found.
     pub found: Vec<Listed>,
     /// Streams (their `{stream}` value, or the alias of a feed without one) prediction cannot
-    /// follow: no file yet, or the newest one dated past the wall clock.
+    /// follow: no file yet, or the newest one dated past the horizon.
     pub behind: Vec<String>,
     /// A stream has files near the wall clock beyond a gap of `gap_slots` misses: what came
     /// in between is found by a listing.
@@ -47,12 +52,10 @@ pub struct SlotWalk<'a, S: Source + ?Sized> {
     pub zone: Zone,
     /// The wall clock in that zone, naive, truncated to the minute.
     pub now: NaiveDateTime,
-    /// How far past the wall clock a lookup may still be made (a writer's clock ahead).
-    pub skew: Duration,
     /// Misses in a row that end a stream's walk.
     pub gap_slots: u32,
     /// The latest slot a name may carry to be copied (the clock plus the future tolerance):
-    /// a stream whose newest slot is past it is behind.
+    /// no lookup is made past it, and a stream whose newest slot is past it is behind.
     pub horizon: NaiveDateTime,
 }
 
@@ -91,7 +94,7 @@ impl<S: Source + ?Sized> SlotWalk<'_, S> {
         out: &mut Walked,
     ) -> Result<(), SeamError> {
         let now_slot = self.cadence().slot_of(self.now);
-        let limit = self.now + self.skew;
+        let limit = self.horizon;
         let gap = self.gap_slots.max(1);
         let (mut misses, mut window) = (0, 1);
         let mut slot = self.shown(self.cadence().next(newest));
@@ -122,15 +125,22 @@ impl<S: Source + ?Sized> SlotWalk<'_, S> {
         Ok(())
     }
 
-    /// Whether the stream has a file at the wall clock's slot or the one before (then the
-    /// stream is alive, and a listing finds what came in between).
+    /// Whether the stream has a file at the wall clock's slot or the one before it that the
+    /// zone shows (then the stream is alive, and a listing finds what came in between).
     fn alive(
         &self,
         stream: Option<&str>,
         now_slot: NaiveDateTime,
         out: &mut Walked,
     ) -> Result<bool, SeamError> {
-        let before = self.cadence().slot_of(now_slot - Duration::minutes(1));
+        let mut before = self.cadence().slot_of(now_slot - Duration::minutes(1));
+        // A zone skips at most a few hours: a day of slots is always enough.
+        for _ in 0..=1440 {
+            if self.is_shown(before) {
+                break;
+            }
+            before = self.cadence().slot_of(before - Duration::minutes(1));
+        }
         let hits = self.probe_all(stream, &[before, now_slot], out)?;
         Ok(hits.into_iter().any(|hit| hit))
     }
@@ -149,9 +159,7 @@ impl<S: Source + ?Sized> SlotWalk<'_, S> {
 
     /// Whether the zone's clock shows any minute of `slot` (a spring-forward hour shows none).
     fn is_shown(&self, slot: NaiveDateTime) -> bool {
-        let minutes = i64::from(self.cadence().minutes());
-        self.zone.exists(slot)
-            || (1..minutes).any(|m| self.zone.exists(slot + Duration::minutes(m)))
+        self.zone.shows(slot, self.cadence().minutes())
     }
 
     /// The slots to look up together next, from `slot`: up to `window` of them, none past the

@@ -79,7 +79,6 @@ fn walk_in(
         source,
         zone,
         now,
-        skew: Duration::minutes(1),
         gap_slots: 3,
         horizon: now + Duration::minutes(1),
     };
@@ -124,7 +123,7 @@ fn a_backlog_is_found_slot_by_slot_up_to_the_clock() {
     let w = walk(&feed, &source, at(18, 10, 32), &newest);
     assert_eq!(found(&w), backlog);
     assert!(w.behind.is_empty() && !w.past_gap);
-    // A1: 10:10..10:30 found, 10:35 is past the clock plus skew; B2: 10:35 likewise, none.
+    // A1: 10:10..10:30 found, 10:35 is past the horizon; B2: 10:35 likewise, none.
     assert_eq!(source.work().lookups, 5);
 }
 
@@ -165,7 +164,6 @@ fn a_daily_feed_with_a_missing_day_is_past_a_gap() {
         source: &source,
         zone: Zone::Named(chrono_tz::UTC),
         now: at(20, 9, 0),
-        skew: Duration::minutes(1),
         gap_slots: 1,
         horizon: at(20, 9, 1),
     };
@@ -201,13 +199,63 @@ fn the_spring_forward_hour_is_not_looked_up() {
     assert_eq!(source.work().lookups, 2);
 }
 
-/// A newest slot past the clock (the clock stepped back, or a writer's clock ran ahead)
-/// cannot be walked from: the stream is said behind.
+/// A newest slot past the horizon (a name dated far ahead was copied before the clock stepped
+/// back) cannot be walked from: the stream is said behind.
 #[test]
-fn a_newest_slot_past_the_clock_is_behind() {
+fn a_newest_slot_past_the_horizon_is_behind() {
     let feed = meter();
     let source = Counted::new(MemorySource::default());
     let newest = rows(&[("meter/A1", at(18, 12, 0)), ("meter/B2", at(18, 10, 0))]);
     let w = walk(&feed, &source, at(18, 10, 2), &newest);
     assert_eq!(w.behind, vec!["A1".to_string()]);
+}
+
+/// A stream whose writer's clock runs ahead (its newest slot past the wall clock, within the
+/// horizon) is walked on from its newest slot: its next file is found, and the miss after it
+/// ends the walk. Not behind, so no listing is asked for.
+#[test]
+fn a_stream_ahead_of_the_clock_is_walked_on_up_to_the_horizon() {
+    let feed = meter();
+    let source = Counted::new(MemorySource::default());
+    source.inner().put(&name("A1", at(18, 12, 5)), b"x\n", 1);
+    let newest = rows(&[("meter/A1", at(18, 12, 0)), ("meter/B2", at(18, 10, 0))]);
+    let walk = SlotWalk {
+        feed: &feed,
+        source: &source,
+        zone: Zone::Named(chrono_tz::UTC),
+        now: at(18, 10, 2),
+        gap_slots: 3,
+        horizon: at(19, 10, 2),
+    };
+    let w = walk.walk(&newest).unwrap();
+    assert!(w.behind.is_empty(), "{:?}", w.behind);
+    assert_eq!(found(&w), vec![name("A1", at(18, 12, 5))]);
+    // A1: 12:05 found, 12:10 missed past the clock; B2: 10:05 missed past the clock.
+    assert_eq!(source.work().lookups, 3);
+}
+
+/// After a gap, the stream's liveness is read at the clock's slot and the slot before it that
+/// the zone shows: at 03:10 on Zurich's spring-forward day that is 01:00, not the 02:00 that
+/// never was.
+#[test]
+fn liveness_after_a_gap_skips_the_spring_forward_hour() {
+    let feed = feed(
+        "h_{YYYY}{MM}{DD}{HH}.csv",
+        "1h",
+        Streams::Single("hourly".into()),
+    );
+    let source = Counted::new(MemorySource::default());
+    source.inner().put("h_2024033101.csv", b"x\n", 1);
+    let zurich = Zone::Named(chrono_tz::Europe::Zurich);
+    let w = walk_in(
+        &feed,
+        &source,
+        at(31, 3, 10),
+        &rows(&[("meter/", at(30, 20, 0))]),
+        zurich,
+    );
+    assert!(
+        w.past_gap,
+        "01:00 has a file: the stream lives beyond its gap"
+    );
 }
