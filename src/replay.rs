@@ -8,12 +8,14 @@
 
 use crate::bronze::layout::sensor_rel;
 use crate::bronze::Bronze;
+use crate::clock::Zone;
 use crate::config::StreamMap;
 use crate::context::Context;
 use crate::copy::copy_all;
 use crate::discover::plan::{source_changed, CopyJob};
 use crate::error::{Error, Result};
-use crate::identity::{FileKey, SourceId};
+use crate::feed::{Feed, Streams};
+use crate::identity::{FeedId, FileKey, SourceId};
 use crate::naming::{next_minute, SensorName};
 use crate::record::{summary_of, PassReport, Tally};
 use crate::source::{Counted, EntryKind, Source};
@@ -62,7 +64,7 @@ pub struct Lost {
 pub struct ReplayPlan {
     pub copy: Vec<Step>,
     pub unrecoverable: Vec<Lost>,
-    /// Expected minutes × streams looked at.
+    /// Expected minutes × streams looked at (a declared feed's: its slots × streams).
     pub minutes_checked: u64,
 }
 
@@ -109,6 +111,44 @@ impl Known {
             // Only the window's records are decoded whole.
             if (since..=until).contains(&name.minute) {
                 known.records.insert(name.to_string(), record()?);
+            }
+            Ok(())
+        })?;
+        Ok(known)
+    }
+
+    /// [`Known::read`] for the declared feed `feed` (its id `id`): the first slot ingested of
+    /// each of its streams (by `{stream}` value, or its alias without one) and the records of
+    /// its files whose slot is in `[since, until]`.
+    pub fn read_feed(
+        store: &Store,
+        feed: &Feed,
+        id: FeedId,
+        since: NaiveDateTime,
+        until: NaiveDateTime,
+    ) -> Result<Known> {
+        let mut known = Known::default();
+        let single = match &feed.streams {
+            Streams::Single(alias) => Some(alias.clone()),
+            Streams::Named(_) => None,
+        };
+        store.for_each_file_state(|key, state, record| {
+            if key.source != SourceId::Feed(id) {
+                return Ok(());
+            }
+            let Ok(parsed) = feed.pattern.parse_name_bytes(&key.name) else {
+                return Ok(());
+            };
+            let Some(stream) = parsed.stream.or_else(|| single.clone()) else {
+                return Ok(());
+            };
+            if state.is_ingested() {
+                let first = known.first.entry(stream).or_insert(parsed.slot);
+                *first = (*first).min(parsed.slot);
+            }
+            if (since..=until).contains(&parsed.slot) {
+                let name = String::from_utf8_lossy(&key.name).into_owned();
+                known.records.insert(name, record()?);
             }
             Ok(())
         })?;
@@ -176,6 +216,20 @@ fn check_minute(
 ) -> Result<()> {
     let text = name.to_string();
     let key = FileKey::share(text.clone().into_bytes());
+    check_name(probe, known, key, text, || sensor_rel(alias, name), plan)
+}
+
+/// What to do about the expected file `text` (keyed `key`): copy it when it was never ingested
+/// or Bronze does not hold its recorded bytes (at its recorded place, else at `rel_of()`), or
+/// say it is lost when it is wrong in Bronze and gone from the source.
+fn check_name(
+    probe: &Probe,
+    known: &Known,
+    key: FileKey,
+    text: String,
+    rel_of: impl FnOnce() -> String,
+    plan: &mut ReplayPlan,
+) -> Result<()> {
     let record = known.records.get(&text);
     let os = OsString::from(&text);
     let meta = probe
@@ -194,9 +248,7 @@ fn check_minute(
         }
         None => ReplayReason::NotIngested,
     };
-    let rel = record
-        .and_then(|r| r.bronze.clone())
-        .unwrap_or_else(|| sensor_rel(alias, name));
+    let rel = record.and_then(|r| r.bronze.clone()).unwrap_or_else(rel_of);
     if on_share {
         let job = CopyJob {
             key,
@@ -215,6 +267,58 @@ fn check_minute(
         });
     }
     Ok(())
+}
+
+/// [`plan`] for the declared feed `feed` (its id `id`): every slot of each of its streams
+/// in `[since, until]` (the names' naive times; a slot the feed's `zone` does not show is not
+/// looked up), each stream's start bounded by [`Known::start_of`].
+#[allow(clippy::too_many_arguments)]
+pub fn plan_feed(
+    probe: &Probe,
+    known: &Known,
+    feed: &Feed,
+    id: FeedId,
+    zone: Zone,
+    since: NaiveDateTime,
+    until: NaiveDateTime,
+    progress: &dyn Fn(u64, u64),
+) -> Result<ReplayPlan> {
+    let cadence = feed.cadence();
+    let first_slot = |t: NaiveDateTime| match cadence.is_slot(t) {
+        true => t,
+        false => cadence.next(t),
+    };
+    let windows: Vec<(String, String, NaiveDateTime)> = (feed.streams.pairs().into_iter())
+        .map(|(stream, alias)| {
+            let start = first_slot(known.start_of(&stream, since, until));
+            (stream, alias, start)
+        })
+        .collect();
+    let slots = |start: NaiveDateTime| {
+        let minutes = (until - start).num_minutes() / i64::from(cadence.minutes()) + 1;
+        u64::try_from(minutes).unwrap_or(0)
+    };
+    let total: u64 = windows.iter().map(|(_, _, start)| slots(*start)).sum();
+    let mut plan = ReplayPlan::default();
+    let named = feed.pattern.has_stream();
+    for (stream, alias, start) in windows {
+        let mut slot = start;
+        while slot <= until {
+            if zone.shows(slot, cadence.minutes()) {
+                let text = feed.pattern.format(named.then_some(stream.as_str()), slot);
+                let key = FileKey {
+                    source: SourceId::Feed(id),
+                    name: text.clone().into_bytes(),
+                };
+                let rel_of = || feed.rel(&alias, slot, &text);
+                check_name(probe, known, key, text.clone(), rel_of, &mut plan)?;
+            }
+            plan.minutes_checked += 1;
+            progress(plan.minutes_checked, total);
+            slot = cadence.next(slot);
+        }
+    }
+    Ok(plan)
 }
 
 /// `None` when Bronze holds exactly the recorded bytes. A link on the way or at the file is

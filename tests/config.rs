@@ -195,6 +195,124 @@ fn audit_repairs_a_feeds_bronze_files_from_the_feeds_source() {
     );
 }
 
+/// `replay --feed` recovers a declared feed's window from the feed's own source: every slot of
+/// the window is looked up, a file never ingested (landed behind the newest slot) and files
+/// missing or different in Bronze are copied, and a file wrong in Bronze and gone from the
+/// source is reported lost (exit 1). `--dry-run` changes nothing.
+#[test]
+fn replay_recovers_a_feeds_window_from_the_feeds_source() {
+    let rig = Rig::new();
+    write_feed_config(
+        &rig,
+        "name = \"meter\"\nsource = \"meters\"\n\
+         pattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\ncadence = \"5m\"\n\
+         streams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n",
+    );
+    let meters = rig.dir.path().join("meters");
+    fs::create_dir(&meters).unwrap();
+    let source = |hhmm: &str| meters.join(format!("meter_A1_20230818T{hhmm}.csv"));
+    let body = |hhmm: &str| format!("t,kwh\n{hhmm},1\n");
+    // Written an hour ago: past the minimum age, which `replay` keeps at its default.
+    let write = |hhmm: &str| {
+        fs::write(source(hhmm), body(hhmm)).unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let f = fs::File::options().write(true).open(source(hhmm)).unwrap();
+        f.set_modified(hour_ago).unwrap();
+    };
+    for hhmm in ["1000", "1005", "1010", "1015"] {
+        write(hhmm);
+    }
+    let out = with_config(&rig, &["run", "--once", "--min-age-secs", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let bronze = rig.dir.path().join("storage/bronze/meter-a1/2023/08/18");
+    let at = |hh: &str, hhmm: &str| bronze.join(format!("{hh}/meter_A1_20230818T{hhmm}.csv"));
+    // The outage's damage: a late file behind the newest slot, a copy lost from Bronze, one
+    // overwritten there, and one lost from Bronze and the source both.
+    write("0955");
+    fs::remove_file(at("10", "1005")).unwrap();
+    fs::write(at("10", "1010"), "garbage").unwrap();
+    fs::remove_file(at("10", "1015")).unwrap();
+    fs::remove_file(source("1015")).unwrap();
+
+    let replay = |extra: &[&str]| -> (Option<i32>, serde_json::Value) {
+        let mut args = vec![
+            "replay",
+            "--feed",
+            "meter",
+            "--since",
+            "2023-08-18T09:50",
+            "--until",
+            "2023-08-18T10:20",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = with_config(&rig, &args);
+        let (stdout, stderr) = text(&out);
+        let report =
+            serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+        (out.status.code(), report)
+    };
+    let steps = |report: &serde_json::Value| -> Vec<(String, String)> {
+        (report["plan"]["copy"].as_array().unwrap().iter())
+            .map(|s| {
+                (
+                    s["file"].as_str().unwrap().into(),
+                    s["why"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let expected: Vec<(String, String)> = [
+        ("0955", "NotIngested"),
+        ("1005", "MissingInBronze"),
+        ("1010", "BronzeDiffers"),
+    ]
+    .iter()
+    .map(|(hhmm, why)| (format!("meter_A1_20230818T{hhmm}.csv"), why.to_string()))
+    .collect();
+
+    let (code, dry) = replay(&["--dry-run"]);
+    assert_eq!(code, Some(1), "a file is lost: {dry}");
+    assert_eq!(steps(&dry), expected, "{dry}");
+    assert_eq!(
+        dry["plan"]["minutes_checked"], 7,
+        "09:50 to 10:20, every 5 minutes"
+    );
+    assert_eq!(
+        dry["plan"]["unrecoverable"][0]["file"], "meter_A1_20230818T1015.csv",
+        "{dry}"
+    );
+    assert!(!at("10", "1005").exists(), "a dry run changes nothing");
+
+    let (code, done) = replay(&[]);
+    assert_eq!(code, Some(1), "{done}");
+    assert_eq!(done["result"]["copied"], 3, "{done}");
+    for (hh, hhmm) in [("09", "0955"), ("10", "1005"), ("10", "1010")] {
+        assert_eq!(
+            fs::read_to_string(at(hh, hhmm)).unwrap(),
+            body(hhmm),
+            "{hhmm}"
+        );
+    }
+    let (_, again) = replay(&["--dry-run"]);
+    assert_eq!(
+        steps(&again),
+        Vec::<(String, String)>::new(),
+        "all recovered: {again}"
+    );
+
+    let out = with_config(
+        &rig,
+        &["replay", "--feed", "metre", "--since", "2023-08-18"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("--feed metre: no such feed") && stderr.contains("meter"),
+        "names the typo and the feeds there are: {stderr}"
+    );
+}
+
 /// After its first pass lists the source, a declared feed predicts its next names: the next
 /// slots are looked up, no listing is made, the files after the newest are copied at once, and
 /// one that lands behind the newest waits for a listing (`--scan` here, the nightly one in

@@ -4,13 +4,14 @@
 use super::since::local_minute_arg;
 use super::{report, Resolved};
 use crate::bronze::{Bronze, OutageLatch};
+use crate::clock::Zone;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::naming::truncate_to_minute;
 use crate::record::PassReport;
-use crate::replay::{apply, plan, Known, Probe, ReplayPlan};
+use crate::replay::{apply, plan, plan_feed, Known, Probe, ReplayPlan};
 use crate::source::{Counted, Source};
 use crate::store::{Store, WriteLock};
 use chrono::NaiveDateTime;
@@ -34,6 +35,10 @@ pub struct ReplayArgs {
     /// JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Replay this feed of the config file (a `[[feed]]` not shaped like the seed's) from its
+    /// own source; --since and --until are then read as its names' times.
+    #[arg(long, value_name = "NAME")]
+    pub feed: Option<String>,
 }
 
 pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
@@ -45,9 +50,14 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     if until < since {
         return Err(Error::Config("--until is before --since".into()));
     }
-    let source = cfg
-        .share()?
-        .ok_or_else(|| Error::Config("replay needs --smb-path".into()))?;
+    if let Some(name) = &args.feed {
+        return of_feed(cfg, args, name, (since, until));
+    }
+    let source = cfg.share()?.ok_or_else(|| {
+        Error::Config(
+            "replay needs --smb-path, or --feed NAME for a feed of the config file".into(),
+        )
+    })?;
     let source = &*source;
     source
         .check()
@@ -55,6 +65,68 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     let bronze = OutageLatch::new(cfg.bronze()?);
     let settings = Settings::new(cfg.streams.clone());
     let plan = plan_with_progress(cfg, source, &bronze, since, until)?;
+    perform(cfg, args, source, &bronze, &settings, plan)
+}
+
+/// `replay --feed NAME`: the feed's every slot in the window, from the feed's own source.
+fn of_feed(
+    cfg: &Resolved,
+    args: &ReplayArgs,
+    name: &str,
+    (since, until): (NaiveDateTime, NaiveDateTime),
+) -> Result<ExitCode> {
+    let Some(declared) = cfg.listed_feeds.iter().find(|d| d.feed.name == name) else {
+        let known: Vec<&str> = (cfg.listed_feeds.iter())
+            .map(|d| d.feed.name.as_str())
+            .collect();
+        return Err(Error::Config(format!(
+            "--feed {name}: no such feed of another shape than the seed's in the config file \
+             (there: {known:?}; the seed's sensors replay without --feed)"
+        )));
+    };
+    let feed = &declared.feed;
+    let in_feed = |e: Error| Error::Feed {
+        feed: feed.name.clone(),
+        source: Box::new(e),
+    };
+    let source = cfg
+        .feed_source(declared)
+        .map_err(|e| in_feed(Error::Config(e)))?;
+    let source = &*source;
+    source
+        .check()
+        .map_err(|e| in_feed(Error::unreachable(source.describe(), e)))?;
+    let bronze = OutageLatch::new(cfg.bronze()?);
+    let (known, id) = {
+        let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
+        let Some(id) = store.read_feeds()?.check(&feed.name, &feed.pattern)? else {
+            return Err(in_feed(Error::Config(
+                "nothing to replay: the feed has never run with this store".into(),
+            )));
+        };
+        (Known::read_feed(&store, feed, id, since, until)?, id)
+    };
+    let zone = feed.zone.map_or(SystemClock.zone(), Zone::Named);
+    let probe = Probe {
+        source,
+        bronze: &bronze,
+        streams: &cfg.streams,
+    };
+    let plan = plan_feed(&probe, &known, feed, id, zone, since, until, &|_, _| {})?;
+    let mut settings = Settings::new(cfg.streams.clone());
+    settings.check = feed.check;
+    perform(cfg, args, source, &bronze, &settings, plan)
+}
+
+/// Prints the plan (`--dry-run`), or applies it under the write lock and reports.
+fn perform(
+    cfg: &Resolved,
+    args: &ReplayArgs,
+    source: &Counted<dyn Source + '_>,
+    bronze: &dyn Bronze,
+    settings: &Settings,
+    plan: ReplayPlan,
+) -> Result<ExitCode> {
     let lost = !plan.unrecoverable.is_empty();
     if args.dry_run {
         print_plan(&plan, args.json);
@@ -67,10 +139,10 @@ pub fn run(cfg: &Resolved, args: &ReplayArgs) -> Result<ExitCode> {
     // The write lock before the store (lock order: `store::write_lock`).
     let writing = WriteLock::acquire(&cfg.state)?;
     let store = Store::open_existing(&cfg.state, cfg.store_wait)?;
-    let mut ctx = Context::new(&store, source, &bronze, &SystemClock, &settings);
+    let mut ctx = Context::new(&store, source, bronze, &SystemClock, settings);
     ctx.ship_as_it_goes = true;
     let report = apply(&ctx, &plan)?;
-    crate::shipping::ship_after_pass(&store, &bronze);
+    crate::shipping::ship_after_pass(&store, bronze);
     drop((store, writing));
     if args.json {
         let result = Some(&report);
@@ -168,7 +240,7 @@ fn print_plan(plan: &ReplayPlan, as_json: bool) {
     }
     for lost in &plan.unrecoverable {
         println!(
-            "  LOST  {}  (not in Bronze as recorded, and gone from the share)  [{}]",
+            "  LOST  {}  (not in Bronze as recorded, and gone from the source)  [{}]",
             lost.file, lost.bronze
         );
     }
