@@ -60,7 +60,11 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
         }
         warn_vanished(&events);
         let cause = lost.cause();
-        let mut journal = Journal::leaving(batch.iter().map(|job| job.key.clone()).collect());
+        // Only the files recorded leave the journal. One that Bronze's outage left unrecorded
+        // stays: it may be in Bronze from an earlier publish whose commit failed, and the next
+        // pass's settle adopts it (or finds nothing there, at one lookup).
+        let recorded = events.iter().filter_map(|e| e.file().cloned()).collect();
+        let mut journal = Journal::leaving(recorded);
         if cause.is_none() {
             journal.next = entries(batches.get(i + 1).copied().unwrap_or_default());
         }

@@ -880,3 +880,57 @@ fn a_batch_mate_losing_the_share_does_not_demote_an_ingested_file() {
     assert!(record.state.is_ingested(), "{record:?}");
     world.apply(&Step::Audit, &injected);
 }
+
+/// Found by the model test (bucket, 2026-12-03): a batch published but not recorded (the
+/// commit failed) is journaled; the next pass cannot settle it (a download fails) and plans the
+/// file again, and its copy meets Bronze down, so the file is left unrecorded. That batch's
+/// commit once took every job of the batch out of the journal, recorded or not: the file then
+/// sat in Bronze unknown to the log, and once it left the share nothing ever recorded it. A file
+/// left unrecorded must stay journaled, so a later pass adopts it.
+#[test]
+fn a_file_left_unrecorded_by_an_outage_stays_journaled_until_adopted() {
+    let mut world = World::new(true);
+    let injected = AtomicU64::new(0);
+    let reconcile = |faults| Step::Pass {
+        reconcile: true,
+        faults,
+    };
+    let land = |minute| Step::Land {
+        b: false,
+        minute,
+        body: 1,
+    };
+    world.apply(&land(1), &injected);
+    world.apply(&reconcile(vec![]), &injected);
+    world.apply(&land(5), &injected);
+    world.apply(
+        &reconcile(vec![(Op::Record, 0, Fault::Disconnect)]),
+        &injected,
+    );
+    let name = world.share.keys().last().unwrap().clone();
+    let key = FileKey::share(name.clone().into_bytes());
+    let journaled = |world: &World| {
+        let store = world.store.as_ref().unwrap();
+        (store.publishing().unwrap().iter()).any(|(k, _)| *k == key)
+    };
+    assert!(journaled(&world), "published, not recorded: journaled");
+    let eio = Fault::Errno(EIO);
+    world.apply(
+        &reconcile(vec![(Op::Get, 0, eio), (Op::Get, 1, eio)]),
+        &injected,
+    );
+    let store = world.store.as_ref().unwrap();
+    let recorded = store
+        .file(&key)
+        .unwrap()
+        .is_some_and(|r| r.state.is_ingested());
+    assert!(
+        recorded || journaled(&world),
+        "in Bronze, so recorded or still journaled"
+    );
+    world.share.remove(&name);
+    world.source.inner().inner.remove(&name);
+    // The clean reconcile checks every Bronze file is recorded (`check_complete`).
+    world.apply(&reconcile(vec![]), &injected);
+    world.apply(&Step::Audit, &injected);
+}
