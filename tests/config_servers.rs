@@ -87,6 +87,52 @@ mod weather {
         assert!(!format!("{stdout}{stderr}").contains(wrong), "leaked");
     }
 
+    /// Issue 27's daily feed over the real sshd: a daily export (not the seed's forecast
+    /// shape) whose 3 August never came is copied into its layout over sFTP, and `gaps` shows
+    /// the missing day as one run of 1,440 minutes.
+    #[test]
+    fn a_daily_feed_over_sftp_with_a_missing_day_shows_the_day_in_gaps() {
+        let sshd = Sshd::start();
+        let dir = tempfile::tempdir().unwrap();
+        weather_config(dir.path(), &sshd, PASSWORD, &known_hosts(&sshd));
+        let config = dir.path().join("ingest.toml");
+        let text_ = fs::read_to_string(&config).unwrap();
+        let text_ = format!("bronze_root = \"bronze\"\nstate = \"ingest.redb\"\n\n{text_}")
+            .replace("name = \"weather\"", "name = \"energy\"")
+            .replace("Pred_{YYYY}-{MM}-{DD}.csv", "energy_{YYYY}{MM}{DD}.csv")
+            .replace("alias = \"weather\"", "alias = \"energy\"");
+        fs::write(&config, text_).unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        for day in ["02", "04", "05"] {
+            sshd.put(&format!("energy_202308{day}.csv"), b"d,kwh\n1,2\n", hour);
+        }
+        let run = |args: &[&str]| {
+            let mut all = vec!["--config", "ingest.toml"];
+            all.extend_from_slice(args);
+            let out = crate::util::ingest(dir.path(), &all, &[]);
+            let (stdout, stderr) = crate::util::text(&out);
+            (out.status.code(), stdout, stderr)
+        };
+        let (code, stdout, stderr) = run(&["run", "--once", "--json"]);
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(report["feeds"]["energy"]["copied"], 3, "{stdout}");
+        let copied = dir
+            .path()
+            .join("bronze/energy/2023/08/04/energy_20230804.csv");
+        assert_eq!(fs::read(copied).unwrap(), b"d,kwh\n1,2\n");
+        assert!(!format!("{stdout}{stderr}").contains(PASSWORD), "leaked");
+        let (code, stdout, stderr) = run(&["gaps", "--json"]);
+        assert_eq!(code, Some(1), "{stdout}{stderr}");
+        let gaps: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(
+            gaps["gaps"],
+            serde_json::json!([{"stream": "energy/", "from": "2023-08-03T00:00",
+                "to": "2023-08-03T00:00", "minutes": 1440, "kind": "missing"}]),
+            "{stdout}"
+        );
+    }
+
     /// The right password and the server's known_hosts: every line `ok`, exit 0, and the
     /// feed's line says its source was reached (a login, not just a TCP connect: the wrong
     /// password below fails where this passes).
@@ -257,6 +303,169 @@ mod bronze {
         assert!(
             fail[0].contains(&bound),
             "retries bounded by s3_timeout_secs: {stdout}"
+        );
+    }
+}
+
+/// Issue 27's end to end over the real servers: a third feed, a 5-minute CSV meter, read
+/// natively over SMB from the real smbd into Bronze in the real Garage bucket.
+#[cfg(all(feature = "s3", feature = "smb-native"))]
+mod meter {
+    use crate::garage::Garage;
+    use crate::samba::Samba;
+    use crate::smb_native::{PASSWORD, USER};
+    use crate::util::{ingest, text};
+    use serde_json::Value;
+    use std::fs;
+    use std::path::Path;
+
+    /// The meter's name and body for `hhmm` on 2023-08-18.
+    fn name(hhmm: &str) -> String {
+        format!("meter_A1_20230818T{hhmm}.csv")
+    }
+
+    fn body(hhmm: &str) -> String {
+        format!("t,kwh\n{hhmm},1\n")
+    }
+
+    /// Written into the folder the share serves, an hour old (past any minimum age).
+    fn write(folder: &Path, hhmm: &str) {
+        let path = folder.join(name(hhmm));
+        fs::write(&path, body(hhmm)).unwrap();
+        let f = fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+            .unwrap();
+    }
+
+    /// The meter comes in by prediction (after its first pass lists the share); the share
+    /// going down is an outage that records nothing; the files written meanwhile are found
+    /// by prediction when it is back, and the slots that never came are the gap `gaps`
+    /// reports; an object lost from the bucket is put back by `audit --repair` from the share;
+    /// a file that lands late, behind the newest slot, is recovered by `replay --feed`.
+    #[test]
+    fn a_five_minute_meter_over_native_smb_into_garage_through_an_outage() {
+        let garage = Garage::start();
+        let rig = garage.rig("feeds");
+        let dir = rig.dir.path();
+        let meters = dir.join("meters");
+        fs::create_dir(&meters).unwrap();
+        let mut samba = Samba::serve_as(&meters, Some((USER, PASSWORD)));
+        let nightly = crate::util::nightly_hour_far_from_now();
+        fs::write(
+            dir.join("ingest.toml"),
+            format!(
+                "bronze_root = \"s3://bronze/feeds\"\nstate = \"ingest.redb\"\n\n[run]\n\
+                 nightly_hour = {nightly}\n\n[[feed]]\nname = \"meter\"\n\
+                 source = \"smb://{USER}@127.0.0.1:{port}/sensors\"\n\
+                 pattern = \"meter_{{stream}}_{{YYYY}}{{MM}}{{DD}}T{{HH}}{{mi}}.csv\"\n\
+                 cadence = \"5m\"\nstreams = {{ A1 = \"meter-a1\" }}\ncheck = \"csv\"\n",
+                port = samba.port
+            ),
+        )
+        .unwrap();
+        let mut env: Vec<(&str, &str)> = (rig.env.iter()).map(|(k, v)| (*k, v.as_str())).collect();
+        env.push(("SMB_PASSWORD", PASSWORD));
+        let run = |args: &[&str]| {
+            let mut all = vec!["--config", "ingest.toml"];
+            all.extend_from_slice(args);
+            ingest(dir, &all, &env)
+        };
+        let json = |args: &[&str], code: i32| -> Value {
+            let out = run(args);
+            let (stdout, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(code), "{args:?}: {stdout}{stderr}");
+            serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+        };
+        let pass = |code| json(&["run", "--once", "--json"], code)["feeds"]["meter"].clone();
+        let key = |hh: &str, hhmm: &str| format!("meter-a1/2023/08/18/{hh}/{}", name(hhmm));
+
+        for hhmm in ["1000", "1005", "1010"] {
+            write(&meters, hhmm);
+        }
+        let first = pass(0);
+        assert_eq!(
+            (&first["mode"], &first["copied"]),
+            (&"listing".into(), &3.into())
+        );
+        write(&meters, "1015");
+        let next = pass(0);
+        assert_eq!(
+            (&next["mode"], &next["copied"], &next["listings"]),
+            (&"prediction".into(), &1.into(), &0.into()),
+            "{next}"
+        );
+
+        // The outage: the server goes down; the meter goes on writing into its folder, but
+        // 10:20 and 10:25 never come.
+        samba.stop();
+        for hhmm in ["1030", "1035"] {
+            write(&meters, hhmm);
+        }
+        let events = |out: &Value| out["events"].as_u64().unwrap();
+        let before = events(&json(&["status", "--json"], 0));
+        let out = run(&["run", "--once", "--json"]);
+        let (stdout, stderr) = text(&out);
+        assert_ne!(out.status.code(), Some(0), "an outage: {stdout}{stderr}");
+        assert!(stderr.contains("meter"), "names the feed: {stderr}");
+        assert_eq!(
+            events(&json(&["status", "--json"], 0)),
+            before,
+            "nothing recorded"
+        );
+        samba.start();
+        let back = pass(0);
+        assert_eq!(
+            (&back["mode"], &back["copied"]),
+            (&"prediction".into(), &2.into()),
+            "10:30 and 10:35 past the two missing slots: {back}"
+        );
+        assert_eq!(
+            garage.data_keys("feeds"),
+            ["1000", "1005", "1010", "1015", "1030", "1035"].map(|m| key("10", m)),
+        );
+
+        // The slots that never came: one run of two 5-minute slots.
+        let gaps = json(&["gaps", "--json"], 1);
+        assert_eq!(
+            gaps["gaps"],
+            serde_json::json!([{"stream": "meter/A1", "from": "2023-08-18T10:20",
+                "to": "2023-08-18T10:25", "minutes": 10, "kind": "missing"}]),
+            "{gaps}"
+        );
+
+        // An object lost from the bucket is copied back from the share.
+        garage.delete(&format!("feeds/{}", key("10", "1005")));
+        let audit = json(&["audit", "--repair", "--json"], 0);
+        assert_eq!(audit["summary"]["repaired"], 1, "{audit}");
+        assert_eq!(
+            garage.get(&format!("feeds/{}", key("10", "1005"))),
+            body("1005").into_bytes()
+        );
+
+        // 10:25 lands late, behind the newest slot: prediction does not look back, replay does.
+        write(&meters, "1025");
+        let replay = json(
+            &[
+                "replay",
+                "--feed",
+                "meter",
+                "--since",
+                "2023-08-18T10:00",
+                "--until",
+                "2023-08-18T10:40",
+                "--json",
+            ],
+            0,
+        );
+        assert_eq!(replay["result"]["copied"], 1, "{replay}");
+        assert_eq!(
+            garage.get(&format!("feeds/{}", key("10", "1025"))),
+            body("1025").into_bytes()
+        );
+        let gaps = json(&["gaps", "--json"], 1);
+        assert_eq!(
+            gaps["gaps"][0]["minutes"], 5,
+            "10:20 alone is missing: {gaps}"
         );
     }
 }
