@@ -263,7 +263,7 @@ pub fn pass(
     let index = ctx.store.with(|s| s.records_of(SourceId::Feed(id)))?;
     let actions = plan(feed, id, entries, &index, horizon);
     drop(index);
-    let mut tally = Tally::default();
+    let mut tally = Tally::of_feed(feed);
     let complete = perform(ctx, actions, &mut tally)?;
     let report = report_of(ctx, mode, tally, listed, start);
     // A pass whose every outcome repeated what the log says (a file failing again) is not

@@ -22,18 +22,22 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A flow of the daemon: the `flow` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A flow of the daemon: the `flow` label. The seed's two feeds are the flows `sensors` and
+/// `weather`; a feed declared in the config file is a flow of its own, by its name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Flow {
     Sensors,
     Weather,
+    /// A declared feed (`listing`), by name.
+    Feed(String),
 }
 
 impl Flow {
-    pub fn label(self) -> &'static str {
+    pub fn label(&self) -> &str {
         match self {
             Flow::Sensors => "sensors",
             Flow::Weather => "weather",
+            Flow::Feed(name) => name,
         }
     }
 }
@@ -63,6 +67,9 @@ pub struct Metrics {
     /// Configured sensor streams; files of any other apartment count as
     /// [`OTHER_STREAM`] (`_other`).
     streams: Vec<String>,
+    /// Each declared feed's stream labels (its `{stream}` values, or its alias); a file of
+    /// another counts as [`OTHER_STREAM`].
+    feeds: BTreeMap<String, Vec<String>>,
     files: IntCounterVec,
     bytes: IntCounterVec,
     pass_duration: HistogramVec,
@@ -83,6 +90,15 @@ impl Metrics {
     /// The metrics of a daemon running `flows` over the sensor `streams`; every series a
     /// flow can have starts at zero, so rates and alerts work from the first scrape.
     pub fn new(flows: &[Flow], streams: &[String]) -> Metrics {
+        Metrics::with_feeds(flows, streams, BTreeMap::new())
+    }
+
+    /// [`Metrics::new`] with declared feeds among `flows`, each with its stream labels.
+    pub fn with_feeds(
+        flows: &[Flow],
+        streams: &[String],
+        feeds: BTreeMap<String, Vec<String>>,
+    ) -> Metrics {
         let registry =
             Registry::new_custom(Some("ingest".into()), None).expect("a constant, valid prefix");
         let r = Register(&registry);
@@ -95,6 +111,7 @@ impl Metrics {
         .set(1);
         let m = Metrics {
             streams: streams.to_vec(),
+            feeds,
             files: r.counters(
                 "files_total",
                 "Files by outcome of the pass that handled them.",
@@ -155,20 +172,23 @@ impl Metrics {
                 "Events of the log shipped into Bronze; log_events minus this is what losing \
                  the machine now would lose.",
             ),
-            readiness: Mutex::new(flows.iter().map(|f| (*f, Readiness::NoPassYet)).collect()),
+            readiness: Mutex::new(flows.iter().map(|f| (f.clone(), Readiness::NoPassYet)).collect()),
             registry,
         };
         for flow in flows {
-            m.start_series(*flow);
+            m.start_series(flow);
         }
         m
     }
 
-    fn start_series(&self, flow: Flow) {
+    fn start_series(&self, flow: &Flow) {
         let f = flow.label();
         let streams: Vec<&str> = match flow {
             Flow::Sensors => self.streams.iter().map(String::as_str).collect(),
             Flow::Weather => vec![WEATHER_STREAM],
+            Flow::Feed(name) => (self.feeds.get(name).into_iter().flatten())
+                .map(String::as_str)
+                .collect(),
         };
         for stream in streams {
             for outcome in OUTCOMES {
@@ -185,8 +205,16 @@ impl Metrics {
 
     /// A sensor pass that finished.
     pub fn sensor_pass(&self, r: &PassReport) {
-        let f = Flow::Sensors;
-        self.files_handled(f, &r.tally);
+        self.flow_pass(Flow::Sensors, r);
+    }
+
+    /// A declared feed's pass that finished.
+    pub fn feed_pass(&self, feed: &str, r: &PassReport) {
+        self.flow_pass(Flow::Feed(feed.to_owned()), r);
+    }
+
+    fn flow_pass(&self, f: Flow, r: &PassReport) {
+        self.files_handled(f.clone(), &r.tally);
         self.lookups
             .with_label_values(&[f.label()])
             .inc_by(r.work.lookups);
@@ -199,7 +227,7 @@ impl Metrics {
     /// A weather pass that finished: one listing of the server's folder.
     pub fn weather_pass(&self, r: &WeatherReport) {
         let f = Flow::Weather;
-        self.files_handled(f, &r.tally);
+        self.files_handled(f.clone(), &r.tally);
         self.listings.with_label_values(&[f.label()]).inc();
         self.passed(f, "weather", r.millis);
     }
@@ -285,7 +313,7 @@ impl Metrics {
     /// Files a pass of `flow` handled, per stream and outcome.
     pub fn files_handled(&self, flow: Flow, tally: &Tally) {
         for (stream, t) in &tally.by_stream {
-            let stream = self.stream_label(flow, stream);
+            let stream = self.stream_label(&flow, stream);
             let counts = [t.copied, t.adopted, t.skipped, t.failed, t.deferred];
             for (outcome, n) in OUTCOMES.into_iter().zip(counts) {
                 self.files
@@ -299,11 +327,15 @@ impl Metrics {
     }
 
     /// A configured stream's own name, `weather`, or `_other` for anything else.
-    fn stream_label<'a>(&'a self, flow: Flow, stream: &'a str) -> &'a str {
+    fn stream_label<'a>(&'a self, flow: &Flow, stream: &'a str) -> &'a str {
+        let known = |streams: Option<&Vec<String>>| {
+            streams.is_some_and(|streams| streams.iter().any(|s| s == stream))
+        };
         match flow {
             Flow::Weather => WEATHER_STREAM,
-            Flow::Sensors if self.streams.iter().any(|s| s == stream) => stream,
-            Flow::Sensors => OTHER_STREAM,
+            Flow::Sensors if known(Some(&self.streams)) => stream,
+            Flow::Feed(name) if known(self.feeds.get(name)) => stream,
+            Flow::Sensors | Flow::Feed(_) => OTHER_STREAM,
         }
     }
 

@@ -5,6 +5,7 @@
 //! (neither demotes it).
 
 use crate::error::Result;
+use crate::feed::{Feed, Pattern, Streams};
 use crate::identity::{FileKey, SourceId};
 use crate::naming::SensorName;
 use crate::source::SourceWork;
@@ -27,6 +28,41 @@ pub struct Tally {
     /// keyed by [`stream_of`]; for the metrics, not in the printed report.
     #[serde(skip)]
     pub by_stream: BTreeMap<String, Tally>,
+    /// How a declared feed's files are told apart by stream (its pass's tally has it); `None`
+    /// for the seed's flows, whose names [`stream_of`] reads.
+    #[serde(skip)]
+    pub feed: Option<FeedStreams>,
+}
+
+/// A declared feed's streams, read from its files' names: the `{stream}` value, or the one
+/// alias of a feed without `{stream}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedStreams {
+    pattern: Pattern,
+    alias: Option<String>,
+}
+
+impl FeedStreams {
+    pub fn of(feed: &Feed) -> Self {
+        let alias = match &feed.streams {
+            Streams::Single(alias) => Some(alias.clone()),
+            Streams::Named(_) => None,
+        };
+        FeedStreams {
+            pattern: feed.pattern.clone(),
+            alias,
+        }
+    }
+
+    /// The stream of a file of this feed, [`OTHER_STREAM`] for a name its pattern does not
+    /// read.
+    fn stream_of(&self, file: &FileKey) -> String {
+        match self.pattern.parse_name_bytes(&file.name) {
+            Ok(parsed) => parsed.stream.or_else(|| self.alias.clone()),
+            Err(_) => None,
+        }
+        .unwrap_or_else(|| OTHER_STREAM.to_owned())
+    }
 }
 
 /// The stream a file belongs to: a sensor file's apartment, `weather` for forecasts, and
@@ -36,8 +72,8 @@ pub fn stream_of(file: &FileKey) -> String {
         SourceId::Weather => WEATHER_STREAM.to_owned(),
         SourceId::Share => SensorName::parse_bytes(&file.name)
             .map_or_else(|_| OTHER_STREAM.to_owned(), |n| n.apartment),
-        // A declared feed's streams are read with its pattern, which the store holds
-        // (`store::feeds`); until its flow runs here, its files count under the other label.
+        // A declared feed's streams are read with its pattern: a feed pass's tally knows it
+        // (`Tally::of_feed`); here, without it, its files count under the other label.
         SourceId::Feed(_) => OTHER_STREAM.to_owned(),
     }
 }
@@ -75,12 +111,21 @@ impl Tally {
         }
     }
 
+    /// The counts of a pass of the declared feed `feed`, by its streams.
+    pub fn of_feed(feed: &Feed) -> Tally {
+        Tally {
+            feed: Some(FeedStreams::of(feed)),
+            ..Tally::default()
+        }
+    }
+
     pub fn count(&mut self, event: &EventKind) {
         if let Some(file) = event.file() {
-            self.by_stream
-                .entry(stream_of(file))
-                .or_default()
-                .count_one(event);
+            let stream = match (&self.feed, file.source) {
+                (Some(feed), SourceId::Feed(_)) => feed.stream_of(file),
+                _ => stream_of(file),
+            };
+            self.by_stream.entry(stream).or_default().count_one(event);
         }
         self.count_one(event);
     }

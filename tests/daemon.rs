@@ -235,8 +235,9 @@ fn a_backlog_landing_after_an_outage_is_copied_by_the_next_passes() {
 
 /// Issue 27 through the real daemon: a feed of another shape than the seed's, alone in the
 /// config file, runs as a task of its own (a pass every interval: the first lists, the next
-/// predict): its files land in its layout, one written while the daemon runs follows, its
-/// heartbeat carries the feed's name, passes that find nothing new write nothing to the log,
+/// predict): its files land in its layout, one written while the daemon runs follows, the
+/// `--on-new` hook gets both (the feed's task runs it, as there is no sensors' flow), the
+/// metrics count them under the feed's flow and stream, its heartbeat carries the feed's name, passes that find nothing new write nothing to the log,
 /// and SIGTERM is a clean exit.
 #[test]
 fn a_declared_feed_runs_in_the_daemon() {
@@ -256,6 +257,9 @@ fn a_declared_feed_runs_in_the_daemon() {
     )
     .unwrap();
     let log_path = dir.path().join("daemon.log");
+    // With no sensors' flow, the feed's task runs the downstream hook.
+    let handed = dir.path().join("handed.txt");
+    let hook = format!("cat \"$INGEST_MANIFEST\" >> '{}'", handed.display());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingest"));
     for var in crate::util::ingest_vars() {
         cmd.env_remove(var);
@@ -266,6 +270,8 @@ fn a_declared_feed_runs_in_the_daemon() {
         .args(["--min-age-secs", "0"])
         // No nightly listing while it runs, whatever the time of day.
         .args(["--nightly-hour", &crate::util::nightly_hour_far_from_now()])
+        .args(["--on-new", &hook])
+        .args(["--metrics-addr", "127.0.0.1:0"])
         .env("RUST_LOG", "info,ingest::daemon::report=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::from(fs::File::create(&log_path).unwrap()));
@@ -283,12 +289,33 @@ fn a_declared_feed_runs_in_the_daemon() {
     wait_for("a file written while the daemon runs", || {
         bronze.join("10/meter_A1_20230818T1005.csv").is_file()
     });
+    wait_for("both files handed to the hook", || {
+        let text = fs::read_to_string(&handed).unwrap_or_default();
+        ["1000", "1005"]
+            .iter()
+            .all(|m| text.contains(&format!("meter_A1_20230818T{m}.csv")))
+    });
+    // The metrics count the feed's files as its own flow, by its stream.
+    let log = || fs::read_to_string(&log_path).unwrap();
+    let addr = (log().split("http://").nth(1))
+        .and_then(|rest| rest.split("/metrics").next())
+        .map(str::to_owned)
+        .expect("the endpoint's address in the start line");
+    let copied = "ingest_files_total{flow=\"meter\",outcome=\"copied\",stream=\"A1\"}";
+    wait_for("the feed's files in the metrics", || {
+        crate::metrics::scrape(&addr).get(copied) == Some(&2.0)
+    });
+    let metrics = crate::metrics::scrape(&addr);
+    assert_eq!(
+        metrics.get("ingest_last_pass_ok{flow=\"meter\"}"),
+        Some(&1.0),
+        "{metrics:#?}"
+    );
     wait_for("the feed's heartbeat", || {
         crate::util::walk_all(&dir.path().join("bronze/_ingest/ingesters"))
             .iter()
             .any(|p| p.ends_with("meter.json"))
     });
-    let log = || fs::read_to_string(&log_path).unwrap();
     let idle = || log().matches("idle feed pass").count();
     // After the pass that copied has recorded: an idle pass follows it.
     let first = idle();

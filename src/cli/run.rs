@@ -191,8 +191,14 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
             let weather = weather_loop(cfg, args, sftp, Arc::clone(&bronze), &settings);
             Arc::new(weather.with_metrics(Arc::clone(&metrics)))
         }),
-        feeds: (cfg.listed_feeds.iter())
-            .map(|declared| Arc::new(feed_loop(cfg, args, declared, &bronze, &settings)))
+        feeds: (cfg.listed_feeds.iter().enumerate())
+            .map(|(i, declared)| {
+                let feed = feed_loop(cfg, args, declared, &bronze, &settings);
+                // The hook has one runner: the sensors' flow, else the first feed's task.
+                let runs_hook = i == 0 && cfg.smb_path.is_none();
+                let feed = feed.with_hook(hook_of(cfg, args, &timing).filter(|_| runs_hook));
+                Arc::new(feed.with_metrics(Arc::clone(&metrics)))
+            })
             .collect(),
         metrics,
         board,
@@ -213,15 +219,22 @@ pub(super) fn check_options(cfg: &Resolved, args: &RunArgs) -> Result<()> {
 
 /// The metrics every configured flow of the daemon reports to.
 fn metrics_of(cfg: &Resolved) -> Arc<Metrics> {
+    let feeds: BTreeMap<String, Vec<String>> = (cfg.listed_feeds.iter())
+        .map(|d| {
+            let streams = d.feed.streams.pairs().into_iter().map(|(s, _)| s);
+            (d.feed.name.clone(), streams.collect())
+        })
+        .collect();
     let flows: Vec<Flow> = [
         cfg.smb_path.as_ref().map(|_| Flow::Sensors),
         cfg.weather.as_ref().map(|_| Flow::Weather),
     ]
     .into_iter()
     .flatten()
+    .chain(feeds.keys().map(|name| Flow::Feed(name.clone())))
     .collect();
     let streams: Vec<String> = cfg.streams.iter().map(|(n, _)| n.to_owned()).collect();
-    Arc::new(Metrics::new(&flows, &streams))
+    Arc::new(Metrics::with_feeds(&flows, &streams, feeds))
 }
 
 /// One line on what failed in a pass (its events start at `first_seq`): the count and the

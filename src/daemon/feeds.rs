@@ -11,10 +11,14 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::feed::Feed;
+use crate::hook::Hook;
+use crate::metrics::Metrics;
 use crate::record::PassReport;
 use crate::shipping::heartbeat::Beater;
 use crate::source::{Counted, Source};
 use crate::store::damage;
+use crate::store::event::HookSummary;
+use crate::store::Store;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,6 +42,11 @@ pub struct FeedLoop {
     interval: Duration,
     /// The local hour after which the nightly listing is due.
     nightly_hour: u32,
+    /// The downstream hook, given to one feed's task when the daemon has no sensors' flow
+    /// (which runs it otherwise): one runner per daemon, so no file is handed over twice.
+    hook: Option<Hook>,
+    /// What each pass reports to (shared with the other flows and the endpoint).
+    metrics: Arc<Metrics>,
     stop: AtomicBool,
     beater: Beater,
 }
@@ -64,9 +73,23 @@ impl FeedLoop {
             settings,
             interval,
             nightly_hour,
+            hook: None,
+            metrics: Arc::new(Metrics::new(&[], &[])),
             stop: AtomicBool::new(false),
             beater,
         }
+    }
+
+    /// Reports to `metrics` (shared with the other flows and the endpoint).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// This task runs the downstream hook after its passes.
+    pub fn with_hook(mut self, hook: Option<Hook>) -> Self {
+        self.hook = hook;
+        self
     }
 
     /// Runs passes until `shutdown`; a pass in flight then finishes its batch first.
@@ -78,13 +101,14 @@ impl FeedLoop {
             let mut pass = tokio::task::spawn_blocking(move || this.pass());
             let stopping = tokio::select! {
                 r = &mut pass => {
-                    super::report::feed_pass(&self.feed.name, &self.outcome(r));
+                    super::report::feed_pass(&self.metrics, &self.feed.name, &self.outcome(r));
                     false
                 }
                 _ = &mut shutdown => {
                     tracing::info!(feed = %self.feed.name, "shutting down, finishing the batch in flight");
                     self.stop.store(true, Ordering::Relaxed);
-                    super::report::feed_pass(&self.feed.name, &self.outcome(pass.await));
+                    let outcome = self.outcome(pass.await);
+                    super::report::feed_pass(&self.metrics, &self.feed.name, &outcome);
                     true
                 }
             };
@@ -129,7 +153,25 @@ impl FeedLoop {
             )
         });
         crate::shipping::ship_store(&self.state, STORE_WAIT, &bronze);
+        if let Some(hook) = &self.hook {
+            let outcome = self.hand_over(hook, &bronze);
+            super::report::feed_hook(&self.feed.name, &outcome);
+        }
         self.beater.tick(&self.state, &bronze);
         report
+    }
+
+    /// Hands what was copied since the hook last succeeded to it (the feeds' files and any
+    /// other flow's); asks a read-only store first, so an idle pass opens nothing for writing.
+    fn hand_over(&self, hook: &Hook, bronze: &dyn Bronze) -> Result<Option<HookSummary>> {
+        let pending = match Store::open_read_only(&self.state) {
+            Some(store) => crate::hook::has_work(&store, bronze)?,
+            None => false,
+        };
+        if !pending || self.stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let store = Store::open(&self.state, STORE_WAIT)?;
+        crate::hook::run(hook, &store, bronze, &*self.clock, &self.stop)
     }
 }

@@ -31,13 +31,28 @@ pub fn sensor_pass(metrics: &Metrics, r: &PassReport, hook: Option<&HookSummary>
         tracing::debug!(lookups = r.work.lookups, ms = r.millis, "idle pass");
     }
     if let Some(h) = hook {
-        match &h.error {
-            None => tracing::info!(files = h.files, ms = h.millis, "hook ran"),
-            Some(e) => tracing::warn!(
-                files = h.files,
-                "hook failed: {e}; the same files are offered again next time"
-            ),
-        }
+        hook_ran(h);
+    }
+}
+
+/// The hook's outcome, after the pass it followed.
+fn hook_ran(h: &HookSummary) {
+    match &h.error {
+        None => tracing::info!(files = h.files, ms = h.millis, "hook ran"),
+        Some(e) => tracing::warn!(
+            files = h.files,
+            "hook failed: {e}; the same files are offered again next time"
+        ),
+    }
+}
+
+/// The hook run after a declared feed's pass (in a daemon without the sensors' flow), if it
+/// ran, or why it could not.
+pub fn feed_hook(feed: &str, outcome: &Result<Option<HookSummary>>) {
+    match outcome {
+        Ok(Some(h)) => hook_ran(h),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(feed, "the hook could not run: {e}"),
     }
 }
 
@@ -61,9 +76,13 @@ pub fn weather_pass(metrics: &Metrics, outcome: &Result<WeatherReport>) {
     }
 }
 
-/// A declared feed's pass, or why it failed: to the log only (the metrics' flows are the seed's
-/// two; a feed's own labels come with the feed model's metrics, docs/feeds.md).
-pub fn feed_pass(feed: &str, outcome: &Result<PassReport>) {
+/// A declared feed's pass, or why it failed: to the log, and to the metrics as the flow
+/// named after the feed.
+pub fn feed_pass(metrics: &Metrics, feed: &str, outcome: &Result<PassReport>) {
+    match outcome {
+        Ok(r) => metrics.feed_pass(feed, r),
+        Err(e) => metrics.pass_failed(Flow::Feed(feed.to_owned()), e),
+    }
     match outcome {
         Ok(r) if r.tally.copied + r.tally.failed + r.tally.skipped + r.tally.deferred > 0 => {
             let t = &r.tally;
