@@ -3,14 +3,17 @@
 //! local zone), and the minutes missing in the last 24 h of the index and over the stream's
 //! whole history, counted exactly as `ingest gaps` counts them.
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Zone};
 use crate::error::Result;
+use crate::feed::Feed;
 use crate::gaps::{default_end, of_stream, Query};
 use crate::naming::{minute_from_index, truncate_to_minute};
 use crate::store::Store;
 use chrono::NaiveDateTime;
+use std::collections::BTreeMap;
 
-/// One stream's freshness and missing-minute counts.
+/// One stream's freshness and missing-minute counts (a declared feed's: missing files, one
+/// a slot).
 #[derive(Debug, Clone, Default)]
 pub struct Freshness {
     pub newest: Option<NaiveDateTime>,
@@ -56,6 +59,55 @@ pub fn of_streams<'a>(
             age_secs,
             missing_24h: last_day.missing,
             missing_total: total.missing,
+        });
+    }
+    Ok(out)
+}
+
+/// Freshness of each stream of the declared feed `feed`, in the order of its streams: its
+/// newest slot (in the feed's zone), how old that is, and its missing files (one a slot) in
+/// the last 24 h of the feed's index and in all, counted as `ingest gaps` counts them.
+pub fn of_feed(store: &Store, feed: &Feed, clock: &dyn Clock) -> Result<Vec<Freshness>> {
+    let zone = feed.zone.map_or(clock.zone(), Zone::Named);
+    let mut q = Query {
+        since: None,
+        until: None,
+        late_after: chrono::Duration::MAX,
+        zone: clock.zone(),
+        now: truncate_to_minute(clock.now_local()),
+    };
+    let total = crate::gaps::of_feed(store, feed, &q)?;
+    // The last 24 h of the feed's index: up to the newest slot any of its streams holds (its
+    // windows' common end), from no earlier than each stream's first slot (as for the seed's
+    // streams), read in the feed's zone like the windows. One reading per distinct start.
+    let since_of = |g: &crate::gaps::StreamGaps| {
+        g.window
+            .map(|(from, to)| from.max(to - chrono::Duration::minutes(24 * 60 - 1)))
+    };
+    let mut last_day: BTreeMap<NaiveDateTime, Vec<crate::gaps::StreamGaps>> = BTreeMap::new();
+    for since in total.iter().filter_map(since_of) {
+        if let std::collections::btree_map::Entry::Vacant(e) = last_day.entry(since) {
+            q.since = Some(since);
+            e.insert(crate::gaps::of_feed(store, feed, &q)?);
+        }
+    }
+    let rows = store.stream_rows()?;
+    let mut out = Vec::with_capacity(total.len());
+    for (i, all) in total.iter().enumerate() {
+        let newest = rows
+            .get(&all.stream)
+            .and_then(|r| minute_from_index(r.newest_minute));
+        let newest_at = newest.map(|m| zone.latest_utc(m).timestamp());
+        let age_secs = newest_at.map(|at| (clock.now_utc().timestamp() - at).max(0));
+        let day = since_of(all)
+            .and_then(|since| last_day.get(&since)?.get(i))
+            .map_or(0, |g| g.missing);
+        out.push(Freshness {
+            newest,
+            newest_at,
+            age_secs,
+            missing_24h: day,
+            missing_total: all.missing,
         });
     }
     Ok(out)

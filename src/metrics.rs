@@ -10,8 +10,10 @@
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::feed::Feed;
 use crate::freshness;
 use crate::record::{PassReport, Tally, WeatherReport, OTHER_STREAM, WEATHER_STREAM};
+use crate::store::feeds::stream_key;
 use crate::store::Store;
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -261,6 +263,24 @@ impl Metrics {
         self.observe_store_size(store.path());
         self.log_events.set(gauge(store.event_count()?));
         self.log_shipped.set(gauge(store.shipped()?.to));
+        Ok(())
+    }
+
+    /// Reads the state gauges of the declared feed `feed`'s streams from the store, labelled
+    /// by their `FEED/STREAM` rows (as `gaps` and `status` name them): each one's newest slot
+    /// and missing files.
+    pub fn observe_feed(&self, store: &Store, feed: &Feed, clock: &dyn Clock) -> Result<()> {
+        let fresh = freshness::of_feed(store, feed, clock)?;
+        for ((stream, _), f) in feed.streams.pairs().into_iter().zip(fresh) {
+            let named = feed.pattern.has_stream().then_some(stream.as_str());
+            let key = stream_key(&feed.name, named);
+            if let Some(at) = f.newest_at {
+                self.newest_minute.with_label_values(&[&key]).set(at);
+            }
+            let missing = |window: &str| self.missing.with_label_values(&[&key, window]);
+            missing("24h").set(gauge(f.missing_24h));
+            missing("total").set(gauge(f.missing_total));
+        }
         Ok(())
     }
 

@@ -477,12 +477,22 @@ fn a_feed_of_another_shape_runs_by_listing_with_run_once() {
     let out = with_config(&rig, &["status", "--json"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
-    let status: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let mut status: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    // The newest slot's age grows with the clock; 11:10 on 2023-08-18 in Zurich is 09:10 UTC.
+    let age = status["feeds"][0]["streams"][0]["age_secs"].take();
+    let newest_utc = chrono::DateTime::parse_from_rfc3339("2023-08-18T09:10:00Z").unwrap();
+    let expected_age = chrono::Utc::now().timestamp() - newest_utc.timestamp();
+    assert!(
+        (age.as_i64().unwrap() - expected_age).abs() < 600,
+        "{age} vs {expected_age}"
+    );
+    // Missing: 10:10 to 11:05 (10:15 still waits), 12 files, all within the last 24 h.
     assert_eq!(
         status["feeds"],
         serde_json::json!([{"name": "meter", "cadence": "5m",
             "streams": [{"stream": "meter/A1", "alias": "meter-a1",
-                "newest": "2023-08-18T11:10", "files": 3}],
+                "newest": "2023-08-18T11:10", "files": 3, "age_secs": null,
+                "missing_24h": 12, "missing_total": 12}],
             "files": {"ingested": 3, "skipped": 2, "discovered": 1}}]),
         "{stdout}"
     );
@@ -744,6 +754,18 @@ fn a_daily_feed_with_a_missing_day_shows_the_day_in_gaps() {
     assert_eq!(
         (&summary["alias"], &summary["expected"], &summary["present"]),
         (&"energy".into(), &5.into(), &4.into()),
+        "{stdout}"
+    );
+    // `status` counts the day among the feed's missing files in all, not in the last 24 h of
+    // its index (the 5th alone).
+    let out = with_config(&rig, &["status", "--json"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let status: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let stream = &status["feeds"][0]["streams"][0];
+    assert_eq!(
+        (&stream["missing_24h"], &stream["missing_total"]),
+        (&0.into(), &1.into()),
         "{stdout}"
     );
 }

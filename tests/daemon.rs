@@ -272,6 +272,8 @@ fn a_declared_feed_runs_in_the_daemon() {
         .args(["--nightly-hour", &crate::util::nightly_hour_far_from_now()])
         .args(["--on-new", &hook])
         .args(["--metrics-addr", "127.0.0.1:0"])
+        // The names' zone (the machine's, for this feed), pinned for the gauges below.
+        .env("TZ", "UTC")
         .env("RUST_LOG", "info,ingest::daemon::report=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::from(fs::File::create(&log_path).unwrap()));
@@ -309,6 +311,20 @@ fn a_declared_feed_runs_in_the_daemon() {
     assert_eq!(
         metrics.get("ingest_last_pass_ok{flow=\"meter\"}"),
         Some(&1.0),
+        "{metrics:#?}"
+    );
+    // Its state gauges by its `FEED/STREAM` row: 10:05 (UTC, the zone it runs in) is the
+    // newest slot, and nothing is missing between 10:00 and it.
+    let newest = chrono::DateTime::parse_from_rfc3339("2023-08-18T10:05:00Z").unwrap();
+    wait_for("the feed's newest slot in the metrics", || {
+        let m = crate::metrics::scrape(&addr);
+        m.get("ingest_newest_minute_timestamp_seconds{stream=\"meter/A1\"}")
+            == Some(&(newest.timestamp() as f64))
+    });
+    let metrics = crate::metrics::scrape(&addr);
+    assert_eq!(
+        metrics.get("ingest_missing_files{stream=\"meter/A1\",window=\"total\"}"),
+        Some(&0.0),
         "{metrics:#?}"
     );
     wait_for("the feed's heartbeat", || {

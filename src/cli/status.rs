@@ -86,6 +86,12 @@ struct FeedStreamStatus {
     alias: String,
     newest: Option<String>,
     files: u64,
+    /// How old the newest slot is (its real instant in the feed's zone).
+    age_secs: Option<i64>,
+    /// Missing files (slots), as `gaps` counts them: in the last 24 h of the feed's index,
+    /// and in all.
+    missing_24h: u64,
+    missing_total: u64,
 }
 
 /// One stream: its baseline and files from the projection, its freshness from the presence rows.
@@ -151,28 +157,30 @@ impl Status {
                 .and_then(|ms| report::time(*ms as i64)),
             shipped: shipped(store)?,
             weather: weather_status(store, &meta, cfg.weather.is_some())?,
-            feeds: feeds(store, cfg)?,
+            feeds: feeds(store, cfg, clock)?,
         })
     }
 }
 
 /// Each feed run by listing, as the store knows it (nothing yet before its first pass).
-fn feeds(store: &Store, cfg: &Resolved) -> Result<Vec<FeedStatus>> {
+fn feeds(store: &Store, cfg: &Resolved, clock: &dyn Clock) -> Result<Vec<FeedStatus>> {
     let (declared, rows) = (store.read_feeds()?, store.stream_rows()?);
     let mut out = Vec::new();
     for feed in cfg.listed_feeds.iter().map(|d| &d.feed) {
-        let streams = (feed.streams.pairs().into_iter())
-            .map(|(stream, alias)| {
+        let fresh = freshness::of_feed(store, feed, clock)?;
+        let streams = (feed.streams.pairs().into_iter().zip(fresh))
+            .map(|((stream, alias), fresh)| {
                 let named = feed.pattern.has_stream().then_some(stream.as_str());
                 let key = stream_key(&feed.name, named);
                 let row = rows.get(&key);
                 FeedStreamStatus {
-                    newest: row
-                        .and_then(|r| minute_from_index(r.newest_minute))
-                        .map(minute),
+                    newest: fresh.newest.map(minute),
                     files: row.map_or(0, |r| r.files),
                     stream: key,
                     alias,
+                    age_secs: fresh.age_secs,
+                    missing_24h: fresh.missing_24h,
+                    missing_total: fresh.missing_total,
                 }
             })
             .collect();
@@ -338,11 +346,13 @@ impl fmt::Display for FeedStatus {
         for s in &self.streams {
             writeln!(
                 f,
-                "  {:<16} {:<10} newest {:<18} {:>9} files",
+                "  {:<16} {:<10} newest {:<18} {:>9} files, missing {} in 24 h, {} in all",
                 s.stream,
                 s.alias,
                 s.newest.as_deref().unwrap_or("-"),
-                s.files
+                s.files,
+                s.missing_24h,
+                s.missing_total
             )?;
         }
         Ok(())

@@ -47,6 +47,8 @@ pub struct FeedLoop {
     hook: Option<Hook>,
     /// What each pass reports to (shared with the other flows and the endpoint).
     metrics: Arc<Metrics>,
+    /// Whether the state gauges were read once.
+    observed: AtomicBool,
     stop: AtomicBool,
     beater: Beater,
 }
@@ -75,6 +77,7 @@ impl FeedLoop {
             nightly_hour,
             hook: None,
             metrics: Arc::new(Metrics::new(&[], &[])),
+            observed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             beater,
         }
@@ -153,12 +156,29 @@ impl FeedLoop {
             )
         });
         crate::shipping::ship_store(&self.state, STORE_WAIT, &bronze);
+        self.observe(&report);
         if let Some(hook) = &self.hook {
             let outcome = self.hand_over(hook, &bronze);
             super::report::feed_hook(&self.feed.name, &outcome);
         }
         self.beater.tick(&self.state, &bronze);
         report
+    }
+
+    /// The feed's state gauges, read again after a pass that changed something (and after the
+    /// first): the presence rows are not read for an idle pass.
+    fn observe(&self, report: &Result<PassReport>) {
+        let t = report.as_ref().map(|r| r.tally.clone()).unwrap_or_default();
+        let changed = t.copied + t.adopted + t.skipped + t.failed + t.deferred > 0;
+        if !changed && self.observed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let Some(store) = Store::open_read_only(&self.state) else {
+            return;
+        };
+        if let Err(e) = self.metrics.observe_feed(&store, &self.feed, &*self.clock) {
+            tracing::warn!(feed = %self.feed.name, "reading the feed's state for the metrics: {e}");
+        }
     }
 
     /// Hands what was copied since the hook last succeeded to it (the feeds' files and any
