@@ -237,7 +237,8 @@ fn a_backlog_landing_after_an_outage_is_copied_by_the_next_passes() {
 /// config file, runs as a task of its own (a pass every interval: the first lists, the next
 /// predict): its files land in its layout, one written while the daemon runs follows, the
 /// `--on-new` hook gets both (the feed's task runs it, as there is no sensors' flow), the
-/// metrics count them under the feed's flow and stream, its heartbeat carries the feed's name, passes that find nothing new write nothing to the log,
+/// metrics count them under the feed's flow and stream, its stream (of 2023) is said silent
+/// once per change of state, its heartbeat carries the feed's name, passes that find nothing new write nothing to the log,
 /// and SIGTERM is a clean exit.
 #[test]
 fn a_declared_feed_runs_in_the_daemon() {
@@ -332,6 +333,10 @@ fn a_declared_feed_runs_in_the_daemon() {
             .iter()
             .any(|p| p.ends_with("meter.json"))
     });
+    // Its files are from 2023: its stream is silent, said once.
+    wait_for("the feed's stream said silent", || {
+        log().contains("stream meter/A1 is silent")
+    });
     let idle = || log().matches("idle feed pass").count();
     // After the pass that copied has recorded: an idle pass follows it.
     let first = idle();
@@ -353,6 +358,15 @@ fn a_declared_feed_runs_in_the_daemon() {
             .filter(|l| l.contains("idle feed pass"))
             .all(|l| by_prediction(&l)),
         "the passes after the first list nothing: {}",
+        log()
+    );
+    // Silent at 10:00, resumed by 10:05 (still old, so silent again): once per change of
+    // state, never once per pass.
+    let said = |what: &str| log().matches(what).count();
+    assert_eq!(
+        (said("meter/A1 is silent"), said("meter/A1 resumed")),
+        (2, 1),
+        "{}",
         log()
     );
 }

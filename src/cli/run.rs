@@ -7,6 +7,7 @@ use crate::bronze::{Bronze, OutageLatch};
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::context::Context;
+use crate::daemon::silence::feed_limit;
 use crate::daemon::{self, FeedLoop, Flows, SensorLoop, SensorSchedule, StopOn, WeatherLoop};
 use crate::error::{Error, Result};
 use crate::hook::{check_root, manifest_for, Hook};
@@ -197,6 +198,8 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
                 // The hook has one runner: the sensors' flow, else the first feed's task.
                 let runs_hook = i == 0 && cfg.smb_path.is_none();
                 let feed = feed.with_hook(hook_of(cfg, args, &timing).filter(|_| runs_hook));
+                let limit = feed_limit(&declared.feed, args.silence_minutes);
+                let feed = feed.with_silence(limit);
                 Arc::new(feed.with_metrics(Arc::clone(&metrics)))
             })
             .collect(),

@@ -6,6 +6,7 @@
 //! the task returns.
 
 use super::shutdown::Shutdown;
+use super::silence::{check_feed, feed_limit, Silence, DEFAULT_SILENCE_MINUTES};
 use crate::bronze::{Bronze, OutageLatch};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -21,7 +22,7 @@ use crate::store::event::HookSummary;
 use crate::store::Store;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a feed's pass waits for the store while another flow of this daemon holds it.
@@ -49,6 +50,9 @@ pub struct FeedLoop {
     metrics: Arc<Metrics>,
     /// Whether the state gauges were read once.
     observed: AtomicBool,
+    /// Which of the feed's streams are silent (a WARN when one falls silent, an INFO when it
+    /// resumes).
+    silence: Mutex<Silence>,
     stop: AtomicBool,
     beater: Beater,
 }
@@ -66,6 +70,7 @@ impl FeedLoop {
         nightly_hour: u32,
     ) -> Self {
         let beater = Beater::new(feed.name.clone(), interval);
+        let silence = Mutex::new(Silence::new(feed_limit(&feed, DEFAULT_SILENCE_MINUTES)));
         FeedLoop {
             feed,
             source,
@@ -78,6 +83,7 @@ impl FeedLoop {
             hook: None,
             metrics: Arc::new(Metrics::new(&[], &[])),
             observed: AtomicBool::new(false),
+            silence,
             stop: AtomicBool::new(false),
             beater,
         }
@@ -86,6 +92,12 @@ impl FeedLoop {
     /// Reports to `metrics` (shared with the other flows and the endpoint).
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Its streams are silent after `limit` without a new file.
+    pub fn with_silence(self, limit: std::time::Duration) -> Self {
+        *self.silence.lock().unwrap_or_else(|e| e.into_inner()) = Silence::new(limit);
         self
     }
 
@@ -157,6 +169,9 @@ impl FeedLoop {
         });
         crate::shipping::ship_store(&self.state, STORE_WAIT, &bronze);
         self.observe(&report);
+        let mut silence = self.silence.lock().unwrap_or_else(|e| e.into_inner());
+        check_feed(&mut silence, &self.state, &self.feed, &*self.clock);
+        drop(silence);
         if let Some(hook) = &self.hook {
             let outcome = self.hand_over(hook, &bronze);
             super::report::feed_hook(&self.feed.name, &outcome);

@@ -5,7 +5,9 @@
 //! neither DST night raises a false alarm (spring's jumped hour, autumn's repeated one).
 
 use crate::clock::{Clock, Zone};
+use crate::feed::Feed;
 use crate::naming::minute_from_index;
+use crate::store::feeds::stream_key;
 use crate::store::Store;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use std::collections::BTreeMap;
@@ -117,6 +119,43 @@ pub fn count(change: &Change, stats: &mut crate::daemon::DaemonStats) {
     }
 }
 
+/// The silence limit of a declared feed's streams: its own `silence_minutes`, else three of its
+/// slots, never less than the daemon's limit (`daemon_minutes`): a 5-minute meter is silent
+/// after 15 minutes by default, a daily export after 3 days.
+pub fn feed_limit(feed: &Feed, daemon_minutes: u32) -> std::time::Duration {
+    let minutes = feed
+        .silence_minutes
+        .unwrap_or_else(|| daemon_minutes.max(3 * feed.cadence().minutes()));
+    std::time::Duration::from_secs(u64::from(minutes) * 60)
+}
+
+/// Observes a declared feed's streams (`FEED/STREAM` rows, read-only) in the feed's zone, and
+/// logs each change.
+pub fn check_feed(
+    silence: &mut Silence,
+    state: &Path,
+    feed: &Feed,
+    clock: &dyn Clock,
+) -> Vec<Change> {
+    let Some(rows) = Store::open_read_only(state).and_then(|s| s.stream_rows().ok()) else {
+        return Vec::new();
+    };
+    let keys: Vec<String> = (feed.streams.pairs().into_iter())
+        .map(|(stream, _)| {
+            let named = feed.pattern.has_stream().then_some(stream.as_str());
+            stream_key(&feed.name, named)
+        })
+        .collect();
+    let newest = (rows.into_iter())
+        .filter(|(key, _)| keys.contains(key))
+        .map(|(key, rec)| (key, rec.newest_minute))
+        .collect();
+    let zone = feed.zone.map_or(clock.zone(), Zone::Named);
+    let changes = silence.observe(&newest, clock.now_utc(), zone);
+    changes.iter().for_each(log);
+    changes
+}
+
 fn log(change: &Change) {
     let fmt = |m: &NaiveDateTime| m.format("%Y-%m-%dT%H:%M").to_string();
     match change {
@@ -170,6 +209,31 @@ mod tests {
 
     fn newest(m: NaiveDateTime) -> BTreeMap<String, i64> {
         BTreeMap::from([("A".to_owned(), crate::naming::minute_index(m))])
+    }
+
+    /// A feed's silence limit: its own when set, else three slots, never under the daemon's.
+    #[test]
+    fn a_feeds_limit_is_three_slots_at_least_the_daemons_unless_set() {
+        use crate::feed::{Cadence, Check, FeedSource, Pattern, Streams};
+        let feed = |pattern: &str, cadence: &str, own: Option<u32>| {
+            let cadence: Cadence = cadence.parse().unwrap();
+            Feed {
+                name: "f".into(),
+                source: FeedSource::Folder("x".into()),
+                pattern: Pattern::parse(pattern, cadence).unwrap(),
+                streams: Streams::Single("f".into()),
+                layout: Feed::default_layout(cadence).into(),
+                check: Check::None,
+                zone: None,
+                silence_minutes: own,
+            }
+        };
+        let minutes = |f: &Feed| feed_limit(f, 15).as_secs() / 60;
+        assert_eq!(minutes(&feed("m_{YYYY}{MM}{DD}{HH}{mi}", "1m", None)), 15);
+        assert_eq!(minutes(&feed("m_{YYYY}{MM}{DD}{HH}{mi}", "5m", None)), 15);
+        assert_eq!(minutes(&feed("m_{YYYY}{MM}{DD}{HH}{mi}", "15m", None)), 45);
+        assert_eq!(minutes(&feed("d_{YYYY}{MM}{DD}", "1d", None)), 3 * 1440);
+        assert_eq!(minutes(&feed("d_{YYYY}{MM}{DD}", "1d", Some(30))), 30);
     }
 
     /// Minute by minute through a 45-minute outage: one FellSilent once the newest minute is
