@@ -378,3 +378,66 @@ fn event_count(dir: &std::path::Path) -> u64 {
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     status["events"].as_u64().unwrap()
 }
+
+/// A declared feed whose source is not there (an unmounted share) fails its passes as an
+/// outage: one WARN when it starts failing, not one a pass, while the passes go on (counted
+/// in the metrics, with a backoff) and record nothing; when the source is back, one INFO says
+/// so and its files are copied.
+#[test]
+fn a_feeds_missing_source_is_said_once_and_its_files_come_when_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("ingest.toml"),
+        "bronze_root = \"bronze\"\nstate = \"ingest.redb\"\n\n[[feed]]\nname = \"meter\"\n\
+         source = \"meters\"\npattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\n\
+         cadence = \"5m\"\nstreams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n",
+    )
+    .unwrap();
+    let log_path = dir.path().join("daemon.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingest"));
+    for var in crate::util::ingest_vars() {
+        cmd.env_remove(var);
+    }
+    cmd.current_dir(dir.path())
+        .env("HOME", dir.path())
+        .args(["--config", "ingest.toml", "run", "--interval-secs", "0.2"])
+        .args(["--min-age-secs", "0", "--max-backoff-secs", "0.4"])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(fs::File::create(&log_path).unwrap()));
+    let mut child = Running(crate::util::spawn_of(&mut cmd));
+    let log = || fs::read_to_string(&log_path).unwrap();
+    let mut addr = None;
+    wait_for("the daemon's start line", || {
+        addr = (log().split("http://").nth(1))
+            .and_then(|rest| rest.split("/metrics").next())
+            .map(str::to_owned);
+        addr.is_some()
+    });
+    let addr = addr.unwrap();
+    let failed = "ingest_errors_total{flow=\"meter\",kind=\"unreachable\"}";
+    wait_for("five failed passes", || {
+        crate::metrics::scrape(&addr)
+            .get(failed)
+            .is_some_and(|n| *n >= 5.0)
+    });
+    assert_eq!(
+        log().matches("feed pass failed").count(),
+        1,
+        "said once: {}",
+        log()
+    );
+    assert!(!dir.path().join("ingest.redb").exists(), "nothing recorded");
+
+    let meters = dir.path().join("meters");
+    fs::create_dir(&meters).unwrap();
+    fs::write(meters.join("meter_A1_20230818T1000.csv"), "t,kwh\n1,2\n").unwrap();
+    wait_for("the file once the source is back", || {
+        (dir.path()
+            .join("bronze/meter-a1/2023/08/18/10/meter_A1_20230818T1000.csv"))
+        .is_file()
+    });
+    wait_for("the recovery said", || log().contains("feed recovered"));
+    sigterm(&child.0);
+    assert_eq!(exit_code_within(&mut child.0, 30), Some(0), "{}", log());
+}

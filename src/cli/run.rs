@@ -199,7 +199,7 @@ pub fn run_until(cfg: &Resolved, args: &RunArgs, stop_on: StopOn) -> Result<Exit
                 let runs_hook = i == 0 && cfg.smb_path.is_none();
                 let feed = feed.with_hook(hook_of(cfg, args, &timing).filter(|_| runs_hook));
                 let limit = feed_limit(&declared.feed, args.silence_minutes);
-                let feed = feed.with_silence(limit);
+                let feed = feed.with_silence(limit).with_backoff(timing.max_backoff);
                 Arc::new(feed.with_metrics(Arc::clone(&metrics)))
             })
             .collect(),

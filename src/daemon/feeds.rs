@@ -41,6 +41,8 @@ pub struct FeedLoop {
     clock: Arc<dyn Clock>,
     settings: Settings,
     interval: Duration,
+    /// The longest wait after failed passes.
+    max_backoff: Duration,
     /// The local hour after which the nightly listing is due.
     nightly_hour: u32,
     /// The downstream hook, given to one feed's task when the daemon has no sensors' flow
@@ -79,6 +81,7 @@ impl FeedLoop {
             clock,
             settings,
             interval,
+            max_backoff: interval,
             nightly_hour,
             hook: None,
             metrics: Arc::new(Metrics::new(&[], &[])),
@@ -101,6 +104,13 @@ impl FeedLoop {
         self
     }
 
+    /// After passes that failed in a row, it waits longer, doubling up to `max` (never less
+    /// than its interval).
+    pub fn with_backoff(mut self, max: Duration) -> Self {
+        self.max_backoff = max.max(self.interval);
+        self
+    }
+
     /// This task runs the downstream hook after its passes.
     pub fn with_hook(mut self, hook: Option<Hook>) -> Self {
         self.hook = hook;
@@ -111,12 +121,16 @@ impl FeedLoop {
     pub async fn run(self: Arc<Self>, shutdown: Shutdown) {
         let shutdown = shutdown.wait();
         tokio::pin!(shutdown);
+        let mut health = Health::default();
         loop {
             let this = Arc::clone(&self);
             let mut pass = tokio::task::spawn_blocking(move || this.pass());
+            let mut delay = self.interval;
             let stopping = tokio::select! {
                 r = &mut pass => {
-                    super::report::feed_pass(&self.metrics, &self.feed.name, &self.outcome(r));
+                    let outcome = self.outcome(r);
+                    super::report::feed_pass(&self.metrics, &self.feed.name, &outcome);
+                    delay = health.after(&self.feed.name, &outcome, self.interval, self.max_backoff);
                     false
                 }
                 _ = &mut shutdown => {
@@ -133,7 +147,7 @@ impl FeedLoop {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => return,
-                _ = tokio::time::sleep(self.interval) => {}
+                _ = tokio::time::sleep(delay) => {}
             }
         }
     }
@@ -208,5 +222,50 @@ impl FeedLoop {
         }
         let store = Store::open(&self.state, STORE_WAIT)?;
         crate::hook::run(hook, &store, bronze, &*self.clock, &self.stop)
+    }
+}
+
+/// A feed task's health: its last failure, so each change of state is logged once (a share
+/// that stays down is one WARN, not one a pass), and how many passes in a row failed, for the
+/// backoff.
+#[derive(Debug, Default)]
+struct Health {
+    failing: Option<String>,
+    failures: u32,
+}
+
+impl Health {
+    /// Logs a change of state and returns the wait before the next pass.
+    fn after(
+        &mut self,
+        feed: &str,
+        outcome: &Result<PassReport>,
+        interval: Duration,
+        max_backoff: Duration,
+    ) -> Duration {
+        match outcome {
+            Ok(_) => {
+                if let Some(was) = self.failing.take() {
+                    tracing::info!(feed, was = %was, "feed recovered");
+                }
+                self.failures = 0;
+                interval
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                self.failures = self.failures.saturating_add(1);
+                let wait = crate::schedule::backoff(self.failures, interval, max_backoff);
+                let wait = wait.max(interval.min(max_backoff));
+                if self.failing.as_deref() != Some(msg.as_str()) {
+                    tracing::warn!(
+                        feed,
+                        retry_in_s = wait.as_secs_f64(),
+                        "feed pass failed: {msg}"
+                    );
+                    self.failing = Some(msg);
+                }
+                wait
+            }
+        }
     }
 }

@@ -102,6 +102,7 @@ pub fn feed_pass(metrics: &Metrics, feed: &str, outcome: &Result<PassReport>) {
             let (mode, listed, ms) = (r.mode, r.listed, r.millis);
             tracing::debug!(feed, mode, listed, ms, "idle feed pass")
         }
-        Err(e) => tracing::warn!(feed, "feed pass failed: {e}"),
+        // Logged by the feed task's health, once per change of state.
+        Err(_) => {}
     }
 }
