@@ -22,7 +22,7 @@ import duckdb
 # Only the keys this consumer uses; every line has every key of the schema (README).
 COLUMNS = {"v": "UINTEGER", "seq": "UBIGINT", "kind": "VARCHAR", "bronze": "VARCHAR",
            "blake3": "VARCHAR", "size": "UBIGINT", "stream": "VARCHAR"}
-SCHEMA = 1
+SCHEMA = 2
 
 
 def main():

@@ -8,7 +8,8 @@ use crate::bronze::{inventory, Bronze};
 use crate::clock::Clock;
 use crate::config::StreamMap;
 use crate::error::{Error, Result};
-use crate::identity::FileKey;
+use crate::feed::Feed;
+use crate::identity::{FeedId, FileKey, SourceId};
 use crate::parallel::parallel_map;
 use crate::store::event::{Event, EventKind, PassMode, ScanSummary, SourceVersion};
 use crate::store::Store;
@@ -33,11 +34,14 @@ pub struct AdoptReport {
     pub millis: u64,
 }
 
-/// Walks Bronze and records every unknown data file as `Adopted`.
+/// Walks Bronze and records every unknown data file as `Adopted`: the seed's files by their
+/// layout, and the files of `feeds` (declared feeds, by their id in the store) exactly where
+/// the feed's layout puts their name.
 pub fn adopt(
     store: &Store,
     bronze: &dyn Bronze,
     streams: &StreamMap,
+    feeds: &[(FeedId, &Feed)],
     clock: &dyn Clock,
     threads: usize,
 ) -> Result<AdoptReport> {
@@ -45,7 +49,14 @@ pub fn adopt(
     let known = known_keys(store)?;
     let mut report = AdoptReport::default();
     let mut todo = Vec::new();
-    inventory(bronze, "", streams, &mut |entry| match entry {
+    let of_feed = |entry| match entry {
+        Entry::Stray { rel, why } => match feed_file(feeds, &rel) {
+            Some(key) => Entry::Data { key, rel },
+            None => Entry::Stray { rel, why },
+        },
+        entry => entry,
+    };
+    inventory(bronze, "", streams, &mut |entry| match of_feed(entry) {
         Entry::Data { key, .. } if known.contains(&key.to_bytes()) => report.already_known += 1,
         Entry::Data { key, rel } => todo.push((key, rel)),
         Entry::Temp { rel } => report.temp_files.push(rel),
@@ -77,6 +88,19 @@ pub fn adopt(
         kind: summary(&report),
     }])?;
     Ok(report)
+}
+
+/// The key of a declared feed's file at `rel`: a name one of `feeds` reads, exactly where its
+/// layout puts it (a name elsewhere stays a stray).
+fn feed_file(feeds: &[(FeedId, &Feed)], rel: &str) -> Option<FileKey> {
+    let name = rel.rsplit_once('/').map_or(rel, |(_, name)| name);
+    feeds.iter().find_map(|(id, feed)| {
+        let placed = feed.locate(name)?;
+        (placed.rel == rel).then(|| FileKey {
+            source: SourceId::Feed(*id),
+            name: name.as_bytes().to_vec(),
+        })
+    })
 }
 
 fn known_keys(store: &Store) -> Result<HashSet<Vec<u8>>> {

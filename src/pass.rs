@@ -308,7 +308,7 @@ fn adopt_existing_bronze(ctx: &Context) -> Result<()> {
     let streams = &ctx.settings.streams;
     let r = ctx
         .store
-        .with(|s| crate::adopt::adopt(s, ctx.bronze, streams, ctx.clock, threads))?;
+        .with(|s| crate::adopt::adopt(s, ctx.bronze, streams, &[], ctx.clock, threads))?;
     tracing::info!(
         adopted = r.adopted,
         temp_files = r.temp_files.len(),

@@ -195,6 +195,54 @@ fn audit_repairs_a_feeds_bronze_files_from_the_feeds_source() {
     );
 }
 
+/// `adopt` records a declared feed's files already in Bronze (an earlier pipeline's): the feed
+/// is declared as its first pass would, the files exactly where its layout puts their names
+/// are adopted (hashed), one in another folder is named a stray and left out, and the feed's
+/// next pass copies none of the adopted ones again.
+#[test]
+fn adopt_records_a_feeds_files_where_its_layout_puts_them() {
+    let rig = Rig::new();
+    write_feed_config(
+        &rig,
+        "name = \"meter\"\nsource = \"meters\"\n\
+         pattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\ncadence = \"5m\"\n\
+         streams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n",
+    );
+    let meters = rig.dir.path().join("meters");
+    let hour = rig.dir.path().join("storage/bronze/meter-a1/2023/08/18");
+    fs::create_dir_all(&meters).unwrap();
+    fs::create_dir_all(hour.join("10")).unwrap();
+    fs::create_dir_all(hour.join("11")).unwrap();
+    let name = |hhmm: &str| format!("meter_A1_20230818T{hhmm}.csv");
+    for hhmm in ["1000", "1005"] {
+        let body = format!("t,kwh\n{hhmm},1\n");
+        fs::write(meters.join(name(hhmm)), &body).unwrap();
+        fs::write(hour.join("10").join(name(hhmm)), &body).unwrap();
+    }
+    fs::write(hour.join("11").join(name("1010")), "t,kwh\n1010,1\n").unwrap();
+
+    let out = with_config(&rig, &["adopt", "--json"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["adopted"], 2, "{stdout}");
+    let strays = report["strays"].as_array().unwrap();
+    assert_eq!(strays.len(), 1, "{stdout}");
+    assert_eq!(
+        strays[0][0], "meter-a1/2023/08/18/11/meter_A1_20230818T1010.csv",
+        "{stdout}"
+    );
+
+    let out = with_config(&rig, &["run", "--once", "--min-age-secs", "0", "--json"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(
+        report["feeds"]["meter"]["copied"], 0,
+        "adopted already: {stdout}"
+    );
+}
+
 /// `replay --feed` recovers a declared feed's window from the feed's own source: every slot of
 /// the window is looked up, a file never ingested (landed behind the newest slot) and files
 /// missing or different in Bronze are copied, and a file wrong in Bronze and gone from the
@@ -380,6 +428,31 @@ fn a_declared_feed_predicts_its_next_names_after_its_first_listing() {
         "{scan}"
     );
     assert!(bronze.join("09/meter_A1_20230818T0955.csv").is_file());
+
+    // The log shipped into Bronze names the feed and the stream of each of its files.
+    let log = rig.dir.path().join("storage/bronze/_ingest/log");
+    let mut lines = Vec::new();
+    for segment in crate::util::walk(&log) {
+        if segment.to_string_lossy().ends_with(".jsonl.gz") {
+            let mut text = String::new();
+            let file = fs::File::open(&segment).unwrap();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(file), &mut text)
+                .unwrap();
+            lines.extend(
+                text.lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()),
+            );
+        }
+    }
+    let copied: Vec<_> = (lines.iter())
+        .filter(|l| l["kind"] == "copied")
+        .map(|l| (l["v"].clone(), l["feed"].clone(), l["stream"].clone()))
+        .collect();
+    assert_eq!(copied.len(), 5, "{lines:?}");
+    assert!(
+        (copied.iter()).all(|c| *c == (2.into(), "meter".into(), "A1".into())),
+        "{copied:?}"
+    );
 }
 
 /// A feed of a shape the seed's flows do not run (the issue's 5-minute meter) is declared and

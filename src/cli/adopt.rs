@@ -1,11 +1,11 @@
 //! `ingest adopt`: record an existing Bronze tree (e.g. the Python pipeline's) in the index,
-//! hashing every file; nothing is copied. Also runs by itself on a first pass over an empty
+//! hashing every file, the config file's declared feeds' files included; nothing is copied. Also runs by itself on a first pass over an empty
 //! index with a non-empty Bronze.
 
 use super::Resolved;
 use crate::adopt::adopt;
 use crate::bronze::OutageLatch;
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
 use crate::store::Store;
 use clap::Args;
@@ -24,10 +24,18 @@ pub struct AdoptArgs {
 pub fn run(cfg: &Resolved, args: &AdoptArgs) -> Result<ExitCode> {
     let store = Store::open(&cfg.state, cfg.store_wait)?;
     let bronze = OutageLatch::new(cfg.bronze()?);
+    // The config file's feeds of other shapes are declared (as their first pass would), so
+    // their files in Bronze are adopted by their layout.
+    let at_ms = SystemClock.now_utc().timestamp_millis();
+    let mut feeds = Vec::new();
+    for feed in cfg.listed_feeds.iter().map(|d| &d.feed) {
+        feeds.push((store.declare_feed(&feed.name, &feed.pattern, at_ms)?, feed));
+    }
     let r = adopt(
         &store,
         &bronze,
         &cfg.streams,
+        &feeds,
         &SystemClock,
         args.threads.max(1),
     )?;

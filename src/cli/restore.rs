@@ -61,7 +61,7 @@ pub fn run(cfg: &Resolved, args: &RestoreArgs) -> Result<ExitCode> {
     let (manifest, adopted) = {
         let store = Store::open(&building, cfg.store_wait)?;
         let manifest = rebuild(&store, &bronze, &ingester, id)?;
-        let adopted = adopt(&store, &bronze, &cfg.streams, &SystemClock, 8)?;
+        let adopted = adopt(&store, &bronze, &cfg.streams, &[], &SystemClock, 8)?;
         // The adopted files join the shipped log, so the next restore needs no adoption.
         let shipped: Option<ShipReport> = shipping::ship_after_pass(&store, &bronze);
         tracing::info!(?shipped, "restored store shipped");

@@ -384,7 +384,7 @@ struct Encoded {
 impl Encoded {
     fn of(store: &Store, from: u64, to: u64, level: u32) -> Result<Encoded> {
         let events = events_between(store, from, to)?;
-        let bytes = segment::encode(from, &events);
+        let bytes = segment::encode(from, &events, &store.read_feeds()?);
         Ok(Encoded {
             from,
             to,

@@ -9,8 +9,10 @@
 
 use crate::error::{Error, Result};
 use crate::identity::ContentHash;
-use crate::record::stream_of;
+use crate::identity::{FeedId, FileKey, SourceId};
+use crate::record::{stream_of, OTHER_STREAM};
 use crate::store::event::{Event, EventKind};
+use crate::store::feeds::Feeds;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -19,7 +21,8 @@ use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read, Write};
 
 /// The line schema's version, in every line (`v`): a reader refuses lines of a newer one.
-pub const LINE_VERSION: u32 = 1;
+/// 2 added `feed` (a declared feed's files: its name; their `stream`, its `{stream}` value).
+pub const LINE_VERSION: u32 = 2;
 
 /// One event as shipped, read back (written as [`LineOut`]). `None` fields are `null`: every
 /// line has every key.
@@ -33,9 +36,14 @@ pub struct Line {
     pub at_ms: i64,
     /// `copied`, `adopted`, `skipped`, `failed`, `discovered`, `scan-completed`, …
     pub kind: String,
-    /// `share` or `weather`: the source of the file the event is about.
+    /// `share`, `weather` or `feed-<id>`: the source of the file the event is about.
     pub source: Option<String>,
-    /// The file's stream (its apartment, `weather`, or `_other`).
+    /// The declared feed a file belongs to, by name (since line version 2); `null` for the
+    /// seed's files.
+    #[serde(default)]
+    pub feed: Option<String>,
+    /// The file's stream: its apartment, `weather`, a declared feed's `{stream}` value (`null`
+    /// for a feed without one), or `_other`.
     pub stream: Option<String>,
     /// The file's name on its source (not UTF-8: with replacement characters; `event` has
     /// the bytes).
@@ -61,6 +69,7 @@ struct LineOut<'a> {
     at_ms: i64,
     kind: &'static str,
     source: Option<Cow<'static, str>>,
+    feed: Option<String>,
     stream: Option<String>,
     file: Option<String>,
     bronze: Option<&'a str>,
@@ -71,10 +80,19 @@ struct LineOut<'a> {
 }
 
 impl<'a> LineOut<'a> {
-    fn of(seq: u64, event: &'a Event) -> LineOut<'a> {
+    fn of(seq: u64, event: &'a Event, feeds: &Feeds) -> LineOut<'a> {
         let kind = &event.kind;
         let file = kind.file();
         let (bronze, blake3, size, reason) = details(kind);
+        let (feed, stream) = match file {
+            Some(
+                f @ FileKey {
+                    source: SourceId::Feed(id),
+                    ..
+                },
+            ) => of_feed(feeds, *id, f),
+            _ => (None, file.map(stream_of)),
+        };
         LineOut {
             v: LINE_VERSION,
             seq,
@@ -83,7 +101,8 @@ impl<'a> LineOut<'a> {
             at_ms: event.at_ms,
             kind: kind.name(),
             source: file.map(|f| f.source.name()),
-            stream: file.map(stream_of),
+            feed,
+            stream,
             file: file.map(|f| f.display_name()),
             bronze,
             blake3: blake3.map(ContentHash::to_hex),
@@ -92,6 +111,22 @@ impl<'a> LineOut<'a> {
             event: kind,
         }
     }
+}
+
+/// A declared feed's file's `feed` and `stream`: the feed's name and the `{stream}` value its
+/// pattern reads (none for a feed without `{stream}`); [`OTHER_STREAM`] for a name it does
+/// not read.
+fn of_feed(feeds: &Feeds, id: FeedId, file: &FileKey) -> (Option<String>, Option<String>) {
+    let name = feeds.get(id).map(|d| d.name.clone());
+    let stream = match feeds.place_of(file) {
+        Some(place) => place
+            .stream
+            .split_once('/')
+            .map(|(_, stream)| stream.to_owned())
+            .filter(|stream| !stream.is_empty()),
+        None => Some(OTHER_STREAM.to_owned()),
+    };
+    (name, stream)
 }
 
 type Details<'a> = (
@@ -156,13 +191,14 @@ pub fn tail_hash(seq: u64, event: &Event) -> String {
 /// are short), so a planted segment cannot make a reader hold one unbounded line.
 const MAX_LINE: u64 = 1 << 20;
 
-/// The segment of `events`, the first of which has sequence number `first`.
-pub fn encode(first: u64, events: &[Event]) -> Vec<u8> {
+/// The segment of `events`, the first of which has sequence number `first`; declared feeds'
+/// files are named by `feeds` (the store's declarations).
+pub fn encode(first: u64, events: &[Event], feeds: &Feeds) -> Vec<u8> {
     // Level 4: measured on a 65,536-event segment of sensor files, 75 B an event in 0.20 s
     // where the default (6) gives 70 B in 0.29 s (zlib); compressing is most of shipping's cost.
     let mut gz = GzEncoder::new(Vec::new(), Compression::new(4));
     for (i, event) in events.iter().enumerate() {
-        let line = LineOut::of(first + i as u64, event);
+        let line = LineOut::of(first + i as u64, event, feeds);
         // Writing into memory cannot fail, and these types always serialize.
         let json = serde_json::to_vec(&line).expect("a log line serializes");
         gz.write_all(&json).expect("writing into memory");
@@ -264,23 +300,43 @@ mod tests {
     #[test]
     fn a_segment_round_trips_and_is_deterministic() {
         let events = sample();
-        let bytes = encode(7, &events);
+        let bytes = encode(7, &events, &Feeds::NONE);
         assert_eq!(decode("s", &bytes, 7, 2).unwrap(), events);
-        assert_eq!(bytes, encode(7, &events));
+        assert_eq!(bytes, encode(7, &events, &Feeds::NONE));
         let text = std::io::read_to_string(GzDecoder::new(&bytes[..])).unwrap();
         let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(first["seq"], 7);
         assert_eq!(first["kind"], "copied");
         assert_eq!(first["stream"], "JimmyLoup");
+        assert_eq!(
+            (&first["v"], &first["feed"]),
+            (&2.into(), &serde_json::Value::Null)
+        );
         assert_eq!(first["blake3"], ContentHash::of(b"{}").to_hex());
         assert_eq!(first["at"], "2023-11-14T22:13:20.123Z");
+    }
+
+    /// A segment shipped by a release before `feed` (line version 1, without the key) is
+    /// still read back whole.
+    #[test]
+    fn a_segment_of_line_version_1_is_still_read() {
+        let events = sample();
+        let text =
+            std::io::read_to_string(GzDecoder::new(&encode(7, &events, &Feeds::NONE)[..])).unwrap();
+        let old = text
+            .replace("\"feed\":null,", "")
+            .replace("\"v\":2", "\"v\":1");
+        assert!(!old.contains("feed") && old.contains("\"v\":1"), "{old}");
+        let mut gz = GzEncoder::new(Vec::new(), Compression::new(4));
+        gz.write_all(old.as_bytes()).unwrap();
+        assert_eq!(decode("v1", &gz.finish().unwrap(), 7, 2).unwrap(), events);
     }
 
     /// A segment whose numbering does not continue where it should, or whose bytes are cut,
     /// is refused naming the segment.
     #[test]
     fn a_damaged_or_misplaced_segment_is_refused_by_name() {
-        let bytes = encode(7, &sample());
+        let bytes = encode(7, &sample(), &Feeds::NONE);
         let err = decode("seg-a", &bytes, 8, 2).unwrap_err().to_string();
         assert!(
             err.contains("seg-a") && err.contains("sequence 7 where 8"),

@@ -5,6 +5,7 @@ use super::*;
 use crate::bronze::LocalBronze;
 use crate::identity::FileKey;
 use crate::store::event::{EventKind, SourceVersion};
+use crate::store::feeds::Feeds;
 use proptest::prelude::*;
 use std::time::Duration;
 
@@ -176,7 +177,7 @@ fn a_changed_or_missing_segment_is_refused_by_name() {
     let id = ingesters(&bronze).unwrap().remove(0);
     let (manifest, _) = read_log(&bronze, &id).unwrap();
     let rel = format!("{}/{}", log_dir(&id), manifest.segments[0].name);
-    let other = segment::encode(0, &[copied(9), copied(1), copied(2)]);
+    let other = segment::encode(0, &[copied(9), copied(1), copied(2)], &Feeds::NONE);
     bronze.put_reserved(&rel, &other).unwrap();
     let err = read_log(&bronze, &id).unwrap_err().to_string();
     assert!(
@@ -203,7 +204,7 @@ proptest! {
             .enumerate()
             .map(|(i, kind)| Event { at_ms: i as i64 * 1000 - 5000, kind })
             .collect();
-        let bytes = segment::encode(first, &events);
+        let bytes = segment::encode(first, &events, &Feeds::NONE);
         let n = events.len() as u64;
         prop_assert_eq!(segment::decode("p", &bytes, first, n).unwrap(), events);
     }
