@@ -18,7 +18,7 @@ use crate::source::{self, EntryKind, Source};
 use crate::store::event::{DeferReason, Event, EventKind, SkipReason, SourceVersion};
 use crate::store::{Journal, Store, WriteLock};
 use serde::de::IgnoredAny;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::sync::OnceLock;
 
@@ -34,6 +34,11 @@ use std::sync::OnceLock;
 /// are left unrecorded (see `publish_batch`) and the error names Bronze and the cause.
 pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bool> {
     let _writing = WriteLock::acquire(ctx.store.path())?;
+    // Files an earlier publish may have left in Bronze unrecorded, which the settle before
+    // this pass could not settle yet (`settle_interrupted`).
+    let carried: HashSet<FileKey> = (ctx.store.with(|s| s.publishing())?.into_iter())
+        .map(|(key, _)| key)
+        .collect();
     let batches: Vec<&[CopyJob]> = jobs.chunks(ctx.settings.batch_size.max(1)).collect();
     if let Some(first) = batches.first() {
         ctx.record_journaled(Vec::new(), &Journal::entering(entries(first)))?;
@@ -60,11 +65,7 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
         }
         warn_vanished(&events);
         let cause = lost.cause();
-        // Only the files recorded leave the journal. One that Bronze's outage left unrecorded
-        // stays: it may be in Bronze from an earlier publish whose commit failed, and the next
-        // pass's settle adopts it (or finds nothing there, at one lookup).
-        let recorded = events.iter().filter_map(|e| e.file().cloned()).collect();
-        let mut journal = Journal::leaving(recorded);
+        let mut journal = Journal::leaving(leaving(&events, &carried));
         if cause.is_none() {
             journal.next = entries(batches.get(i + 1).copied().unwrap_or_default());
         }
@@ -225,6 +226,20 @@ enum Settle {
     Nothing,
     Adopt(EventKind),
     Retry(String),
+}
+
+/// The files of a batch that leave the `publishing` journal with `events`: every file
+/// recorded, except one `carried` over from an earlier publish (maybe in Bronze, unrecorded)
+/// whose outcome now is not a copy in Bronze (failed, deferred, vanished): it stays, and the
+/// next pass's settle adopts it or finds nothing there (one lookup). A file the outage of
+/// Bronze left unrecorded has no event: it stays too.
+fn leaving(events: &[EventKind], carried: &HashSet<FileKey>) -> Vec<FileKey> {
+    let in_bronze =
+        |e: &EventKind| matches!(e, EventKind::Copied { .. } | EventKind::Adopted { .. });
+    (events.iter())
+        .filter_map(|e| e.file().filter(|k| in_bronze(e) || !carried.contains(*k)))
+        .cloned()
+        .collect()
 }
 
 /// Files of an interrupted batch settled at once.

@@ -260,6 +260,11 @@ impl Metrics {
             missing("24h").set(gauge(f.missing_24h));
             missing("total").set(gauge(f.missing_total));
         }
+        self.observe_log(store)
+    }
+
+    /// The store's own gauges: its size, its log's events and how many are shipped.
+    pub fn observe_log(&self, store: &Store) -> Result<()> {
         self.observe_store_size(store.path());
         self.log_events.set(gauge(store.event_count()?));
         self.log_shipped.set(gauge(store.shipped()?.to));

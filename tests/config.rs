@@ -777,6 +777,31 @@ fn a_feed_into_a_folder_of_the_seeds_flows_is_refused() {
     assert!(!rig.dir.path().join("storage").exists(), "nothing written");
 }
 
+/// A feed of another shape than the seed's may not take a seed flow's name (`weather` labels
+/// the seed's flow in the metrics, heartbeats and the log): refused when the config is read,
+/// exit 2, naming the feed, nothing written.
+#[test]
+fn a_feed_named_as_a_seed_flow_but_of_another_shape_is_refused() {
+    let rig = Rig::new();
+    write_feed_config(
+        &rig,
+        "name = \"weather\"\nsource = \"obs\"\npattern = \"obs_{YYYY}{MM}{DD}{HH}.csv\"\n\
+         cadence = \"1h\"\nalias = \"obs\"\ncheck = \"csv\"\n",
+    );
+    for args in [&["config", "check"][..], &["run", "--once"][..]] {
+        let mut all = vec!["--config", "ingest.toml"];
+        all.extend_from_slice(args);
+        let out = ingest(rig.dir.path(), &all, &[]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("feed `weather`: the name is the seed's weather flow's"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!rig.dir.path().join("storage").exists(), "nothing written");
+}
+
 /// A daily feed run by listing (one file a day, no `{stream}`) with a day that never came:
 /// `gaps` shows that day as one missing run of 1,440 minutes, exit 1, and the feed's other
 /// days as present.

@@ -1,6 +1,8 @@
 //! `ingest adopt`: record an existing Bronze tree (e.g. the Python pipeline's) in the index,
-//! hashing every file, the config file's declared feeds' files included; nothing is copied. Also runs by itself on a first pass over an empty
-//! index with a non-empty Bronze.
+//! hashing every file, the config file's declared feeds' files included; nothing is copied.
+//! Also runs by itself on a first pass over an empty index with a non-empty Bronze (the
+//! seed's files only: a declared feed's first pass lists its source and copies, or finds in
+//! Bronze, its files).
 
 use super::Resolved;
 use crate::adopt::adopt;

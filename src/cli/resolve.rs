@@ -477,10 +477,20 @@ fn default_state(bronze_root: &Path) -> PathBuf {
     }
 }
 
-/// Refuses a feed run by listing whose Bronze folder (an alias) is one the seed's configured
-/// flows write: two flows in one folder would take each other's files for their own.
+/// Refuses a declared feed named as one of the seed's flows, or whose Bronze folder (an alias)
+/// is one the seed's configured flows write: two flows in one folder would take each other's
+/// files for their own.
 fn check_feed_folders(cfg: &Resolved) -> Result<()> {
     for declared in &cfg.listed_feeds {
+        let name = &declared.feed.name;
+        if crate::store::feeds::SEED_FEEDS.contains(&name.as_str()) {
+            // The name labels the seed's flow in metrics, heartbeats and the log.
+            return Err(Error::Config(format!(
+                "feed `{name}`: the name is the seed's {name} flow's, and this feed is not of \
+                 its shape: give it a name of its own, or the seed's pattern, cadence, layout \
+                 and check"
+            )));
+        }
         for (_, alias) in declared.feed.streams.pairs() {
             let sensors = cfg.smb_path.is_some() && cfg.streams.iter().any(|(_, a)| a == alias);
             let weather = cfg.weather.is_some() && alias == crate::feed::seed::WEATHER_ALIAS;

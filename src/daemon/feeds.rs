@@ -28,6 +28,9 @@ use std::time::Duration;
 /// How long a feed's pass waits for the store while another flow of this daemon holds it.
 const STORE_WAIT: Duration = Duration::from_secs(600);
 
+/// How long the hook's runner waits for the store before leaving the hand-over to a later pass.
+const HOOK_STORE_WAIT: Duration = Duration::from_secs(5);
+
 /// Makes the feed's source with its login; the reason when it cannot (a key file missing).
 pub type SourceOf =
     Box<dyn Fn() -> std::result::Result<Box<Counted<dyn Source + Send>>, String> + Send + Sync>;
@@ -138,6 +141,9 @@ impl FeedLoop {
                     self.stop.store(true, Ordering::Relaxed);
                     let outcome = self.outcome(pass.await);
                     super::report::feed_pass(&self.metrics, &self.feed.name, &outcome);
+                    if let Err(e) = &outcome {
+                        tracing::warn!(feed = %self.feed.name, "the last feed pass failed: {e}");
+                    }
                     true
                 }
             };
@@ -194,24 +200,35 @@ impl FeedLoop {
         report
     }
 
-    /// The feed's state gauges, read again after a pass that changed something (and after the
-    /// first): the presence rows are not read for an idle pass.
+    /// The feed's state gauges, read again after a pass that changed something, or while they
+    /// were never read (the store busy at the first try): the presence rows are not read for an
+    /// idle pass. The store's own gauges (log, size) too, for a daemon without the sensors'
+    /// flow, which reads them otherwise.
     fn observe(&self, report: &Result<PassReport>) {
         let t = report.as_ref().map(|r| r.tally.clone()).unwrap_or_default();
         let changed = t.copied + t.adopted + t.skipped + t.failed + t.deferred > 0;
-        if !changed && self.observed.swap(true, Ordering::Relaxed) {
+        if !changed && self.observed.load(Ordering::Relaxed) {
             return;
         }
         let Some(store) = Store::open_read_only(&self.state) else {
             return;
         };
-        if let Err(e) = self.metrics.observe_feed(&store, &self.feed, &*self.clock) {
-            tracing::warn!(feed = %self.feed.name, "reading the feed's state for the metrics: {e}");
+        let observed = self
+            .metrics
+            .observe_feed(&store, &self.feed, &*self.clock)
+            .and_then(|()| self.metrics.observe_log(&store));
+        match observed {
+            Ok(()) => self.observed.store(true, Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(feed = %self.feed.name, "reading the feed's state for the metrics: {e}")
+            }
         }
     }
 
     /// Hands what was copied since the hook last succeeded to it (the feeds' files and any
     /// other flow's); asks a read-only store first, so an idle pass opens nothing for writing.
+    /// A store another process holds (an `audit`, a `replay`) is not waited for: the files
+    /// are handed over after a later pass, and the task stays free to stop.
     fn hand_over(&self, hook: &Hook, bronze: &dyn Bronze) -> Result<Option<HookSummary>> {
         let pending = match Store::open_read_only(&self.state) {
             Some(store) => crate::hook::has_work(&store, bronze)?,
@@ -220,7 +237,10 @@ impl FeedLoop {
         if !pending || self.stop.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        let store = Store::open(&self.state, STORE_WAIT)?;
+        let store = match Store::open(&self.state, HOOK_STORE_WAIT) {
+            Err(Error::StoreLocked { .. }) => return Ok(None),
+            store => store?,
+        };
         crate::hook::run(hook, &store, bronze, &*self.clock, &self.stop)
     }
 }
@@ -230,7 +250,9 @@ impl FeedLoop {
 /// backoff.
 #[derive(Debug, Default)]
 struct Health {
-    failing: Option<String>,
+    /// The kind of the failure said last (messages carry counts and names that change from
+    /// pass to pass; the kind is the state).
+    failing: Option<&'static str>,
     failures: u32,
 }
 
@@ -246,23 +268,22 @@ impl Health {
         match outcome {
             Ok(_) => {
                 if let Some(was) = self.failing.take() {
-                    tracing::info!(feed, was = %was, "feed recovered");
+                    tracing::info!(feed, was, "feed recovered");
                 }
                 self.failures = 0;
                 interval
             }
             Err(e) => {
-                let msg = e.to_string();
                 self.failures = self.failures.saturating_add(1);
                 let wait = crate::schedule::backoff(self.failures, interval, max_backoff);
                 let wait = wait.max(interval.min(max_backoff));
-                if self.failing.as_deref() != Some(msg.as_str()) {
+                if self.failing != Some(e.kind()) {
                     tracing::warn!(
                         feed,
                         retry_in_s = wait.as_secs_f64(),
-                        "feed pass failed: {msg}"
+                        "feed pass failed: {e}"
                     );
-                    self.failing = Some(msg);
+                    self.failing = Some(e.kind());
                 }
                 wait
             }

@@ -76,8 +76,8 @@ pub fn weather_pass(metrics: &Metrics, outcome: &Result<WeatherReport>) {
     }
 }
 
-/// A declared feed's pass, or why it failed: to the log, and to the metrics as the flow
-/// named after the feed.
+/// A declared feed's pass: to the log, and to the metrics as the flow named after the feed;
+/// a failure only to the metrics (the feed task's health logs it, once per change of state).
 pub fn feed_pass(metrics: &Metrics, feed: &str, outcome: &Result<PassReport>) {
     match outcome {
         Ok(r) => metrics.feed_pass(feed, r),

@@ -119,9 +119,10 @@ pub fn count(change: &Change, stats: &mut crate::daemon::DaemonStats) {
     }
 }
 
-/// The silence limit of a declared feed's streams: its own `silence_minutes`, else three of its
-/// slots, never less than the daemon's limit (`daemon_minutes`): a 5-minute meter is silent
-/// after 15 minutes by default, a daily export after 3 days.
+/// The silence limit of a declared feed's streams: its own `silence_minutes` when set (any,
+/// even under the daemon's), else three of its slots but never less than the daemon's limit
+/// (`daemon_minutes`): a 5-minute meter is silent after 15 minutes by default, a daily export
+/// after 3 days.
 pub fn feed_limit(feed: &Feed, daemon_minutes: u32) -> std::time::Duration {
     let minutes = feed
         .silence_minutes

@@ -924,10 +924,58 @@ fn a_file_left_unrecorded_by_an_outage_stays_journaled_until_adopted() {
         .file(&key)
         .unwrap()
         .is_some_and(|r| r.state.is_ingested());
+    assert_eq!(injected.load(Ordering::Relaxed), 3, "every fault fired");
     assert!(
-        recorded || journaled(&world),
-        "in Bronze, so recorded or still journaled"
+        !recorded && journaled(&world),
+        "left unrecorded by the outage, and still journaled"
     );
+    world.share.remove(&name);
+    world.source.inner().inner.remove(&name);
+    // The clean reconcile checks every Bronze file is recorded (`check_complete`).
+    world.apply(&reconcile(vec![]), &injected);
+    world.apply(&Step::Audit, &injected);
+}
+
+/// The same start (a batch published, its commit failed), then a pass whose settle cannot read
+/// the file's copy and whose copy of it fails on the share (an open refused): the failure is
+/// recorded, and the file, maybe in Bronze unrecorded, stays journaled until a settle adopts
+/// it, even after it left the share.
+#[test]
+fn a_carried_file_whose_copy_fails_stays_journaled_until_adopted() {
+    let mut world = World::new(true);
+    let injected = AtomicU64::new(0);
+    let reconcile = |faults| Step::Pass {
+        reconcile: true,
+        faults,
+    };
+    let land = |minute| Step::Land {
+        b: false,
+        minute,
+        body: 1,
+    };
+    world.apply(&land(1), &injected);
+    world.apply(&reconcile(vec![]), &injected);
+    world.apply(&land(5), &injected);
+    world.apply(
+        &reconcile(vec![(Op::Record, 0, Fault::Disconnect)]),
+        &injected,
+    );
+    let name = world.share.keys().last().unwrap().clone();
+    let key = FileKey::share(name.clone().into_bytes());
+    let eio = Fault::Errno(EIO);
+    world.apply(
+        &reconcile(vec![(Op::Get, 0, eio), (Op::Open, 0, eio)]),
+        &injected,
+    );
+    let store = world.store.as_ref().unwrap();
+    assert_eq!(injected.load(Ordering::Relaxed), 3, "every fault fired");
+    let record = store.file(&key).unwrap();
+    assert!(
+        record.is_some_and(|r| !r.state.is_ingested()),
+        "the copy's failure is recorded"
+    );
+    let journaled = (store.publishing().unwrap().iter()).any(|(k, _)| *k == key);
+    assert!(journaled, "and the file stays journaled");
     world.share.remove(&name);
     world.source.inner().inner.remove(&name);
     // The clean reconcile checks every Bronze file is recorded (`check_complete`).
