@@ -23,6 +23,12 @@ fn write_feed_config(rig: &Rig, feed: &str) {
     fs::write(rig.dir.path().join("ingest.toml"), text).unwrap();
 }
 
+/// The 5-minute meter of the issue, from the folder `meters`, its one stream `A1` into
+/// `meter-a1`, CSV-checked: a `[[feed]]` table's keys for [`write_feed_config`].
+const METER: &str = "name = \"meter\"\nsource = \"meters\"\n\
+     pattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\ncadence = \"5m\"\n\
+     streams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n";
+
 /// `ingest --config ingest.toml config check` in the rig's folder.
 fn config_check(rig: &Rig) -> Output {
     with_config(rig, &["config", "check"])
@@ -115,12 +121,7 @@ fn config_check_names_the_feed_and_what_to_fix() {
 #[test]
 fn audit_repairs_a_feeds_bronze_files_from_the_feeds_source() {
     let rig = Rig::new();
-    write_feed_config(
-        &rig,
-        "name = \"meter\"\nsource = \"meters\"\n\
-         pattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\ncadence = \"5m\"\n\
-         streams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n",
-    );
+    write_feed_config(&rig, METER);
     let meters = rig.dir.path().join("meters");
     fs::create_dir(&meters).unwrap();
     let slots = ["1000", "1005", "1010"];
@@ -202,12 +203,7 @@ fn audit_repairs_a_feeds_bronze_files_from_the_feeds_source() {
 #[test]
 fn adopt_records_a_feeds_files_where_its_layout_puts_them() {
     let rig = Rig::new();
-    write_feed_config(
-        &rig,
-        "name = \"meter\"\nsource = \"meters\"\n\
-         pattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\ncadence = \"5m\"\n\
-         streams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n",
-    );
+    write_feed_config(&rig, METER);
     let meters = rig.dir.path().join("meters");
     let hour = rig.dir.path().join("storage/bronze/meter-a1/2023/08/18");
     fs::create_dir_all(&meters).unwrap();
@@ -250,12 +246,7 @@ fn adopt_records_a_feeds_files_where_its_layout_puts_them() {
 #[test]
 fn replay_recovers_a_feeds_window_from_the_feeds_source() {
     let rig = Rig::new();
-    write_feed_config(
-        &rig,
-        "name = \"meter\"\nsource = \"meters\"\n\
-         pattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\ncadence = \"5m\"\n\
-         streams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n",
-    );
+    write_feed_config(&rig, METER);
     let meters = rig.dir.path().join("meters");
     fs::create_dir(&meters).unwrap();
     let source = |hhmm: &str| meters.join(format!("meter_A1_20230818T{hhmm}.csv"));
@@ -368,12 +359,7 @@ fn replay_recovers_a_feeds_window_from_the_feeds_source() {
 #[test]
 fn a_declared_feed_predicts_its_next_names_after_its_first_listing() {
     let rig = Rig::new();
-    write_feed_config(
-        &rig,
-        "name = \"meter\"\nsource = \"meters\"\n\
-         pattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\ncadence = \"5m\"\n\
-         streams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n",
-    );
+    write_feed_config(&rig, METER);
     let meters = rig.dir.path().join("meters");
     fs::create_dir(&meters).unwrap();
     let put = |hhmm: &str| {

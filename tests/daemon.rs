@@ -245,13 +245,7 @@ fn a_declared_feed_runs_in_the_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let meters = dir.path().join("meters");
     fs::create_dir(&meters).unwrap();
-    fs::write(
-        dir.path().join("ingest.toml"),
-        "bronze_root = \"bronze\"\nstate = \"ingest.redb\"\n\n[[feed]]\nname = \"meter\"\n\
-         source = \"meters\"\npattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\n\
-         cadence = \"5m\"\nstreams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n",
-    )
-    .unwrap();
+    write_meter_config(dir.path());
     fs::write(
         meters.join("meter_A1_20230818T1000.csv"),
         "t,kwh\n10:00,1\n",
@@ -261,13 +255,8 @@ fn a_declared_feed_runs_in_the_daemon() {
     // With no sensors' flow, the feed's task runs the downstream hook.
     let handed = dir.path().join("handed.txt");
     let hook = format!("cat \"$INGEST_MANIFEST\" >> '{}'", handed.display());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingest"));
-    for var in crate::util::ingest_vars() {
-        cmd.env_remove(var);
-    }
-    cmd.current_dir(dir.path())
-        .env("HOME", dir.path())
-        .args(["--config", "ingest.toml", "run", "--interval-secs", "1"])
+    let mut cmd = feed_daemon(dir.path());
+    cmd.args(["--interval-secs", "1"])
         .args(["--min-age-secs", "0"])
         // No nightly listing while it runs, whatever the time of day.
         .args(["--nightly-hour", &crate::util::nightly_hour_far_from_now()])
@@ -371,6 +360,31 @@ fn a_declared_feed_runs_in_the_daemon() {
     );
 }
 
+/// `ingest.toml` in `dir`: Bronze and the store there, and the 5-minute meter from `meters`
+/// (its one stream `A1` into `meter-a1`) as the only feed.
+fn write_meter_config(dir: &std::path::Path) {
+    fs::write(
+        dir.join("ingest.toml"),
+        "bronze_root = \"bronze\"\nstate = \"ingest.redb\"\n\n[[feed]]\nname = \"meter\"\n\
+         source = \"meters\"\npattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\n\
+         cadence = \"5m\"\nstreams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n",
+    )
+    .unwrap();
+}
+
+/// `ingest --config ingest.toml run` in `dir` (its options follow), none of the caller's
+/// ingest environment.
+fn feed_daemon(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingest"));
+    for var in crate::util::ingest_vars() {
+        cmd.env_remove(var);
+    }
+    cmd.current_dir(dir)
+        .env("HOME", dir)
+        .args(["--config", "ingest.toml", "run"]);
+    cmd
+}
+
 /// The number of events in the store of the config file in `dir` (`status --json`, which
 /// reads a store a daemon holds).
 fn event_count(dir: &std::path::Path) -> u64 {
@@ -386,21 +400,10 @@ fn event_count(dir: &std::path::Path) -> u64 {
 #[test]
 fn a_feeds_missing_source_is_said_once_and_its_files_come_when_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("ingest.toml"),
-        "bronze_root = \"bronze\"\nstate = \"ingest.redb\"\n\n[[feed]]\nname = \"meter\"\n\
-         source = \"meters\"\npattern = \"meter_{stream}_{YYYY}{MM}{DD}T{HH}{mi}.csv\"\n\
-         cadence = \"5m\"\nstreams = { A1 = \"meter-a1\" }\ncheck = \"csv\"\n",
-    )
-    .unwrap();
+    write_meter_config(dir.path());
     let log_path = dir.path().join("daemon.log");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingest"));
-    for var in crate::util::ingest_vars() {
-        cmd.env_remove(var);
-    }
-    cmd.current_dir(dir.path())
-        .env("HOME", dir.path())
-        .args(["--config", "ingest.toml", "run", "--interval-secs", "0.2"])
+    let mut cmd = feed_daemon(dir.path());
+    cmd.args(["--interval-secs", "0.2"])
         .args(["--min-age-secs", "0", "--max-backoff-secs", "0.4"])
         .args(["--metrics-addr", "127.0.0.1:0"])
         .stdout(Stdio::null())

@@ -881,6 +881,34 @@ fn a_batch_mate_losing_the_share_does_not_demote_an_ingested_file() {
     world.apply(&Step::Audit, &injected);
 }
 
+/// A reconcile (bucket Bronze) of a file whose batch is published but not recorded (the
+/// commit fails), after one clean reconcile of another; the file's name and key.
+fn published_unrecorded(world: &mut World, injected: &AtomicU64) -> (String, FileKey) {
+    for minute in [1, 5] {
+        let land = Step::Land {
+            b: false,
+            minute,
+            body: 1,
+        };
+        world.apply(&land, injected);
+        let faults = match minute {
+            1 => vec![],
+            _ => vec![(Op::Record, 0, Fault::Disconnect)],
+        };
+        world.apply(&reconcile(faults), injected);
+    }
+    let name = world.share.keys().last().unwrap().clone();
+    let key = FileKey::share(name.clone().into_bytes());
+    (name, key)
+}
+
+fn reconcile(faults: Vec<(Op, u8, Fault)>) -> Step {
+    Step::Pass {
+        reconcile: true,
+        faults,
+    }
+}
+
 /// Found by the model test (bucket, 2026-12-03): a batch published but not recorded (the
 /// commit failed) is journaled; the next pass cannot settle it (a download fails) and plans the
 /// file again, and its copy meets Bronze down, so the file is left unrecorded. That batch's
@@ -889,26 +917,8 @@ fn a_batch_mate_losing_the_share_does_not_demote_an_ingested_file() {
 /// left unrecorded must stay journaled, so a later pass adopts it.
 #[test]
 fn a_file_left_unrecorded_by_an_outage_stays_journaled_until_adopted() {
-    let mut world = World::new(true);
-    let injected = AtomicU64::new(0);
-    let reconcile = |faults| Step::Pass {
-        reconcile: true,
-        faults,
-    };
-    let land = |minute| Step::Land {
-        b: false,
-        minute,
-        body: 1,
-    };
-    world.apply(&land(1), &injected);
-    world.apply(&reconcile(vec![]), &injected);
-    world.apply(&land(5), &injected);
-    world.apply(
-        &reconcile(vec![(Op::Record, 0, Fault::Disconnect)]),
-        &injected,
-    );
-    let name = world.share.keys().last().unwrap().clone();
-    let key = FileKey::share(name.clone().into_bytes());
+    let (mut world, injected) = (World::new(true), AtomicU64::new(0));
+    let (name, key) = published_unrecorded(&mut world, &injected);
     let journaled = |world: &World| {
         let store = world.store.as_ref().unwrap();
         (store.publishing().unwrap().iter()).any(|(k, _)| *k == key)
@@ -942,26 +952,8 @@ fn a_file_left_unrecorded_by_an_outage_stays_journaled_until_adopted() {
 /// it, even after it left the share.
 #[test]
 fn a_carried_file_whose_copy_fails_stays_journaled_until_adopted() {
-    let mut world = World::new(true);
-    let injected = AtomicU64::new(0);
-    let reconcile = |faults| Step::Pass {
-        reconcile: true,
-        faults,
-    };
-    let land = |minute| Step::Land {
-        b: false,
-        minute,
-        body: 1,
-    };
-    world.apply(&land(1), &injected);
-    world.apply(&reconcile(vec![]), &injected);
-    world.apply(&land(5), &injected);
-    world.apply(
-        &reconcile(vec![(Op::Record, 0, Fault::Disconnect)]),
-        &injected,
-    );
-    let name = world.share.keys().last().unwrap().clone();
-    let key = FileKey::share(name.clone().into_bytes());
+    let (mut world, injected) = (World::new(true), AtomicU64::new(0));
+    let (name, key) = published_unrecorded(&mut world, &injected);
     let eio = Fault::Errno(EIO);
     world.apply(
         &reconcile(vec![(Op::Get, 0, eio), (Op::Open, 0, eio)]),
