@@ -76,6 +76,14 @@ impl Error {
         }
     }
 
+    /// `e`, said of the declared feed `feed`; its kind and exit code stay its own.
+    pub fn in_feed(feed: &str, e: Error) -> Self {
+        Error::Feed {
+            feed: feed.to_owned(),
+            source: Box::new(e),
+        }
+    }
+
     /// Every value [`Error::kind`] can return.
     pub const KINDS: [&'static str; 7] = [
         "store_locked",

@@ -134,18 +134,10 @@ fn feed_sources(cfg: &Resolved, args: &AuditArgs) -> Result<Vec<(FeedId, SourceB
         let Some(id) = feeds.check(&feed.name, &feed.pattern)? else {
             continue;
         };
-        let of_feed = |e: Error| Error::Feed {
-            feed: feed.name.clone(),
-            source: Box::new(e),
-        };
-        let source = cfg
-            .feed_source(declared)
-            .map_err(|e| of_feed(Error::Config(e)))?;
-        source.check().map_err(|e| {
-            let hint = io::Error::new(e.io().kind(), format!("{e} (or audit with --no-source)"));
-            of_feed(Error::unreachable(source.describe(), hint))
-        })?;
-        out.push((id, source));
+        out.push((
+            id,
+            cfg.reached_feed_source(declared, "or audit with --no-source")?,
+        ));
     }
     Ok(out)
 }

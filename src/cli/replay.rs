@@ -85,17 +85,9 @@ fn of_feed(
         )));
     };
     let feed = &declared.feed;
-    let in_feed = |e: Error| Error::Feed {
-        feed: feed.name.clone(),
-        source: Box::new(e),
-    };
-    let source = cfg
-        .feed_source(declared)
-        .map_err(|e| in_feed(Error::Config(e)))?;
+    let in_feed = |e: Error| Error::in_feed(&feed.name, e);
+    let source = cfg.reached_feed_source(declared, "")?;
     let source = &*source;
-    source
-        .check()
-        .map_err(|e| in_feed(Error::unreachable(source.describe(), e)))?;
     let bronze = OutageLatch::new(cfg.bronze()?);
     let (known, id) = {
         let store = Store::open_existing(&cfg.state, cfg.store_wait)?;

@@ -87,6 +87,27 @@ impl Resolved {
         })
     }
 
+    /// [`Resolved::feed_source`], reached (`Source::check`), for a command that reads a
+    /// declared feed's files on it (`audit`, `replay --feed`); errors name the feed, and an
+    /// unreachable source's says `hint` too (what else the user can do), when there is one.
+    pub fn reached_feed_source(
+        &self,
+        declared: &crate::feed::table::Declared,
+        hint: &str,
+    ) -> Result<Box<Counted<dyn Source + Send>>> {
+        let name = &declared.feed.name;
+        let source =
+            (self.feed_source(declared)).map_err(|e| Error::in_feed(name, Error::Config(e)))?;
+        source.check().map_err(|e| {
+            let why = match hint {
+                "" => e.into(),
+                hint => std::io::Error::new(e.io().kind(), format!("{e} ({hint})")),
+            };
+            Error::in_feed(name, Error::unreachable(source.describe(), why))
+        })?;
+        Ok(source)
+    }
+
     /// The source of a feed this release declares but does not run, for `config check`: the
     /// feed's own login (`password_file`, `key_file`, or the environment as for the seed's
     /// flows) and host key, and the global timeouts.

@@ -390,7 +390,8 @@ fn run_once(
         || feed_reports.values().any(|r| r.tally.failed > 0);
     let sensor_error = sensors.and_then(|r| r.err());
     let weather_error = weather.and_then(|r| r.err());
-    let feed_errors = (feeds.into_iter()).filter_map(|(name, r)| Some(of_feed(name, r.err()?)));
+    let feed_errors =
+        (feeds.into_iter()).filter_map(|(name, r)| Some(Error::in_feed(name, r.err()?)));
     let mut errors: Vec<Error> = [sensor_error, weather_error]
         .into_iter()
         .flatten()
@@ -433,14 +434,6 @@ fn listing_pass(
         schedule,
         None,
     )
-}
-
-/// A feed's error, saying which feed; its kind and exit code stay its own.
-fn of_feed(name: &str, e: Error) -> Error {
-    Error::Feed {
-        feed: name.to_owned(),
-        source: Box::new(e),
-    }
 }
 
 /// This ingester's heartbeat for each flow it runs, when its store has an id: at start (so a
