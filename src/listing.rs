@@ -112,7 +112,7 @@ pub fn run(
     if let (Some(store), Some(id)) = (&read_only, declared) {
         // An interrupted publish is settled by the write path, even with nothing new found.
         if store.publishing().is_ok_and(|p| p.is_empty()) {
-            let index = store.records_of(SourceId::Feed(id))?;
+            let index = index_of(store, id, mode, &entries)?;
             if plan(feed, id, entries.clone(), &index, horizon).is_empty() {
                 if listed {
                     mark_listed(state, &feed.name, listed_at);
@@ -260,7 +260,7 @@ pub fn pass(
         .with(|s| settle_interrupted(s, ctx.bronze, ctx.clock))?;
     let events = ctx.store.with(|s| s.event_count())?;
     let listed = listed_count(mode, &entries);
-    let index = ctx.store.with(|s| s.records_of(SourceId::Feed(id)))?;
+    let index = ctx.store.with(|s| index_of(s, id, mode, &entries))?;
     let actions = plan(feed, id, entries, &index, horizon);
     drop(index);
     let mut tally = Tally::of_feed(feed);
@@ -273,6 +273,32 @@ pub fn pass(
         ctx.record(vec![EventKind::ScanCompleted(summary)])?;
     }
     Ok((report, complete))
+}
+
+/// What the index holds of `entries` (feed `id`'s files), by name: the feed's every record
+/// for a whole listing, one lookup per name for what prediction found (a caught-up feed of a
+/// year of files reads none of them).
+fn index_of(
+    store: &Store,
+    id: FeedId,
+    mode: PassMode,
+    entries: &[Listed],
+) -> Result<HashMap<Vec<u8>, FileRecord>> {
+    if mode == PassMode::Listing {
+        return store.records_of(SourceId::Feed(id));
+    }
+    let mut index = HashMap::with_capacity(entries.len());
+    for entry in entries {
+        let name = entry.name.as_encoded_bytes().to_vec();
+        let key = FileKey {
+            source: SourceId::Feed(id),
+            name: name.clone(),
+        };
+        if let Some(record) = store.file(&key)? {
+            index.insert(name, record);
+        }
+    }
+    Ok(index)
 }
 
 /// The report of a pass that found nothing to do.
