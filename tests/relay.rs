@@ -22,7 +22,8 @@ struct State {
     /// Client bytes still let through before the relay stalls by itself (`u64::MAX`: no limit).
     budget: AtomicU64,
     closed: AtomicBool,
-    /// Connections accepted while stalled.
+    /// Connections accepted, and those accepted while stalled.
+    connections: AtomicU64,
     stalled_connections: AtomicU64,
     /// HTTP request lines seen going to the server (`GET /bucket/key HTTP/1.1`).
     requests: Mutex<Vec<String>>,
@@ -47,6 +48,7 @@ impl Relay {
                 if shared.closed.load(Ordering::SeqCst) {
                     return;
                 }
+                shared.connections.fetch_add(1, Ordering::SeqCst);
                 if shared.stalled.load(Ordering::SeqCst) {
                     shared.stalled_connections.fetch_add(1, Ordering::SeqCst);
                 }
@@ -68,6 +70,11 @@ impl Relay {
     /// Stalls by itself once `bytes` more bytes came from clients.
     pub fn stall_after(&self, bytes: u64) {
         self.state.budget.store(bytes, Ordering::SeqCst);
+    }
+
+    /// Connections clients opened through the relay so far.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     /// Connections clients opened while the relay was stalled: each request that hangs holds

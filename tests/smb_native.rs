@@ -425,6 +425,40 @@ fn behind_relay(rig: &mut Rig, samba: &Samba) -> crate::relay::Relay {
     relay
 }
 
+/// Issue 30, item 2: lookups and whole-file reads made together go in flight together on one
+/// connection (SMB2 multiplexes requests), not one at a time over a connection each: a first
+/// ingest (listing and 240 copies on 16 threads) and a prediction pass (a backlog's lookups,
+/// the copies' reads and rechecks) each open exactly one connection to the server. Counted by
+/// the relay in front of it; the lookups are the same as on local disk.
+#[test]
+fn lookups_and_reads_made_together_share_one_connection() {
+    let (mut rig, samba) = native_rig();
+    let local = Rig::new();
+    for r in [&rig, &local] {
+        r.add_minutes(0, 120);
+    }
+    let relay = behind_relay(&mut rig, &samba);
+    let first = rig.pass(&[], 0);
+    assert_eq!(first["copied"], 240, "{first}");
+    assert_eq!(relay.connections(), 1, "the first ingest's connections");
+    local.pass(&[], 0);
+    for r in [&rig, &local] {
+        r.add_minutes(120, 60);
+    }
+    let new = rig.pass(&[], 0);
+    assert_eq!(
+        (new["copied"].as_u64(), new["listings"].as_u64()),
+        (Some(120), Some(0)),
+        "{new}"
+    );
+    assert_eq!(new["lookups"], local.pass(&[], 0)["lookups"], "{new}");
+    assert_eq!(
+        relay.connections(),
+        2,
+        "one connection for each of the two passes"
+    );
+}
+
 /// Issue 25, item 5: a server that stalls mid-pass (connections accepted, no answer: a hung
 /// smbd, a link gone dark) ends the pass as an outage after about one request timeout. The
 /// copy threads waiting behind the four connections once each connected anew into the

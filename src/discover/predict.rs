@@ -14,9 +14,10 @@
 //! 1,440: a day of minutes); while the last day has missing minutes behind the baseline, at
 //! most `sweep_budget` more (default 4) that find nothing.
 //!
-//! Where the source takes lookups in flight (the native SMB client: each is a round trip), a
-//! backlog's are made up to [`LOOKUPS_IN_FLIGHT`] at a time (the gap walk's window
-//! doubles while every lookup finds a file, the bridge's minutes are all known): over a link
+//! Where the source takes lookups in flight (the native SMB client: each is a round trip), the
+//! streams are walked side by side, and a backlog's lookups are made up to
+//! [`LOOKUPS_IN_FLIGHT`] at a time in all (the gap walk's window doubles while every lookup
+//! finds a file, the bridge's minutes are all known): over a link
 //! each lookup is a round trip, and one after the other they cost 12.5 s for 1,246 files at
 //! 10 ms (BENCHMARKS.md, "Over a link"). The counts above are unchanged: no lookup is made that
 //! one at a time would not make.
@@ -35,14 +36,14 @@ use std::ffi::OsString;
 
 /// Lookups a walk has in flight at most, where the source takes them
 /// ([`Source::lookups_in_flight`]: the native SMB client, whose every call is a round trip).
-pub(super) const LOOKUPS_IN_FLIGHT: usize = 8;
+pub(super) const LOOKUPS_IN_FLIGHT: usize = 16;
 
 /// What a prediction pass would act on: the files found after each stream's baseline, and the
 /// pending ones looked up again. Reads the store, never writes it.
 pub fn discover(ctx: &Context) -> Result<Vec<Action>> {
     let baselines = ctx.store.with(|s| s.streams())?;
     let now = truncate_to_minute(ctx.clock.now_local());
-    let mut actions = Vec::new();
+    let mut streams = Vec::new();
     for (apartment, _alias) in ctx.settings.streams.iter() {
         let Some(rec) = baselines.get(apartment) else {
             tracing::debug!(
@@ -51,33 +52,58 @@ pub fn discover(ctx: &Context) -> Result<Vec<Action>> {
             );
             continue;
         };
-        let Some(newest) = minute_from_index(rec.newest_minute) else {
-            continue;
-        };
-        let mut walk = Walk {
-            ctx,
-            apartment,
-            now,
-            found: Vec::new(),
-        };
-        // Behind the newest minute (the clock went back), or just past a minute the clock
-        // reads twice: its second version may have landed since it was ingested (the last
-        // minute of the autumn hour is rewritten as the clock reads it again).
-        if now < newest || ctx.clock.zone().is_repeated(newest) {
-            walk.recheck_repeated(newest)?;
-        }
-        walk.forward(newest)?;
-        walk.sweep(newest)?;
-        let horizon = ctx.horizon();
-        // A minute the clock read twice may be both rechecked and swept: acted on once.
-        let mut seen = HashSet::new();
-        for (name, kind) in walk.found {
-            if seen.insert(name.clone()) {
-                actions.push(classify(&name, kind, &ctx.settings.streams, horizon));
-            }
+        if let Some(newest) = minute_from_index(rec.newest_minute) {
+            streams.push((apartment, newest));
         }
     }
+    // Where the source takes lookups in flight, the streams are walked side by side (each
+    // walk is a chain of round trips over a link), sharing the lookups in flight between them.
+    let in_flight = ctx.source.lookups_in_flight().clamp(1, LOOKUPS_IN_FLIGHT);
+    let together = streams.len().clamp(1, in_flight);
+    let each = (in_flight / together).max(1);
+    let walked = parallel_map(&streams, together, |&(apartment, newest)| {
+        walk_stream(ctx, apartment, newest, now, each)
+    });
+    let mut actions = Vec::new();
+    for found in walked {
+        actions.extend(found?);
+    }
     actions.extend(retry_pending(ctx)?);
+    Ok(actions)
+}
+
+/// One stream's lookups in a pass from its `newest` minute, `in_flight` at most at once.
+fn walk_stream(
+    ctx: &Context,
+    apartment: &str,
+    newest: NaiveDateTime,
+    now: NaiveDateTime,
+    in_flight: usize,
+) -> Result<Vec<Action>> {
+    let mut walk = Walk {
+        ctx,
+        apartment,
+        now,
+        in_flight,
+        found: Vec::new(),
+    };
+    // Behind the newest minute (the clock went back), or just past a minute the clock reads
+    // twice: its second version may have landed since it was ingested (the last minute of the
+    // autumn hour is rewritten as the clock reads it again).
+    if now < newest || ctx.clock.zone().is_repeated(newest) {
+        walk.recheck_repeated(newest)?;
+    }
+    walk.forward(newest)?;
+    walk.sweep(newest)?;
+    let horizon = ctx.horizon();
+    // A minute the clock read twice may be both rechecked and swept: acted on once.
+    let mut seen = HashSet::new();
+    let mut actions = Vec::new();
+    for (name, kind) in walk.found {
+        if seen.insert(name.clone()) {
+            actions.push(classify(&name, kind, &ctx.settings.streams, horizon));
+        }
+    }
     Ok(actions)
 }
 
@@ -87,6 +113,8 @@ pub(super) struct Walk<'c, 'a> {
     pub(super) ctx: &'c Context<'a>,
     pub(super) apartment: &'c str,
     pub(super) now: NaiveDateTime,
+    /// Lookups to have in flight at once: this stream's share of what the source takes.
+    pub(super) in_flight: usize,
     /// Names found to act on (one found twice is acted on once).
     pub(super) found: Vec<(OsString, EntryKind)>,
 }
@@ -127,12 +155,9 @@ impl Walk<'_, '_> {
         Ok(hits)
     }
 
-    /// Lookups to have in flight at once: what the source takes, at most [`LOOKUPS_IN_FLIGHT`].
+    /// Lookups to have in flight at once.
     fn in_flight(&self) -> usize {
-        self.ctx
-            .source
-            .lookups_in_flight()
-            .clamp(1, LOOKUPS_IN_FLIGHT)
+        self.in_flight
     }
 
     /// The minutes to look up together next, from `minute`: up to `window` of them, none past
@@ -167,11 +192,13 @@ impl Walk<'_, '_> {
             }
             minute = next_minute(minute);
         }
-        // Minutes are looked up in windows that double while every lookup finds a file and
-        // fall back to one at the first miss: a caught-up or silent stream costs exactly what
-        // one lookup at a time costs, while a backlog has many lookups in flight. A window
-        // starts after a hit and holds at most `gap_minutes`, so the miss that ends the walk
-        // is always its last: no lookup is made that the walk one at a time would not make.
+        // Minutes are looked up in windows that start at one and double while every lookup
+        // finds a file: a caught-up or silent stream costs exactly what one lookup at a time
+        // costs, while a backlog has many lookups in flight. A window never holds more minutes
+        // than the misses left before the gap limit (nor passes the wall clock), so a miss that
+        // ends the walk is always its last: no lookup is made that the walk one at a time would
+        // not make. A miss inside a backlog (a minute the sensor skipped) keeps the window's
+        // size instead of starting again at one: over a link each window is a round trip.
         let gap = s.gap_minutes.max(1);
         let (mut misses, mut window) = (0, 1);
         while minute <= limit {
@@ -190,10 +217,12 @@ impl Walk<'_, '_> {
                     return self.bridge(m);
                 }
             }
-            window = match hits.iter().all(|hit| *hit) {
-                true => (window * 2).min(gap as usize).min(self.in_flight()),
-                false => 1,
+            let grown = match hits.iter().all(|hit| *hit) {
+                true => window * 2,
+                false => window,
             };
+            let misses_left = (gap - misses) as usize;
+            window = grown.min(misses_left).min(self.in_flight()).max(1);
             minute = next_minute(*minutes.last().expect("a window holds a minute"));
         }
         Ok(())

@@ -464,13 +464,14 @@ fn a_pending_file_missing_from_an_empty_share_is_an_outage_not_vanished() {
 }
 
 /// A source that notes how many lookups are in flight at once. A lookup that finds itself
-/// alone waits (at most 20 ms, once a second lookup has never been seen) for another to
+/// alone waits (at most `patience`, once a second lookup has never been seen) for another to
 /// arrive, so lookups made together are seen together however the threads are scheduled;
 /// lookups made one after the other never are.
 struct InFlight<'a> {
     inner: &'a dyn Source,
     /// What it says of itself as [`Source::lookups_in_flight`].
     takes: usize,
+    patience: StdDuration,
     now: AtomicUsize,
     most: AtomicUsize,
     together: (Mutex<()>, Condvar),
@@ -481,6 +482,7 @@ impl<'a> InFlight<'a> {
         InFlight {
             inner,
             takes,
+            patience: StdDuration::from_millis(20),
             now: AtomicUsize::new(0),
             most: AtomicUsize::new(0),
             together: (Mutex::new(()), Condvar::new()),
@@ -497,7 +499,7 @@ impl Source for InFlight<'_> {
         cvar.notify_all();
         if self.most.load(SeqCst) < 2 {
             let _ = cvar
-                .wait_timeout(guard, StdDuration::from_millis(20))
+                .wait_timeout_while(guard, self.patience, |_| self.most.load(SeqCst) < 2)
                 .unwrap();
         }
         let answer = self.inner.stat(name);
@@ -523,11 +525,12 @@ impl Source for InFlight<'_> {
 
 /// Issue 30, item 2: prediction looks up a backlog's minutes several at a time (over a link
 /// each is a round trip), at most `LOOKUPS_IN_FLIGHT` at once, and makes exactly the lookups
-/// one at a time would make; a caught-up stream's check stays one lookup at a time, and so does
-/// every lookup of a source that takes one at a time (a local folder). Discovery only: the
-/// copies' own lookups (the recheck after each read) run on the copy threads.
+/// one at a time would make; a caught-up check stays one lookup per stream, the streams side
+/// by side (one round trip over a link); a source that takes one lookup at a time (a local
+/// folder) gets every lookup one at a time. Discovery only: the copies' own lookups (the
+/// recheck after each read) run on the copy threads.
 #[test]
-fn a_backlog_is_looked_up_several_at_a_time_and_an_idle_check_one_at_a_time() {
+fn a_backlog_is_looked_up_several_at_a_time_and_an_idle_check_once_per_stream_side_by_side() {
     let rig = Rig::new(t(18, 11, 0));
     rig.land_range(t(18, 9, 0), 1);
     rig.pass(None);
@@ -557,10 +560,56 @@ fn a_backlog_is_looked_up_several_at_a_time_and_an_idle_check_one_at_a_time() {
         "a local folder: one at a time"
     );
     rig.pass(None);
-    let idle = Counted::new(InFlight::new(rig.source.inner(), LOOKUPS_IN_FLIGHT));
+    // A lookup alone waits up to 10 s for a second: made one after the other, the two
+    // streams' lookups would each wait it out and never be seen together.
+    let mut idle = InFlight::new(rig.source.inner(), LOOKUPS_IN_FLIGHT);
+    idle.patience = StdDuration::from_secs(10);
     assert_eq!(
-        discover(&idle),
-        (0, 2, 1),
-        "an idle check: one lookup per stream, one at a time"
+        discover(&Counted::new(idle)),
+        (0, 2, 2),
+        "an idle check: one lookup per stream, the streams' lookups in flight together"
     );
+}
+
+/// Minutes a sensor skipped inside a backlog (a hole of one, and one a minute short of the gap
+/// limit) keep the lookups in flight without changing them: the walk with windows makes exactly
+/// the lookups, and finds exactly the files, of the walk one at a time.
+#[test]
+fn holes_in_a_backlog_change_no_lookup() {
+    let rig = Rig::new(t(18, 11, 0));
+    rig.land_range(t(18, 9, 0), 1);
+    rig.pass(None);
+    let short_of_gap = i64::from(rig.settings.gap_minutes) - 1;
+    rig.land_range(t(18, 9, 1), 20);
+    rig.land_range(t(18, 9, 22), 18);
+    rig.land_range(t(18, 9, 40) + Duration::minutes(short_of_gap), 30);
+    let discover = |takes: usize| {
+        let source = Counted::new(InFlight::new(rig.source.inner(), takes));
+        let ctx = Context::new(&rig.store, &source, &rig.bronze, &rig.clock, &rig.settings);
+        let mut found: Vec<_> = crate::discover::predict::discover(&ctx)
+            .unwrap()
+            .iter()
+            .map(|action| format!("{action:?}"))
+            .collect();
+        found.sort();
+        (
+            found,
+            source.work().lookups,
+            source.inner().most.load(SeqCst),
+        )
+    };
+    let (one_found, one_lookups, one_most) = discover(1);
+    let (found, lookups, most) = discover(LOOKUPS_IN_FLIGHT);
+    assert_eq!(one_most, 1, "one at a time");
+    assert_eq!(
+        one_found.len(),
+        2 * (20 + 18 + 30),
+        "every file of the backlog"
+    );
+    assert_eq!(
+        lookups, one_lookups,
+        "the lookups of the walk one at a time"
+    );
+    assert!(found == one_found, "the files of the walk one at a time");
+    assert!(most >= 2, "lookups in flight at once: {most}");
 }

@@ -31,23 +31,19 @@ impl Source for DirSource {
 
     /// The folder itself failing to list is the share failing as a whole (`Lost`).
     fn list(&self) -> Result<Vec<Listed>> {
-        let mut out = Vec::new();
-        for entry in fs::read_dir(&self.root).map_err(lost)? {
-            let entry = entry.map_err(lost)?;
-            // d_type from the directory entry: no extra lookup per file on Linux.
-            let kind = entry.file_type().map(kind_of).unwrap_or(EntryKind::Other);
-            // Size and mtime let a reconcile see a source that changed after it was ingested.
-            // Windows: free, from the directory search itself. Unix: one `fstatat` relative to
-            // the open folder per entry (part of the listing, not counted as lookups), answered
-            // from the attribute cache on local disks and kernel CIFS mounts.
-            let meta = entry.metadata().ok().map(|m| meta_of(&m));
-            out.push(Listed {
-                name: entry.file_name(),
-                kind,
-                meta,
-            });
-        }
-        Ok(out)
+        let entries = fs::read_dir(&self.root)
+            .map_err(lost)?
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(lost)?;
+        // Size and mtime let a reconcile see a source that changed after it was ingested.
+        // Windows: free, from the directory search itself. Unix: one `fstatat` relative to the
+        // open folder per entry (part of the listing, not counted as lookups), answered from
+        // the attribute cache on local disks and kernel CIFS mounts, and made on a few threads:
+        // they were 70% of a 246,000-file reconcile on one.
+        let threads = if cfg!(unix) { STAT_THREADS } else { 1 };
+        Ok(in_chunks(&entries, threads, |part| {
+            part.iter().map(listed).collect()
+        }))
     }
 
     fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
@@ -76,6 +72,47 @@ impl Source for DirSource {
             )))
         }
     }
+}
+
+/// Threads a listing's stats are made on at most (and no more than the machine's cores): the
+/// stats of a local disk are CPU work in the kernel (path lookup, inode attributes); a FUSE
+/// mount that serves one request at a time (smbnetfs) is neither faster nor slower with them.
+const STAT_THREADS: usize = 4;
+
+/// A directory entry as listed: its name, its kind from the entry (d_type on Linux, no lookup)
+/// and its size and mtime.
+fn listed(entry: &fs::DirEntry) -> Listed {
+    Listed {
+        name: entry.file_name(),
+        kind: entry.file_type().map(kind_of).unwrap_or(EntryKind::Other),
+        meta: entry.metadata().ok().map(|m| meta_of(&m)),
+    }
+}
+
+/// `f` over contiguous parts of `items`, on up to `threads` threads (the cores at most), the
+/// parts' results joined in the items' order.
+fn in_chunks<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = threads.min(cores).max(1);
+    if threads == 1 || items.len() < 2 * threads {
+        return f(items);
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || f(part)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// A failure of the folder itself (missing, unmounted, not a folder): the share as a whole.

@@ -1,17 +1,23 @@
 //! The SMB sessions with the share, and the runtime their clients run on. `smb2` is async; the
 //! passes are synchronous threads, so the session owns a small tokio runtime (one worker,
 //! which also runs the clients' receivers and keepalives between calls) and every call blocks
-//! on it. A client takes one request at a time (`&mut`), so parallel calls (a backlog's
-//! lookups, up to 8 in flight; the copies) spread over a few connections, opened only when
-//! every open one is busy: a sequential caller (the daemon's idle check, one lookup per
-//! stream) always uses the first, and never opens a second.
+//! on it.
+//!
+//! Lookups, whole-file reads, listings and checks share one connection: SMB2 multiplexes
+//! requests on a connection (each has its message id and is paid for in credits), so the calls
+//! threads make together (a backlog's lookups, the copies' reads) are in flight together over
+//! one login, as many as the callers make. Over a link each call is a round trip; in series
+//! 1,246 new files cost 20 s at 10 ms. A file too large for one read is streamed on a
+//! connection of its own (a download holds its connection between chunks), opened only when
+//! every open one is busy.
 
 use super::SmbSettings;
 use crate::blocking::BlockingRuntime;
+use smb2::client::Connection;
 use smb2::{ErrorKind, SmbClient, Tree};
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -21,20 +27,24 @@ pub struct Connected {
     pub tree: Tree,
 }
 
-/// Connections at most, for a backlog's lookups and the copy threads: over a link each call
-/// is a round trip, so this many are in flight at once (8: as many as prediction's lookups,
-/// `discover::predict`; Samba serves each connection with a process of its own).
-pub(super) const CONNECTIONS: usize = 8;
+/// Connections at most for streamed downloads (files larger than one read), beside the shared
+/// one (Samba serves each connection with a process of its own).
+const CONNECTIONS: usize = 4;
 
 /// The runtime and the connections on it (each none before its first call and after a loss).
 pub struct Session {
     runtime: BlockingRuntime,
+    /// The connection every call but a download shares, its requests in flight together.
+    shared: Mutex<Option<Connected>>,
+    /// Counts the shared connection's connects: a call that failed drops the connection it
+    /// used, never one a later call connected since.
+    shared_generation: AtomicU64,
+    /// Connections for downloads, one download each.
     slots: Vec<Mutex<Option<Connected>>>,
     next: AtomicUsize,
     /// Failures of the share as a whole so far, and the last one's cause: a call that waited
-    /// for a connection while the share was lost fails with it at once instead of connecting
-    /// anew (against a stalled server, each of the copy threads waiting behind the four
-    /// connections once spent a whole timeout connecting: 120–180 s before a pass ended).
+    /// for a connection while the share was lost fails with it at once
+    /// ([`Session::lost_while_waiting`]).
     lost: AtomicUsize,
     last_loss: Mutex<String>,
 }
@@ -48,6 +58,8 @@ pub enum Failure {
     File(String),
     /// Larger than one read: to be streamed instead.
     TooLarge,
+    /// Behind a DFS link, which only the client's own calls follow.
+    Referred,
     /// The share as a whole: unreachable, dropped, wrong login or share name.
     Share(String),
 }
@@ -56,6 +68,8 @@ impl Session {
     pub fn new() -> io::Result<Session> {
         Ok(Session {
             runtime: BlockingRuntime::new("ingest-smb", 1)?,
+            shared: Mutex::new(None),
+            shared_generation: AtomicU64::new(0),
             slots: (0..CONNECTIONS).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
             lost: AtomicUsize::new(0),
@@ -86,10 +100,7 @@ impl Session {
         let connected = match &mut *conn {
             Some(connected) => connected,
             None if self.lost.load(Ordering::SeqCst) != losses_before => {
-                let why = self.last_loss.lock().unwrap_or_else(|e| e.into_inner());
-                return Err(Failure::Share(format!(
-                    "{why} (lost while this call waited)"
-                )));
+                return Err(self.lost_while_waiting());
             }
             none => {
                 let limit = settings.timeout;
@@ -112,13 +123,96 @@ impl Session {
             // too, so the next pass does not meet them one by one, each ending it again.
             let _inside = runtime.enter();
             *conn = None;
-            for slot in &self.slots {
-                if let Ok(mut idle) = slot.try_lock() {
-                    idle.take();
-                }
-            }
+            self.drop_idle_slots();
         }
         result.map_err(|failure| self.note_loss(failure))
+    }
+
+    /// Runs `op` on the shared connection beside the calls other threads make on it (`op` gets
+    /// a clone of the connection: clones multiplex over it), connecting first when there is
+    /// none. A call on a path behind a DFS link is made again as `client_op`, by the client,
+    /// which follows the link. A failure of the share as a whole drops the connection.
+    pub fn call_shared<T, S, C>(
+        &self,
+        settings: &SmbSettings,
+        op: S,
+        client_op: C,
+    ) -> Result<T, Failure>
+    where
+        S: FnOnce(Connection, Tree) -> BoxFuture<'static, smb2::Result<T>>,
+        C: for<'a> FnOnce(&'a mut Connected) -> BoxFuture<'a, smb2::Result<T>>,
+    {
+        let (conn, tree, generation) = self.shared_handle(settings)?;
+        let limit = settings.timeout;
+        let result = match self.runtime.block_on_within(limit, op(conn, tree)) {
+            Ok(Err(e)) if e.kind() == ErrorKind::DfsReferral => Err(Failure::Referred),
+            Ok(answer) => answer.map_err(failure),
+            Err(_) => Err(stalled(limit)),
+        };
+        match result {
+            Err(Failure::Referred) => self.call(settings, client_op),
+            Err(Failure::Share(why)) => Err(self.lose_shared(generation, Failure::Share(why))),
+            other => other,
+        }
+    }
+
+    /// The shared connection (connected now if there is none) and the share's tree on it.
+    fn shared_handle(&self, settings: &SmbSettings) -> Result<(Connection, Tree, u64), Failure> {
+        let losses_before = self.lost.load(Ordering::SeqCst);
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let connected = match &mut *shared {
+            Some(connected) => connected,
+            None if self.lost.load(Ordering::SeqCst) != losses_before => {
+                return Err(self.lost_while_waiting());
+            }
+            none => {
+                let limit = settings.timeout;
+                let connected = match self.runtime.block_on_within(limit, connect(settings)) {
+                    Ok(Ok(connected)) => connected,
+                    Ok(Err(failure)) => return Err(self.note_loss(failure)),
+                    Err(_) => return Err(self.note_loss(stalled(limit))),
+                };
+                self.shared_generation.fetch_add(1, Ordering::SeqCst);
+                none.insert(connected)
+            }
+        };
+        let conn = connected
+            .client
+            .connection_for(&connected.tree)
+            .map_err(|e| Failure::Share(e.to_string()))?;
+        let generation = self.shared_generation.load(Ordering::SeqCst);
+        Ok((conn, connected.tree.clone(), generation))
+    }
+
+    /// Drops the shared connection a call failed on (unless another call connected anew
+    /// since) and the idle download connections, which most likely died with it.
+    fn lose_shared(&self, generation: u64, failure: Failure) -> Failure {
+        {
+            let _inside = self.runtime.enter();
+            let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+            if self.shared_generation.load(Ordering::SeqCst) == generation {
+                shared.take();
+            }
+            self.drop_idle_slots();
+        }
+        self.note_loss(failure)
+    }
+
+    /// Drops the download connections no call is using (inside the runtime).
+    fn drop_idle_slots(&self) {
+        for slot in &self.slots {
+            if let Ok(mut idle) = slot.try_lock() {
+                idle.take();
+            }
+        }
+    }
+
+    /// The share was lost while a call waited for a connection: it fails with that loss at
+    /// once instead of connecting anew (against a stalled server each waiting copy thread
+    /// once spent a whole timeout connecting: 120–180 s before a pass ended).
+    fn lost_while_waiting(&self) -> Failure {
+        let why = self.last_loss.lock().unwrap_or_else(|e| e.into_inner());
+        Failure::Share(format!("{why} (lost while this call waited)"))
     }
 
     /// Remembers a failure of the share as a whole for the calls waiting behind it.
@@ -144,6 +238,10 @@ impl Drop for Session {
     /// itself is then shut down without waiting when the `runtime` field drops.
     fn drop(&mut self) {
         let _inside = self.runtime.enter();
+        self.shared
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         for slot in &mut self.slots {
             slot.get_mut().unwrap_or_else(|e| e.into_inner()).take();
         }
