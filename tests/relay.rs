@@ -25,6 +25,11 @@ struct State {
     /// Connections accepted, and those accepted while stalled.
     connections: AtomicU64,
     stalled_connections: AtomicU64,
+    /// SMB messages (4-byte length-prefixed frames) sent to the server and answered, and the
+    /// most sent and not yet answered at once: requests in flight together.
+    smb_sent: AtomicU64,
+    smb_answered: AtomicU64,
+    smb_most_in_flight: AtomicU64,
     /// HTTP request lines seen going to the server (`GET /bucket/key HTTP/1.1`).
     requests: Mutex<Vec<String>>,
 }
@@ -77,6 +82,12 @@ impl Relay {
         self.state.connections.load(Ordering::SeqCst)
     }
 
+    /// The most SMB requests sent through the relay and not yet answered at one time (an
+    /// interim answer counts as one, so this never over-counts).
+    pub fn most_smb_requests_in_flight(&self) -> u64 {
+        self.state.smb_most_in_flight.load(Ordering::SeqCst)
+    }
+
     /// Connections clients opened while the relay was stalled: each request that hangs holds
     /// one (a client cannot reuse a connection whose answer never came).
     pub fn stalled_connections(&self) -> u64 {
@@ -110,11 +121,13 @@ fn pump(from: &TcpStream, to: &TcpStream, upstream: bool, state: &Arc<State>) {
     let state = Arc::clone(state);
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
+        let mut frames = Frames::default();
         loop {
             let n = match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            note_smb_messages(&state, upstream, frames.count(&buf[..n]));
             if upstream {
                 note_requests(&state, &buf[..n]);
                 if spend(&state, n as u64) {
@@ -134,6 +147,54 @@ fn pump(from: &TcpStream, to: &TcpStream, upstream: bool, state: &Arc<State>) {
         }
         let _ = to.shutdown(Shutdown::Write);
     });
+}
+
+/// Counts the SMB messages of one direction of a connection, each a frame whose first 4 bytes
+/// give its length (the direct-TCP transport's header), across chunk boundaries.
+#[derive(Default)]
+struct Frames {
+    header: Vec<u8>,
+    body_left: usize,
+}
+
+impl Frames {
+    /// The frames `chunk` completes.
+    fn count(&mut self, mut chunk: &[u8]) -> u64 {
+        let mut done = 0;
+        while !chunk.is_empty() {
+            if self.body_left > 0 {
+                let take = self.body_left.min(chunk.len());
+                self.body_left -= take;
+                chunk = &chunk[take..];
+                done += u64::from(self.body_left == 0);
+                continue;
+            }
+            let take = (4 - self.header.len()).min(chunk.len());
+            self.header.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if self.header.len() == 4 {
+                let h = std::mem::take(&mut self.header);
+                self.body_left =
+                    usize::from(h[1]) << 16 | usize::from(h[2]) << 8 | usize::from(h[3]);
+                done += u64::from(self.body_left == 0);
+            }
+        }
+        done
+    }
+}
+
+/// Notes `frames` SMB messages sent (`upstream`) or answered, and the most in flight so far.
+fn note_smb_messages(state: &State, upstream: bool, frames: u64) {
+    if upstream {
+        let sent = state.smb_sent.fetch_add(frames, Ordering::SeqCst) + frames;
+        let answered = state.smb_answered.load(Ordering::SeqCst);
+        let in_flight = sent.saturating_sub(answered);
+        state
+            .smb_most_in_flight
+            .fetch_max(in_flight, Ordering::SeqCst);
+    } else {
+        state.smb_answered.fetch_add(frames, Ordering::SeqCst);
+    }
 }
 
 /// Takes `n` bytes from the budget; true when it ran out.

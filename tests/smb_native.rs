@@ -428,8 +428,10 @@ fn behind_relay(rig: &mut Rig, samba: &Samba) -> crate::relay::Relay {
 /// Issue 30, item 2: lookups and whole-file reads made together go in flight together on one
 /// connection (SMB2 multiplexes requests), not one at a time over a connection each: a first
 /// ingest (listing and 240 copies on 16 threads) and a prediction pass (a backlog's lookups,
-/// the copies' reads and rechecks) each open exactly one connection to the server. Counted by
-/// the relay in front of it; the lookups are the same as on local disk.
+/// the copies' reads and rechecks) each open exactly one connection to the server, on which
+/// several requests are sent before the first is answered, and never more than the copy
+/// threads and the lookups in flight make. Counted by the relay in front of it; the lookups
+/// are the same as on local disk.
 #[test]
 fn lookups_and_reads_made_together_share_one_connection() {
     let (mut rig, samba) = native_rig();
@@ -456,6 +458,11 @@ fn lookups_and_reads_made_together_share_one_connection() {
         relay.connections(),
         2,
         "one connection for each of the two passes"
+    );
+    let most = relay.most_smb_requests_in_flight();
+    assert!(
+        (2..=16 + 16).contains(&most),
+        "requests in flight at once on the connection: {most}"
     );
 }
 

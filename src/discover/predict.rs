@@ -33,6 +33,7 @@ use crate::store::event::SkipReason;
 use chrono::{Duration, NaiveDateTime};
 use std::collections::HashSet;
 use std::ffi::OsString;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 /// Lookups a walk has in flight at most, where the source takes them
 /// ([`Source::lookups_in_flight`]: the native SMB client, whose every call is a round trip).
@@ -61,32 +62,42 @@ pub fn discover(ctx: &Context) -> Result<Vec<Action>> {
     let in_flight = ctx.source.lookups_in_flight().clamp(1, LOOKUPS_IN_FLIGHT);
     let together = streams.len().clamp(1, in_flight);
     let each = (in_flight / together).max(1);
-    let walked = parallel_map(&streams, together, |&(apartment, newest)| {
-        walk_stream(ctx, apartment, newest, now, each)
+    // The first stream whose walk failed: the others stop before their next lookup, as the
+    // walk one stream after the other would (the pass is an outage; no lookup goes on into a
+    // source that failed, nor a connect into a stalled server per stream).
+    let failed = AtomicUsize::new(usize::MAX);
+    let indexed: Vec<_> = streams.iter().enumerate().collect();
+    let walked = parallel_map(&indexed, together, |&(i, &(apartment, newest))| {
+        let walk = Walk {
+            ctx,
+            apartment,
+            now,
+            in_flight: each,
+            failed: &failed,
+            found: Vec::new(),
+        };
+        let found = walk_stream(walk, newest);
+        if found.is_err() {
+            let _ = failed.compare_exchange(usize::MAX, i, SeqCst, SeqCst);
+        }
+        found
     });
+    let first_failed = failed.load(SeqCst);
     let mut actions = Vec::new();
-    for found in walked {
-        actions.extend(found?);
+    for (i, found) in walked.into_iter().enumerate() {
+        match found {
+            Ok(found) => actions.extend(found),
+            Err(e) if i == first_failed => return Err(e),
+            Err(_stopped_after_it) => {}
+        }
     }
     actions.extend(retry_pending(ctx)?);
     Ok(actions)
 }
 
-/// One stream's lookups in a pass from its `newest` minute, `in_flight` at most at once.
-fn walk_stream(
-    ctx: &Context,
-    apartment: &str,
-    newest: NaiveDateTime,
-    now: NaiveDateTime,
-    in_flight: usize,
-) -> Result<Vec<Action>> {
-    let mut walk = Walk {
-        ctx,
-        apartment,
-        now,
-        in_flight,
-        found: Vec::new(),
-    };
+/// One stream's lookups in a pass from its `newest` minute.
+fn walk_stream(mut walk: Walk, newest: NaiveDateTime) -> Result<Vec<Action>> {
+    let (ctx, now) = (walk.ctx, walk.now);
     // Behind the newest minute (the clock went back), or just past a minute the clock reads
     // twice: its second version may have landed since it was ingested (the last minute of the
     // autumn hour is rewritten as the clock reads it again).
@@ -115,6 +126,8 @@ pub(super) struct Walk<'c, 'a> {
     pub(super) now: NaiveDateTime,
     /// Lookups to have in flight at once: this stream's share of what the source takes.
     pub(super) in_flight: usize,
+    /// Set (to its index) once a stream walked beside this one failed: no lookup is made then.
+    pub(super) failed: &'c AtomicUsize,
     /// Names found to act on (one found twice is acted on once).
     pub(super) found: Vec<(OsString, EntryKind)>,
 }
@@ -122,6 +135,11 @@ pub(super) struct Walk<'c, 'a> {
 impl Walk<'_, '_> {
     /// One lookup of this stream's name for `minute`.
     pub(super) fn lookup(&self, minute: NaiveDateTime) -> Result<(OsString, Option<SourceMeta>)> {
+        if self.failed.load(SeqCst) != usize::MAX {
+            return Err(Error::Internal(
+                "stopped: a stream walked beside it failed".into(),
+            ));
+        }
         let name = OsString::from(SensorName::new(minute, self.apartment).to_string());
         let meta = self
             .ctx

@@ -613,3 +613,55 @@ fn holes_in_a_backlog_change_no_lookup() {
     assert!(found == one_found, "the files of the walk one at a time");
     assert!(most >= 2, "lookups in flight at once: {most}");
 }
+
+/// A source whose lookups of one stream's names fail as a lost share, the other's answer.
+struct LostFor<'a> {
+    inner: &'a dyn Source,
+    stream: &'a str,
+}
+
+impl Source for LostFor<'_> {
+    fn stat(&self, name: &OsStr) -> crate::seam::Result<Option<SourceMeta>> {
+        if name.to_string_lossy().contains(self.stream) {
+            return Err(crate::seam::SeamError::msg(
+                crate::seam::Kind::Lost,
+                "the share went away",
+            ));
+        }
+        self.inner.stat(name)
+    }
+    fn list(&self) -> crate::seam::Result<Vec<Listed>> {
+        self.inner.list()
+    }
+    fn open(&self, name: &OsStr) -> crate::seam::Result<(Box<dyn Read + Send>, SourceMeta)> {
+        self.inner.open(name)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn lookups_in_flight(&self) -> usize {
+        LOOKUPS_IN_FLIGHT
+    }
+}
+
+/// Streams walked side by side: when one stream's walk fails (the share went away), the pass
+/// fails with that failure, whichever stream it was, never with the stop the other walk was
+/// told of.
+#[test]
+fn a_failing_streams_error_is_the_pass_error_whichever_stream_failed() {
+    let rig = Rig::new(t(18, 11, 0));
+    rig.land_range(t(18, 9, 0), 1);
+    rig.pass(None);
+    rig.land_range(t(18, 9, 1), 119);
+    for failing in ["_A_", "_B_"] {
+        let source = Counted::new(LostFor {
+            inner: rig.source.inner(),
+            stream: failing,
+        });
+        let ctx = Context::new(&rig.store, &source, &rig.bronze, &rig.clock, &rig.settings);
+        let err = crate::discover::predict::discover(&ctx)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("the share went away"), "{failing}: {err}");
+    }
+}

@@ -118,14 +118,14 @@ impl Session {
             Ok(answer) => answer.map_err(failure),
             Err(_) => Err(stalled(settings.timeout)),
         };
-        if let Err(Failure::Share(_)) = &result {
-            // The others most likely died with it (a restarted server): idle ones are dropped
-            // too, so the next pass does not meet them one by one, each ending it again.
-            let _inside = runtime.enter();
-            *conn = None;
-            self.drop_idle_slots();
+        match result {
+            Err(Failure::Share(why)) => {
+                let _inside = runtime.enter();
+                *conn = None;
+                Err(self.lose_shared(None, Failure::Share(why)))
+            }
+            other => other,
         }
-        result.map_err(|failure| self.note_loss(failure))
     }
 
     /// Runs `op` on the shared connection beside the calls other threads make on it (`op` gets
@@ -151,7 +151,9 @@ impl Session {
         };
         match result {
             Err(Failure::Referred) => self.call(settings, client_op),
-            Err(Failure::Share(why)) => Err(self.lose_shared(generation, Failure::Share(why))),
+            Err(Failure::Share(why)) => {
+                Err(self.lose_shared(Some(generation), Failure::Share(why)))
+            }
             other => other,
         }
     }
@@ -184,17 +186,19 @@ impl Session {
         Ok((conn, connected.tree.clone(), generation))
     }
 
-    /// Drops the shared connection a call failed on (unless another call connected anew
-    /// since) and the idle download connections, which most likely died with it.
-    fn lose_shared(&self, generation: u64, failure: Failure) -> Failure {
-        {
-            let _inside = self.runtime.enter();
-            let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-            if self.shared_generation.load(Ordering::SeqCst) == generation {
-                shared.take();
-            }
-            self.drop_idle_slots();
+    /// After a failure of the share as a whole: drops the shared connection (the one the call
+    /// used, `generation`, unless another call connected anew since; any, after a download's
+    /// failure) and the idle download connections, which most likely died with it (a
+    /// restarted server), so the next pass does not meet them one by one, each ending it
+    /// again. The loss is noted before the shared connection is free again, so no call waiting
+    /// for it connects into the server just lost.
+    fn lose_shared(&self, generation: Option<u64>, failure: Failure) -> Failure {
+        let _inside = self.runtime.enter();
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if generation.is_none_or(|g| g == self.shared_generation.load(Ordering::SeqCst)) {
+            shared.take();
         }
+        self.drop_idle_slots();
         self.note_loss(failure)
     }
 

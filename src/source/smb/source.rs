@@ -227,11 +227,13 @@ async fn read_whole(
     tree: &smb2::Tree,
     path: &str,
 ) -> smb2::Result<(Vec<u8>, smb2::FileInfo)> {
+    let max_read = conn.params().map_or(0, |p| u64::from(p.max_read_size));
     match tree
         .read_file_compound_sized_with_info(conn, path, FIRST_READ)
         .await
     {
-        Err(smb2::Error::FileTooLargeForSingleRead { size, .. }) => {
+        // Asked again only when one read can carry it: else it is streamed.
+        Err(smb2::Error::FileTooLargeForSingleRead { size, .. }) if size <= max_read => {
             tree.read_file_compound_sized_with_info(conn, path, size)
                 .await
         }
