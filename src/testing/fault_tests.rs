@@ -15,6 +15,7 @@
 //!   never a missing or corrupt Bronze file.
 
 use crate::audit::{AuditOptions, Auditor};
+#[cfg(unix)]
 use crate::bronze::LocalBronze;
 use crate::config::{Settings, StreamMap};
 use crate::context::Context;
@@ -27,8 +28,10 @@ use crate::store::Store;
 use crate::testing::fault::weather_tests::recorded_copy;
 use crate::testing::fault::{Fault, FaultPlan, FaultySource, Op, EACCES, EIO, ENOSPC};
 use crate::testing::fault_object::Layer;
+#[cfg(unix)]
+use crate::testing::files_under as walk;
 use crate::testing::ManualClock;
-use crate::testing::{files_under as walk, MemorySource};
+use crate::testing::MemorySource;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
