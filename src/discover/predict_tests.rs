@@ -472,6 +472,8 @@ struct InFlight<'a> {
     /// What it says of itself as [`Source::lookups_in_flight`].
     takes: usize,
     patience: StdDuration,
+    /// Names holding this fail to look up as a lost share (one stream's, say).
+    lost_for: Option<&'static str>,
     now: AtomicUsize,
     most: AtomicUsize,
     together: (Mutex<()>, Condvar),
@@ -483,6 +485,7 @@ impl<'a> InFlight<'a> {
             inner,
             takes,
             patience: StdDuration::from_millis(20),
+            lost_for: None,
             now: AtomicUsize::new(0),
             most: AtomicUsize::new(0),
             together: (Mutex::new(()), Condvar::new()),
@@ -492,6 +495,13 @@ impl<'a> InFlight<'a> {
 
 impl Source for InFlight<'_> {
     fn stat(&self, name: &OsStr) -> crate::seam::Result<Option<SourceMeta>> {
+        if self
+            .lost_for
+            .is_some_and(|part| name.to_string_lossy().contains(part))
+        {
+            let lost = crate::seam::Kind::Lost;
+            return Err(crate::seam::SeamError::msg(lost, "the share went away"));
+        }
         let here = self.now.fetch_add(1, SeqCst) + 1;
         self.most.fetch_max(here, SeqCst);
         let (lock, cvar) = &self.together;
@@ -614,36 +624,6 @@ fn holes_in_a_backlog_change_no_lookup() {
     assert!(most >= 2, "lookups in flight at once: {most}");
 }
 
-/// A source whose lookups of one stream's names fail as a lost share, the other's answer.
-struct LostFor<'a> {
-    inner: &'a dyn Source,
-    stream: &'a str,
-}
-
-impl Source for LostFor<'_> {
-    fn stat(&self, name: &OsStr) -> crate::seam::Result<Option<SourceMeta>> {
-        if name.to_string_lossy().contains(self.stream) {
-            return Err(crate::seam::SeamError::msg(
-                crate::seam::Kind::Lost,
-                "the share went away",
-            ));
-        }
-        self.inner.stat(name)
-    }
-    fn list(&self) -> crate::seam::Result<Vec<Listed>> {
-        self.inner.list()
-    }
-    fn open(&self, name: &OsStr) -> crate::seam::Result<(Box<dyn Read + Send>, SourceMeta)> {
-        self.inner.open(name)
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn lookups_in_flight(&self) -> usize {
-        LOOKUPS_IN_FLIGHT
-    }
-}
-
 /// Streams walked side by side: when one stream's walk fails (the share went away), the pass
 /// fails with that failure, whichever stream it was, never with the stop the other walk was
 /// told of.
@@ -654,10 +634,9 @@ fn a_failing_streams_error_is_the_pass_error_whichever_stream_failed() {
     rig.pass(None);
     rig.land_range(t(18, 9, 1), 119);
     for failing in ["_A_", "_B_"] {
-        let source = Counted::new(LostFor {
-            inner: rig.source.inner(),
-            stream: failing,
-        });
+        let mut lost = InFlight::new(rig.source.inner(), LOOKUPS_IN_FLIGHT);
+        lost.lost_for = Some(failing);
+        let source = Counted::new(lost);
         let ctx = Context::new(&rig.store, &source, &rig.bronze, &rig.clock, &rig.settings);
         let err = crate::discover::predict::discover(&ctx)
             .unwrap_err()
