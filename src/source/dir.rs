@@ -2,6 +2,7 @@
 //! mount), read with `std::fs`.
 
 use super::{EntryKind, Listed, Source, SourceMeta};
+use crate::parallel::parallel_chunks;
 use crate::seam::{Kind, Result, SeamError};
 use std::ffi::OsStr;
 use std::fs;
@@ -41,7 +42,7 @@ impl Source for DirSource {
         // the attribute cache on local disks and kernel CIFS mounts, and made on a few threads:
         // they were 70% of a 246,000-file reconcile on one.
         let threads = if cfg!(unix) { STAT_THREADS } else { 1 };
-        Ok(in_chunks(&entries, threads, |part| {
+        Ok(parallel_chunks(&entries, threads, |part| {
             part.iter().map(listed).collect()
         }))
     }
@@ -87,32 +88,6 @@ fn listed(entry: &fs::DirEntry) -> Listed {
         kind: entry.file_type().map(kind_of).unwrap_or(EntryKind::Other),
         meta: entry.metadata().ok().map(|m| meta_of(&m)),
     }
-}
-
-/// `f` over contiguous parts of `items`, on up to `threads` threads (the cores at most), the
-/// parts' results joined in the items' order.
-fn in_chunks<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    f: impl Fn(&[T]) -> Vec<R> + Sync,
-) -> Vec<R> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = threads.min(cores).max(1);
-    if threads == 1 || items.len() < 2 * threads {
-        return f(items);
-    }
-    let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || f(part)))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|part| part.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
 }
 
 /// A failure of the folder itself (missing, unmounted, not a folder): the share as a whole.

@@ -97,20 +97,7 @@ impl Session {
         let runtime = &self.runtime;
         let losses_before = self.lost.load(Ordering::SeqCst);
         let mut conn = self.slot();
-        let connected = match &mut *conn {
-            Some(connected) => connected,
-            None if self.lost.load(Ordering::SeqCst) != losses_before => {
-                return Err(self.lost_while_waiting());
-            }
-            none => {
-                let limit = settings.timeout;
-                match runtime.block_on_within(limit, connect(settings)) {
-                    Ok(Ok(connected)) => none.insert(connected),
-                    Ok(Err(failure)) => return Err(self.note_loss(failure)),
-                    Err(_) => return Err(self.note_loss(stalled(limit))),
-                }
-            }
-        };
+        let connected = self.connected(&mut conn, losses_before, settings)?;
         // The client waits for an answer as long as the connection lives: a server that
         // stalls (a hung smbd, a link gone dark) is given one timeout per request.
         let limit = settings.timeout;
@@ -158,26 +145,39 @@ impl Session {
         }
     }
 
+    /// The connection in `slot`, connected now if there is none, unless the share was lost
+    /// since `losses_before` (while the caller waited for the slot).
+    fn connected<'s>(
+        &self,
+        slot: &'s mut Option<Connected>,
+        losses_before: usize,
+        settings: &SmbSettings,
+    ) -> Result<&'s mut Connected, Failure> {
+        match slot {
+            Some(connected) => Ok(connected),
+            None if self.lost.load(Ordering::SeqCst) != losses_before => {
+                Err(self.lost_while_waiting())
+            }
+            none => {
+                let limit = settings.timeout;
+                match self.runtime.block_on_within(limit, connect(settings)) {
+                    Ok(Ok(connected)) => Ok(none.insert(connected)),
+                    Ok(Err(failure)) => Err(self.note_loss(failure)),
+                    Err(_) => Err(self.note_loss(stalled(limit))),
+                }
+            }
+        }
+    }
+
     /// The shared connection (connected now if there is none) and the share's tree on it.
     fn shared_handle(&self, settings: &SmbSettings) -> Result<(Connection, Tree, u64), Failure> {
         let losses_before = self.lost.load(Ordering::SeqCst);
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        let connected = match &mut *shared {
-            Some(connected) => connected,
-            None if self.lost.load(Ordering::SeqCst) != losses_before => {
-                return Err(self.lost_while_waiting());
-            }
-            none => {
-                let limit = settings.timeout;
-                let connected = match self.runtime.block_on_within(limit, connect(settings)) {
-                    Ok(Ok(connected)) => connected,
-                    Ok(Err(failure)) => return Err(self.note_loss(failure)),
-                    Err(_) => return Err(self.note_loss(stalled(limit))),
-                };
-                self.shared_generation.fetch_add(1, Ordering::SeqCst);
-                none.insert(connected)
-            }
-        };
+        let fresh = shared.is_none();
+        let connected = self.connected(&mut shared, losses_before, settings)?;
+        if fresh {
+            self.shared_generation.fetch_add(1, Ordering::SeqCst);
+        }
         let conn = connected
             .client
             .connection_for(&connected.tree)
