@@ -14,7 +14,7 @@ use crate::identity::{ContentHash, FileKey, SourceId};
 use crate::parallel::parallel_map;
 use crate::record::Tally;
 use crate::seam::{self, Kind, SeamError};
-use crate::source::{self, EntryKind, Source};
+use crate::source::{self, EntryKind, Opened, Source};
 use crate::store::event::{DeferReason, Event, EventKind, SkipReason, SourceVersion};
 use crate::store::{Journal, Store, WriteLock};
 use serde::de::IgnoredAny;
@@ -393,7 +393,11 @@ fn run_job(
         let doing = format!("opening on {}", ctx.source.describe());
         return Verdict::Record(failed(job, None, &doing, &e));
     }
-    let (mut reader, before) = match ctx.source.open(&name) {
+    let Opened {
+        mut reader,
+        meta: before,
+        after_read,
+    } = match ctx.source.open(&name) {
         Ok(opened) => opened,
         Err(e) if e.kind() == Kind::NotFound => return missing(ctx, job, lost, &e),
         Err(e) => {
@@ -426,7 +430,7 @@ fn run_job(
             reason,
         });
     }
-    let mut recheck = || ctx.source.stat(&name);
+    let mut recheck = || source::recheck(after_read, || ctx.source.stat(&name));
     match ctx
         .bronze
         .stage(&mut reader, before, &mut recheck, &job.rel)

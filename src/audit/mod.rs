@@ -23,7 +23,7 @@ use crate::parallel::parallel_map;
 use crate::record::Tally;
 use crate::seam::{self, Kind};
 use crate::shipping::ShippedCheck;
-use crate::source::{os_name, Counted, Source};
+use crate::source::{os_name, recheck, Counted, Source};
 use crate::store::event::{AuditSummary, Event, EventKind, Finding};
 use crate::store::projection::FileRecord;
 use crate::store::{Store, WriteLock};
@@ -440,20 +440,18 @@ impl Auditor<'_> {
             return Ok(None);
         };
         let io_err = |e: seam::SeamError| Error::io(format!("repairing {}", t.rel), e);
-        let (mut reader, before) = source.open(&name).map_err(io_err)?;
-        let outcome =
-            match self
-                .bronze
-                .stage(&mut reader, before, &mut || source.stat(&name), &t.rel)
-            {
-                Ok(outcome) => outcome,
-                Err(e) if e.kind() == Kind::Link => {
-                    tracing::warn!(file = %t.rel, error = %e, "not repaired");
-                    return Ok(None);
-                }
-                Err(e) if e.is_outage() => return Err(crate::bronze::outage(self.bronze, e)),
-                Err(e) => return Err(io_err(e)),
-            };
+        let opened = source.open(&name).map_err(io_err)?;
+        let (mut reader, before) = (opened.reader, opened.meta);
+        let mut recheck = || recheck(opened.after_read, || source.stat(&name));
+        let outcome = match self.bronze.stage(&mut reader, before, &mut recheck, &t.rel) {
+            Ok(outcome) => outcome,
+            Err(e) if e.kind() == Kind::Link => {
+                tracing::warn!(file = %t.rel, error = %e, "not repaired");
+                return Ok(None);
+            }
+            Err(e) if e.is_outage() => return Err(crate::bronze::outage(self.bronze, e)),
+            Err(e) => return Err(io_err(e)),
+        };
         let StageOutcome::Staged(staged) = outcome else {
             return Ok(None);
         };
@@ -569,7 +567,7 @@ fn count(s: &mut AuditSummary, problems: &[Problem]) -> u64 {
 /// The blake3 of a file's bytes on its source now.
 fn hash_source(source: &Counted<dyn Source + '_>, key: &FileKey) -> seam::Result<ContentHash> {
     let name = os_name(&key.name).ok_or(io::Error::from(io::ErrorKind::InvalidInput))?;
-    let (mut reader, _) = source.open(&name)?;
+    let mut reader = source.open(&name)?.reader;
     Ok(ContentHash::of_reader(&mut reader)?)
 }
 

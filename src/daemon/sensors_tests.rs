@@ -7,14 +7,14 @@ use crate::clock::{Clock, Zone};
 use crate::config::{Settings, StreamMap};
 use crate::daemon::{DaemonStats, SensorLoop, SensorSchedule};
 use crate::naming::SensorName;
-use crate::source::{Counted, EntryKind, Listed, Source, SourceMeta};
+use crate::source::{Counted, EntryKind, Listed, Opened, Source, SourceMeta};
 use crate::store::event::EventKind;
 use crate::store::Store;
 use crate::testing::TokioClock;
 use chrono::{DateTime, Duration as CDuration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
-use std::io::{self, Read};
+use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -115,12 +115,12 @@ impl Source for LandingShare {
             })
             .collect())
     }
-    fn open(&self, name: &OsStr) -> crate::seam::Result<(Box<dyn Read + Send>, SourceMeta)> {
+    fn open(&self, name: &OsStr) -> crate::seam::Result<Opened> {
         let (at, bytes) = self
             .visible(name)
             .ok_or(io::Error::from(io::ErrorKind::NotFound))?;
         let meta = meta_of(at, bytes.len());
-        Ok((Box::new(io::Cursor::new(bytes)), meta))
+        Ok(Opened::new(Box::new(io::Cursor::new(bytes)), meta))
     }
     fn describe(&self) -> String {
         "landing share".into()

@@ -8,10 +8,9 @@
 //! ([`Source::peek_empty`]), else the listing it takes. `check` (is the source there at all)
 //! is not counted: it is a health probe, not work on files.
 
-use super::{Listed, Source, SourceMeta, SourceWork};
+use super::{Listed, Opened, Source, SourceMeta, SourceWork};
 use crate::seam::Result;
 use std::ffi::OsStr;
-use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A source, and how often it was asked. `S` may be `dyn Source + Send`: a
@@ -67,7 +66,7 @@ impl<S: Source + ?Sized> Source for Counted<S> {
         self.inner.list()
     }
 
-    fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
+    fn open(&self, name: &OsStr) -> Result<Opened> {
         count(&self.opens);
         self.inner.open(name)
     }
@@ -113,7 +112,7 @@ mod tests {
             };
             Ok(self.0.iter().map(entry).collect())
         }
-        fn open(&self, _: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
+        fn open(&self, _: &OsStr) -> Result<Opened> {
             Err(std::io::Error::from(std::io::ErrorKind::NotFound).into())
         }
         fn describe(&self) -> String {

@@ -1,12 +1,12 @@
 //! The share as a local or mounted folder (a Windows drive letter or UNC path, a CIFS or FUSE
 //! mount), read with `std::fs`.
 
-use super::{EntryKind, Listed, Source, SourceMeta};
+use super::{EntryKind, Listed, Opened, Source, SourceMeta};
 use crate::parallel::parallel_chunks;
 use crate::seam::{Kind, Result, SeamError};
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// A local or mounted folder, read with `std::fs`.
@@ -47,10 +47,10 @@ impl Source for DirSource {
         }))
     }
 
-    fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
+    fn open(&self, name: &OsStr) -> Result<Opened> {
         let file = open_no_follow(&self.root.join(name))?;
         let meta = meta_of(&file.metadata()?);
-        Ok((Box::new(file), meta))
+        Ok(Opened::new(Box::new(file), meta))
     }
 
     fn describe(&self) -> String {
@@ -169,7 +169,7 @@ mod windows_tests {
             Some(1)
         );
         assert_eq!(source.list().unwrap().len(), 1);
-        let (mut reader, _) = source.open(OsStr::new(name)).unwrap();
+        let mut reader = source.open(OsStr::new(name)).unwrap().reader;
         let mut bytes = Vec::new();
         reader.read_to_end(&mut bytes).unwrap();
         assert_eq!(bytes, b"x");

@@ -42,6 +42,37 @@ impl SourceMeta {
     }
 }
 
+/// A file opened for reading ([`Source::open`]).
+pub struct Opened {
+    pub reader: Box<dyn Read + Send>,
+    /// Size, mtime and kind from the open handle.
+    pub meta: SourceMeta,
+    /// The same once every byte was read, when the source saw the file again in the round trip
+    /// that read it whole (an SMB compound whose CLOSE reports the attributes): the copy's
+    /// check that the file did not change while read then needs no lookup of its own.
+    pub after_read: Option<SourceMeta>,
+}
+
+impl Opened {
+    /// A file whose state after the read is known only by looking it up again.
+    pub fn new(reader: Box<dyn Read + Send>, meta: SourceMeta) -> Opened {
+        Opened {
+            reader,
+            meta,
+            after_read: None,
+        }
+    }
+}
+
+/// A file's metadata once read, for the copy's check (`Bronze::stage`) that it did not
+/// change meanwhile: what the read saw ([`Opened::after_read`]), else `lookup`'s answer.
+pub fn recheck(
+    after_read: Option<SourceMeta>,
+    lookup: impl FnOnce() -> Result<Option<SourceMeta>>,
+) -> Result<Option<SourceMeta>> {
+    after_read.map_or_else(lookup, |seen| Ok(Some(seen)))
+}
+
 /// Whether an ingested file's source changed since: its size or mtime now (`now`, from a
 /// listing or a lookup) differ from what was recorded when it was copied. An adopted file's
 /// facts may be its Bronze copy's (`ingest adopt`, a settled crash), whose mtime is not the
@@ -96,7 +127,7 @@ pub trait Source: Sync {
     /// Opens a regular file for reading; the metadata is taken from the open handle. A read
     /// that fails because the source as a whole went away carries a `Lost` [`SeamError`]
     /// inside its `io::Error` (`SeamError::from` gets it back).
-    fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)>;
+    fn open(&self, name: &OsStr) -> Result<Opened>;
     /// A human description (path), for messages.
     fn describe(&self) -> String;
     /// Fails when the source as a whole is unreachable (unmounted share, wrong path), so a

@@ -9,7 +9,7 @@
 use crate::bronze::{Bronze, EntryMeta, Found, StageOutcome, Staged};
 use crate::identity::ContentHash;
 use crate::seam::{Kind, Result, SeamError};
-use crate::source::{Listed, Source, SourceMeta};
+use crate::source::{Listed, Opened, Source, SourceMeta};
 use crate::store::event::Replaced;
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -156,11 +156,15 @@ impl<S: Source> Source for FaultySource<S> {
         self.inner.list()
     }
 
-    fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
+    fn open(&self, name: &OsStr) -> Result<Opened> {
         self.plan.before(Op::Open)?;
-        let (inner, meta) = self.inner.open(name)?;
+        let opened = self.inner.open(name)?;
         let plan = Arc::clone(&self.plan);
-        Ok((Box::new(FaultyReader { inner, plan }), meta))
+        let inner = opened.reader;
+        Ok(Opened {
+            reader: Box::new(FaultyReader { inner, plan }),
+            ..opened
+        })
     }
 
     fn describe(&self) -> String {

@@ -14,10 +14,10 @@ pub mod golden;
 use crate as lib;
 
 use crate::clock::{Clock, Zone};
-use crate::source::{EntryKind, Listed, Source, SourceMeta};
+use crate::source::{EntryKind, Listed, Opened, Source, SourceMeta};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use std::ffi::{OsStr, OsString};
-use std::io::{self, Read};
+use std::io;
 use std::sync::Mutex;
 
 /// A clock that only moves when told to.
@@ -144,7 +144,7 @@ impl Source for MemorySource {
             .collect())
     }
 
-    fn open(&self, name: &OsStr) -> crate::seam::Result<(Box<dyn Read + Send>, SourceMeta)> {
+    fn open(&self, name: &OsStr) -> crate::seam::Result<Opened> {
         let (bytes, mtime_ns) = self
             .get(name)
             .ok_or(io::Error::from(io::ErrorKind::NotFound))?;
@@ -153,7 +153,7 @@ impl Source for MemorySource {
             size: bytes.len() as u64,
             mtime_ns,
         };
-        Ok((Box::new(io::Cursor::new(bytes)), meta))
+        Ok(Opened::new(Box::new(io::Cursor::new(bytes)), meta))
     }
 
     fn describe(&self) -> String {

@@ -10,7 +10,7 @@
 
 use super::{is_file_level, is_missing, Connection, SftpError, SftpSettings};
 use crate::seam::{Kind, Result, SeamError};
-use crate::source::{Listed, Source, SourceMeta};
+use crate::source::{Listed, Opened, Source, SourceMeta};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,7 +82,7 @@ impl Source for SftpSource {
             .collect())
     }
 
-    fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
+    fn open(&self, name: &OsStr) -> Result<Opened> {
         let name = utf8(name)?;
         let conn = self.connection()?;
         match conn.open_file(name) {
@@ -93,7 +93,7 @@ impl Source for SftpSource {
                     conn,
                     doing: format!("reading {name}"),
                 };
-                Ok((Box::new(reader), meta))
+                Ok(Opened::new(Box::new(reader), meta))
             }
             Err(e) if is_missing(&e) => Err(SeamError::new(Kind::NotFound, io::Error::other(e))),
             Err(e) if is_file_level(&e) => Err(SeamError::new(Kind::Other, io::Error::other(e))),

@@ -5,8 +5,11 @@
 //! choice is in the README, "Reading the share without mounting it").
 //!
 //! - [`SmbSettings`]: where the share is and how to log in (the password never in the URL);
-//! - [`SmbSource`] (`source.rs`): the share as a [`crate::source::Source`].
+//! - [`SmbSource`] (`source.rs`): the share as a [`crate::source::Source`]; `compound.rs` reads
+//!   a small file whole in one round trip, seen before and after the read.
 
+#[cfg(feature = "smb-native")]
+mod compound;
 #[cfg(feature = "smb-native")]
 mod session;
 #[cfg(feature = "smb-native")]

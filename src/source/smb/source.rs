@@ -6,10 +6,11 @@
 //! and a failure of the share as a whole is `Lost`, so the copy step ends the pass as an
 //! outage instead of failing every further file (and nothing is concluded "gone").
 
+use super::compound::{self, Whole};
 use super::session::{failure, BoxFuture, Connected, Failure, Session};
 use super::SmbSettings;
 use crate::seam::{Kind, Result, SeamError};
-use crate::source::{EntryKind, Listed, Source, SourceMeta};
+use crate::source::{EntryKind, Listed, Opened, Source, SourceMeta};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Cursor, Read};
 use std::sync::Arc;
@@ -81,7 +82,7 @@ impl SmbSource {
     }
 
     /// A file too large for one compound read, streamed chunk by chunk.
-    fn download(&self, path: String) -> Result<(Box<dyn Read + Send>, SourceMeta), Failure> {
+    fn download(&self, path: String) -> Result<Opened, Failure> {
         let info_path = path.clone();
         let info = self
             .call(move |c| Box::pin(async move { c.client.stat(&mut c.tree, &info_path).await }))?;
@@ -94,7 +95,7 @@ impl SmbSource {
             chunk: Cursor::new(Vec::new()),
             timeout: self.settings.timeout,
         };
-        Ok((Box::new(reader), info_meta(&info)))
+        Ok(Opened::new(Box::new(reader), info_meta(&info)))
     }
 }
 
@@ -140,8 +141,9 @@ impl Source for SmbSource {
     }
 
     /// One round trip for a file up to the server's read size (open, read, close as one
-    /// compound request), with the size and mtime of that open.
-    fn open(&self, name: &OsStr) -> Result<(Box<dyn Read + Send>, SourceMeta)> {
+    /// compound request), with the size and mtime at the open and, from the close, after the
+    /// read.
+    fn open(&self, name: &OsStr) -> Result<Opened> {
         let path = self
             .path_of(name)
             .ok_or_else(|| SeamError::msg(Kind::NotFound, "not a Unicode name"))?;
@@ -154,17 +156,24 @@ impl Source for SmbSource {
             },
             move |c| {
                 Box::pin(async move {
-                    c.client
-                        .read_file_compound_with_info(&mut c.tree, &again)
-                        .await
+                    let read = c.client.read_file_compound_with_info(&mut c.tree, &again);
+                    let (bytes, info) = read.await?;
+                    let opened = info_meta(&info);
+                    let closed = None;
+                    Ok(Whole {
+                        bytes,
+                        opened,
+                        closed,
+                    })
                 })
             },
         );
         match read {
-            Ok((bytes, i)) => {
-                let meta = info_meta(&i);
-                Ok((Box::new(Cursor::new(bytes)), meta))
-            }
+            Ok(whole) => Ok(Opened {
+                reader: Box::new(Cursor::new(whole.bytes)),
+                meta: whole.opened,
+                after_read: whole.closed,
+            }),
             Err(Failure::TooLarge) => self.download(path).map_err(|e| self.error(&doing, e)),
             Err(e) => Err(self.error(&doing, e)),
         }
@@ -226,16 +235,12 @@ async fn read_whole(
     conn: &mut smb2::client::Connection,
     tree: &smb2::Tree,
     path: &str,
-) -> smb2::Result<(Vec<u8>, smb2::FileInfo)> {
+) -> smb2::Result<Whole> {
     let max_read = conn.params().map_or(0, |p| u64::from(p.max_read_size));
-    match tree
-        .read_file_compound_sized_with_info(conn, path, FIRST_READ)
-        .await
-    {
+    match compound::read(conn, tree, path, FIRST_READ).await {
         // Asked again only when one read can carry it: else it is streamed.
         Err(smb2::Error::FileTooLargeForSingleRead { size, .. }) if size <= max_read => {
-            tree.read_file_compound_sized_with_info(conn, path, size)
-                .await
+            compound::read(conn, tree, path, size).await
         }
         answer => answer,
     }
@@ -248,7 +253,7 @@ fn info_meta(i: &smb2::FileInfo) -> SourceMeta {
 
 /// Size, mtime and kind as the source reports them; a reparse point (symlink, junction) is
 /// never taken for a file.
-fn meta_of(
+pub(super) fn meta_of(
     is_dir: bool,
     attributes: &smb2::FileAttributes,
     size: u64,

@@ -88,9 +88,14 @@ pub fn a_listing_carries_size_and_mtime(f: &dyn SourceFixture) {
             "{name}"
         );
         assert_eq!(s.stat(OsStr::new(name)).unwrap(), Some(want), "{name}");
-        let (reader, opened) = s.open(OsStr::new(name)).unwrap();
-        assert_eq!(opened, want, "{name}: the open handle's facts");
-        assert_eq!(read_all(reader), bytes, "{name}");
+        let opened = s.open(OsStr::new(name)).unwrap();
+        assert_eq!(opened.meta, want, "{name}: the open handle's facts");
+        assert!(
+            opened.after_read.is_none_or(|after| after == want),
+            "{name}: seen after the read as {:?}, unchanged",
+            opened.after_read
+        );
+        assert_eq!(read_all(opened.reader), bytes, "{name}");
     }
     assert!(
         !source::is_empty(s).unwrap(),
@@ -105,9 +110,15 @@ pub fn larger_files_read_whole(f: &dyn SourceFixture) {
     for (name, len) in [("large-100k.bin", 100 * 1024), ("large-9m.bin", 9 << 20)] {
         let bytes: Vec<u8> = (0..len).map(|i: usize| (i % 251) as u8).collect();
         f.put(name, &bytes);
-        let (reader, opened) = f.source().open(OsStr::new(name)).unwrap();
-        assert_eq!(opened, file_meta(&bytes), "{name}: the open handle's facts");
-        assert!(read_all(reader) == bytes, "{name}: its bytes");
+        let opened = f.source().open(OsStr::new(name)).unwrap();
+        assert_eq!(
+            opened.meta,
+            file_meta(&bytes),
+            "{name}: the open handle's facts"
+        );
+        let after = opened.after_read;
+        assert!(after.is_none_or(|a| a == opened.meta), "{name}: {after:?}");
+        assert!(read_all(opened.reader) == bytes, "{name}: its bytes");
         f.delete(name);
     }
 }
