@@ -82,6 +82,11 @@ impl Relay {
         self.state.connections.load(Ordering::SeqCst)
     }
 
+    /// SMB messages sent to the server so far (a compound request is one message).
+    pub fn smb_messages_sent(&self) -> u64 {
+        self.state.smb_sent.load(Ordering::SeqCst)
+    }
+
     /// The most SMB requests sent through the relay and not yet answered at one time (an
     /// interim answer counts as one, so this never over-counts).
     pub fn most_smb_requests_in_flight(&self) -> u64 {

@@ -119,7 +119,11 @@ impl Source for SmbSource {
             .call_shared(
                 &self.settings,
                 move |mut conn, tree| {
-                    Box::pin(async move { tree.list_directory(&mut conn, &dir).await })
+                    Box::pin(async move {
+                        let asked = Some(listing_buffer(&conn));
+                        let listed = tree.list_directory_instrumented(&mut conn, &dir, asked);
+                        listed.await.map(|(entries, _timings)| entries)
+                    })
                 },
                 move |c| {
                     Box::pin(async move { c.client.list_directory(&mut c.tree, &again).await })
@@ -221,6 +225,17 @@ impl SmbSource {
             other => self.error(doing, other),
         }
     }
+}
+
+/// What one directory query asks for, at most: 1 MiB of entries (16 credits) where `smb2`
+/// asks for 64 KiB. A 21,000-file folder then lists in 4 round trips, not 61: over a 10 ms
+/// link a reconcile with nothing new took 1.95× `smbclient -c ls`, which asks for as much.
+const LISTING_BUFFER: u32 = 1 << 20;
+
+/// [`LISTING_BUFFER`], or less if the server transacts less at once.
+fn listing_buffer(conn: &smb2::client::Connection) -> u32 {
+    conn.params()
+        .map_or(65536, |p| p.max_transact_size.min(LISTING_BUFFER))
 }
 
 /// What a whole-file read asks for first: a sensor file's size and more. A read is paid for in
