@@ -430,7 +430,8 @@ fn run_job(
             reason,
         });
     }
-    let mut recheck = || source::recheck(after_read, || ctx.source.stat(&name));
+    let at_open = before;
+    let mut recheck = || source::recheck(&at_open, after_read, || ctx.source.stat(&name));
     match ctx
         .bronze
         .stage(&mut reader, before, &mut recheck, &job.rel)

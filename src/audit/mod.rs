@@ -442,7 +442,8 @@ impl Auditor<'_> {
         let io_err = |e: seam::SeamError| Error::io(format!("repairing {}", t.rel), e);
         let opened = source.open(&name).map_err(io_err)?;
         let (mut reader, before) = (opened.reader, opened.meta);
-        let mut recheck = || recheck(opened.after_read, || source.stat(&name));
+        let at_open = before;
+        let mut recheck = || recheck(&at_open, opened.after_read, || source.stat(&name));
         let outcome = match self.bronze.stage(&mut reader, before, &mut recheck, &t.rel) {
             Ok(outcome) => outcome,
             Err(e) if e.kind() == Kind::Link => {

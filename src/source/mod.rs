@@ -65,12 +65,20 @@ impl Opened {
 }
 
 /// A file's metadata once read, for the copy's check (`Bronze::stage`) that it did not
-/// change meanwhile: what the read saw ([`Opened::after_read`]), else `lookup`'s answer.
+/// change meanwhile: what the read saw ([`Opened::after_read`]) when it is what the open saw
+/// (`before`), else `lookup`'s answer. A difference is looked at again, never concluded from
+/// the read alone: a server may report the two from different places (Samba's CLOSE stats
+/// the path, its CREATE may carry a write time another open set), and one reporting zeros
+/// would otherwise defer every file forever.
 pub fn recheck(
+    before: &SourceMeta,
     after_read: Option<SourceMeta>,
     lookup: impl FnOnce() -> Result<Option<SourceMeta>>,
 ) -> Result<Option<SourceMeta>> {
-    after_read.map_or_else(lookup, |seen| Ok(Some(seen)))
+    match after_read {
+        Some(seen) if seen == *before => Ok(Some(seen)),
+        _ => lookup(),
+    }
 }
 
 /// Whether an ingested file's source changed since: its size or mtime now (`now`, from a

@@ -108,19 +108,33 @@ pub(super) async fn read(
         },
         CompoundOp::new(Command::Close, &close, tree_id),
     ];
+    // Sent unpinned (`smb2` keeps `Tree::pinned_conn` to itself): safe while the session never
+    // reconnects in place (`auto_reconnect: false`, session.rs), so a tree id never outlives
+    // the session it was given on.
     let frames = conn.execute_compound(&ops).await?;
     let [create, read, close] = three(frames)?;
-    let opened = opened(&create, requested)?;
+    let opened = opened(&create)?;
+    // Only a failed CREATE fails the requests after it (Samba, Windows): a READ that failed
+    // leaves the CLOSE to close the handle, and only a failed CLOSE leaves it open.
+    if close.header.status != NtStatus::SUCCESS {
+        let _ = tree.close_handle(conn, opened.file_id).await;
+    }
+    // A file larger than the READ comes back truncated, and one exactly `requested` bytes long
+    // is known whole only by the CREATE's size, which rides in the same frame.
+    if opened.end_of_file > u64::from(requested) {
+        return Err(Error::FileTooLargeForSingleRead {
+            size: opened.end_of_file,
+            requested,
+        });
+    }
     let bytes = match read.header.status {
         NtStatus::END_OF_FILE => Vec::new(),
         NtStatus::SUCCESS => ReadResponse::unpack(&mut ReadCursor::new(&read.body))?.data,
         status => {
-            // The CLOSE failed with the READ: the handle is still open.
-            let _ = tree.close_handle(conn, opened.file_id).await;
             return Err(Error::Protocol {
                 status,
                 command: Command::Read,
-            });
+            })
         }
     };
     let attributes = FileAttributes::new(opened.file_attributes);
@@ -145,8 +159,8 @@ fn three(frames: Vec<smb2::Result<Frame>>) -> smb2::Result<[Frame; 3]> {
         .map_err(|_| Error::invalid_data(format!("a compound read answered {n} of 3 requests")))
 }
 
-/// The CREATE's answer: the file as opened, if the READ of `requested` bytes carried it whole.
-fn opened(create: &Frame, requested: u32) -> smb2::Result<CreateResponse> {
+/// The CREATE's answer: the file as opened.
+fn opened(create: &Frame) -> smb2::Result<CreateResponse> {
     let status = create.header.status;
     if status != NtStatus::SUCCESS {
         // The READ and CLOSE failed with it: no handle was opened.
@@ -155,17 +169,7 @@ fn opened(create: &Frame, requested: u32) -> smb2::Result<CreateResponse> {
             command: Command::Create,
         });
     }
-    let opened = CreateResponse::unpack(&mut ReadCursor::new(&create.body))?;
-    // A file larger than the READ comes back truncated, and one exactly `requested` bytes long
-    // is known whole only by the CREATE's size, which rides in the same frame. The CLOSE
-    // closed the handle.
-    if opened.end_of_file > u64::from(requested) {
-        return Err(Error::FileTooLargeForSingleRead {
-            size: opened.end_of_file,
-            requested,
-        });
-    }
-    Ok(opened)
+    CreateResponse::unpack(&mut ReadCursor::new(&create.body))
 }
 
 /// The attributes the CLOSE reported, when it did (a server that could not look the file up

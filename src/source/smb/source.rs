@@ -122,7 +122,15 @@ impl Source for SmbSource {
                     Box::pin(async move {
                         let asked = Some(listing_buffer(&conn));
                         let listed = tree.list_directory_instrumented(&mut conn, &dir, asked);
-                        listed.await.map(|(entries, _timings)| entries)
+                        match listed.await {
+                            Ok((entries, _timings)) => Ok(entries),
+                            // A server refusing a query this large is listed 64 KiB at a time.
+                            Err(smb2::Error::Protocol {
+                                status: smb2::types::status::NtStatus::INVALID_PARAMETER,
+                                ..
+                            }) => tree.list_directory(&mut conn, &dir).await,
+                            Err(e) => Err(e),
+                        }
                     })
                 },
                 move |c| {
