@@ -7,7 +7,7 @@
 //! same size and mtime once the bytes were read, so the check costs no request. `smb2`'s
 //! compound read closes without asking, hence this one.
 
-use super::source::meta_of;
+use super::source::{info_meta, meta_of};
 use crate::source::SourceMeta;
 use smb2::client::Connection;
 use smb2::msg::close::{CloseRequest, CloseResponse, SMB2_CLOSE_FLAG_POSTQUERY_ATTRIB};
@@ -15,7 +15,7 @@ use smb2::msg::create::{
     CreateDisposition, CreateRequest, CreateResponse, ImpersonationLevel, ShareAccess,
 };
 use smb2::msg::read::{ReadRequest, ReadResponse, SMB2_CHANNEL_NONE};
-use smb2::pack::{ReadCursor, Unpack};
+use smb2::pack::{FileTime, ReadCursor, Unpack};
 use smb2::types::flags::{FileAccessMask, FileAttributes};
 use smb2::types::status::NtStatus;
 use smb2::types::{Command, CreditCharge, FileId, OplockLevel};
@@ -44,15 +44,9 @@ pub(super) async fn read(
         let (bytes, info) = tree
             .read_file_compound_sized_with_info(conn, path, asked)
             .await?;
-        let opened = meta_of(
-            info.is_directory,
-            &info.attributes,
-            info.size,
-            info.modified,
-        );
         return Ok(Whole {
             bytes,
-            opened,
+            opened: info_meta(&info),
             closed: None,
         });
     }
@@ -137,12 +131,10 @@ pub(super) async fn read(
             })
         }
     };
-    let attributes = FileAttributes::new(opened.file_attributes);
     Ok(Whole {
         bytes,
-        opened: meta_of(
-            attributes.is_directory(),
-            &attributes,
+        opened: attributes_meta(
+            opened.file_attributes,
             opened.end_of_file,
             opened.last_write_time,
         ),
@@ -182,11 +174,15 @@ fn closed_meta(close: &Frame) -> Option<SourceMeta> {
     if closed.flags & SMB2_CLOSE_FLAG_POSTQUERY_ATTRIB == 0 {
         return None;
     }
-    let attributes = FileAttributes::new(closed.file_attributes);
-    Some(meta_of(
-        attributes.is_directory(),
-        &attributes,
+    Some(attributes_meta(
+        closed.file_attributes,
         closed.end_of_file,
         closed.last_write_time,
     ))
+}
+
+/// [`meta_of`] the raw attributes, size and write time a CREATE or a CLOSE answers.
+fn attributes_meta(attributes: u32, size: u64, modified: FileTime) -> SourceMeta {
+    let attributes = FileAttributes::new(attributes);
+    meta_of(attributes.is_directory(), &attributes, size, modified)
 }

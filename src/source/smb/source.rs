@@ -270,7 +270,7 @@ async fn read_whole(
 }
 
 /// [`meta_of`] a stat or an open.
-fn info_meta(i: &smb2::FileInfo) -> SourceMeta {
+pub(super) fn info_meta(i: &smb2::FileInfo) -> SourceMeta {
     meta_of(i.is_directory, &i.attributes, i.size, i.modified)
 }
 
