@@ -9,7 +9,7 @@ use super::Resolved;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::naming::truncate_to_minute;
-use crate::status_page::{html, Links, Options, Page, TodayTally, View};
+use crate::status_page::{html, Links, LogTally, Options, Page, View};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,7 +62,7 @@ pub fn run(cfg: &Resolved, args: &ReportArgs) -> Result<ExitCode> {
             (name, alias)
         })
         .collect::<Vec<_>>();
-    let page = Page::build(&store, &streams, &options, &mut TodayTally::default())?;
+    let page = Page::build(&store, &streams, &options, &mut LogTally::default())?;
     drop(store);
     let view = View {
         now: options.now_utc,

@@ -62,7 +62,7 @@ pub struct SensorLoop {
     /// The status page, rebuilt after each pass (the endpoint serves it).
     pub board: Arc<Board>,
     /// Today's files and bytes, read on from where the last page build stopped.
-    today: std::sync::Mutex<status_page::TodayTally>,
+    today: std::sync::Mutex<status_page::LogTally>,
     memory: StreamMemory,
     stop: AtomicBool,
     /// This ingester's heartbeat for the flow, kept fresh on every tick (`heartbeat`).

@@ -12,7 +12,7 @@ pub mod html;
 pub mod model;
 
 pub use html::{Links, View};
-pub use model::{Options, Page, TodayTally};
+pub use model::{LogTally, Options, Page};
 
 use crate::clock::Clock;
 use chrono::{DateTime, Duration, Utc};

@@ -10,17 +10,17 @@ use crate::error::Result;
 use crate::gaps::{self, default_end, GapKind, Query, StreamGaps};
 use crate::identity::SourceId;
 use crate::naming::{minute_from_index, minute_index, SensorName};
-use crate::store::event::{EventKind, PassMode, ScanSummary};
+use crate::store::event::{Event, EventKind, PassMode, ScanSummary};
 use crate::store::presence::{split_minute, Day, DayPresence, DAY_MINUTES};
 use crate::store::Store;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Days the daemon's page shows by default (ending with the index's newest minute).
 pub const DEFAULT_DAYS: i64 = 30;
 /// Passes and problems listed, newest first.
 const RECENT: usize = 10;
-/// How far back in the log the lists of passes and problems look, in events.
+/// How far back in the log a fresh page's lists of passes and problems look, in events.
 const TAIL_EVENTS: u64 = 20_000;
 
 /// What to build the page for.
@@ -71,7 +71,7 @@ pub struct StreamStatus {
 }
 
 /// Something that went wrong, as the log recorded it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     pub at: DateTime<Utc>,
     /// `failed`, `source-failed` or `skipped:<reason>`.
@@ -100,13 +100,13 @@ impl Cell {
 
 impl Page {
     /// Reads the page from `store` for `streams` (name, alias), in that order.
-    /// `today` carries the tally of today's files from the last build (a fresh one reads the
-    /// day's events from midnight).
+    /// `tally` carries what the last build read from the log (a fresh one reads the day's
+    /// events from midnight, and the log's tail).
     pub fn build(
         store: &Store,
         streams: &[(String, String)],
         o: &Options,
-        today: &mut TodayTally,
+        tally: &mut LogTally,
     ) -> Result<Page> {
         let baselines = store.streams()?;
         let end = default_end(baselines.values().map(|r| r.newest_minute), o.now_local);
@@ -115,7 +115,7 @@ impl Page {
             let first_day = until.date() - Duration::days(DEFAULT_DAYS - 1);
             first_day.and_hms_opt(0, 0, 0).unwrap_or(until)
         });
-        today.update(store, o)?;
+        tally.update(store, o)?;
         let mut out = Page {
             built_at: o.now_utc,
             ..Page::default()
@@ -125,7 +125,7 @@ impl Page {
                 .get(stream)
                 .and_then(|r| minute_from_index(r.newest_minute));
             let all = store.presence_of(stream)?;
-            let (files_today, bytes_today) = today.of(stream);
+            let (files_today, bytes_today) = tally.of(stream);
             let query = |since| Query {
                 since,
                 until: Some(until),
@@ -168,7 +168,7 @@ impl Page {
                 }),
             });
         }
-        (out.passes, out.problems) = recent_log(store)?;
+        (out.passes, out.problems) = tally.recent();
         Ok(out)
     }
 }
@@ -249,43 +249,50 @@ fn minute_of_day(t: NaiveDateTime) -> usize {
     split_minute(minute_index(t)).1
 }
 
-/// Files and bytes first ingested since local midnight, per stream, read from the log and
-/// kept between builds: a later build of the same day reads only the events appended since
-/// (the daemon keeps one across passes; on the day of a first ingest of a million files,
-/// re-reading them all after every pass would cost the pass ~0.5 s).
+/// What the page reads from the log, kept between builds so that a later build reads only
+/// the events appended since: files and bytes first ingested since local midnight, per
+/// stream, and the last passes and problems. The daemon keeps one across passes: on the day
+/// of a first ingest of a million files, re-reading today's events after every pass would
+/// cost the pass ~0.5 s, and re-reading the tail for the lists cost every minute's pass the
+/// decoding of [`TAIL_EVENTS`] events. A fresh one reads today's events and that tail.
 #[derive(Debug, Clone, Default)]
-pub struct TodayTally {
+pub struct LogTally {
     day: Option<NaiveDate>,
+    /// The first event of `day` (local midnight on).
+    today_from: u64,
     /// The first event not read yet.
     next_seq: u64,
     by_stream: BTreeMap<String, (u64, u64)>,
+    /// The last [`RECENT`] of each, oldest first.
+    passes: VecDeque<(DateTime<Utc>, ScanSummary)>,
+    problems: VecDeque<Problem>,
 }
 
-impl TodayTally {
-    /// Reads the events appended since the last update (all of today's after midnight).
+impl LogTally {
+    /// Reads the events appended since the last update (a fresh tally: today's, and the
+    /// last [`TAIL_EVENTS`] for the lists; a new day: that day's again, for its counts).
     pub fn update(&mut self, store: &Store, o: &Options) -> Result<()> {
+        let mut from = self.next_seq;
+        if self.day.is_none() {
+            self.next_seq = store.event_count()?.saturating_sub(TAIL_EVENTS);
+            from = self.next_seq;
+        }
         let date = o.now_local.date();
         if self.day != Some(date) {
-            *self = TodayTally {
-                day: Some(date),
-                next_seq: first_event_since(store, o)?,
-                by_stream: BTreeMap::new(),
-            };
+            self.day = Some(date);
+            self.today_from = first_event_since(store, o)?;
+            self.by_stream.clear();
+            from = from.min(self.today_from);
         }
-        let by_stream = &mut self.by_stream;
-        let mut next = self.next_seq;
-        store.for_each_event(self.next_seq, |seq, event| {
-            next = seq + 1;
-            if let EventKind::Copied { file, facts, .. } | EventKind::Adopted { file, facts, .. } =
-                &event.kind
-            {
-                if let (SourceId::Share, Ok(name)) =
-                    (file.source, SensorName::parse_bytes(&file.name))
-                {
-                    let entry = by_stream.entry(name.apartment).or_default();
-                    entry.0 += 1;
-                    entry.1 += facts.size;
-                }
+        let (today_from, unread) = (self.today_from, self.next_seq);
+        let mut next = unread;
+        store.for_each_event(from, |seq, event| {
+            if seq >= today_from {
+                self.count_today(&event.kind);
+            }
+            if seq >= unread {
+                next = seq + 1;
+                self.note_recent(event);
             }
             Ok(())
         })?;
@@ -293,10 +300,65 @@ impl TodayTally {
         Ok(())
     }
 
+    fn count_today(&mut self, kind: &EventKind) {
+        if let EventKind::Copied { file, facts, .. } | EventKind::Adopted { file, facts, .. } = kind
+        {
+            if let (SourceId::Share, Ok(name)) = (file.source, SensorName::parse_bytes(&file.name))
+            {
+                let entry = self.by_stream.entry(name.apartment).or_default();
+                entry.0 += 1;
+                entry.1 += facts.size;
+            }
+        }
+    }
+
+    /// Keeps a completed pass or a problem among the last [`RECENT`].
+    fn note_recent(&mut self, event: Event) {
+        let at = DateTime::from_timestamp_millis(event.at_ms).unwrap_or_default();
+        let problem = |what: String, subject: &[u8], detail: String| Problem {
+            at,
+            what,
+            subject: String::from_utf8_lossy(subject).into_owned(),
+            detail,
+        };
+        let problem = match event.kind {
+            EventKind::ScanCompleted(s) => {
+                keep_last(&mut self.passes, (at, s));
+                return;
+            }
+            EventKind::Failed { file, error, .. } => problem("failed".into(), &file.name, error),
+            EventKind::SourceFailed { source, error } => {
+                problem("source-failed".into(), source.name().as_bytes(), error)
+            }
+            EventKind::Skipped { file, reason, .. } => problem(
+                format!("skipped:{}", reason.code()),
+                &file.name,
+                String::new(),
+            ),
+            _ => return,
+        };
+        keep_last(&mut self.problems, problem);
+    }
+
     /// (files, bytes) of `stream` today.
     pub fn of(&self, stream: &str) -> (u64, u64) {
         self.by_stream.get(stream).copied().unwrap_or_default()
     }
+
+    /// The last passes and problems, newest first.
+    fn recent(&self) -> Recent {
+        (
+            self.passes.iter().rev().cloned().collect(),
+            self.problems.iter().rev().cloned().collect(),
+        )
+    }
+}
+
+fn keep_last<T>(v: &mut VecDeque<T>, item: T) {
+    if v.len() == RECENT {
+        v.pop_front();
+    }
+    v.push_back(item);
 }
 
 /// The first event at or after local midnight of the wall clock's day (bisection: events are
@@ -316,47 +378,6 @@ fn first_event_since(store: &Store, o: &Options) -> Result<u64> {
 }
 
 type Recent = (Vec<(DateTime<Utc>, ScanSummary)>, Vec<Problem>);
-
-/// The last passes and problems, from at most the last [`TAIL_EVENTS`] events.
-fn recent_log(store: &Store) -> Result<Recent> {
-    let count = store.event_count()?;
-    let (mut passes, mut problems) = (Vec::new(), Vec::new());
-    store.for_each_event(count.saturating_sub(TAIL_EVENTS), |_, event| {
-        let at = DateTime::from_timestamp_millis(event.at_ms).unwrap_or_default();
-        let problem = |what: String, subject: &[u8], detail: String| Problem {
-            at,
-            what,
-            subject: String::from_utf8_lossy(subject).into_owned(),
-            detail,
-        };
-        match event.kind {
-            EventKind::ScanCompleted(s) => passes.push((at, s)),
-            EventKind::Failed { file, error, .. } => {
-                problems.push(problem("failed".into(), &file.name, error))
-            }
-            EventKind::SourceFailed { source, error } => problems.push(problem(
-                "source-failed".into(),
-                source.name().as_bytes(),
-                error,
-            )),
-            EventKind::Skipped { file, reason, .. } => problems.push(problem(
-                format!("skipped:{}", reason.code()),
-                &file.name,
-                String::new(),
-            )),
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok((newest_first(passes), newest_first(problems)))
-}
-
-/// The last [`RECENT`] of `v`, newest first.
-fn newest_first<T>(mut v: Vec<T>) -> Vec<T> {
-    v.reverse();
-    v.truncate(RECENT);
-    v
-}
 
 /// A pass summary's mode, as the page names it.
 pub fn mode_name(s: &ScanSummary) -> &'static str {

@@ -264,7 +264,7 @@ fn a_page_from_the_store_counts_as_gaps_does() {
         late_after: Duration::minutes(60),
     };
     let streams = [("A", "a"), ("B", "b")].map(|(s, a)| (s.to_owned(), a.to_owned()));
-    let mut tally = TodayTally::default();
+    let mut tally = LogTally::default();
     let page = Page::build(&store, &streams, &o, &mut tally).unwrap();
     let q = Query {
         since: o.since,
@@ -313,5 +313,68 @@ fn a_page_from_the_store_counts_as_gaps_does() {
             page.problems[0].detail.as_str()
         ),
         ("<x>", "boom")
+    );
+}
+
+/// The daemon keeps one tally across passes and reads only the new events: the passes and
+/// problems it lists are the ones a page built fresh from the whole log lists, whatever the
+/// batches the events arrived in, and never more than the last ten of each (the test fails
+/// if the kept tally misses, repeats or misorders an event, or keeps an old one too long).
+#[test]
+fn a_kept_tally_lists_the_passes_and_problems_a_fresh_one_does() {
+    use crate::identity::FileKey;
+    use crate::store::event::{Event, ScanSummary};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), std::time::Duration::ZERO).unwrap();
+    let now_utc = at(2023, 8, 20, 12, 0).and_utc();
+    let o = Options {
+        since: None,
+        until: None,
+        zone: Zone::Named(chrono_tz::UTC),
+        now_local: now_utc.naive_utc(),
+        now_utc,
+        late_after: Duration::minutes(60),
+    };
+    let streams = [("A".to_owned(), "a".to_owned())];
+    let mut kept = LogTally::default();
+    let mut n = 0_i64;
+    for batch in [1, 3, 0, 7, 25, 2] {
+        let mut events = Vec::new();
+        for _ in 0..batch {
+            n += 1;
+            let at_ms = now_utc.timestamp_millis() - 100_000 + n;
+            let kind = if n % 3 == 0 {
+                EventKind::ScanCompleted(ScanSummary {
+                    copied: n as u64,
+                    ..ScanSummary::default()
+                })
+            } else {
+                EventKind::Failed {
+                    file: FileKey::share(format!("f{n}").into_bytes()),
+                    facts: None,
+                    error: format!("error {n}"),
+                }
+            };
+            events.push(Event { at_ms, kind });
+            events.push(copied(
+                "A",
+                at(2023, 8, 20, 0, 0) + Duration::minutes(n),
+                at_ms,
+            ));
+        }
+        store.append(&events).unwrap();
+        let page = Page::build(&store, &streams, &o, &mut kept).unwrap();
+        let fresh = Page::build(&store, &streams, &o, &mut LogTally::default()).unwrap();
+        assert_eq!(page.passes, fresh.passes, "after {n} events");
+        assert_eq!(page.problems, fresh.problems, "after {n} events");
+        assert_eq!(page.streams[0].files_today, n as u64);
+    }
+    let page = Page::build(&store, &streams, &o, &mut kept).unwrap();
+    assert_eq!(page.passes.len(), RECENT);
+    assert_eq!(page.passes[0].1.copied, 36, "the newest pass first");
+    assert_eq!(page.problems.len(), RECENT);
+    assert_eq!(
+        page.problems[0].detail, "error 38",
+        "the newest problem first"
     );
 }
