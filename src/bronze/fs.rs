@@ -135,7 +135,11 @@ pub(super) fn hash_regular(path: &Path) -> io::Result<ContentHash> {
     if m.file_type().is_symlink() {
         return Err(refused_link(path));
     }
-    let mut file = open_no_follow(path)?;
+    hash_opened(open_no_follow(path)?, path)
+}
+
+/// blake3 of an opened file, refused unless it is a regular file.
+pub(super) fn hash_opened(mut file: File, path: &Path) -> io::Result<ContentHash> {
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -143,6 +147,34 @@ pub(super) fn hash_regular(path: &Path) -> io::Result<ContentHash> {
         ));
     }
     ContentHash::of_reader(&mut file)
+}
+
+/// Opens `rel` under the folder `root` for reading in one call, where the OS itself refuses
+/// a link anywhere on the way and any way out of `root` (Linux 5.6+: `openat2` with
+/// `RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH`; `root` itself may be a link, as configured).
+/// `None` when it cannot say yes (a link, a missing file, an older kernel, another OS): the
+/// caller then checks the path folder by folder, which also names what is wrong. Saves an
+/// audit the `lstat` of every folder on the way, a third of its hashing time.
+pub(super) fn open_beneath(root: &Path, rel: &str) -> Option<File> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        let dir = rustix::fs::open(
+            root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH;
+        let file = rustix::fs::openat2(&dir, rel, flags, Mode::empty(), resolve).ok()?;
+        Some(File::from(file))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (root, rel);
+        None
+    }
 }
 
 /// Replaces `path` with `bytes`, all or nothing and durably: written under the temp name beside

@@ -28,8 +28,8 @@ use super::fs::sync_file;
 #[cfg(target_os = "linux")]
 use super::fs::syncfs;
 use super::fs::{
-    create_exclusive, create_one_dir, hash_regular, mtime_ns, read_regular, refuse_unless_dir,
-    remove_link, replace_durably,
+    create_exclusive, create_one_dir, hash_opened, hash_regular, mtime_ns, open_beneath,
+    read_regular, refuse_unless_dir, remove_link, replace_durably,
 };
 use super::hashing::{self, Copying};
 use super::layout::{self, file_name, is_temp_name};
@@ -328,6 +328,9 @@ impl Bronze for LocalBronze {
     }
 
     fn hash(&self, rel: &str) -> Result<ContentHash> {
+        if let Some(file) = open_beneath(&self.root, rel) {
+            return Ok(hash_opened(file, &self.path_of(rel))?);
+        }
         Ok(hash_regular(&self.checked(rel, false)?)?)
     }
 
@@ -489,6 +492,47 @@ mod tests {
             StageOutcome::Staged(s) => s,
             other => panic!("{rel} not staged: {other:?}"),
         }
+    }
+
+    /// Hashing a Bronze file never follows a link: one at the file's name or at a folder on
+    /// the way is refused as a link, whichever way the file is opened (in one call on Linux,
+    /// `open_beneath`, else folder by folder), and nothing outside Bronze is read through
+    /// `..`; Bronze's root itself may be a link (it is configuration). A plain file hashes
+    /// as its bytes.
+    #[cfg(unix)]
+    #[test]
+    fn hashing_refuses_a_link_at_the_name_or_on_the_way() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("real-root")).unwrap();
+        symlink(dir.path().join("real-root"), dir.path().join("bronze")).unwrap();
+        let bronze = LocalBronze::new(dir.path().join("bronze"));
+        let rel = "a/2023/08/18/10/one.json";
+        let results = bronze.publish(&[stage(&bronze, rel, b"one")]).unwrap();
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let one = ContentHash::of_reader(&mut &b"one"[..]).unwrap();
+        assert_eq!(bronze.hash(rel).unwrap(), one);
+        #[cfg(target_os = "linux")]
+        assert!(
+            open_beneath(&bronze.root, rel).is_some(),
+            "the one-call path"
+        );
+
+        let outside = dir.path().join("outside/2023/08/18/10");
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("one.json"), b"secret").unwrap();
+        symlink(dir.path().join("outside"), bronze.path_of("b")).unwrap();
+        symlink(
+            outside.join("one.json"),
+            bronze.path_of("a/2023/08/18/10/two.json"),
+        )
+        .unwrap();
+        for rel in ["b/2023/08/18/10/one.json", "a/2023/08/18/10/two.json"] {
+            let e = bronze.hash(rel).unwrap_err();
+            assert_eq!(e.kind(), Kind::Link, "{rel}: {e}");
+            assert!(open_beneath(&bronze.root, rel).is_none(), "{rel}");
+        }
+        assert!(open_beneath(&bronze.root, "../outside/2023/08/18/10/one.json").is_none());
     }
 
     /// Publishing flushes, renames and flushes again on every platform: both files of a batch
