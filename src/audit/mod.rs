@@ -164,12 +164,19 @@ impl Auditor<'_> {
             ..Default::default()
         };
         let mut problems = Vec::new();
-        let flagged = self.check_files(opts, total, &mut summary, &mut problems, progress)?;
-        let mut walked = Walked::default();
-        let mut shipped_log = None;
+        // The shipped log's check and the walk of Bronze read what the hashing does not
+        // change, each on one thread: they run beside it instead of after it (a fifth of a
+        // whole audit's time at 50,000 files, spent with one core idle).
+        let (flagged, beside) = std::thread::scope(|scope| {
+            let beside = scope.spawn(|| self.check_beside_files(opts));
+            let flagged = self.check_files(opts, total, &mut summary, &mut problems, progress);
+            let beside = beside
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (flagged, beside)
+        });
+        let (flagged, (shipped_log, mut walked)) = (flagged?, beside?);
         if opts.since.is_none() {
-            shipped_log = self.check_shipped()?;
-            walked = self.walk_bronze(opts)?;
             problems.extend(self.still_unknown(std::mem::take(&mut walked.unknown))?);
             problems.append(&mut walked.links);
         }
@@ -195,6 +202,15 @@ impl Auditor<'_> {
             temps_in_flight: walked.temps_in_flight,
             shipped_log,
         })
+    }
+
+    /// A whole audit's checks of what the index does not list file by file: the shipped log
+    /// and the walk of Bronze for unknown files, links and temp files (none for `--since`).
+    fn check_beside_files(&self, opts: &AuditOptions) -> Result<(Option<ShippedCheck>, Walked)> {
+        if opts.since.is_some() {
+            return Ok((None, Walked::default()));
+        }
+        Ok((self.check_shipped()?, self.walk_bronze(opts)?))
     }
 
     /// The shipped log against the store's (`shipping::verify`).
