@@ -4,14 +4,14 @@
 //! the `publishing` journal, written before a batch is published, is what lets a crash between
 //! the two never leave a file in Bronze that the log does not learn about.
 
-use crate::bronze::{Bronze, EntryMeta, StageOutcome, Staged, Verdict};
+use crate::bronze::{layout, Bronze, EntryMeta, StageOutcome, Staged, Verdict};
 use crate::clock::Clock;
 use crate::config::Check;
 use crate::context::Context;
 use crate::discover::plan::{Action, CopyJob};
 use crate::error::{Error, Result};
 use crate::identity::{ContentHash, FileKey, SourceId};
-use crate::parallel::parallel_map;
+use crate::parallel::{parallel_map, parallel_map_spread};
 use crate::record::Tally;
 use crate::seam::{self, Kind, SeamError};
 use crate::source::{self, EntryKind, Opened, Source};
@@ -52,9 +52,12 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
             tracing::info!(left, "stopping: remaining copies are left for the next run");
             return Ok(false);
         }
-        let outcomes = parallel_map(batch, ctx.settings.copy_threads, |job| {
-            run_job(ctx, job, &lost, &bronze_down)
-        });
+        let outcomes = parallel_map_spread(
+            batch,
+            ctx.settings.copy_threads,
+            |job| layout::split(&job.rel).0,
+            |job| run_job(ctx, job, &lost, &bronze_down),
+        );
         // A batch whose outcome Bronze cannot tell is left to the journal, like a crash.
         let events = publish_batch(ctx, batch, outcomes, &bronze_down).map_err(|e| match e {
             e if e.is_outage() => crate::bronze::outage(ctx.bronze, e),
