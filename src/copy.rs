@@ -20,6 +20,7 @@ use crate::store::{Journal, Store, WriteLock};
 use serde::de::IgnoredAny;
 use std::collections::{BTreeMap, HashSet};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 /// Copies all jobs, batch by batch; per-file problems become events, only store errors and a
@@ -32,6 +33,12 @@ use std::sync::OnceLock;
 /// (retried), the later batches are left for the next pass. Bronze down as a whole
 /// (unreachable, refusing writes) ends it the same way, but its files are not failures: they
 /// are left unrecorded (see `publish_batch`) and the error names Bronze and the cause.
+///
+/// The next batch is staged while one is published and recorded: the copy threads no longer
+/// wait for a batch's flushes, renames and commit (a first ingest's threads spent a fifth of
+/// their waits there, issue 30). Staging makes only temp files, and a batch is published only
+/// after the transaction that puts it in the journal (the previous batch's record), so the
+/// order that keeps the log honest is the same. The store is written on this thread only.
 pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bool> {
     let _writing = WriteLock::acquire(ctx.store.path())?;
     // Files an earlier publish may have left in Bronze unrecorded, which the settle before
@@ -43,51 +50,134 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
     if let Some(first) = batches.first() {
         ctx.record_journaled(Vec::new(), &Journal::entering(entries(first)))?;
     }
-    let lost = ShareLoss::default();
-    // The first outage of Bronze as a whole that a copy met (`bronze::is_outage`).
-    let mut bronze_down = OnceLock::new();
-    for (i, batch) in batches.iter().enumerate() {
-        if ctx.stopping() {
-            let left: usize = batches[i..].iter().map(|b| b.len()).sum();
+    let mut staged: Option<Staging> = None;
+    for i in 0..=batches.len() {
+        let next = batches.get(i).copied();
+        let stopping = next.is_some() && ctx.stopping();
+        // A batch whose copies found the share or Bronze gone ends the pass: the next one is
+        // not started.
+        let go_on = !stopping && staged.as_ref().is_none_or(|s| !s.ends_pass());
+        let left: usize = batches[i..].iter().map(|b| b.len()).sum();
+        let abandon = AtomicBool::new(false);
+        let (recorded, staging) = std::thread::scope(|scope| {
+            let (span, abandon) = (tracing::Span::current(), &abandon);
+            let staging = (next.filter(|_| go_on))
+                .map(|batch| scope.spawn(move || span.in_scope(|| stage(ctx, batch, abandon))));
+            let recorded =
+                (staged.take()).map(|s| publish_and_record(ctx, s, next, &carried, tally, left));
+            if matches!(recorded, Some(Err(_) | Ok(Some(_)))) {
+                abandon.store(true, Ordering::Relaxed);
+            }
+            let staging =
+                staging.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (recorded, staging)
+        });
+        if let Some(end) = recorded.and_then(|r| r.unwrap_or_else(Some)) {
+            if let Some(s) = staging {
+                s.discard(ctx);
+            }
+            return Err(end);
+        }
+        if stopping {
             tracing::info!(left, "stopping: remaining copies are left for the next run");
             return Ok(false);
         }
-        let outcomes = parallel_map_spread(
-            batch,
-            ctx.settings.copy_threads,
-            |job| layout::split(&job.rel).0,
-            |job| run_job(ctx, job, &lost, &bronze_down),
-        );
-        // A batch whose outcome Bronze cannot tell is left to the journal, like a crash.
-        let events = publish_batch(ctx, batch, outcomes, &bronze_down).map_err(|e| match e {
-            e if e.is_outage() => crate::bronze::outage(ctx.bronze, e),
-            e => Error::io("publishing a batch into Bronze", e),
-        })?;
-        for event in &events {
-            tally.count(event);
-        }
-        warn_vanished(&events);
-        let cause = lost.cause();
-        let mut journal = Journal::leaving(leaving(&events, &carried));
-        if cause.is_none() {
-            journal.next = entries(batches.get(i + 1).copied().unwrap_or_default());
-        }
-        ctx.record_journaled(events, &journal)?;
-        if let Some(why) = bronze_down.take() {
-            return Err(crate::bronze::outage(ctx.bronze, why));
-        }
-        if let Some(cause) = cause {
-            let left: usize = batches[i + 1..].iter().map(|b| b.len()).sum();
-            let why = format!(
-                "it went away during the pass ({cause}); {left} further files are left for the next pass"
-            );
-            return Err(Error::unreachable(
-                ctx.source.describe(),
-                io::Error::other(why),
-            ));
-        }
+        staged = staging;
     }
     Ok(true)
+}
+
+/// One batch's copies, staged and not yet published, with what they met of the share and of
+/// Bronze as a whole.
+struct Staging<'j> {
+    batch: &'j [CopyJob],
+    outcomes: Vec<Verdict>,
+    lost: ShareLoss,
+    /// The first outage of Bronze as a whole that a copy met (`bronze::is_outage`).
+    down: OnceLock<SeamError>,
+}
+
+impl Staging<'_> {
+    fn ends_pass(&self) -> bool {
+        self.lost.is_lost() || self.down.get().is_some()
+    }
+
+    /// Drops the staged copies of a batch the pass ended before (nothing of it recorded; the
+    /// next pass finds its files again).
+    fn discard(self, ctx: &Context) {
+        for outcome in self.outcomes {
+            if let Verdict::Publish(s) = outcome {
+                if let Err(e) = ctx.bronze.discard(s) {
+                    tracing::warn!(error = %e, "cannot remove a staged copy");
+                }
+            }
+        }
+    }
+}
+
+/// Stages a batch's copies on the copy threads, one Bronze folder at a time in turn. Once
+/// `abandon` is set (the pass ends with the batch before), no further copy is started.
+fn stage<'j>(ctx: &Context, batch: &'j [CopyJob], abandon: &AtomicBool) -> Staging<'j> {
+    let lost = ShareLoss::default();
+    let down = OnceLock::new();
+    let outcomes = parallel_map_spread(
+        batch,
+        ctx.settings.copy_threads,
+        |job| layout::split(&job.rel).0,
+        |job| match abandon.load(Ordering::Relaxed) {
+            true => Verdict::Left,
+            false => run_job(ctx, job, &lost, &down),
+        },
+    );
+    Staging {
+        batch,
+        outcomes,
+        lost,
+        down,
+    }
+}
+
+/// Publishes a staged batch and records it, with `next` (the batch staged meanwhile) entering
+/// the journal in the same transaction. Returns the error that ends the pass after this batch
+/// (Bronze or the share went away; `left` files are then left for the next pass), if any.
+fn publish_and_record(
+    ctx: &Context,
+    staging: Staging,
+    next: Option<&[CopyJob]>,
+    carried: &HashSet<FileKey>,
+    tally: &mut Tally,
+    left: usize,
+) -> Result<Option<Error>> {
+    let Staging {
+        batch,
+        outcomes,
+        lost,
+        down,
+    } = staging;
+    // A batch whose outcome Bronze cannot tell is left to the journal, like a crash.
+    let events = publish_batch(ctx, batch, outcomes, &down).map_err(|e| match e {
+        e if e.is_outage() => crate::bronze::outage(ctx.bronze, e),
+        e => Error::io("publishing a batch into Bronze", e),
+    })?;
+    for event in &events {
+        tally.count(event);
+    }
+    warn_vanished(&events);
+    let cause = lost.cause();
+    let mut journal = Journal::leaving(leaving(&events, carried));
+    if cause.is_none() {
+        journal.next = entries(next.unwrap_or_default());
+    }
+    ctx.record_journaled(events, &journal)?;
+    if let Some(why) = down.into_inner() {
+        return Ok(Some(crate::bronze::outage(ctx.bronze, why)));
+    }
+    Ok(cause.map(|cause| {
+        let why = format!(
+            "it went away during the pass ({cause}); {left} further files are left for the next pass"
+        );
+        Error::unreachable(ctx.source.describe(), io::Error::other(why))
+    }))
 }
 
 /// Whether a copy of the batch found the share lost as a whole, with the first cause met
@@ -623,3 +713,7 @@ fn failed(
         error: format!("{doing}: {e}"),
     }
 }
+
+#[cfg(test)]
+#[path = "copy_tests.rs"]
+mod tests;
