@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// The operations a plan can fail.
@@ -59,6 +59,10 @@ pub enum Fault {
     Slow(Duration),
     /// The call fails as on a dropped connection: a `Lost` error.
     Disconnect,
+    /// The call waits until a call of this other operation is made meanwhile, then succeeds;
+    /// fails with `EIO` if none comes within a minute (a bound for a failing test, not a
+    /// speed limit). Proves that two operations overlap.
+    AwaitCall(Op),
 }
 
 pub const ENOSPC: i32 = 28;
@@ -77,6 +81,8 @@ struct Rule {
 pub struct FaultPlan {
     rules: Mutex<Vec<Rule>>,
     calls: Mutex<HashMap<Op, u64>>,
+    /// Signalled on every call (`Fault::AwaitCall`).
+    called: Condvar,
     injected: AtomicU64,
 }
 
@@ -116,6 +122,7 @@ impl FaultPlan {
             let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
             let n = calls.entry(op).or_insert(0);
             *n += 1;
+            self.called.notify_all();
             *n - 1
         };
         let fault = {
@@ -135,6 +142,22 @@ impl FaultPlan {
                 std::thread::sleep(d);
                 Ok(false)
             }
+            Fault::AwaitCall(other) => self.await_call(other),
+        }
+    }
+
+    fn await_call(&self, other: Op) -> io::Result<bool> {
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let before = calls.get(&other).copied();
+        let bound = Duration::from_secs(60);
+        let timed_out = (self.called)
+            .wait_timeout_while(calls, bound, |c| c.get(&other).copied() == before)
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .timed_out();
+        match timed_out {
+            true => Err(io::Error::from_raw_os_error(EIO)),
+            false => Ok(false),
         }
     }
 }
