@@ -46,7 +46,8 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
     let carried: HashSet<FileKey> = (ctx.store.with(|s| s.publishing())?.into_iter())
         .map(|(key, _)| key)
         .collect();
-    let batches: Vec<&[CopyJob]> = jobs.chunks(ctx.settings.batch_size.max(1)).collect();
+    let size = ctx.settings.batch_size.max(1);
+    let batches: Vec<&[CopyJob]> = jobs.chunks(size).collect();
     if let Some(first) = batches.first() {
         ctx.record_journaled(Vec::new(), &Journal::entering(entries(first)))?;
     }
@@ -57,24 +58,30 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
         // A batch whose copies found the share or Bronze gone ends the pass: the next one is
         // not started.
         let go_on = !stopping && staged.as_ref().is_none_or(|s| !s.ends_pass());
-        let left: usize = batches[i..].iter().map(|b| b.len()).sum();
+        // Batches are equal but for the last: the files from batch `i` on.
+        let left = jobs.len().saturating_sub(i * size);
         let abandon = AtomicBool::new(false);
-        let (recorded, staging) = std::thread::scope(|scope| {
+        let (end, staging) = std::thread::scope(|scope| {
             let (span, abandon) = (tracing::Span::current(), &abandon);
             let staging = (next.filter(|_| go_on))
                 .map(|batch| scope.spawn(move || span.in_scope(|| stage(ctx, batch, abandon))));
-            let recorded =
-                (staged.take()).map(|s| publish_and_record(ctx, s, next, &carried, tally, left));
-            if matches!(recorded, Some(Err(_) | Ok(Some(_)))) {
+            let end = (staged.take()).and_then(|s| {
+                publish_and_record(ctx, s, next, &carried, tally, left).unwrap_or_else(Some)
+            });
+            if end.is_some() {
                 abandon.store(true, Ordering::Relaxed);
             }
             let staging =
                 staging.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            (recorded, staging)
+            (end, staging)
         });
-        if let Some(end) = recorded.and_then(|r| r.unwrap_or_else(Some)) {
+        if let Some(end) = end {
             if let Some(s) = staging {
-                s.discard(ctx);
+                let staged = s.outcomes.into_iter().filter_map(|v| match v {
+                    Verdict::Publish(staged) => Some(staged),
+                    _ => None,
+                });
+                discard(ctx, staged);
             }
             return Err(end);
         }
@@ -101,16 +108,14 @@ impl Staging<'_> {
     fn ends_pass(&self) -> bool {
         self.lost.is_lost() || self.down.get().is_some()
     }
+}
 
-    /// Drops the staged copies of a batch the pass ended before (nothing of it recorded; the
-    /// next pass finds its files again).
-    fn discard(self, ctx: &Context) {
-        for outcome in self.outcomes {
-            if let Verdict::Publish(s) = outcome {
-                if let Err(e) = ctx.bronze.discard(s) {
-                    tracing::warn!(error = %e, "cannot remove a staged copy");
-                }
-            }
+/// Drops staged copies that will not be published (Bronze went down, or the pass ended before
+/// their batch): nothing of them is recorded, and the next pass finds their files again.
+fn discard(ctx: &Context, staged: impl IntoIterator<Item = Staged>) {
+    for s in staged {
+        if let Err(e) = ctx.bronze.discard(s) {
+            tracing::warn!(error = %e, "cannot remove a staged copy");
         }
     }
 }
@@ -441,11 +446,7 @@ fn publish_batch(
         }
     }
     if bronze_down.get().is_some() {
-        for s in staged {
-            if let Err(e) = ctx.bronze.discard(s) {
-                tracing::warn!(error = %e, "cannot remove a staged copy");
-            }
-        }
+        discard(ctx, staged);
         events.retain(|e| !matches!(e, EventKind::Adopted { .. }));
         return Ok(events);
     }
