@@ -183,7 +183,9 @@ mod platform {
         ServiceFailureResetPeriod, ServiceInfo, ServiceStartType, ServiceState, ServiceStatus,
         ServiceType,
     };
-    use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
+    use windows_service::service_control_handler::{
+        self, ServiceControlHandlerResult, ServiceStatusHandle,
+    };
     use windows_service::service_dispatcher;
     use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
@@ -224,13 +226,24 @@ mod platform {
         }
     }
 
-    /// Reports Running, runs the daemon until a stop control, reports Stopped.
+    /// Reports Running, runs the daemon until a stop control (StopPending meanwhile), reports
+    /// Stopped.
     fn serve_until_stopped(launch: &Launch) -> windows_service::Result<()> {
         let stop = Arc::new(Notify::new());
         let notify = stop.clone();
+        // The handler reports StopPending itself: a stop waits for the batch in flight, and
+        // until then `sc query` says STOP_PENDING and a `net start` is told to wait, instead of
+        // seeing a service still RUNNING after it was asked to stop. Reported before the daemon
+        // is woken, so it cannot overwrite the Stopped the daemon's end reports.
+        let handle = Arc::new(OnceLock::<ServiceStatusHandle>::new());
+        let reporter = handle.clone();
         let status = service_control_handler::register(&launch.name, move |control| {
+            if let (true, Some(status)) = (stops(control), reporter.get()) {
+                let _ = status.set_service_status(status_of(ServiceState::StopPending, 0));
+            }
             on_control(control, &notify)
         })?;
+        let _ = handle.set(status);
         status.set_service_status(status_of(ServiceState::Running, 0))?;
         tracing::info!(service = %launch.name, "service started");
         let code = match &launch.daemon {
@@ -256,7 +269,7 @@ mod platform {
         stop: &Notify,
     ) -> ServiceControlHandlerResult {
         match control {
-            ServiceControl::Stop | ServiceControl::Shutdown | ServiceControl::Preshutdown => {
+            _ if stops(control) => {
                 // `notify_one` keeps the wake-up if the daemon is not waiting yet.
                 stop.notify_one();
                 ServiceControlHandlerResult::NoError
@@ -264,6 +277,13 @@ mod platform {
             ServiceControl::Interrogate => ServiceControlHandlerResult::NoError,
             _ => ServiceControlHandlerResult::NotImplemented,
         }
+    }
+
+    fn stops(control: ServiceControl) -> bool {
+        matches!(
+            control,
+            ServiceControl::Stop | ServiceControl::Shutdown | ServiceControl::Preshutdown
+        )
     }
 
     fn status_of(state: ServiceState, code: u32) -> ServiceStatus {
@@ -279,8 +299,13 @@ mod platform {
                 0 => ServiceExitCode::Win32(0),
                 n => ServiceExitCode::ServiceSpecific(n),
             },
-            checkpoint: 0,
-            wait_hint: Duration::default(),
+            checkpoint: u32::from(state == ServiceState::StopPending),
+            // The batch in flight is finished first; the SCM's callers wait this long before
+            // they look again.
+            wait_hint: match state {
+                ServiceState::StopPending => Duration::from_secs(30),
+                _ => Duration::default(),
+            },
             process_id: None,
         }
     }
