@@ -31,6 +31,9 @@ pub enum Op {
     Read,
     /// One write into a Bronze temp file.
     Write,
+    /// Opening a staged copy to read it back (the whole-file check of a file too large to
+    /// check from memory).
+    ReadStaged,
     /// The flush that makes a batch durable.
     Flush,
     /// Renaming a temp file to its final name.
@@ -247,6 +250,7 @@ impl<B: Bronze> Bronze for FaultyBronze<B> {
     }
 
     fn open_staged(&self, staged: &Staged) -> Result<Box<dyn Read + Send>> {
+        self.plan.before(Op::ReadStaged)?;
         self.inner.open_staged(staged)
     }
 
