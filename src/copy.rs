@@ -61,15 +61,6 @@ pub fn copy_all(ctx: &Context, jobs: &[CopyJob], tally: &mut Tally) -> Result<bo
         // Batches are equal but for the last: the files from batch `i` on.
         let left = jobs.len().saturating_sub(i * size);
         let abandon = AtomicBool::new(false);
-        // Nothing to publish beside the first batch: it is staged on this thread, as a thread
-        // start is not free (under Wine it goes through wineserver, and the daemon's passes
-        // are mostly one batch). A stop asked before it is handled below, as for any batch.
-        if staged.is_none() && !stopping {
-            staged = next
-                .filter(|_| go_on)
-                .map(|batch| stage(ctx, batch, &abandon));
-            continue;
-        }
         let (end, staging) = std::thread::scope(|scope| {
             let (span, abandon) = (tracing::Span::current(), &abandon);
             let staging = (next.filter(|_| go_on))
